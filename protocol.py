@@ -1,0 +1,399 @@
+"""BatChat wire protocol: grammar, parsing and formatting, with no I/O.
+
+This module is "sans-I/O" in the style of h11: it never touches a socket, a
+thread or a file. The server and the client feed it bytes or strings and get
+back small frozen dataclasses (client commands, server lines) or formatted
+reply lines. Tests feed it strings directly.
+
+Framing
+-------
+One message per line, UTF-8, ended by ``\\n``; a ``\\r`` right before it is
+dropped. Lines are framed by newline, never by ``recv()`` call: use
+:class:`LineFramer` to turn an arbitrary stream of chunks into lines.
+
+Grammar (client -> server)
+--------------------------
+The command word is case-insensitive (ASCII). Arguments are separated by one
+or more spaces. ``<mensagem>`` is the rest of the line, internal spaces kept.
+A blank line is ignored (no reply).
+
+=============================  ====================================  ============
+command                        meaning                               needs login
+=============================  ====================================  ============
+``NOVO <usuario> <senha>``     create an account                     no (and not
+                                                                     while logged
+                                                                     in)
+``ENTRAR <usuario> <senha>``   log in                                no
+``LISTA``                      users online now, sorted, you too     yes
+``CHAT <usuario> <mensagem>``  private message                       yes
+``TODOS <mensagem>``           public message to everyone else       yes
+``SAIR``                       leave: reply, then connection closed  no
+``AJUDA``                      one ``INFO`` line per command, then   no
+                               ``OK AJUDA``
+=============================  ====================================  ============
+
+Every command gets exactly one final reply, ``OK <COMANDO> [detalhe]`` or
+``ERRO <CODIGO> <texto>``, so a program can match replies to commands.
+
+Grammar (server -> client)
+--------------------------
+=============================  ==============================================
+line                           when
+=============================  ==============================================
+``OK <COMANDO> [detalhe]``     the command just sent succeeded, e.g.
+                               ``OK NOVO alice``, ``OK ENTRAR alice``,
+                               ``OK LISTA alice bob``, ``OK CHAT bob``,
+                               ``OK TODOS``, ``OK SAIR``, ``OK AJUDA``
+``ERRO <CODIGO> <texto>``      it failed; the connection stays open (except
+                               ``SESSAO_SUBSTITUIDA``)
+``MSG <remetente> <mensagem>`` a private message for you
+``TODOS <remetente> <msg>``    a public message
+``ENTROU <usuario>``           another user logged in
+``SAIU <usuario>``             another user left (SAIR, closed connection,
+                               or dropped by the server)
+``INFO <texto>``               greeting on connect and other human notices
+=============================  ==============================================
+
+Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``;
+unique ignoring case; normalised to Unicode NFC. Passwords: 6-128 printable
+characters, no whitespace. Message text: 1 or more characters, no control
+characters and no Unicode line or paragraph separators (they could forge a
+second line on somebody else's screen); such text is refused with
+``ERRO ARGUMENTOS``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+ENCODING = "utf-8"
+MAX_NAME_LENGTH = 20
+MIN_PASSWORD_LENGTH = 6
+MAX_PASSWORD_LENGTH = 128
+
+# \w is Unicode-aware on str patterns: it covers accented letters and digits.
+_NAME_RE = re.compile(r"[\w.-]{1,%d}" % MAX_NAME_LENGTH)
+_SEPARATOR_RE = re.compile(r" +")
+
+
+class ErrorCode(enum.StrEnum):
+    """The error codes of ``ERRO <CODIGO> <texto>``: the wire names are fixed."""
+
+    UNKNOWN_COMMAND = "COMANDO_DESCONHECIDO"
+    ARGUMENTS = "ARGUMENTOS"
+    INVALID_NAME = "NOME_INVALIDO"
+    INVALID_PASSWORD = "SENHA_INVALIDA"
+    USER_EXISTS = "USUARIO_EXISTE"
+    CREDENTIALS = "CREDENCIAIS"
+    NOT_AUTHENTICATED = "NAO_AUTENTICADO"
+    ALREADY_AUTHENTICATED = "JA_AUTENTICADO"
+    UNKNOWN_USER = "USUARIO_INEXISTENTE"
+    USER_OFFLINE = "USUARIO_OFFLINE"
+    SESSION_REPLACED = "SESSAO_SUBSTITUIDA"
+    INVALID_UTF8 = "UTF8_INVALIDO"
+    UNAVAILABLE = "INDISPONIVEL"
+
+
+class ProtocolError(Exception):
+    """A request the server refuses; becomes ``ERRO <code> <text>`` on the wire."""
+
+    def __init__(self, code: ErrorCode, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code = code
+        self.text = text
+
+
+# --- Client commands --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register:
+    """``NOVO <usuario> <senha>``."""
+
+    name: str
+    password: str = field(repr=False)  # never let a password reach a log via repr
+
+
+@dataclass(frozen=True)
+class Login:
+    """``ENTRAR <usuario> <senha>``."""
+
+    name: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ListUsers:
+    """``LISTA``."""
+
+
+@dataclass(frozen=True)
+class PrivateMessage:
+    """``CHAT <usuario> <mensagem>``."""
+
+    recipient: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """``TODOS <mensagem>``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Quit:
+    """``SAIR``."""
+
+
+@dataclass(frozen=True)
+class Help:
+    """``AJUDA``."""
+
+
+Command = Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help
+
+# Syntax and meaning of each command, in the order AJUDA lists them.
+COMMAND_HELP: dict[str, str] = {
+    "NOVO": "NOVO <usuario> <senha> - cria uma conta",
+    "ENTRAR": "ENTRAR <usuario> <senha> - entra no chat",
+    "LISTA": "LISTA - mostra quem está online",
+    "CHAT": "CHAT <usuario> <mensagem> - envia uma mensagem privada",
+    "TODOS": "TODOS <mensagem> - envia uma mensagem para todos",
+    "SAIR": "SAIR - sai do chat",
+    "AJUDA": "AJUDA - mostra esta ajuda",
+}
+COMMAND_WORDS: tuple[str, ...] = tuple(COMMAND_HELP)
+
+
+# --- Framing and decoding ---------------------------------------------------
+
+
+class LineFramer:
+    """Split a byte stream into lines, whatever the chunking of ``feed`` calls.
+
+    A command split across many TCP segments, or several commands in one
+    segment, come out the same. Lines are returned without the ``\\n`` and
+    without a ``\\r`` right before it.
+    """
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data`` and return every line it completes, in order."""
+        self._pending += data
+        if b"\n" not in data:
+            return []
+        *lines, rest = self._pending.split(b"\n")
+        self._pending = bytearray(rest)
+        return [line[:-1] if line.endswith(b"\r") else bytes(line) for line in lines]
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a complete line."""
+        return len(self._pending)
+
+
+def decode_line(raw: bytes) -> str:
+    """Decode one framed line; invalid UTF-8 raises ``UTF8_INVALIDO``."""
+    try:
+        return raw.decode(ENCODING)
+    except UnicodeDecodeError:
+        raise ProtocolError(
+            ErrorCode.INVALID_UTF8, "A linha não é UTF-8 válido e foi descartada."
+        ) from None
+
+
+def encode_line(line: str) -> bytes:
+    """Encode one outgoing line, adding the newline."""
+    return (line + "\n").encode(ENCODING)
+
+
+# --- Validation -------------------------------------------------------------
+
+
+def _is_forbidden_char(char: str) -> bool:
+    # Cc: NUL, ESC, \r, \t...; Zl/Zp: U+2028/U+2029, which some terminals and
+    # libraries treat as line breaks. Either could forge a line or a screen.
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` in NFC if it is a valid user name, else raise ``NOME_INVALIDO``."""
+    normalized = unicodedata.normalize("NFC", name)
+    if not _NAME_RE.fullmatch(normalized):
+        raise ProtocolError(
+            ErrorCode.INVALID_NAME,
+            f"Nome inválido: use de 1 a {MAX_NAME_LENGTH} letras, dígitos, '_', '-' ou '.'.",
+        )
+    return normalized
+
+
+def validate_password(password: str) -> str:
+    """Return ``password`` if its format is valid, else raise ``SENHA_INVALIDA``."""
+    if not (
+        MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
+        and password.isprintable()
+        and not any(char.isspace() for char in password)
+    ):
+        raise ProtocolError(
+            ErrorCode.INVALID_PASSWORD,
+            f"Senha inválida: use de {MIN_PASSWORD_LENGTH} a {MAX_PASSWORD_LENGTH} "
+            "caracteres, sem espaços.",
+        )
+    return password
+
+
+def validate_text(text: str) -> str:
+    """Return message ``text`` if it is safe to show to others, else raise ``ARGUMENTOS``."""
+    if any(_is_forbidden_char(char) for char in text):
+        raise ProtocolError(
+            ErrorCode.ARGUMENTS, "A mensagem contém caracteres de controle não permitidos."
+        )
+    return text
+
+
+def name_key(name: str) -> str:
+    """The identity of a user name: ``Alice`` and ``alice`` are one account."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+# --- Parsing client commands ------------------------------------------------
+
+
+def _split_words(line: str, max_words: int) -> list[str]:
+    """Split on runs of spaces into at most ``max_words`` parts; the last keeps the rest."""
+    line = line.lstrip(" ")
+    if max_words == 1:  # re.split's maxsplit=0 would mean "no limit"
+        return [line]
+    return _SEPARATOR_RE.split(line, maxsplit=max_words - 1)
+
+
+def _arguments_error(word: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].split(' - ')[0]}")
+
+
+def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
+    """Exactly ``count`` space-separated arguments (trailing spaces tolerated)."""
+    args = rest.split(" ") if rest.strip(" ") else []
+    args = [arg for arg in args if arg]
+    if len(args) != count:
+        raise _arguments_error(word)
+    return args
+
+
+def _message_arguments(word: str, rest: str, leading: int) -> list[str]:
+    """``leading`` single-word arguments, then the message as the rest of the line."""
+    parts = _split_words(rest, leading + 1) if rest.strip(" ") else []
+    if len(parts) != leading + 1 or not parts[-1].strip(" "):
+        raise _arguments_error(word)
+    return parts
+
+
+def parse_command(line: str) -> Command | None:
+    """Parse one decoded line into a command; ``None`` for a blank line.
+
+    Raises :class:`ProtocolError` for anything that is not a valid command.
+    """
+    if not line.strip(" "):
+        return None
+    word, _, rest = line.lstrip(" ").partition(" ")
+    # isascii() first: "lısta".upper() == "LISTA" through the dotless i.
+    upper = word.upper() if word.isascii() else ""
+    match upper:
+        case "NOVO" | "ENTRAR":
+            name, password = _fixed_arguments(upper, rest, 2)
+            cls = Register if upper == "NOVO" else Login
+            return cls(validate_name(name), validate_password(password))
+        case "LISTA" | "SAIR" | "AJUDA":
+            _fixed_arguments(upper, rest, 0)
+            return {"LISTA": ListUsers, "SAIR": Quit, "AJUDA": Help}[upper]()
+        case "CHAT":
+            recipient, text = _message_arguments(upper, rest, 1)
+            return PrivateMessage(validate_name(recipient), validate_text(text))
+        case "TODOS":
+            (text,) = _message_arguments(upper, rest, 0)
+            return Broadcast(validate_text(text))
+    raise ProtocolError(
+        ErrorCode.UNKNOWN_COMMAND, "Comando desconhecido. Digite AJUDA para ver os comandos."
+    )
+
+
+# --- Formatting server lines ------------------------------------------------
+
+
+def format_ok(command: str, detail: str = "") -> str:
+    """``OK <COMANDO> [detalhe]``."""
+    return f"OK {command} {detail}" if detail else f"OK {command}"
+
+
+def format_error(error: ProtocolError) -> str:
+    """``ERRO <CODIGO> <texto>``."""
+    return f"ERRO {error.code} {error.text}"
+
+
+def format_private(sender: str, text: str) -> str:
+    """``MSG <remetente> <mensagem>``."""
+    return f"MSG {sender} {text}"
+
+
+def format_public(sender: str, text: str) -> str:
+    """``TODOS <remetente> <mensagem>``."""
+    return f"TODOS {sender} {text}"
+
+
+def format_joined(name: str) -> str:
+    """``ENTROU <usuario>``."""
+    return f"ENTROU {name}"
+
+
+def format_left(name: str) -> str:
+    """``SAIU <usuario>``."""
+    return f"SAIU {name}"
+
+
+def format_info(text: str) -> str:
+    """``INFO <texto>``."""
+    return f"INFO {text}"
+
+
+def help_lines() -> Iterator[str]:
+    """The ``INFO`` lines that answer ``AJUDA``."""
+    return (format_info(text) for text in COMMAND_HELP.values())
+
+
+# --- Parsing server lines (for clients) -------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    """One server line split into its kind and fields.
+
+    ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
+    ``SAIU``, ``INFO``); ``fields`` holds the words the grammar defines for that
+    kind, the last one keeping the rest of the line.
+    """
+
+    kind: str
+    fields: tuple[str, ...]
+
+
+# How many fields each kind has, the last one taking the rest of the line.
+_SERVER_FIELDS = {"OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1}
+
+
+def parse_server_line(line: str) -> ServerLine:
+    """Split a server line; an unknown kind comes back as ``INFO`` with the whole line."""
+    kind, _, rest = line.partition(" ")
+    count = _SERVER_FIELDS.get(kind)
+    if count is None:
+        return ServerLine("INFO", (line,))
+    fields = rest.split(" ", count - 1) if rest else []
+    fields += [""] * (count - len(fields))
+    return ServerLine(kind, tuple(fields))
