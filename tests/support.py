@@ -1,0 +1,276 @@
+"""Test helpers: the real server as a subprocess, and a raw line-based TCP client.
+
+Every wait here is bounded: reads have timeouts, the server's log is drained by
+a thread and waited on with a condition, never polled with sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+import protocol
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "servidor.py"
+CLIENT = ROOT / "cliente.py"
+TIMEOUT = 10.0  # generous bound for any single wait; a healthy run is far faster
+TEST_HASH_COST = "4"  # scrypt n=16: fast tests; production default is 15
+READY_RE = re.compile(r"pronto em [\d.]+:(\d+)")
+
+
+class StreamLines:
+    """Drain a text stream in a thread, so the process never blocks on a full pipe,
+    and let a test wait (with a timeout) for a line matching a pattern."""
+
+    EOF_MARK = "<EOF>"
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        for line in self._stream:
+            with self._changed:
+                self._lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._lines.append(self.EOF_MARK)
+            self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "\n".join(line for line in self._lines if line != self.EOF_MARK)
+
+    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
+        """Wait until a line matches ``pattern``; fail the test after ``timeout``."""
+        regex = re.compile(pattern)
+        seen = 0
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self._lines[seen:]:
+                    if match := regex.search(line):
+                        return match
+                seen = len(self._lines)
+                if self._lines and self._lines[-1] == self.EOF_MARK:
+                    raise AssertionError(f"stream ended before {pattern!r}:\n{self.text}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line matched {pattern!r}:\n{self.text}")
+                self._changed.wait(remaining)
+
+    def close(self, timeout: float = TIMEOUT) -> None:
+        self._thread.join(timeout)
+        self._stream.close()
+
+
+class ServerProcess:
+    """``servidor.py`` running on 127.0.0.1, its stderr log collected line by line."""
+
+    def __init__(self, users_path: Path, *extra_args: str, port: int = 0) -> None:
+        self.users_path = users_path
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(SERVER),
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "--users", str(users_path),
+                "--hash-cost", TEST_HASH_COST,
+                *extra_args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+            cwd=users_path.parent,
+        )
+        assert self.process.stderr is not None
+        self._log = StreamLines(self.process.stderr)
+        self.port = 0
+
+    @property
+    def log(self) -> str:
+        return self._log.text
+
+    def wait_for_log(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
+        return self._log.wait_for(pattern, timeout)
+
+    def wait_ready(self) -> int:
+        self.port = int(self.wait_for_log(READY_RE.pattern).group(1))
+        return self.port
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> int:
+        """Send ``sig`` and wait for the exit; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close(timeout)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class ClientProcess:
+    """``cliente.py`` with piped stdin, its stdout collected line by line."""
+
+    def __init__(self, port: int, *extra_args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(CLIENT), "--host", "127.0.0.1", "--port", str(port), *extra_args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            encoding="utf-8",
+            errors="replace",
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.process.stdout is not None
+        self.output = StreamLines(self.process.stdout)
+
+    def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def end_input(self) -> None:
+        """Close stdin, as Ctrl-D does."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self.output.close(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.wait()
+
+
+class LineClient:
+    """A raw protocol client: sends lines, reads lines, every read with a timeout."""
+
+    def __init__(self, port: int, *, read_greeting: bool = True) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self._framer = protocol.LineFramer()
+        self._lines: deque[str] = deque()
+        if read_greeting:
+            self.expect("INFO ")
+
+    def send(self, line: str) -> None:
+        self.sock.sendall(protocol.encode_line(line))
+
+    def send_bytes(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read_line(self, timeout: float = TIMEOUT) -> str:
+        """The next server line; fails the test on timeout or closed connection."""
+        deadline = time.monotonic() + timeout
+        while not self._lines:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("timed out waiting for a server line")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise AssertionError("timed out waiting for a server line") from None
+            if not data:
+                raise AssertionError("server closed the connection")
+            self._lines.extend(line.decode("utf-8") for line in self._framer.feed(data))
+        return self._lines.popleft()
+
+    def expect(self, prefix: str, timeout: float = TIMEOUT) -> str:
+        """Read the next line and assert it starts with ``prefix``."""
+        line = self.read_line(timeout)
+        if not line.startswith(prefix):
+            raise AssertionError(f"expected a line starting with {prefix!r}, got {line!r}")
+        return line
+
+    def request(self, line: str) -> str:
+        """Send ``line`` and return the next server line (the reply)."""
+        self.send(line)
+        return self.read_line()
+
+    def expect_closed(self, timeout: float = TIMEOUT) -> list[str]:
+        """Read until the server closes; return the lines that came before."""
+        lines = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines.append(self.read_line(max(0.0, deadline - time.monotonic())))
+            except AssertionError as error:
+                if "closed" in str(error):
+                    return lines
+                raise
+            except ConnectionResetError:
+                return lines
+
+    def abort(self) -> None:
+        """Close with a TCP reset, as a crashed client or a dropped link would."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ServerTestCase(unittest.TestCase):
+    """A fresh server in a fresh folder for each test, stopped afterwards."""
+
+    server_args: tuple[str, ...] = ()
+
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.folder = Path(folder.name)
+        self.users_path = self.folder / "users.json"
+        self.server = self.start_server()
+
+    def start_server(self, port: int = 0) -> ServerProcess:
+        server = ServerProcess(self.users_path, *self.server_args, port=port)
+        self.addCleanup(server.kill)
+        server.wait_ready()
+        return server
+
+    def connect(self) -> LineClient:
+        client = LineClient(self.server.port)
+        self.addCleanup(client.close)
+        return client
+
+    def register(self, name: str, password: str = "senha123") -> None:
+        client = self.connect()
+        self.assertEqual(client.request(f"NOVO {name} {password}"), f"OK NOVO {name}")
+        client.close()
+
+    def logged_in(self, name: str, password: str = "senha123", *, register: bool = True) -> LineClient:
+        """A connection logged in as ``name`` (registering it first)."""
+        client = self.connect()
+        if register:
+            self.assertEqual(client.request(f"NOVO {name} {password}"), f"OK NOVO {name}")
+        self.assertEqual(client.request(f"ENTRAR {name} {password}"), f"OK ENTRAR {name}")
+        return client

@@ -1,0 +1,277 @@
+"""End-to-end tests: the real ``servidor.py`` as a subprocess, raw TCP clients on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase
+
+
+class ChatStoryTest(ServerTestCase):
+    def test_full_story(self) -> None:
+        alice = self.logged_in("alice")
+        bob = self.logged_in("Bob", "outra-senha")
+        self.assertEqual(alice.read_line(), "ENTROU Bob")
+
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice Bob")
+        self.assertEqual(bob.request("lista"), "OK LISTA alice Bob")
+
+        self.assertEqual(alice.request("CHAT bob oi, tudo bem?"), "OK CHAT Bob")
+        self.assertEqual(bob.read_line(), "MSG alice oi, tudo bem?")
+        self.assertEqual(bob.request("chat ALICE tudo ótimo 🦇"), "OK CHAT alice")
+        self.assertEqual(alice.read_line(), "MSG Bob tudo ótimo 🦇")
+
+        carol = self.logged_in("carol")
+        self.assertEqual(alice.read_line(), "ENTROU carol")
+        self.assertEqual(bob.read_line(), "ENTROU carol")
+        self.assertEqual(carol.request("TODOS olá, pessoal"), "OK TODOS")
+        self.assertEqual(alice.read_line(), "TODOS carol olá, pessoal")
+        self.assertEqual(bob.read_line(), "TODOS carol olá, pessoal")
+
+        carol.send("SAIR")
+        self.assertEqual(carol.expect_closed(), ["OK SAIR"])
+        self.assertEqual(alice.read_line(), "SAIU carol")
+        self.assertEqual(bob.read_line(), "SAIU carol")
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice Bob")
+
+    def test_sair_does_not_delete_the_account(self) -> None:
+        alice = self.logged_in("alice")
+        alice.send("SAIR")
+        self.assertEqual(alice.expect_closed(), ["OK SAIR"])
+        self.logged_in("alice", register=False)
+
+    def test_sair_before_login_closes_cleanly(self) -> None:
+        client = self.connect()
+        client.send("SAIR")
+        self.assertEqual(client.expect_closed(), ["OK SAIR"])
+        self.assertEqual(self.connect().request("AJUDA")[:5], "INFO ")
+        self.assertNotIn("Traceback", self.server.log)
+
+    def test_abrupt_disconnects_broadcast_saiu(self) -> None:
+        alice = self.logged_in("alice")
+        for how in ("close", "abort"):
+            with self.subTest(how=how):
+                bob = self.logged_in(f"bob_{how}")
+                self.assertEqual(alice.read_line(), f"ENTROU bob_{how}")
+                getattr(bob, how)()
+                self.assertEqual(alice.read_line(), f"SAIU bob_{how}")
+                self.assertEqual(alice.request("LISTA"), "OK LISTA alice")
+
+    def test_help_lists_every_command(self) -> None:
+        client = self.connect()
+        client.send("ajuda")
+        lines = [client.read_line() for _ in range(7)]
+        for word, line in zip(("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA"), lines):
+            self.assertTrue(line.startswith(f"INFO {word}"), line)
+        self.assertEqual(client.read_line(), "OK AJUDA")
+
+
+class ErrorRepliesTest(ServerTestCase):
+    def test_wrong_password_and_unknown_user_look_the_same(self) -> None:
+        self.register("alice")
+        client = self.connect()
+        wrong_password = client.request("ENTRAR alice senha-errada")
+        unknown_user = client.request("ENTRAR ninguem senha-errada")
+        self.assertTrue(wrong_password.startswith("ERRO CREDENCIAIS "), wrong_password)
+        self.assertEqual(wrong_password, unknown_user)
+
+    def test_error_codes(self) -> None:
+        self.register("offline")
+        alice = self.logged_in("alice")
+        anonymous = self.connect()
+        cases = [
+            (anonymous, "LISTA", "NAO_AUTENTICADO"),
+            (anonymous, "CHAT alice oi", "NAO_AUTENTICADO"),
+            (anonymous, "TODOS oi", "NAO_AUTENTICADO"),
+            (anonymous, "FALAR oi", "COMANDO_DESCONHECIDO"),
+            (anonymous, "NOVO alice", "ARGUMENTOS"),
+            (anonymous, "NOVO ALICE senha123", "USUARIO_EXISTE"),
+            (anonymous, "NOVO al@ce senha123", "NOME_INVALIDO"),
+            (anonymous, "NOVO carla 123", "SENHA_INVALIDA"),
+            (alice, "NOVO outra senha123", "JA_AUTENTICADO"),
+            (alice, "ENTRAR alice senha123", "JA_AUTENTICADO"),
+            (alice, "CHAT fantasma oi", "USUARIO_INEXISTENTE"),
+            (alice, "CHAT offline oi", "USUARIO_OFFLINE"),
+            (alice, "CHAT offline", "ARGUMENTOS"),
+            (alice, "TODOS a\x1b[2Jb", "ARGUMENTOS"),
+        ]
+        for client, line, code in cases:
+            with self.subTest(line=line):
+                self.assertTrue(client.request(line).startswith(f"ERRO {code} "))
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice", "errors keep the session open")
+
+    def test_invalid_utf8_keeps_the_session(self) -> None:
+        alice = self.logged_in("alice")
+        alice.send_bytes(b"TODOS \xff\xfe\n")
+        self.assertTrue(alice.read_line().startswith("ERRO UTF8_INVALIDO "))
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice")
+
+
+class FramingTest(ServerTestCase):
+    def test_byte_at_a_time_and_split_accented_character(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.logged_in("alice")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        for byte in "CHAT bob ação 🦇\r\n".encode("utf-8"):
+            alice.send_bytes(bytes([byte]))
+        self.assertEqual(alice.read_line(), "OK CHAT bob")
+        self.assertEqual(bob.read_line(), "MSG alice ação 🦇")
+
+    def test_many_commands_in_one_segment(self) -> None:
+        client = self.connect()
+        client.send_bytes(b"NOVO ana senha123\nENTRAR ana senha123\nLISTA\nSAIR\n")
+        self.assertEqual(client.expect_closed(), ["OK NOVO ana", "OK ENTRAR ana", "OK LISTA ana", "OK SAIR"])
+
+
+class DeliveryTest(ServerTestCase):
+    def test_messages_from_one_sender_arrive_in_order(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.logged_in("alice")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        count = 500
+        alice.send_bytes("".join(f"CHAT bob mensagem {i}\n" for i in range(count)).encode())
+        for i in range(count):
+            self.assertEqual(bob.read_line(), f"MSG alice mensagem {i}")
+            self.assertEqual(alice.read_line(), "OK CHAT bob")
+
+    def test_dead_recipient_never_disconnects_the_sender(self) -> None:
+        alice = self.logged_in("alice")
+        bob = self.logged_in("bob")
+        self.assertEqual(alice.read_line(), "ENTROU bob")
+        alice.send_bytes(b"".join(b"CHAT bob %d\n" % i for i in range(200)))
+        bob.abort()
+        replies, notices = [], []
+        while len(replies) < 200 or not notices:
+            line = alice.read_line()
+            (notices if line.startswith("SAIU ") else replies).append(line)
+        self.assertEqual(notices, ["SAIU bob"])
+        for line in replies:
+            self.assertTrue(line in ("OK CHAT bob",) or line.startswith("ERRO USUARIO_OFFLINE "), line)
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice")
+
+    def test_second_login_takes_over(self) -> None:
+        bob = self.logged_in("bob")
+        first = self.logged_in("alice")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        second = self.connect()
+        self.assertEqual(second.request("ENTRAR ALICE senha123"), "OK ENTRAR alice")
+        lines = first.expect_closed()
+        self.assertEqual(len(lines), 1)
+        self.assertTrue(lines[0].startswith("ERRO SESSAO_SUBSTITUIDA "), lines)
+        self.assertEqual(bob.request("CHAT alice ainda aí?"), "OK CHAT alice")
+        self.assertEqual(second.read_line(), "MSG bob ainda aí?")
+        self.assertEqual(bob.request("LISTA"), "OK LISTA alice bob", "no SAIU/ENTROU for a takeover")
+
+
+class LifecycleTest(ServerTestCase):
+    def test_sigterm_says_goodbye_and_restart_on_same_port_keeps_accounts(self) -> None:
+        alice = self.logged_in("alice")
+        anonymous = self.connect()
+        port = self.server.port
+        started = time.monotonic()
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - started, 5)
+        for client in (alice, anonymous):
+            lines = client.expect_closed()
+            self.assertEqual(len(lines), 1, lines)
+            self.assertTrue(lines[0].startswith("INFO O servidor está sendo encerrado"), lines)
+
+        self.server = self.start_server(port)
+        self.assertEqual(self.server.port, port)
+        self.logged_in("alice", register=False)
+
+    def test_sigint_stops_cleanly(self) -> None:
+        self.assertEqual(self.server.stop(signal.SIGINT), 0)
+        self.assertIn("Servidor encerrado.", self.server.log)
+
+    def test_log_shows_connections_and_never_passwords(self) -> None:
+        alice = self.logged_in("alice", "senha-secreta-1")
+        self.connect().request("ENTRAR alice senha-secreta-errada")
+        alice.send("SAIR")
+        alice.expect_closed()
+        self.server.wait_for_log(r"alice saiu do chat")
+        self.server.stop()
+        log = self.server.log
+        self.assertRegex(log, r"alice se conectou com o IP 127\.0\.0\.1 por meio da porta \d+\.")
+        self.assertIn("Falha de login", log)
+        self.assertNotIn("senha-secreta", log)
+
+    def test_corrupt_users_file_stops_startup(self) -> None:
+        self.server.stop()
+        self.users_path.write_text("{ isto não é json", "utf-8")
+        result = subprocess.run(
+            [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+             "--users", str(self.users_path)],
+            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("corrompido", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(self.users_path.read_text("utf-8"), "{ isto não é json")
+
+    def test_help_option(self) -> None:
+        result = subprocess.run(
+            [sys.executable, str(SERVER), "--help"],
+            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+        self.assertEqual(result.returncode, 0)
+        for option in ("--host", "--port", "--users", "--hash-cost"):
+            self.assertIn(option, result.stdout)
+
+
+class DurabilityTest(ServerTestCase):
+    def test_sigkill_during_registrations_loses_no_acknowledged_account(self) -> None:
+        clients = [self.connect() for _ in range(10)]
+        per_client = 40
+        for index, client in enumerate(clients):
+            client.send_bytes(
+                "".join(f"NOVO u{index}_{n} senha123\n" for n in range(per_client)).encode()
+            )
+        acknowledged = self._collect_acknowledged(clients, kill_after=120)
+        self.assertGreaterEqual(len(acknowledged), 120)
+        self.assertLess(len(acknowledged), 10 * per_client, "the kill must land mid-burst")
+
+        document = json.loads(self.users_path.read_text("utf-8"))
+        missing = acknowledged - set(document["users"])
+        self.assertEqual(missing, set(), "accounts acknowledged with OK NOVO but not on disk")
+
+    def _collect_acknowledged(self, clients: list[LineClient], kill_after: int) -> set[str]:
+        """Read OK NOVO replies; SIGKILL the server once ``kill_after`` have arrived."""
+        acknowledged: set[str] = set()
+        buffers = {client.sock: b"" for client in clients}
+        deadline = time.monotonic() + TIMEOUT
+        killed = False
+        with selectors.DefaultSelector() as selector:
+            for client in clients:
+                selector.register(client.sock, selectors.EVENT_READ)
+            while selector.get_map() and time.monotonic() < deadline:
+                for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                    try:
+                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    except ConnectionResetError:
+                        data = b""
+                    if not data:
+                        selector.unregister(key.fileobj)
+                        continue
+                    buffers[key.fileobj] += data  # type: ignore[index]
+                    *lines, buffers[key.fileobj] = buffers[key.fileobj].split(b"\n")  # type: ignore[index]
+                    acknowledged.update(
+                        line.split()[2].decode() for line in lines if line.startswith(b"OK NOVO ")
+                    )
+                if not killed and len(acknowledged) >= kill_after:
+                    os.kill(self.server.process.pid, signal.SIGKILL)
+                    killed = True
+        self.assertTrue(killed, f"only {len(acknowledged)} acknowledgements before the deadline")
+        self.server.process.wait(TIMEOUT)
+        return acknowledged
+
+
+if __name__ == "__main__":
+    unittest.main()
