@@ -16,7 +16,6 @@ import os
 import socket
 import sys
 import threading
-import unicodedata
 from typing import NoReturn
 
 import protocol
@@ -32,9 +31,7 @@ def make_visible(text: str) -> str:
     terminal; ``\\x1b[2J`` is printed as those characters.
     """
     return "".join(
-        char.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(char) in ("Cc", "Zl", "Zp")
-        else char
+        char.encode("unicode_escape").decode("ascii") if protocol.is_forbidden_char(char) else char
         for char in text
     )
 
@@ -54,7 +51,7 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
             others = [name for name in detail.split() if name != own_name]
             if not others:
                 return "Ninguém mais está online."
-            return f"Online agora: {_join_names(others)} e você."
+            return f"Online agora: {_join_names([*others, 'você'])}."
         case "CHAT":
             return f"Mensagem privada enviada para {detail}."
         case "TODOS":
@@ -87,8 +84,11 @@ def render(line: str, own_name: str | None) -> str | None:
 
 
 def is_quit_command(line: str) -> bool:
-    """Whether the person typed ``SAIR`` (any case)."""
-    return line.strip(" ").upper() == "SAIR"
+    """Whether the server will read ``line`` as ``SAIR`` (and so close the connection)."""
+    try:
+        return isinstance(protocol.parse_command(line), protocol.Quit)
+    except protocol.ProtocolError:
+        return False
 
 
 class ChatClient:

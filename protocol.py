@@ -192,7 +192,7 @@ class LineFramer:
             return []
         *lines, rest = self._pending.split(b"\n")
         self._pending = bytearray(rest)
-        return [line[:-1] if line.endswith(b"\r") else bytes(line) for line in lines]
+        return [bytes(line[:-1] if line.endswith(b"\r") else line) for line in lines]
 
     @property
     def pending(self) -> int:
@@ -218,16 +218,27 @@ def encode_line(line: str) -> bytes:
 # --- Validation -------------------------------------------------------------
 
 
-def _is_forbidden_char(char: str) -> bool:
-    # Cc: NUL, ESC, \r, \t...; Zl/Zp: U+2028/U+2029, which some terminals and
-    # libraries treat as line breaks. Either could forge a line or a screen.
-    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder
+# the text shown after them ("Trojan Source"): one user could make another's
+# screen say something the bytes do not.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_forbidden_char(char: str) -> bool:
+    """Whether ``char`` may not travel in a name or message.
+
+    Cc covers NUL, ESC, ``\\r``, tab...; Zl/Zp are U+2028/U+2029, which some
+    terminals and libraries treat as line breaks. Any of them could forge a
+    server line or drive another user's terminal.
+    """
+    return char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
 def validate_name(name: str) -> str:
     """Return ``name`` in NFC if it is a valid user name, else raise ``NOME_INVALIDO``."""
     normalized = unicodedata.normalize("NFC", name)
-    if not _NAME_RE.fullmatch(normalized):
+    # At least one letter or digit: nobody should be called "." or "--".
+    if not _NAME_RE.fullmatch(normalized) or not any(char.isalnum() for char in normalized):
         raise ProtocolError(
             ErrorCode.INVALID_NAME,
             f"Nome inválido: use de 1 a {MAX_NAME_LENGTH} letras, dígitos, '_', '-' ou '.'.",
@@ -236,7 +247,12 @@ def validate_name(name: str) -> str:
 
 
 def validate_password(password: str) -> str:
-    """Return ``password`` if its format is valid, else raise ``SENHA_INVALIDA``."""
+    """Return ``password`` in NFC if its format is valid, else raise ``SENHA_INVALIDA``.
+
+    NFC, so that "senhá" typed on a system that sends decomposed accents is
+    the same password as on one that sends composed ones.
+    """
+    password = unicodedata.normalize("NFC", password)
     if not (
         MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
         and password.isprintable()
@@ -252,7 +268,7 @@ def validate_password(password: str) -> str:
 
 def validate_text(text: str) -> str:
     """Return message ``text`` if it is safe to show to others, else raise ``ARGUMENTOS``."""
-    if any(_is_forbidden_char(char) for char in text):
+    if any(is_forbidden_char(char) for char in text):
         raise ProtocolError(
             ErrorCode.ARGUMENTS, "A mensagem contém caracteres de controle não permitidos."
         )

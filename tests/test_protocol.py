@@ -1,0 +1,655 @@
+"""Protocol tests: the sans-I/O module and the client's rendering, with no sockets.
+
+Every test is table-driven: the data sits at the top of each class and every
+row runs in its own ``subTest``, so a failure names the exact input.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import unittest
+
+import cliente
+import protocol
+from protocol import (
+    Broadcast,
+    ErrorCode,
+    Help,
+    ListUsers,
+    Login,
+    PrivateMessage,
+    ProtocolError,
+    Quit,
+    Register,
+    ServerLine,
+)
+
+NAME_20 = "a" * 20
+NAME_21 = "a" * 21
+JOAO_NFC = "jo\u00e3o"  # "joão" with the precomposed ã
+JOAO_NFD = "joa\u0303o"  # "joão" as a + combining tilde
+TEXT_UTF8 = "ação 🦇"
+
+# Characters message text must refuse: Cc (NUL, ESC, CR, TAB, DEL, NEL), Zl, Zp.
+FORBIDDEN_IN_TEXT = ("\x00", "\x1b[2J", "\r", "\t", "\x7f", "\x85", "\u2028", "\u2029")
+
+
+def is_forbidden(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+class ParseErrorMixin:
+    """``assertParseError``: the line is refused with exactly ``code``."""
+
+    def assertParseError(self, line: str, code: ErrorCode) -> ProtocolError:
+        with self.assertRaises(ProtocolError) as caught:
+            protocol.parse_command(line)
+        self.assertIs(caught.exception.code, code)
+        return caught.exception
+
+
+# --- parse_command: valid lines ------------------------------------------------
+
+
+class ParseCommandValidTest(unittest.TestCase):
+    BLANK = ["", " ", "     "]
+
+    VALID = [
+        # NOVO / ENTRAR: case of the word, runs of spaces, accents, NFD -> NFC.
+        ("NOVO alice segredo1", Register("alice", "segredo1")),
+        ("novo alice segredo1", Register("alice", "segredo1")),
+        ("NoVo Alice segredo1", Register("Alice", "segredo1")),
+        ("   NOVO   alice    segredo1   ", Register("alice", "segredo1")),
+        ("NOVO joão sênha!@#", Register(JOAO_NFC, "sênha!@#")),
+        (f"NOVO {JOAO_NFD} segredo1", Register(JOAO_NFC, "segredo1")),
+        ("ENTRAR alice segredo1", Login("alice", "segredo1")),
+        ("entrar alice segredo1", Login("alice", "segredo1")),
+        ("EnTrAr  alice  segredo1 ", Login("alice", "segredo1")),
+        (f"ENTRAR {JOAO_NFD} segredo1", Login(JOAO_NFC, "segredo1")),
+        # Name and password boundaries and allowed characters.
+        (f"NOVO {NAME_20} segredo1", Register(NAME_20, "segredo1")),
+        ("NOVO a 123456", Register("a", "123456")),
+        ("NOVO a_b.c-d42 segredo1", Register("a_b.c-d42", "segredo1")),
+        ("NOVO bob " + "x" * 128, Register("bob", "x" * 128)),
+        ("NOVO " + "e\u0301" * 20 + " segredo1", Register("\u00e9" * 20, "segredo1")),
+        # Commands without arguments; trailing spaces tolerated.
+        ("LISTA", ListUsers()),
+        ("lista", ListUsers()),
+        ("  LiStA   ", ListUsers()),
+        ("SAIR", Quit()),
+        ("sair  ", Quit()),
+        ("AJUDA", Help()),
+        ("Ajuda", Help()),
+        # CHAT: the text is the rest of the line, inner and trailing spaces kept.
+        ("CHAT bob oi", PrivateMessage("bob", "oi")),
+        ("chat bob oi", PrivateMessage("bob", "oi")),
+        ("CHAT   bob    oi  tudo   bem  ", PrivateMessage("bob", "oi  tudo   bem  ")),
+        (f"CHAT bob {TEXT_UTF8}", PrivateMessage("bob", TEXT_UTF8)),
+        (f"CHAT {JOAO_NFD} oi", PrivateMessage(JOAO_NFC, "oi")),
+        ("CHAT bob a\u00a0b", PrivateMessage("bob", "a\u00a0b")),  # NBSP is not a control
+        # TODOS: same rule; the text itself is not normalised.
+        ("TODOS olá pessoal", Broadcast("olá pessoal")),
+        ("todos    a  b  ", Broadcast("a  b  ")),
+        (f"TODOS {TEXT_UTF8}", Broadcast(TEXT_UTF8)),
+        (f"TODOS {JOAO_NFD}", Broadcast(JOAO_NFD)),
+    ]
+
+    def test_blank_line_is_ignored(self) -> None:
+        for line in self.BLANK:
+            with self.subTest(line=line):
+                self.assertIsNone(protocol.parse_command(line))
+
+    def test_valid_lines(self) -> None:
+        for line, expected in self.VALID:
+            with self.subTest(line=line):
+                result = protocol.parse_command(line)
+                self.assertIs(type(result), type(expected))
+                self.assertEqual(result, expected)
+
+    def test_names_come_back_in_nfc(self) -> None:
+        for line, _expected in self.VALID:
+            result = protocol.parse_command(line)
+            name = getattr(result, "name", None) or getattr(result, "recipient", None)
+            if name is not None:
+                with self.subTest(line=line):
+                    self.assertEqual(name, unicodedata.normalize("NFC", name))
+
+
+# --- parse_command: every error parsing can raise -------------------------------
+
+
+class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
+    UNKNOWN_COMMAND = [
+        "FOO",
+        "foo bar",
+        "LISTAR",
+        "LIST",
+        "lısta",  # dotless ı: "lısta".upper() == "LISTA"
+        "ſair",  # long s: "ſair".upper() == "SAIR"
+        "ＬＩＳＴＡ",  # fullwidth letters
+        "LISTA\tx",  # only spaces separate words
+        "TODOS\toi",
+        "LISTA\r",  # a stray \r stays in the word
+        "\ufeffLISTA",  # a byte-order mark glued to the word
+        # Lines that are not blank but whose word is empty of meaning.
+        "\t",
+        "\x00",
+        "\r",
+        "\u00a0",
+        " \u3000 ",
+    ]
+
+    # (line, usage text the error must carry)
+    ARGUMENTS = [
+        ("NOVO", "NOVO <usuario> <senha>"),
+        ("NOVO alice", "NOVO <usuario> <senha>"),
+        ("NOVO   alice   ", "NOVO <usuario> <senha>"),
+        ("NOVO alice segredo1 extra", "NOVO <usuario> <senha>"),
+        ("NOVO alice\tsegredo1", "NOVO <usuario> <senha>"),
+        ("ENTRAR", "ENTRAR <usuario> <senha>"),
+        ("entrar alice", "ENTRAR <usuario> <senha>"),
+        ("ENTRAR alice segredo1 extra", "ENTRAR <usuario> <senha>"),
+        ("LISTA x", "LISTA"),
+        ("lista   todos", "LISTA"),
+        ("SAIR agora", "SAIR"),
+        ("AJUDA CHAT", "AJUDA"),
+        ("CHAT", "CHAT <usuario> <mensagem>"),
+        ("CHAT    ", "CHAT <usuario> <mensagem>"),
+        ("CHAT bob", "CHAT <usuario> <mensagem>"),
+        ("CHAT bob     ", "CHAT <usuario> <mensagem>"),
+        ("TODOS", "TODOS <mensagem>"),
+        ("TODOS      ", "TODOS <mensagem>"),
+    ]
+    # Control characters in message text, for both message commands.
+    CONTROL_LINES = [
+        line
+        for bad in FORBIDDEN_IN_TEXT
+        for line in (f"CHAT bob a{bad}b", f"TODOS a{bad}b", f"TODOS oi{bad}")
+    ]
+    CONTROL_TEXT = "A mensagem contém caracteres de controle não permitidos."
+
+    INVALID_NAME = [
+        f"NOVO {NAME_21} segredo1",
+        "NOVO " + "e\u0301" * 21 + " segredo1",  # 21 characters once in NFC
+        "NOVO bob\n segredo1",
+        "NOVO b@d segredo1",
+        "NOVO bob! segredo1",
+        "ENTRAR bob\x1b segredo1",
+        "ENTRAR \u200b segredo1",  # zero-width space: looks empty
+        "ENTRAR \u0303 segredo1",  # a lone combining mark
+        "CHAT b@d oi",
+        f"CHAT {NAME_21} oi",
+        "CHAT bob\x00 oi",
+        "NOVO b@d 123",  # the name is checked before the password
+        "CHAT b@d a\x1bb",  # the recipient is checked before the text
+    ]
+
+    INVALID_PASSWORD = [
+        "NOVO bob 12345",
+        "ENTRAR bob 12345",
+        "NOVO bob " + "x" * 129,
+        "NOVO bob senha\x00x",
+        "ENTRAR bob senha\x1b12",
+        "NOVO bob senha\u00a0123",  # no-break space is whitespace
+        "NOVO bob senha\u200b123",  # zero-width space is not printable
+        "NOVO bob senha\u2028123",
+    ]
+
+    def test_unknown_command(self) -> None:
+        for line in self.UNKNOWN_COMMAND:
+            with self.subTest(line=line):
+                self.assertParseError(line, ErrorCode.UNKNOWN_COMMAND)
+
+    def test_arguments(self) -> None:
+        for line, usage in self.ARGUMENTS:
+            with self.subTest(line=line):
+                error = self.assertParseError(line, ErrorCode.ARGUMENTS)
+                self.assertEqual(error.text, f"Uso: {usage}")
+
+    def test_control_characters_in_text(self) -> None:
+        for line in self.CONTROL_LINES:
+            with self.subTest(line=line):
+                error = self.assertParseError(line, ErrorCode.ARGUMENTS)
+                self.assertEqual(error.text, self.CONTROL_TEXT)
+
+    def test_invalid_name(self) -> None:
+        for line in self.INVALID_NAME:
+            with self.subTest(line=line):
+                self.assertParseError(line, ErrorCode.INVALID_NAME)
+
+    def test_invalid_password(self) -> None:
+        for line in self.INVALID_PASSWORD:
+            with self.subTest(line=line):
+                self.assertParseError(line, ErrorCode.INVALID_PASSWORD)
+
+    def test_error_message_carries_code_and_text(self) -> None:
+        error = self.assertParseError("TODOS", ErrorCode.ARGUMENTS)
+        self.assertEqual(str(error), "ARGUMENTOS Uso: TODOS <mensagem>")
+
+
+# --- validate_* directly ----------------------------------------------------------
+
+
+class ValidateTest(unittest.TestCase):
+    # (name, NFC result or None when refused)
+    NAMES = [
+        ("alice", "alice"),
+        ("Alice", "Alice"),
+        (NAME_20, NAME_20),
+        (JOAO_NFD, JOAO_NFC),
+        ("a_b.c-d", "a_b.c-d"),
+        (NAME_21, None),
+        ("", None),
+        ("bob\n", None),
+        ("\nbob", None),
+        ("bob smith", None),
+        ("bob@x", None),
+        ("bob\x00", None),
+        ("\u200b", None),
+    ]
+    PASSWORDS_OK = ["123456", "x" * 128, "sênha!@#$%", "🦇🦇🦇🦇🦇🦇"]
+    PASSWORDS_BAD = ["", "12345", "x" * 129, "senha 123", "senha\t123", "senha\x7f12"]
+    TEXTS_OK = ["a", " ", TEXT_UTF8, "a  b  ", "\\x1b[2J"]
+
+    def test_validate_name(self) -> None:
+        for name, expected in self.NAMES:
+            with self.subTest(name=name):
+                if expected is None:
+                    with self.assertRaises(ProtocolError) as caught:
+                        protocol.validate_name(name)
+                    self.assertIs(caught.exception.code, ErrorCode.INVALID_NAME)
+                else:
+                    self.assertEqual(protocol.validate_name(name), expected)
+
+    def test_validate_password(self) -> None:
+        for password in self.PASSWORDS_OK:
+            with self.subTest(password=password):
+                self.assertEqual(protocol.validate_password(password), password)
+        for password in self.PASSWORDS_BAD:
+            with self.subTest(password=password):
+                with self.assertRaises(ProtocolError) as caught:
+                    protocol.validate_password(password)
+                self.assertIs(caught.exception.code, ErrorCode.INVALID_PASSWORD)
+
+    def test_validate_text(self) -> None:
+        for text in self.TEXTS_OK:
+            with self.subTest(text=text):
+                self.assertEqual(protocol.validate_text(text), text)
+        for bad in FORBIDDEN_IN_TEXT:
+            with self.subTest(text=bad):
+                with self.assertRaises(ProtocolError) as caught:
+                    protocol.validate_text(f"oi{bad}")
+                self.assertIs(caught.exception.code, ErrorCode.ARGUMENTS)
+
+
+# --- decode_line / encode_line ----------------------------------------------------
+
+
+class DecodeLineTest(unittest.TestCase):
+    VALID = [
+        (b"", ""),
+        (b"LISTA", "LISTA"),
+        (b"a\xc3\xa7\xc3\xa3o \xf0\x9f\xa6\x87", TEXT_UTF8),
+        (b"joa\xcc\x83o", JOAO_NFD),  # decoding does not normalise
+        (b"a\x00b", "a\x00b"),  # valid UTF-8; refusing it is parse_command's job
+    ]
+    INVALID = [
+        b"\xff",
+        b"abc\xff",
+        b"\xed\xa0\x80",  # a lone surrogate (U+D800) encoded
+        b"\xc0\xaf",  # overlong "/"
+        b"\xc3",  # truncated two-byte sequence
+        b"\xf0\x9f\xa6",  # truncated four-byte sequence
+    ]
+
+    def test_valid_utf8(self) -> None:
+        for raw, expected in self.VALID:
+            with self.subTest(raw=raw):
+                self.assertEqual(protocol.decode_line(raw), expected)
+
+    def test_invalid_utf8(self) -> None:
+        for raw in self.INVALID:
+            with self.subTest(raw=raw):
+                with self.assertRaises(ProtocolError) as caught:
+                    protocol.decode_line(raw)
+                self.assertIs(caught.exception.code, ErrorCode.INVALID_UTF8)
+
+
+# --- LineFramer -------------------------------------------------------------------
+
+
+class LineFramerTest(unittest.TestCase):
+    # (chunks fed in order, lines expected in total, bytes pending at the end)
+    STREAMS = [
+        ([b"LISTA\n"], [b"LISTA"], 0),
+        ([b"a\nb\nc\n"], [b"a", b"b", b"c"], 0),
+        ([b"a\nb\r\nc"], [b"a", b"b"], 1),
+        ([b"LISTA\r\n"], [b"LISTA"], 0),
+        ([b"LIS", b"TA\r", b"\n"], [b"LISTA"], 0),  # \r and \n in different chunks
+        ([b"a\rb\n"], [b"a\rb"], 0),  # a lone \r in the middle is kept
+        ([b"a\r\r\n"], [b"a\r"], 0),  # only the \r right before \n is dropped
+        ([b"\r"], [], 1),
+        ([b"\n\r\n\n"], [b"", b"", b""], 0),
+        ([b"", b"x", b""], [], 1),
+        ([b"CHAT bob oi", b" tudo\nTODOS", b" oi\n"], [b"CHAT bob oi tudo", b"TODOS oi"], 0),
+    ]
+    LINE = f"CHAT bob {TEXT_UTF8}".encode()
+
+    def feed_all(self, framer: protocol.LineFramer, chunks: list[bytes]) -> list[bytes]:
+        return [line for chunk in chunks for line in framer.feed(chunk)]
+
+    def test_streams(self) -> None:
+        for chunks, expected, pending in self.STREAMS:
+            with self.subTest(chunks=chunks):
+                framer = protocol.LineFramer()
+                self.assertEqual(self.feed_all(framer, chunks), expected)
+                self.assertEqual(framer.pending, pending)
+
+    def test_one_byte_at_a_time(self) -> None:
+        framer = protocol.LineFramer()
+        data = self.LINE + b"\r\n"
+        for index in range(len(data) - 1):
+            with self.subTest(index=index):
+                self.assertEqual(framer.feed(data[index : index + 1]), [])
+                self.assertEqual(framer.pending, index + 1)
+        self.assertEqual(framer.feed(b"\n"), [self.LINE])
+        self.assertEqual(framer.pending, 0)
+
+    def test_multibyte_character_split_at_every_point(self) -> None:
+        data = self.LINE + b"\n"
+        for cut in range(1, len(data)):
+            with self.subTest(cut=cut):
+                framer = protocol.LineFramer()
+                self.assertEqual(framer.feed(data[:cut]), [])
+                (raw,) = framer.feed(data[cut:])
+                self.assertEqual(protocol.decode_line(raw), f"CHAT bob {TEXT_UTF8}")
+
+    def test_lines_are_always_bytes(self) -> None:
+        """feed() returns ``list[bytes]``, also for lines that ended with ``\\r\\n``."""
+        framer = protocol.LineFramer()
+        for line in framer.feed(b"a\r\nb\n"):
+            with self.subTest(line=line):
+                self.assertIs(type(line), bytes)
+
+
+# --- Formatting server lines ---------------------------------------------------------
+
+
+class FormatTest(unittest.TestCase):
+    WIRE_CODES = {
+        ErrorCode.UNKNOWN_COMMAND: "COMANDO_DESCONHECIDO",
+        ErrorCode.ARGUMENTS: "ARGUMENTOS",
+        ErrorCode.INVALID_NAME: "NOME_INVALIDO",
+        ErrorCode.INVALID_PASSWORD: "SENHA_INVALIDA",
+        ErrorCode.USER_EXISTS: "USUARIO_EXISTE",
+        ErrorCode.CREDENTIALS: "CREDENCIAIS",
+        ErrorCode.NOT_AUTHENTICATED: "NAO_AUTENTICADO",
+        ErrorCode.ALREADY_AUTHENTICATED: "JA_AUTENTICADO",
+        ErrorCode.UNKNOWN_USER: "USUARIO_INEXISTENTE",
+        ErrorCode.USER_OFFLINE: "USUARIO_OFFLINE",
+        ErrorCode.SESSION_REPLACED: "SESSAO_SUBSTITUIDA",
+        ErrorCode.INVALID_UTF8: "UTF8_INVALIDO",
+        ErrorCode.UNAVAILABLE: "INDISPONIVEL",
+    }
+    ARGUMENTS_ERROR = ProtocolError(ErrorCode.ARGUMENTS, "Uso: TODOS <mensagem>")
+
+    # (formatted line, expected text, expected parse_server_line kind, fields)
+    LINES = [
+        (protocol.format_ok("LISTA", "ana bob"), "OK LISTA ana bob", "OK", ("LISTA", "ana bob")),
+        (protocol.format_ok("NOVO", JOAO_NFC), f"OK NOVO {JOAO_NFC}", "OK", ("NOVO", JOAO_NFC)),
+        (protocol.format_ok("TODOS"), "OK TODOS", "OK", ("TODOS", "")),
+        (protocol.format_ok("AJUDA", ""), "OK AJUDA", "OK", ("AJUDA", "")),
+        (
+            protocol.format_error(ARGUMENTS_ERROR),
+            "ERRO ARGUMENTOS Uso: TODOS <mensagem>",
+            "ERRO",
+            ("ARGUMENTOS", "Uso: TODOS <mensagem>"),
+        ),
+        (
+            protocol.format_private("alice", f"  {TEXT_UTF8}  "),
+            f"MSG alice   {TEXT_UTF8}  ",
+            "MSG",
+            ("alice", f"  {TEXT_UTF8}  "),
+        ),
+        (protocol.format_public("bob", "oi  e"), "TODOS bob oi  e", "TODOS", ("bob", "oi  e")),
+        (protocol.format_joined("alice"), "ENTROU alice", "ENTROU", ("alice",)),
+        (protocol.format_left(JOAO_NFC), f"SAIU {JOAO_NFC}", "SAIU", (JOAO_NFC,)),
+        (protocol.format_info("Bem-vindo!"), "INFO Bem-vindo!", "INFO", ("Bem-vindo!",)),
+    ]
+    ENCODED = [
+        ("LISTA", b"LISTA\n"),
+        ("", b"\n"),
+        (TEXT_UTF8, b"a\xc3\xa7\xc3\xa3o \xf0\x9f\xa6\x87\n"),
+    ]
+    EXPECTED_WORDS = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA")
+
+    def test_format_functions(self) -> None:
+        for formatted, expected, _kind, _fields in self.LINES:
+            with self.subTest(expected=expected):
+                self.assertEqual(formatted, expected)
+
+    def test_round_trip_through_parse_server_line(self) -> None:
+        for formatted, _expected, kind, fields in self.LINES:
+            with self.subTest(line=formatted):
+                self.assertEqual(protocol.parse_server_line(formatted), ServerLine(kind, fields))
+
+    def test_error_codes_have_fixed_wire_names(self) -> None:
+        self.assertEqual(set(self.WIRE_CODES), set(ErrorCode))
+        for code, wire in self.WIRE_CODES.items():
+            with self.subTest(code=code):
+                line = protocol.format_error(ProtocolError(code, "texto"))
+                self.assertEqual(line, f"ERRO {wire} texto")
+
+    def test_encode_line(self) -> None:
+        for line, expected in self.ENCODED:
+            with self.subTest(line=line):
+                self.assertEqual(protocol.encode_line(line), expected)
+
+    def test_help_lines_one_info_per_command(self) -> None:
+        self.assertEqual(protocol.COMMAND_WORDS, self.EXPECTED_WORDS)
+        lines = list(protocol.help_lines())
+        self.assertEqual(len(lines), len(self.EXPECTED_WORDS))
+        for word, line in zip(self.EXPECTED_WORDS, lines):
+            with self.subTest(word=word):
+                self.assertEqual(line, f"INFO {protocol.COMMAND_HELP[word]}")
+                self.assertTrue(line.startswith(f"INFO {word} "), line)
+                self.assertEqual(protocol.parse_server_line(line).kind, "INFO")
+
+
+# --- parse_server_line ------------------------------------------------------------
+
+
+class ParseServerLineTest(unittest.TestCase):
+    # (line, kind, fields)
+    LINES = [
+        ("OK LISTA alice bob", "OK", ("LISTA", "alice bob")),
+        ("ERRO CREDENCIAIS Senha incorreta.", "ERRO", ("CREDENCIAIS", "Senha incorreta.")),
+        ("MSG alice oi  tudo bem", "MSG", ("alice", "oi  tudo bem")),
+        ("TODOS bob olá", "TODOS", ("bob", "olá")),
+        ("ENTROU alice", "ENTROU", ("alice",)),
+        ("SAIU alice", "SAIU", ("alice",)),
+        ("INFO Bem-vindo ao BatChat!", "INFO", ("Bem-vindo ao BatChat!",)),
+        # Missing fields are padded with "".
+        ("OK", "OK", ("", "")),
+        ("OK SAIR", "OK", ("SAIR", "")),
+        ("ERRO", "ERRO", ("", "")),
+        ("MSG alice", "MSG", ("alice", "")),
+        ("TODOS", "TODOS", ("", "")),
+        ("ENTROU", "ENTROU", ("",)),
+        ("SAIU", "SAIU", ("",)),
+        ("INFO", "INFO", ("",)),
+        # Unknown kinds (case matters) come back as INFO with the whole line.
+        ("BLA bla bla", "INFO", ("BLA bla bla",)),
+        ("ok LISTA", "INFO", ("ok LISTA",)),
+        ("", "INFO", ("",)),
+        (" OK LISTA", "INFO", (" OK LISTA",)),
+    ]
+
+    def test_lines(self) -> None:
+        for line, kind, fields in self.LINES:
+            with self.subTest(line=line):
+                self.assertEqual(protocol.parse_server_line(line), ServerLine(kind, fields))
+
+
+# --- name_key and repr --------------------------------------------------------------
+
+
+class NameKeyTest(unittest.TestCase):
+    SAME = [
+        ("Alice", "alice"),
+        ("ALICE", "alice"),
+        (JOAO_NFD, JOAO_NFC),
+        ("JOA\u0303O", JOAO_NFC),
+    ]
+    DIFFERENT = [
+        ("alice", "alicia"),
+        ("joao", JOAO_NFC),
+        ("alice", "\u0430lice"),  # Cyrillic а
+    ]
+
+    def test_same_account(self) -> None:
+        for first, second in self.SAME:
+            with self.subTest(first=first, second=second):
+                self.assertEqual(protocol.name_key(first), protocol.name_key(second))
+
+    def test_different_accounts(self) -> None:
+        for first, second in self.DIFFERENT:
+            with self.subTest(first=first, second=second):
+                self.assertNotEqual(protocol.name_key(first), protocol.name_key(second))
+
+
+class PasswordReprTest(unittest.TestCase):
+    PASSWORD = "segredo-muito-bom"
+    REGISTER_REPR = "Register(name='alice')"
+    LOGIN_REPR = "Login(name='alice')"
+    # (a way to build the command, its expected repr)
+    COMMANDS = [
+        (lambda password: Register("alice", password), REGISTER_REPR),
+        (lambda password: Login("alice", password), LOGIN_REPR),
+        (lambda password: protocol.parse_command(f"NOVO alice {password}"), REGISTER_REPR),
+        (lambda password: protocol.parse_command(f"ENTRAR alice {password}"), LOGIN_REPR),
+    ]
+
+    def test_repr_hides_password(self) -> None:
+        for build, expected in self.COMMANDS:
+            with self.subTest(command=expected):
+                command = build(self.PASSWORD)
+                self.assertEqual(repr(command), expected)
+                self.assertNotIn(self.PASSWORD, repr(command))
+                self.assertNotIn(self.PASSWORD, str(command))
+                self.assertEqual(command.password, self.PASSWORD)
+
+
+# --- cliente.py rendering -------------------------------------------------------------
+
+
+class RenderTest(unittest.TestCase):
+    # (server line, own name, what the person reads; None prints nothing)
+    LINES = [
+        ("ENTROU alice", None, "O cliente alice entrou no chat."),
+        ("SAIU alice", None, "alice saiu do chat."),
+        ("MSG alice oi", None, "[privado] alice: oi"),
+        ("MSG alice  oi  tudo ", "bob", "[privado] alice:  oi  tudo "),
+        (f"TODOS bob {TEXT_UTF8}", "alice", f"[todos] bob: {TEXT_UTF8}"),
+        ("OK NOVO alice", None, "Conta alice criada. Agora entre com: ENTRAR alice <senha>"),
+        ("OK ENTRAR alice", None, "Você entrou no chat como alice."),
+        ("OK LISTA alice", "alice", "Ninguém mais está online."),
+        ("OK LISTA alice bob", "alice", "Online agora: bob e você."),
+        ("OK LISTA alice bob", "bob", "Online agora: alice e você."),
+        ("OK CHAT bob", "alice", "Mensagem privada enviada para bob."),
+        ("OK TODOS", "alice", "Mensagem enviada para todos."),
+        ("OK SAIR", "alice", "Você saiu do chat. Até logo!"),
+        ("OK AJUDA", None, None),
+        ("OK FUTURO x y", None, "OK FUTURO x y"),
+        ("OK FUTURO", None, "OK FUTURO"),
+        ("ERRO ARGUMENTOS Uso: TODOS <mensagem>", None, "Erro: Uso: TODOS <mensagem>"),
+        ("ERRO CREDENCIAIS Senha incorreta.", None, "Erro: Senha incorreta."),
+        ("INFO Bem-vindo ao BatChat!", None, "Bem-vindo ao BatChat!"),
+        ("BLA bla", None, "BLA bla"),
+        # Control characters from the network are shown, never interpreted.
+        ("MSG alice \x1b[2J", None, "[privado] alice: \\x1b[2J"),
+        ("TODOS bob a\u2028b", None, "[todos] bob: a\\u2028b"),
+        ("INFO a\x07b", None, "a\\x07b"),
+    ]
+
+    def test_render(self) -> None:
+        for line, own_name, expected in self.LINES:
+            with self.subTest(line=line, own_name=own_name):
+                rendered = cliente.render(line, own_name)
+                self.assertEqual(rendered, expected)
+                if rendered is not None:
+                    self.assertFalse(any(map(is_forbidden, rendered)), rendered)
+
+    def test_help_lines_render_as_their_text(self) -> None:
+        for line, text in zip(protocol.help_lines(), protocol.COMMAND_HELP.values()):
+            with self.subTest(line=line):
+                self.assertEqual(cliente.render(line, None), text)
+
+    def test_list_with_several_others(self) -> None:
+        self.assertEqual(
+            cliente.render("OK LISTA alice bob carol", "alice"),
+            "Online agora: bob, carol e você.",
+        )
+
+
+class MakeVisibleTest(unittest.TestCase):
+    # (text from the network, what is printed)
+    TEXTS = [
+        ("\x1b[2J", "\\x1b[2J"),
+        ("a\tb", "a\\tb"),
+        ("a\rb", "a\\rb"),
+        ("a\nb", "a\\nb"),
+        ("\x00", "\\x00"),
+        ("\x07", "\\x07"),
+        ("\x7f", "\\x7f"),
+        ("\x85", "\\x85"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+        ("", ""),
+        (TEXT_UTF8, TEXT_UTF8),
+        ("a\u00a0b", "a\u00a0b"),
+        ("\\x1b", "\\x1b"),  # a typed backslash is left alone
+    ]
+
+    def test_make_visible(self) -> None:
+        for text, expected in self.TEXTS:
+            with self.subTest(text=text):
+                visible = cliente.make_visible(text)
+                self.assertEqual(visible, expected)
+                self.assertFalse(any(map(is_forbidden, visible)), visible)
+
+
+class IsQuitCommandTest(unittest.TestCase):
+    QUIT = ["SAIR", "sair", "Sair", "  SAIR  "]
+    NOT_QUIT = ["", "   ", "SAIR agora", "SAIRR", "SAI", "LISTA", "sair\t", "CHAT bob SAIR"]
+    # Non-ASCII lookalikes: parse_command refuses them as COMANDO_DESCONHECIDO.
+    LOOKALIKES = ["saır", "ſair"]
+
+    def assertAgreesWithServer(self, line: str) -> None:
+        try:
+            server_quits = isinstance(protocol.parse_command(line), Quit)
+        except ProtocolError:
+            server_quits = False
+        self.assertEqual(cliente.is_quit_command(line), server_quits)
+
+    def test_quit(self) -> None:
+        for line in self.QUIT:
+            with self.subTest(line=line):
+                self.assertTrue(cliente.is_quit_command(line))
+                self.assertAgreesWithServer(line)
+
+    def test_not_quit(self) -> None:
+        for line in self.NOT_QUIT:
+            with self.subTest(line=line):
+                self.assertFalse(cliente.is_quit_command(line))
+                self.assertAgreesWithServer(line)
+
+    def test_lookalikes_are_not_quit(self) -> None:
+        """ "saır".upper() == "SAIR", but the server does not quit on it: neither may the client."""
+        for line in self.LOOKALIKES:
+            with self.subTest(line=line):
+                self.assertAgreesWithServer(line)
+
+
+if __name__ == "__main__":
+    unittest.main()
