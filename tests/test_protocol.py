@@ -31,7 +31,10 @@ JOAO_NFD = "joa\u0303o"  # "joão" as a + combining tilde
 TEXT_UTF8 = "ação 🦇"
 
 # Characters message text must refuse: Cc (NUL, ESC, CR, TAB, DEL, NEL), Zl, Zp.
-FORBIDDEN_IN_TEXT = ("\x00", "\x1b[2J", "\r", "\t", "\x7f", "\x85", "\u2028", "\u2029")
+FORBIDDEN_IN_TEXT = (
+    "\x00", "\x1b[2J", "\r", "\t", "\x7f", "\x85", "\u2028", "\u2029",
+    "\u202e", "\u202a", "\u2066", "\u2069",  # bidi overrides and isolates
+)
 
 
 def is_forbidden(char: str) -> bool:
@@ -246,10 +249,21 @@ class ValidateTest(unittest.TestCase):
         ("bob@x", None),
         ("bob\x00", None),
         ("\u200b", None),
+        (".", None),  # no letter or digit at all
+        ("--", None),
+        ("_._", None),
+        ("a.", "a."),
+        ("_1", "_1"),
     ]
     PASSWORDS_OK = ["123456", "x" * 128, "sênha!@#$%", "🦇🦇🦇🦇🦇🦇"]
     PASSWORDS_BAD = ["", "12345", "x" * 129, "senha 123", "senha\t123", "senha\x7f12"]
     TEXTS_OK = ["a", " ", TEXT_UTF8, "a  b  ", "\\x1b[2J"]
+
+    def test_password_is_normalised_to_nfc(self) -> None:
+        decomposed, composed = "senha\u0301", "senh\u00e1"  # both read "senhá"
+        with self.assertRaises(ProtocolError):
+            protocol.validate_password(decomposed)  # 5 characters once composed
+        self.assertEqual(protocol.validate_password("a" + decomposed), "a" + composed)
 
     def test_validate_name(self) -> None:
         for name, expected in self.NAMES:
@@ -605,6 +619,7 @@ class MakeVisibleTest(unittest.TestCase):
         ("\x85", "\\x85"),
         ("\u2028", "\\u2028"),
         ("\u2029", "\\u2029"),
+        ("a\u202eb", "a\\u202eb"),
         ("", ""),
         (TEXT_UTF8, TEXT_UTF8),
         ("a\u00a0b", "a\u00a0b"),
