@@ -124,6 +124,21 @@ class Account:
     password_hash: PasswordHash
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temp_files(path: Path) -> None:
+    """Delete temp files that a killed server left beside ``path`` mid-write.
+
+    They never hold anything acknowledged: an account is acknowledged only
+    after its temp file was renamed over ``path``.
+    """
+    for stale in path.parent.glob(f"{_temp_prefix(path)}*.tmp"):
+        log.warning("Removendo arquivo temporário abandonado %s.", stale)
+        stale.unlink(missing_ok=True)
+
+
 def write_file_durably(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
@@ -133,7 +148,7 @@ def write_file_durably(path: Path, data: bytes) -> None:
     old file or the new one, never a mix. The file is created with mode 0600.
     """
     folder = path.parent
-    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as temp_file:
             os.fchmod(temp_file.fileno(), 0o600)
@@ -172,6 +187,7 @@ class UserStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._accounts: dict[str, Account] = self._load(path)
+        remove_stale_temp_files(path)
         self._pending: dict[str, Account] = {}  # registered, not yet on disk
         self._version = 0  # bumped on every change to the set of accounts
         self._durable_version = 0  # the newest version known to be on disk

@@ -63,6 +63,18 @@ class ClientTest(ServerTestCase):
         self.assertEqual(client.wait(), 0)
         self.assertNotIn("Traceback", client.output.text)
 
+    def test_ctrl_c_leaves_cleanly(self) -> None:
+        bob = self.logged_in("bob")
+        self.register("alice")
+        client = self.start_client()
+        client.type("ENTRAR alice senha123")
+        client.output.wait_for(r"^Você entrou no chat como alice\.$")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        client.process.send_signal(signal.SIGINT)
+        self.assertEqual(client.wait(), 0)
+        self.assertEqual(bob.read_line(), "SAIU alice", "Ctrl-C sends SAIR before leaving")
+        self.assertNotIn("Traceback", client.output.text)
+
     def test_server_closing_the_connection_exits_non_zero(self) -> None:
         client = self.start_client()
         self.server.stop(signal.SIGTERM)

@@ -134,6 +134,18 @@ class UserStoreTest(unittest.TestCase):
                 self.assertIn("corrompido", str(raised.exception))
                 self.assertEqual(self.path.read_text("utf-8"), content)
 
+    def test_temp_files_left_by_a_killed_server_are_removed(self) -> None:
+        self.store().register("alice", PASSWORD)
+        stale = self.folder / ".users.json.abc123.tmp"
+        stale.write_text('{"users": {', "utf-8")
+        unrelated = self.folder / "notes.tmp"
+        unrelated.write_text("keep me", "utf-8")
+        with self.assertLogs("batchat", "WARNING"):
+            store = self.store()
+        self.assertFalse(stale.exists())
+        self.assertTrue(unrelated.exists())
+        self.assertEqual(store.authenticate("alice", PASSWORD), "alice")
+
     def test_unwritable_file_answers_unavailable_and_rolls_back(self) -> None:
         store = UserStore(self.folder / "missing-folder" / "users.json", HASH_COST)
         with self.assertLogs("batchat", "ERROR") as logs:
