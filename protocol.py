@@ -30,6 +30,7 @@ command                        meaning                               needs login
 ``SAIR``                       leave: reply, then connection closed  no
 ``AJUDA``                      one ``INFO`` line per command, then   no
                                ``OK AJUDA``
+``PING``                       ``OK PING``: is the server there?     no
 =============================  ====================================  ============
 
 Every command gets exactly one final reply, ``OK <COMANDO> [detalhe]`` or
@@ -43,9 +44,11 @@ line                           when
 ``OK <COMANDO> [detalhe]``     the command just sent succeeded, e.g.
                                ``OK NOVO alice``, ``OK ENTRAR alice``,
                                ``OK LISTA alice bob``, ``OK CHAT bob``,
-                               ``OK TODOS``, ``OK SAIR``, ``OK AJUDA``
-``ERRO <CODIGO> <texto>``      it failed; the connection stays open (except
-                               ``SESSAO_SUBSTITUIDA``)
+                               ``OK TODOS``, ``OK SAIR``, ``OK AJUDA``,
+                               ``OK PING``
+``ERRO <CODIGO> <texto>``      it failed; the connection stays open, except
+                               after ``SESSAO_SUBSTITUIDA`` and the limits
+                               that disconnect (see the README)
 ``MSG <remetente> <mensagem>`` a private message for you
 ``TODOS <remetente> <msg>``    a public message
 ``ENTROU <usuario>``           another user logged in
@@ -64,11 +67,14 @@ second line on somebody else's screen); such text is refused with
 
 from __future__ import annotations
 
+import argparse
 import enum
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 ENCODING = "utf-8"
 MAX_NAME_LENGTH = 20
@@ -96,6 +102,9 @@ class ErrorCode(enum.StrEnum):
     SESSION_REPLACED = "SESSAO_SUBSTITUIDA"
     INVALID_UTF8 = "UTF8_INVALIDO"
     UNAVAILABLE = "INDISPONIVEL"
+    LINE_TOO_LONG = "LINHA_LONGA"
+    LIMIT = "LIMITE"
+    WRONG_PROTOCOL = "PROTOCOLO_INVALIDO"
 
 
 class ProtocolError(Exception):
@@ -156,17 +165,23 @@ class Help:
     """``AJUDA``."""
 
 
-Command = Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help
+@dataclass(frozen=True)
+class Ping:
+    """``PING``."""
+
+
+Command = Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping
 
 # Syntax and meaning of each command, in the order AJUDA lists them.
 COMMAND_HELP: dict[str, str] = {
-    "NOVO": "NOVO <usuario> <senha> - cria uma conta",
-    "ENTRAR": "ENTRAR <usuario> <senha> - entra no chat",
+    "NOVO": "NOVO <usuário> <senha> - cria uma conta",
+    "ENTRAR": "ENTRAR <usuário> <senha> - entra no chat",
     "LISTA": "LISTA - mostra quem está online",
-    "CHAT": "CHAT <usuario> <mensagem> - envia uma mensagem privada",
+    "CHAT": "CHAT <usuário> <mensagem> - envia uma mensagem privada",
     "TODOS": "TODOS <mensagem> - envia uma mensagem para todos",
     "SAIR": "SAIR - sai do chat",
     "AJUDA": "AJUDA - mostra esta ajuda",
+    "PING": "PING - confirma que o servidor está respondendo",
 }
 COMMAND_WORDS: tuple[str, ...] = tuple(COMMAND_HELP)
 
@@ -248,7 +263,7 @@ def decode_line(raw: bytes) -> str:
         return raw.decode(ENCODING)
     except UnicodeDecodeError:
         raise ProtocolError(
-            ErrorCode.INVALID_UTF8, "A linha não é UTF-8 válido e foi descartada."
+            ErrorCode.INVALID_UTF8, "A linha não está em UTF-8 válido e foi descartada."
         ) from None
 
 
@@ -369,9 +384,9 @@ def parse_command(line: str) -> Command | None:
             name, password = _fixed_arguments(upper, rest, 2)
             cls = Register if upper == "NOVO" else Login
             return cls(validate_name(name), validate_password(password))
-        case "LISTA" | "SAIR" | "AJUDA":
+        case "LISTA" | "SAIR" | "AJUDA" | "PING":
             _fixed_arguments(upper, rest, 0)
-            return {"LISTA": ListUsers, "SAIR": Quit, "AJUDA": Help}[upper]()
+            return {"LISTA": ListUsers, "SAIR": Quit, "AJUDA": Help, "PING": Ping}[upper]()
         case "CHAT":
             recipient, text = _message_arguments(upper, rest, 1)
             return PrivateMessage(validate_name(recipient), validate_text(text))
@@ -455,3 +470,74 @@ def parse_server_line(line: str) -> ServerLine:
     fields = rest.split(" ", count - 1) if rest else []
     fields += [""] * (count - len(fields))
     return ServerLine(kind, tuple(fields))
+
+
+# --- Recognising clients that speak something else ----------------------------
+
+_HTTP_REQUEST_RE = re.compile(rb"[A-Z]{3,10} \S+ HTTP/\d(\.\d)?\r?\n?")
+_TLS_HANDSHAKE = 0x16  # the first byte of every TLS (and SSL 3) handshake record
+
+
+def foreign_protocol(first_bytes: bytes) -> str | None:
+    """Name the protocol a connection's first bytes belong to, if not ours.
+
+    ``"HTTP"`` for an HTTP request line, ``"TLS"`` for a TLS ClientHello;
+    ``None`` when it may be BatChat. Only the start of a connection is checked.
+    """
+    if first_bytes[:1] == bytes([_TLS_HANDSHAKE]):
+        return "TLS"
+    first_line = first_bytes.split(b"\n", 1)[0] + b"\n"
+    if _HTTP_REQUEST_RE.fullmatch(first_line):
+        return "HTTP"
+    return None
+
+
+def foreign_protocol_error(name: str) -> ProtocolError:
+    """The one line a non-BatChat client gets before being disconnected."""
+    return ProtocolError(
+        ErrorCode.WRONG_PROTOCOL,
+        f"Isto é um servidor de chat BatChat (texto puro), não {name}. "
+        "Use: python3 cliente.py --host <servidor>",
+    )
+
+
+# --- Command-line conventions shared by servidor.py and cliente.py -------------
+
+
+class _PortugueseHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, prefix if prefix is not None else "uso: ")
+
+
+class PortugueseArgumentParser(argparse.ArgumentParser):
+    """argparse with its own words in Portuguese, so ``--help`` reads in one language.
+
+    Defaults are shown by the formatter ("(padrão: ...)"), so option help
+    texts do not repeat them.
+    """
+
+    def __init__(self, description: str) -> None:
+        super().__init__(
+            description=description, add_help=False, formatter_class=_PortugueseHelpFormatter
+        )
+        self._options = self.add_argument_group("opções")
+        self._options.add_argument("-h", "--help", action="help", help="mostra esta ajuda e sai")
+
+    def option(self, *flags: str, **settings: Any) -> None:
+        """Add an option to the "opções" section."""
+        self._options.add_argument(*flags, **settings)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: erro: {message}\n")
+
+
+def port_number(text: str) -> int:
+    """argparse type for a TCP port, 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"porta inválida: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a porta deve estar entre 0 e 65535, não {port}")
+    return port

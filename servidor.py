@@ -7,13 +7,14 @@ Structure, one piece of shared state per class, each with one lock:
 * :class:`UserStore` owns the accounts and ``users.json``. Passwords are
   hashed with scrypt outside any lock; the file is rewritten atomically and
   durably, and concurrent registrations share one write (group commit).
-* :class:`SessionRegistry` owns who is online. Callers copy the recipients
-  under its lock and send after releasing it.
+* :class:`SessionRegistry` owns the open connections and who is online.
+* :class:`RateLimiter` owns per-key counters (failed logins per account and
+  IP, registrations per IP).
 * :class:`Connection` owns one socket: the connection's thread reads from it,
-  and a writer thread drains its outgoing queue, so a slow reader only ever
-  blocks its own writer.
+  and a writer thread drains its bounded outgoing queue, so a slow reader only
+  ever blocks its own writer.
 * :class:`ChatSession` is the protocol state of one connection (logged in or
-  not, as whom) and dispatches each command.
+  not, as whom, its flood budget) and dispatches each command.
 * :class:`ChatServer` accepts connections and shuts everything down cleanly.
 
 Errors come in three tiers: a :class:`protocol.ProtocolError` becomes an
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import errno
 import hashlib
 import hmac
 import json
@@ -38,25 +40,52 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
 import protocol
-from protocol import ErrorCode, ProtocolError
+from protocol import LINE_TOO_LONG, ErrorCode, LineTooLong, ProtocolError
 
 log = logging.getLogger("batchat")
+# The "ready" and "stopped" lines are shown whatever --log-level says.
+status_log = logging.getLogger("batchat.status")
 
 DEFAULT_PORT = 5050
 DEFAULT_HASH_COST = 15  # scrypt n = 2**15: ~90 ms and 32 MiB per hash on a 2020s core
 RECV_SIZE = 65536
 LISTEN_BACKLOG = 128  # socketserver's 5 drops connections when a class connects at once
-SHUTDOWN_GRACE = 2.0  # seconds to let goodbyes flush before the process exits
+CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
+ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 USERS_FILE_VERSION = 1
+# Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
+# many run at once, so a login storm queues instead of eating memory and CPU.
+HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
+FANOUT_PER_TOKEN = 10  # a TODOS costs one more flood token per 10 recipients
+FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the others. 0 turns a limit off.
+
+    The README's table of limits explains each default.
+    """
+
+    max_line: int = 2048  # bytes per line, counting the newline
+    max_queue: int = 256 * 1024  # bytes waiting to be sent to one client
+    flood_rate: float = 5.0  # lines per second, sustained
+    flood_burst: int = 20  # lines at once after a quiet spell
+    login_rate: int = 5  # failed logins per minute, per account and IP
+    register_rate: int = 10  # registrations per minute, per IP
+    max_clients: int = 1000  # connections in all
+    max_per_ip: int = 20  # connections from one IP
+    login_timeout: float = 60.0  # seconds to log in after connecting
+    idle_timeout: float = 300.0  # seconds of silence before TCP keep-alive probes
 
 
 # --- Accounts ----------------------------------------------------------------
@@ -99,15 +128,17 @@ class PasswordHash:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PasswordHash:
+        """Read a stored hash, refusing parameters scrypt would choke on later."""
         if data.get("alg") != "scrypt":
             raise ValueError(f"algoritmo de hash desconhecido: {data.get('alg')!r}")
-        return cls(
-            int(data["n"]),
-            int(data["r"]),
-            int(data["p"]),
-            base64.b64decode(data["salt"], validate=True),
-            base64.b64decode(data["key"], validate=True),
-        )
+        n, r, p = int(data["n"]), int(data["r"]), int(data["p"])
+        if not (2 <= n <= 2**22 and n & (n - 1) == 0 and 1 <= r <= 64 and 1 <= p <= 16):
+            raise ValueError(f"parâmetros do scrypt inválidos: n={n}, r={r}, p={p}")
+        salt = base64.b64decode(data["salt"], validate=True)
+        key = base64.b64decode(data["key"], validate=True)
+        if not salt or not key:
+            raise ValueError("sal ou hash vazio")
+        return cls(n, r, p, salt, key)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -146,6 +177,7 @@ def write_file_durably(path: Path, data: bytes) -> None:
     ``path``; then the folder is fsynced so the rename itself survives a
     crash. A reader, or a restart after SIGKILL or power loss, sees either the
     old file or the new one, never a mix. The file is created with mode 0600.
+    On failure the temp file is removed and ``path`` is untouched.
     """
     folder = path.parent
     fd, temp_name = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path), suffix=".tmp")
@@ -157,10 +189,7 @@ def write_file_durably(path: Path, data: bytes) -> None:
             os.fsync(temp_file.fileno())
         os.replace(temp_name, path)
     except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass  # the rename already happened, or mkstemp's file is gone
+        Path(temp_name).unlink(missing_ok=True)
         raise
     folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -174,11 +203,12 @@ class UserStore:
 
     API: :meth:`register`, :meth:`authenticate`, :meth:`exists`.
 
-    The lock guards only the in-memory dicts. Hashing and file writes happen
-    outside it. Writes are serialised by ``_write_lock`` and batched: a
-    registration waits until a write that includes it is on disk (group
-    commit), so ``OK NOVO`` always means durable, and a burst of registrations
-    costs a few file writes instead of one per account.
+    ``_lock`` guards only the in-memory dicts; hashing and file writes happen
+    outside it. File writes are serialised by ``_write_lock``, a lock whose
+    only job is to order them, and batched: a registration waits until a
+    write that includes it is on disk (group commit), so ``OK NOVO`` always
+    means durable, and a burst of registrations costs a few file writes
+    instead of one per account.
     """
 
     def __init__(self, path: Path, hash_cost: int = DEFAULT_HASH_COST) -> None:
@@ -186,6 +216,8 @@ class UserStore:
         self._hash_cost = hash_cost
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        if not path.parent.is_dir():
+            raise UserStoreError(f"a pasta {path.parent} não existe")
         self._accounts: dict[str, Account] = self._load(path)
         remove_stale_temp_files(path)
         self._pending: dict[str, Account] = {}  # registered, not yet on disk
@@ -194,8 +226,7 @@ class UserStore:
         # Unknown names are checked against this hash, so that a login costs
         # the same time whether the name exists or not.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", hash_cost)
-        # Each scrypt call takes 2**cost * 1 KiB of memory: bound how many run.
-        self._hash_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+        self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
 
     @staticmethod
     def _load(path: Path) -> dict[str, Account]:
@@ -206,14 +237,16 @@ class UserStore:
         except OSError as error:
             raise UserStoreError(f"não foi possível ler {path}: {error.strerror}") from error
         try:
-            document = json.loads(raw)
-            records = document["users"]
-            accounts = {}
-            for record in records.values():
-                account = Account(record["name"], PasswordHash.from_json(record["hash"]))
-                accounts[protocol.name_key(account.name)] = account
+            accounts: dict[str, Account] = {}
+            for record in json.loads(raw)["users"].values():
+                name = protocol.validate_name(record["name"])
+                if protocol.name_key(name) in accounts:
+                    raise ValueError(f"a conta {name} aparece duas vezes")
+                accounts[protocol.name_key(name)] = Account(
+                    name, PasswordHash.from_json(record["hash"])
+                )
             return accounts
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, ProtocolError) as error:
             raise UserStoreError(
                 f"o arquivo de contas {path} está corrompido ({error!s}). "
                 "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
@@ -236,9 +269,7 @@ class UserStore:
         be written. Returns the name as registered.
         """
         key = protocol.name_key(name)
-        with self._lock:
-            taken = key in self._accounts or key in self._pending
-        if taken:  # cheap early answer; the check under the lock below decides
+        if self._is_taken(key):  # cheap early answer; the check under the lock decides
             raise self._exists_error()
         account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost)))
         with self._lock:
@@ -248,11 +279,8 @@ class UserStore:
             self._version += 1
             my_version = self._version
         try:
-            self._commit(my_version)
+            self._commit(key, my_version)
         except OSError as error:
-            with self._lock:
-                del self._pending[key]
-                self._version += 1
             log.error("Não foi possível gravar %s: %s", self._path, error)
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "Não foi possível criar a conta agora; tente mais tarde."
@@ -268,6 +296,10 @@ class UserStore:
             return account.name
         return None
 
+    def _is_taken(self, key: str) -> bool:
+        with self._lock:
+            return key in self._accounts or key in self._pending
+
     def _hash(self, compute: Callable[[], T]) -> T:
         with self._hash_slots:
             return compute()
@@ -276,19 +308,29 @@ class UserStore:
     def _exists_error() -> ProtocolError:
         return ProtocolError(ErrorCode.USER_EXISTS, "Esse nome de usuário já está em uso.")
 
-    def _commit(self, version: int) -> None:
-        """Make sure the accounts as of ``version`` are on disk."""
+    def _commit(self, key: str, version: int) -> None:
+        """Make sure the accounts as of ``version`` are on disk, or drop ``key``.
+
+        On failure the pending account is removed while ``_write_lock`` is
+        still held, so no later write can carry an account that was refused.
+        """
         with self._write_lock:
             if self._durable_version >= version:
                 return  # another thread's write already carried ours
             with self._lock:
                 snapshot = {**self._accounts, **self._pending}
                 snapshot_version = self._version
-            write_file_durably(self._path, self._serialize(snapshot.values()))
+            try:
+                write_file_durably(self._path, self._serialize(snapshot.values()))
+            except OSError:
+                with self._lock:
+                    del self._pending[key]
+                    self._version += 1
+                raise
             with self._lock:
                 self._durable_version = snapshot_version
-                for key in snapshot.keys() & self._pending.keys():
-                    self._accounts[key] = self._pending.pop(key)
+                for written in snapshot.keys() & self._pending.keys():
+                    self._accounts[written] = self._pending.pop(written)
 
     @staticmethod
     def _serialize(accounts: Iterable[Account]) -> bytes:
@@ -303,50 +345,175 @@ class UserStore:
         return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
 
 
+# --- Rate limits ------------------------------------------------------------------
+
+
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``burst``; starts full.
+
+    Not locked: each bucket is used by one thread, or under its owner's lock.
+    Time is passed in, so tests need no clock.
+    """
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._stamp = now
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+
+    def take(self, cost: float, now: float) -> bool:
+        """Spend ``cost`` tokens if there are that many (never more than ``burst``)."""
+        self._refill(now)
+        cost = min(cost, self._burst)  # a TODOS to a crowd is slow, never impossible
+        if self._tokens < cost:
+            return False
+        self._tokens -= cost
+        return True
+
+    def has(self, cost: float, now: float) -> bool:
+        self._refill(now)
+        return self._tokens >= cost
+
+    def is_full(self, now: float) -> bool:
+        self._refill(now)
+        return self._tokens >= self._burst
+
+
+class RateLimiter:
+    """At most ``per_minute`` events per key per minute (0: unlimited).
+
+    Keys whose budget is full again are forgotten, so memory follows recent
+    activity, not every key ever seen.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_minute = per_minute
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[Hashable, TokenBucket] = {}
+        self._next_prune = 1024
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._buckets)
+
+    def allows(self, key: Hashable) -> bool:
+        """Whether one more event for ``key`` is within the limit (spends nothing)."""
+        if not self._per_minute:
+            return True
+        with self._lock:
+            bucket = self._buckets.get(key)
+            return bucket is None or bucket.has(1, self._clock())
+
+    def spend(self, key: Hashable) -> bool:
+        """Count one event for ``key``; ``False`` if it is over the limit."""
+        if not self._per_minute:
+            return True
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                self._prune(now)
+                bucket = self._buckets[key] = TokenBucket(self._per_minute / 60, self._per_minute, now)
+            return bucket.take(1, now)
+
+    def _prune(self, now: float) -> None:
+        if len(self._buckets) < self._next_prune:
+            return
+        self._buckets = {k: b for k, b in self._buckets.items() if not b.is_full(now)}
+        self._next_prune = max(1024, 2 * len(self._buckets))
+
+
 # --- Connections ---------------------------------------------------------------
 
 
 class Connection:
-    """One client socket, with an outgoing queue drained by its own writer thread.
+    """One client socket, with a bounded outgoing queue drained by its own writer thread.
 
-    :meth:`send_line` never blocks: it queues the line and returns. The writer
-    thread is the only one that writes to the socket, so lines reach the client
-    in the order they were queued, and a client that does not read blocks
-    nobody but its own writer.
+    :meth:`send_line` never blocks and does no socket I/O: it appends to the
+    queue and returns. The writer thread is the only one that writes to the
+    socket, so lines reach the client in the order they were queued, and a
+    client that does not read blocks nobody but its own writer. When the queue
+    would pass ``max_queue`` bytes the client is dropped: the queue is thrown
+    away and the socket shut down, which a ``shutdown()`` call does at once.
     """
 
-    def __init__(self, sock: socket.socket, address: tuple[str, int]) -> None:
+    def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
         self.sock = sock
         self.ip, self.port = address[0], address[1]
+        self.drop_reason: str | None = None  # why the server cut this client off
+        self._max_queue = max_queue
         self._outbox: collections.deque[bytes] = collections.deque()
+        self._queued = 0  # bytes in _outbox
         self._ready = threading.Condition(threading.Lock())
         self._closing = False  # no more lines are accepted
         self._writer = threading.Thread(
             target=self._write_loop, name=f"writer-{self.ip}:{self.port}", daemon=True
         )
-        self._writer.start()
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port}"
 
+    def start(self) -> None:
+        self._writer.start()
+
     def send_line(self, line: str) -> bool:
-        """Queue ``line``; ``False`` if the connection is closing and it was dropped."""
+        """Queue ``line``; ``False`` if it was not queued (closing, or dropped now)."""
         data = protocol.encode_line(line)
         with self._ready:
             if self._closing:
                 return False
-            self._outbox.append(data)
-            self._ready.notify()
-        return True
+            if self._max_queue and self._queued + len(data) > self._max_queue:
+                overflow = True
+            else:
+                overflow = False
+                self._outbox.append(data)
+                self._queued += len(data)
+                self._ready.notify()
+        if overflow:
+            self.drop("a fila de saída encheu: o cliente não está lendo")
+        return not overflow
 
     def close(self) -> None:
-        """Stop accepting lines; the writer sends what is queued, then closes the socket."""
+        """Stop accepting lines; the writer sends what is queued, then shuts the socket down."""
         with self._ready:
             self._closing = True
             self._ready.notify()
 
-    def wait_closed(self, timeout: float) -> None:
-        """Wait for the writer to flush and close, at most ``timeout`` seconds."""
+    def drop(self, reason: str) -> None:
+        """Cut the client off now: discard what is queued and shut the socket down."""
+        with self._ready:
+            if self.drop_reason is None:
+                self.drop_reason = reason
+            self._closing = True
+            self._outbox.clear()
+            self._queued = 0
+            self._ready.notify()
+        # Wakes a writer blocked in sendall() and the reader blocked in recv().
+        self._shut_down(socket.SHUT_RDWR)
+
+    def stop_reading(self) -> None:
+        """Make the reader's recv() return at once; queued lines still go out."""
+        self._shut_down(socket.SHUT_RD)
+
+    def finish(self) -> None:
+        """Called by the reader thread last: flush, wait a little, then release the socket."""
+        self.close()
+        if self._writer.ident is None:  # never started: nothing can be using the socket
+            self.sock.close()
+            return
+        self._writer.join(CLOSE_GRACE)
+        if self._writer.is_alive():
+            self.drop("não recebeu as últimas mensagens a tempo")
+            self._writer.join()  # shutdown() makes its sendall() fail at once
+        # Only now, with the writer gone, may the file descriptor be reused.
+        self.sock.close()
+
+    def wait_flushed(self, timeout: float) -> None:
         self._writer.join(timeout)
 
     def _write_loop(self) -> None:
@@ -358,8 +525,9 @@ class Connection:
             with self._ready:
                 self._closing = True
                 self._outbox.clear()
+                self._queued = 0
         finally:
-            self._shut_down_socket()
+            self._shut_down(socket.SHUT_RDWR)
 
     def _next_batch(self) -> bytes:
         """Everything queued, joined into one send; ``b""`` once closed and drained."""
@@ -368,15 +536,33 @@ class Connection:
                 self._ready.wait()
             batch = b"".join(self._outbox)
             self._outbox.clear()
+            self._queued = 0
             return batch
 
-    def _shut_down_socket(self) -> None:
-        # shutdown() wakes the reader thread blocked in recv(); the reader's
-        # finally closes the file descriptor, so it is closed exactly once.
+    def _shut_down(self, how: int) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(how)
         except OSError:
             log.debug("Socket de %s já estava desconectado.", self)
+
+
+def set_keepalive(sock: socket.socket, idle_seconds: float) -> None:
+    """Probe a silent peer after ``idle_seconds`` and drop it if it does not answer.
+
+    TCP keep-alive: the kernel sends the probes, so a crashed machine or a
+    pulled cable ends the session (and broadcasts SAIU) without any traffic
+    of ours. TCP_USER_TIMEOUT does the same for data a dead peer never acks.
+    """
+    idle = max(1, int(idle_seconds))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", max(1, idle // 10)),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", idle * 1000),
+    ):
+        if hasattr(socket, option):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 # --- Who is online -----------------------------------------------------------------
@@ -385,55 +571,81 @@ class Connection:
 class SessionRegistry:
     """Every open connection, and which logged-in session holds each name.
 
-    API: :meth:`add_connection`, :meth:`remove_connection`, :meth:`log_in`,
-    :meth:`log_out`, :meth:`find`, :meth:`names`, :meth:`everyone_but`,
-    :meth:`connections`. Methods return copies; no I/O happens under the lock.
+    API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`,
+    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`names`,
+    :meth:`everyone_but`. Methods return copies.
+
+    Messages are sent after the lock is released, by the caller. Presence
+    notices (``ENTROU``/``SAIU``) are the one exception: they are queued under
+    the lock, so that a fast log-out and log-in of one name reach everyone in
+    that order. Queuing is an append to a deque, never socket I/O.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_clients: int = 0, max_per_ip: int = 0) -> None:
         self._lock = threading.Lock()
+        self._max_clients = max_clients
+        self._max_per_ip = max_per_ip
         self._by_name: dict[str, ChatSession] = {}
         self._connections: set[Connection] = set()
+        self._per_ip: collections.Counter[str] = collections.Counter()
 
-    def add_connection(self, connection: Connection) -> None:
+    def admit(self, connection: Connection) -> str | None:
+        """Count a new connection in, or return why it is refused."""
         with self._lock:
+            if self._max_clients and len(self._connections) >= self._max_clients:
+                return "O servidor está cheio; tente mais tarde."
+            if self._max_per_ip and self._per_ip[connection.ip] >= self._max_per_ip:
+                return "Conexões demais a partir do seu endereço IP."
             self._connections.add(connection)
+            self._per_ip[connection.ip] += 1
+        return None
 
     def remove_connection(self, connection: Connection) -> None:
         with self._lock:
-            self._connections.discard(connection)
+            if connection in self._connections:
+                self._connections.remove(connection)
+                self._per_ip[connection.ip] -= 1
+                if not self._per_ip[connection.ip]:
+                    del self._per_ip[connection.ip]
 
     def connections(self) -> list[Connection]:
         """Every open connection, logged in or not."""
         with self._lock:
             return list(self._connections)
 
-    def log_in(self, session: ChatSession) -> tuple[ChatSession | None, list[ChatSession]]:
-        """Make ``session`` the one holding its name.
+    def log_in(self, session: ChatSession, name: str) -> ChatSession | None:
+        """Make ``session`` the holder of ``name`` and tell the others it came in.
 
-        Returns the session it replaced (or ``None``) and everyone else online.
+        Returns the session it replaced (the same person on an older
+        connection), which is marked replaced; nobody else hears of a takeover.
         """
-        assert session.name is not None
+        key = protocol.name_key(name)
         with self._lock:
-            replaced = self._by_name.get(protocol.name_key(session.name))
-            self._by_name[protocol.name_key(session.name)] = session
-            others = [s for s in self._by_name.values() if s is not session]
-        return replaced, others
+            replaced = self._by_name.get(key)
+            self._by_name[key] = session
+            if replaced is not None:
+                replaced.mark_replaced()
+            else:
+                joined = protocol.format_joined(name)
+                for other in self._by_name.values():
+                    if other is not session:
+                        other.connection.send_line(joined)
+        return replaced
 
-    def log_out(self, session: ChatSession) -> list[ChatSession] | None:
-        """Remove ``session`` if it still holds its name.
+    def log_out(self, session: ChatSession, name: str) -> bool:
+        """Remove ``session`` if it still holds ``name``, and tell the others it left.
 
-        Returns everyone still online, or ``None`` if ``session`` was not the
-        holder (it had been replaced by a newer login, or never logged in).
+        ``False`` if ``session`` was not the holder (a newer login replaced it).
         """
-        if session.name is None:
-            return None
-        key = protocol.name_key(session.name)
+        key = protocol.name_key(name)
         with self._lock:
             if self._by_name.get(key) is not session:
-                return None
+                return False
             del self._by_name[key]
-            return list(self._by_name.values())
+            left = protocol.format_left(name)
+            for other in self._by_name.values():
+                other.connection.send_line(left)
+        return True
 
     def find(self, name: str) -> ChatSession | None:
         with self._lock:
@@ -442,7 +654,7 @@ class SessionRegistry:
     def names(self) -> list[str]:
         """Names online, sorted ignoring case."""
         with self._lock:
-            names = [session.name for session in self._by_name.values() if session.name is not None]
+            names = [name for session in self._by_name.values() if (name := session.name)]
         return sorted(names, key=lambda name: (name.casefold(), name))
 
     def everyone_but(self, session: ChatSession) -> list[ChatSession]:
@@ -460,52 +672,96 @@ def send_to_all(sessions: Iterable[ChatSession], line: str) -> None:
 
 
 class SessionEnded(Exception):
-    """The session must end now (SAIR, or replaced by a newer login)."""
+    """The session must end now; the argument says why, for the log."""
+
+
+@dataclass
+class ServerContext:
+    """What every session shares: the stores, the limits and the rate limiters."""
+
+    users: UserStore
+    registry: SessionRegistry
+    limits: Limits
+    failed_logins: RateLimiter
+    registrations: RateLimiter
 
 
 class ChatSession:
     """The protocol state of one connection, and the handler of its commands."""
 
-    def __init__(self, connection: Connection, users: UserStore, registry: SessionRegistry) -> None:
+    def __init__(self, connection: Connection, context: ServerContext) -> None:
         self.connection = connection
         self.name: str | None = None  # set once logged in
-        self._users = users
-        self._registry = registry
+        self._context = context
+        self._limits = context.limits
+        self._replaced = threading.Event()  # set by the registry on a newer login
+        self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, time.monotonic())
+        self._flood_strikes = 0  # lines refused in a row for flooding
 
-    def handle_raw_line(self, raw: bytes) -> None:
-        """Decode, parse and execute one line; protocol errors become ``ERRO`` replies."""
+    def mark_replaced(self) -> None:
+        """The same account logged in elsewhere: execute nothing more."""
+        self._replaced.set()
+
+    def handle_line(self, raw: bytes | LineTooLong) -> None:
+        """Decode, parse and execute one framed line; protocol errors become ``ERRO`` replies.
+
+        Raises :class:`SessionEnded` when the session must end.
+        """
+        if self._replaced.is_set():
+            raise SessionEnded("sessão substituída por um novo login")
         try:
+            self._charge(1)
+            if isinstance(raw, LineTooLong):
+                raise ProtocolError(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"Linha longa demais (máximo de {self._limits.max_line} bytes); descartada.",
+                )
             command = protocol.parse_command(protocol.decode_line(raw))
             if command is not None:
                 self._execute(command)
         except ProtocolError as error:
-            self.connection.send_line(protocol.format_error(error))
+            self.send_error(error)
+
+    def send_error(self, error: ProtocolError) -> None:
+        self.connection.send_line(protocol.format_error(error))
+
+    def _charge(self, cost: float) -> None:
+        """Spend flood tokens; refuse the line when short, end the session if it persists."""
+        if not self._limits.flood_rate or self._flood.take(cost, time.monotonic()):
+            self._flood_strikes = 0
+            return
+        self._flood_strikes += 1
+        if self._flood_strikes > self._limits.flood_burst:
+            self.send_error(
+                ProtocolError(ErrorCode.LIMIT, "Você foi desconectado por enviar mensagens demais.")
+            )
+            raise SessionEnded("derrubado por excesso de mensagens (flood)")
+        raise ProtocolError(
+            ErrorCode.LIMIT, "Devagar: mensagens demais por segundo; esta foi descartada."
+        )
 
     def _execute(self, command: protocol.Command) -> None:
         match command:
             case protocol.Register(name, password):
-                self._require_logged_out()
-                registered = self._users.register(name, password)
-                log.info("Conta %s criada a partir de %s.", registered, self.connection)
-                self._reply("NOVO", registered)
+                self._register(name, password)
             case protocol.Login(name, password):
                 self._log_in(name, password)
             case protocol.ListUsers():
                 self._require_logged_in()
-                self._reply("LISTA", " ".join(self._registry.names()))
+                self._reply("LISTA", " ".join(self._context.registry.names()))
             case protocol.PrivateMessage(recipient, text):
                 self._send_private(recipient, text)
             case protocol.Broadcast(text):
-                sender = self._require_logged_in()
-                self._reply("TODOS")
-                send_to_all(self._registry.everyone_but(self), protocol.format_public(sender, text))
+                self._broadcast(text)
             case protocol.Quit():
                 self._reply("SAIR")
-                raise SessionEnded
+                raise SessionEnded("SAIR")
             case protocol.Help():
                 for line in protocol.help_lines():
                     self.connection.send_line(line)
                 self._reply("AJUDA")
+            case protocol.Ping():
+                self._reply("PING")
 
     def _reply(self, command: str, detail: str = "") -> None:
         self.connection.send_line(protocol.format_ok(command, detail))
@@ -513,7 +769,7 @@ class ChatSession:
     def _require_logged_in(self) -> str:
         if self.name is None:
             raise ProtocolError(
-                ErrorCode.NOT_AUTHENTICATED, "Entre primeiro com ENTRAR <usuario> <senha>."
+                ErrorCode.NOT_AUTHENTICATED, "Entre primeiro com ENTRAR <usuário> <senha>."
             )
         return self.name
 
@@ -521,16 +777,34 @@ class ChatSession:
         if self.name is not None:
             raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, f"Você já entrou como {self.name}.")
 
+    @staticmethod
+    def _limit_error(text: str) -> ProtocolError:
+        return ProtocolError(ErrorCode.LIMIT, text)
+
+    def _register(self, name: str, password: str) -> None:
+        self._require_logged_out()
+        if not self._context.registrations.spend(self.connection.ip):
+            raise self._limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
+        registered = self._context.users.register(name, password)
+        log.info("Conta %s criada a partir de %s.", registered, self.connection)
+        self._reply("NOVO", registered)
+
     def _log_in(self, name: str, password: str) -> None:
         self._require_logged_out()
-        registered = self._users.authenticate(name, password)
+        attempt_key = (protocol.name_key(name), self.connection.ip)
+        # Checked before hashing: a password guesser costs us no scrypt.
+        if not self._context.failed_logins.allows(attempt_key):
+            raise self._limit_error("Tentativas de login demais; espere um minuto.")
+        registered = self._context.users.authenticate(name, password)
         if registered is None:
+            self._context.failed_logins.spend(attempt_key)
             log.info("Falha de login a partir de %s.", self.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
         self.name = registered
+        self.connection.sock.settimeout(None)  # the login deadline no longer applies
         # Queue OK before becoming visible, so it precedes any message to us.
         self._reply("ENTRAR", registered)
-        replaced, others = self._registry.log_in(self)
+        replaced = self._context.registry.log_in(self, registered)
         log.info(
             "%s se conectou com o IP %s por meio da porta %d.",
             registered,
@@ -538,39 +812,37 @@ class ChatSession:
             self.connection.port,
         )
         if replaced is not None:
-            # The same person is still online: only the old connection hears of it.
             log.info("Sessão anterior de %s (%s) substituída.", registered, replaced.connection)
-            replaced.connection.send_line(
-                protocol.format_error(
-                    ProtocolError(
-                        ErrorCode.SESSION_REPLACED,
-                        "Sua conta entrou em outra conexão; esta será encerrada.",
-                    )
+            replaced.send_error(
+                ProtocolError(
+                    ErrorCode.SESSION_REPLACED,
+                    "Sua conta entrou em outra conexão; esta será encerrada.",
                 )
             )
-            replaced.connection.close()
-        else:
-            send_to_all(others, protocol.format_joined(registered))
+            replaced.connection.stop_reading()
 
     def _send_private(self, recipient_name: str, text: str) -> None:
         sender = self._require_logged_in()
-        recipient = self._registry.find(recipient_name)
-        delivered = recipient is not None and recipient.connection.send_line(
-            protocol.format_private(sender, text)
-        )
-        if recipient is not None and delivered:
-            self._reply("CHAT", recipient.name or recipient_name)
-        elif self._users.exists(recipient_name):
+        recipient = self._context.registry.find(recipient_name)
+        if recipient is not None and recipient.name is not None:
+            if recipient.connection.send_line(protocol.format_private(sender, text)):
+                self._reply("CHAT", recipient.name)
+                return
+        if self._context.users.exists(recipient_name):
             raise ProtocolError(ErrorCode.USER_OFFLINE, f"{recipient_name} não está online.")
-        else:
-            raise ProtocolError(ErrorCode.UNKNOWN_USER, f"Não existe usuário {recipient_name}.")
+        raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
+
+    def _broadcast(self, text: str) -> None:
+        sender = self._require_logged_in()
+        recipients = self._context.registry.everyone_but(self)
+        self._charge(len(recipients) // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
+        self._reply("TODOS")
+        send_to_all(recipients, protocol.format_public(sender, text))
 
     def end(self, reason: str) -> None:
-        """Leave the chat: tell the others if we were the session holding our name."""
-        others = self._registry.log_out(self)
-        if others is not None:
+        """Leave the chat: the others hear ``SAIU`` if we were the session holding our name."""
+        if self.name is not None and self._context.registry.log_out(self, self.name):
             log.info("%s saiu do chat (%s).", self.name, reason)
-            send_to_all(others, protocol.format_left(self.name or ""))
 
 
 # --- The server ---------------------------------------------------------------
@@ -579,14 +851,19 @@ class ChatSession:
 class ChatServer:
     """Accept connections and run one thread per connection until :meth:`shutdown`."""
 
-    def __init__(self, host: str, port: int, users: UserStore) -> None:
-        self._users = users
-        self._registry = SessionRegistry()
-        self._listener = socket.create_server(
-            (host, port), backlog=LISTEN_BACKLOG, reuse_port=False
+    def __init__(self, host: str, port: int, users: UserStore, limits: Limits) -> None:
+        self._limits = limits
+        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip)
+        self._context = ServerContext(
+            users,
+            self._registry,
+            limits,
+            RateLimiter(limits.login_rate),
+            RateLimiter(limits.register_rate),
         )
         # create_server sets SO_REUSEADDR on POSIX: a restart right after a
         # shutdown can bind the port again despite connections in TIME_WAIT.
+        self._listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
 
@@ -612,56 +889,130 @@ class ChatServer:
         try:
             self._wake_writer.send(b"x")
         except OSError:
-            pass  # already woken and closed: nothing left to wake
+            log.debug("O servidor já estava acordado para encerrar.")
 
     def _accept(self) -> None:
         try:
             sock, address = self._listener.accept()
         except OSError as error:
-            # E.g. EMFILE, or a connection reset before accept: not fatal.
-            log.warning("Falha ao aceitar conexão: %s", error)
+            self._accept_failed(error)
             return
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(sock, address),
-            name=f"conn-{address[0]}:{address[1]}",
-            # Daemon on purpose: shutdown closes every socket itself and waits a
-            # bounded time, so one stuck thread can never keep the process alive.
-            daemon=True,
-        )
-        thread.start()
+        connection = Connection(sock, address, self._limits.max_queue)
+        refusal = self._registry.admit(connection)
+        if refusal is not None:
+            self._refuse(connection, refusal)
+            return
+        try:
+            threading.Thread(
+                target=self._serve_connection,
+                args=(connection,),
+                name=f"conn-{connection}",
+                # Daemon on purpose: shutdown closes every socket itself and waits a
+                # bounded time, so one stuck thread can never keep the process alive.
+                daemon=True,
+            ).start()
+        except RuntimeError as error:  # "can't start new thread": out of memory or limits
+            log.error("Sem recursos para atender %s: %s", connection, error)
+            self._registry.remove_connection(connection)
+            sock.close()
 
-    def _serve_connection(self, sock: socket.socket, address: tuple[str, int]) -> None:
-        connection = Connection(sock, address)
-        session = ChatSession(connection, self._users, self._registry)
-        self._registry.add_connection(connection)
+    def _accept_failed(self, error: OSError) -> None:
+        if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            # The pending connection stays in the backlog and the listener stays
+            # readable: pause, or this loop would spin and flood the log.
+            log.error("Sem recursos para aceitar conexões (%s); pausa de %.1f s.", error.strerror, ACCEPT_PAUSE)
+            self._stopping.wait(ACCEPT_PAUSE)
+        else:
+            log.warning("Falha ao aceitar conexão: %s", error)
+
+    @staticmethod
+    def _refuse(connection: Connection, reason: str) -> None:
+        """Tell a connection over the limits why, without ever blocking, and close it."""
+        log.warning("Conexão de %s recusada: %s", connection, reason)
+        line = protocol.format_error(ProtocolError(ErrorCode.LIMIT, reason))
+        try:
+            connection.sock.setblocking(False)
+            connection.sock.send(protocol.encode_line(line))
+        except OSError:
+            log.debug("Não foi possível avisar %s da recusa.", connection)
+        connection.sock.close()
+
+    def _serve_connection(self, connection: Connection) -> None:
+        session = ChatSession(connection, self._context)
         log.info("Nova conexão de %s.", connection)
         reason = "conexão encerrada pelo cliente"
         try:
+            self._prepare_socket(connection.sock)
+            connection.start()
             connection.send_line(
                 protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
             )
-            self._read_lines(sock, session)
-        except SessionEnded:
-            reason = "SAIR"
+            self._read_lines(connection, session)
+        except SessionEnded as ended:
+            reason = str(ended)
         except OSError as error:
             reason = f"erro de conexão: {error.strerror or error}"
         except Exception:
             reason = "erro interno"
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
-            session.end(reason)
-            connection.close()
-            connection.wait_closed(SHUTDOWN_GRACE)
+            session.end(connection.drop_reason or reason)
+            connection.finish()
             self._registry.remove_connection(connection)
-            sock.close()
-            log.info("Conexão de %s encerrada (%s).", connection, reason)
+            log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
 
-    def _read_lines(self, sock: socket.socket, session: ChatSession) -> None:
-        framer = protocol.LineFramer()
-        while data := sock.recv(RECV_SIZE):
-            for raw in framer.feed(data):
-                session.handle_raw_line(raw)
+    def _prepare_socket(self, sock: socket.socket) -> None:
+        """Set timeouts before the writer starts, so a blocking send never sees them change.
+
+        Until login the socket has a timeout (the login deadline); at login it
+        becomes blocking. That is the only switch ever made while the writer runs.
+        """
+        if self._limits.login_timeout:
+            sock.settimeout(self._limits.login_timeout)
+        if self._limits.idle_timeout:
+            set_keepalive(sock, self._limits.idle_timeout)
+
+    def _receive(self, connection: Connection, session: ChatSession, deadline: float) -> bytes:
+        """The next bytes from the client; before login, ends the session at the deadline."""
+        if session.name is None and self._limits.login_timeout:
+            connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        try:
+            return connection.sock.recv(RECV_SIZE)
+        except TimeoutError as error:
+            if error.errno is not None:  # ETIMEDOUT: keep-alive found the peer dead
+                raise
+            session.send_error(
+                ProtocolError(ErrorCode.LIMIT, "Tempo para entrar esgotado; conexão encerrada.")
+            )
+            raise SessionEnded("não entrou a tempo") from None
+
+    def _read_lines(self, connection: Connection, session: ChatSession) -> None:
+        framer = protocol.LineFramer(self._limits.max_line)
+        login_deadline = time.monotonic() + self._limits.login_timeout
+        head = b""  # the connection's first bytes, until its first line is complete
+        first_line = True
+        while data := self._receive(connection, session, login_deadline):
+            if first_line:
+                head = (head + data)[:FOREIGN_HEAD]
+                self._refuse_foreign_protocol(head, session)
+            try:
+                lines = framer.feed(data)
+            except protocol.FramingError as error:
+                session.send_error(
+                    ProtocolError(ErrorCode.LINE_TOO_LONG, "Dados demais sem quebra de linha.")
+                )
+                raise SessionEnded(f"linha sem fim: {error}") from None
+            for raw in lines:
+                first_line = False
+                session.handle_line(raw)
+
+    @staticmethod
+    def _refuse_foreign_protocol(data: bytes, session: ChatSession) -> None:
+        """An HTTP request or a TLS handshake gets one clear line, then the door."""
+        name = protocol.foreign_protocol(data)
+        if name is not None:
+            session.send_error(protocol.foreign_protocol_error(name))
+            raise SessionEnded(f"cliente falando {name}, não BatChat")
 
     def _close_everything(self) -> None:
         log.info("Encerrando o servidor...")
@@ -671,55 +1022,92 @@ class ChatServer:
         for connection in connections:
             connection.send_line(goodbye)
             connection.close()
-        deadline = time.monotonic() + SHUTDOWN_GRACE
+        deadline = time.monotonic() + CLOSE_GRACE
         for connection in connections:
-            connection.wait_closed(max(0.0, deadline - time.monotonic()))
+            connection.wait_flushed(max(0.0, deadline - time.monotonic()))
         self._wake_reader.close()
         self._wake_writer.close()
-        log.info("Servidor encerrado.")
+        status_log.info("Servidor encerrado.")
 
 
 # --- Command line ----------------------------------------------------------------
 
 
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Servidor do BatChat: um chat TCP com um protocolo de linhas em português.",
+def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(text: str) -> T:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
+        if value < 0:  # type: ignore[operator]
+            raise argparse.ArgumentTypeError(f"deve ser 0 ou mais, não {text}")
+        return value
+
+    return parse
+
+
+# (option, type, help) for each field of Limits, in the order --help shows them.
+_LIMIT_OPTIONS: list[tuple[str, Callable[[str], Any], str]] = [
+    ("max_line", int, "bytes por linha, contando a quebra de linha"),
+    ("max_queue", int, "bytes esperando envio para um cliente; além disso ele é desconectado"),
+    ("flood_rate", float, "linhas por segundo por conexão, em média"),
+    ("flood_burst", int, "linhas seguidas permitidas depois de um tempo quieto"),
+    ("login_rate", int, "logins errados por minuto, por conta e IP"),
+    ("register_rate", int, "cadastros (NOVO) por minuto, por IP"),
+    ("max_clients", int, "conexões ao todo"),
+    ("max_per_ip", int, "conexões a partir de um mesmo IP"),
+    ("login_timeout", float, "segundos para entrar (ENTRAR) depois de conectar"),
+    ("idle_timeout", float, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
+]
+
+
+def parse_arguments(argv: list[str] | None = None) -> Any:
+    parser = protocol.PortugueseArgumentParser(
+        "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
+        "Nos limites, 0 desliga o limite.",
     )
-    parser.add_argument(
+    parser.option(
         "--host",
         default="0.0.0.0",
-        help="endereço onde escutar (padrão: 0.0.0.0, todas as interfaces; "
-        "use 127.0.0.1 para aceitar só desta máquina)",
+        help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta",
     )
-    parser.add_argument(
+    parser.option(
         "--port",
-        type=int,
+        type=protocol.port_number,
         default=DEFAULT_PORT,
-        help=f"porta TCP (padrão: {DEFAULT_PORT}; 0 escolhe uma porta livre e a mostra)",
+        help="porta TCP; 0 escolhe uma porta livre e a mostra",
     )
-    parser.add_argument(
-        "--users",
-        type=Path,
-        default=Path("users.json"),
-        help="arquivo das contas, criado se não existir (padrão: users.json)",
+    parser.option(
+        "--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir"
     )
-    parser.add_argument(
+    parser.option(
         "--hash-cost",
         type=int,
         default=DEFAULT_HASH_COST,
         choices=range(1, 21),
         metavar="N",
-        help=f"custo do scrypt para senhas novas: n = 2**N (padrão: {DEFAULT_HASH_COST}; "
-        "valores baixos só para testes e benchmarks)",
+        help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
     )
-    parser.add_argument(
+    parser.option(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="detalhe do log (padrão: INFO)",
+        help="detalhe do log",
     )
+    defaults = Limits()
+    for name, kind, text in _LIMIT_OPTIONS:
+        parser.option(
+            "--" + name.replace("_", "-"),
+            type=_non_negative(kind),
+            default=getattr(defaults, name),
+            metavar="N",
+            help=text,
+        )
     return parser.parse_args(argv)
+
+
+def limits_from(args: Any) -> Limits:
+    return Limits(**{field.name: getattr(args, field.name) for field in fields(Limits)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -729,9 +1117,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    status_log.setLevel(logging.INFO)
     try:
         users = UserStore(args.users, args.hash_cost)
-        server = ChatServer(args.host, args.port, users)
+        server = ChatServer(args.host, args.port, users, limits_from(args))
     except UserStoreError as error:
         log.critical("Não foi possível iniciar: %s", error)
         return 1
@@ -748,7 +1137,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     host, port = server.address
-    log.info(
+    status_log.info(
         "Servidor BatChat pronto em %s:%d (%d contas em %s).", host, port, len(users), args.users
     )
     server.serve_forever()

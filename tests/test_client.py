@@ -54,7 +54,7 @@ class ClientTest(ServerTestCase):
         self.assertEqual(bob.request("TODOS olá"), "OK TODOS")
         client.output.wait_for(r"^\[todos\] bob: olá$")
         client.type("CHAT ninguem oi")
-        client.output.wait_for(r"^Erro: Não existe usuário ninguem\.$")
+        client.output.wait_for(r"^Erro: O usuário ninguem não existe\.$")
         bob.close()
         client.output.wait_for(r"^bob saiu do chat\.$")
         client.type("LISTA")

@@ -144,22 +144,23 @@ class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
 
     # (line, usage text the error must carry)
     ARGUMENTS = [
-        ("NOVO", "NOVO <usuario> <senha>"),
-        ("NOVO alice", "NOVO <usuario> <senha>"),
-        ("NOVO   alice   ", "NOVO <usuario> <senha>"),
-        ("NOVO alice segredo1 extra", "NOVO <usuario> <senha>"),
-        ("NOVO alice\tsegredo1", "NOVO <usuario> <senha>"),
-        ("ENTRAR", "ENTRAR <usuario> <senha>"),
-        ("entrar alice", "ENTRAR <usuario> <senha>"),
-        ("ENTRAR alice segredo1 extra", "ENTRAR <usuario> <senha>"),
+        ("NOVO", "NOVO <usuário> <senha>"),
+        ("NOVO alice", "NOVO <usuário> <senha>"),
+        ("NOVO   alice   ", "NOVO <usuário> <senha>"),
+        ("NOVO alice segredo1 extra", "NOVO <usuário> <senha>"),
+        ("NOVO alice\tsegredo1", "NOVO <usuário> <senha>"),
+        ("ENTRAR", "ENTRAR <usuário> <senha>"),
+        ("entrar alice", "ENTRAR <usuário> <senha>"),
+        ("ENTRAR alice segredo1 extra", "ENTRAR <usuário> <senha>"),
         ("LISTA x", "LISTA"),
         ("lista   todos", "LISTA"),
         ("SAIR agora", "SAIR"),
         ("AJUDA CHAT", "AJUDA"),
-        ("CHAT", "CHAT <usuario> <mensagem>"),
-        ("CHAT    ", "CHAT <usuario> <mensagem>"),
-        ("CHAT bob", "CHAT <usuario> <mensagem>"),
-        ("CHAT bob     ", "CHAT <usuario> <mensagem>"),
+        ("PING 123", "PING"),
+        ("CHAT", "CHAT <usuário> <mensagem>"),
+        ("CHAT    ", "CHAT <usuário> <mensagem>"),
+        ("CHAT bob", "CHAT <usuário> <mensagem>"),
+        ("CHAT bob     ", "CHAT <usuário> <mensagem>"),
         ("TODOS", "TODOS <mensagem>"),
         ("TODOS      ", "TODOS <mensagem>"),
     ]
@@ -404,6 +405,9 @@ class FormatTest(unittest.TestCase):
         ErrorCode.SESSION_REPLACED: "SESSAO_SUBSTITUIDA",
         ErrorCode.INVALID_UTF8: "UTF8_INVALIDO",
         ErrorCode.UNAVAILABLE: "INDISPONIVEL",
+        ErrorCode.LINE_TOO_LONG: "LINHA_LONGA",
+        ErrorCode.LIMIT: "LIMITE",
+        ErrorCode.WRONG_PROTOCOL: "PROTOCOLO_INVALIDO",
     }
     ARGUMENTS_ERROR = ProtocolError(ErrorCode.ARGUMENTS, "Uso: TODOS <mensagem>")
 
@@ -435,7 +439,7 @@ class FormatTest(unittest.TestCase):
         ("", b"\n"),
         (TEXT_UTF8, b"a\xc3\xa7\xc3\xa3o \xf0\x9f\xa6\x87\n"),
     ]
-    EXPECTED_WORDS = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA")
+    EXPECTED_WORDS = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING")
 
     def test_format_functions(self) -> None:
         for formatted, expected, _kind, _fields in self.LINES:

@@ -13,7 +13,7 @@ from unittest import mock
 import protocol
 from protocol import ErrorCode, ProtocolError
 import servidor
-from servidor import Connection, SessionRegistry, UserStore, UserStoreError
+from servidor import Connection, RateLimiter, SessionRegistry, TokenBucket, UserStore, UserStoreError
 
 HASH_COST = 4
 PASSWORD = "segredo-muito-bom"
@@ -146,55 +146,187 @@ class UserStoreTest(unittest.TestCase):
         self.assertTrue(unrelated.exists())
         self.assertEqual(store.authenticate("alice", PASSWORD), "alice")
 
-    def test_unwritable_file_answers_unavailable_and_rolls_back(self) -> None:
-        store = UserStore(self.folder / "missing-folder" / "users.json", HASH_COST)
+    def test_unwritable_file_answers_unavailable_then_recovers(self) -> None:
+        folder = self.folder / "contas"
+        folder.mkdir()
+        store = UserStore(folder / "users.json", HASH_COST)
+        store.register("alice", PASSWORD)
+        folder.rename(self.folder / "fora")  # the folder vanishes: every write fails
         with self.assertLogs("batchat", "ERROR") as logs:
-            self.assertEqual(self.register_error(store, "alice"), ErrorCode.UNAVAILABLE)
+            self.assertEqual(self.register_error(store, "bob"), ErrorCode.UNAVAILABLE)
         self.assertNotIn(PASSWORD, "\n".join(logs.output))
-        self.assertFalse(store.exists("alice"))
-        self.assertIsNone(store.authenticate("alice", PASSWORD))
+        self.assertFalse(store.exists("bob"))
+        self.assertIsNone(store.authenticate("bob", PASSWORD))
+        self.assertEqual(store.authenticate("alice", PASSWORD), "alice", "logins keep working")
+        (self.folder / "fora").rename(folder)  # fixed: registrations work again
+        self.assertIsNone(self.register_error(store, "bob"))
+        self.assertEqual(sorted(p.name for p in folder.iterdir()), ["users.json"])
+        self.assertEqual(sorted(json.loads((folder / "users.json").read_text("utf-8"))["users"]), ["alice", "bob"])
+
+    def test_missing_folder_is_refused_at_start(self) -> None:
+        with self.assertRaises(UserStoreError):
+            UserStore(self.folder / "nao-existe" / "users.json", HASH_COST)
+
+    def test_valid_json_with_bad_records_is_refused(self) -> None:
+        good_hash = json.loads(self._one_account_file())["users"]["alice"]["hash"]
+        records = [
+            {"name": "bob\nENTROU x", "hash": good_hash},
+            {"name": "alice", "hash": {**good_hash, "n": 3}},
+            {"name": "alice", "hash": {**good_hash, "alg": "md5"}},
+            {"name": "alice", "hash": {**good_hash, "salt": "!!"}},
+        ]
+        for record in records:
+            with self.subTest(record=record):
+                self.path.write_text(json.dumps({"users": {"x": record}}), "utf-8")
+                with self.assertRaises(UserStoreError):
+                    self.store()
+        self.path.write_text(
+            json.dumps({"users": {"a": {"name": "Ana", "hash": good_hash}, "b": {"name": "ana", "hash": good_hash}}}),
+            "utf-8",
+        )
+        with self.assertRaises(UserStoreError):
+            self.store()
+
+    def _one_account_file(self) -> str:
+        self.store().register("alice", PASSWORD)
+        return self.path.read_text("utf-8")
+
+
+class TokenBucketTest(unittest.TestCase):
+    def test_burst_then_rate(self) -> None:
+        bucket = TokenBucket(rate=5, burst=20, now=0.0)
+        self.assertEqual([bucket.take(1, 0.0) for _ in range(21)], [True] * 20 + [False])
+        self.assertFalse(bucket.take(1, 0.1))  # half a token
+        self.assertTrue(bucket.take(1, 0.2))
+        self.assertFalse(bucket.take(1, 0.2))
+        self.assertTrue(bucket.is_full(100.0), "refills up to the burst, no further")
+        self.assertEqual(sum(bucket.take(1, 100.0) for _ in range(30)), 20)
+
+    def test_cost_above_burst_is_slow_not_impossible(self) -> None:
+        bucket = TokenBucket(rate=1, burst=5, now=0.0)
+        self.assertTrue(bucket.take(50, 0.0))
+        self.assertFalse(bucket.take(50, 4.0))
+        self.assertTrue(bucket.take(50, 5.0))
+
+
+class RateLimiterTest(unittest.TestCase):
+    def test_per_key_budget_refills_per_minute(self) -> None:
+        now = [0.0]
+        limiter = RateLimiter(per_minute=5, clock=lambda: now[0])
+        self.assertEqual([limiter.spend("a") for _ in range(6)], [True] * 5 + [False])
+        self.assertFalse(limiter.allows("a"))
+        self.assertTrue(limiter.allows("b"), "keys are independent")
+        now[0] = 12.0  # one event's worth of a minute
+        self.assertTrue(limiter.allows("a"))
+        self.assertTrue(limiter.spend("a"))
+        self.assertFalse(limiter.spend("a"))
+
+    def test_zero_means_unlimited(self) -> None:
+        limiter = RateLimiter(per_minute=0)
+        self.assertTrue(all(limiter.spend("a") for _ in range(1000)))
+
+    def test_idle_keys_are_forgotten(self) -> None:
+        now = [0.0]
+        limiter = RateLimiter(per_minute=5, clock=lambda: now[0])
+        for key in range(5000):
+            limiter.spend(key)
+        self.assertEqual(len(limiter), 5000)
+        now[0] = 3600.0  # the first 5000 keys are idle now: their budgets are full again
+        for key in range(5000, 8500):  # crosses the next pruning point (8192 keys)
+            limiter.spend(key)
+        self.assertEqual(len(limiter), 8500 - 5000)
+
+
+class FakeConnection:
+    """Records what the registry queues for a session."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def send_line(self, line: str) -> bool:
+        self.lines.append(line)
+        return True
 
 
 class FakeSession:
-    """Stands in for ChatSession: the registry only needs a name and identity."""
+    """Stands in for ChatSession: the registry needs a name, a connection and mark_replaced."""
 
     def __init__(self, name: str) -> None:
         self.name: str | None = name
+        self.connection = FakeConnection()
+        self.replaced = False
+
+    def mark_replaced(self) -> None:
+        self.replaced = True
 
 
 class SessionRegistryTest(unittest.TestCase):
-    def test_log_in_returns_the_others(self) -> None:
+    def log_in(self, registry: SessionRegistry, session: FakeSession) -> FakeSession | None:
+        assert session.name is not None
+        return registry.log_in(session, session.name)  # type: ignore[arg-type,return-value]
+
+    def test_log_in_tells_the_others(self) -> None:
         registry = SessionRegistry()
         alice, bob = FakeSession("alice"), FakeSession("bob")
-        self.assertEqual(registry.log_in(alice), (None, []))  # type: ignore[arg-type]
-        self.assertEqual(registry.log_in(bob), (None, [alice]))  # type: ignore[arg-type]
+        self.assertIsNone(self.log_in(registry, alice))
+        self.assertIsNone(self.log_in(registry, bob))
+        self.assertEqual(alice.connection.lines, ["ENTROU bob"])
+        self.assertEqual(bob.connection.lines, [], "nobody is told of their own login")
         self.assertIs(registry.find("ALICE"), alice)
         self.assertEqual(registry.everyone_but(bob), [alice])  # type: ignore[arg-type]
 
     def test_names_sorted_ignoring_case(self) -> None:
         registry = SessionRegistry()
         for name in ("carol", "Bob", "alice", "Ana"):
-            registry.log_in(FakeSession(name))  # type: ignore[arg-type]
+            self.log_in(registry, FakeSession(name))
         self.assertEqual(registry.names(), ["alice", "Ana", "Bob", "carol"])
 
-    def test_second_login_replaces_and_only_holder_logs_out(self) -> None:
+    def test_second_login_replaces_quietly_and_only_holder_logs_out(self) -> None:
         registry = SessionRegistry()
-        old, new, bob = FakeSession("alice"), FakeSession("Alice"), FakeSession("bob")
-        registry.log_in(old)  # type: ignore[arg-type]
-        registry.log_in(bob)  # type: ignore[arg-type]
-        replaced, others = registry.log_in(new)  # type: ignore[arg-type]
-        self.assertIs(replaced, old)
-        self.assertEqual(others, [bob])
-        self.assertIsNone(registry.log_out(old), "the replaced session must not log the name out")  # type: ignore[arg-type]
+        old, new, bob = FakeSession("alice"), FakeSession("alice"), FakeSession("bob")
+        self.log_in(registry, old)
+        self.log_in(registry, bob)
+        self.assertIs(self.log_in(registry, new), old)
+        self.assertTrue(old.replaced)
+        self.assertEqual(bob.connection.lines, [], "a takeover is not a SAIU plus ENTROU")
+        self.assertFalse(registry.log_out(old, "alice"), "the replaced session must not log out")  # type: ignore[arg-type]
         self.assertIs(registry.find("alice"), new)
-        self.assertEqual(registry.log_out(new), [bob])  # type: ignore[arg-type]
+        self.assertTrue(registry.log_out(new, "alice"))  # type: ignore[arg-type]
+        self.assertEqual(bob.connection.lines, ["SAIU alice"])
         self.assertIsNone(registry.find("alice"))
         self.assertEqual(registry.names(), ["bob"])
 
-    def test_session_never_logged_in_logs_out_quietly(self) -> None:
-        anonymous = FakeSession("x")
-        anonymous.name = None
-        self.assertIsNone(SessionRegistry().log_out(anonymous))  # type: ignore[arg-type]
+    def test_presence_notices_keep_their_order(self) -> None:
+        """A log-out and a fast log-in of one name reach the others in that order."""
+        registry = SessionRegistry()
+        watcher = FakeSession("watcher")
+        self.log_in(registry, watcher)
+        for round_ in range(200):
+            session = FakeSession("alice")
+            self.log_in(registry, session)
+            thread = threading.Thread(target=registry.log_out, args=(session, "alice"))
+            thread.start()
+            thread.join(5)
+        expected = ["ENTROU alice", "SAIU alice"] * 200
+        self.assertEqual(watcher.connection.lines, expected)
+
+    def test_admission_limits(self) -> None:
+        registry = SessionRegistry(max_clients=3, max_per_ip=2)
+        a1, a2, a3 = (FakeAddressConnection("10.0.0.1") for _ in range(3))
+        b1, b2 = FakeAddressConnection("10.0.0.2"), FakeAddressConnection("10.0.0.3")
+        self.assertIsNone(registry.admit(a1))  # type: ignore[arg-type]
+        self.assertIsNone(registry.admit(a2))  # type: ignore[arg-type]
+        self.assertIn("IP", registry.admit(a3) or "")  # type: ignore[arg-type]
+        self.assertIsNone(registry.admit(b1))  # type: ignore[arg-type]
+        self.assertIn("cheio", registry.admit(b2) or "")  # type: ignore[arg-type]
+        registry.remove_connection(a1)  # type: ignore[arg-type]
+        self.assertIsNone(registry.admit(a3))  # type: ignore[arg-type]
+        self.assertEqual(len(registry.connections()), 3)
+
+
+class FakeAddressConnection:
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
 
 
 class ConnectionTest(unittest.TestCase):
@@ -203,7 +335,11 @@ class ConnectionTest(unittest.TestCase):
         self.peer.settimeout(5)
         self.addCleanup(self.peer.close)
         self.addCleanup(self.server_side.close)
-        self.connection = Connection(self.server_side, ("127.0.0.1", 1234))
+
+    def connection(self, max_queue: int = 0) -> Connection:
+        connection = Connection(self.server_side, ("127.0.0.1", 1234), max_queue)
+        connection.start()
+        return connection
 
     def read_all(self) -> bytes:
         chunks = []
@@ -212,26 +348,43 @@ class ConnectionTest(unittest.TestCase):
         return b"".join(chunks)
 
     def test_lines_arrive_in_order_and_close_flushes(self) -> None:
+        connection = self.connection()
         lines = [f"MSG alice {i} ação" for i in range(1000)]
         for line in lines:
-            self.assertTrue(self.connection.send_line(line))
-        self.connection.close()
-        received = self.read_all().decode("utf-8").splitlines()
-        self.assertEqual(received, lines)
-        self.connection.wait_closed(5)
+            self.assertTrue(connection.send_line(line))
+        connection.close()
+        self.assertEqual(self.read_all().decode("utf-8").splitlines(), lines)
+        connection.wait_flushed(5)
 
     def test_send_after_close_is_refused(self) -> None:
-        self.connection.close()
-        self.connection.wait_closed(5)
-        self.assertFalse(self.connection.send_line("INFO tarde demais"))
+        connection = self.connection()
+        connection.close()
+        connection.wait_flushed(5)
+        self.assertFalse(connection.send_line("INFO tarde demais"))
         self.assertEqual(self.read_all(), b"")
 
     def test_dead_peer_stops_the_writer_without_raising(self) -> None:
+        connection = self.connection()
         self.peer.close()
         for _ in range(100):
-            self.connection.send_line("x" * 1000)
-        self.connection.wait_closed(5)
-        self.assertFalse(self.connection.send_line("INFO depois da queda"))
+            connection.send_line("x" * 1000)
+        connection.wait_flushed(5)
+        self.assertFalse(connection.send_line("INFO depois da queda"))
+
+    def test_a_reader_that_never_reads_is_dropped_at_the_bound(self) -> None:
+        self.server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        connection = self.connection(max_queue=64 * 1024)
+        line = "TODOS bob " + "x" * 1000
+        sent = 0
+        while connection.send_line(line):
+            sent += 1
+            self.assertLess(sent, 10_000, "the queue must be bounded")
+        self.assertEqual(connection.drop_reason, "a fila de saída encheu: o cliente não está lendo")
+        connection.wait_flushed(5)
+        self.assertFalse(connection.send_line("INFO x"))
+        received = len(self.read_all())
+        # What reached the peer is what the kernel buffers held plus at most one queue.
+        self.assertLess(received, sent * (len(line) + 1))
 
 
 if __name__ == "__main__":
