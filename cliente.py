@@ -136,6 +136,7 @@ class ChatClient:
             print(text, flush=True)
 
     def _read_keyboard(self) -> None:
+        """Send each typed line; at the end of input (Ctrl-D, end of a pipe) leave politely."""
         try:
             while True:
                 line = input()
@@ -145,25 +146,31 @@ class ChatClient:
                     self._quitting.set()
                 if not self._send(line):
                     return
-        except EOFError:  # Ctrl-D or the end of piped input: leave politely
-            self._quitting.set()
-            self._send("SAIR")
+        except EOFError:
+            pass
+        except Exception as error:  # never leave the person with a silent, stuck client
+            print(f"Erro ao ler o teclado: {error}", file=sys.stderr)
+        self._quitting.set()
+        self._send("SAIR")
 
     def _send(self, line: str) -> bool:
         """Send one line as typed; ``False`` if the connection is gone."""
         try:
-            self._sock.sendall(protocol.encode_line(line))
+            data = protocol.encode_line(line)
+        except UnicodeEncodeError:  # bytes that were not UTF-8 on stdin
+            print("Essa linha tem caracteres inválidos (não é UTF-8) e não foi enviada.", flush=True)
+            return True
+        try:
+            self._sock.sendall(data)
             return True
         except OSError:
             return False  # the receiving loop reports the closed connection
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Cliente de terminal do BatChat.")
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="endereço do servidor (padrão: 127.0.0.1)"
-    )
-    parser.add_argument("--port", type=int, default=5050, help="porta do servidor (padrão: 5050)")
+    parser = protocol.PortugueseArgumentParser("Cliente de terminal do BatChat.")
+    parser.option("--host", default="127.0.0.1", help="endereço do servidor")
+    parser.option("--port", type=protocol.port_number, default=5050, help="porta do servidor")
     return parser.parse_args(argv)
 
 
@@ -171,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     try:
         sock = socket.create_connection((args.host, args.port), timeout=CONNECT_TIMEOUT)
+    except KeyboardInterrupt:  # Ctrl-C while still connecting
+        return 0
     except OSError as error:
         print(
             f"Não foi possível conectar a {args.host}:{args.port} "
@@ -181,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     sock.settimeout(None)  # pushes may come at any time: wait for them
+    # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
+    # _send() explains they were not sent, instead of the keyboard thread dying.
+    sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     return ChatClient(sock).run()
 
 

@@ -40,6 +40,19 @@ class ClientTest(ServerTestCase):
         )
         self.assertEqual(result.stderr, "")
 
+    def test_invalid_bytes_typed_are_reported_not_fatal(self) -> None:
+        self.register("alice")
+        result = subprocess.run(
+            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            input=b"ENTRAR alice senha123\n\xff\xfe oi\nLISTA\n",  # no SAIR: end of input leaves
+            capture_output=True, timeout=TIMEOUT,
+        )
+        output = result.stdout.decode("utf-8")
+        self.assertEqual(result.returncode, 0, output + result.stderr.decode("utf-8", "replace"))
+        self.assertIn("não foi enviada", output)
+        self.assertIn("Ninguém mais está online.", output, "the lines after it still go out")
+        self.assertEqual(result.stderr, b"")
+
     def test_pushes_are_rendered_in_portuguese(self) -> None:
         self.register("alice")
         client = self.start_client()
