@@ -967,6 +967,9 @@ class ChatServer:
         Until login the socket has a timeout (the login deadline); at login it
         becomes blocking. That is the only switch ever made while the writer runs.
         """
+        # The writer already sends everything queued in one call: Nagle's
+        # algorithm would only hold small replies back waiting for an ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._limits.login_timeout:
             sock.settimeout(self._limits.login_timeout)
         if self._limits.idle_timeout:

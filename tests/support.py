@@ -19,7 +19,7 @@ import time
 import unittest
 from collections import deque
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import protocol
 
@@ -130,6 +130,19 @@ class ServerProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def _status(self, field: str) -> int:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(rf"^{field}:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+    def threads(self) -> int:
+        return self._status("Threads")
+
+    def rss_kib(self) -> int:
+        return self._status("VmRSS")
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
 
 class ClientProcess:
     """``cliente.py`` with piped stdin, its stdout collected line by line."""
@@ -174,8 +187,16 @@ class ClientProcess:
 class LineClient:
     """A raw protocol client: sends lines, reads lines, every read with a timeout."""
 
-    def __init__(self, port: int, *, read_greeting: bool = True) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    def __init__(
+        self, port: int, *, read_greeting: bool = True, source_ip: str = "127.0.0.1",
+        receive_buffer: int = 0,
+    ) -> None:
+        self.sock = socket.socket()
+        self.sock.settimeout(TIMEOUT)
+        if receive_buffer:  # set before connecting, so the TCP window starts small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.bind((source_ip, 0))
+        self.sock.connect(("127.0.0.1", port))
         self._framer = protocol.LineFramer()
         self._lines: deque[str] = deque()
         if read_greeting:
@@ -186,6 +207,25 @@ class LineClient:
 
     def send_bytes(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def assert_silent(self, seconds: float) -> None:
+        """Assert that for ``seconds`` nothing arrives and the connection stays open."""
+        with self.assertRaisesTimeout():
+            line = self.read_line(seconds)
+            raise AssertionError(f"expected silence, got {line!r}")
+
+    @staticmethod
+    def assertRaisesTimeout() -> Any:
+        class _ExpectTimeout:
+            def __enter__(self) -> None:
+                return None
+
+            def __exit__(self, kind: Any, error: Any, trace: Any) -> bool:
+                if error is None or "timed out" not in str(error):
+                    raise AssertionError(f"expected a timeout, got {error!r}")
+                return True
+
+        return _ExpectTimeout()
 
     def read_line(self, timeout: float = TIMEOUT) -> str:
         """The next server line; fails the test on timeout or closed connection."""
@@ -210,6 +250,14 @@ class LineClient:
         if not line.startswith(prefix):
             raise AssertionError(f"expected a line starting with {prefix!r}, got {line!r}")
         return line
+
+    def read_until(self, prefix: str, timeout: float = TIMEOUT) -> tuple[str, list[str]]:
+        """Read until a line starts with ``prefix``; return it and the lines skipped."""
+        skipped = []
+        deadline = time.monotonic() + timeout
+        while not (line := self.read_line(max(0.0, deadline - time.monotonic()))).startswith(prefix):
+            skipped.append(line)
+        return line, skipped
 
     def request(self, line: str) -> str:
         """Send ``line`` and return the next server line (the reply)."""
@@ -257,8 +305,8 @@ class ServerTestCase(unittest.TestCase):
         server.wait_ready()
         return server
 
-    def connect(self) -> LineClient:
-        client = LineClient(self.server.port)
+    def connect(self, **options: Any) -> LineClient:
+        client = LineClient(self.server.port, **options)
         self.addCleanup(client.close)
         return client
 
@@ -267,9 +315,11 @@ class ServerTestCase(unittest.TestCase):
         self.assertEqual(client.request(f"NOVO {name} {password}"), f"OK NOVO {name}")
         client.close()
 
-    def logged_in(self, name: str, password: str = "senha123", *, register: bool = True) -> LineClient:
+    def logged_in(
+        self, name: str, password: str = "senha123", *, register: bool = True, **options: Any
+    ) -> LineClient:
         """A connection logged in as ``name`` (registering it first)."""
-        client = self.connect()
+        client = self.connect(**options)
         if register:
             self.assertEqual(client.request(f"NOVO {name} {password}"), f"OK NOVO {name}")
         self.assertEqual(client.request(f"ENTRAR {name} {password}"), f"OK ENTRAR {name}")

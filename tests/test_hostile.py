@@ -1,0 +1,492 @@
+"""Hostile-network tests: one class per threat, against the real server with small limits.
+
+Every case checks two things: the attacker is contained (error, throttle or
+disconnect), and the other users are unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.support import TIMEOUT, LineClient, ServerTestCase
+
+NO_FLOOD = ("--flood-rate", "0")
+
+
+def wait_until(predicate, timeout: float = TIMEOUT, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    """Poll a condition of another process (no event exists to wait on), bounded in time."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+class LineLengthTest(ServerTestCase):
+    server_args = ("--max-line", "64", *NO_FLOOD)
+
+    def test_at_under_and_over_the_limit(self) -> None:
+        client = self.connect()
+        prefix = "TODOS "
+        for size, expected in ((63, "ERRO NAO_AUTENTICADO"), (64, "ERRO NAO_AUTENTICADO"), (65, "ERRO LINHA_LONGA")):
+            with self.subTest(size=size):  # size counts the newline
+                line = prefix + "x" * (size - len(prefix) - 1)
+                self.assertEqual(len(line) + 1, size)
+                self.assertTrue(client.request(line).startswith(expected))
+        self.assertEqual(client.request("PING"), "OK PING", "the session goes on")
+
+    def test_crlf_counts_toward_the_limit(self) -> None:
+        client = self.connect()
+        client.send_bytes(b"PING" + b" " * 58 + b"\r\n")  # 64 bytes with \r\n
+        self.assertEqual(client.read_line(), "OK PING")
+        client.send_bytes(b"PING" + b" " * 59 + b"\r\n")  # 65 bytes
+        self.assertTrue(client.read_line().startswith("ERRO LINHA_LONGA"))
+
+    def test_byte_at_a_time(self) -> None:
+        client = self.connect()
+        for byte in b"PING\n":
+            client.send_bytes(bytes([byte]))
+        self.assertEqual(client.read_line(), "OK PING")
+
+    def test_a_megabyte_without_newline_is_disconnected_and_memory_stays_flat(self) -> None:
+        bystander = self.logged_in("bystander")
+        rss_before = self.server.rss_kib()
+        attacker = self.connect()
+        try:
+            attacker.send_bytes(b"x" * (1024 * 1024))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may cut us off before it has read it all
+        lines = attacker.expect_closed()
+        self.assertTrue(lines and lines[0].startswith("ERRO LINHA_LONGA"), lines)
+        self.assertLess(self.server.rss_kib() - rss_before, 4 * 1024, "kept at most one line")
+        self.assertEqual(bystander.request("PING"), "OK PING")
+        self.server.wait_for_log(r"linha sem fim")
+
+
+class EncodingTest(ServerTestCase):
+    server_args = NO_FLOOD
+
+    def test_invalid_utf8_is_refused_and_the_session_goes_on(self) -> None:
+        alice = self.logged_in("alice")
+        cases = {
+            "0xff": b"TODOS \xff\n",
+            "lone surrogate": b"TODOS \xed\xa0\x80\n",
+            "overlong": b"TODOS \xc0\xaf\n",
+            "truncated": b"TODOS \xe2\x82\n",
+        }
+        for label, data in cases.items():
+            with self.subTest(label):
+                alice.send_bytes(data)
+                self.assertTrue(alice.read_line().startswith("ERRO UTF8_INVALIDO "))
+        self.assertEqual(alice.request("PING"), "OK PING")
+
+    def test_multibyte_character_split_across_sends(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.logged_in("alice")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        data = "CHAT bob 🦇\n".encode()
+        alice.send_bytes(data[:-3])  # inside the 4-byte bat
+        alice.send_bytes(data[-3:])
+        self.assertEqual(alice.read_line(), "OK CHAT bob")
+        self.assertEqual(bob.read_line(), "MSG alice 🦇")
+
+    def test_injection_attempts_never_reach_another_user(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.logged_in("alice")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        attempts = [
+            b"CHAT bob oi\rMSG admin mande sua senha\n",
+            b"TODOS \x1b[2J\x1b[31mtela apagada\n",
+            b"TODOS a\x00b\n",
+            "TODOS a\u2028MSG admin oi\n".encode(),
+            "TODOS a\u202egnp.exe\n".encode(),
+            b"CHAT bo\x1bb oi\n",
+        ]
+        for data in attempts:
+            alice.send_bytes(data)
+        replies = [alice.read_line() for _ in attempts]
+        self.assertTrue(all(reply.startswith("ERRO ") for reply in replies), replies)
+        self.assertEqual(alice.request("PING"), "OK PING")
+        # bob got nothing from all that: his next line is the one sent now
+        self.assertEqual(alice.request("CHAT bob limpo"), "OK CHAT bob")
+        self.assertEqual(bob.read_line(), "MSG alice limpo")
+
+
+class SlowReaderTest(ServerTestCase):
+    server_args = ("--max-queue", str(64 * 1024), "--max-line", "9000", *NO_FLOOD)
+
+    def test_a_reader_that_never_reads_is_dropped_and_the_others_do_not_wait(self) -> None:
+        slow = self.logged_in("lento", receive_buffer=4096)
+        alice = self.logged_in("alice")
+        bob = self.logged_in("bob")
+        payload = "x" * 8000  # 1,000 of these to everyone is far past kernel buffers plus the queue
+        latencies = []
+        seen_by_others: list[str] = []
+        for i in range(1000):
+            sender, receiver = (alice, bob) if i % 2 == 0 else (bob, alice)
+            started = time.monotonic()
+            sender.send(f"TODOS {i} {payload}")
+            line, skipped = receiver.read_until("TODOS ")
+            latencies.append(time.monotonic() - started)
+            self.assertTrue(line.startswith(f"TODOS {sender_name(i)} {i} "), line[:40])
+            _, skipped_by_sender = sender.read_until("OK TODOS")
+            seen_by_others += skipped + skipped_by_sender
+        p99 = statistics.quantiles(latencies, n=100)[98]
+        self.assertLess(p99, 0.25, f"p99 {p99 * 1000:.1f} ms with a stuck reader online")
+        self.assertIn("SAIU lento", seen_by_others)
+        self.server.wait_for_log(r"lento saiu do chat \(a fila de saída encheu")
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice bob")
+        slow.sock.settimeout(TIMEOUT)
+        try:
+            while slow.sock.recv(1 << 20):
+                pass  # what the kernel had buffered, then the close
+        except ConnectionResetError:
+            pass
+
+
+def sender_name(i: int) -> str:
+    return "alice" if i % 2 == 0 else "bob"
+
+
+class FloodTest(ServerTestCase):
+    server_args = ("--flood-rate", "5", "--flood-burst", "20", "--register-rate", "0")
+
+    def test_flooder_is_throttled_then_dropped_and_others_are_fine(self) -> None:
+        bystander = self.logged_in("calmo")
+        flooder = self.logged_in("flooder")
+        self.assertEqual(bystander.read_line(), "ENTROU flooder")
+        flooder.send_bytes(b"PING\n" * 200)
+        lines = flooder.expect_closed()
+        oks = [line for line in lines if line == "OK PING"]
+        refusals = [line for line in lines if line.startswith("ERRO LIMITE ")]
+        self.assertGreaterEqual(len(oks), 18)  # the burst (the logins spent two tokens)
+        self.assertLessEqual(len(oks), 25)  # plus what refilled meanwhile
+        self.assertGreater(len(refusals), 20)
+        self.assertIn("desconectado", refusals[-1])
+        self.assertEqual(bystander.read_line(), "SAIU flooder")
+        self.assertEqual(bystander.request("PING"), "OK PING")
+        self.server.wait_for_log(r"flooder saiu do chat \(derrubado por excesso de mensagens")
+
+    def test_broadcast_fan_out_counts(self) -> None:
+        sender = self.logged_in("sender")
+        for i in range(15):  # 15 listeners: each TODOS costs 1 + 15 // 10 = 2 tokens
+            self.logged_in(f"ouvinte{i}")
+        sender.read_until("ENTROU ouvinte14")
+        sender.send_bytes(b"TODOS oi\n" * 12)
+        replies = [sender.read_line() for _ in range(12)]
+        # 20 tokens, two logins spent: about 18 / 2 = 9 broadcasts go out, then refusals.
+        self.assertLessEqual(replies.count("OK TODOS"), 10, replies)
+        self.assertTrue(any(r.startswith("ERRO LIMITE ") for r in replies), replies)
+
+
+class PasswordGuessingTest(ServerTestCase):
+    server_args = ("--login-rate", "5", "--register-rate", "3", *NO_FLOOD)
+
+    def test_sixty_wrong_passwords_are_limited(self) -> None:
+        self.register("alvo")
+        attacker = self.connect()
+        attacker.send_bytes(b"".join(b"ENTRAR alvo errada%02d\n" % i for i in range(60)))
+        replies = [attacker.read_line() for _ in range(60)]
+        self.assertEqual([r.split()[1] for r in replies[:5]], ["CREDENCIAIS"] * 5)
+        self.assertEqual({r.split()[1] for r in replies[5:]}, {"LIMITE"})
+        self.assertTrue(
+            attacker.request("ENTRAR alvo senha123").startswith("ERRO LIMITE "),
+            "even the right password waits: otherwise the limit tells the guesser when it hit",
+        )
+        self.register("outra")  # another account from the same IP is not locked
+        self.assertEqual(self.connect().request("ENTRAR outra senha123"), "OK ENTRAR outra")
+
+    def test_registrations_per_ip_are_limited(self) -> None:
+        client = self.connect()
+        replies = [client.request(f"NOVO conta{i} senha123") for i in range(5)]
+        self.assertEqual(replies[:3], ["OK NOVO conta0", "OK NOVO conta1", "OK NOVO conta2"])
+        self.assertTrue(all(r.startswith("ERRO LIMITE ") for r in replies[3:]), replies)
+        other_ip = self.connect(source_ip="127.0.0.2")
+        self.assertEqual(other_ip.request("NOVO conta9 senha123"), "OK NOVO conta9")
+
+
+class ConnectionLimitTest(ServerTestCase):
+    server_args = ("--max-per-ip", "5", "--max-clients", "8")
+
+    def test_fifty_parallel_connections_past_max_per_ip(self) -> None:
+        results: list[tuple[LineClient, str]] = []
+        lock = threading.Lock()
+
+        def connect() -> None:
+            client = LineClient(self.server.port, read_greeting=False)
+            first_line = client.read_line()
+            with lock:
+                results.append((client, first_line))
+
+        threads = [threading.Thread(target=connect) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        for client, _ in results:
+            self.addCleanup(client.close)
+        lines = [line for _, line in results]
+        welcomed = [line for line in lines if line.startswith("INFO ")]
+        refused = [(client, line) for client, line in results if line.startswith("ERRO LIMITE ")]
+        self.assertEqual((len(welcomed), len(refused)), (5, 45), lines)
+        for client, _ in refused:
+            self.assertEqual(client.expect_closed(), [], "refused connections are closed at once")
+        # Another address still gets in, up to the total.
+        for i in range(3):
+            self.connect(source_ip=f"127.0.0.{2 + i}")
+        late = LineClient(self.server.port, read_greeting=False, source_ip="127.0.0.9")
+        self.addCleanup(late.close)
+        self.assertIn("cheio", late.read_line())
+
+
+class TimeoutTest(ServerTestCase):
+    server_args = ("--login-timeout", "0.5", "--idle-timeout", "120")
+
+    def test_silent_connection_is_closed_after_login_timeout(self) -> None:
+        silent = self.connect()
+        started = time.monotonic()
+        lines = silent.expect_closed()
+        self.assertEqual(len(lines), 1)
+        self.assertTrue(lines[0].startswith("ERRO LIMITE "), lines)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        self.server.wait_for_log(r"não entrou a tempo")
+
+    def test_logged_in_connection_outlives_the_login_timeout_with_keepalive(self) -> None:
+        alice = self.logged_in("alice")
+        alice.assert_silent(1.0)  # twice the login timeout: nothing arrives, nothing closes
+        self.assertEqual(alice.request("PING"), "OK PING")
+        server_side = server_socket_timer(self.server.port, alice.sock.getsockname()[1])
+        self.assertEqual(server_side[0], 2, "timer 2 in /proc/net/tcp is TCP keep-alive")
+        self.assertGreater(server_side[1], 100, "first probe after --idle-timeout seconds")
+
+
+def server_socket_timer(server_port: int, client_port: int) -> tuple[int, float]:
+    """The (timer kind, seconds left) of the server's end of one loopback connection."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        remote_port = int(fields[2].split(":")[1], 16)
+        if (local_port, remote_port) == (server_port, client_port):
+            kind, jiffies = fields[5].split(":")
+            return int(kind), int(jiffies, 16) / os.sysconf("SC_CLK_TCK")
+    raise AssertionError("server socket not found in /proc/net/tcp")
+
+
+class ForeignProtocolTest(ServerTestCase):
+    def test_http_request_gets_one_line_and_the_door(self) -> None:
+        client = self.connect()
+        client.send_bytes(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        lines = client.expect_closed()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("ERRO PROTOCOLO_INVALIDO "), lines)
+        self.assertIn("não HTTP", lines[0])
+        self.server.wait_for_log(r"cliente falando HTTP")
+        self.assertEqual(self.connect().request("PING"), "OK PING")
+
+    def test_tls_client_hello_is_refused(self) -> None:
+        context = ssl.create_default_context()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        client = self.connect()
+        client.send_bytes(outgoing.read())
+        lines = client.expect_closed()
+        self.assertTrue(lines and lines[0].startswith("ERRO PROTOCOLO_INVALIDO "), lines)
+        self.server.wait_for_log(r"cliente falando TLS")
+        self.assertEqual(self.connect().request("PING"), "OK PING")
+
+
+class ReadOnlyFolderTest(ServerTestCase):
+    """users.json cannot be written: NOVO answers INDISPONIVEL, logins go on, then it heals."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.register("alice")
+
+    def set_folder_writable(self, writable: bool) -> None:
+        """Make the users folder read-only (or writable again), even when tests run as root.
+
+        Root ignores mode bits, so as root the folder is made immutable instead.
+        """
+        if os.geteuid() != 0:
+            self.folder.chmod(0o755 if writable else 0o555)
+            return
+        chattr = shutil.which("chattr")
+        flag = "-i" if writable else "+i"
+        if chattr is None or subprocess.run([chattr, flag, str(self.folder)], capture_output=True).returncode:
+            self.skipTest("running as root without a working chattr: cannot make a folder read-only")
+
+    def test_unwritable_users_folder(self) -> None:
+        before = self.users_path.read_bytes()
+        self.addCleanup(self.set_folder_writable, True)
+        self.set_folder_writable(False)
+        client = self.connect()
+        self.assertTrue(client.request("NOVO bob senha123").startswith("ERRO INDISPONIVEL "))
+        self.assertEqual(client.request("ENTRAR alice senha123"), "OK ENTRAR alice")
+        self.assertEqual(self.users_path.read_bytes(), before, "nothing half-written")
+        self.assertEqual(sorted(p.name for p in self.folder.iterdir()), ["users.json"], "no temp files")
+        self.set_folder_writable(True)
+        self.assertEqual(self.connect().request("NOVO bob senha123"), "OK NOVO bob")
+        self.assertEqual(sorted(json.loads(self.users_path.read_text("utf-8"))["users"]), ["alice", "bob"])
+        self.assertEqual(self.users_path.stat().st_mode & 0o777, 0o600)
+
+
+class LeakTest(ServerTestCase):
+    server_args = ("--max-per-ip", "0", *NO_FLOOD)
+
+    def test_thousands_of_connect_disconnect_cycles_leave_no_threads_or_fds(self) -> None:
+        self.register("ciclo")
+        self.server.wait_for_log(r"Conexão de .* encerrada")
+        threads, fds = self.server.threads(), self.server.open_fds()
+        cycles = 5000
+        started = time.monotonic()
+        for i in range(cycles):
+            client = LineClient(self.server.port)
+            if i % 10 == 0:
+                self.assertEqual(client.request("ENTRAR ciclo senha123"), "OK ENTRAR ciclo")
+            if i % 3 == 0:
+                client.send("SAIR")
+                client.expect_closed()
+                client.close()
+            elif i % 3 == 1:
+                client.close()
+            else:
+                client.abort()
+            self.assertLess(time.monotonic() - started, 120, f"too slow: {i} cycles")
+        settled = wait_until(lambda: (self.server.threads(), self.server.open_fds()) == (threads, fds))
+        self.assertTrue(
+            settled,
+            f"threads {threads}->{self.server.threads()}, fds {fds}->{self.server.open_fds()}",
+        )
+        self.assertEqual(self.connect().request("ENTRAR ciclo senha123"), "OK ENTRAR ciclo")
+
+
+class FuzzTest(ServerTestCase):
+    """A seeded fuzzer: random and mutated protocol lines over 20 connections."""
+
+    server_args = ("--max-line", "256", "--max-per-ip", "0", *NO_FLOOD, "--register-rate", "0")
+    SEED = 20261121
+    LINES = 10_000
+    CONNECTIONS = 20
+
+    def test_fuzzed_lines_never_break_the_server(self) -> None:
+        acknowledged: set[str] = set()
+        replies = [0]
+        lock = threading.Lock()
+        per_connection = self.LINES // self.CONNECTIONS
+
+        def worker(index: int) -> None:
+            rng = random.Random(self.SEED + index)
+            lines = [fuzz_line(rng, index) for _ in range(per_connection)]
+            outcome = drive(self.server.port, lines, rng)
+            with lock:
+                acknowledged.update(outcome.names)
+                replies[0] += outcome.replies
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.CONNECTIONS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            self.assertFalse(thread.is_alive(), "fuzz worker hung")
+
+        self.assertIsNone(self.server.process.poll(), "the server died")
+        self.assertNotIn("Traceback", self.server.log)
+        self.assertNotIn("Erro inesperado", self.server.log)
+        self.assertGreater(len(acknowledged), 10, "the fuzzer should register some accounts")
+        # Blank lines get no reply, and a connection the server took for HTTP or TLS
+        # loses the rest of its stretch; nearly every line must have been answered.
+        self.assertGreater(replies[0], self.LINES * 0.9, replies)
+        on_disk = {record["name"] for record in json.loads(self.users_path.read_text("utf-8"))["users"].values()}
+        self.assertEqual(acknowledged - on_disk, set())
+        self.assertEqual(self.logged_in("depois").request("PING"), "OK PING")
+
+
+VALID_LINES = [
+    "NOVO fz{n} senha{n}xx", "ENTRAR fz{n} senha{n}xx", "LISTA", "CHAT fz{m} oi {n}",
+    "TODOS olá {n}", "AJUDA", "PING", "ENTRAR fz{m} errada", "NOVO fz{n}",
+]
+NASTY = [b"\x00", b"\xff", b"\x1b[2J", b"\r", b"\xed\xa0\x80", b"\xc3", "\u2028".encode(), b" " * 40, b"\t"]
+
+
+def fuzz_line(rng: random.Random, index: int) -> bytes:
+    """One line: valid, mutated, or random bytes; always ends with a newline."""
+    if rng.random() < 0.01:
+        return b"SAIR\n"  # rare: each one ends the connection and loses what follows
+    template = rng.choice(VALID_LINES).format(n=f"{index}_{rng.randrange(50)}", m=f"{rng.randrange(20)}_{rng.randrange(50)}")
+    line = bytearray(template.encode())
+    kind = rng.random()
+    if kind < 0.3:
+        for _ in range(rng.randrange(1, 4)):
+            line.insert(rng.randrange(len(line) + 1), rng.choice(NASTY)[0])
+    elif kind < 0.45:
+        line = bytearray(rng.randbytes(rng.randrange(1, 80)).replace(b"\n", b""))
+    elif kind < 0.5:
+        line += b"y" * rng.randrange(200, 400)  # past --max-line
+    elif kind < 0.6:
+        line = line.swapcase()
+    return bytes(line) + b"\n"
+
+
+class FuzzOutcome:
+    """What one fuzz connection saw: OK/ERRO replies, and names acknowledged by OK NOVO."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.replies = 0
+
+
+def drive(port: int, lines: list[bytes], rng: random.Random) -> FuzzOutcome:
+    """Send ``lines`` in random chunks, one connection per stretch ending in SAIR,
+    reading every reply; the next connection starts once the server closed the last."""
+    outcome = FuzzOutcome()
+    session: list[bytes] = []
+    for line in lines + [b"SAIR\n"]:
+        session.append(line)
+        if line == b"SAIR\n":
+            send_session(port, b"".join(session), rng, outcome)
+            session = []
+    return outcome
+
+
+def send_session(port: int, payload: bytes, rng: random.Random, outcome: FuzzOutcome) -> None:
+    client = LineClient(port, read_greeting=False)
+    reader = threading.Thread(target=collect_replies, args=(client, outcome))
+    reader.start()
+    try:
+        offset = 0
+        while offset < len(payload):
+            chunk = payload[offset : offset + rng.randrange(1, 200)]
+            client.send_bytes(chunk)
+            offset += len(chunk)
+    except OSError:
+        pass  # the server may close early (a line it took for HTTP or TLS)
+    reader.join(TIMEOUT * 3)
+    client.close()
+
+
+def collect_replies(client: LineClient, outcome: FuzzOutcome) -> None:
+    client.sock.settimeout(TIMEOUT)
+    buffer = b""
+    try:
+        while data := client.sock.recv(65536):
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                outcome.replies += line.startswith((b"OK ", b"ERRO "))
+                if line.startswith(b"OK NOVO "):
+                    outcome.names.add(line[8:].decode())
+    except OSError:
+        pass  # reset or timeout: the connection is over
