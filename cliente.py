@@ -60,6 +60,8 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
             return "Você saiu do chat. Até logo!"
         case "AJUDA":
             return None  # the INFO lines before it were the answer
+        case "PING":
+            return "O servidor está respondendo."
     return f"OK {command} {detail}".rstrip()
 
 

@@ -504,9 +504,15 @@ def foreign_protocol_error(name: str) -> ProtocolError:
 # --- Command-line conventions shared by servidor.py and cliente.py -------------
 
 
-class _PortugueseHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class _PortugueseHelpFormatter(argparse.HelpFormatter):
     def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
         super().add_usage(usage, actions, groups, prefix if prefix is not None else "uso: ")
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, argparse.SUPPRESS) and action.option_strings != ["-h", "--help"]:
+            text += " (padrão: %(default)s)"
+        return text
 
 
 class PortugueseArgumentParser(argparse.ArgumentParser):
@@ -527,7 +533,18 @@ class PortugueseArgumentParser(argparse.ArgumentParser):
         """Add an option to the "opções" section."""
         self._options.add_argument(*flags, **settings)
 
+    # argparse's own phrases that reach the person, in the words it builds them with.
+    _PHRASES = (
+        ("argument ", "opção "),
+        ("invalid choice", "escolha inválida"),
+        ("choose from", "escolha entre"),
+        ("expected one argument", "falta o valor"),
+        ("unrecognized arguments", "opções desconhecidas"),
+    )
+
     def error(self, message: str) -> NoReturn:
+        for english, portuguese in self._PHRASES:
+            message = message.replace(english, portuguese)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: erro: {message}\n")
 

@@ -558,6 +558,7 @@ class RenderTest(unittest.TestCase):
     # (server line, own name, what the person reads; None prints nothing)
     LINES = [
         ("ENTROU alice", None, "O cliente alice entrou no chat."),
+        ("OK PING", None, "O servidor está respondendo."),
         ("SAIU alice", None, "alice saiu do chat."),
         ("MSG alice oi", None, "[privado] alice: oi"),
         ("MSG alice  oi  tudo ", "bob", "[privado] alice:  oi  tudo "),

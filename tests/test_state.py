@@ -163,6 +163,46 @@ class UserStoreTest(unittest.TestCase):
         self.assertEqual(sorted(p.name for p in folder.iterdir()), ["users.json"])
         self.assertEqual(sorted(json.loads((folder / "users.json").read_text("utf-8"))["users"]), ["alice", "bob"])
 
+    def test_unknown_name_costs_a_hash_like_a_known_one(self) -> None:
+        store = self.store()
+        store.register("alice", PASSWORD)
+        for name in ("alice", "ninguem"):
+            with self.subTest(name=name), mock.patch.object(servidor, "_scrypt", wraps=servidor._scrypt) as scrypt:
+                self.assertIsNone(store.authenticate(name, "senha-errada"))
+                self.assertEqual(scrypt.call_count, 1)
+                self.assertEqual(scrypt.call_args.args[2], 2**HASH_COST, "same cost, same time")
+
+    def test_at_most_a_few_hashes_run_at_once(self) -> None:
+        store = self.store()
+        limit = servidor.HASH_CONCURRENCY
+        active = 0
+        changed = threading.Condition()
+        release = threading.Event()
+
+        def blocking_scrypt(*args: object) -> bytes:
+            nonlocal active
+            with changed:
+                active += 1
+                changed.notify_all()
+            release.wait(10)
+            with changed:
+                active -= 1
+            return b"x" * 32
+
+        with mock.patch.object(servidor, "_scrypt", blocking_scrypt):
+            threads = [
+                threading.Thread(target=store.authenticate, args=(f"u{i}", PASSWORD))
+                for i in range(limit + 5)
+            ]
+            for thread in threads:
+                thread.start()
+            with changed:
+                self.assertTrue(changed.wait_for(lambda: active == limit, timeout=5))
+                self.assertFalse(changed.wait_for(lambda: active > limit, timeout=0.5))
+            release.set()
+            for thread in threads:
+                thread.join(5)
+
     def test_missing_folder_is_refused_at_start(self) -> None:
         with self.assertRaises(UserStoreError):
             UserStore(self.folder / "nao-existe" / "users.json", HASH_COST)
