@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import struct
@@ -84,8 +85,15 @@ class StreamLines:
 class ServerProcess:
     """``servidor.py`` running on 127.0.0.1, its stderr log collected line by line."""
 
-    def __init__(self, users_path: Path, *extra_args: str, port: int = 0) -> None:
+    def __init__(
+        self, users_path: Path, *extra_args: str, port: int = 0, max_open_files: int = 0
+    ) -> None:
         self.users_path = users_path
+        limit_files = (
+            (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files)))
+            if max_open_files
+            else None
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -102,6 +110,7 @@ class ServerProcess:
             encoding="utf-8",
             errors="replace",
             cwd=users_path.parent,
+            preexec_fn=limit_files,
         )
         assert self.process.stderr is not None
         self._log = StreamLines(self.process.stderr)

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.support import TIMEOUT, LineClient, ServerTestCase
+from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase
 
 NO_FLOOD = ("--flood-rate", "0")
 
@@ -372,6 +372,35 @@ class LeakTest(ServerTestCase):
             f"threads {threads}->{self.server.threads()}, fds {fds}->{self.server.open_fds()}",
         )
         self.assertEqual(self.connect().request("ENTRAR ciclo senha123"), "OK ENTRAR ciclo")
+
+
+class OutOfFileDescriptorsTest(ServerTestCase):
+    """Past its open-file limit the server pauses accepting instead of spinning, then recovers."""
+
+    def start_server(self, port: int = 0) -> ServerProcess:
+        server = ServerProcess(self.users_path, "--max-per-ip", "0", port=port, max_open_files=24)
+        self.addCleanup(server.kill)
+        server.wait_ready()
+        return server
+
+    def test_running_out_of_descriptors(self) -> None:
+        clients = []
+        for _ in range(30):  # each accepted client costs the server one descriptor
+            client = LineClient(self.server.port, read_greeting=False)
+            self.addCleanup(client.close)
+            clients.append(client)
+        self.server.wait_for_log(r"Sem recursos para aceitar conexões")
+        # Hold the server at its limit for a second; the first client, accepted
+        # and greeted, hears nothing else meanwhile.
+        self.assertTrue(clients[0].read_line().startswith("INFO "))
+        clients[0].assert_silent(1.0)
+        complaints = self.server.log.count("Sem recursos para aceitar")
+        self.assertLessEqual(complaints, 5, "the accept loop must pause, not spin")
+        for client in clients:
+            client.close()
+        late = LineClient(self.server.port)  # served once descriptors are free again
+        self.addCleanup(late.close)
+        self.assertEqual(late.request("PING"), "OK PING")
 
 
 class FuzzTest(ServerTestCase):
