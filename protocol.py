@@ -234,6 +234,7 @@ class LineFramer:
         return len(self._pending)
 
     def _finish(self, part: bytes) -> bytes | LineTooLong:
+        self._check_run(self._dropped + len(self._pending) + len(part))
         if self._dropped:
             self._dropped = 0
             return LINE_TOO_LONG
@@ -245,6 +246,7 @@ class LineFramer:
         return part[:-1] if part.endswith(b"\r") else part
 
     def _keep(self, part: bytes) -> None:
+        self._check_run(self._dropped + len(self._pending) + len(part))
         if self._dropped:
             self._dropped += len(part)
         else:
@@ -253,8 +255,12 @@ class LineFramer:
                 # Already too long even before its newline: stop storing it.
                 self._dropped = len(self._pending)
                 self._pending.clear()
-        if self._max_line and self._dropped > 4 * self._max_line:
-            raise FramingError(f"{self._dropped} bytes sem quebra de linha")
+
+    def _check_run(self, run: int) -> None:
+        """A run of bytes with no newline past 4 x max_line ends the connection,
+        however the bytes were split into chunks."""
+        if self._max_line and run > 4 * self._max_line:
+            raise FramingError(f"{run} bytes sem quebra de linha")
 
 
 def decode_line(raw: bytes) -> str:
@@ -474,7 +480,9 @@ def parse_server_line(line: str) -> ServerLine:
 
 # --- Recognising clients that speak something else ----------------------------
 
-_HTTP_REQUEST_RE = re.compile(rb"[A-Z]{3,10} \S+ HTTP/\d(\.\d)?\r?\n?")
+_HTTP_REQUEST_RE = re.compile(
+    rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PRI) \S+ HTTP/\d(\.\d)?\r?\n?"
+)
 _TLS_HANDSHAKE = 0x16  # the first byte of every TLS (and SSL 3) handshake record
 
 

@@ -33,6 +33,8 @@ import hmac
 import json
 import logging
 import os
+import math
+import select
 import selectors
 import signal
 import socket
@@ -64,6 +66,7 @@ USERS_FILE_VERSION = 1
 # many run at once, so a login storm queues instead of eating memory and CPU.
 HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
 FANOUT_PER_TOKEN = 10  # a TODOS costs one more flood token per 10 recipients
+FAILED_LOGINS_PER_IP_FACTOR = 4  # one IP may fail this many times --login-rate, over all names
 FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
 
 T = TypeVar("T")
@@ -224,9 +227,14 @@ class UserStore:
         self._version = 0  # bumped on every change to the set of accounts
         self._durable_version = 0  # the newest version known to be on disk
         # Unknown names are checked against this hash, so that a login costs
-        # the same time whether the name exists or not.
-        self._dummy_hash = PasswordHash.create("batchat-dummy-password", hash_cost)
+        # the same time whether the name exists or not: same cost as most accounts.
+        self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
         self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+
+    def _typical_cost(self) -> int:
+        """log2 of the scrypt n most stored hashes use (the configured cost if none)."""
+        costs = collections.Counter(account.password_hash.n for account in self._accounts.values())
+        return costs.most_common(1)[0][0].bit_length() - 1 if costs else self._hash_cost
 
     @staticmethod
     def _load(path: Path) -> dict[str, Account]:
@@ -374,6 +382,9 @@ class TokenBucket:
         self._tokens -= cost
         return True
 
+    def give_back(self, cost: float) -> None:
+        self._tokens = min(self._burst, self._tokens + cost)
+
     def has(self, cost: float, now: float) -> bool:
         self._refill(now)
         return self._tokens >= cost
@@ -420,6 +431,15 @@ class RateLimiter:
                 self._prune(now)
                 bucket = self._buckets[key] = TokenBucket(self._per_minute / 60, self._per_minute, now)
             return bucket.take(1, now)
+
+    def refund(self, key: Hashable) -> None:
+        """Give back the event just spent for ``key`` (it turned out not to count)."""
+        if not self._per_minute:
+            return
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.give_back(1)
 
     def _prune(self, now: float) -> None:
         if len(self._buckets) < self._next_prune:
@@ -520,9 +540,13 @@ class Connection:
         try:
             while batch := self._next_batch():
                 self.sock.sendall(batch)
+                with self._ready:
+                    self._queued -= len(batch)  # counted against max_queue until sent
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
             with self._ready:
+                if self.drop_reason is None:
+                    self.drop_reason = f"falha ao enviar: {error.strerror or error}"
                 self._closing = True
                 self._outbox.clear()
                 self._queued = 0
@@ -536,7 +560,6 @@ class Connection:
                 self._ready.wait()
             batch = b"".join(self._outbox)
             self._outbox.clear()
-            self._queued = 0
             return batch
 
     def _shut_down(self, how: int) -> None:
@@ -682,7 +705,8 @@ class ServerContext:
     users: UserStore
     registry: SessionRegistry
     limits: Limits
-    failed_logins: RateLimiter
+    failed_logins: RateLimiter  # per (account, IP)
+    failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
     registrations: RateLimiter
 
 
@@ -721,6 +745,9 @@ class ChatSession:
                 self._execute(command)
         except ProtocolError as error:
             self.send_error(error)
+            if error.code is ErrorCode.LIMIT:
+                return  # refused: the strikes it added stand
+        self._flood_strikes = 0  # a line got through: the client is not flooding
 
     def send_error(self, error: ProtocolError) -> None:
         self.connection.send_line(protocol.format_error(error))
@@ -728,7 +755,6 @@ class ChatSession:
     def _charge(self, cost: float) -> None:
         """Spend flood tokens; refuse the line when short, end the session if it persists."""
         if not self._limits.flood_rate or self._flood.take(cost, time.monotonic()):
-            self._flood_strikes = 0
             return
         self._flood_strikes += 1
         if self._flood_strikes > self._limits.flood_burst:
@@ -792,16 +818,20 @@ class ChatSession:
     def _log_in(self, name: str, password: str) -> None:
         self._require_logged_out()
         attempt_key = (protocol.name_key(name), self.connection.ip)
-        # Checked before hashing: a password guesser costs us no scrypt.
-        if not self._context.failed_logins.allows(attempt_key):
+        # Each attempt takes a token before hashing, so parallel guesses cannot
+        # all slip past the check; a successful login gives its tokens back.
+        if not self._context.failed_logins.spend(attempt_key):
             raise self._limit_error("Tentativas de login demais; espere um minuto.")
+        if not self._context.failed_logins_by_ip.spend(self.connection.ip):
+            self._context.failed_logins.refund(attempt_key)
+            raise self._limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
         registered = self._context.users.authenticate(name, password)
         if registered is None:
-            self._context.failed_logins.spend(attempt_key)
             log.info("Falha de login a partir de %s.", self.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
+        self._context.failed_logins.refund(attempt_key)
+        self._context.failed_logins_by_ip.refund(self.connection.ip)
         self.name = registered
-        self.connection.sock.settimeout(None)  # the login deadline no longer applies
         # Queue OK before becoming visible, so it precedes any message to us.
         self._reply("ENTRAR", registered)
         replaced = self._context.registry.log_in(self, registered)
@@ -859,6 +889,7 @@ class ChatServer:
             self._registry,
             limits,
             RateLimiter(limits.login_rate),
+            RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
             RateLimiter(limits.register_rate),
         )
         # create_server sets SO_REUSEADDR on POSIX: a restart right after a
@@ -866,6 +897,8 @@ class ChatServer:
         self._listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
+        self._last_refusal_log = -math.inf  # only the accept loop touches these two
+        self._refusals_not_logged = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -925,10 +958,9 @@ class ChatServer:
         else:
             log.warning("Falha ao aceitar conexão: %s", error)
 
-    @staticmethod
-    def _refuse(connection: Connection, reason: str) -> None:
+    def _refuse(self, connection: Connection, reason: str) -> None:
         """Tell a connection over the limits why, without ever blocking, and close it."""
-        log.warning("Conexão de %s recusada: %s", connection, reason)
+        self._log_refusal(connection, reason)
         line = protocol.format_error(ProtocolError(ErrorCode.LIMIT, reason))
         try:
             connection.sock.setblocking(False)
@@ -936,6 +968,17 @@ class ChatServer:
         except OSError:
             log.debug("Não foi possível avisar %s da recusa.", connection)
         connection.sock.close()
+
+    def _log_refusal(self, connection: Connection, reason: str) -> None:
+        """At most one log line per second for refused connections: they cost nothing to make."""
+        now = time.monotonic()
+        if now - self._last_refusal_log < 1.0:
+            self._refusals_not_logged += 1
+            return
+        more = f" (e mais {self._refusals_not_logged} recusadas)" if self._refusals_not_logged else ""
+        log.warning("Conexão de %s recusada: %s%s", connection, reason, more)
+        self._last_refusal_log = now
+        self._refusals_not_logged = 0
 
     def _serve_connection(self, connection: Connection) -> None:
         session = ChatSession(connection, self._context)
@@ -962,32 +1005,28 @@ class ChatServer:
             log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
 
     def _prepare_socket(self, sock: socket.socket) -> None:
-        """Set timeouts before the writer starts, so a blocking send never sees them change.
-
-        Until login the socket has a timeout (the login deadline); at login it
-        becomes blocking. That is the only switch ever made while the writer runs.
-        """
         # The writer already sends everything queued in one call: Nagle's
         # algorithm would only hold small replies back waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._limits.login_timeout:
-            sock.settimeout(self._limits.login_timeout)
         if self._limits.idle_timeout:
             set_keepalive(sock, self._limits.idle_timeout)
 
     def _receive(self, connection: Connection, session: ChatSession, deadline: float) -> bytes:
-        """The next bytes from the client; before login, ends the session at the deadline."""
+        """The next bytes from the client; before login, ends the session at the deadline.
+
+        The deadline is waited on with poll(), never with a socket timeout: the
+        socket stays blocking, so the writer thread's sends never change mode.
+        """
         if session.name is None and self._limits.login_timeout:
-            connection.sock.settimeout(max(0.001, deadline - time.monotonic()))
-        try:
-            return connection.sock.recv(RECV_SIZE)
-        except TimeoutError as error:
-            if error.errno is not None:  # ETIMEDOUT: keep-alive found the peer dead
-                raise
-            session.send_error(
-                ProtocolError(ErrorCode.LIMIT, "Tempo para entrar esgotado; conexão encerrada.")
-            )
-            raise SessionEnded("não entrou a tempo") from None
+            remaining = deadline - time.monotonic()
+            poller = select.poll()
+            poller.register(connection.sock, select.POLLIN)
+            if remaining <= 0 or not poller.poll(remaining * 1000):
+                session.send_error(
+                    ProtocolError(ErrorCode.LIMIT, "Tempo para entrar esgotado; conexão encerrada.")
+                )
+                raise SessionEnded("não entrou a tempo")
+        return connection.sock.recv(RECV_SIZE)
 
     def _read_lines(self, connection: Connection, session: ChatSession) -> None:
         framer = protocol.LineFramer(self._limits.max_line)
@@ -1036,31 +1075,34 @@ class ChatServer:
 # --- Command line ----------------------------------------------------------------
 
 
-def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
-    def parse(text: str) -> T:
+def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], Any]:
+    """argparse type: a finite number from 0 to ``maximum``."""
+
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
-        if value < 0:  # type: ignore[operator]
-            raise argparse.ArgumentTypeError(f"deve ser 0 ou mais, não {text}")
+        if not (math.isfinite(value) and 0 <= value <= maximum):
+            raise argparse.ArgumentTypeError(f"deve estar entre 0 e {maximum:g}, não {text}")
         return value
 
     return parse
 
 
-# (option, type, help) for each field of Limits, in the order --help shows them.
-_LIMIT_OPTIONS: list[tuple[str, Callable[[str], Any], str]] = [
-    ("max_line", int, "bytes por linha, contando a quebra de linha"),
-    ("max_queue", int, "bytes esperando envio para um cliente; além disso ele é desconectado"),
-    ("flood_rate", float, "linhas por segundo por conexão, em média"),
-    ("flood_burst", int, "linhas seguidas permitidas depois de um tempo quieto"),
-    ("login_rate", int, "logins errados por minuto, por conta e IP"),
-    ("register_rate", int, "cadastros (NOVO) por minuto, por IP"),
-    ("max_clients", int, "conexões ao todo"),
-    ("max_per_ip", int, "conexões a partir de um mesmo IP"),
-    ("login_timeout", float, "segundos para entrar (ENTRAR) depois de conectar"),
-    ("idle_timeout", float, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
+# (option, type, largest value, help) for each field of Limits, in --help order.
+# TCP_KEEPIDLE takes at most 32767 s; other maxima only keep values sane.
+_LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
+    ("max_line", int, 2**24, "bytes por linha, contando a quebra de linha"),
+    ("max_queue", int, 2**30, "bytes esperando envio para um cliente; além disso ele é desconectado"),
+    ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
+    ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
+    ("login_rate", int, 1e6, "logins errados por minuto, por conta e IP (e 4 vezes isso por IP)"),
+    ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
+    ("max_clients", int, 1e7, "conexões ao todo"),
+    ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
+    ("login_timeout", float, 86400, "segundos para entrar (ENTRAR) depois de conectar"),
+    ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
 ]
 
 
@@ -1098,15 +1140,18 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
         help="detalhe do log",
     )
     defaults = Limits()
-    for name, kind, text in _LIMIT_OPTIONS:
+    for name, kind, maximum, text in _LIMIT_OPTIONS:
         parser.option(
             "--" + name.replace("_", "-"),
-            type=_non_negative(kind),
+            type=_bounded(kind, maximum),
             default=getattr(defaults, name),
             metavar="N",
             help=text,
         )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.flood_rate and not args.flood_burst:
+        parser.error("--flood-burst deve ser 1 ou mais quando --flood-rate está ligado")
+    return args
 
 
 def limits_from(args: Any) -> Limits:

@@ -69,7 +69,7 @@ class LineLengthTest(ServerTestCase):
             pass  # the server may cut us off before it has read it all
         lines = attacker.expect_closed()
         self.assertTrue(lines and lines[0].startswith("ERRO LINHA_LONGA"), lines)
-        self.assertLess(self.server.rss_kib() - rss_before, 4 * 1024, "kept at most one line")
+        self.assertLess(self.server.rss_kib() - rss_before, 1024, "kept at most one line")
         self.assertEqual(bystander.request("PING"), "OK PING")
         self.server.wait_for_log(r"linha sem fim")
 
@@ -207,6 +207,24 @@ class PasswordGuessingTest(ServerTestCase):
         self.register("outra")  # another account from the same IP is not locked
         self.assertEqual(self.connect().request("ENTRAR outra senha123"), "OK ENTRAR outra")
 
+    def test_parallel_guesses_share_one_budget(self) -> None:
+        self.register("alvo")
+        guessers = [self.connect() for _ in range(15)]
+        for i, guesser in enumerate(guessers):  # all in flight before any is answered
+            guesser.send(f"ENTRAR alvo errada{i:02d}")
+        codes = [guesser.read_line().split()[1] for guesser in guessers]
+        self.assertEqual(codes.count("CREDENCIAIS"), 5, codes)
+        self.assertEqual(codes.count("LIMITE"), 10, codes)
+
+    def test_one_ip_cannot_burn_hashes_on_many_names(self) -> None:
+        client = self.connect()
+        client.send_bytes(b"".join(b"ENTRAR nome%02d errada1\n" % i for i in range(30)))
+        codes = [client.read_line().split()[1] for _ in range(30)]
+        self.assertEqual(codes.count("CREDENCIAIS"), 20, "4 x --login-rate per IP, over all names")
+        other_ip = self.connect(source_ip="127.0.0.2")
+        self.register("livre")
+        self.assertEqual(other_ip.request("ENTRAR livre senha123"), "OK ENTRAR livre")
+
     def test_registrations_per_ip_are_limited(self) -> None:
         client = self.connect()
         replies = [client.request(f"NOVO conta{i} senha123") for i in range(5)]
@@ -241,7 +259,7 @@ class ConnectionLimitTest(ServerTestCase):
         refused = [(client, line) for client, line in results if line.startswith("ERRO LIMITE ")]
         self.assertEqual((len(welcomed), len(refused)), (5, 45), lines)
         for client, _ in refused:
-            self.assertEqual(client.expect_closed(), [], "refused connections are closed at once")
+            self.assertEqual(client.expect_closed(timeout=2.0), [], "refused connections are closed at once")
         # Another address still gets in, up to the total.
         for i in range(3):
             self.connect(source_ip=f"127.0.0.{2 + i}")
@@ -251,7 +269,7 @@ class ConnectionLimitTest(ServerTestCase):
 
 
 class TimeoutTest(ServerTestCase):
-    server_args = ("--login-timeout", "0.5", "--idle-timeout", "120")
+    server_args = ("--login-timeout", "0.5", "--idle-timeout", "120", *NO_FLOOD)
 
     def test_silent_connection_is_closed_after_login_timeout(self) -> None:
         silent = self.connect()
@@ -261,6 +279,24 @@ class TimeoutTest(ServerTestCase):
         self.assertTrue(lines[0].startswith("ERRO LIMITE "), lines)
         self.assertGreaterEqual(time.monotonic() - started, 0.3)
         self.server.wait_for_log(r"não entrou a tempo")
+
+    def test_talking_without_logging_in_does_not_extend_the_deadline(self) -> None:
+        chatty = self.connect()
+        started = time.monotonic()
+        replies = 0
+        while True:  # one PING per reply, as fast as the server answers, until it hangs up
+            try:
+                chatty.send("PING")
+                line = chatty.read_line()
+            except (AssertionError, OSError):
+                break
+            if line.startswith("ERRO LIMITE "):
+                self.assertIn("Tempo para entrar", line)
+                break
+            replies += 1
+            self.assertLess(time.monotonic() - started, 3.0, "the login deadline must be absolute")
+        self.assertGreater(replies, 10)
+        self.assertEqual(chatty.expect_closed(), [])
 
     def test_logged_in_connection_outlives_the_login_timeout_with_keepalive(self) -> None:
         alice = self.logged_in("alice")
@@ -406,7 +442,7 @@ class OutOfFileDescriptorsTest(ServerTestCase):
 class FuzzTest(ServerTestCase):
     """A seeded fuzzer: random and mutated protocol lines over 20 connections."""
 
-    server_args = ("--max-line", "256", "--max-per-ip", "0", *NO_FLOOD, "--register-rate", "0")
+    server_args = ("--max-line", "256", "--max-per-ip", "0", *NO_FLOOD, "--register-rate", "0", "--login-rate", "0")
     SEED = 20261121
     LINES = 10_000
     CONNECTIONS = 20

@@ -346,6 +346,20 @@ class LineFramerTest(unittest.TestCase):
     def feed_all(self, framer: protocol.LineFramer, chunks: list[bytes]) -> list[bytes]:
         return [line for chunk in chunks for line in framer.feed(chunk)]
 
+    def test_memory_stays_bounded_and_the_verdict_ignores_chunking(self) -> None:
+        for chunk in (1, 7, 64, 200, 5000):
+            with self.subTest(chunk=chunk):
+                framer = protocol.LineFramer(max_line=64)
+                data = b"x" * 256  # exactly 4 x max_line: too long, but not yet a flood
+                for start in range(0, len(data), chunk):
+                    self.assertEqual(framer.feed(data[start : start + chunk]), [])
+                    self.assertLessEqual(framer.pending, 64)
+                self.assertEqual(framer.feed(b"\nPING\n"), [protocol.LINE_TOO_LONG, b"PING"])
+                framer = protocol.LineFramer(max_line=64)
+                with self.assertRaises(protocol.FramingError):
+                    for start in range(0, 257, chunk):
+                        framer.feed((b"x" * 257 + b"\n")[start : start + chunk])
+
     def test_streams(self) -> None:
         for chunks, expected, pending in self.STREAMS:
             with self.subTest(chunks=chunks):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import tempfile
@@ -202,6 +203,24 @@ class UserStoreTest(unittest.TestCase):
             release.set()
             for thread in threads:
                 thread.join(5)
+
+    def test_disk_full_mid_write_leaves_no_temp_file_and_the_old_file_intact(self) -> None:
+        store = self.store()
+        store.register("alice", PASSWORD)
+        before = self.path.read_bytes()
+        disk_full = OSError(errno.ENOSPC, "No space left on device")
+        with mock.patch.object(servidor.os, "fsync", side_effect=disk_full), self.assertLogs("batchat", "ERROR"):
+            self.assertEqual(self.register_error(store, "bob"), ErrorCode.UNAVAILABLE)
+        self.assertEqual(self.path.read_bytes(), before)
+        self.assertEqual(sorted(p.name for p in self.folder.iterdir()), ["users.json"])
+        self.assertIsNone(self.register_error(store, "bob"), "works again once there is space")
+
+    def test_dummy_hash_costs_what_stored_accounts_cost(self) -> None:
+        UserStore(self.path, hash_cost=6).register("alice", PASSWORD)
+        restarted = UserStore(self.path, hash_cost=4)  # new accounts cheaper; old ones are not
+        with mock.patch.object(servidor, "_scrypt", wraps=servidor._scrypt) as scrypt:
+            restarted.authenticate("ninguem", PASSWORD)
+        self.assertEqual(scrypt.call_args.args[2], 2**6)
 
     def test_missing_folder_is_refused_at_start(self) -> None:
         with self.assertRaises(UserStoreError):
