@@ -49,7 +49,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import protocol
-from protocol import LINE_TOO_LONG, ErrorCode, LineTooLong, ProtocolError
+from protocol import ErrorCode, LineTooLong, ProtocolError
 
 log = logging.getLogger("batchat")
 # The "ready" and "stopped" lines are shown whatever --log-level says.

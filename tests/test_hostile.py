@@ -10,7 +10,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import ssl
 import statistics
 import subprocess

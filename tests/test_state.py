@@ -11,7 +11,6 @@ import unittest
 from pathlib import Path
 from unittest import mock
 
-import protocol
 from protocol import ErrorCode, ProtocolError
 import servidor
 from servidor import Connection, RateLimiter, SessionRegistry, TokenBucket, UserStore, UserStoreError
