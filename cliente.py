@@ -65,9 +65,18 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
     return f"OK {command} {detail}".rstrip()
 
 
+def parse_visible(line: str) -> protocol.ServerLine:
+    """Split a server line, with its control characters already made visible."""
+    return protocol.parse_server_line(make_visible(line))
+
+
 def render(line: str, own_name: str | None) -> str | None:
     """Turn one server line into what the person reads; ``None`` to print nothing."""
-    parsed = protocol.parse_server_line(make_visible(line))
+    return render_parsed(parse_visible(line), own_name)
+
+
+def render_parsed(parsed: protocol.ServerLine, own_name: str | None) -> str | None:
+    """:func:`render` for a line :func:`parse_visible` already split."""
     match parsed.kind, parsed.fields:
         case "OK", (command, detail):
             return render_ok(command, detail, own_name)
@@ -130,10 +139,10 @@ class ChatClient:
                 self._show(raw.decode(protocol.ENCODING, errors="replace"))
 
     def _show(self, line: str) -> None:
-        parsed = protocol.parse_server_line(line)
+        parsed = parse_visible(line)
         if parsed.kind == "OK" and parsed.fields[0] == "ENTRAR":
             self._own_name = parsed.fields[1]
-        text = render(line, self._own_name)
+        text = render_parsed(parsed, self._own_name)
         if text is not None:
             print(text, flush=True)
 

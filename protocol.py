@@ -60,9 +60,13 @@ line                           when
 Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``;
 unique ignoring case; normalised to Unicode NFC. Passwords: 6-128 printable
 characters, no whitespace. Message text: 1 or more characters, no control
-characters and no Unicode line or paragraph separators (they could forge a
-second line on somebody else's screen); such text is refused with
-``ERRO ARGUMENTOS``.
+characters, no Unicode line or paragraph separators and no bidi overrides or
+isolates (they could forge a line, or reorder text, on somebody else's
+screen); such text is refused with ``ERRO ARGUMENTOS``.
+
+Also here, still without I/O: recognising a client that speaks HTTP or TLS
+instead (:func:`foreign_protocol`), and the Portuguese argparse conventions
+both programs share (:class:`PortugueseArgumentParser`).
 """
 
 from __future__ import annotations
@@ -360,8 +364,7 @@ def _arguments_error(word: str) -> ProtocolError:
 
 def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
     """Exactly ``count`` space-separated arguments (trailing spaces tolerated)."""
-    args = rest.split(" ") if rest.strip(" ") else []
-    args = [arg for arg in args if arg]
+    args = [arg for arg in rest.split(" ") if arg]
     if len(args) != count:
         raise _arguments_error(word)
     return args

@@ -281,7 +281,7 @@ class UserStore:
             raise self._exists_error()
         account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost)))
         with self._lock:
-            if key in self._accounts or key in self._pending:
+            if self._holds_locked(key):
                 raise self._exists_error()
             self._pending[key] = account
             self._version += 1
@@ -306,7 +306,11 @@ class UserStore:
 
     def _is_taken(self, key: str) -> bool:
         with self._lock:
-            return key in self._accounts or key in self._pending
+            return self._holds_locked(key)
+
+    def _holds_locked(self, key: str) -> bool:
+        """Whether ``key`` is registered or being registered; caller holds ``_lock``."""
+        return key in self._accounts or key in self._pending
 
     def _hash(self, compute: Callable[[], T]) -> T:
         with self._hash_slots:
@@ -385,10 +389,6 @@ class TokenBucket:
     def give_back(self, cost: float) -> None:
         self._tokens = min(self._burst, self._tokens + cost)
 
-    def has(self, cost: float, now: float) -> bool:
-        self._refill(now)
-        return self._tokens >= cost
-
     def is_full(self, now: float) -> bool:
         self._refill(now)
         return self._tokens >= self._burst
@@ -411,14 +411,6 @@ class RateLimiter:
     def __len__(self) -> int:
         with self._lock:
             return len(self._buckets)
-
-    def allows(self, key: Hashable) -> bool:
-        """Whether one more event for ``key`` is within the limit (spends nothing)."""
-        if not self._per_minute:
-            return True
-        with self._lock:
-            bucket = self._buckets.get(key)
-            return bucket is None or bucket.has(1, self._clock())
 
     def spend(self, key: Hashable) -> bool:
         """Count one event for ``key``; ``False`` if it is over the limit."""
@@ -483,7 +475,10 @@ class Connection:
 
     def send_line(self, line: str) -> bool:
         """Queue ``line``; ``False`` if it was not queued (closing, or dropped now)."""
-        data = protocol.encode_line(line)
+        return self.send_encoded(protocol.encode_line(line))
+
+    def send_encoded(self, data: bytes) -> bool:
+        """Queue a line already encoded by :func:`protocol.encode_line`, as send_line does."""
         with self._ready:
             if self._closing:
                 return False
@@ -507,11 +502,7 @@ class Connection:
     def drop(self, reason: str) -> None:
         """Cut the client off now: discard what is queued and shut the socket down."""
         with self._ready:
-            if self.drop_reason is None:
-                self.drop_reason = reason
-            self._closing = True
-            self._outbox.clear()
-            self._queued = 0
+            self._discard_locked(reason)
             self._ready.notify()
         # Wakes a writer blocked in sendall() and the reader blocked in recv().
         self._shut_down(socket.SHUT_RDWR)
@@ -545,13 +536,17 @@ class Connection:
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
             with self._ready:
-                if self.drop_reason is None:
-                    self.drop_reason = f"falha ao enviar: {error.strerror or error}"
-                self._closing = True
-                self._outbox.clear()
-                self._queued = 0
+                self._discard_locked(f"falha ao enviar: {error.strerror or error}")
         finally:
             self._shut_down(socket.SHUT_RDWR)
+
+    def _discard_locked(self, reason: str) -> None:
+        """Accept nothing more and forget what is queued; the first reason given sticks."""
+        if self.drop_reason is None:
+            self.drop_reason = reason
+        self._closing = True
+        self._outbox.clear()
+        self._queued = 0
 
     def _next_batch(self) -> bytes:
         """Everything queued, joined into one send; ``b""`` once closed and drained."""
@@ -649,10 +644,8 @@ class SessionRegistry:
             if replaced is not None:
                 replaced.mark_replaced()
             else:
-                joined = protocol.format_joined(name)
-                for other in self._by_name.values():
-                    if other is not session:
-                        other.connection.send_line(joined)
+                others = (other for other in self._by_name.values() if other is not session)
+                send_to_all(others, protocol.format_joined(name))
         return replaced
 
     def log_out(self, session: ChatSession, name: str) -> bool:
@@ -665,9 +658,7 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
-            left = protocol.format_left(name)
-            for other in self._by_name.values():
-                other.connection.send_line(left)
+            send_to_all(self._by_name.values(), protocol.format_left(name))
         return True
 
     def find(self, name: str) -> ChatSession | None:
@@ -686,9 +677,13 @@ class SessionRegistry:
 
 
 def send_to_all(sessions: Iterable[ChatSession], line: str) -> None:
-    """Queue ``line`` for each session; called with no lock held."""
+    """Queue ``line`` for each session, encoded once for all of them.
+
+    Only queues (no socket I/O), so the registry may call it under its lock.
+    """
+    data = protocol.encode_line(line)
     for session in sessions:
-        session.connection.send_line(line)
+        session.connection.send_encoded(data)
 
 
 # --- One client's protocol state ------------------------------------------------------
@@ -696,6 +691,11 @@ def send_to_all(sessions: Iterable[ChatSession], line: str) -> None:
 
 class SessionEnded(Exception):
     """The session must end now; the argument says why, for the log."""
+
+
+def limit_error(text: str) -> ProtocolError:
+    """``ERRO LIMITE <text>``: one of the limits in :class:`Limits` was hit."""
+    return ProtocolError(ErrorCode.LIMIT, text)
 
 
 @dataclass
@@ -758,13 +758,9 @@ class ChatSession:
             return
         self._flood_strikes += 1
         if self._flood_strikes > self._limits.flood_burst:
-            self.send_error(
-                ProtocolError(ErrorCode.LIMIT, "Você foi desconectado por enviar mensagens demais.")
-            )
+            self.send_error(limit_error("Você foi desconectado por enviar mensagens demais."))
             raise SessionEnded("derrubado por excesso de mensagens (flood)")
-        raise ProtocolError(
-            ErrorCode.LIMIT, "Devagar: mensagens demais por segundo; esta foi descartada."
-        )
+        raise limit_error("Devagar: mensagens demais por segundo; esta foi descartada.")
 
     def _execute(self, command: protocol.Command) -> None:
         match command:
@@ -803,14 +799,10 @@ class ChatSession:
         if self.name is not None:
             raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, f"Você já entrou como {self.name}.")
 
-    @staticmethod
-    def _limit_error(text: str) -> ProtocolError:
-        return ProtocolError(ErrorCode.LIMIT, text)
-
     def _register(self, name: str, password: str) -> None:
         self._require_logged_out()
         if not self._context.registrations.spend(self.connection.ip):
-            raise self._limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
+            raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
         registered = self._context.users.register(name, password)
         log.info("Conta %s criada a partir de %s.", registered, self.connection)
         self._reply("NOVO", registered)
@@ -821,10 +813,10 @@ class ChatSession:
         # Each attempt takes a token before hashing, so parallel guesses cannot
         # all slip past the check; a successful login gives its tokens back.
         if not self._context.failed_logins.spend(attempt_key):
-            raise self._limit_error("Tentativas de login demais; espere um minuto.")
+            raise limit_error("Tentativas de login demais; espere um minuto.")
         if not self._context.failed_logins_by_ip.spend(self.connection.ip):
             self._context.failed_logins.refund(attempt_key)
-            raise self._limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
+            raise limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
         registered = self._context.users.authenticate(name, password)
         if registered is None:
             log.info("Falha de login a partir de %s.", self.connection)
@@ -961,7 +953,7 @@ class ChatServer:
     def _refuse(self, connection: Connection, reason: str) -> None:
         """Tell a connection over the limits why, without ever blocking, and close it."""
         self._log_refusal(connection, reason)
-        line = protocol.format_error(ProtocolError(ErrorCode.LIMIT, reason))
+        line = protocol.format_error(limit_error(reason))
         try:
             connection.sock.setblocking(False)
             connection.sock.send(protocol.encode_line(line))
@@ -1022,9 +1014,7 @@ class ChatServer:
             poller = select.poll()
             poller.register(connection.sock, select.POLLIN)
             if remaining <= 0 or not poller.poll(remaining * 1000):
-                session.send_error(
-                    ProtocolError(ErrorCode.LIMIT, "Tempo para entrar esgotado; conexão encerrada.")
-                )
+                session.send_error(limit_error("Tempo para entrar esgotado; conexão encerrada."))
                 raise SessionEnded("não entrou a tempo")
         return connection.sock.recv(RECV_SIZE)
 

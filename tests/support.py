@@ -59,15 +59,18 @@ class StreamLines:
         with self._changed:
             return "\n".join(line for line in self._lines if line != self.EOF_MARK)
 
-    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
-        """Wait until a line matches ``pattern``; fail the test after ``timeout``."""
+    def wait_for(self, pattern: str, timeout: float = TIMEOUT, count: int = 1) -> re.Match[str]:
+        """Wait until ``count`` lines match ``pattern``; return the last match.
+
+        Fails the test after ``timeout``.
+        """
         regex = re.compile(pattern)
         seen = 0
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
                 for line in self._lines[seen:]:
-                    if match := regex.search(line):
+                    if (match := regex.search(line)) and (count := count - 1) == 0:
                         return match
                 seen = len(self._lines)
                 if self._lines and self._lines[-1] == self.EOF_MARK:
@@ -120,8 +123,8 @@ class ServerProcess:
     def log(self) -> str:
         return self._log.text
 
-    def wait_for_log(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
-        return self._log.wait_for(pattern, timeout)
+    def wait_for_log(self, pattern: str, timeout: float = TIMEOUT, count: int = 1) -> re.Match[str]:
+        return self._log.wait_for(pattern, timeout, count)
 
     def wait_ready(self) -> int:
         self.port = int(self.wait_for_log(READY_RE.pattern).group(1))

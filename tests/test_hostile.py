@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase
@@ -22,8 +23,8 @@ from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase
 NO_FLOOD = ("--flood-rate", "0")
 
 
-def wait_until(predicate, timeout: float = TIMEOUT, interval: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    """Poll a condition of another process (no event exists to wait on), bounded in time."""
+def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT, interval: float = 0.05) -> bool:
+    """Poll a condition of another process that no event announces, bounded in time."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -401,6 +402,8 @@ class LeakTest(ServerTestCase):
             else:
                 client.abort()
             self.assertLess(time.monotonic() - started, 120, f"too slow: {i} cycles")
+        # Every connection's thread logs its close last; only its exit is left to poll for.
+        self.server.wait_for_log(r"Conexão de .* encerrada", timeout=60, count=cycles + 1)
         settled = wait_until(lambda: (self.server.threads(), self.server.open_fds()) == (threads, fds))
         self.assertTrue(
             settled,

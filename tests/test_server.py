@@ -147,15 +147,19 @@ class DeliveryTest(ServerTestCase):
         alice = self.logged_in("alice")
         bob = self.logged_in("bob")
         self.assertEqual(alice.read_line(), "ENTROU bob")
-        alice.send_bytes(b"".join(b"CHAT bob %d\n" % i for i in range(200)))
-        bob.abort()
+        alice.send_bytes(b"".join(b"CHAT bob %d\n" % i for i in range(100)))
+        for _ in range(50):
+            alice.expect("OK CHAT bob")
+        bob.abort()  # mid-stream: lines for bob are queued and in flight
+        alice.send_bytes(b"".join(b"CHAT bob %d\n" % i for i in range(100, 200)))
         replies, notices = [], []
-        while len(replies) < 200 or not notices:
+        while len(replies) < 150 or not notices:
             line = alice.read_line()
             (notices if line.startswith("SAIU ") else replies).append(line)
         self.assertEqual(notices, ["SAIU bob"])
         for line in replies:
-            self.assertTrue(line in ("OK CHAT bob",) or line.startswith("ERRO USUARIO_OFFLINE "), line)
+            self.assertTrue(line == "OK CHAT bob" or line.startswith("ERRO USUARIO_OFFLINE "), line)
+        self.assertTrue(replies[-1].startswith("ERRO USUARIO_OFFLINE "), "bob is gone by the end")
         self.assertEqual(alice.request("LISTA"), "OK LISTA alice")
 
     def test_second_login_takes_over(self) -> None:

@@ -272,12 +272,18 @@ class RateLimiterTest(unittest.TestCase):
         now = [0.0]
         limiter = RateLimiter(per_minute=5, clock=lambda: now[0])
         self.assertEqual([limiter.spend("a") for _ in range(6)], [True] * 5 + [False])
-        self.assertFalse(limiter.allows("a"))
-        self.assertTrue(limiter.allows("b"), "keys are independent")
+        self.assertTrue(limiter.spend("b"), "keys are independent")
         now[0] = 12.0  # one event's worth of a minute
-        self.assertTrue(limiter.allows("a"))
         self.assertTrue(limiter.spend("a"))
         self.assertFalse(limiter.spend("a"))
+
+    def test_refund_gives_back_one_event(self) -> None:
+        limiter = RateLimiter(per_minute=2, clock=lambda: 0.0)
+        self.assertEqual([limiter.spend("a"), limiter.spend("a")], [True, True])
+        limiter.refund("a")
+        self.assertEqual([limiter.spend("a"), limiter.spend("a")], [True, False])
+        limiter.refund("never-seen")  # nothing to give back: no error, no bucket
+        self.assertEqual(len(limiter), 1)
 
     def test_zero_means_unlimited(self) -> None:
         limiter = RateLimiter(per_minute=0)
@@ -304,6 +310,9 @@ class FakeConnection:
     def send_line(self, line: str) -> bool:
         self.lines.append(line)
         return True
+
+    def send_encoded(self, data: bytes) -> bool:
+        return self.send_line(data.decode("utf-8").removesuffix("\n"))
 
 
 class FakeSession:
