@@ -1,27 +1,116 @@
-"""BatChat terminal client.
+"""BatChat terminal client: an irssi-like line interface, standard library only.
 
 Run ``python3 cliente.py [--host 127.0.0.1] [--port 5050]`` and type the
-protocol's commands (``AJUDA`` lists them). Two threads: the main thread
-receives server lines and prints them as Portuguese sentences; a second
-thread reads what the person types and sends it exactly as typed.
+protocol's commands; ``AJUDA`` (or ``?``) lists them with examples.
 
-Exit status: 0 after ``SAIR``, Ctrl-D or Ctrl-C; 1 when the server cannot be
-reached or closes the connection on its own.
+Threads
+-------
+- The main thread connects, receives server lines and turns each into what the
+  person reads; when the connection drops without ``SAIR`` it reconnects with
+  backoff (1, 2, 4 ... 30 s) and logs back in with the last credentials that
+  worked, held in memory only.
+- The keyboard thread reads what the person types, asks for passwords with a
+  hidden prompt, answers ``AJUDA`` and typos locally, and sends the rest.
+
+On a terminal, only the keyboard thread writes to the screen. While readline
+waits for a key it calls ``PyOS_InputHook`` ten times a second, and there the
+lines the main thread queued are printed above the line being typed, which
+readline then redraws with the cursor where it was. Two threads never write to
+the terminal at once, so nothing typed is lost or garbled, however many
+messages arrive. With no terminal (a pipe, a script) the client prints plain
+lines, without prompt or colour.
+
+Text from the network is shown with control characters escaped, never
+interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
+``TERM=dumb`` or the output is not a terminal.
+
+Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C; 1 when
+the server cannot be reached at start-up, or the connection ends for good
+(``--no-reconnect``, or the account logged in somewhere else).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import enum
+import errno
+import getpass
+import itertools
 import os
+import queue
+import re
+import shutil
 import socket
 import sys
+import termios
 import threading
-from typing import NoReturn
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
 import protocol
 
 RECV_SIZE = 65536
 CONNECT_TIMEOUT = 10.0
+FIRST_RETRY_DELAY = 1.0
+MAX_RETRY_DELAY = 30.0
+HISTORY_LENGTH = 1000
+HISTORY_FILE_NAME = "historico"
+ME = "eu"  # how the person's own messages are labelled
+
+
+# --- What a line on the screen is made of --------------------------------------------
+
+
+class Style(enum.Enum):
+    """A tone for part of a line; the value is its ANSI SGR code."""
+
+    PLAIN = ""
+    NOTICE = "2"  # dim: presence, confirmations, server notices
+    ERROR = "31"  # red
+    PRIVATE = "1;35"  # bold magenta: private messages, both ways
+    SENDER = "1"  # bold: who wrote a public message
+    MENTION = "1;33"  # bold yellow: my own name in someone's text
+
+
+Part = tuple[Style, str]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One line for the screen, as styled parts: plain for scripts, coloured on a terminal."""
+
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def of(cls, text: str, style: Style = Style.PLAIN) -> Shown:
+        return cls(((style, text),))
+
+    def plain(self) -> str:
+        return "".join(text for _, text in self.parts)
+
+    def painted(self) -> str:
+        return "".join(
+            f"\x1b[{style.value}m{text}\x1b[0m" if style.value and text else text
+            for style, text in self.parts
+        )
+
+    def stamped(self, when: time.struct_time) -> Shown:
+        """The same line, preceded by the time as ``[14:05]``."""
+        return Shown(((Style.PLAIN, time.strftime("[%H:%M] ", when)), *self.parts))
+
+
+def use_colour(is_terminal: bool, environ: dict[str, str] | os._Environ[str]) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (to anything but "")."""
+    return is_terminal and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+# --- From server lines to what the person reads ------------------------------------------
 
 
 def make_visible(text: str) -> str:
@@ -36,19 +125,30 @@ def make_visible(text: str) -> str:
     )
 
 
+def parse_visible(line: str) -> protocol.ServerLine:
+    """Split a server line, with its control characters already made visible."""
+    return protocol.parse_server_line(make_visible(line))
+
+
 def _join_names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " e " + names[-1]
+
+
+def online_others(detail: str, own_name: str | None) -> list[str]:
+    """The names in ``OK LISTA <detail>`` other than mine."""
+    own_key = protocol.name_key(own_name) if own_name else None
+    return [name for name in detail.split() if protocol.name_key(name) != own_key]
 
 
 def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
     """The sentence for ``OK <command> <detail>``; ``None`` if nothing needs saying."""
     match command:
         case "NOVO":
-            return f"Conta {detail} criada. Agora entre com: ENTRAR {detail} <senha>"
+            return f"Conta {detail} criada. Agora entre com: ENTRAR {detail}"
         case "ENTRAR":
             return f"Você entrou no chat como {detail}."
         case "LISTA":
-            others = [name for name in detail.split() if name != own_name]
+            others = online_others(detail, own_name)
             if not others:
                 return "Ninguém mais está online."
             return f"Online agora: {_join_names([*others, 'você'])}."
@@ -65,128 +165,810 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
     return f"OK {command} {detail}".rstrip()
 
 
-def parse_visible(line: str) -> protocol.ServerLine:
-    """Split a server line, with its control characters already made visible."""
-    return protocol.parse_server_line(make_visible(line))
+def mention_parts(text: str, own_name: str | None) -> tuple[Part, ...]:
+    """``text`` with each mention of my name (a whole word, any case) marked."""
+    if not own_name:
+        return ((Style.PLAIN, text),)
+    # Names hold letters, digits, "_", "-" and "."; a final "." is punctuation.
+    mention = re.compile(rf"(?<![\w.-]){re.escape(own_name)}(?![\w-])", re.IGNORECASE)
+    parts: list[Part] = []
+    start = 0
+    for match in mention.finditer(text):
+        parts += [(Style.PLAIN, text[start:match.start()]), (Style.MENTION, match.group())]
+        start = match.end()
+    parts.append((Style.PLAIN, text[start:]))
+    return tuple(part for part in parts if part[1])
+
+
+def render_private(sender: str, recipient: str, text: str, own_name: str | None) -> Shown:
+    """``bob → eu: oi``: the arrow marks a private message."""
+    return Shown(((Style.PRIVATE, f"{sender} → {recipient}:"), (Style.PLAIN, " "),
+                  *mention_parts(text, own_name)))
+
+
+def render_public(sender: str, text: str, own_name: str | None) -> Shown:
+    """``bob: oi``."""
+    return Shown(((Style.SENDER, f"{sender}:"), (Style.PLAIN, " "), *mention_parts(text, own_name)))
+
+
+def render_parsed(parsed: protocol.ServerLine, own_name: str | None) -> Shown | None:
+    """What the person reads for a line :func:`parse_visible` split; ``None`` for nothing."""
+    match parsed.kind, parsed.fields:
+        case "OK", (command, detail):
+            text = render_ok(command, detail, own_name)
+            return None if text is None else Shown.of(text, Style.NOTICE)
+        case "ERRO", (_code, text):
+            return Shown.of(f"Erro: {text}", Style.ERROR)
+        case "MSG", (sender, text):
+            return render_private(sender, ME, text, own_name)
+        case "TODOS", (sender, text):
+            return render_public(sender, text, own_name)
+        case "ENTROU", (name,):
+            return Shown.of(f"-- {name} entrou no chat.", Style.NOTICE)
+        case "SAIU", (name,):
+            return Shown.of(f"-- {name} saiu do chat.", Style.NOTICE)
+        case _, fields:
+            return Shown.of(" ".join(fields), Style.NOTICE)
 
 
 def render(line: str, own_name: str | None) -> str | None:
-    """Turn one server line into what the person reads; ``None`` to print nothing."""
-    return render_parsed(parse_visible(line), own_name)
+    """The plain text the person reads for one server line; ``None`` to print nothing."""
+    shown = render_parsed(parse_visible(line), own_name)
+    return None if shown is None else shown.plain()
 
 
-def render_parsed(parsed: protocol.ServerLine, own_name: str | None) -> str | None:
-    """:func:`render` for a line :func:`parse_visible` already split."""
-    match parsed.kind, parsed.fields:
-        case "OK", (command, detail):
-            return render_ok(command, detail, own_name)
-        case "ERRO", (_code, text):
-            return f"Erro: {text}"
-        case "MSG", (sender, text):
-            return f"[privado] {sender}: {text}"
-        case "TODOS", (sender, text):
-            return f"[todos] {sender}: {text}"
-        case "ENTROU", (name,):
-            return f"O cliente {name} entrou no chat."
-        case "SAIU", (name,):
-            return f"{name} saiu do chat."
-        case _, fields:
-            return " ".join(fields)
+def render_echo(
+    command: protocol.PrivateMessage | protocol.Broadcast, recipient: str | None = None
+) -> Shown:
+    """My own message, as others see it: ``eu → bob: oi`` or ``eu: oi``.
+
+    ``recipient`` is the name as the server confirmed it (``OK CHAT Bob``), if known.
+    """
+    text = make_visible(command.text)
+    if isinstance(command, protocol.PrivateMessage):
+        return render_private(ME, recipient or command.recipient, text, None)
+    return render_public(ME, text, None)
 
 
-def is_quit_command(line: str) -> bool:
-    """Whether the server will read ``line`` as ``SAIR`` (and so close the connection)."""
+def help_text() -> list[str]:
+    """The client's ``AJUDA``: one aligned row per command, with an example; fits 80 columns."""
+    helps = protocol.COMMAND_HELP.values()
+    syntax_width = max(len(help.syntax) for help in helps)
+    meaning_width = max(len(help.meaning) for help in helps)
+    return [
+        f"  {'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
+        *(
+            f"  {help.syntax:<{syntax_width}}  {help.meaning:<{meaning_width}}  {help.example}"
+            for help in helps
+        ),
+        "Maiúsculas ou minúsculas, tanto faz. ? também mostra esta ajuda.",
+        "Em NOVO e ENTRAR, deixe a senha de fora para digitá-la sem que apareça.",
+        "Tab completa comandos e nomes de quem está online; ↑ e ↓ repetem linhas.",
+    ]
+
+
+# --- From what the person types to what is sent ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """A valid command: send the line as typed."""
+
+    line: str
+    command: protocol.Command
+
+
+@dataclass(frozen=True)
+class AskPassword:
+    """``NOVO alice`` or ``ENTRAR alice``: ask for the password, hidden, then send."""
+
+    word: str  # "NOVO" or "ENTRAR"
+    name: str
+
+
+@dataclass(frozen=True)
+class ShowHelp:
+    """``AJUDA`` or ``?``: answered by the client itself, with examples."""
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """A line the server would refuse anyway: say why here, send nothing."""
+
+    text: str
+
+
+Typed = Send | AskPassword | ShowHelp | Refuse
+
+PASSWORD_COMMANDS = ("NOVO", "ENTRAR")
+
+
+def _first_words(line: str) -> list[str]:
+    return line.split()
+
+
+def interpret(line: str, can_prompt: bool) -> Typed | None:
+    """Decide what to do with one typed line; ``None`` for a blank line.
+
+    The client checks with the protocol module the server uses, so a typo gets
+    its hint at once; what only the server knows (who is online, passwords) it
+    still decides.
+    """
+    words = _first_words(line)
+    if not words:
+        return None
+    word = words[0].upper() if words[0].isascii() else words[0]
+    if word in ("?", "AJUDA") and len(words) == 1:
+        return ShowHelp()
+    if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
+        try:
+            return AskPassword(word, protocol.validate_name(words[1]))
+        except protocol.ProtocolError as error:
+            return Refuse(f"Erro: {error.text}")
     try:
-        return isinstance(protocol.parse_command(line), protocol.Quit)
-    except protocol.ProtocolError:
-        return False
+        command = protocol.parse_command(line)
+    except protocol.ProtocolError as error:
+        if error.code is not protocol.ErrorCode.UNKNOWN_COMMAND:
+            return Refuse(f"Erro: {error.text}")
+        if protocol.closest_command(words[0]):
+            return Refuse(error.text)  # "... Você quis dizer ENTRAR? ..."
+        return Refuse(
+            f"Comando desconhecido: {make_visible(words[0])}. "
+            f"Para falar com todos, use: TODOS {make_visible(line.strip(' '))}"
+        )
+    return None if command is None else Send(line, command)
+
+
+def history_entry(line: str) -> str:
+    """What history keeps of a typed line: never a password.
+
+    ``ENTRAR alice s3nh4`` is kept as ``ENTRAR alice``; recalled, it asks for
+    the password again.
+    """
+    words = _first_words(line)
+    if words and words[0].upper() in PASSWORD_COMMANDS:
+        return " ".join(words[:2])
+    return line
+
+
+def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list[str]:
+    """Tab's candidates for ``text``, the word starting at ``begin`` in ``line``.
+
+    The first word completes to a command; any other word to the name of
+    someone online, ignoring case.
+    """
+    if not line[:begin].strip():
+        upper = text.upper()
+        return [f"{word} " for word in protocol.COMMAND_WORDS if word.startswith(upper)]
+    key = protocol.name_key(text)
+    return sorted(f"{name} " for name in online if protocol.name_key(name).startswith(key))
+
+
+def retry_delays() -> Iterator[float]:
+    """Seconds to wait before each reconnection attempt: 1, 2, 4 ... then 30 for ever."""
+    delay = FIRST_RETRY_DELAY
+    while True:
+        yield delay
+        delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+# What the person reads when the network fails: the system's own text is in English.
+_OS_ERRORS_PT = {
+    errno.ECONNREFUSED: "conexão recusada",
+    errno.ECONNRESET: "conexão reiniciada pelo servidor",
+    errno.ECONNABORTED: "conexão interrompida",
+    errno.ETIMEDOUT: "tempo esgotado",
+    errno.EHOSTUNREACH: "endereço inalcançável",
+    errno.ENETUNREACH: "rede inalcançável",
+    errno.EPIPE: "conexão fechada",
+    errno.ENOTCONN: "sem conexão",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """A short Portuguese reason for a network error."""
+    if isinstance(error, socket.timeout):
+        return "tempo esgotado"
+    if isinstance(error, socket.gaierror):
+        return "endereço não encontrado"
+    return _OS_ERRORS_PT.get(error.errno or 0) or error.strerror or str(error)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes: wide East Asian characters take 2, combining marks 0."""
+    return sum(
+        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        for char in text
+    )
+
+
+# --- History file -----------------------------------------------------------------------
+
+
+def history_path(environ: dict[str, str] | os._Environ[str]) -> Path:
+    """``$XDG_STATE_HOME/batchat/historico``, by default under ``~/.local/state``."""
+    state = environ.get("XDG_STATE_HOME")
+    if not state:
+        state = str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(state) / "batchat" / HISTORY_FILE_NAME
+
+
+class InputHistory:
+    """Lines typed before, for ↑ and ↓, kept across runs in a file only its owner can read."""
+
+    def __init__(self, path: Path, readline_module: Any, warn: Callable[[str], None]) -> None:
+        self._path = path
+        self._readline = readline_module
+        self._warn = warn
+        self._last: str | None = None
+        self._warned = False
+
+    def load(self) -> None:
+        """Read the file into readline's history, dropping anything that holds a password."""
+        try:
+            lines = self._path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            self._problem("ler", error)
+            return
+        entries = [history_entry(line) for line in lines if line.strip()][-HISTORY_LENGTH:]
+        for entry in entries:
+            self._readline.add_history(entry)
+        self._last = entries[-1] if entries else None
+        if entries != lines:  # trim it, and heal a file an older client wrote
+            self._write_all(entries)
+
+    def add(self, line: str) -> None:
+        """Remember a typed line (without its password), unless it repeats the last one."""
+        entry = history_entry(line)
+        if not entry.strip() or entry == self._last:
+            return
+        self._last = entry
+        self._readline.add_history(entry)
+        self._append(entry)
+
+    def _problem(self, verb: str, error: OSError) -> None:
+        """Say once that the file cannot be used; history still works for this run."""
+        if not self._warned:
+            self._warned = True
+            self._warn(f"Não foi possível {verb} o histórico {self._path}: {error.strerror or error}")
+
+    def _append(self, entry: str) -> None:
+        try:
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(descriptor, "a", encoding="utf-8", errors="surrogateescape") as file:
+                file.write(entry + "\n")
+        except OSError as error:
+            self._problem("gravar", error)
+
+    def _write_all(self, entries: list[str]) -> None:
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "w", encoding="utf-8", errors="surrogateescape") as file:
+                file.writelines(entry + "\n" for entry in entries)
+            os.replace(temporary, self._path)
+        except OSError as error:
+            self._problem("gravar", error)
+
+
+# --- The screen ---------------------------------------------------------------------------
+
+
+class PlainScreen:
+    """Output for pipes and scripts: each line printed as it comes, no prompt."""
+
+    def __init__(self, colour: bool) -> None:
+        self._colour = colour
+        self._lock = threading.Lock()  # one line at a time, from either thread
+
+    def show(self, shown: Shown) -> None:
+        text = shown.painted() if self._colour else shown.plain()
+        with self._lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+    def say(self, text: str, style: Style = Style.PLAIN) -> None:
+        """A line of the client's own (not from the server)."""
+        self.show(Shown.of(text, style))
+
+    def flush(self) -> None:
+        """Print what is waiting (nothing waits here)."""
+
+    def read_line(self) -> str:
+        return input()
+
+    def set_prompt(self, prompt: str) -> None:
+        """There is no prompt without a terminal."""
+
+    def finish(self) -> None:
+        """Leave the terminal as it was found (nothing to do here)."""
+
+
+class TerminalScreen(PlainScreen):
+    """A prompt with readline, and pushes printed above the line being typed.
+
+    Lines to show are queued; the keyboard thread prints them, either between
+    two lines typed (:meth:`flush`) or from readline's input hook while a line
+    is being typed (:meth:`_print_above_input`).
+    """
+
+    def __init__(self, colour: bool, readline_module: Any) -> None:
+        super().__init__(colour)
+        self._readline = readline_module
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._prompt = "> "
+        self._prompt_changed = False
+        self._saved_terminal = termios.tcgetattr(sys.stdin.fileno())
+        self._redraw = ReadlineRedraw.load(readline_module)
+        if self._redraw is not None:
+            self._redraw.install_hook(self._print_above_input)
+
+    def show(self, shown: Shown) -> None:
+        self._queue.put(shown.painted() if self._colour else shown.plain())
+        if self._redraw is None:  # no hook: print at once, and redraw as well as we can
+            self._print_above_input()
+
+    def set_prompt(self, prompt: str) -> None:
+        with self._lock:
+            self._prompt_changed = prompt != self._prompt
+            self._prompt = prompt
+
+    def flush(self) -> None:
+        with self._lock:
+            self._write_queued()
+
+    def read_line(self) -> str:
+        """Read one line with readline; afterwards, erase it (the reply says what happened)."""
+        self.flush()
+        with self._lock:
+            prompt = self._prompt
+            self._prompt_changed = False
+        line = input(prompt)
+        self._erase_typed(prompt + line)
+        return line
+
+    def finish(self) -> None:
+        """Print what is left below the prompt, and give the terminal back as it was."""
+        with self._lock:
+            sys.stdout.write("\r\x1b[K")
+            self._write_queued()
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_terminal)
+
+    def _write_queued(self) -> None:
+        while True:
+            try:
+                text = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def _print_above_input(self) -> None:
+        """Clear the line being typed, print the queue, redraw prompt and text (the hook)."""
+        if self._queue.empty() and not self._prompt_changed:
+            return
+        with self._lock:
+            if self._redraw is None:
+                sys.stdout.write("\r\x1b[K")
+                self._write_queued()
+                sys.stdout.write(self._prompt + self._readline.get_line_buffer())
+                sys.stdout.flush()
+                return
+            self._redraw.clear_input()
+            self._write_queued()
+            if self._prompt_changed:
+                self._redraw.set_prompt(self._prompt)
+                self._prompt_changed = False
+            self._redraw.redraw_input()
+
+    @staticmethod
+    def _erase_typed(echoed: str) -> None:
+        """Remove the typed line (all the rows it wrapped onto) that readline left on screen."""
+        columns = shutil.get_terminal_size().columns or 80
+        # readline wraps a line that fills the last column too, so this is
+        # also right when the width divides evenly.
+        rows = display_width(echoed) // columns + 1
+        sys.stdout.write(f"\x1b[{rows}A\r\x1b[J")
+        sys.stdout.flush()
+
+
+class ReadlineRedraw:
+    """The few GNU readline calls the ``readline`` module does not offer, through ctypes.
+
+    All of them run in the thread that is inside ``input()``, from
+    ``PyOS_InputHook``, between two keys: readline's state is consistent then,
+    and no other thread touches it.
+    """
+
+    _HOOK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int)
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self._library = library
+        self._libc = ctypes.CDLL(None)
+        self._hook: object = None  # kept alive for as long as readline may call it
+
+    @classmethod
+    def load(cls, readline_module: Any) -> ReadlineRedraw | None:
+        """``None`` when readline is not GNU readline 7 or newer (e.g. libedit)."""
+        try:
+            library = ctypes.CDLL(readline_module.__file__)
+            for name in ("rl_clear_visible_line", "rl_forced_update_display", "rl_set_prompt"):
+                getattr(library, name)
+            ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
+        except (AttributeError, OSError, ValueError):
+            return None
+        library.rl_set_prompt.argtypes = [ctypes.c_char_p]
+        return cls(library)
+
+    def install_hook(self, callback: Callable[[], None]) -> None:
+        """Have readline call ``callback()`` between keys, about every 100 ms."""
+
+        def hook() -> int:
+            try:
+                callback()
+            except Exception as error:  # never let an exception unwind into C
+                sys.stderr.write(f"\r\nErro ao mostrar mensagens: {error!r}\r\n")
+            return 0
+
+        self._hook = self._HOOK_TYPE(hook)
+        address = ctypes.cast(self._hook, ctypes.c_void_p).value
+        ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook").value = address
+
+    def clear_input(self) -> None:
+        """Erase every screen row the prompt and the typed text occupy; cursor to column 0."""
+        self._library.rl_clear_visible_line()
+        self._libc.fflush(None)  # readline writes through C stdio, we through Python
+
+    def set_prompt(self, prompt: str) -> None:
+        self._library.rl_set_prompt(prompt.encode(sys.stdout.encoding or "utf-8", "replace"))
+
+    def redraw_input(self) -> None:
+        """Draw prompt and typed text again on a fresh line, cursor where it was."""
+        self._library.rl_forced_update_display()
+
+
+# --- The client ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A command sent and not yet answered; the server answers each one, in order."""
+
+    command: protocol.Command
+    automatic: bool = False  # sent by the client itself (log in again, LISTA after login)
 
 
 class ChatClient:
-    """One connection to the server, with a keyboard thread and a receiving loop."""
+    """One person's session: the connection (and its replacements), the keyboard, the screen."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+    def __init__(
+        self,
+        address: tuple[str, int],
+        screen: PlainScreen,
+        *,
+        interactive: bool,
+        reconnect: bool,
+        history: InputHistory | None = None,
+    ) -> None:
+        self._address = address
+        self._screen = screen
+        self._interactive = interactive  # a person at a terminal: prompts, completion
+        self._reconnect = reconnect
+        self._history = history
+        self._send_lock = threading.Lock()  # one sender at a time; guards _sock and _pending
+        self._sock: socket.socket | None = None
+        self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
-        self._quitting = threading.Event()  # we asked to leave: a close is expected
+        self._credentials: protocol.Login | None = None  # the last login that worked; memory only
+        # Replaced, never mutated: the completer reads it from the keyboard thread.
+        self._online: frozenset[str] = frozenset()
+        self._quitting = threading.Event()  # the person asked to leave
+        self._replaced = False  # the account logged in elsewhere: do not fight over it
 
-    def run(self) -> int:
-        """Run until the connection ends; return the exit status."""
+    # -- main thread -------------------------------------------------------------------------
+
+    def run(self, sock: socket.socket) -> int:
+        """Serve the session until the person leaves or it ends for good; the exit status."""
+        self._attach(sock)
         keyboard = threading.Thread(target=self._read_keyboard, name="teclado", daemon=True)
         keyboard.start()
         try:
-            self._receive_until_closed()
+            while True:
+                ended = self._receive_until_closed()
+                if self._quitting.is_set():
+                    return 0
+                self._connection_lost(ended)
+                if self._replaced or not self._reconnect:
+                    return 1
+                if not self._wait_and_reconnect():
+                    return 0  # the person left while we waited
         except KeyboardInterrupt:
             self._quitting.set()
-            self._send("SAIR")
-            print()
+            self._send(protocol.Quit(), "SAIR")
+            self._screen.say("Até logo!", Style.NOTICE)
             return 0
-        except OSError as error:
-            if not self._quitting.is_set():
-                print(f"A conexão com o servidor caiu: {error.strerror or error}")
-                return 1
         finally:
-            self._sock.close()
-        if self._quitting.is_set():
-            return 0
-        print("O servidor encerrou a conexão.")
-        return 1
+            self._detach()
 
-    def _receive_until_closed(self) -> None:
+    def _attach(self, sock: socket.socket) -> None:
+        sock.settimeout(None)  # pushes may come at any time: wait for them
+        with self._send_lock:
+            self._sock = sock
+
+    def _detach(self) -> list[Sent]:
+        """Forget the connection; return what was sent on it and never answered."""
+        with self._send_lock:
+            sock, self._sock = self._sock, None
+            unanswered = list(self._pending)
+            self._pending.clear()
+        if sock is not None:
+            sock.close()
+        return unanswered
+
+    def _receive_until_closed(self) -> str:
+        """Show every line until the connection ends; say how it ended."""
+        sock = self._sock
+        assert sock is not None
         framer = protocol.LineFramer()
-        while data := self._sock.recv(RECV_SIZE):
-            for raw in framer.feed(data):
-                self._show(raw.decode(protocol.ENCODING, errors="replace"))
+        try:
+            while data := sock.recv(RECV_SIZE):
+                for raw in framer.feed(data):
+                    if isinstance(raw, bytes):
+                        self._handle(raw.decode(protocol.ENCODING, errors="replace"))
+        except OSError as error:
+            return f"A conexão com o servidor caiu ({describe_os_error(error)})."
+        return "O servidor encerrou a conexão."
 
-    def _show(self, line: str) -> None:
+    def _handle(self, line: str) -> None:
         parsed = parse_visible(line)
-        if parsed.kind == "OK" and parsed.fields[0] == "ENTRAR":
-            self._own_name = parsed.fields[1]
-        text = render_parsed(parsed, self._own_name)
-        if text is not None:
-            print(text, flush=True)
+        shown = render_parsed(parsed, self._own_name)
+        match parsed.kind, parsed.fields:
+            case "OK", (word, detail):
+                shown = self._answered(word, detail, shown)
+            case "ERRO", (code, text):
+                self._refused(code, text)
+            case "ENTROU", (name,):
+                self._online = self._online | {name}
+            case "SAIU", (name,):
+                self._online = self._online - {name}
+        if shown is not None:
+            self._show(shown)
+
+    def _answered(self, word: str, detail: str, shown: Shown | None) -> Shown | None:
+        """``OK <word> <detail>``: settle the command it answers; what to show instead, if anything."""
+        sent = self._take_answered(word)
+        command = sent.command if sent else None
+        match command:
+            case protocol.Login():
+                self._own_name = detail
+                self._credentials = command
+                self._screen.set_prompt(f"{detail}> ")
+                if self._interactive:  # names for Tab; and who is here, for the person
+                    self._send(protocol.ListUsers(), "LISTA", automatic=True)
+                if sent and sent.automatic:
+                    return Shown.of(f"De volta ao chat como {detail}.", Style.NOTICE)
+            case protocol.ListUsers():
+                self._online = frozenset(online_others(detail, self._own_name))
+            case protocol.PrivateMessage() | protocol.Broadcast():
+                return render_echo(command, detail)
+            case protocol.Quit():
+                self._quitting.set()
+        return shown
+
+    def _take_answered(self, word: str) -> Sent | None:
+        """The oldest unanswered command called ``word``; older ones must have been refused."""
+        with self._send_lock:
+            while self._pending:
+                sent = self._pending.popleft()
+                if protocol.command_word(sent.command) == word:
+                    return sent
+        return None
+
+    def _refused(self, code: str, text: str) -> None:
+        """``ERRO``: it answers the oldest command, unless the server is closing on us."""
+        if code == protocol.ErrorCode.SESSION_REPLACED:
+            self._replaced = True
+            return
+        with self._send_lock:
+            sent = self._pending.popleft() if self._pending else None
+        if sent is not None and sent.automatic and isinstance(sent.command, protocol.Login):
+            self._credentials = None
+            self._screen.say(f"Não foi possível entrar de novo automaticamente: {text}", Style.ERROR)
+
+    def _connection_lost(self, how: str) -> None:
+        for sent in self._detach():
+            if isinstance(sent.command, (protocol.PrivateMessage, protocol.Broadcast)):
+                self._show(Shown((
+                    (Style.ERROR, "Sem confirmação do servidor; talvez não tenha chegado: "),
+                    *render_echo(sent.command).parts,
+                )))
+        self._own_name = None
+        self._online = frozenset()
+        self._screen.set_prompt("> ")
+        self._screen.say(how, Style.ERROR)
+        if self._replaced:
+            self._screen.say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")
+        elif self._reconnect:
+            self._screen.say(
+                "Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."
+            )
+
+    def _wait_and_reconnect(self) -> bool:
+        """Reconnect with backoff and log back in; ``False`` if the person left first."""
+        host, port = self._address
+        for delay, next_delay in itertools.pairwise(retry_delays()):
+            if self._quitting.wait(delay):
+                return False
+            try:
+                sock = socket.create_connection(self._address, timeout=CONNECT_TIMEOUT)
+            except OSError as error:
+                self._screen.say(
+                    f"Ainda sem conexão com {host}:{port} ({describe_os_error(error)}); "
+                    f"nova tentativa em {next_delay:g} s.",
+                    Style.NOTICE,
+                )
+                continue
+            self._attach(sock)
+            self._screen.say(f"Conexão com {host}:{port} restabelecida.", Style.NOTICE)
+            if self._credentials is not None:
+                self._send(self._credentials, self._login_line(self._credentials), automatic=True)
+            return True
+        raise AssertionError("retry_delays() never ends")
+
+    @staticmethod
+    def _login_line(login: protocol.Login) -> str:
+        return f"ENTRAR {login.name} {login.password}"
+
+    def _show(self, shown: Shown) -> None:
+        self._screen.show(shown.stamped(time.localtime()))
+
+    # -- both threads ---------------------------------------------------------------------
+
+    def _send(self, command: protocol.Command, line: str, *, automatic: bool = False) -> bool:
+        """Send one line; ``False`` when there is no connection to send it on."""
+        data = protocol.encode_line(line)
+        with self._send_lock:
+            if self._sock is None:
+                return False
+            self._pending.append(Sent(command, automatic))
+            try:
+                self._sock.sendall(data)  # (lines are short; a full buffer means a dead server)
+            except OSError:
+                pass  # the receiving loop sees the connection end and reports it
+        return True
+
+    # -- keyboard thread -------------------------------------------------------------------
 
     def _read_keyboard(self) -> None:
-        """Send each typed line; at the end of input (Ctrl-D, end of a pipe) leave politely."""
+        """Handle each typed line until SAIR; at the end of input (Ctrl-D, a pipe's end) leave."""
         try:
-            while True:
-                line = input()
-                if not line.strip(" "):
-                    continue
-                if is_quit_command(line):
-                    self._quitting.set()
-                if not self._send(line):
-                    return
+            while not self._quitting.is_set():
+                self._handle_typed(self._screen.read_line())
+                self._screen.flush()
+            return
         except EOFError:
             pass
         except Exception as error:  # never leave the person with a silent, stuck client
-            print(f"Erro ao ler o teclado: {error}", file=sys.stderr)
-        self._quitting.set()
-        self._send("SAIR")
+            self._screen.say(f"Erro ao ler o teclado: {error}", Style.ERROR)
+        self._quitting.set()  # also wakes the main thread if it waits to reconnect
+        self._send(protocol.Quit(), "SAIR")
 
-    def _send(self, line: str) -> bool:
-        """Send one line as typed; ``False`` if the connection is gone."""
+    def _handle_typed(self, line: str) -> None:
         try:
-            data = protocol.encode_line(line)
-        except UnicodeEncodeError:  # bytes that were not UTF-8 on stdin
-            print("Essa linha tem caracteres inválidos (não é UTF-8) e não foi enviada.", flush=True)
-            return True
+            line.encode(protocol.ENCODING)
+        except UnicodeEncodeError:  # bytes that were not UTF-8 on stdin, kept as surrogates
+            self._screen.say("Essa linha tem caracteres inválidos (não é UTF-8) e não foi enviada.")
+            return
+        if self._history is not None:
+            self._history.add(line)
+        match interpret(line, can_prompt=self._interactive):
+            case None:
+                return
+            case ShowHelp():
+                for text in help_text():
+                    self._screen.say(text)
+            case Refuse(text=text):
+                self._screen.say(text, Style.ERROR)
+            case AskPassword(word=word, name=name):
+                self._ask_password_and_send(word, name)
+            case Send(line=line, command=command):
+                if isinstance(command, protocol.Quit):
+                    self._quitting.set()
+                self._send_typed(command, line)
+
+    def _send_typed(self, command: protocol.Command, line: str) -> None:
+        if self._send(command, line):
+            return
+        if isinstance(command, protocol.Quit):
+            return  # not connected: the main thread sees _quitting and ends
+        self._screen.say(
+            "Sem conexão com o servidor; a linha não foi enviada (↑ a traz de volta depois).",
+            Style.ERROR,
+        )
+
+    def _ask_password_and_send(self, word: str, name: str) -> None:
+        password = self._ask_password(word, name)
+        if password is None:
+            return
+        line = f"{word} {name} {password}"
+        command = protocol.parse_command(line)
+        assert command is not None
+        self._send_typed(command, line)
+
+    def _ask_password(self, word: str, name: str) -> str | None:
+        """The password, typed twice for a new account; ``None`` (and why) if there is none."""
+        self._screen.flush()
+        first_prompt = f"Escolha uma senha para {name}: " if word == "NOVO" else f"Senha de {name}: "
         try:
-            self._sock.sendall(data)
-            return True
-        except OSError:
-            return False  # the receiving loop reports the closed connection
+            password = getpass.getpass(first_prompt)
+            if word == "NOVO" and getpass.getpass("Repita a senha: ") != password:
+                self._screen.say("As senhas não conferem; a conta não foi criada.", Style.ERROR)
+                return None
+        except EOFError:
+            self._screen.say("Cancelado.", Style.NOTICE)
+            return None
+        try:
+            return protocol.validate_password(password)
+        except protocol.ProtocolError as error:
+            self._screen.say(f"Erro: {error.text}", Style.ERROR)
+            return None
+
+    def online_names(self) -> frozenset[str]:
+        """Who else is online, as far as this client knows (for Tab)."""
+        return self._online
+
+
+# --- Start-up -----------------------------------------------------------------------------
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = protocol.PortugueseArgumentParser("Cliente de terminal do BatChat.")
     parser.option("--host", default="127.0.0.1", help="endereço do servidor")
     parser.option("--port", type=protocol.port_number, default=5050, help="porta do servidor")
+    parser.option(
+        "--no-reconnect", dest="reconnect", action="store_false",
+        help="não tentar reconectar quando a conexão cair",
+    )
     return parser.parse_args(argv)
+
+
+def make_screen(interactive: bool) -> tuple[PlainScreen, object | None]:
+    """The screen for this run, and the readline module when it edits the input line."""
+    colour = use_colour(sys.stdout.isatty(), os.environ)
+    if not interactive:
+        return PlainScreen(colour), None
+    try:
+        import readline
+    except ImportError:  # a Python built without readline: still a working client
+        return PlainScreen(colour), None
+    return TerminalScreen(colour, readline), readline
+
+
+def set_up_readline(readline: Any, online: Callable[[], Iterable[str]]) -> None:
+    """Tab completion of commands and online names; history is added by :class:`InputHistory`."""
+    candidates: list[str] = []
+
+    def complete(text: str, state: int) -> str | None:
+        if state == 0:  # readline asks again with state 1, 2 ... for the same text
+            begin = readline.get_begidx()
+            candidates[:] = completions(readline.get_line_buffer(), begin, text, online())
+        return candidates[state] if state < len(candidates) else None
+
+    readline.set_auto_history(False)  # typed lines go in through InputHistory, minus passwords
+    readline.set_completer_delims(" ")  # names may hold "." and "-"
+    readline.set_completer(complete)
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         sock = socket.create_connection((args.host, args.port), timeout=CONNECT_TIMEOUT)
     except KeyboardInterrupt:  # Ctrl-C while still connecting
@@ -194,17 +976,35 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(
             f"Não foi possível conectar a {args.host}:{args.port} "
-            f"({error.strerror or error}).\n"
+            f"({describe_os_error(error)}).\n"
             "Verifique se o servidor está rodando (python3 servidor.py) "
             "e se o endereço e a porta estão certos (--host, --port).",
             file=sys.stderr,
         )
         return 1
-    sock.settimeout(None)  # pushes may come at any time: wait for them
     # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
     # _send() explains they were not sent, instead of the keyboard thread dying.
     sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
-    return ChatClient(sock).run()
+    screen, readline_module = make_screen(interactive)
+    history = None
+    if readline_module is not None:
+        history = InputHistory(history_path(os.environ), readline_module, screen.say)
+        history.load()
+    client = ChatClient(
+        (args.host, args.port), screen,
+        interactive=interactive, reconnect=args.reconnect, history=history,
+    )
+    if readline_module is not None:
+        set_up_readline(readline_module, client.online_names)
+    screen.say(
+        f"BatChat: conectado a {args.host}:{args.port}. "
+        "AJUDA (ou ?) mostra os comandos; SAIR sai.",
+        Style.NOTICE,
+    )
+    try:
+        return client.run(sock)
+    finally:
+        screen.finish()
 
 
 def exit_now(status: int) -> NoReturn:

@@ -72,6 +72,7 @@ both programs share (:class:`PortugueseArgumentParser`).
 from __future__ import annotations
 
 import argparse
+import difflib
 import enum
 import re
 import sys
@@ -176,18 +177,49 @@ class Ping:
 
 Command = Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping
 
-# Syntax and meaning of each command, in the order AJUDA lists them.
-COMMAND_HELP: dict[str, str] = {
-    "NOVO": "NOVO <usuário> <senha> - cria uma conta",
-    "ENTRAR": "ENTRAR <usuário> <senha> - entra no chat",
-    "LISTA": "LISTA - mostra quem está online",
-    "CHAT": "CHAT <usuário> <mensagem> - envia uma mensagem privada",
-    "TODOS": "TODOS <mensagem> - envia uma mensagem para todos",
-    "SAIR": "SAIR - sai do chat",
-    "AJUDA": "AJUDA - mostra esta ajuda",
-    "PING": "PING - confirma que o servidor está respondendo",
+
+@dataclass(frozen=True)
+class CommandHelp:
+    """How to use one command: what ``AJUDA`` shows, server and client alike."""
+
+    syntax: str
+    meaning: str
+    example: str
+
+    def line(self) -> str:
+        """One line: syntax, meaning and an example."""
+        return f"{self.syntax} - {self.meaning} (ex.: {self.example})"
+
+
+# Every command, in the order AJUDA lists them.
+COMMAND_HELP: dict[str, CommandHelp] = {
+    "NOVO": CommandHelp("NOVO <usuário> <senha>", "cria uma conta", "NOVO alice s3nh4x"),
+    "ENTRAR": CommandHelp("ENTRAR <usuário> <senha>", "entra no chat", "ENTRAR alice s3nh4x"),
+    "LISTA": CommandHelp("LISTA", "mostra quem está online", "LISTA"),
+    "CHAT": CommandHelp("CHAT <usuário> <mensagem>", "mensagem privada", "CHAT bob oi, tudo bem?"),
+    "TODOS": CommandHelp("TODOS <mensagem>", "mensagem para todos", "TODOS bom dia!"),
+    "SAIR": CommandHelp("SAIR", "sai do chat", "SAIR"),
+    "AJUDA": CommandHelp("AJUDA", "mostra esta ajuda", "AJUDA"),
+    "PING": CommandHelp("PING", "testa a conexão", "PING"),
 }
 COMMAND_WORDS: tuple[str, ...] = tuple(COMMAND_HELP)
+
+
+def command_word(command: Command) -> str:
+    """The word that starts ``command`` on the wire, and names it in ``OK <COMANDO>``."""
+    return _COMMAND_WORDS_BY_CLASS[type(command)]
+
+
+_COMMAND_WORDS_BY_CLASS: dict[type, str] = {
+    Register: "NOVO", Login: "ENTRAR", ListUsers: "LISTA", PrivateMessage: "CHAT",
+    Broadcast: "TODOS", Quit: "SAIR", Help: "AJUDA", Ping: "PING",
+}
+
+
+def closest_command(word: str) -> str | None:
+    """The command word ``word`` was most likely a typo of (``ENTRA`` -> ``ENTRAR``), if any."""
+    matches = difflib.get_close_matches(word.upper(), COMMAND_WORDS, n=1, cutoff=0.6)
+    return matches[0] if matches else None
 
 
 # --- Framing and decoding ---------------------------------------------------
@@ -359,7 +391,7 @@ def _split_words(line: str, max_words: int) -> list[str]:
 
 
 def _arguments_error(word: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].split(' - ')[0]}")
+    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].syntax}")
 
 
 def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
@@ -402,8 +434,18 @@ def parse_command(line: str) -> Command | None:
         case "TODOS":
             (text,) = _message_arguments(upper, rest, 0)
             return Broadcast(validate_text(text))
-    raise ProtocolError(
-        ErrorCode.UNKNOWN_COMMAND, "Comando desconhecido. Digite AJUDA para ver os comandos."
+    raise unknown_command_error(word)
+
+
+def unknown_command_error(word: str) -> ProtocolError:
+    """``ERRO COMANDO_DESCONHECIDO``, with the closest valid command as a hint."""
+    # The word is echoed only when it is short and harmless to show.
+    shown = "" if any(map(is_forbidden_char, word)) else f": {word[:MAX_NAME_LENGTH]}"
+    suggestion = closest_command(word)
+    hint = f" Você quis dizer {suggestion}?" if suggestion else ""
+    return ProtocolError(
+        ErrorCode.UNKNOWN_COMMAND,
+        f"Comando desconhecido{shown}.{hint} Digite AJUDA para ver os comandos.",
     )
 
 
@@ -447,7 +489,7 @@ def format_info(text: str) -> str:
 
 def help_lines() -> Iterator[str]:
     """The ``INFO`` lines that answer ``AJUDA``."""
-    return (format_info(text) for text in COMMAND_HELP.values())
+    return (format_info(help.line()) for help in COMMAND_HELP.values())
 
 
 # --- Parsing server lines (for clients) -------------------------------------

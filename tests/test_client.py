@@ -1,7 +1,12 @@
-"""End-to-end tests of ``cliente.py`` driven through pipes against the real server."""
+"""End-to-end tests of ``cliente.py`` driven through pipes against the real server.
+
+With no terminal the client is a plain line filter a script can drive: no
+prompt, no colour, no escape codes. The terminal side is in test_terminal.
+"""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -9,36 +14,73 @@ import sys
 
 from tests.support import CLIENT, TIMEOUT, ClientProcess, ServerTestCase
 
+STAMP = r"\[\d\d:\d\d\] "
+
+
+def without_time(line: str) -> str:
+    return re.sub(f"^{STAMP}", "[hh:mm] ", line)
+
 
 class ClientTest(ServerTestCase):
-    def start_client(self) -> ClientProcess:
-        client = ClientProcess(self.server.port)
+    def start_client(self, *args: str) -> ClientProcess:
+        client = ClientProcess(self.server.port, *args)
         self.addCleanup(client.kill)
-        client.output.wait_for(r"^Bem-vindo ao BatChat!")
+        client.output.wait_for(rf"^{STAMP}Bem-vindo ao BatChat!")
         return client
+
+    def run_piped(self, typed: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            input=typed, capture_output=True, text=True, timeout=TIMEOUT,
+        )
 
     def test_piped_session_exits_zero(self) -> None:
         self.register("alice", "SenhaMista9")
         bob = self.logged_in("bob")
-        result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
-            input="entrar alice SenhaMista9\nTODOS Olá, Mundo\nLISTA\nSAIR\n",
-            capture_output=True, text=True, timeout=TIMEOUT,
-        )
+        result = self.run_piped("entrar alice SenhaMista9\nTODOS Olá, Mundo\nLISTA\nSAIR\n")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(bob.read_line(), "ENTROU alice")
         self.assertEqual(bob.read_line(), "TODOS alice Olá, Mundo", "text is sent as typed")
         self.assertEqual(
-            result.stdout.splitlines(),
+            [without_time(line) for line in result.stdout.splitlines()],
             [
-                "Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.",
-                "Você entrou no chat como alice.",
-                "Mensagem enviada para todos.",
-                "Online agora: bob e você.",
-                "Você saiu do chat. Até logo!",
+                f"BatChat: conectado a 127.0.0.1:{self.server.port}. "
+                "AJUDA (ou ?) mostra os comandos; SAIR sai.",
+                "[hh:mm] Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.",
+                "[hh:mm] Você entrou no chat como alice.",
+                "[hh:mm] eu: Olá, Mundo",
+                "[hh:mm] Online agora: bob e você.",
+                "[hh:mm] Você saiu do chat. Até logo!",
             ],
         )
+        self.assertNotIn("\x1b", result.stdout, "plain lines: no colour, no cursor moves")
         self.assertEqual(result.stderr, "")
+
+    def test_the_issue_printf_example(self) -> None:
+        """``printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | python3 cliente.py``."""
+        self.register("alice")
+        bob = self.logged_in("bob")
+        command = (
+            f"printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | "
+            f"'{sys.executable}' '{CLIENT}' --port {self.server.port}"
+        )
+        result = subprocess.run(
+            ["sh", "-c", command], capture_output=True, text=True, timeout=TIMEOUT
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        self.assertEqual(bob.read_line(), "TODOS alice oi")
+        self.assertEqual(bob.read_line(), "SAIU alice")
+        self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu: oi$")
+
+    def test_help_and_typo_hints_answered_locally(self) -> None:
+        result = self.run_piped("?\nENTRA alice senha123\noi gente\nSAIR\n")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("  CHAT <usuário> <mensagem>  mensagem privada", result.stdout)
+        self.assertIn("CHAT bob oi, tudo bem?", result.stdout)
+        self.assertIn("Comando desconhecido: ENTRA. Você quis dizer ENTRAR?", result.stdout)
+        self.assertIn("Para falar com todos, use: TODOS oi gente", result.stdout)
+        self.assertNotIn("Erro:", result.stdout, "nothing reached the server to be refused")
 
     def test_invalid_bytes_typed_are_reported_not_fatal(self) -> None:
         self.register("alice")
@@ -57,21 +99,24 @@ class ClientTest(ServerTestCase):
         self.register("alice")
         client = self.start_client()
         client.type("ENTRAR alice senha123")
-        client.output.wait_for(r"^Você entrou no chat como alice\.$")
+        client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
         bob = self.logged_in("bob")
-        client.output.wait_for(r"^O cliente bob entrou no chat\.$")
+        client.output.wait_for(rf"^{STAMP}-- bob entrou no chat\.$")
         bob.send("CHAT alice oi \x1b[31m vermelho?")
-        self.assertTrue(bob.read_line().startswith("ERRO ARGUMENTOS"))
+        self.assertTrue(bob.read_line().startswith("ERRO ARGUMENTOS"), "the server refuses ESC")
         self.assertEqual(bob.request("CHAT alice oi, alice"), "OK CHAT alice")
-        client.output.wait_for(r"^\[privado\] bob: oi, alice$")
+        client.output.wait_for(rf"^{STAMP}bob → eu: oi, alice$")
         self.assertEqual(bob.request("TODOS olá"), "OK TODOS")
-        client.output.wait_for(r"^\[todos\] bob: olá$")
+        client.output.wait_for(rf"^{STAMP}bob: olá$")
+        client.type("CHAT bob até já")
+        self.assertEqual(bob.read_line(), "MSG alice até já")
+        client.output.wait_for(rf"^{STAMP}eu → bob: até já$")
         client.type("CHAT ninguem oi")
-        client.output.wait_for(r"^Erro: O usuário ninguem não existe\.$")
+        client.output.wait_for(rf"^{STAMP}Erro: O usuário ninguem não existe\.$")
         bob.close()
-        client.output.wait_for(r"^bob saiu do chat\.$")
+        client.output.wait_for(rf"^{STAMP}-- bob saiu do chat\.$")
         client.type("LISTA")
-        client.output.wait_for(r"^Ninguém mais está online\.$")
+        client.output.wait_for(rf"^{STAMP}Ninguém mais está online\.$")
         client.end_input()  # Ctrl-D leaves politely
         self.assertEqual(client.wait(), 0)
         self.assertNotIn("Traceback", client.output.text)
@@ -81,19 +126,29 @@ class ClientTest(ServerTestCase):
         self.register("alice")
         client = self.start_client()
         client.type("ENTRAR alice senha123")
-        client.output.wait_for(r"^Você entrou no chat como alice\.$")
+        client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
         self.assertEqual(bob.read_line(), "ENTROU alice")
         client.process.send_signal(signal.SIGINT)
         self.assertEqual(client.wait(), 0)
         self.assertEqual(bob.read_line(), "SAIU alice", "Ctrl-C sends SAIR before leaving")
         self.assertNotIn("Traceback", client.output.text)
 
-    def test_server_closing_the_connection_exits_non_zero(self) -> None:
-        client = self.start_client()
+    def test_server_closing_the_connection_exits_non_zero_without_reconnect(self) -> None:
+        client = self.start_client("--no-reconnect")
         self.server.stop(signal.SIGTERM)
         self.assertEqual(client.wait(), 1)
         self.assertIn("O servidor encerrou a conexão.", client.output.text)
+        self.assertNotIn("reconectar", client.output.text)
         self.assertNotIn("Traceback", client.output.text)
+
+    def test_logging_in_elsewhere_ends_this_client(self) -> None:
+        self.register("alice")
+        client = self.start_client()  # reconnecting is on, yet it must not fight back
+        client.type("ENTRAR alice senha123")
+        client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
+        self.logged_in("alice", register=False)
+        self.assertEqual(client.wait(), 1)
+        self.assertIn("este cliente não vai reconectar", client.output.text)
 
     def test_unreachable_server_is_explained(self) -> None:
         with socket.socket() as probe:  # a loopback port with nobody listening
@@ -104,6 +159,6 @@ class ClientTest(ServerTestCase):
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 1)
-        self.assertIn(f"Não foi possível conectar a 127.0.0.1:{port}", result.stderr)
+        self.assertIn(f"Não foi possível conectar a 127.0.0.1:{port} (conexão recusada)", result.stderr)
         self.assertIn("python3 servidor.py", result.stderr)
         self.assertNotIn("Traceback", result.stderr)

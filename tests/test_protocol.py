@@ -1,4 +1,4 @@
-"""Protocol tests: the sans-I/O module and the client's rendering, with no sockets.
+"""Protocol tests: the sans-I/O module, with no sockets.
 
 Every test is table-driven: the data sits at the top of each class and every
 row runs in its own ``subTest``, so a failure names the exact input.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import unicodedata
 import unittest
 
-import cliente
 import protocol
 from protocol import (
     Broadcast,
@@ -470,13 +469,50 @@ class FormatTest(unittest.TestCase):
             with self.subTest(line=line):
                 self.assertEqual(protocol.encode_line(line), expected)
 
+    # (typed word, the hint in ERRO COMANDO_DESCONHECIDO's text)
+    CLOSEST = [
+        ("ENTRA", "ENTRAR"), ("entar", "ENTRAR"), ("lsta", "LISTA"), ("chta", "CHAT"),
+        ("todo", "TODOS"), ("sari", "SAIR"), ("AJUDAR", "AJUDA"), ("pong", "PING"),
+        ("oi", None), ("xyz", None), ("", None),
+    ]
+
+    def test_unknown_command_names_the_closest_one(self) -> None:
+        for word, closest in self.CLOSEST:
+            with self.subTest(word=word):
+                self.assertEqual(protocol.closest_command(word), closest)
+                error = protocol.unknown_command_error(word)
+                self.assertIs(error.code, ErrorCode.UNKNOWN_COMMAND)
+                if closest:
+                    self.assertIn(f"Você quis dizer {closest}?", error.text)
+                else:
+                    self.assertNotIn("quis dizer", error.text)
+
+    def test_unknown_command_echoes_only_harmless_words(self) -> None:
+        self.assertIn("desconhecido: FALAR.", protocol.unknown_command_error("FALAR").text)
+        text = protocol.unknown_command_error("\x1b[2J").text
+        self.assertFalse(any(map(is_forbidden, text)), text)
+        self.assertIn("desconhecido: " + "a" * 20 + ".", protocol.unknown_command_error("a" * 500).text)
+
+    def test_command_word_names_each_command(self) -> None:
+        commands = [
+            (Register("a", "senha123"), "NOVO"), (Login("a", "senha123"), "ENTRAR"),
+            (ListUsers(), "LISTA"), (PrivateMessage("b", "oi"), "CHAT"), (Broadcast("oi"), "TODOS"),
+            (Quit(), "SAIR"), (Help(), "AJUDA"), (protocol.Ping(), "PING"),
+        ]
+        self.assertEqual([word for _, word in commands], list(protocol.COMMAND_WORDS))
+        for command, word in commands:
+            with self.subTest(word=word):
+                self.assertEqual(protocol.command_word(command), word)
+
     def test_help_lines_one_info_per_command(self) -> None:
         self.assertEqual(protocol.COMMAND_WORDS, self.EXPECTED_WORDS)
         lines = list(protocol.help_lines())
         self.assertEqual(len(lines), len(self.EXPECTED_WORDS))
         for word, line in zip(self.EXPECTED_WORDS, lines):
             with self.subTest(word=word):
-                self.assertEqual(line, f"INFO {protocol.COMMAND_HELP[word]}")
+                help = protocol.COMMAND_HELP[word]
+                self.assertEqual(line, f"INFO {help.syntax} - {help.meaning} (ex.: {help.example})")
+                self.assertTrue(help.example.startswith(word), "the example uses the command")
                 self.assertTrue(line.startswith(f"INFO {word} "), line)
                 self.assertEqual(protocol.parse_server_line(line).kind, "INFO")
 
@@ -563,106 +599,6 @@ class PasswordReprTest(unittest.TestCase):
                 self.assertNotIn(self.PASSWORD, repr(command))
                 self.assertNotIn(self.PASSWORD, str(command))
                 self.assertEqual(command.password, self.PASSWORD)
-
-
-# --- cliente.py rendering -------------------------------------------------------------
-
-
-class RenderTest(unittest.TestCase):
-    # (server line, own name, what the person reads; None prints nothing)
-    LINES = [
-        ("ENTROU alice", None, "O cliente alice entrou no chat."),
-        ("OK PING", None, "O servidor está respondendo."),
-        ("SAIU alice", None, "alice saiu do chat."),
-        ("MSG alice oi", None, "[privado] alice: oi"),
-        ("MSG alice  oi  tudo ", "bob", "[privado] alice:  oi  tudo "),
-        (f"TODOS bob {TEXT_UTF8}", "alice", f"[todos] bob: {TEXT_UTF8}"),
-        ("OK NOVO alice", None, "Conta alice criada. Agora entre com: ENTRAR alice <senha>"),
-        ("OK ENTRAR alice", None, "Você entrou no chat como alice."),
-        ("OK LISTA alice", "alice", "Ninguém mais está online."),
-        ("OK LISTA alice bob", "alice", "Online agora: bob e você."),
-        ("OK LISTA alice bob", "bob", "Online agora: alice e você."),
-        ("OK CHAT bob", "alice", "Mensagem privada enviada para bob."),
-        ("OK TODOS", "alice", "Mensagem enviada para todos."),
-        ("OK SAIR", "alice", "Você saiu do chat. Até logo!"),
-        ("OK AJUDA", None, None),
-        ("OK FUTURO x y", None, "OK FUTURO x y"),
-        ("OK FUTURO", None, "OK FUTURO"),
-        ("ERRO ARGUMENTOS Uso: TODOS <mensagem>", None, "Erro: Uso: TODOS <mensagem>"),
-        ("ERRO CREDENCIAIS Senha incorreta.", None, "Erro: Senha incorreta."),
-        ("INFO Bem-vindo ao BatChat!", None, "Bem-vindo ao BatChat!"),
-        ("BLA bla", None, "BLA bla"),
-        # Control characters from the network are shown, never interpreted.
-        ("MSG alice \x1b[2J", None, "[privado] alice: \\x1b[2J"),
-        ("TODOS bob a\u2028b", None, "[todos] bob: a\\u2028b"),
-        ("INFO a\x07b", None, "a\\x07b"),
-    ]
-
-    def test_render(self) -> None:
-        for line, own_name, expected in self.LINES:
-            with self.subTest(line=line, own_name=own_name):
-                rendered = cliente.render(line, own_name)
-                self.assertEqual(rendered, expected)
-                if rendered is not None:
-                    self.assertFalse(any(map(is_forbidden, rendered)), rendered)
-
-    def test_help_lines_render_as_their_text(self) -> None:
-        for line, text in zip(protocol.help_lines(), protocol.COMMAND_HELP.values()):
-            with self.subTest(line=line):
-                self.assertEqual(cliente.render(line, None), text)
-
-    def test_list_with_several_others(self) -> None:
-        self.assertEqual(
-            cliente.render("OK LISTA alice bob carol", "alice"),
-            "Online agora: bob, carol e você.",
-        )
-
-
-class MakeVisibleTest(unittest.TestCase):
-    # (text from the network, what is printed)
-    TEXTS = [
-        ("\x1b[2J", "\\x1b[2J"),
-        ("a\tb", "a\\tb"),
-        ("a\rb", "a\\rb"),
-        ("a\nb", "a\\nb"),
-        ("\x00", "\\x00"),
-        ("\x07", "\\x07"),
-        ("\x7f", "\\x7f"),
-        ("\x85", "\\x85"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-        ("a\u202eb", "a\\u202eb"),
-        ("", ""),
-        (TEXT_UTF8, TEXT_UTF8),
-        ("a\u00a0b", "a\u00a0b"),
-        ("\\x1b", "\\x1b"),  # a typed backslash is left alone
-    ]
-
-    def test_make_visible(self) -> None:
-        for text, expected in self.TEXTS:
-            with self.subTest(text=text):
-                visible = cliente.make_visible(text)
-                self.assertEqual(visible, expected)
-                self.assertFalse(any(map(is_forbidden, visible)), visible)
-
-
-class IsQuitCommandTest(unittest.TestCase):
-    QUIT = ["SAIR", "sair", "Sair", "  SAIR  "]
-    # Includes non-ASCII lookalikes: "saır".upper() == "SAIR", yet the server does
-    # not quit on them, so the client must not expect the connection to close.
-    NOT_QUIT = [
-        "", "   ", "SAIR agora", "SAIRR", "SAI", "LISTA", "sair\t", "CHAT bob SAIR", "saır", "ſair",
-    ]
-
-    def test_quit(self) -> None:
-        for line in self.QUIT:
-            with self.subTest(line=line):
-                self.assertTrue(cliente.is_quit_command(line))
-
-    def test_not_quit(self) -> None:
-        for line in self.NOT_QUIT:
-            with self.subTest(line=line):
-                self.assertFalse(cliente.is_quit_command(line))
 
 
 if __name__ == "__main__":

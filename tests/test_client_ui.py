@@ -1,0 +1,506 @@
+"""The client's logic without a terminal: rendering, typed lines, history, completion,
+and :class:`cliente.ChatClient` against a fake server over a socketpair.
+
+Table-driven like the protocol tests: data at the top of each class, one
+``subTest`` per row.
+"""
+
+from __future__ import annotations
+
+import errno
+import queue
+import re
+import socket
+import tempfile
+import threading
+import time
+import unicodedata
+import unittest
+from pathlib import Path
+
+import cliente
+import protocol
+from cliente import AskPassword, Refuse, Send, ShowHelp, Shown, Style
+from tests.support import TIMEOUT
+
+TEXT_UTF8 = "ação 🦇"
+
+
+def is_forbidden(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+class RenderTest(unittest.TestCase):
+    # (server line, own name, what the person reads; None prints nothing)
+    LINES = [
+        ("ENTROU alice", None, "-- alice entrou no chat."),
+        ("OK PING", None, "O servidor está respondendo."),
+        ("SAIU alice", None, "-- alice saiu do chat."),
+        ("MSG alice oi", None, "alice → eu: oi"),
+        ("MSG alice  oi  tudo ", "bob", "alice → eu:  oi  tudo "),
+        (f"TODOS bob {TEXT_UTF8}", "alice", f"bob: {TEXT_UTF8}"),
+        ("OK NOVO alice", None, "Conta alice criada. Agora entre com: ENTRAR alice"),
+        ("OK ENTRAR alice", None, "Você entrou no chat como alice."),
+        ("OK LISTA alice", "alice", "Ninguém mais está online."),
+        ("OK LISTA alice bob", "alice", "Online agora: bob e você."),
+        ("OK LISTA Alice bob", "alice", "Online agora: bob e você."),
+        ("OK LISTA alice bob", "bob", "Online agora: alice e você."),
+        ("OK LISTA alice bob carol", "alice", "Online agora: bob, carol e você."),
+        ("OK CHAT bob", "alice", "Mensagem privada enviada para bob."),
+        ("OK TODOS", "alice", "Mensagem enviada para todos."),
+        ("OK SAIR", "alice", "Você saiu do chat. Até logo!"),
+        ("OK AJUDA", None, None),
+        ("OK FUTURO x y", None, "OK FUTURO x y"),
+        ("OK FUTURO", None, "OK FUTURO"),
+        ("ERRO ARGUMENTOS Uso: TODOS <mensagem>", None, "Erro: Uso: TODOS <mensagem>"),
+        ("ERRO CREDENCIAIS Senha incorreta.", None, "Erro: Senha incorreta."),
+        ("INFO Bem-vindo ao BatChat!", None, "Bem-vindo ao BatChat!"),
+        ("BLA bla", None, "BLA bla"),
+        # Control characters from the network are shown, never interpreted.
+        ("MSG alice \x1b[2J", None, "alice → eu: \\x1b[2J"),
+        ("TODOS bob a\u2028b", None, "bob: a\\u2028b"),
+        ("INFO a\x07b", None, "a\\x07b"),
+        ("ENTROU \x1b[31mmallory", None, "-- \\x1b[31mmallory entrou no chat."),
+    ]
+    # (server line, the style of each part)
+    STYLES = [
+        ("MSG bob oi alice!", [Style.PRIVATE, Style.PLAIN, Style.PLAIN, Style.MENTION, Style.PLAIN]),
+        ("TODOS bob oi", [Style.SENDER, Style.PLAIN, Style.PLAIN]),
+        ("ERRO CREDENCIAIS x", [Style.ERROR]),
+        ("ENTROU bob", [Style.NOTICE]),
+        ("INFO oi", [Style.NOTICE]),
+        ("OK LISTA alice", [Style.NOTICE]),
+    ]
+
+    def test_render(self) -> None:
+        for line, own_name, expected in self.LINES:
+            with self.subTest(line=line, own_name=own_name):
+                rendered = cliente.render(line, own_name)
+                self.assertEqual(rendered, expected)
+                if rendered is not None:
+                    self.assertFalse(any(map(is_forbidden, rendered)), rendered)
+
+    def test_styles(self) -> None:
+        for line, styles in self.STYLES:
+            with self.subTest(line=line):
+                shown = cliente.render_parsed(cliente.parse_visible(line), "alice")
+                assert shown is not None
+                self.assertEqual([style for style, _ in shown.parts], styles)
+
+    def test_help_lines_render_as_their_text(self) -> None:
+        for line, help in zip(protocol.help_lines(), protocol.COMMAND_HELP.values()):
+            with self.subTest(line=line):
+                self.assertEqual(cliente.render(line, None), help.line())
+
+
+class ShownTest(unittest.TestCase):
+    SHOWN = Shown(((Style.SENDER, "bob:"), (Style.PLAIN, " oi "), (Style.MENTION, "alice")))
+
+    def test_plain_has_no_escape_codes(self) -> None:
+        self.assertEqual(self.SHOWN.plain(), "bob: oi alice")
+
+    def test_painted_wraps_each_styled_part(self) -> None:
+        self.assertEqual(self.SHOWN.painted(), "\x1b[1mbob:\x1b[0m oi \x1b[1;33malice\x1b[0m")
+
+    def test_stamped_starts_with_the_time(self) -> None:
+        when = time.struct_time((2026, 11, 21, 9, 5, 0, 5, 325, -1))
+        self.assertEqual(self.SHOWN.stamped(when).plain(), "[09:05] bob: oi alice")
+
+
+class EchoTest(unittest.TestCase):
+    def test_own_messages(self) -> None:
+        private = protocol.PrivateMessage("Bob", "oi")
+        self.assertEqual(cliente.render_echo(private, "bob").plain(), "eu → bob: oi")
+        self.assertEqual(cliente.render_echo(private).plain(), "eu → Bob: oi")
+        self.assertEqual(cliente.render_echo(protocol.Broadcast("oi a todos")).plain(), "eu: oi a todos")
+
+
+class MentionTest(unittest.TestCase):
+    # (text, own name, the parts marked as mentions)
+    TEXTS = [
+        ("oi alice", "alice", ["alice"]),
+        ("oi ALICE, tudo?", "alice", ["ALICE"]),
+        ("alice.", "alice", ["alice"]),
+        ("alice alice", "alice", ["alice", "alice"]),
+        ("malice", "alice", []),
+        ("alice_2", "alice", []),
+        ("alice-b", "alice", []),
+        ("x.alice", "alice", []),
+        ("oi a.b", "a.b", ["a.b"]),
+        ("oi axb", "a.b", []),  # the "." in a name is literal
+        ("oi alice", None, []),
+    ]
+
+    def test_mentions(self) -> None:
+        for text, own_name, mentions in self.TEXTS:
+            with self.subTest(text=text, own_name=own_name):
+                parts = cliente.mention_parts(text, own_name)
+                self.assertEqual("".join(part for _, part in parts), text)
+                self.assertEqual([part for style, part in parts if style is Style.MENTION], mentions)
+
+
+class MakeVisibleTest(unittest.TestCase):
+    # (text from the network, what is printed)
+    TEXTS = [
+        ("\x1b[2J", "\\x1b[2J"),
+        ("a\tb", "a\\tb"),
+        ("a\rb", "a\\rb"),
+        ("a\nb", "a\\nb"),
+        ("\x00", "\\x00"),
+        ("\x07", "\\x07"),
+        ("\x7f", "\\x7f"),
+        ("\x85", "\\x85"),
+        ("\x9b", "\\x9b"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+        ("a\u202eb", "a\\u202eb"),
+        ("", ""),
+        (TEXT_UTF8, TEXT_UTF8),
+        ("a\u00a0b", "a\u00a0b"),
+        ("\\x1b", "\\x1b"),  # a typed backslash is left alone
+    ]
+
+    def test_make_visible(self) -> None:
+        for text, expected in self.TEXTS:
+            with self.subTest(text=text):
+                visible = cliente.make_visible(text)
+                self.assertEqual(visible, expected)
+                self.assertFalse(any(map(is_forbidden, visible)), visible)
+
+
+class InterpretTest(unittest.TestCase):
+    LOGIN = protocol.Login("alice", "senha123")
+    # (typed line, a person at a terminal?, what the client does)
+    LINES = [
+        ("", True, None),
+        ("   ", True, None),
+        ("?", True, ShowHelp()),
+        ("ajuda", False, ShowHelp()),
+        ("ENTRAR alice", True, AskPassword("ENTRAR", "alice")),
+        ("  novo  Alice ", True, AskPassword("NOVO", "Alice")),
+        ("ENTRAR alice senha123", True, Send("ENTRAR alice senha123", LOGIN)),
+        ("entrar alice senha123", False, Send("entrar alice senha123", LOGIN)),
+        ("ENTRAR alice", False, Refuse("Erro: Uso: ENTRAR <usuário> <senha>")),  # no one to ask
+        ("ENTRAR a/b", True, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
+        ("SAIR", True, Send("SAIR", protocol.Quit())),
+        (" sair ", True, Send(" sair ", protocol.Quit())),
+        ("CHAT bob  oi ", True, Send("CHAT bob  oi ", protocol.PrivateMessage("bob", "oi "))),
+        ("CHAT bob", True, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),
+        ("AJUDA agora", True, Refuse("Erro: Uso: AJUDA")),
+    ]
+    # (typed line, text the refusal holds): typos get the closest command
+    HINTS = [
+        ("ENTRA alice", "Você quis dizer ENTRAR?"),
+        ("lsta", "Você quis dizer LISTA?"),
+        ("saır", "Você quis dizer SAIR?"),  # a lookalike is not SAIR: nothing is sent
+        ("oi gente", "Para falar com todos, use: TODOS oi gente"),
+        ("\x1b[2J", "Comando desconhecido: \\x1b[2J."),
+    ]
+
+    def test_interpret(self) -> None:
+        for line, can_prompt, expected in self.LINES:
+            with self.subTest(line=line, can_prompt=can_prompt):
+                self.assertEqual(cliente.interpret(line, can_prompt), expected)
+
+    def test_typos_get_hints_and_are_not_sent(self) -> None:
+        for line, hint in self.HINTS:
+            with self.subTest(line=line):
+                result = cliente.interpret(line, True)
+                assert isinstance(result, Refuse), result
+                self.assertIn(hint, result.text)
+                self.assertFalse(any(map(is_forbidden, result.text)), result.text)
+
+
+class HistoryEntryTest(unittest.TestCase):
+    # (typed line, what history keeps)
+    LINES = [
+        ("ENTRAR alice senha123", "ENTRAR alice"),
+        ("entrar  alice   senha123  ", "entrar alice"),
+        ("NOVO bob s3nh4-forte", "NOVO bob"),
+        ("novo\tbob\tsenha123", "novo bob"),
+        ("ENTRAR alice", "ENTRAR alice"),
+        ("ENTRAR", "ENTRAR"),
+        ("TODOS ENTRAR alice senha123", "TODOS ENTRAR alice senha123"),
+        ("CHAT bob oi", "CHAT bob oi"),
+        ("LISTA", "LISTA"),
+    ]
+
+    def test_history_entry(self) -> None:
+        for line, expected in self.LINES:
+            with self.subTest(line=line):
+                self.assertEqual(cliente.history_entry(line), expected)
+
+
+class FakeReadline:
+    def __init__(self) -> None:
+        self.history: list[str] = []
+
+    def add_history(self, line: str) -> None:
+        self.history.append(line)
+
+
+class InputHistoryTest(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        self.path = folder / "estado" / "batchat" / "historico"
+        self.warnings: list[str] = []
+
+    def history(self) -> tuple[cliente.InputHistory, FakeReadline]:
+        readline = FakeReadline()
+        history = cliente.InputHistory(self.path, readline, self.warnings.append)
+        history.load()
+        return history, readline
+
+    def test_lines_are_kept_without_passwords_or_repeats(self) -> None:
+        history, readline = self.history()
+        for line in ["ENTRAR alice senha123", "LISTA", "LISTA", "  ", "TODOS oi"]:
+            history.add(line)
+        self.assertEqual(readline.history, ["ENTRAR alice", "LISTA", "TODOS oi"])
+        self.assertEqual(self.path.read_text(), "ENTRAR alice\nLISTA\nTODOS oi\n")
+        self.assertEqual(self.path.stat().st_mode & 0o777, 0o600)
+        self.assertEqual(self.path.parent.stat().st_mode & 0o777, 0o700)
+
+    def test_loading_trims_and_heals_the_file(self) -> None:
+        self.path.parent.mkdir(parents=True)
+        old = [f"CHAT bob {n}" for n in range(cliente.HISTORY_LENGTH + 5)] + ["NOVO x senha123"]
+        self.path.write_text("\n".join(old) + "\n")
+        _, readline = self.history()
+        self.assertEqual(len(readline.history), cliente.HISTORY_LENGTH)
+        self.assertEqual(readline.history[-1], "NOVO x")
+        self.assertEqual(self.path.read_text().splitlines(), readline.history)
+        self.assertEqual(self.warnings, [])
+
+    def test_an_unwritable_file_is_reported_once(self) -> None:
+        self.path.parent.parent.mkdir(parents=True)
+        self.path.parent.write_text("not a folder")
+        history, readline = self.history()
+        history.add("LISTA")
+        history.add("TODOS oi")
+        self.assertEqual(readline.history, ["LISTA", "TODOS oi"], "history still works in memory")
+        self.assertEqual(len(self.warnings), 1, self.warnings)
+        self.assertRegex(self.warnings[0], r"^Não foi possível (ler|gravar) o histórico .*historico")
+
+    def test_history_path(self) -> None:
+        self.assertEqual(
+            cliente.history_path({"XDG_STATE_HOME": "/estado", "HOME": "/casa"}),
+            Path("/estado/batchat/historico"),
+        )
+        self.assertEqual(
+            cliente.history_path({"XDG_STATE_HOME": "", "HOME": "/casa"}),
+            Path("/casa/.local/state/batchat/historico"),
+        )
+
+
+class CompletionsTest(unittest.TestCase):
+    ONLINE = ["bob", "Bruna", "carol", "ana.b"]
+    # (line, where the word starts, the word, candidates)
+    CASES = [
+        ("", 0, "", [f"{word} " for word in protocol.COMMAND_WORDS]),
+        ("ch", 0, "ch", ["CHAT "]),
+        ("  en", 2, "en", ["ENTRAR "]),
+        ("T", 0, "T", ["TODOS "]),
+        ("x", 0, "x", []),
+        ("CHAT b", 5, "b", ["Bruna ", "bob "]),
+        ("CHAT BO", 5, "BO", ["bob "]),
+        ("TODOS oi ca", 9, "ca", ["carol "]),
+        ("TODOS oi ana.", 9, "ana.", ["ana.b "]),
+        ("CHAT z", 5, "z", []),
+    ]
+
+    def test_completions(self) -> None:
+        for line, begin, text, expected in self.CASES:
+            with self.subTest(line=line):
+                self.assertEqual(cliente.completions(line, begin, text, self.ONLINE), expected)
+
+
+class SmallFunctionsTest(unittest.TestCase):
+    def test_retry_delays_double_up_to_thirty_seconds(self) -> None:
+        delays = cliente.retry_delays()
+        self.assertEqual([next(delays) for _ in range(8)], [1, 2, 4, 8, 16, 30, 30, 30])
+
+    def test_display_width(self) -> None:
+        for text, width in [("abc", 3), ("ação", 4), ("a\u0303", 1), ("日本", 4), ("", 0)]:
+            with self.subTest(text=text):
+                self.assertEqual(cliente.display_width(text), width)
+
+    def test_use_colour(self) -> None:
+        cases = [
+            (True, {}, True), (False, {}, False), (True, {"NO_COLOR": "1"}, False),
+            (True, {"NO_COLOR": ""}, True), (True, {"TERM": "dumb"}, False),
+        ]
+        for is_terminal, environ, expected in cases:
+            with self.subTest(is_terminal=is_terminal, environ=environ):
+                self.assertEqual(cliente.use_colour(is_terminal, environ), expected)
+
+    def test_network_errors_in_portuguese(self) -> None:
+        refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        self.assertEqual(cliente.describe_os_error(refused), "conexão recusada")
+        self.assertEqual(cliente.describe_os_error(socket.timeout()), "tempo esgotado")
+        self.assertEqual(cliente.describe_os_error(OSError(errno.EACCES, "x")), "x")
+
+    def test_help_fits_eighty_columns_with_an_example_per_command(self) -> None:
+        lines = cliente.help_text()
+        self.assertTrue(all(cliente.display_width(line) <= 80 for line in lines), lines)
+        for help in protocol.COMMAND_HELP.values():
+            with self.subTest(command=help.syntax):
+                (row,) = [line for line in lines if line.startswith(f"  {help.syntax} ")]
+                self.assertTrue(row.endswith(help.example), row)
+
+
+# --- ChatClient against a fake server --------------------------------------------------------
+
+
+class ScriptedScreen(cliente.PlainScreen):
+    """The keyboard is a queue of lines; what would be printed goes to another queue."""
+
+    def __init__(self) -> None:
+        super().__init__(colour=False)
+        self.typed: queue.Queue[str | None] = queue.Queue()
+        self.printed: queue.Queue[str] = queue.Queue()
+
+    def show(self, shown: Shown) -> None:
+        self.printed.put(shown.plain())
+
+    def read_line(self) -> str:
+        line = self.typed.get()
+        if line is None:
+            raise EOFError
+        return line
+
+    def wait_for(self, pattern: str) -> str:
+        """The next printed line matching ``pattern``; fail after TIMEOUT."""
+        deadline = time.monotonic() + TIMEOUT
+        seen = []
+        while True:
+            try:
+                line = self.printed.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"nothing matched {pattern!r}; printed: {seen}") from None
+            seen.append(line)
+            if re.search(pattern, line):
+                return line
+
+
+class FakeServerTestCase(unittest.TestCase):
+    """A ChatClient whose server is the test, at the other end of a socketpair."""
+
+    def start_client(self, *, interactive: bool = False, reconnect: bool = False,
+                     address: tuple[str, int] = ("127.0.0.1", 9)) -> None:
+        self.server_end, client_end = socket.socketpair()
+        self.server_end.settimeout(TIMEOUT)
+        self.addCleanup(self.server_end.close)
+        self.screen = ScriptedScreen()
+        self.client = cliente.ChatClient(
+            address, self.screen, interactive=interactive, reconnect=reconnect
+        )
+        self.status: queue.Queue[int] = queue.Queue()
+        thread = threading.Thread(
+            target=lambda: self.status.put(self.client.run(client_end)), daemon=True
+        )
+        thread.start()
+        self.addCleanup(self.screen.typed.put, None)  # the keyboard thread ends at EOF
+        self.server_lines = self.server_end.makefile("r", encoding="utf-8", newline="\n")
+
+    def receive(self) -> str:
+        return self.server_lines.readline().rstrip("\n")
+
+    def hang_up(self) -> None:
+        self.server_lines.close()  # the socket's file descriptor closes with its last user
+        self.server_end.close()
+
+    def push(self, *lines: str) -> None:
+        self.server_end.sendall("".join(line + "\n" for line in lines).encode())
+
+    def exit_status(self) -> int:
+        return self.status.get(timeout=TIMEOUT)
+
+    def log_in(self) -> None:
+        self.screen.typed.put("ENTRAR alice senha123")
+        self.assertEqual(self.receive(), "ENTRAR alice senha123")
+        self.push("OK ENTRAR alice")
+        self.screen.wait_for(r"Você entrou no chat como alice\.$")
+
+
+class ChatClientTest(FakeServerTestCase):
+    def test_own_message_echoed_once_the_server_confirms_it(self) -> None:
+        self.start_client()
+        self.screen.typed.put("CHAT Bob olá")
+        self.assertEqual(self.receive(), "CHAT Bob olá")
+        self.push("TODOS carol enquanto isso", "OK CHAT bob")
+        self.screen.wait_for(r"^\[\d\d:\d\d\] carol: enquanto isso$")
+        self.screen.wait_for(r"^\[\d\d:\d\d\] eu → bob: olá$")  # the name as the server has it
+
+    def test_refused_command_is_not_echoed(self) -> None:
+        self.start_client()
+        self.screen.typed.put("TODOS primeiro")
+        self.screen.typed.put("TODOS segundo")
+        self.assertEqual(self.receive(), "TODOS primeiro")
+        self.assertEqual(self.receive(), "TODOS segundo")
+        self.push("ERRO LIMITE Devagar.", "OK TODOS")
+        self.screen.wait_for(r"Erro: Devagar\.$")
+        self.assertRegex(self.screen.wait_for(r"eu:"), r"eu: segundo$")
+
+    def test_online_names_follow_the_server(self) -> None:
+        self.start_client(interactive=True)
+        self.log_in()
+        self.assertEqual(self.receive(), "LISTA", "asked once after login, for Tab")
+        self.push("OK LISTA alice bob")
+        self.screen.wait_for(r"Online agora: bob e você\.$")
+        self.assertEqual(self.client.online_names(), {"bob"})
+        self.push("ENTROU carol", "ENTROU dani", "SAIU bob")
+        self.screen.wait_for(r"-- bob saiu do chat\.$")
+        self.assertEqual(self.client.online_names(), {"carol", "dani"})
+
+    def test_unconfirmed_messages_are_reported_when_the_connection_drops(self) -> None:
+        self.start_client()
+        self.screen.typed.put("CHAT bob oi")
+        self.screen.typed.put("TODOS alguém aí?")
+        self.assertEqual(self.receive(), "CHAT bob oi")
+        self.assertEqual(self.receive(), "TODOS alguém aí?")
+        self.push("OK CHAT bob")
+        self.hang_up()
+        self.screen.wait_for(r"eu → bob: oi$")
+        line = self.screen.wait_for(r"talvez não tenha chegado")
+        self.assertRegex(line, r"talvez não tenha chegado: eu: alguém aí\?$")
+        self.screen.wait_for(r"^O servidor encerrou a conexão\.$")
+        self.assertEqual(self.exit_status(), 1, "--no-reconnect: the end")
+
+    def test_session_taken_over_elsewhere_never_reconnects(self) -> None:
+        self.start_client(reconnect=True)
+        self.log_in()
+        self.push("ERRO SESSAO_SUBSTITUIDA Você entrou em outro lugar.")
+        self.hang_up()
+        self.screen.wait_for(r"não vai reconectar")
+        self.assertEqual(self.exit_status(), 1)
+
+    def test_typing_while_disconnected_sends_nothing_and_says_so(self) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:  # nobody accepts for a while
+            self.start_client(reconnect=True, address=listener.getsockname())
+            self.hang_up()
+            self.screen.wait_for(r"^Tentando reconectar")
+            self.screen.typed.put("TODOS alguém?")
+            self.screen.wait_for(r"^Sem conexão com o servidor; a linha não foi enviada")
+            self.screen.typed.put("SAIR")
+            self.assertEqual(self.exit_status(), 0, "SAIR while waiting to reconnect ends at once")
+
+    def test_automatic_login_that_fails_is_explained(self) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            self.start_client(reconnect=True, address=listener.getsockname())
+            self.log_in()
+            self.hang_up()
+            self.screen.wait_for(r"^Tentando reconectar")
+            second, _ = listener.accept()  # after the first delay, 1 s
+            with second, second.makefile("r", encoding="utf-8") as lines:
+                second.settimeout(TIMEOUT)
+                self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "held in memory")
+                second.sendall("ERRO CREDENCIAIS Usuário ou senha incorretos.\n".encode())
+                self.screen.wait_for(r"Não foi possível entrar de novo automaticamente")
+                self.screen.typed.put(None)  # Ctrl-D
+                self.assertEqual(lines.readline(), "SAIR\n")
+                second.sendall(b"OK SAIR\n")
+        self.assertEqual(self.exit_status(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

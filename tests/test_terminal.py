@@ -1,0 +1,313 @@
+"""``cliente.py`` as a person uses it: in a pseudo-terminal, against the real server.
+
+Each test reads the emulated screen (:mod:`tests.terminal`), so what it asserts
+is what a person would see: rows of text and where the cursor is.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import stat
+import tempfile
+import termios
+import unittest
+from pathlib import Path
+
+from tests.support import TIMEOUT, ServerTestCase
+from tests.terminal import CTRL_C, ENTER, LEFT, SGR_RE, TAB, UP, TerminalClient, VirtualScreen
+
+STAMP = r"\[\d\d:\d\d\] "  # the time in front of every line from the server
+CTRL_U = "\x15"  # readline: erase the line typed so far
+
+
+class TerminalTestCase(ServerTestCase):
+    def start_terminal(
+        self, *args: str, home: Path | None = None, environ: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> TerminalClient:
+        if home is None:
+            home = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        client = TerminalClient(port or self.server.port, home, *args, environ=environ)
+        self.addCleanup(client.close)
+        client.wait_screen(r"^BatChat: conectado a 127\.0\.0\.1:\d+\. AJUDA \(ou \?\) mostra")
+        client.wait_prompt("> ")
+        return client
+
+    def log_in(self, client: TerminalClient, name: str = "alice") -> None:
+        """Log ``client`` in as ``name`` (registered here), the password typed on the line."""
+        self.register(name)
+        client.type(f"ENTRAR {name} senha123{ENTER}")
+        client.wait_screen(rf"^{STAMP}Você entrou no chat como {name}\.$")
+        client.wait_prompt(f"{name}> ")
+
+
+class InputLineTest(TerminalTestCase):
+    def test_half_typed_line_survives_incoming_messages(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        alice.wait_screen(rf"^{STAMP}Online agora: bob e você\.$")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type("TODOS olá, co")
+        alice.wait_prompt("alice> TODOS olá, co")
+
+        for number in range(12):
+            self.assertEqual(bob.request(f"TODOS mensagem {number}"), "OK TODOS")
+        alice.wait_screen(rf"^{STAMP}bob: mensagem 11$")
+        alice.wait_prompt("alice> TODOS olá, co")  # redrawn below, cursor at the end
+
+        lines = alice.screen.lines()
+        prompt_row = alice.screen.row
+        shown = [line for line in lines[:prompt_row] if re.match(rf"{STAMP}bob: mensagem", line)]
+        self.assertEqual(len(shown), 12, "every message is shown, in order, above the input")
+        self.assertTrue(all(line.endswith(f"mensagem {n}") for n, line in enumerate(shown)))
+        self.assertRegex(lines[prompt_row - 1], rf"^{STAMP}bob: mensagem 11$")
+
+        alice.type(f"mo vai?{ENTER}")
+        self.assertEqual(bob.read_line(), "TODOS alice olá, como vai?", "the line is sent intact")
+        alice.wait_screen(rf"^{STAMP}eu: olá, como vai\?$")  # echoed once the server said OK
+        alice.wait_prompt("alice> ")
+
+    def test_cursor_stays_where_it_was_mid_line(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type("CHAT bob abcdef" + LEFT * 3)
+        alice.wait_prompt("alice> CHAT bob abcdef", column=len("alice> CHAT bob abc"))
+
+        self.assertEqual(bob.request("TODOS interrompendo"), "OK TODOS")
+        alice.wait_screen(rf"^{STAMP}bob: interrompendo$")
+        alice.wait_prompt("alice> CHAT bob abcdef", column=len("alice> CHAT bob abc"))
+
+        alice.type(f"X{ENTER}")
+        self.assertEqual(bob.read_line(), "MSG alice abcXdef")
+        alice.wait_screen(rf"^{STAMP}eu → bob: abcXdef$")
+
+    def test_long_line_wrapping_over_rows_is_redrawn_whole(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        text = " ".join(["palavra"] * 15)  # with the prompt, 132 columns: two rows of 80
+        prompt = f"alice> TODOS {text}"
+
+        def shows_input_on_two_rows(screen: VirtualScreen) -> bool:
+            rows = screen.lines()[screen.row - 1:screen.row + 1]
+            return screen.column == len(prompt) - 80 and rows == [prompt[:80], prompt[80:]]
+
+        alice.type(f"TODOS {text}")
+        alice.wait_until(shows_input_on_two_rows, "the input wrapped onto two rows")
+        self.assertEqual(bob.request("TODOS no meio"), "OK TODOS")
+        alice.wait_screen(rf"^{STAMP}bob: no meio$")
+        alice.wait_until(shows_input_on_two_rows, "the input redrawn whole, below the message")
+        self.assertEqual(
+            sum(line.startswith("alice> TODOS palavra") for line in alice.screen.lines()), 1,
+            "no leftover copy of the input above the message",
+        )
+        alice.type(ENTER)
+        self.assertEqual(bob.read_line(), f"TODOS alice {text}")
+
+
+class PasswordTest(TerminalTestCase):
+    def test_passwords_asked_without_echo(self) -> None:
+        secret = "segredo99x"
+        client = self.start_terminal()
+        client.type(f"NOVO carol{ENTER}")
+        client.wait_screen(r"^Escolha uma senha para carol:")
+        client.type(f"{secret}{ENTER}")
+        client.wait_screen(r"^Repita a senha:")
+        client.type(f"{secret}{ENTER}")
+        client.wait_screen(rf"^{STAMP}Conta carol criada\.")
+        client.type(f"ENTRAR carol{ENTER}")
+        client.wait_screen(r"^Senha de carol:")
+        client.type(f"{secret}{ENTER}")
+        client.wait_screen(rf"^{STAMP}Você entrou no chat como carol\.$")
+        client.wait_prompt("carol> ")
+        self.assertNotIn(secret.encode(), bytes(client.raw), "the password never reaches the screen")
+
+    def test_new_account_needs_the_same_password_twice(self) -> None:
+        client = self.start_terminal()
+        client.type(f"NOVO dave{ENTER}")
+        client.wait_screen(r"^Escolha uma senha para dave:")
+        client.type(f"primeira1{ENTER}")
+        client.wait_screen(r"^Repita a senha:")
+        client.type(f"segunda22{ENTER}")
+        client.wait_screen(r"^As senhas não conferem; a conta não foi criada\.$")
+        client.wait_prompt("> ")
+        other = self.connect()
+        self.assertEqual(other.request("NOVO dave outra123"), "OK NOVO dave", "nothing was sent")
+
+    def test_ctrl_c_at_the_password_prompt_gives_the_terminal_back(self) -> None:
+        client = self.start_terminal()
+        client.type(f"ENTRAR alice{ENTER}")
+        client.wait_screen(r"^Senha de alice:")
+        self.assertFalse(client.terminal_modes()[3] & termios.ECHO, "typing is hidden")
+        client.type(CTRL_C)
+        self.assertEqual(client.wait_exit(), 0)
+        self.assertEqual(client.terminal_modes(), client.initial_modes, "echo and line mode are back")
+
+
+class HistoryTest(TerminalTestCase):
+    def test_history_is_kept_across_runs_without_passwords(self) -> None:
+        home = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        client = self.start_terminal(home=home)
+        self.log_in(client)
+        client.type(f"TODOS oi{ENTER}")
+        client.wait_screen(rf"^{STAMP}eu: oi$")
+        client.type(UP)
+        client.wait_prompt("alice> TODOS oi")
+        client.type(UP)
+        client.wait_prompt("alice> ENTRAR alice")  # recalled without its password
+        client.type(CTRL_U + "SAIR" + ENTER)
+        self.assertEqual(client.wait_exit(), 0)
+
+        path = home / ".local" / "state" / "batchat" / "historico"
+        content = path.read_text(encoding="utf-8")
+        self.assertEqual(content.splitlines(), ["ENTRAR alice", "TODOS oi", "SAIR"])
+        self.assertNotIn("senha123", content)
+        self.assertEqual(stat.S_IMODE(path.stat().st_mode), 0o600, "only its owner reads it")
+
+        again = self.start_terminal(home=home)
+        again.type(UP)
+        again.wait_prompt("> SAIR")
+        again.type(UP)
+        again.wait_prompt("> TODOS oi")
+
+    def test_state_folder_follows_xdg_state_home(self) -> None:
+        state = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        client = self.start_terminal(environ={"XDG_STATE_HOME": str(state)})
+        client.type(f"LISTA{ENTER}")
+        client.wait_screen(rf"^{STAMP}Erro: Entre primeiro")
+        self.assertEqual((state / "batchat" / "historico").read_text(), "LISTA\n")
+
+
+class CompletionTest(TerminalTestCase):
+    def test_tab_completes_commands_and_online_names(self) -> None:
+        bob = self.logged_in("bob")
+        self.logged_in("bruna")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        alice.wait_screen(rf"^{STAMP}Online agora: bob, bruna e você\.$")
+        alice.type("ch" + TAB)
+        alice.wait_prompt("alice> CHAT ")
+        alice.type("bo" + TAB)
+        alice.wait_prompt("alice> CHAT bob ")
+        alice.type(f"oi{ENTER}")
+        self.assertEqual(bob.read_until("MSG ")[0], "MSG alice oi")
+
+        self.logged_in("carol")  # arrives after alice: known from ENTROU
+        alice.wait_screen(rf"^{STAMP}-- carol entrou no chat\.$")
+        alice.type("TODOS oi CA" + TAB)
+        alice.wait_prompt("alice> TODOS oi carol ")
+
+
+class ColourTest(TerminalTestCase):
+    def chat_with_colours(self, environ: dict[str, str] | None) -> bytes:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal(environ=environ)
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        self.assertEqual(bob.request("CHAT alice oi alice, tudo bem?"), "OK CHAT alice")
+        alice.wait_screen(rf"^{STAMP}bob → eu: oi alice, tudo bem\?$")
+        alice.type(f"CHAT ninguem oi{ENTER}")
+        alice.wait_screen(rf"^{STAMP}Erro: O usuário ninguem não existe\.$")
+        return bytes(alice.raw)
+
+    def test_colours_on_a_terminal(self) -> None:
+        raw = self.chat_with_colours(None)
+        self.assertIn(b"\x1b[1;35mbob \xe2\x86\x92 eu:\x1b[0m", raw, "private messages stand out")
+        self.assertIn(b"\x1b[1;33malice\x1b[0m, tudo bem?", raw, "my name, when mentioned")
+        self.assertIn(b"\x1b[31mErro: O usu", raw, "errors in red")
+        self.assertIn(b"\x1b[2mVoc\xc3\xaa entrou", raw, "notices dim")
+
+    def test_no_color_turns_colour_off(self) -> None:
+        raw = self.chat_with_colours({"NO_COLOR": "1"})
+        self.assertEqual(SGR_RE.findall(raw), [], "no colour codes at all")
+
+
+class NetworkTextTest(unittest.TestCase):
+    """A server that misbehaves: what it sends is shown, never executed by the terminal."""
+
+    def test_escape_sequences_from_the_network_are_shown_escaped(self) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            port = listener.getsockname()[1]
+            home = Path(self.enterContext(tempfile.TemporaryDirectory()))
+            client = TerminalClient(port, home, environ={"NO_COLOR": "1"})
+            self.addCleanup(client.close)
+            connection, _ = listener.accept()
+            with connection:
+                connection.sendall(
+                    "INFO oi\nMSG mallory \x1b[2J\x1b[31mvermelho\x07 \x9b1;1H fim\n".encode()
+                )
+                client.wait_screen(
+                    r"mallory → eu: \\x1b\[2J\\x1b\[31mvermelho\\x07 \\x9b1;1H fim$"
+                )
+                client.wait_screen(rf"^{STAMP}oi$")  # the screen was not cleared
+        raw = bytes(client.raw)
+        self.assertNotIn(b"\x1b[2J", raw)
+        self.assertNotIn(b"\x1b[31m", raw)
+        self.assertNotIn(b"\x07", raw)
+        self.assertNotIn("\x9b".encode(), raw)  # the C1 form of ESC [
+
+
+class ReconnectTest(TerminalTestCase):
+    def test_reconnects_and_logs_back_in_after_a_server_restart(self) -> None:
+        alice = self.start_terminal()
+        self.log_in(alice)
+        port = self.server.port
+        self.server.stop(signal.SIGTERM)
+        alice.wait_screen(r"^O servidor encerrou a conexão\.$")
+        alice.wait_screen(r"^Tentando reconectar")
+        alice.wait_prompt("> ")
+
+        self.server = self.start_server(port=port)
+        alice.wait_screen(rf"^Conexão com 127\.0\.0\.1:{port} restabelecida\.$", timeout=TIMEOUT + 5)
+        alice.wait_screen(rf"^{STAMP}De volta ao chat como alice\.$")
+        alice.wait_prompt("alice> ")
+        bob = self.logged_in("bob")
+        self.assertEqual(bob.request("LISTA"), "OK LISTA alice bob")
+        alice.type(f"TODOS voltei{ENTER}")
+        self.assertEqual(bob.read_line(), "TODOS alice voltei")
+
+
+class VirtualScreenTest(unittest.TestCase):
+    """The emulator the terminal tests rely on: if it is wrong, they prove nothing."""
+
+    def test_text_wraps_and_scrolls(self) -> None:
+        screen = VirtualScreen(3, 5)
+        screen.feed(b"abcdefg\r\nxy\r\nz")
+        self.assertEqual(screen.lines(), ["fg", "xy", "z"])
+        self.assertEqual((screen.row, screen.column), (2, 1))
+
+    def test_deferred_wrap_at_the_last_column(self) -> None:
+        screen = VirtualScreen(3, 5)
+        screen.feed(b"abcde")
+        self.assertEqual((screen.row, screen.column), (0, 4))
+        screen.feed(b"\r\n")
+        self.assertEqual(screen.lines(), ["abcde", "", ""])
+
+    def test_cursor_moves_and_erases(self) -> None:
+        screen = VirtualScreen(3, 10)
+        screen.feed("olá mundo\r\nsegunda".encode())
+        screen.feed(b"\x1b[1A\r\x1b[J")
+        self.assertEqual(screen.lines(), ["", "", ""])
+        screen.feed(b"abcdef\x08\x08\x1b[K")
+        self.assertEqual(screen.lines()[0], "abcd")
+        screen.feed(b"\x1b[2D\x1b[1P")
+        self.assertEqual(screen.lines()[0], "abd")
+        screen.feed(b"\x1b[31mX\x1b[0m")
+        self.assertEqual(screen.lines()[0], "abX")
+
+    def test_sequences_split_across_reads(self) -> None:
+        screen = VirtualScreen(2, 10)
+        for byte in "ação\x1b[2Dx".encode():
+            screen.feed(bytes([byte]))
+        self.assertEqual(screen.lines()[0], "açxo")
+
+
+if __name__ == "__main__":
+    unittest.main()
