@@ -41,6 +41,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import socket
 import sys
 import termios
@@ -310,12 +311,10 @@ def interpret(line: str, can_prompt: bool) -> Typed | None:
     except protocol.ProtocolError as error:
         if error.code is not protocol.ErrorCode.UNKNOWN_COMMAND:
             return Refuse(f"Erro: {error.text}")
-        if protocol.closest_command(words[0]):
-            return Refuse(error.text)  # "... Você quis dizer ENTRAR? ..."
-        return Refuse(
-            f"Comando desconhecido: {make_visible(words[0])}. "
-            f"Para falar com todos, use: TODOS {make_visible(line.strip(' '))}"
-        )
+        unknown = f"Comando desconhecido: {make_visible(words[0])}."
+        if suggestion := protocol.closest_command(words[0]):
+            return Refuse(f"{unknown} Você quis dizer {suggestion}?")
+        return Refuse(f"{unknown} Para falar com todos, use: TODOS {make_visible(line.strip(' '))}")
     return None if command is None else Send(line, command)
 
 
@@ -323,10 +322,11 @@ def history_entry(line: str) -> str:
     """What history keeps of a typed line: never a password.
 
     ``ENTRAR alice s3nh4`` is kept as ``ENTRAR alice``; recalled, it asks for
-    the password again.
+    the password again. A typo of the command word (``ENTAR alice s3nh4``)
+    loses its password too.
     """
     words = _first_words(line)
-    if words and words[0].upper() in PASSWORD_COMMANDS:
+    if words and protocol.closest_command(words[0]) in PASSWORD_COMMANDS:
         return " ".join(words[:2])
     return line
 
@@ -533,9 +533,12 @@ class TerminalScreen(PlainScreen):
     def finish(self) -> None:
         """Print what is left below the prompt, and give the terminal back as it was."""
         with self._lock:
-            sys.stdout.write("\r\x1b[K")
-            self._write_queued()
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_terminal)
+            try:
+                sys.stdout.write("\r\x1b[K")
+                self._write_queued()
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_terminal)
+            except OSError:
+                return  # the terminal is gone (window closed): nothing to give back
 
     def _write_queued(self) -> None:
         while True:
@@ -835,9 +838,11 @@ class ChatClient:
                 return False
             self._pending.append(Sent(command, automatic))
             try:
-                self._sock.sendall(data)  # (lines are short; a full buffer means a dead server)
+                self._sock.sendall(data)
             except OSError:
-                pass  # the receiving loop sees the connection end and reports it
+                # The receiving loop sees the connection end and reports it, with
+                # this command among the unconfirmed ones.
+                return True
         return True
 
     # -- keyboard thread -------------------------------------------------------------------
@@ -850,7 +855,7 @@ class ChatClient:
                 self._screen.flush()
             return
         except EOFError:
-            pass
+            self._screen.flush()  # Ctrl-D or the end of a pipe: leave politely
         except Exception as error:  # never leave the person with a silent, stuck client
             self._screen.say(f"Erro ao ler o teclado: {error}", Style.ERROR)
         self._quitting.set()  # also wakes the main thread if it waits to reconnect
@@ -966,8 +971,18 @@ def set_up_readline(readline: Any, online: Callable[[], Iterable[str]]) -> None:
         readline.parse_and_bind("tab: complete")
 
 
+def stop_on_sigterm() -> None:
+    """``kill`` leaves like Ctrl-C: SAIR sent, terminal restored, exit status 0."""
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    stop_on_sigterm()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         sock = socket.create_connection((args.host, args.port), timeout=CONNECT_TIMEOUT)
@@ -996,11 +1011,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if readline_module is not None:
         set_up_readline(readline_module, client.online_names)
-    screen.say(
-        f"BatChat: conectado a {args.host}:{args.port}. "
-        "AJUDA (ou ?) mostra os comandos; SAIR sai.",
-        Style.NOTICE,
-    )
+    banner = f"BatChat: conectado a {args.host}:{args.port}. AJUDA ou ? mostra os comandos."
+    screen.say(banner, Style.NOTICE)
     try:
         return client.run(sock)
     finally:

@@ -44,8 +44,7 @@ class ClientTest(ServerTestCase):
         self.assertEqual(
             [without_time(line) for line in result.stdout.splitlines()],
             [
-                f"BatChat: conectado a 127.0.0.1:{self.server.port}. "
-                "AJUDA (ou ?) mostra os comandos; SAIR sai.",
+                f"BatChat: conectado a 127.0.0.1:{self.server.port}. AJUDA ou ? mostra os comandos.",
                 "[hh:mm] Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.",
                 "[hh:mm] Você entrou no chat como alice.",
                 "[hh:mm] eu: Olá, Mundo",
@@ -132,6 +131,16 @@ class ClientTest(ServerTestCase):
         self.assertEqual(client.wait(), 0)
         self.assertEqual(bob.read_line(), "SAIU alice", "Ctrl-C sends SAIR before leaving")
         self.assertNotIn("Traceback", client.output.text)
+
+    def test_sigterm_leaves_like_ctrl_c(self) -> None:
+        bob = self.logged_in("bob")
+        self.register("alice")
+        client = self.start_client()
+        client.type("ENTRAR alice senha123")
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        client.process.send_signal(signal.SIGTERM)
+        self.assertEqual(client.wait(), 0)
+        self.assertEqual(bob.read_line(), "SAIU alice")
 
     def test_server_closing_the_connection_exits_non_zero_without_reconnect(self) -> None:
         client = self.start_client("--no-reconnect")

@@ -220,6 +220,8 @@ class HistoryEntryTest(unittest.TestCase):
         ("novo\tbob\tsenha123", "novo bob"),
         ("ENTRAR alice", "ENTRAR alice"),
         ("ENTRAR", "ENTRAR"),
+        ("ENTAR alice senha123", "ENTAR alice"),  # a typo of ENTRAR is refused, yet kept
+        ("novu bob senha123", "novu bob"),
         ("TODOS ENTRAR alice senha123", "TODOS ENTRAR alice senha123"),
         ("CHAT bob oi", "CHAT bob oi"),
         ("LISTA", "LISTA"),

@@ -31,7 +31,7 @@ class TerminalTestCase(ServerTestCase):
             home = Path(self.enterContext(tempfile.TemporaryDirectory()))
         client = TerminalClient(port or self.server.port, home, *args, environ=environ)
         self.addCleanup(client.close)
-        client.wait_screen(r"^BatChat: conectado a 127\.0\.0\.1:\d+\. AJUDA \(ou \?\) mostra")
+        client.wait_screen(r"^BatChat: conectado a 127\.0\.0\.1:\d+\. AJUDA ou \? mostra os comandos\.$")
         client.wait_prompt("> ")
         return client
 
@@ -69,6 +69,9 @@ class InputLineTest(TerminalTestCase):
         self.assertEqual(bob.read_line(), "TODOS alice olá, como vai?", "the line is sent intact")
         alice.wait_screen(rf"^{STAMP}eu: olá, como vai\?$")  # echoed once the server said OK
         alice.wait_prompt("alice> ")
+        self.assertNotIn(
+            "alice> TODOS olá, como vai?", alice.screen.lines(), "the typed line gives way to its echo"
+        )
 
     def test_cursor_stays_where_it_was_mid_line(self) -> None:
         bob = self.logged_in("bob")
