@@ -317,27 +317,28 @@ def encode_line(line: str) -> bytes:
 # --- Validation -------------------------------------------------------------
 
 
-# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder
-# the text shown after them ("Trojan Source"): one user could make another's
-# screen say something the bytes do not.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that may not travel in a name or message. Cc (U+0000-U+001F,
+# U+007F-U+009F: NUL, ESC, "\r", tab...) and Zl/Zp (U+2028/U+2029, line breaks
+# to some terminals and libraries) could forge a server line or drive another
+# user's terminal. Bidi embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069) reorder the text shown after them ("Trojan Source"): one user
+# could make another's screen say something the bytes do not. One regex,
+# because checking each character in Python costs more than the rest of
+# handling a message (a test checks it against the Unicode categories).
+_FORBIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_HAS_LETTER_OR_DIGIT_RE = re.compile(r"[^\W_]")  # \w without "_" is exactly str.isalnum
 
 
 def is_forbidden_char(char: str) -> bool:
-    """Whether ``char`` may not travel in a name or message.
-
-    Cc covers NUL, ESC, ``\\r``, tab...; Zl/Zp are U+2028/U+2029, which some
-    terminals and libraries treat as line breaks. Any of them could forge a
-    server line or drive another user's terminal.
-    """
-    return char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+    """Whether ``char`` may not travel in a name or message."""
+    return _FORBIDDEN_RE.match(char) is not None
 
 
 def validate_name(name: str) -> str:
     """Return ``name`` in NFC if it is a valid user name, else raise ``NOME_INVALIDO``."""
     normalized = unicodedata.normalize("NFC", name)
     # At least one letter or digit: nobody should be called "." or "--".
-    if not _NAME_RE.fullmatch(normalized) or not any(char.isalnum() for char in normalized):
+    if not _NAME_RE.fullmatch(normalized) or not _HAS_LETTER_OR_DIGIT_RE.search(normalized):
         raise ProtocolError(
             ErrorCode.INVALID_NAME,
             f"Nome inválido: use de 1 a {MAX_NAME_LENGTH} letras, dígitos, '_', '-' ou '.'.",
@@ -367,7 +368,7 @@ def validate_password(password: str) -> str:
 
 def validate_text(text: str) -> str:
     """Return message ``text`` if it is safe to show to others, else raise ``ARGUMENTOS``."""
-    if any(is_forbidden_char(char) for char in text):
+    if _FORBIDDEN_RE.search(text):
         raise ProtocolError(
             ErrorCode.ARGUMENTS, "A mensagem contém caracteres de controle não permitidos."
         )

@@ -60,6 +60,7 @@ DEFAULT_HASH_COST = 15  # scrypt n = 2**15: ~90 ms and 32 MiB per hash on a 2020
 RECV_SIZE = 65536
 LISTEN_BACKLOG = 128  # socketserver's 5 drops connections when a class connects at once
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
+WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 USERS_FILE_VERSION = 1
 # Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
@@ -444,14 +445,21 @@ class RateLimiter:
 
 
 class Connection:
-    """One client socket, with a bounded outgoing queue drained by its own writer thread.
+    """One client socket and the bytes waiting to go out on it.
 
-    :meth:`send_line` never blocks and does no socket I/O: it appends to the
-    queue and returns. The writer thread is the only one that writes to the
-    socket, so lines reach the client in the order they were queued, and a
-    client that does not read blocks nobody but its own writer. When the queue
-    would pass ``max_queue`` bytes the client is dropped: the queue is thrown
-    away and the socket shut down, which a ``shutdown()`` call does at once.
+    :meth:`send_encoded` never blocks. When nothing is waiting before it, the
+    sending thread writes straight to the socket with a non-blocking send:
+    no other thread is woken, which is what keeps a busy server fast. What the
+    socket cannot take at once waits in the outbox, and a writer thread,
+    started only then and gone again once the outbox stays empty, finishes
+    the job with blocking sends. So an idle or fast-reading client costs no
+    second thread, and a client that does not read blocks nobody but its own
+    writer. When the outbox would pass ``max_queue`` bytes the client is
+    dropped: the outbox is thrown away and the socket shut down.
+
+    ``_lock`` belongs to this connection alone. Holding it across a
+    non-blocking send is what keeps lines in order, and such a send never
+    waits for the network.
     """
 
     def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
@@ -459,103 +467,165 @@ class Connection:
         self.ip, self.port = address[0], address[1]
         self.drop_reason: str | None = None  # why the server cut this client off
         self._max_queue = max_queue
+        self._lock = threading.Lock()
+        self._wake_writer = threading.Condition(self._lock)
         self._outbox: collections.deque[bytes] = collections.deque()
-        self._queued = 0  # bytes in _outbox
-        self._ready = threading.Condition(threading.Lock())
+        self._queued = 0  # bytes not yet handed to the kernel: outbox plus the writer's batch
+        self._writer: threading.Thread | None = None  # alive only while there is a backlog
         self._closing = False  # no more lines are accepted
-        self._writer = threading.Thread(
-            target=self._write_loop, name=f"writer-{self.ip}:{self.port}", daemon=True
-        )
+        self._shut = False  # closed and flushed: the socket was shut down
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port}"
 
-    def start(self) -> None:
-        self._writer.start()
+    @property
+    def accepting(self) -> bool:
+        """Whether lines are still accepted (a racy hint: the answer may change at once)."""
+        return not self._closing
 
     def send_line(self, line: str) -> bool:
-        """Queue ``line``; ``False`` if it was not queued (closing, or dropped now)."""
+        """Send ``line``; ``False`` if it was not accepted (closing, or dropped now)."""
         return self.send_encoded(protocol.encode_line(line))
 
     def send_encoded(self, data: bytes) -> bool:
-        """Queue a line already encoded by :func:`protocol.encode_line`, as send_line does."""
-        with self._ready:
+        """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does."""
+        if not self.enqueue(data):
+            return False
+        self.flush()
+        return True
+
+    def enqueue(self, data: bytes) -> bool:
+        """Put ``data`` in the outbox without any socket I/O; :meth:`flush` sends it.
+
+        The registry calls this under its own lock, then flushes after releasing it.
+        """
+        with self._lock:
             if self._closing:
                 return False
-            if self._max_queue and self._queued + len(data) > self._max_queue:
-                overflow = True
-            else:
-                overflow = False
+            if not self._max_queue or self._queued + len(data) <= self._max_queue:
                 self._outbox.append(data)
                 self._queued += len(data)
-                self._ready.notify()
-        if overflow:
-            self.drop("a fila de saída encheu: o cliente não está lendo")
-        return not overflow
+                return True
+        self.drop("a fila de saída encheu: o cliente não está lendo")
+        return False
+
+    def flush(self) -> None:
+        """Send what the outbox holds now, without blocking; a writer thread takes the rest."""
+        with self._lock:
+            if self._writer is not None:
+                self._wake_writer.notify()
+                return
+            if not self._outbox:
+                return
+            data = b"".join(self._outbox)
+            self._outbox.clear()
+            try:
+                sent = self.sock.send(data, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError as error:
+                self._discard_locked(f"falha ao enviar: {error.strerror or error}")
+                return
+            self._queued -= sent
+            if sent == len(data):
+                return
+            self._outbox.append(data[sent:])
+            writer = self._writer = threading.Thread(
+                target=self._write_loop, name=f"writer-{self}", daemon=True
+            )
+        try:
+            writer.start()
+        except RuntimeError as error:  # "can't start new thread"
+            with self._lock:
+                self._writer = None
+            self.drop(f"sem recursos para enviar: {error}")
 
     def close(self) -> None:
-        """Stop accepting lines; the writer sends what is queued, then shuts the socket down."""
-        with self._ready:
+        """Accept no more lines; what is waiting still goes out, then the socket is shut down."""
+        with self._lock:
             self._closing = True
-            self._ready.notify()
+        self.flush()  # the outbox may hold notices queued under the registry lock
+        with self._lock:
+            if self._writer is not None:
+                self._wake_writer.notify()  # it shuts the socket down once drained
+                return
+            if self._shut:
+                return
+            self._shut = True
+        self._shut_down(socket.SHUT_RDWR)
 
     def drop(self, reason: str) -> None:
-        """Cut the client off now: discard what is queued and shut the socket down."""
-        with self._ready:
+        """Cut the client off now: discard what is waiting and shut the socket down."""
+        with self._lock:
             self._discard_locked(reason)
-            self._ready.notify()
+            self._wake_writer.notify()
         # Wakes a writer blocked in sendall() and the reader blocked in recv().
         self._shut_down(socket.SHUT_RDWR)
 
     def stop_reading(self) -> None:
-        """Make the reader's recv() return at once; queued lines still go out."""
+        """Make the reader's recv() return at once; waiting lines still go out."""
         self._shut_down(socket.SHUT_RD)
 
     def finish(self) -> None:
         """Called by the reader thread last: flush, wait a little, then release the socket."""
         self.close()
-        if self._writer.ident is None:  # never started: nothing can be using the socket
+        writer = self._writer
+        if writer is not None:
+            writer.join(CLOSE_GRACE)
+            if writer.is_alive():
+                self.drop("não recebeu as últimas mensagens a tempo")
+                writer.join()  # shutdown() makes its sendall() fail at once
+        # Every send happens under _lock after a _closing check, and the writer
+        # is gone: only now may the file descriptor be closed and reused.
+        with self._lock:
             self.sock.close()
-            return
-        self._writer.join(CLOSE_GRACE)
-        if self._writer.is_alive():
-            self.drop("não recebeu as últimas mensagens a tempo")
-            self._writer.join()  # shutdown() makes its sendall() fail at once
-        # Only now, with the writer gone, may the file descriptor be reused.
-        self.sock.close()
 
     def wait_flushed(self, timeout: float) -> None:
-        self._writer.join(timeout)
+        writer = self._writer
+        if writer is not None:
+            writer.join(timeout)
 
     def _write_loop(self) -> None:
+        """Drain the outbox with blocking sends; end when idle, or when closed and drained.
+
+        On the two ways out that touch the socket (closed, failed) the thread
+        stays registered as the writer, so :meth:`finish` joins it before the
+        socket is closed.
+        """
         try:
             while batch := self._next_batch():
                 self.sock.sendall(batch)
-                with self._ready:
+                with self._lock:
                     self._queued -= len(batch)  # counted against max_queue until sent
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
-            with self._ready:
+            with self._lock:
                 self._discard_locked(f"falha ao enviar: {error.strerror or error}")
-        finally:
             self._shut_down(socket.SHUT_RDWR)
 
+    def _next_batch(self) -> bytes:
+        """Everything waiting, joined into one send; ``b""`` when the writer should end."""
+        with self._lock:
+            while not self._outbox and not self._closing:
+                if not self._wake_writer.wait(WRITER_LINGER) and not self._outbox:
+                    if not self._closing:
+                        self._writer = None  # idle: the next backlog starts a new writer
+                        return b""
+            if self._outbox:
+                batch = b"".join(self._outbox)
+                self._outbox.clear()
+                return batch
+            self._shut = True  # closing and drained
+        self._shut_down(socket.SHUT_RDWR)
+        return b""
+
     def _discard_locked(self, reason: str) -> None:
-        """Accept nothing more and forget what is queued; the first reason given sticks."""
+        """Accept nothing more and forget what is waiting; the first reason given sticks."""
         if self.drop_reason is None:
             self.drop_reason = reason
         self._closing = True
         self._outbox.clear()
         self._queued = 0
-
-    def _next_batch(self) -> bytes:
-        """Everything queued, joined into one send; ``b""`` once closed and drained."""
-        with self._ready:
-            while not self._outbox and not self._closing:
-                self._ready.wait()
-            batch = b"".join(self._outbox)
-            self._outbox.clear()
-            return batch
 
     def _shut_down(self, how: int) -> None:
         try:
@@ -593,10 +663,12 @@ class SessionRegistry:
     :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`names`,
     :meth:`everyone_but`. Methods return copies.
 
-    Messages are sent after the lock is released, by the caller. Presence
-    notices (``ENTROU``/``SAIU``) are the one exception: they are queued under
-    the lock, so that a fast log-out and log-in of one name reach everyone in
-    that order. Queuing is an append to a deque, never socket I/O.
+    Writes take the lock; :meth:`find` and :meth:`everyone_but`, on every
+    message's path, read without it (a single dict operation is atomic under
+    the GIL). Messages are sent after the lock is released, by the caller. Presence
+    notices (``ENTROU``/``SAIU``) are queued under the lock, so that a fast
+    log-out and log-in of one name reach everyone in that order, and sent
+    once it is released: queuing is an append to a deque, never socket I/O.
     """
 
     def __init__(self, max_clients: int = 0, max_per_ip: int = 0) -> None:
@@ -638,6 +710,7 @@ class SessionRegistry:
         connection), which is marked replaced; nobody else hears of a takeover.
         """
         key = protocol.name_key(name)
+        notified: list[Connection] = []
         with self._lock:
             replaced = self._by_name.get(key)
             self._by_name[key] = session
@@ -645,7 +718,8 @@ class SessionRegistry:
                 replaced.mark_replaced()
             else:
                 others = (other for other in self._by_name.values() if other is not session)
-                send_to_all(others, protocol.format_joined(name))
+                notified = enqueue_for_all(others, protocol.format_joined(name))
+        flush_all(notified)
         return replaced
 
     def log_out(self, session: ChatSession, name: str) -> bool:
@@ -658,12 +732,15 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
-            send_to_all(self._by_name.values(), protocol.format_left(name))
+            notified = enqueue_for_all(self._by_name.values(), protocol.format_left(name))
+        flush_all(notified)
         return True
 
     def find(self, name: str) -> ChatSession | None:
-        with self._lock:
-            return self._by_name.get(protocol.name_key(name))
+        # No lock: one dict lookup is atomic under CPython's GIL, and every
+        # message does this. Taking the lock here made 100 busy threads queue on
+        # it whenever the GIL switched threads inside the critical section.
+        return self._by_name.get(protocol.name_key(name))
 
     def names(self) -> list[str]:
         """Names online, sorted ignoring case."""
@@ -672,18 +749,23 @@ class SessionRegistry:
         return sorted(names, key=lambda name: (name.casefold(), name))
 
     def everyone_but(self, session: ChatSession) -> list[ChatSession]:
-        with self._lock:
-            return [s for s in self._by_name.values() if s is not session]
+        # list(values()) copies the dict in one C call, atomic under the GIL (see find).
+        return [other for other in list(self._by_name.values()) if other is not session]
 
 
-def send_to_all(sessions: Iterable[ChatSession], line: str) -> None:
-    """Queue ``line`` for each session, encoded once for all of them.
+def enqueue_for_all(sessions: Iterable[ChatSession], line: str) -> list[Connection]:
+    """Put ``line`` in each session's outbox, encoded once; no socket I/O (safe under a lock).
 
-    Only queues (no socket I/O), so the registry may call it under its lock.
+    Returns the connections to :func:`flush_all` once the lock is released.
     """
     data = protocol.encode_line(line)
-    for session in sessions:
-        session.connection.send_encoded(data)
+    connections = [session.connection for session in sessions]
+    return [connection for connection in connections if connection.enqueue(data)]
+
+
+def flush_all(connections: Iterable[Connection]) -> None:
+    for connection in connections:
+        connection.flush()
 
 
 # --- One client's protocol state ------------------------------------------------------
@@ -721,6 +803,11 @@ class ChatSession:
         self._replaced = threading.Event()  # set by the registry on a newer login
         self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, time.monotonic())
         self._flood_strikes = 0  # lines refused in a row for flooding
+        # What this session's lines produce, per connection, sent together by
+        # flush_output() once everything received in one recv() is handled:
+        # one send per destination instead of one per line. Only the session's
+        # own reader thread touches it.
+        self._outgoing: dict[Connection, list[bytes]] = {}
 
     def mark_replaced(self) -> None:
         """The same account logged in elsewhere: execute nothing more."""
@@ -750,7 +837,21 @@ class ChatSession:
         self._flood_strikes = 0  # a line got through: the client is not flooding
 
     def send_error(self, error: ProtocolError) -> None:
-        self.connection.send_line(protocol.format_error(error))
+        self._deliver(self.connection, protocol.encode_line(protocol.format_error(error)))
+
+    def flush_output(self) -> None:
+        """Send what the lines handled since the last flush produced, one send per connection."""
+        outgoing, self._outgoing = self._outgoing, {}
+        for connection, parts in outgoing.items():
+            connection.send_encoded(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def _deliver(self, connection: Connection, data: bytes) -> None:
+        """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends."""
+        parts = self._outgoing.get(connection)
+        if parts is None:
+            self._outgoing[connection] = [data]
+        else:
+            parts.append(data)
 
     def _charge(self, cost: float) -> None:
         """Spend flood tokens; refuse the line when short, end the session if it persists."""
@@ -780,13 +881,13 @@ class ChatSession:
                 raise SessionEnded("SAIR")
             case protocol.Help():
                 for line in protocol.help_lines():
-                    self.connection.send_line(line)
+                    self._deliver(self.connection, protocol.encode_line(line))
                 self._reply("AJUDA")
             case protocol.Ping():
                 self._reply("PING")
 
     def _reply(self, command: str, detail: str = "") -> None:
-        self.connection.send_line(protocol.format_ok(command, detail))
+        self._deliver(self.connection, protocol.encode_line(protocol.format_ok(command, detail)))
 
     def _require_logged_in(self) -> str:
         if self.name is None:
@@ -824,9 +925,13 @@ class ChatSession:
         self._context.failed_logins.refund(attempt_key)
         self._context.failed_logins_by_ip.refund(self.connection.ip)
         self.name = registered
-        # Queue OK before becoming visible, so it precedes any message to us.
-        self._reply("ENTRAR", registered)
+        # OK goes into our outbox before we become visible, so it precedes any
+        # message to us; and it leaves only once we are visible, so a client
+        # that reads OK ENTRAR can at once be written to.
+        self.flush_output()
+        self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
         replaced = self._context.registry.log_in(self, registered)
+        self.connection.flush()
         log.info(
             "%s se conectou com o IP %s por meio da porta %d.",
             registered,
@@ -835,21 +940,19 @@ class ChatSession:
         )
         if replaced is not None:
             log.info("Sessão anterior de %s (%s) substituída.", registered, replaced.connection)
-            replaced.send_error(
-                ProtocolError(
-                    ErrorCode.SESSION_REPLACED,
-                    "Sua conta entrou em outra conexão; esta será encerrada.",
-                )
+            error = ProtocolError(
+                ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada."
             )
+            replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
             replaced.connection.stop_reading()
 
     def _send_private(self, recipient_name: str, text: str) -> None:
         sender = self._require_logged_in()
         recipient = self._context.registry.find(recipient_name)
-        if recipient is not None and recipient.name is not None:
-            if recipient.connection.send_line(protocol.format_private(sender, text)):
-                self._reply("CHAT", recipient.name)
-                return
+        if recipient is not None and recipient.name is not None and recipient.connection.accepting:
+            self._deliver(recipient.connection, protocol.encode_line(protocol.format_private(sender, text)))
+            self._reply("CHAT", recipient.name)
+            return
         if self._context.users.exists(recipient_name):
             raise ProtocolError(ErrorCode.USER_OFFLINE, f"{recipient_name} não está online.")
         raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
@@ -859,7 +962,9 @@ class ChatSession:
         recipients = self._context.registry.everyone_but(self)
         self._charge(len(recipients) // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
         self._reply("TODOS")
-        send_to_all(recipients, protocol.format_public(sender, text))
+        data = protocol.encode_line(protocol.format_public(sender, text))
+        for recipient in recipients:
+            self._deliver(recipient.connection, data)
 
     def end(self, reason: str) -> None:
         """Leave the chat: the others hear ``SAIU`` if we were the session holding our name."""
@@ -978,7 +1083,6 @@ class ChatServer:
         reason = "conexão encerrada pelo cliente"
         try:
             self._prepare_socket(connection.sock)
-            connection.start()
             connection.send_line(
                 protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
             )
@@ -991,6 +1095,7 @@ class ChatServer:
             reason = "erro interno"
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
+            session.flush_output()  # the replies to the last lines read, SAIR's among them
             session.end(connection.drop_reason or reason)
             connection.finish()
             self._registry.remove_connection(connection)
@@ -1037,6 +1142,7 @@ class ChatServer:
             for raw in lines:
                 first_line = False
                 session.handle_line(raw)
+            session.flush_output()
 
     @staticmethod
     def _refuse_foreign_protocol(data: bytes, session: ChatSession) -> None:

@@ -150,16 +150,23 @@ class DeliveryTest(ServerTestCase):
         alice.send_bytes(b"".join(b"CHAT bob %d\n" % i for i in range(100)))
         for _ in range(50):
             alice.expect("OK CHAT bob")
-        bob.abort()  # mid-stream: lines for bob are queued and in flight
-        alice.send_bytes(b"".join(b"CHAT bob %d\n" % i for i in range(100, 200)))
+        bob.abort()  # mid-stream: lines for bob are in flight
+        # Go on, one line at a time, until the server has noticed bob is gone:
+        # sends to his dead socket fail on the way, and alice must not notice.
         replies, notices = [], []
-        while len(replies) < 150 or not notices:
-            line = alice.read_line()
-            (notices if line.startswith("SAIU ") else replies).append(line)
-        self.assertEqual(notices, ["SAIU bob"])
+        sent = 100
+        while not (replies and replies[-1].startswith("ERRO USUARIO_OFFLINE ")):
+            self.assertLess(sent, 5000, "the server notices a dead recipient")
+            alice.send(f"CHAT bob {sent}")
+            sent += 1
+            while len(replies) < sent - 50:  # one reply per line; 50 were read before
+                line = alice.read_line()
+                (notices if line.startswith("SAIU ") else replies).append(line)
         for line in replies:
             self.assertTrue(line == "OK CHAT bob" or line.startswith("ERRO USUARIO_OFFLINE "), line)
-        self.assertTrue(replies[-1].startswith("ERRO USUARIO_OFFLINE "), "bob is gone by the end")
+        if not notices:
+            notices.append(alice.read_line())
+        self.assertEqual(notices, ["SAIU bob"])
         self.assertEqual(alice.request("LISTA"), "OK LISTA alice")
 
     def test_second_login_takes_over(self) -> None:

@@ -314,6 +314,12 @@ class FakeConnection:
     def send_encoded(self, data: bytes) -> bool:
         return self.send_line(data.decode("utf-8").removesuffix("\n"))
 
+    def enqueue(self, data: bytes) -> bool:
+        return self.send_encoded(data)
+
+    def flush(self) -> None:
+        """Everything enqueued is already recorded."""
+
 
 class FakeSession:
     """Stands in for ChatSession: the registry needs a name, a connection and mark_replaced."""
@@ -404,9 +410,7 @@ class ConnectionTest(unittest.TestCase):
         self.addCleanup(self.server_side.close)
 
     def connection(self, max_queue: int = 0) -> Connection:
-        connection = Connection(self.server_side, ("127.0.0.1", 1234), max_queue)
-        connection.start()
-        return connection
+        return Connection(self.server_side, ("127.0.0.1", 1234), max_queue)
 
     def read_all(self) -> bytes:
         chunks = []
@@ -437,6 +441,47 @@ class ConnectionTest(unittest.TestCase):
             connection.send_line("x" * 1000)
         connection.wait_flushed(5)
         self.assertFalse(connection.send_line("INFO depois da queda"))
+
+    @staticmethod
+    def writers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name.startswith("writer-")]
+
+    def test_a_reading_peer_needs_no_writer_thread(self) -> None:
+        connection = self.connection()
+        for i in range(100):
+            self.assertTrue(connection.send_line(f"MSG alice {i}"))
+        self.assertEqual(self.writers(), [], "each line went straight to the socket")
+        expected = "".join(f"MSG alice {i}\n" for i in range(100)).encode()
+        received = b""
+        while len(received) < len(expected):
+            received += self.peer.recv(65536)
+        self.assertEqual(received, expected)
+
+    def test_a_backlog_gets_a_writer_that_ends_once_drained(self) -> None:
+        self.server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        connection = self.connection()
+        line = "x" * 1000
+        for _ in range(200):  # far more than the socket buffer holds
+            self.assertTrue(connection.send_line(line))
+        (writer,) = self.writers()
+        received = 0
+        while received < 200 * (len(line) + 1):
+            received += len(self.peer.recv(65536))
+        writer.join(servidor.WRITER_LINGER + 5)
+        self.assertFalse(writer.is_alive(), "an idle writer ends")
+        self.assertTrue(connection.send_line("depois"), "and the next line goes straight out")
+        self.assertEqual(self.peer.recv(100), b"depois\n")
+        self.assertEqual(self.writers(), [])
+
+    def test_enqueue_sends_nothing_until_flush(self) -> None:
+        connection = self.connection()
+        self.assertTrue(connection.enqueue(b"ENTROU bob\n"))
+        self.peer.settimeout(0.05)
+        with self.assertRaises(TimeoutError):
+            self.peer.recv(100)
+        connection.flush()
+        self.peer.settimeout(5)
+        self.assertEqual(self.peer.recv(100), b"ENTROU bob\n")
 
     def test_a_reader_that_never_reads_is_dropped_at_the_bound(self) -> None:
         self.server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
