@@ -47,6 +47,7 @@ import sys
 import termios
 import threading
 import time
+import traceback
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -62,6 +63,8 @@ FIRST_RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 30.0
 HISTORY_LENGTH = 1000
 HISTORY_FILE_NAME = "historico"
+LIMIT_RETRIES = 10  # piped input: times a line refused by the flood limit is sent again
+LIMIT_RETRY_DELAY = 1.0  # seconds before sending it again
 ME = "eu"  # how the person's own messages are labelled
 
 
@@ -244,7 +247,7 @@ def help_text() -> list[str]:
         ),
         "Maiúsculas ou minúsculas, tanto faz. ? também mostra esta ajuda.",
         "Em NOVO e ENTRAR, deixe a senha de fora para digitá-la sem que apareça.",
-        "Tab completa comandos e nomes de quem está online; ↑ e ↓ repetem linhas.",
+        "Tab completa comandos e nomes de quem está online; ↑ e ↓ percorrem o histórico.",
     ]
 
 
@@ -282,10 +285,36 @@ class Refuse:
 Typed = Send | AskPassword | ShowHelp | Refuse
 
 PASSWORD_COMMANDS = ("NOVO", "ENTRAR")
+_FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 
 
-def _first_words(line: str) -> list[str]:
-    return line.split()
+def _split_first(text: str) -> tuple[str, str]:
+    """The first word of ``text`` and the rest, whatever whitespace separates them."""
+    match = _FIRST_WORD_RE.match(text)
+    assert match is not None  # the pattern matches any string
+    return match.group(1), match.group(2)
+
+
+def _command_word(word: str) -> str:
+    """``word`` as a command word: upper case, for ASCII words only (as the server does)."""
+    return word.upper() if word.isascii() else word
+
+
+def tidy_typed(line: str) -> str:
+    """The line as it will be sent: one space between the command word and each name.
+
+    A tab or a no-break space (Alt+Space on a Mac keyboard) after ``CHAT``
+    would make the server see an unknown command; a ``\r`` left by CRLF input
+    would make the last word wrong. A message keeps its text exactly.
+    """
+    word, rest = _split_first(line.removesuffix("\r").lstrip())
+    match _command_word(word):
+        case "TODOS":
+            return f"{word} {rest}" if rest else word
+        case "CHAT":
+            name, text = _split_first(rest)
+            return " ".join(part for part in (word, name, text) if part)
+    return " ".join(line.split())
 
 
 def interpret(line: str, can_prompt: bool) -> Typed | None:
@@ -295,10 +324,11 @@ def interpret(line: str, can_prompt: bool) -> Typed | None:
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
     """
-    words = _first_words(line)
-    if not words:
+    line = tidy_typed(line)
+    words = line.split(" ")
+    if not line:
         return None
-    word = words[0].upper() if words[0].isascii() else words[0]
+    word = _command_word(words[0])
     if word in ("?", "AJUDA") and len(words) == 1:
         return ShowHelp()
     if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
@@ -306,29 +336,45 @@ def interpret(line: str, can_prompt: bool) -> Typed | None:
             return AskPassword(word, protocol.validate_name(words[1]))
         except protocol.ProtocolError as error:
             return Refuse(f"Erro: {error.text}")
+    if len(protocol.encode_line(line)) > protocol.DEFAULT_MAX_LINE:
+        return Refuse(
+            f"Erro: linha longa demais (o máximo é {protocol.DEFAULT_MAX_LINE - 1} bytes); "
+            "não foi enviada."
+        )
     try:
         command = protocol.parse_command(line)
     except protocol.ProtocolError as error:
         if error.code is not protocol.ErrorCode.UNKNOWN_COMMAND:
             return Refuse(f"Erro: {error.text}")
-        unknown = f"Comando desconhecido: {make_visible(words[0])}."
-        if suggestion := protocol.closest_command(words[0]):
-            return Refuse(f"{unknown} Você quis dizer {suggestion}?")
-        return Refuse(f"{unknown} Para falar com todos, use: TODOS {make_visible(line.strip(' '))}")
+        return Refuse(unknown_command_hint(words[0]))
     return None if command is None else Send(line, command)
 
 
-def history_entry(line: str) -> str:
-    """What history keeps of a typed line: never a password.
+def unknown_command_hint(word: str) -> str:
+    """What to say about a word that is no command; the rest of the line is never repeated,
+    because a mistyped ``ENTRAR`` may be followed by a password."""
+    unknown = f"Comando desconhecido: {make_visible(word[:protocol.MAX_NAME_LENGTH])}."
+    if suggestion := protocol.closest_command(word):
+        return f"{unknown} Você quis dizer {suggestion}?"
+    return f"{unknown} Para falar com todos: TODOS <mensagem>. AJUDA mostra os comandos."
+
+
+def history_entry(line: str) -> str | None:
+    """What history keeps of a typed line, never a password; ``None`` to keep nothing.
 
     ``ENTRAR alice s3nh4`` is kept as ``ENTRAR alice``; recalled, it asks for
-    the password again. A typo of the command word (``ENTAR alice s3nh4``)
-    loses its password too.
+    the password again. A line whose first word is no command is not kept at
+    all: it may be a mistyped ``ENTRAR`` (``ENTRARbob s3nh4``, ``LOGIN bob
+    s3nh4``) followed by a password.
     """
-    words = _first_words(line)
-    if words and protocol.closest_command(words[0]) in PASSWORD_COMMANDS:
+    line = tidy_typed(line)
+    words = line.split(" ")
+    word = _command_word(words[0])
+    if word in PASSWORD_COMMANDS:
         return " ".join(words[:2])
-    return line
+    if word in protocol.COMMAND_WORDS or word == "?":
+        return line
+    return None
 
 
 def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list[str]:
@@ -355,7 +401,7 @@ def retry_delays() -> Iterator[float]:
 # What the person reads when the network fails: the system's own text is in English.
 _OS_ERRORS_PT = {
     errno.ECONNREFUSED: "conexão recusada",
-    errno.ECONNRESET: "conexão reiniciada pelo servidor",
+    errno.ECONNRESET: "conexão interrompida pelo servidor",
     errno.ECONNABORTED: "conexão interrompida",
     errno.ETIMEDOUT: "tempo esgotado",
     errno.EHOSTUNREACH: "endereço inalcançável",
@@ -375,9 +421,15 @@ def describe_os_error(error: OSError) -> str:
 
 
 def display_width(text: str) -> int:
-    """Terminal columns ``text`` takes: wide East Asian characters take 2, combining marks 0."""
+    """Terminal columns ``text`` takes as readline shows it.
+
+    Wide East Asian characters take 2, combining marks 0, and a control
+    character 2 (readline shows Ctrl-A as ``^A``).
+    """
     return sum(
-        0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        0 if unicodedata.combining(char)
+        else 2 if unicodedata.east_asian_width(char) in "WF" or char < " " or char == "\x7f"
+        else 1
         for char in text
     )
 
@@ -404,15 +456,19 @@ class InputHistory:
         self._warned = False
 
     def load(self) -> None:
-        """Read the file into readline's history, dropping anything that holds a password."""
+        """Read the file into readline's history, dropping anything that may hold a password."""
         try:
-            lines = self._path.read_text(encoding="utf-8", errors="replace").splitlines()
+            os.chmod(self._path, 0o600)  # a file made by hand, or by an older client
+            text = self._path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return
         except OSError as error:
             self._problem("ler", error)
             return
-        entries = [history_entry(line) for line in lines if line.strip()][-HISTORY_LENGTH:]
+        # split("\n"), not splitlines(): a typed line may hold other line breaks.
+        lines = text.removesuffix("\n").split("\n") if text else []
+        kept = (history_entry(line) for line in lines if line.strip())
+        entries = [entry for entry in kept if entry is not None][-HISTORY_LENGTH:]
         for entry in entries:
             self._readline.add_history(entry)
         self._last = entries[-1] if entries else None
@@ -422,7 +478,7 @@ class InputHistory:
     def add(self, line: str) -> None:
         """Remember a typed line (without its password), unless it repeats the last one."""
         entry = history_entry(line)
-        if not entry.strip() or entry == self._last:
+        if entry is None or not entry.strip() or entry == self._last:
             return
         self._last = entry
         self._readline.add_history(entry)
@@ -463,12 +519,12 @@ class PlainScreen:
     def __init__(self, colour: bool) -> None:
         self._colour = colour
         self._lock = threading.Lock()  # one line at a time, from either thread
+        self.broken = threading.Event()  # output can no longer be written (a closed pipe)
 
     def show(self, shown: Shown) -> None:
         text = shown.painted() if self._colour else shown.plain()
         with self._lock:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+            self._write(text + "\n")
 
     def say(self, text: str, style: Style = Style.PLAIN) -> None:
         """A line of the client's own (not from the server)."""
@@ -486,13 +542,25 @@ class PlainScreen:
     def finish(self) -> None:
         """Leave the terminal as it was found (nothing to do here)."""
 
+    def _write(self, text: str) -> None:
+        """Write and flush; a closed pipe or a vanished terminal sets :attr:`broken`."""
+        if self.broken.is_set():
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError:
+            self.broken.set()
+
 
 class TerminalScreen(PlainScreen):
     """A prompt with readline, and pushes printed above the line being typed.
 
-    Lines to show are queued; the keyboard thread prints them, either between
-    two lines typed (:meth:`flush`) or from readline's input hook while a line
-    is being typed (:meth:`_print_above_input`).
+    Lines to show are queued. Only the keyboard thread prints them: between
+    two lines typed (:meth:`flush`), or from readline's input hook while a line
+    is being typed (:meth:`_print_above_input`). Without the hook (a readline
+    without the functions it needs, such as libedit), the receiving thread
+    prints them itself and rewrites the prompt after them, cursor at the end.
     """
 
     def __init__(self, colour: bool, readline_module: Any) -> None:
@@ -500,7 +568,9 @@ class TerminalScreen(PlainScreen):
         self._readline = readline_module
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._prompt = "> "
+        self._shown_prompt = self._prompt  # the prompt on screen now
         self._prompt_changed = False
+        self._moves_cursor = os.environ.get("TERM") != "dumb"
         self._saved_terminal = termios.tcgetattr(sys.stdin.fileno())
         self._redraw = ReadlineRedraw.load(readline_module)
         if self._redraw is not None:
@@ -513,7 +583,7 @@ class TerminalScreen(PlainScreen):
 
     def set_prompt(self, prompt: str) -> None:
         with self._lock:
-            self._prompt_changed = prompt != self._prompt
+            self._prompt_changed |= prompt != self._prompt
             self._prompt = prompt
 
     def flush(self) -> None:
@@ -524,30 +594,34 @@ class TerminalScreen(PlainScreen):
         """Read one line with readline; afterwards, erase it (the reply says what happened)."""
         self.flush()
         with self._lock:
-            prompt = self._prompt
+            prompt = self._shown_prompt = self._prompt
             self._prompt_changed = False
         line = input(prompt)
-        self._erase_typed(prompt + line)
+        with self._lock:
+            self._erase_typed(self._shown_prompt + line)
         return line
 
     def finish(self) -> None:
-        """Print what is left below the prompt, and give the terminal back as it was."""
+        """Give the terminal back as it was, then print what is left below the prompt."""
+        if self._redraw is not None:
+            self._redraw.remove_hook()
         with self._lock:
             try:
-                sys.stdout.write("\r\x1b[K")
-                self._write_queued()
                 termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_terminal)
-            except OSError:
-                return  # the terminal is gone (window closed): nothing to give back
+            except (OSError, termios.error):
+                self.broken.set()  # the terminal is gone (window closed): nothing to give back
+            self._write("\r\x1b[K" if self._moves_cursor else "\n")
+            self._write_queued()
 
     def _write_queued(self) -> None:
+        lines = []
         while True:
             try:
-                text = self._queue.get_nowait()
+                lines.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-            sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        if lines:
+            self._write("".join(line + "\n" for line in lines))
 
     def _print_above_input(self) -> None:
         """Clear the line being typed, print the queue, redraw prompt and text (the hook)."""
@@ -555,27 +629,32 @@ class TerminalScreen(PlainScreen):
             return
         with self._lock:
             if self._redraw is None:
-                sys.stdout.write("\r\x1b[K")
+                self._write("\r\x1b[K")
                 self._write_queued()
-                sys.stdout.write(self._prompt + self._readline.get_line_buffer())
-                sys.stdout.flush()
+                self._write(self._shown_prompt + self._readline.get_line_buffer())
                 return
             self._redraw.clear_input()
-            self._write_queued()
-            if self._prompt_changed:
-                self._redraw.set_prompt(self._prompt)
-                self._prompt_changed = False
-            self._redraw.redraw_input()
+            try:
+                self._write_queued()
+            finally:  # whatever happened above, the person gets their line back
+                if self._prompt_changed:
+                    self._redraw.set_prompt(self._prompt)
+                    self._shown_prompt = self._prompt
+                    self._prompt_changed = False
+                self._redraw.redraw_input()
 
-    @staticmethod
-    def _erase_typed(echoed: str) -> None:
+    def _erase_typed(self, echoed: str) -> None:
         """Remove the typed line (all the rows it wrapped onto) that readline left on screen."""
-        columns = shutil.get_terminal_size().columns or 80
+        if not self._moves_cursor:
+            return
+        try:
+            columns = os.get_terminal_size(sys.stdout.fileno()).columns or 80
+        except OSError:
+            return
         # readline wraps a line that fills the last column too, so this is
         # also right when the width divides evenly.
         rows = display_width(echoed) // columns + 1
-        sys.stdout.write(f"\x1b[{rows}A\r\x1b[J")
-        sys.stdout.flush()
+        self._write(f"\x1b[{rows}A\r\x1b[J")
 
 
 class ReadlineRedraw:
@@ -591,7 +670,8 @@ class ReadlineRedraw:
     def __init__(self, library: ctypes.CDLL) -> None:
         self._library = library
         self._libc = ctypes.CDLL(None)
-        self._hook: object = None  # kept alive for as long as readline may call it
+        self._hook: object = None  # kept alive for the life of the process: C may call it
+        self._hook_pointer = ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
 
     @classmethod
     def load(cls, readline_module: Any) -> ReadlineRedraw | None:
@@ -613,12 +693,15 @@ class ReadlineRedraw:
             try:
                 callback()
             except Exception as error:  # never let an exception unwind into C
-                sys.stderr.write(f"\r\nErro ao mostrar mensagens: {error!r}\r\n")
+                sys.stderr.write(f"\r\nErro ao mostrar mensagens: {error}\r\n")
             return 0
 
         self._hook = self._HOOK_TYPE(hook)
-        address = ctypes.cast(self._hook, ctypes.c_void_p).value
-        ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook").value = address
+        self._hook_pointer.value = ctypes.cast(self._hook, ctypes.c_void_p).value
+
+    def remove_hook(self) -> None:
+        """No more calls (one already running finishes; its callback object stays alive)."""
+        self._hook_pointer.value = None
 
     def clear_input(self) -> None:
         """Erase every screen row the prompt and the typed text occupy; cursor to column 0."""
@@ -636,12 +719,13 @@ class ReadlineRedraw:
 # --- The client ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Sent:
     """A command sent and not yet answered; the server answers each one, in order."""
 
-    command: protocol.Command
-    automatic: bool = False  # sent by the client itself (log in again, LISTA after login)
+    def __init__(self, command: protocol.Command, *, automatic: bool = False) -> None:
+        self.command = command
+        self.automatic = automatic  # sent by the client itself (log in again, LISTA after login)
+        self.outcome: str | None = None  # "OK", or the ERRO code, once answered
 
 
 class ChatClient:
@@ -654,22 +738,31 @@ class ChatClient:
         *,
         interactive: bool,
         reconnect: bool,
+        can_prompt: bool | None = None,
         history: InputHistory | None = None,
     ) -> None:
         self._address = address
         self._screen = screen
-        self._interactive = interactive  # a person at a terminal: prompts, completion
+        self._interactive = interactive  # a person at a terminal: completion, LISTA on login
+        self._can_prompt = interactive if can_prompt is None else can_prompt  # hidden passwords
+        # Typed lines from a pipe wait for each answer: output in input order,
+        # and a long script paced by the server's flood limit, not refused by it.
+        self._lockstep = not self._can_prompt
         self._reconnect = reconnect
         self._history = history
         self._send_lock = threading.Lock()  # one sender at a time; guards _sock and _pending
+        self._answered = threading.Condition(self._send_lock)  # a command got its answer
         self._sock: socket.socket | None = None
         self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
         self._credentials: protocol.Login | None = None  # the last login that worked; memory only
+        self._retry_delays: Iterator[tuple[float, float]] | None = None  # during an outage
         # Replaced, never mutated: the completer reads it from the keyboard thread.
         self._online: frozenset[str] = frozenset()
         self._quitting = threading.Event()  # the person asked to leave
+        self._said_goodbye = False  # the server answered OK SAIR
         self._replaced = False  # the account logged in elsewhere: do not fight over it
+        self._greeted = threading.Event()  # the server's first line was shown
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -681,20 +774,34 @@ class ChatClient:
         try:
             while True:
                 ended = self._receive_until_closed()
+                if self._screen.broken.is_set():
+                    self._leave_now()
+                    return 1
                 if self._quitting.is_set():
-                    return 0
+                    return self._quit_status(ended)
                 self._connection_lost(ended)
-                if self._replaced or not self._reconnect:
+                if self._replaced or not self._reconnect or self._credentials is None:
                     return 1
                 if not self._wait_and_reconnect():
                     return 0  # the person left while we waited
         except KeyboardInterrupt:
-            self._quitting.set()
-            self._send(protocol.Quit(), "SAIR")
+            self._leave_now()
             self._screen.say("Até logo!", Style.NOTICE)
             return 0
         finally:
             self._detach()
+
+    def _leave_now(self) -> None:
+        """Ctrl-C, kill or a closed output: say SAIR if possible and go, whatever comes next."""
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        self._quitting.set()
+        # Bounded: against a frozen server the keyboard thread may hold the lock in sendall().
+        if self._send_lock.acquire(timeout=1.0):
+            try:
+                self._send_locked(Sent(protocol.Quit()), "SAIR")
+            finally:
+                self._send_lock.release()
 
     def _attach(self, sock: socket.socket) -> None:
         sock.settimeout(None)  # pushes may come at any time: wait for them
@@ -707,6 +814,7 @@ class ChatClient:
             sock, self._sock = self._sock, None
             unanswered = list(self._pending)
             self._pending.clear()
+            self._answered.notify_all()
         if sock is not None:
             sock.close()
         return unanswered
@@ -716,22 +824,30 @@ class ChatClient:
         sock = self._sock
         assert sock is not None
         framer = protocol.LineFramer()
-        try:
-            while data := sock.recv(RECV_SIZE):
-                for raw in framer.feed(data):
-                    if isinstance(raw, bytes):
-                        self._handle(raw.decode(protocol.ENCODING, errors="replace"))
-        except OSError as error:
-            return f"A conexão com o servidor caiu ({describe_os_error(error)})."
-        return "O servidor encerrou a conexão."
+        while True:
+            try:
+                data = sock.recv(RECV_SIZE)
+            except OSError as error:
+                return f"A conexão com o servidor caiu ({describe_os_error(error)})."
+            if not data:
+                return "O servidor encerrou a conexão."
+            for raw in framer.feed(data):
+                if isinstance(raw, bytes):
+                    self._handle(raw.decode(protocol.ENCODING, errors="replace"))
+            if self._screen.broken.is_set():
+                return "A saída foi fechada."
 
     def _handle(self, line: str) -> None:
+        self._greeted.set()
         parsed = parse_visible(line)
         shown = render_parsed(parsed, self._own_name)
         match parsed.kind, parsed.fields:
             case "OK", (word, detail):
-                shown = self._answered(word, detail, shown)
+                shown = self._answered_ok(word, detail, shown)
             case "ERRO", (code, text):
+                if shown is not None:
+                    self._show(shown)  # the error first, then what the client makes of it
+                    shown = None
                 self._refused(code, text)
             case "ENTROU", (name,):
                 self._online = self._online | {name}
@@ -740,17 +856,18 @@ class ChatClient:
         if shown is not None:
             self._show(shown)
 
-    def _answered(self, word: str, detail: str, shown: Shown | None) -> Shown | None:
+    def _answered_ok(self, word: str, detail: str, shown: Shown | None) -> Shown | None:
         """``OK <word> <detail>``: settle the command it answers; what to show instead, if anything."""
-        sent = self._take_answered(word)
+        sent = self._settle(word, "OK")
         command = sent.command if sent else None
         match command:
             case protocol.Login():
                 self._own_name = detail
                 self._credentials = command
+                self._retry_delays = None  # back in: the next outage starts again at 1 s
                 self._screen.set_prompt(f"{detail}> ")
                 if self._interactive:  # names for Tab; and who is here, for the person
-                    self._send(protocol.ListUsers(), "LISTA", automatic=True)
+                    self._send(Sent(protocol.ListUsers(), automatic=True), "LISTA")
                 if sent and sent.automatic:
                     return Shown.of(f"De volta ao chat como {detail}.", Style.NOTICE)
             case protocol.ListUsers():
@@ -758,16 +875,21 @@ class ChatClient:
             case protocol.PrivateMessage() | protocol.Broadcast():
                 return render_echo(command, detail)
             case protocol.Quit():
-                self._quitting.set()
+                self._said_goodbye = True
         return shown
 
-    def _take_answered(self, word: str) -> Sent | None:
-        """The oldest unanswered command called ``word``; older ones must have been refused."""
+    def _settle(self, word: str, outcome: str) -> Sent | None:
+        """Mark the oldest unanswered command called ``word`` (any, if ``word`` is empty)
+        answered; older ones must have been refused without a reply."""
         with self._send_lock:
             while self._pending:
                 sent = self._pending.popleft()
-                if protocol.command_word(sent.command) == word:
+                if not word or protocol.command_word(sent.command) == word:
+                    sent.outcome = outcome
+                    self._answered.notify_all()
                     return sent
+                sent.outcome = "?"
+            self._answered.notify_all()
         return None
 
     def _refused(self, code: str, text: str) -> None:
@@ -775,34 +897,68 @@ class ChatClient:
         if code == protocol.ErrorCode.SESSION_REPLACED:
             self._replaced = True
             return
-        with self._send_lock:
-            sent = self._pending.popleft() if self._pending else None
-        if sent is not None and sent.automatic and isinstance(sent.command, protocol.Login):
+        sent = self._settle("", code)
+        if sent is None or not sent.automatic or not isinstance(sent.command, protocol.Login):
+            return
+        name = sent.command.name
+        if code == protocol.ErrorCode.CREDENTIALS:
             self._credentials = None
-            self._screen.say(f"Não foi possível entrar de novo automaticamente: {text}", Style.ERROR)
+            self._screen.say(
+                f"Não foi possível entrar de novo como {name}; entre com ENTRAR {name}.", Style.ERROR
+            )
+            return
+        self._screen.say(f"Não foi possível entrar de novo como {name} agora; tentando mais tarde.")
+        self._hang_up()  # the reconnect loop tries again, after a longer wait
 
-    def _connection_lost(self, how: str) -> None:
+    def _hang_up(self) -> None:
+        with self._send_lock:
+            if self._sock is not None:
+                try:
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    return  # already disconnected: the receive loop is ending anyway
+
+    def _report_unanswered(self) -> None:
         for sent in self._detach():
             if isinstance(sent.command, (protocol.PrivateMessage, protocol.Broadcast)):
                 self._show(Shown((
                     (Style.ERROR, "Sem confirmação do servidor; talvez não tenha chegado: "),
                     *render_echo(sent.command).parts,
                 )))
+
+    def _quit_status(self, ended: str) -> int:
+        """The person asked to leave and the connection ended: 0 if the server said goodbye."""
+        if self._said_goodbye:
+            return 0
+        self._report_unanswered()
+        self._screen.say(f"{ended} Sem confirmação do SAIR.", Style.ERROR)
+        return 1
+
+    def _connection_lost(self, how: str) -> None:
+        self._report_unanswered()
         self._own_name = None
         self._online = frozenset()
         self._screen.set_prompt("> ")
         self._screen.say(how, Style.ERROR)
         if self._replaced:
             self._screen.say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")
+        elif self._reconnect and self._credentials is None:
+            self._screen.say("Para voltar, rode o cliente de novo.")
         elif self._reconnect:
             self._screen.say(
                 "Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."
             )
 
     def _wait_and_reconnect(self) -> bool:
-        """Reconnect with backoff and log back in; ``False`` if the person left first."""
+        """Reconnect with backoff and log back in; ``False`` if the person left first.
+
+        The waits keep growing until a login works again, so a server that
+        accepts and at once closes is not hammered every second.
+        """
         host, port = self._address
-        for delay, next_delay in itertools.pairwise(retry_delays()):
+        if self._retry_delays is None:
+            self._retry_delays = itertools.pairwise(retry_delays())
+        for delay, next_delay in self._retry_delays:
             if self._quitting.wait(delay):
                 return False
             try:
@@ -814,41 +970,56 @@ class ChatClient:
                     Style.NOTICE,
                 )
                 continue
-            self._attach(sock)
+            if not self._attach_and_log_in(sock):
+                return False
             self._screen.say(f"Conexão com {host}:{port} restabelecida.", Style.NOTICE)
-            if self._credentials is not None:
-                self._send(self._credentials, self._login_line(self._credentials), automatic=True)
             return True
         raise AssertionError("retry_delays() never ends")
 
-    @staticmethod
-    def _login_line(login: protocol.Login) -> str:
-        return f"ENTRAR {login.name} {login.password}"
+    def _attach_and_log_in(self, sock: socket.socket) -> bool:
+        """Use ``sock`` and send the automatic ENTRAR first, in one step: a line typed
+        meanwhile goes after it. ``False`` (socket closed) if the person left meanwhile."""
+        sock.settimeout(None)
+        with self._send_lock:
+            if self._quitting.is_set():
+                sock.close()
+                return False
+            self._sock = sock
+            login = self._credentials
+            if login is not None:
+                self._send_locked(
+                    Sent(login, automatic=True), f"ENTRAR {login.name} {login.password}"
+                )
+        return True
 
     def _show(self, shown: Shown) -> None:
         self._screen.show(shown.stamped(time.localtime()))
 
     # -- both threads ---------------------------------------------------------------------
 
-    def _send(self, command: protocol.Command, line: str, *, automatic: bool = False) -> bool:
+    def _send(self, sent: Sent, line: str) -> bool:
         """Send one line; ``False`` when there is no connection to send it on."""
-        data = protocol.encode_line(line)
         with self._send_lock:
-            if self._sock is None:
-                return False
-            self._pending.append(Sent(command, automatic))
-            try:
-                self._sock.sendall(data)
-            except OSError:
-                # The receiving loop sees the connection end and reports it, with
-                # this command among the unconfirmed ones.
-                return True
+            return self._send_locked(sent, line)
+
+    def _send_locked(self, sent: Sent, line: str) -> bool:
+        if self._sock is None:
+            return False
+        self._pending.append(sent)
+        try:
+            self._sock.sendall(protocol.encode_line(line))
+        except OSError:
+            # The receiving loop sees the connection end and reports it, with
+            # this command among the unconfirmed ones.
+            return True
         return True
 
     # -- keyboard thread -------------------------------------------------------------------
 
     def _read_keyboard(self) -> None:
         """Handle each typed line until SAIR; at the end of input (Ctrl-D, a pipe's end) leave."""
+        if self._lockstep:  # the greeting first, so that output always comes in one order
+            self._greeted.wait(CONNECT_TIMEOUT)
         try:
             while not self._quitting.is_set():
                 self._handle_typed(self._screen.read_line())
@@ -859,7 +1030,7 @@ class ChatClient:
         except Exception as error:  # never leave the person with a silent, stuck client
             self._screen.say(f"Erro ao ler o teclado: {error}", Style.ERROR)
         self._quitting.set()  # also wakes the main thread if it waits to reconnect
-        self._send(protocol.Quit(), "SAIR")
+        self._send(Sent(protocol.Quit()), "SAIR")
 
     def _handle_typed(self, line: str) -> None:
         try:
@@ -869,7 +1040,7 @@ class ChatClient:
             return
         if self._history is not None:
             self._history.add(line)
-        match interpret(line, can_prompt=self._interactive):
+        match interpret(line, can_prompt=self._can_prompt):
             case None:
                 return
             case ShowHelp():
@@ -880,19 +1051,32 @@ class ChatClient:
             case AskPassword(word=word, name=name):
                 self._ask_password_and_send(word, name)
             case Send(line=line, command=command):
-                if isinstance(command, protocol.Quit):
-                    self._quitting.set()
                 self._send_typed(command, line)
 
     def _send_typed(self, command: protocol.Command, line: str) -> None:
-        if self._send(command, line):
-            return
         if isinstance(command, protocol.Quit):
-            return  # not connected: the main thread sees _quitting and ends
-        self._screen.say(
-            "Sem conexão com o servidor; a linha não foi enviada (↑ a traz de volta depois).",
-            Style.ERROR,
-        )
+            self._quitting.set()
+        for attempt in range(LIMIT_RETRIES + 1):
+            sent = Sent(command)
+            if not self._send(sent, line):
+                if not isinstance(command, protocol.Quit):  # else the main thread sees _quitting
+                    self._screen.say(
+                        "Sem conexão com o servidor; a linha não foi enviada "
+                        "(↑ a traz de volta depois).",
+                        Style.ERROR,
+                    )
+                return
+            if not self._lockstep or self._wait_for_answer(sent) != protocol.ErrorCode.LIMIT:
+                return
+            # A script faster than the server's flood limit: wait, then send it again.
+            if attempt < LIMIT_RETRIES and self._quitting.wait(LIMIT_RETRY_DELAY):
+                return
+
+    def _wait_for_answer(self, sent: Sent) -> str | None:
+        """Wait until ``sent`` is answered or the connection is gone; its outcome."""
+        with self._answered:
+            self._answered.wait_for(lambda: sent.outcome is not None or sent not in self._pending)
+        return sent.outcome
 
     def _ask_password_and_send(self, word: str, name: str) -> None:
         password = self._ask_password(word, name)
@@ -940,7 +1124,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def make_screen(interactive: bool) -> tuple[PlainScreen, object | None]:
+def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
     """The screen for this run, and the readline module when it edits the input line."""
     colour = use_colour(sys.stdout.isatty(), os.environ)
     if not interactive:
@@ -998,22 +1182,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
-    # _send() explains they were not sent, instead of the keyboard thread dying.
+    # are reported as such, instead of the keyboard thread dying.
     sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     screen, readline_module = make_screen(interactive)
-    history = None
-    if readline_module is not None:
-        history = InputHistory(history_path(os.environ), readline_module, screen.say)
-        history.load()
-    client = ChatClient(
-        (args.host, args.port), screen,
-        interactive=interactive, reconnect=args.reconnect, history=history,
-    )
-    if readline_module is not None:
-        set_up_readline(readline_module, client.online_names)
-    banner = f"BatChat: conectado a {args.host}:{args.port}. AJUDA ou ? mostra os comandos."
-    screen.say(banner, Style.NOTICE)
     try:
+        history = None
+        if readline_module is not None:
+            history = InputHistory(history_path(os.environ), readline_module, screen.say)
+            history.load()
+        client = ChatClient(
+            (args.host, args.port), screen, interactive=interactive, can_prompt=sys.stdin.isatty(),
+            reconnect=args.reconnect, history=history,
+        )
+        if readline_module is not None:
+            set_up_readline(readline_module, client.online_names)
+        banner = f"BatChat: conectado a {args.host}:{args.port}. AJUDA ou ? mostra os comandos."
+        screen.say(banner, Style.NOTICE)
         return client.run(sock)
     finally:
         screen.finish()
@@ -1027,10 +1211,26 @@ def exit_now(status: int) -> NoReturn:
     <stdin> at interpreter shutdown" (CPython issue 23309). Nothing else is
     left to clean up once the session is over, so skip that shutdown.
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            continue  # a closed pipe: nothing more can be said there
     os._exit(status)
 
 
+def run_and_exit() -> NoReturn:
+    """:func:`main`, and whatever happens, a clean exit: never an abort at shutdown."""
+    status = 1
+    try:
+        status = main()
+    except KeyboardInterrupt:  # a Ctrl-C that came before the session or after it
+        status = 0
+    except BaseException:  # a bug: show it, then still leave through exit_now
+        traceback.print_exc()
+    finally:
+        exit_now(status)
+
+
 if __name__ == "__main__":
-    exit_now(main())
+    run_and_exit()

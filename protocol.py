@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 ENCODING = "utf-8"
+DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
 MAX_NAME_LENGTH = 20
 MIN_PASSWORD_LENGTH = 6
 MAX_PASSWORD_LENGTH = 128
@@ -216,10 +217,26 @@ _COMMAND_WORDS_BY_CLASS: dict[type, str] = {
 }
 
 
+# Words people type for a command, from other chats and languages.
+COMMAND_ALIASES: dict[str, str] = {
+    "HELP": "AJUDA", "QUIT": "SAIR", "EXIT": "SAIR", "TCHAU": "SAIR", "BYE": "SAIR",
+    "LOGIN": "ENTRAR", "REGISTER": "NOVO", "CADASTRO": "NOVO", "LIST": "LISTA",
+    "WHO": "LISTA", "QUEM": "LISTA", "MSG": "CHAT", "PRIVADO": "CHAT", "ALL": "TODOS",
+}
+
+
 def closest_command(word: str) -> str | None:
-    """The command word ``word`` was most likely a typo of (``ENTRA`` -> ``ENTRAR``), if any."""
-    matches = difflib.get_close_matches(word.upper(), COMMAND_WORDS, n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    """The command ``word`` most likely meant (``ENTRA`` -> ``ENTRAR``, ``quit`` -> ``SAIR``).
+
+    ``None`` when nothing is close, or when ``word`` already is that command.
+    """
+    upper = word.upper()
+    if upper in COMMAND_ALIASES:
+        return COMMAND_ALIASES[upper]
+    matches = difflib.get_close_matches(upper, COMMAND_WORDS, n=1, cutoff=0.6)
+    if not matches or (word.isascii() and matches[0] == upper):
+        return None
+    return matches[0]  # "saır" (dotless i) is no SAIR, though its upper() is
 
 
 # --- Framing and decoding ---------------------------------------------------

@@ -80,7 +80,7 @@ class Limits:
     The README's table of limits explains each default.
     """
 
-    max_line: int = 2048  # bytes per line, counting the newline
+    max_line: int = protocol.DEFAULT_MAX_LINE  # bytes per line, counting the newline
     max_queue: int = 256 * 1024  # bytes waiting to be sent to one client
     flood_rate: float = 5.0  # lines per second, sustained
     flood_burst: int = 20  # lines at once after a quiet spell

@@ -72,14 +72,57 @@ class ClientTest(ServerTestCase):
         self.assertEqual(bob.read_line(), "SAIU alice")
         self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu: oi$")
 
-    def test_help_and_typo_hints_answered_locally(self) -> None:
-        result = self.run_piped("?\nENTRA alice senha123\noi gente\nSAIR\n")
+    def test_help_and_typo_hints_answered_locally_in_order(self) -> None:
+        result = self.run_piped("?\nENTRA alice senha123\noi gente\nPING\nSAIR\n")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertIn("  CHAT <usuário> <mensagem>  mensagem privada", result.stdout)
-        self.assertIn("CHAT bob oi, tudo bem?", result.stdout)
-        self.assertIn("Comando desconhecido: ENTRA. Você quis dizer ENTRAR?", result.stdout)
-        self.assertIn("Para falar com todos, use: TODOS oi gente", result.stdout)
-        self.assertNotIn("Erro:", result.stdout, "nothing reached the server to be refused")
+        lines = [without_time(line) for line in result.stdout.splitlines()]
+        self.assertEqual(lines[1], "[hh:mm] Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
+        self.assertEqual(lines[2].split(), ["comando", "para", "quê", "exemplo"])
+        self.assertIn("  CHAT <usuário> <mensagem>  mensagem privada         CHAT bob oi, tudo bem?", lines)
+        self.assertEqual(
+            lines[-4:],
+            [
+                "Comando desconhecido: ENTRA. Você quis dizer ENTRAR?",
+                "Comando desconhecido: oi. Para falar com todos: TODOS <mensagem>. "
+                "AJUDA mostra os comandos.",
+                "[hh:mm] O servidor está respondendo.",
+                "[hh:mm] Você saiu do chat. Até logo!",
+            ],
+            "output in the order of the input",
+        )
+        self.assertNotIn("senha123", result.stdout)
+
+    def test_crlf_input_works(self) -> None:
+        self.register("alice")
+        result = self.run_piped("ENTRAR alice senha123\r\nTODOS oi\r\nSAIR\r\n")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu: oi$")
+
+    def test_a_script_faster_than_the_flood_limit_is_paced_not_dropped(self) -> None:
+        self.register("alice")
+        bob = self.logged_in("bob")
+        count = 30  # the default limit lets 20 through at once, then 5 a second
+        typed = "ENTRAR alice senha123\n" + "".join(f"TODOS {n}\n" for n in range(count)) + "SAIR\n"
+        result = self.run_piped(typed)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        self.assertEqual([bob.read_line() for _ in range(count)], [f"TODOS alice {n}" for n in range(count)])
+        self.assertIn("Devagar", result.stdout, "the server did refuse some at first")
+
+    def test_closed_output_ends_the_client_without_a_traceback(self) -> None:
+        client = subprocess.Popen(
+            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        assert client.stdin and client.stdout and client.stderr
+        self.assertTrue(client.stdout.readline().startswith(b"BatChat: conectado"))
+        client.stdout.close()  # as `| head -1` does
+        client.stdin.write(b"PING\nPING\n")
+        client.stdin.flush()
+        self.assertEqual(client.wait(TIMEOUT), 1)
+        self.assertEqual(client.stderr.read(), b"")
+        client.stderr.close()
+        client.stdin.close()
 
     def test_invalid_bytes_typed_are_reported_not_fatal(self) -> None:
         self.register("alice")
@@ -142,8 +185,17 @@ class ClientTest(ServerTestCase):
         self.assertEqual(client.wait(), 0)
         self.assertEqual(bob.read_line(), "SAIU alice")
 
+    def test_server_closing_before_login_ends_the_client(self) -> None:
+        client = self.start_client()  # never logged in: nothing to reconnect to
+        self.server.stop(signal.SIGTERM)
+        self.assertEqual(client.wait(), 1)
+        self.assertIn("Para voltar, rode o cliente de novo.", client.output.text)
+
     def test_server_closing_the_connection_exits_non_zero_without_reconnect(self) -> None:
+        self.register("alice")
         client = self.start_client("--no-reconnect")
+        client.type("ENTRAR alice senha123")  # logged in: reconnecting would be on by default
+        client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
         self.server.stop(signal.SIGTERM)
         self.assertEqual(client.wait(), 1)
         self.assertIn("O servidor encerrou a conexão.", client.output.text)

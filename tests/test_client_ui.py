@@ -16,7 +16,9 @@ import threading
 import time
 import unicodedata
 import unittest
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import cliente
 import protocol
@@ -183,8 +185,17 @@ class InterpretTest(unittest.TestCase):
         ("ENTRAR alice", False, Refuse("Erro: Uso: ENTRAR <usuário> <senha>")),  # no one to ask
         ("ENTRAR a/b", True, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
         ("SAIR", True, Send("SAIR", protocol.Quit())),
-        (" sair ", True, Send(" sair ", protocol.Quit())),
-        ("CHAT bob  oi ", True, Send("CHAT bob  oi ", protocol.PrivateMessage("bob", "oi "))),
+        (" sair ", True, Send("sair", protocol.Quit())),
+        ("SAIR\r", True, Send("SAIR", protocol.Quit())),  # CRLF input
+        ("sair\t", True, Send("sair", protocol.Quit())),
+        ("SAIR agora", True, Refuse("Erro: Uso: SAIR")),
+        ("CHAT bob  oi ", True, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
+        ("CHAT\tbob\u00a0oi", True, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
+        ("TODOS\u00a0oi", True, Send("TODOS oi", protocol.Broadcast("oi"))),
+        ("TODOS " + "x" * 2041, True, Send("TODOS " + "x" * 2041, protocol.Broadcast("x" * 2041))),
+        ("TODOS " + "x" * 2042, True, Refuse(
+            "Erro: linha longa demais (o máximo é 2047 bytes); não foi enviada."
+        )),
         ("CHAT bob", True, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),
         ("AJUDA agora", True, Refuse("Erro: Uso: AJUDA")),
     ]
@@ -193,7 +204,10 @@ class InterpretTest(unittest.TestCase):
         ("ENTRA alice", "Você quis dizer ENTRAR?"),
         ("lsta", "Você quis dizer LISTA?"),
         ("saır", "Você quis dizer SAIR?"),  # a lookalike is not SAIR: nothing is sent
-        ("oi gente", "Para falar com todos, use: TODOS oi gente"),
+        ("ſair", "Você quis dizer SAIR?"),
+        ("tchau", "Você quis dizer SAIR?"),
+        ("oi gente", "Para falar com todos: TODOS <mensagem>."),
+        ("ENTRARbob senha123", "Você quis dizer ENTRAR?"),
         ("\x1b[2J", "Comando desconhecido: \\x1b[2J."),
     ]
 
@@ -209,6 +223,7 @@ class InterpretTest(unittest.TestCase):
                 assert isinstance(result, Refuse), result
                 self.assertIn(hint, result.text)
                 self.assertFalse(any(map(is_forbidden, result.text)), result.text)
+                self.assertNotIn("senha123", result.text, "the rest of the line is never repeated")
 
 
 class HistoryEntryTest(unittest.TestCase):
@@ -220,8 +235,13 @@ class HistoryEntryTest(unittest.TestCase):
         ("novo\tbob\tsenha123", "novo bob"),
         ("ENTRAR alice", "ENTRAR alice"),
         ("ENTRAR", "ENTRAR"),
-        ("ENTAR alice senha123", "ENTAR alice"),  # a typo of ENTRAR is refused, yet kept
-        ("novu bob senha123", "novu bob"),
+        # A line that starts with no command is not kept: it may be a mistyped ENTRAR.
+        ("ENTAR alice senha123", None),
+        ("ENTRARbob senha123", None),
+        ("LOGIN bob senha123", None),
+        ("oi gente", None),
+        ("entrar\talice senha123\r", "entrar alice"),
+        ("?", "?"),
         ("TODOS ENTRAR alice senha123", "TODOS ENTRAR alice senha123"),
         ("CHAT bob oi", "CHAT bob oi"),
         ("LISTA", "LISTA"),
@@ -386,14 +406,18 @@ class ScriptedScreen(cliente.PlainScreen):
 class FakeServerTestCase(unittest.TestCase):
     """A ChatClient whose server is the test, at the other end of a socketpair."""
 
-    def start_client(self, *, interactive: bool = False, reconnect: bool = False,
-                     address: tuple[str, int] = ("127.0.0.1", 9)) -> None:
+    def start_client(
+        self, *, interactive: bool = False, reconnect: bool = False, lockstep: bool = False,
+        address: tuple[str, int] = ("127.0.0.1", 9),
+    ) -> None:
+        """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time)."""
         self.server_end, client_end = socket.socketpair()
         self.server_end.settimeout(TIMEOUT)
         self.addCleanup(self.server_end.close)
         self.screen = ScriptedScreen()
         self.client = cliente.ChatClient(
-            address, self.screen, interactive=interactive, reconnect=reconnect
+            address, self.screen, interactive=interactive, reconnect=reconnect,
+            can_prompt=not lockstep,
         )
         self.status: queue.Queue[int] = queue.Queue()
         thread = threading.Thread(
@@ -402,6 +426,7 @@ class FakeServerTestCase(unittest.TestCase):
         thread.start()
         self.addCleanup(self.screen.typed.put, None)  # the keyboard thread ends at EOF
         self.server_lines = self.server_end.makefile("r", encoding="utf-8", newline="\n")
+        self.push("INFO Bem-vindo")
 
     def receive(self) -> str:
         return self.server_lines.readline().rstrip("\n")
@@ -476,32 +501,125 @@ class ChatClientTest(FakeServerTestCase):
         self.assertEqual(self.exit_status(), 1)
 
     def test_typing_while_disconnected_sends_nothing_and_says_so(self) -> None:
-        with socket.create_server(("127.0.0.1", 0)) as listener:  # nobody accepts for a while
-            self.start_client(reconnect=True, address=listener.getsockname())
-            self.hang_up()
-            self.screen.wait_for(r"^Tentando reconectar")
-            self.screen.typed.put("TODOS alguém?")
-            self.screen.wait_for(r"^Sem conexão com o servidor; a linha não foi enviada")
-            self.screen.typed.put("SAIR")
-            self.assertEqual(self.exit_status(), 0, "SAIR while waiting to reconnect ends at once")
+        self.start_client(reconnect=True, address=("127.0.0.1", closed_port()))
+        self.log_in()
+        self.hang_up()
+        self.screen.wait_for(r"^Tentando reconectar")
+        self.screen.typed.put("TODOS alguém?")
+        self.screen.wait_for(r"^Sem conexão com o servidor; a linha não foi enviada")
+        self.screen.typed.put("SAIR")
+        self.assertEqual(self.exit_status(), 0, "SAIR while waiting to reconnect ends at once")
 
-    def test_automatic_login_that_fails_is_explained(self) -> None:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
+    def test_a_session_never_logged_in_does_not_reconnect(self) -> None:
+        self.start_client(reconnect=True, address=("127.0.0.1", closed_port()))
+        self.hang_up()
+        self.screen.wait_for(r"^Para voltar, rode o cliente de novo\.$")
+        self.assertEqual(self.exit_status(), 1)
+
+    def test_automatic_login_refused_for_good_is_explained(self) -> None:
+        with fast_retries(), socket.create_server(("127.0.0.1", 0)) as listener:
             listener.settimeout(TIMEOUT)
             self.start_client(reconnect=True, address=listener.getsockname())
             self.log_in()
             self.hang_up()
-            self.screen.wait_for(r"^Tentando reconectar")
-            second, _ = listener.accept()  # after the first delay, 1 s
+            second, _ = listener.accept()
             with second, second.makefile("r", encoding="utf-8") as lines:
-                second.settimeout(TIMEOUT)
                 self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "held in memory")
                 second.sendall("ERRO CREDENCIAIS Usuário ou senha incorretos.\n".encode())
-                self.screen.wait_for(r"Não foi possível entrar de novo automaticamente")
+                self.screen.wait_for(r"Erro: Usuário ou senha incorretos\.$")
+                self.screen.wait_for(r"^Não foi possível entrar de novo como alice; entre com")
                 self.screen.typed.put(None)  # Ctrl-D
                 self.assertEqual(lines.readline(), "SAIR\n")
                 second.sendall(b"OK SAIR\n")
         self.assertEqual(self.exit_status(), 0)
+
+    def test_automatic_login_refused_for_now_is_tried_again(self) -> None:
+        with fast_retries() as delays, socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            self.start_client(reconnect=True, address=listener.getsockname())
+            self.log_in()
+            self.hang_up()
+            for _ in range(3):  # a server that is full, or one that accepts and closes
+                refused, _ = listener.accept()
+                with refused, refused.makefile("r", encoding="utf-8") as lines:
+                    self.assertEqual(lines.readline(), "ENTRAR alice senha123\n")
+                    refused.sendall("ERRO LIMITE O servidor está cheio.\n".encode())
+                    self.assertEqual(lines.readline(), "", "the client hangs up to try later")
+            accepted, _ = listener.accept()
+            with accepted, accepted.makefile("r", encoding="utf-8") as lines:
+                self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "still remembered")
+                accepted.sendall(b"OK ENTRAR alice\n")
+                self.screen.wait_for(r"De volta ao chat como alice\.$")
+                self.assertEqual(delays.started, 1, "the waits kept growing until it was back")
+                self.screen.typed.put("SAIR")
+                self.assertEqual(lines.readline(), "SAIR\n")
+                accepted.sendall(b"OK SAIR\n")
+        self.assertEqual(self.exit_status(), 0)
+
+    def test_leaving_without_the_servers_goodbye_is_reported(self) -> None:
+        self.start_client()
+        self.log_in()
+        self.screen.typed.put("TODOS importante")
+        self.assertEqual(self.receive(), "TODOS importante")
+        self.screen.typed.put(None)  # Ctrl-D: SAIR goes out
+        self.assertEqual(self.receive(), "SAIR")
+        self.hang_up()  # and the server closes without answering either
+        self.screen.wait_for(r"talvez não tenha chegado: eu: importante$")
+        self.screen.wait_for(r"Sem confirmação do SAIR\.$")
+        self.assertEqual(self.exit_status(), 1)
+
+
+class LockstepTest(FakeServerTestCase):
+    """Piped input: each line waits for its answer, and the flood limit paces a script."""
+
+    def test_lines_wait_for_their_answer(self) -> None:
+        self.start_client(lockstep=True)
+        self.screen.typed.put("TODOS um")
+        self.screen.typed.put("TODOS dois")
+        self.assertEqual(self.receive(), "TODOS um")
+        self.server_end.settimeout(0.2)
+        with self.assertRaises(TimeoutError, msg="the next line waits for this one's answer"):
+            self.server_end.recv(100, socket.MSG_PEEK)
+        self.server_end.settimeout(TIMEOUT)
+        self.push("OK TODOS")
+        self.assertEqual(self.receive(), "TODOS dois")
+
+    def test_a_line_refused_by_the_flood_limit_is_sent_again(self) -> None:
+        with mock.patch.object(cliente, "LIMIT_RETRY_DELAY", 0.01):
+            self.start_client(lockstep=True)
+            self.screen.typed.put("TODOS um")
+            self.assertEqual(self.receive(), "TODOS um")
+            self.push("ERRO LIMITE Devagar.")
+            self.assertEqual(self.receive(), "TODOS um", "sent again")
+            self.push("OK TODOS")
+            self.screen.wait_for(r"eu: um$")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class fast_retries:
+    """Reconnection waits of 10 ms instead of 1, 2, 4 ... s; counts how often they restart."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self._patch = mock.patch.object(cliente, "retry_delays", self._delays)
+
+    def _delays(self) -> Iterator[float]:
+        self.started += 1
+        while True:
+            yield 0.01
+
+    def __enter__(self) -> fast_retries:
+        self._patch.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._patch.stop()
 
 
 if __name__ == "__main__":

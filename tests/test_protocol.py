@@ -473,7 +473,8 @@ class FormatTest(unittest.TestCase):
     CLOSEST = [
         ("ENTRA", "ENTRAR"), ("entar", "ENTRAR"), ("lsta", "LISTA"), ("chta", "CHAT"),
         ("todo", "TODOS"), ("sari", "SAIR"), ("AJUDAR", "AJUDA"), ("pong", "PING"),
-        ("oi", None), ("xyz", None), ("", None),
+        ("quit", "SAIR"), ("Tchau", "SAIR"), ("help", "AJUDA"), ("login", "ENTRAR"),
+        ("oi", None), ("xyz", None), ("", None), ("TODOS", None), ("lista", None),
     ]
 
     def test_unknown_command_names_the_closest_one(self) -> None:

@@ -153,6 +153,22 @@ class PasswordTest(TerminalTestCase):
         self.assertEqual(client.terminal_modes(), client.initial_modes, "echo and line mode are back")
 
 
+class LeavingTest(TerminalTestCase):
+    def test_ctrl_c_while_typing_says_goodbye_and_gives_the_terminal_back(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type("TODOS pela met")
+        alice.wait_prompt("alice> TODOS pela met")
+        self.assertNotEqual(alice.terminal_modes(), alice.initial_modes, "readline's own modes")
+        alice.type(CTRL_C)
+        self.assertEqual(alice.wait_exit(), 0)
+        self.assertEqual(bob.read_line(), "SAIU alice", "SAIR went out")
+        self.assertEqual(alice.terminal_modes(), alice.initial_modes)
+        self.assertNotIn(b"Traceback", bytes(alice.raw))
+
+
 class HistoryTest(TerminalTestCase):
     def test_history_is_kept_across_runs_without_passwords(self) -> None:
         home = Path(self.enterContext(tempfile.TemporaryDirectory()))
