@@ -74,6 +74,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import enum
+import functools
 import re
 import sys
 import unicodedata
@@ -84,12 +85,12 @@ from typing import Any, NoReturn
 ENCODING = "utf-8"
 DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
 MAX_NAME_LENGTH = 20
+NAME_CACHE_SIZE = 1 << 14  # names remembered as valid, and their keys (bounded memory)
 MIN_PASSWORD_LENGTH = 6
 MAX_PASSWORD_LENGTH = 128
 
 # \w is Unicode-aware on str patterns: it covers accented letters and digits.
 _NAME_RE = re.compile(r"[\w.-]{1,%d}" % MAX_NAME_LENGTH)
-_SEPARATOR_RE = re.compile(r" +")
 
 
 class ErrorCode(enum.StrEnum):
@@ -351,6 +352,7 @@ def is_forbidden_char(char: str) -> bool:
     return _FORBIDDEN_RE.match(char) is not None
 
 
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)  # every message names someone; few names recur
 def validate_name(name: str) -> str:
     """Return ``name`` in NFC if it is a valid user name, else raise ``NOME_INVALIDO``."""
     normalized = unicodedata.normalize("NFC", name)
@@ -392,20 +394,13 @@ def validate_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
 def name_key(name: str) -> str:
     """The identity of a user name: ``Alice`` and ``alice`` are one account."""
     return unicodedata.normalize("NFC", name).casefold()
 
 
 # --- Parsing client commands ------------------------------------------------
-
-
-def _split_words(line: str, max_words: int) -> list[str]:
-    """Split on runs of spaces into at most ``max_words`` parts; the last keeps the rest."""
-    line = line.lstrip(" ")
-    if max_words == 1:  # re.split's maxsplit=0 would mean "no limit"
-        return [line]
-    return _SEPARATOR_RE.split(line, maxsplit=max_words - 1)
 
 
 def _arguments_error(word: str) -> ProtocolError:
@@ -421,9 +416,14 @@ def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
 
 
 def _message_arguments(word: str, rest: str, leading: int) -> list[str]:
-    """``leading`` single-word arguments, then the message as the rest of the line."""
-    parts = _split_words(rest, leading + 1) if rest.strip(" ") else []
-    if len(parts) != leading + 1 or not parts[-1].strip(" "):
+    """``leading`` single-word arguments, then the message: the rest of the line after
+    the spaces that follow them (its own spaces kept)."""
+    parts = []
+    for _ in range(leading):  # str.partition, not re.split: this is every message's path
+        argument, _, rest = rest.lstrip(" ").partition(" ")
+        parts.append(argument)
+    parts.append(rest.lstrip(" "))
+    if not all(parts):
         raise _arguments_error(word)
     return parts
 
@@ -438,7 +438,13 @@ def parse_command(line: str) -> Command | None:
     word, _, rest = line.lstrip(" ").partition(" ")
     # isascii() first: "lısta".upper() == "LISTA" through the dotless i.
     upper = word.upper() if word.isascii() else ""
-    match upper:
+    match upper:  # the messages first: they are nearly every line a server sees
+        case "CHAT":
+            recipient, text = _message_arguments(upper, rest, 1)
+            return PrivateMessage(validate_name(recipient), validate_text(text))
+        case "TODOS":
+            (text,) = _message_arguments(upper, rest, 0)
+            return Broadcast(validate_text(text))
         case "NOVO" | "ENTRAR":
             name, password = _fixed_arguments(upper, rest, 2)
             cls = Register if upper == "NOVO" else Login
@@ -446,12 +452,6 @@ def parse_command(line: str) -> Command | None:
         case "LISTA" | "SAIR" | "AJUDA" | "PING":
             _fixed_arguments(upper, rest, 0)
             return {"LISTA": ListUsers, "SAIR": Quit, "AJUDA": Help, "PING": Ping}[upper]()
-        case "CHAT":
-            recipient, text = _message_arguments(upper, rest, 1)
-            return PrivateMessage(validate_name(recipient), validate_text(text))
-        case "TODOS":
-            (text,) = _message_arguments(upper, rest, 0)
-            return Broadcast(validate_text(text))
     raise unknown_command_error(word)
 
 
