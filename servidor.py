@@ -74,6 +74,8 @@ THREAD_STACK_SIZE = 256 * 1024
 # deliveries/s; no change with 100).
 SWITCH_INTERVAL = 0.05
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
+PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
+FORGET_AFTER = 1024  # presence notices everyone has had, kept until there are this many
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 USERS_FILE_VERSION = 1
@@ -494,6 +496,8 @@ class Connection:
         self._writer: threading.Thread | None = None  # alive only while there is a backlog
         self._closing = False  # no more lines are accepted
         self._shut = False  # closed and flushed: the socket was shut down
+        self._presence: PresenceJournal | None = None  # followed while logged in
+        self.presence_seen = 0  # journal index of the next notice to send
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port}"
@@ -517,17 +521,46 @@ class Connection:
     def enqueue(self, data: bytes) -> bool:
         """Put ``data`` in the outbox without any socket I/O; :meth:`flush` sends it.
 
-        The registry calls this under its own lock, then flushes after releasing it.
+        Presence notices not yet sent go first, so they precede what follows them.
         """
         with self._lock:
             if self._closing:
                 return False
+            self._catch_up_locked()
             if not self._max_queue or self._queued + len(data) <= self._max_queue:
                 self._outbox.append(data)
                 self._queued += len(data)
                 return True
         self.drop("a fila de saída encheu: o cliente não está lendo")
         return False
+
+    def follow_presence(self, journal: PresenceJournal, start: int) -> None:
+        """From now on, send the notices of ``journal`` from index ``start`` on."""
+        with self._lock:
+            self._presence = journal
+            self.presence_seen = start
+
+    def catch_up(self) -> None:
+        """Send the presence notices this client has not had yet."""
+        journal = self._presence
+        if journal is None or self.presence_seen >= journal.end:  # racy, but only a shortcut
+            return
+        with self._lock:
+            if self._closing:
+                return
+            self._catch_up_locked()
+            overflow = self._max_queue and self._queued > self._max_queue
+        if overflow:
+            self.drop("a fila de saída encheu: o cliente não está lendo")
+        else:
+            self.flush()
+
+    def _catch_up_locked(self) -> None:
+        journal = self._presence
+        if journal is not None and self.presence_seen < journal.end:
+            data, self.presence_seen = journal.since(self.presence_seen)
+            self._outbox.append(data)
+            self._queued += len(data)
 
     def flush(self) -> None:
         """Send what the outbox holds now, without blocking; a writer thread takes the rest."""
@@ -564,7 +597,7 @@ class Connection:
         """Accept no more lines; what is waiting still goes out, then the socket is shut down."""
         with self._lock:
             self._closing = True
-        self.flush()  # the outbox may hold notices queued under the registry lock
+        self.flush()  # sends what is waiting, the notices not yet had among it
         with self._lock:
             if self._writer is not None:
                 self._wake_writer.notify()  # it shuts the socket down once drained
@@ -685,10 +718,10 @@ class SessionRegistry:
 
     Writes take the lock; :meth:`find` and :meth:`everyone_but`, on every
     message's path, read without it (a single dict operation is atomic under
-    the GIL). Messages are sent after the lock is released, by the caller. Presence
-    notices (``ENTROU``/``SAIU``) are queued under the lock, so that a fast
-    log-out and log-in of one name reach everyone in that order, and sent
-    once it is released: queuing is an append to a deque, never socket I/O.
+    the GIL). Messages are sent after the lock is released, by the caller.
+    Presence notices (``ENTROU``/``SAIU``) go into a :class:`PresenceJournal`
+    under the lock, so a fast log-out and log-in of one name reach everyone in
+    that order; a thread of the registry's own delivers them.
     """
 
     def __init__(self, max_clients: int = 0, max_per_ip: int = 0) -> None:
@@ -698,6 +731,9 @@ class SessionRegistry:
         self._by_name: dict[str, ChatSession] = {}
         self._connections: set[Connection] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
+        self._presence = PresenceJournal()
+        self._presence_changed = threading.Event()
+        threading.Thread(target=self._deliver_presence_forever, name="presença", daemon=True).start()
 
     def admit(self, connection: Connection) -> str | None:
         """Count a new connection in, or return why it is refused."""
@@ -730,16 +766,16 @@ class SessionRegistry:
         connection), which is marked replaced; nobody else hears of a takeover.
         """
         key = protocol.name_key(name)
-        notified: list[Connection] = []
         with self._lock:
             replaced = self._by_name.get(key)
             self._by_name[key] = session
             if replaced is not None:
                 replaced.mark_replaced()
             else:
-                others = (other for other in self._by_name.values() if other is not session)
-                notified = enqueue_for_all(others, protocol.format_joined(name))
-        flush_all(notified)
+                self._presence.append(protocol.encode_line(protocol.format_joined(name)))
+            # From here on, it hears of everyone else (and not of itself).
+            session.connection.follow_presence(self._presence, self._presence.end)
+        self._presence_changed.set()
         return replaced
 
     def log_out(self, session: ChatSession, name: str) -> bool:
@@ -752,9 +788,30 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
-            notified = enqueue_for_all(self._by_name.values(), protocol.format_left(name))
-        flush_all(notified)
+            self._presence.append(protocol.encode_line(protocol.format_left(name)))
+        self._presence_changed.set()
         return True
+
+    def deliver_presence(self) -> None:
+        """Bring every session up to date with the presence journal, one send each,
+        then forget the notices everyone has had."""
+        for session in list(self._by_name.values()):  # one C call: atomic under the GIL
+            session.connection.catch_up()
+        with self._lock:
+            if self._by_name:
+                self._presence.forget_before(
+                    min(session.connection.presence_seen for session in self._by_name.values())
+                )
+            else:
+                self._presence.forget_before(self._presence.end)
+
+    def _deliver_presence_forever(self) -> None:
+        while True:
+            self._presence_changed.wait()
+            # A short pause lets a burst of logins reach each reader in one send.
+            time.sleep(PRESENCE_TICK)
+            self._presence_changed.clear()
+            self.deliver_presence()
 
     def find(self, name: str) -> ChatSession | None:
         # No lock: one dict lookup is atomic under CPython's GIL, and every
@@ -773,19 +830,43 @@ class SessionRegistry:
         return [other for other in list(self._by_name.values()) if other is not session]
 
 
-def enqueue_for_all(sessions: Iterable[ChatSession], line: str) -> list[Connection]:
-    """Put ``line`` in each session's outbox, encoded once; no socket I/O (safe under a lock).
+class PresenceJournal:
+    """The ``ENTROU``/``SAIU`` notices, written once and read by each session at its own pace.
 
-    Returns the connections to :func:`flush_all` once the lock is released.
+    Telling n people online that someone came in used to mean n queued lines
+    and n sends; n people arriving together made that n² (2,000 logins took
+    29 s). Now a login appends one line here, and each connection catches up
+    with everything it has not seen in one send: as soon as anything else is
+    sent to it (so a notice always comes before the messages that follow it),
+    or when the registry's presence thread passes, PRESENCE_TICK later.
+
+    Appends and :meth:`forget_before` happen under the registry's lock;
+    :meth:`since` and :attr:`end` read without it: ``_state`` is replaced as a
+    whole, and its list only ever grows.
     """
-    data = protocol.encode_line(line)
-    connections = [session.connection for session in sessions]
-    return [connection for connection in connections if connection.enqueue(data)]
 
+    def __init__(self) -> None:
+        self._state: tuple[int, list[bytes]] = (0, [])  # (index of the first line kept, lines)
 
-def flush_all(connections: Iterable[Connection]) -> None:
-    for connection in connections:
-        connection.flush()
+    @property
+    def end(self) -> int:
+        """The index the next notice will get."""
+        first, lines = self._state
+        return first + len(lines)
+
+    def append(self, line: bytes) -> None:
+        self._state[1].append(line)
+
+    def since(self, index: int) -> tuple[bytes, int]:
+        """The notices from ``index`` on, joined, and the index to continue from."""
+        first, lines = self._state
+        end = first + len(lines)
+        return b"".join(lines[max(0, index - first):end - first]), end
+
+    def forget_before(self, index: int) -> None:
+        first, lines = self._state
+        if index - first > FORGET_AFTER:  # copying the rest costs; do it once in a while
+            self._state = (index, lines[index - first:])
 
 
 # --- One client's protocol state ------------------------------------------------------

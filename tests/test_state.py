@@ -302,23 +302,23 @@ class RateLimiterTest(unittest.TestCase):
 
 
 class FakeConnection:
-    """Records what the registry queues for a session."""
+    """Records the presence notices the registry has for a session."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.presence_seen = 0
+        self._journal: servidor.PresenceJournal | None = None
+        self._lock = threading.Lock()  # the registry's own thread delivers too
 
-    def send_line(self, line: str) -> bool:
-        self.lines.append(line)
-        return True
+    def follow_presence(self, journal: servidor.PresenceJournal, start: int) -> None:
+        with self._lock:
+            self._journal, self.presence_seen = journal, start
 
-    def send_encoded(self, data: bytes) -> bool:
-        return self.send_line(data.decode("utf-8").removesuffix("\n"))
-
-    def enqueue(self, data: bytes) -> bool:
-        return self.send_encoded(data)
-
-    def flush(self) -> None:
-        """Everything enqueued is already recorded."""
+    def catch_up(self) -> None:
+        with self._lock:
+            if self._journal is not None:
+                data, self.presence_seen = self._journal.since(self.presence_seen)
+                self.lines += data.decode("utf-8").splitlines()
 
 
 class FakeSession:
@@ -343,6 +343,7 @@ class SessionRegistryTest(unittest.TestCase):
         alice, bob = FakeSession("alice"), FakeSession("bob")
         self.assertIsNone(self.log_in(registry, alice))
         self.assertIsNone(self.log_in(registry, bob))
+        registry.deliver_presence()
         self.assertEqual(alice.connection.lines, ["ENTROU bob"])
         self.assertEqual(bob.connection.lines, [], "nobody is told of their own login")
         self.assertIs(registry.find("ALICE"), alice)
@@ -361,10 +362,12 @@ class SessionRegistryTest(unittest.TestCase):
         self.log_in(registry, bob)
         self.assertIs(self.log_in(registry, new), old)
         self.assertTrue(old.replaced)
+        registry.deliver_presence()
         self.assertEqual(bob.connection.lines, [], "a takeover is not a SAIU plus ENTROU")
         self.assertFalse(registry.log_out(old, "alice"), "the replaced session must not log out")  # type: ignore[arg-type]
         self.assertIs(registry.find("alice"), new)
         self.assertTrue(registry.log_out(new, "alice"))  # type: ignore[arg-type]
+        registry.deliver_presence()
         self.assertEqual(bob.connection.lines, ["SAIU alice"])
         self.assertIsNone(registry.find("alice"))
         self.assertEqual(registry.names(), ["bob"])
@@ -380,8 +383,33 @@ class SessionRegistryTest(unittest.TestCase):
             thread = threading.Thread(target=registry.log_out, args=(session, "alice"))
             thread.start()
             thread.join(5)
+        registry.deliver_presence()
         expected = ["ENTROU alice", "SAIU alice"] * 200
         self.assertEqual(watcher.connection.lines, expected)
+
+    def test_presence_journal_forgets_only_what_everyone_had(self) -> None:
+        journal = servidor.PresenceJournal()
+        for number in range(3000):
+            journal.append(b"ENTROU u%d\n" % number)
+        journal.forget_before(2000)
+        self.assertEqual(journal.end, 3000)
+        self.assertEqual(journal.since(2998), (b"ENTROU u2998\nENTROU u2999\n", 3000))
+        self.assertEqual(journal.since(3000), (b"", 3000))
+
+    def test_notices_of_a_login_storm_reach_every_reader_in_order(self) -> None:
+        registry = SessionRegistry()
+        readers = [FakeSession(f"r{n}") for n in range(50)]
+        for reader in readers:
+            self.log_in(registry, reader)
+        registry.deliver_presence()
+        sends_before = [len(reader.connection.lines) for reader in readers]
+        for number in range(500):  # 500 arrivals, then one delivery round
+            self.log_in(registry, FakeSession(f"novo{number}"))
+        registry.deliver_presence()
+        for reader, before in zip(readers, sends_before):
+            self.assertEqual(
+                reader.connection.lines[before:], [f"ENTROU novo{n}" for n in range(500)]
+            )
 
     def test_admission_limits(self) -> None:
         registry = SessionRegistry(max_clients=3, max_per_ip=2)
@@ -472,6 +500,18 @@ class ConnectionTest(unittest.TestCase):
         self.assertTrue(connection.send_line("depois"), "and the next line goes straight out")
         self.assertEqual(self.peer.recv(100), b"depois\n")
         self.assertEqual(self.writers(), [])
+
+    def test_presence_notices_go_before_the_next_line(self) -> None:
+        journal = servidor.PresenceJournal()
+        journal.append(b"SAIU carol\n")
+        connection = self.connection()
+        connection.follow_presence(journal, journal.end)  # not what came before following
+        journal.append(b"ENTROU bob\n")
+        self.assertTrue(connection.send_line("MSG bob oi"))
+        self.assertEqual(self.peer.recv(100), b"ENTROU bob\nMSG bob oi\n")
+        journal.append(b"SAIU bob\n")
+        connection.catch_up()
+        self.assertEqual(self.peer.recv(100), b"SAIU bob\n")
 
     def test_enqueue_sends_nothing_until_flush(self) -> None:
         connection = self.connection()
