@@ -28,6 +28,7 @@ import argparse
 import base64
 import collections
 import errno
+import functools
 import hashlib
 import hmac
 import json
@@ -173,6 +174,13 @@ class Account:
 
     name: str
     password_hash: PasswordHash
+
+    @functools.cached_property
+    def json_line(self) -> str:
+        """This account's line in users.json, encoded once: every commit writes every account."""
+        record = {"hash": self.password_hash.to_json(), "name": self.name}
+        key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
+        return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
 
 
 def _temp_prefix(path: Path) -> str:
@@ -365,18 +373,11 @@ class UserStore:
     def _serialize(accounts: Iterable[Account]) -> bytes:
         """The whole file: one account per line, sorted, so it stays easy to read.
 
-        Each account is encoded by json's C encoder (no ``indent``): with
-        ``indent`` json falls back to its pure-Python encoder, ten times
-        slower, and every commit writes every account.
+        Every commit writes every account, so each account's line is encoded
+        once (:attr:`Account.json_line`) and a commit only sorts and joins:
+        10,000 registrations no longer cost 10,000 re-encodings each.
         """
-        entries = sorted(
-            (protocol.name_key(account.name), {"hash": account.password_hash.to_json(), "name": account.name})
-            for account in accounts
-        )
-        users = ",\n".join(
-            f" {json.dumps(key, ensure_ascii=False)}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
-            for key, record in entries
-        )
+        users = ",\n".join(sorted(account.json_line for account in accounts))
         return f'{{"version": {USERS_FILE_VERSION}, "users": {{\n{users}\n}}}}\n'.encode("utf-8")
 
 
