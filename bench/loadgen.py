@@ -237,7 +237,7 @@ class Worker:
         if self.settings.broadcast:
             with self.shared_delivered.get_lock():
                 self.shared_delivered.value += len(found)
-        else:
+        elif not self.settings.rate:  # closed loop: the sender may send again
             sender = self.clients[(client.index - self.first - 1) % self.count]
             sender.in_flight -= len(found)
             self.pump(sender)
@@ -350,7 +350,7 @@ def summarize(settings: Settings, results: list[WorkerResult]) -> dict[str, Any]
     traffic = end - start
     errors = sum(result.errors for result in results)
     return {
-        "ok": int(delivered >= expected and not errors),
+        "ok": int(delivered == expected and not errors),
         "clients": settings.clients,
         "ready": sum(result.ready for result in results),
         "delivered": delivered,
