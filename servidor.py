@@ -812,7 +812,10 @@ class SessionRegistry:
             # A short pause lets a burst of logins reach each reader in one send.
             time.sleep(PRESENCE_TICK)
             self._presence_changed.clear()
-            self.deliver_presence()
+            try:
+                self.deliver_presence()
+            except Exception:  # a bug here must not silence presence for good
+                log.exception("Erro inesperado ao entregar avisos de presença.")
 
     def find(self, name: str) -> ChatSession | None:
         # No lock: one dict lookup is atomic under CPython's GIL, and every
