@@ -602,5 +602,17 @@ class PasswordReprTest(unittest.TestCase):
                 self.assertEqual(command.password, self.PASSWORD)
 
 
+
+class ForbiddenCharactersTest(unittest.TestCase):
+    def test_the_regex_is_exactly_the_unicode_definition(self) -> None:
+        """Cc, Zl, Zp and the bidi controls, over every code point: one regex stands for them."""
+        bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+        for code in range(0x110000):
+            char = chr(code)
+            expected = char in bidi or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+            if protocol.is_forbidden_char(char) != expected:
+                self.fail(f"U+{code:04X}: {protocol.is_forbidden_char(char)} != {expected}")
+
+
 if __name__ == "__main__":
     unittest.main()
