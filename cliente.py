@@ -32,6 +32,7 @@ the server cannot be reached at start-up, or the connection ends for good
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import enum
 import errno
@@ -40,7 +41,6 @@ import itertools
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import sys
@@ -123,9 +123,8 @@ def make_visible(text: str) -> str:
     Another user's ESC sequence must not move our cursor or recolour our
     terminal; ``\\x1b[2J`` is printed as those characters.
     """
-    return "".join(
-        char.encode("unicode_escape").decode("ascii") if protocol.is_forbidden_char(char) else char
-        for char in text
+    return protocol.FORBIDDEN_CHARS.sub(
+        lambda match: match.group().encode("unicode_escape").decode("ascii"), text
     )
 
 
@@ -201,7 +200,7 @@ def render_parsed(parsed: protocol.ServerLine, own_name: str | None) -> Shown | 
         case "OK", (command, detail):
             text = render_ok(command, detail, own_name)
             return None if text is None else Shown.of(text, Style.NOTICE)
-        case "ERRO", (_code, text):
+        case "ERRO", (_, text):
             return Shown.of(f"Erro: {text}", Style.ERROR)
         case "MSG", (sender, text):
             return render_private(sender, ME, text, own_name)
@@ -325,9 +324,9 @@ def interpret(line: str, can_prompt: bool) -> Typed | None:
     still decides.
     """
     line = tidy_typed(line)
-    words = line.split(" ")
     if not line:
         return None
+    words = line.split(" ")
     word = _command_word(words[0])
     if word in ("?", "AJUDA") and len(words) == 1:
         return ShowHelp()
@@ -1006,12 +1005,10 @@ class ChatClient:
         if self._sock is None:
             return False
         self._pending.append(sent)
-        try:
+        # A failed send needs no handling here: the receiving loop sees the
+        # connection end and reports this command among the unconfirmed ones.
+        with contextlib.suppress(OSError):
             self._sock.sendall(protocol.encode_line(line))
-        except OSError:
-            # The receiving loop sees the connection end and reports it, with
-            # this command among the unconfirmed ones.
-            return True
         return True
 
     # -- keyboard thread -------------------------------------------------------------------

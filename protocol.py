@@ -343,13 +343,13 @@ def encode_line(line: str) -> bytes:
 # could make another's screen say something the bytes do not. One regex,
 # because checking each character in Python costs more than the rest of
 # handling a message (a test checks it against the Unicode categories).
-_FORBIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _HAS_LETTER_OR_DIGIT_RE = re.compile(r"[^\W_]")  # \w without "_" is exactly str.isalnum
 
 
 def is_forbidden_char(char: str) -> bool:
     """Whether ``char`` may not travel in a name or message."""
-    return _FORBIDDEN_RE.match(char) is not None
+    return FORBIDDEN_CHARS.match(char) is not None
 
 
 @functools.lru_cache(maxsize=NAME_CACHE_SIZE)  # every message names someone; few names recur
@@ -387,7 +387,7 @@ def validate_password(password: str) -> str:
 
 def validate_text(text: str) -> str:
     """Return message ``text`` if it is safe to show to others, else raise ``ARGUMENTOS``."""
-    if _FORBIDDEN_RE.search(text):
+    if FORBIDDEN_CHARS.search(text):
         raise ProtocolError(
             ErrorCode.ARGUMENTS, "A mensagem contém caracteres de controle não permitidos."
         )

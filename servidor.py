@@ -11,8 +11,10 @@ Structure, one piece of shared state per class, each with one lock:
 * :class:`RateLimiter` owns per-key counters (failed logins per account and
   IP, registrations per IP).
 * :class:`Connection` owns one socket: the connection's thread reads from it,
-  and a writer thread drains its bounded outgoing queue, so a slow reader only
-  ever blocks its own writer.
+  senders write to it directly when nothing waits, and a writer thread exists
+  only while a backlog does, so a slow reader only ever blocks its own writer.
+* :class:`PresenceJournal` holds the ``ENTROU``/``SAIU`` notices once, for
+  every connection to catch up with at its own pace.
 * :class:`ChatSession` is the protocol state of one connection (logged in or
   not, as whom, its flood budget) and dispatches each command.
 * :class:`ChatServer` accepts connections and shuts everything down cleanly.
@@ -33,9 +35,9 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import resource
-import math
 import select
 import selectors
 import signal
@@ -76,7 +78,7 @@ THREAD_STACK_SIZE = 256 * 1024
 SWITCH_INTERVAL = 0.05
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
 PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
-FORGET_AFTER = 1024  # presence notices everyone has had, kept until there are this many
+FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones all have had
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 USERS_FILE_VERSION = 1
@@ -798,13 +800,11 @@ class SessionRegistry:
         then forget the notices everyone has had."""
         for session in list(self._by_name.values()):  # one C call: atomic under the GIL
             session.connection.catch_up()
+        if self._presence.kept <= FORGET_AFTER:
+            return  # not worth a pass over every session under the lock
         with self._lock:
-            if self._by_name:
-                self._presence.forget_before(
-                    min(session.connection.presence_seen for session in self._by_name.values())
-                )
-            else:
-                self._presence.forget_before(self._presence.end)
+            seen = (session.connection.presence_seen for session in self._by_name.values())
+            self._presence.forget_before(min(seen, default=self._presence.end))
 
     def _deliver_presence_forever(self) -> None:
         while True:
@@ -858,6 +858,11 @@ class PresenceJournal:
         first, lines = self._state
         return first + len(lines)
 
+    @property
+    def kept(self) -> int:
+        """How many notices are kept."""
+        return len(self._state[1])
+
     def append(self, line: bytes) -> None:
         self._state[1].append(line)
 
@@ -869,7 +874,7 @@ class PresenceJournal:
 
     def forget_before(self, index: int) -> None:
         first, lines = self._state
-        if index - first > FORGET_AFTER:  # copying the rest costs; do it once in a while
+        if index > first:
             self._state = (index, lines[index - first:])
 
 
@@ -1216,7 +1221,7 @@ class ChatServer:
             log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
 
     def _prepare_socket(self, sock: socket.socket) -> None:
-        # The writer already sends everything queued in one call: Nagle's
+        # Every flush already sends everything waiting in one call: Nagle's
         # algorithm would only hold small replies back waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._limits.idle_timeout:

@@ -163,27 +163,24 @@ class ClientTest(ServerTestCase):
         self.assertEqual(client.wait(), 0)
         self.assertNotIn("Traceback", client.output.text)
 
-    def test_ctrl_c_leaves_cleanly(self) -> None:
+    def assert_signal_leaves_politely(self, number: signal.Signals) -> None:
+        """Logged in, the client gets ``number``: it sends SAIR and exits 0, no traceback."""
         bob = self.logged_in("bob")
         self.register("alice")
         client = self.start_client()
         client.type("ENTRAR alice senha123")
         client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
         self.assertEqual(bob.read_line(), "ENTROU alice")
-        client.process.send_signal(signal.SIGINT)
+        client.process.send_signal(number)
         self.assertEqual(client.wait(), 0)
-        self.assertEqual(bob.read_line(), "SAIU alice", "Ctrl-C sends SAIR before leaving")
+        self.assertEqual(bob.read_line(), "SAIU alice", "SAIR goes out before leaving")
         self.assertNotIn("Traceback", client.output.text)
 
+    def test_ctrl_c_leaves_cleanly(self) -> None:
+        self.assert_signal_leaves_politely(signal.SIGINT)
+
     def test_sigterm_leaves_like_ctrl_c(self) -> None:
-        bob = self.logged_in("bob")
-        self.register("alice")
-        client = self.start_client()
-        client.type("ENTRAR alice senha123")
-        self.assertEqual(bob.read_line(), "ENTROU alice")
-        client.process.send_signal(signal.SIGTERM)
-        self.assertEqual(client.wait(), 0)
-        self.assertEqual(bob.read_line(), "SAIU alice")
+        self.assert_signal_leaves_politely(signal.SIGTERM)
 
     def test_server_closing_before_login_ends_the_client(self) -> None:
         client = self.start_client()  # never logged in: nothing to reconnect to

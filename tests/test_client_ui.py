@@ -431,6 +431,13 @@ class FakeServerTestCase(unittest.TestCase):
     def receive(self) -> str:
         return self.server_lines.readline().rstrip("\n")
 
+    def type_and_receive(self, *lines: str) -> None:
+        """Type ``lines`` and check the server gets each one, in order."""
+        for line in lines:
+            self.screen.typed.put(line)
+        for line in lines:
+            self.assertEqual(self.receive(), line)
+
     def hang_up(self) -> None:
         self.server_lines.close()  # the socket's file descriptor closes with its last user
         self.server_end.close()
@@ -451,18 +458,14 @@ class FakeServerTestCase(unittest.TestCase):
 class ChatClientTest(FakeServerTestCase):
     def test_own_message_echoed_once_the_server_confirms_it(self) -> None:
         self.start_client()
-        self.screen.typed.put("CHAT Bob olá")
-        self.assertEqual(self.receive(), "CHAT Bob olá")
+        self.type_and_receive("CHAT Bob olá")
         self.push("TODOS carol enquanto isso", "OK CHAT bob")
         self.screen.wait_for(r"^\[\d\d:\d\d\] carol: enquanto isso$")
         self.screen.wait_for(r"^\[\d\d:\d\d\] eu → bob: olá$")  # the name as the server has it
 
     def test_refused_command_is_not_echoed(self) -> None:
         self.start_client()
-        self.screen.typed.put("TODOS primeiro")
-        self.screen.typed.put("TODOS segundo")
-        self.assertEqual(self.receive(), "TODOS primeiro")
-        self.assertEqual(self.receive(), "TODOS segundo")
+        self.type_and_receive("TODOS primeiro", "TODOS segundo")
         self.push("ERRO LIMITE Devagar.", "OK TODOS")
         self.screen.wait_for(r"Erro: Devagar\.$")
         self.assertRegex(self.screen.wait_for(r"eu:"), r"eu: segundo$")
@@ -480,10 +483,7 @@ class ChatClientTest(FakeServerTestCase):
 
     def test_unconfirmed_messages_are_reported_when_the_connection_drops(self) -> None:
         self.start_client()
-        self.screen.typed.put("CHAT bob oi")
-        self.screen.typed.put("TODOS alguém aí?")
-        self.assertEqual(self.receive(), "CHAT bob oi")
-        self.assertEqual(self.receive(), "TODOS alguém aí?")
+        self.type_and_receive("CHAT bob oi", "TODOS alguém aí?")
         self.push("OK CHAT bob")
         self.hang_up()
         self.screen.wait_for(r"eu → bob: oi$")
@@ -559,8 +559,7 @@ class ChatClientTest(FakeServerTestCase):
     def test_leaving_without_the_servers_goodbye_is_reported(self) -> None:
         self.start_client()
         self.log_in()
-        self.screen.typed.put("TODOS importante")
-        self.assertEqual(self.receive(), "TODOS importante")
+        self.type_and_receive("TODOS importante")
         self.screen.typed.put(None)  # Ctrl-D: SAIR goes out
         self.assertEqual(self.receive(), "SAIR")
         self.hang_up()  # and the server closes without answering either

@@ -392,9 +392,19 @@ class SessionRegistryTest(unittest.TestCase):
         for number in range(3000):
             journal.append(b"ENTROU u%d\n" % number)
         journal.forget_before(2000)
+        self.assertEqual(journal.kept, 1000)
         self.assertEqual(journal.end, 3000)
         self.assertEqual(journal.since(2998), (b"ENTROU u2998\nENTROU u2999\n", 3000))
         self.assertEqual(journal.since(3000), (b"", 3000))
+
+    def test_notices_everyone_had_are_forgotten(self) -> None:
+        registry = SessionRegistry()
+        sessions = [FakeSession(f"u{n}") for n in range(servidor.FORGET_AFTER + 100)]
+        for session in sessions:
+            self.log_in(registry, session)
+        registry.deliver_presence()
+        self.assertEqual(registry._presence.kept, 0, "every session had every notice")
+        self.assertEqual(len(sessions[0].connection.lines), len(sessions) - 1)
 
     def test_notices_of_a_login_storm_reach_every_reader_in_order(self) -> None:
         registry = SessionRegistry()
