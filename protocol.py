@@ -25,7 +25,10 @@ command                        meaning                               needs login
                                                                      in)
 ``ENTRAR <usuario> <senha>``   log in                                no
 ``LISTA``                      users online now, sorted, you too     yes
-``CHAT <usuario> <mensagem>``  private message                       yes
+``LISTA TODOS``                every account: online, or when last   yes
+                               seen (one ``USUARIO`` line each)
+``CHAT <usuario> <mensagem>``  private message; kept for the          yes
+                               recipient if registered but offline
 ``TODOS <mensagem>``           public message to everyone else       yes
 ``SAIR``                       leave: reply, then connection closed  no
 ``AJUDA``                      one ``INFO`` line per command, then   no
@@ -43,7 +46,10 @@ line                           when
 =============================  ==============================================
 ``OK <COMANDO> [detalhe]``     the command just sent succeeded, e.g.
                                ``OK NOVO alice``, ``OK ENTRAR alice``,
-                               ``OK LISTA alice bob``, ``OK CHAT bob``,
+                               ``OK LISTA alice bob``, ``OK LISTA TODOS``,
+                               ``OK CHAT bob`` (delivered),
+                               ``OK CHAT bob GUARDADA`` (bob is offline:
+                               stored, delivered when he logs in),
                                ``OK TODOS``, ``OK SAIR``, ``OK AJUDA``,
                                ``OK PING``
 ``ERRO <CODIGO> <texto>``      it failed; the connection stays open, except
@@ -55,7 +61,24 @@ line                           when
 ``SAIU <usuario>``             another user left (SAIR, closed connection,
                                or dropped by the server)
 ``INFO <texto>``               greeting on connect and other human notices
+``PENDENTE <remetente>         right after ``OK ENTRAR``: a private message
+<quando> <mensagem>``          sent while you were offline, oldest first,
+                               then ``INFO`` saying how many there were
+``HISTORICO <remetente>        after those: one of the last public messages
+<quando> <mensagem>``          (``TODOS``), oldest first, so a late arrival
+                               sees what was said
+``USUARIO <nome> ONLINE``      one per account, in answer to ``LISTA TODOS``;
+``USUARIO <nome> OFFLINE       ``<visto>`` is when it was last online, absent
+[<visto>]``                    if it never logged in
 =============================  ==============================================
+
+Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
+``2026-11-21T21:14:05Z``. Replies are matched to commands by order, so
+``OK LISTA TODOS`` answers ``LISTA TODOS`` even if somebody is called TODOS.
+
+Transport: plain TCP, or TLS (1.2 or newer) when the server is started with a
+certificate. :class:`TlsEndpoint` does TLS as a byte transform over memory
+buffers, so TLS too stays free of sockets here.
 
 Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``;
 unique ignoring case; normalised to Unicode NFC. Passwords: 6-128 printable
@@ -72,11 +95,15 @@ both programs share (:class:`PortugueseArgumentParser`).
 from __future__ import annotations
 
 import argparse
+import calendar
+import contextlib
 import difflib
 import enum
 import functools
 import re
+import ssl
 import sys
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -105,7 +132,7 @@ class ErrorCode(enum.StrEnum):
     NOT_AUTHENTICATED = "NAO_AUTENTICADO"
     ALREADY_AUTHENTICATED = "JA_AUTENTICADO"
     UNKNOWN_USER = "USUARIO_INEXISTENTE"
-    USER_OFFLINE = "USUARIO_OFFLINE"
+    MAILBOX_FULL = "CAIXA_CHEIA"
     SESSION_REPLACED = "SESSAO_SUBSTITUIDA"
     INVALID_UTF8 = "UTF8_INVALIDO"
     UNAVAILABLE = "INDISPONIVEL"
@@ -144,7 +171,9 @@ class Login:
 
 @dataclass(frozen=True)
 class ListUsers:
-    """``LISTA``."""
+    """``LISTA``, or ``LISTA TODOS`` (``everyone``): every account, with when it was last seen."""
+
+    everyone: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,7 +226,7 @@ class CommandHelp:
 COMMAND_HELP: dict[str, CommandHelp] = {
     "NOVO": CommandHelp("NOVO <usuário> <senha>", "cria uma conta", "NOVO alice s3nh4x"),
     "ENTRAR": CommandHelp("ENTRAR <usuário> <senha>", "entra no chat", "ENTRAR alice s3nh4x"),
-    "LISTA": CommandHelp("LISTA", "mostra quem está online", "LISTA"),
+    "LISTA": CommandHelp("LISTA [TODOS]", "quem está online (ou todos)", "LISTA TODOS"),
     "CHAT": CommandHelp("CHAT <usuário> <mensagem>", "mensagem privada", "CHAT bob oi, tudo bem?"),
     "TODOS": CommandHelp("TODOS <mensagem>", "mensagem para todos", "TODOS bom dia!"),
     "SAIR": CommandHelp("SAIR", "sai do chat", "SAIR"),
@@ -449,9 +478,14 @@ def parse_command(line: str) -> Command | None:
             name, password = _fixed_arguments(upper, rest, 2)
             cls = Register if upper == "NOVO" else Login
             return cls(validate_name(name), validate_password(password))
-        case "LISTA" | "SAIR" | "AJUDA" | "PING":
+        case "LISTA":
+            args = [arg for arg in rest.split(" ") if arg]
+            if args and (len(args) > 1 or not args[0].isascii() or args[0].upper() != "TODOS"):
+                raise _arguments_error(upper)
+            return ListUsers(everyone=bool(args))
+        case "SAIR" | "AJUDA" | "PING":
             _fixed_arguments(upper, rest, 0)
-            return {"LISTA": ListUsers, "SAIR": Quit, "AJUDA": Help, "PING": Ping}[upper]()
+            return {"SAIR": Quit, "AJUDA": Help, "PING": Ping}[upper]()
     raise unknown_command_error(word)
 
 
@@ -505,6 +539,58 @@ def format_info(text: str) -> str:
     return f"INFO {text}"
 
 
+STORED = "GUARDADA"  # the detail of ``OK CHAT <usuario> GUARDADA``: kept, not yet delivered
+ONLINE = "ONLINE"
+OFFLINE = "OFFLINE"
+
+
+def format_stored_ok(recipient: str) -> str:
+    """``OK CHAT <usuario> GUARDADA``: the recipient is offline; the message waits for them."""
+    return format_ok("CHAT", f"{recipient} {STORED}")
+
+
+def format_waiting(sender: str, sent_at: float, text: str) -> str:
+    """``PENDENTE <remetente> <quando> <mensagem>``: a private message kept while you were away."""
+    return f"PENDENTE {sender} {format_timestamp(sent_at)} {text}"
+
+
+def format_history(sender: str, sent_at: float, text: str) -> str:
+    """``HISTORICO <remetente> <quando> <mensagem>``: a public message from before you came."""
+    return f"HISTORICO {sender} {format_timestamp(sent_at)} {text}"
+
+
+def format_account(name: str, online: bool, last_seen: float | None) -> str:
+    """``USUARIO <nome> ONLINE`` or ``USUARIO <nome> OFFLINE [<visto>]`` (for ``LISTA TODOS``)."""
+    if online:
+        return f"USUARIO {name} {ONLINE}"
+    if last_seen is None:
+        return f"USUARIO {name} {OFFLINE}"
+    return f"USUARIO {name} {OFFLINE} {format_timestamp(last_seen)}"
+
+
+def format_waiting_count(count: int) -> str:
+    """The ``INFO`` after the ``PENDENTE`` lines: how many there were."""
+    if count == 1:
+        return format_info("1 mensagem privada esperava por você.")
+    return format_info(f"{count} mensagens privadas esperavam por você.")
+
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_timestamp(seconds: float) -> str:
+    """Seconds since the epoch as UTC ISO 8601 to the second: ``2026-11-21T21:14:05Z``."""
+    return time.strftime(_TIMESTAMP_FORMAT, time.gmtime(seconds))
+
+
+def parse_timestamp(text: str) -> float | None:
+    """The inverse of :func:`format_timestamp`; ``None`` if ``text`` is not one."""
+    try:
+        return float(calendar.timegm(time.strptime(text, _TIMESTAMP_FORMAT)))
+    except ValueError:
+        return None
+
+
 def help_lines() -> Iterator[str]:
     """The ``INFO`` lines that answer ``AJUDA``."""
     return (format_info(help.line()) for help in COMMAND_HELP.values())
@@ -518,8 +604,9 @@ class ServerLine:
     """One server line split into its kind and fields.
 
     ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
-    ``SAIU``, ``INFO``); ``fields`` holds the words the grammar defines for that
-    kind, the last one keeping the rest of the line.
+    ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``); ``fields``
+    holds the words the grammar defines for that kind, the last one keeping
+    the rest of the line (missing ones are ``""``).
     """
 
     kind: str
@@ -527,7 +614,10 @@ class ServerLine:
 
 
 # How many fields each kind has, the last one taking the rest of the line.
-_SERVER_FIELDS = {"OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1}
+_SERVER_FIELDS = {
+    "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
+    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3,
+}
 
 
 def parse_server_line(line: str) -> ServerLine:
@@ -570,6 +660,98 @@ def foreign_protocol_error(name: str) -> ProtocolError:
         f"Isto é um servidor de chat BatChat (texto puro), não {name}. "
         "Use: python3 cliente.py --host <servidor>",
     )
+
+
+# --- TLS as a byte transform --------------------------------------------------------
+
+TLS_MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
+TLS_READ_SIZE = 65536
+
+
+class TlsEndpoint:
+    """One side of a TLS session as a pure byte transform: no socket, no thread.
+
+    :class:`ssl.SSLObject` over two :class:`ssl.MemoryBIO`, the standard
+    library's sans-I/O TLS. The caller moves the bytes: :meth:`feed` what came
+    from the network, :meth:`read` the plaintext it carried, :meth:`encrypt`
+    what to send, and send whatever :meth:`take_output` holds (handshake and
+    post-handshake records too).
+
+    Why not :class:`ssl.SSLSocket`: both programs read a connection in one
+    thread while others write to it, and OpenSSL forbids using one SSL object
+    from two threads at once (an ``SSL_read`` during an ``SSL_write`` can
+    corrupt the session or crash; CPython issue gh-151508). Here the owner
+    serialises every call with one lock, and does the socket I/O itself.
+    """
+
+    def __init__(
+        self, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None = None
+    ) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server_side, server_hostname=server_hostname
+        )
+
+    def handshake(self) -> bool:
+        """Advance the handshake with what was fed; ``True`` once it is complete.
+
+        Raises :class:`ssl.SSLError` when it fails (a refused certificate, a
+        peer that does not speak TLS); :meth:`take_output` may hold an alert.
+        """
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        return True
+
+    def feed(self, data: bytes) -> None:
+        """Bytes received from the peer; ``b""`` when the connection ended."""
+        if data:
+            self._incoming.write(data)
+        else:
+            self._incoming.write_eof()
+
+    def read(self) -> bytes | None:
+        """All the plaintext the bytes fed so far carry (maybe ``b""``: half a record);
+        ``None`` once the peer has closed the session."""
+        chunks = []
+        while True:
+            try:
+                chunk = self._tls.read(TLS_READ_SIZE)
+            except ssl.SSLWantReadError:
+                return b"".join(chunks)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                # close_notify, or the connection ended without one: either way
+                # nothing more will come. Plaintext already read still counts.
+                return b"".join(chunks) if chunks else None
+            if not chunk:
+                return b"".join(chunks) if chunks else None
+            chunks.append(chunk)
+
+    def encrypt(self, data: bytes) -> bytes:
+        """The records that carry ``data`` (and anything else waiting to go out)."""
+        view = memoryview(data)
+        while view:
+            view = view[self._tls.write(view):]
+        return self.take_output()
+
+    def take_output(self) -> bytes:
+        """Bytes the session needs sent to the peer, now."""
+        return self._outgoing.read()
+
+    def close(self) -> bytes:
+        """Start closing the session; the ``close_notify`` alert to send."""
+        # unwrap() then waits for the peer's own close_notify, which we do not
+        # need; a session that never finished its handshake has none to send.
+        with contextlib.suppress(ssl.SSLError):
+            self._tls.unwrap()
+        return self.take_output()
+
+    @property
+    def version(self) -> str | None:
+        """The TLS version agreed, e.g. ``"TLSv1.3"``; ``None`` before the handshake."""
+        return self._tls.version()
 
 
 # --- Command-line conventions shared by servidor.py and cliente.py -------------

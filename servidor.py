@@ -28,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import collections
+import contextlib
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -37,16 +40,20 @@ import json
 import logging
 import math
 import os
+import queue
 import resource
 import select
 import selectors
 import signal
 import socket
+import sqlite3
+import ssl
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import FrameType
@@ -82,9 +89,15 @@ FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones 
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 USERS_FILE_VERSION = 1
+MAILBOX_BATCH = 256  # disk jobs of the mailbox committed together, at most
+SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that records it
 # Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
 # many run at once, so a login storm queues instead of eating memory and CPU.
 HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
+LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
+DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
+MAX_HISTORY = 10_000
+DEFAULT_TLS_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake
 FANOUT_PER_TOKEN = 10  # a TODOS costs one more flood token per 10 recipients
 FAILED_LOGINS_PER_IP_FACTOR = 4  # one IP may fail this many times --login-rate, over all names
 FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
@@ -109,13 +122,18 @@ class Limits:
     max_per_ip: int = 20  # connections from one IP
     login_timeout: float = 60.0  # seconds to log in after connecting
     idle_timeout: float = 300.0  # seconds of silence before TCP keep-alive probes
+    max_pending: int = 100  # private messages kept for one offline user
 
 
 # --- Accounts ----------------------------------------------------------------
 
 
-class UserStoreError(Exception):
-    """``users.json`` cannot be used (corrupt, unreadable)."""
+class StorageError(Exception):
+    """A file the server keeps its state in cannot be used (corrupt, unreadable)."""
+
+
+class UserStoreError(StorageError):
+    """``users.json`` cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -172,17 +190,30 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 @dataclass(frozen=True)
 class Account:
-    """A registered user: the name as registered and the password hash."""
+    """A registered user: the name as registered, the password hash, when last online."""
 
     name: str
     password_hash: PasswordHash
+    last_seen: float | None = None  # seconds since the epoch; None: never logged in
 
     @functools.cached_property
     def json_line(self) -> str:
         """This account's line in users.json, encoded once: every commit writes every account."""
-        record = {"hash": self.password_hash.to_json(), "name": self.name}
+        record: dict[str, Any] = {"hash": self.password_hash.to_json(), "name": self.name}
+        if self.last_seen is not None:
+            record["last_seen"] = protocol.format_timestamp(self.last_seen)
         key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
         return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
+
+
+def _load_last_seen(record: dict[str, Any]) -> float | None:
+    text = record.get("last_seen")
+    if text is None:
+        return None
+    seconds = protocol.parse_timestamp(text) if isinstance(text, str) else None
+    if seconds is None:
+        raise ValueError(f"data inválida em last_seen: {text!r}")
+    return seconds
 
 
 def _temp_prefix(path: Path) -> str:
@@ -231,7 +262,8 @@ def write_file_durably(path: Path, data: bytes) -> None:
 class UserStore:
     """The registered accounts, kept in a JSON file.
 
-    API: :meth:`register`, :meth:`authenticate`, :meth:`exists`.
+    API: :meth:`register`, :meth:`authenticate`, :meth:`registered_name`,
+    :meth:`record_seen`, :meth:`accounts`, :meth:`save`.
 
     ``_lock`` guards only the in-memory dicts; hashing and file writes happen
     outside it. File writes are serialised by ``_write_lock``, a lock whose
@@ -239,6 +271,11 @@ class UserStore:
     write that includes it is on disk (group commit), so ``OK NOVO`` always
     means durable, and a burst of registrations costs a few file writes
     instead of one per account.
+
+    When each account was last online changes at every login and log-out;
+    a thread of the store's own saves those changes SEEN_SAVE_DELAY later, all
+    at once, so a stream of logins cannot turn into a stream of file writes.
+    A SIGKILL may lose the last few seconds of them, never an account.
     """
 
     def __init__(self, path: Path, hash_cost: int = DEFAULT_HASH_COST) -> None:
@@ -257,6 +294,8 @@ class UserStore:
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
         self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+        self._seen_changed = threading.Event()
+        threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()
 
     def _typical_cost(self) -> int:
         """log2 of the scrypt n most stored hashes use (the configured cost if none)."""
@@ -278,7 +317,7 @@ class UserStore:
                 if protocol.name_key(name) in accounts:
                     raise ValueError(f"a conta {name} aparece duas vezes")
                 accounts[protocol.name_key(name)] = Account(
-                    name, PasswordHash.from_json(record["hash"])
+                    name, PasswordHash.from_json(record["hash"]), _load_last_seen(record)
                 )
             return accounts
         except (ValueError, KeyError, TypeError, AttributeError, ProtocolError) as error:
@@ -291,10 +330,45 @@ class UserStore:
         with self._lock:
             return len(self._accounts)
 
-    def exists(self, name: str) -> bool:
-        """Whether an account with this name (ignoring case) is registered."""
+    def registered_name(self, name: str) -> str | None:
+        """The name as registered of the account called ``name`` (ignoring case), if any."""
         with self._lock:
-            return protocol.name_key(name) in self._accounts
+            account = self._accounts.get(protocol.name_key(name))
+        return account.name if account else None
+
+    def accounts(self) -> list[Account]:
+        """Every account, sorted by name ignoring case."""
+        with self._lock:
+            accounts = list(self._accounts.values())
+        return sorted(accounts, key=lambda account: (account.name.casefold(), account.name))
+
+    def record_seen(self, name: str, when: float) -> None:
+        """Note that ``name`` was online at ``when``; on disk within SEEN_SAVE_DELAY."""
+        key = protocol.name_key(name)
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is None:
+                return
+            self._accounts[key] = dataclasses.replace(account, last_seen=when)
+            self._version += 1
+        self._seen_changed.set()
+
+    def save(self) -> None:
+        """Write what changed now (at shutdown, so no last-seen time is lost)."""
+        with self._lock:
+            version = self._version
+        self._write(version)
+
+    def _save_seen_forever(self) -> None:
+        while True:
+            self._seen_changed.wait()
+            time.sleep(SEEN_SAVE_DELAY)  # gather a burst of logins into one write
+            self._seen_changed.clear()
+            try:
+                self.save()
+            except OSError as error:
+                log.error("Não foi possível gravar %s: %s; nova tentativa em breve.", self._path, error)
+                self._seen_changed.set()
 
     def register(self, name: str, password: str) -> str:
         """Create an account and return once it is on disk.
@@ -314,7 +388,7 @@ class UserStore:
             self._version += 1
             my_version = self._version
         try:
-            self._commit(key, my_version)
+            self._write(my_version, rollback=key)
         except OSError as error:
             log.error("Não foi possível gravar %s: %s", self._path, error)
             raise ProtocolError(
@@ -347,11 +421,12 @@ class UserStore:
     def _exists_error() -> ProtocolError:
         return ProtocolError(ErrorCode.USER_EXISTS, "Esse nome de usuário já está em uso.")
 
-    def _commit(self, key: str, version: int) -> None:
-        """Make sure the accounts as of ``version`` are on disk, or drop ``key``.
+    def _write(self, version: int, rollback: str | None = None) -> None:
+        """Make sure the accounts as of ``version`` are on disk; on failure drop the
+        pending account ``rollback`` (a registration) and raise.
 
-        On failure the pending account is removed while ``_write_lock`` is
-        still held, so no later write can carry an account that was refused.
+        The pending account is removed while ``_write_lock`` is still held, so
+        no later write can carry an account that was refused.
         """
         with self._write_lock:
             if self._durable_version >= version:
@@ -362,9 +437,10 @@ class UserStore:
             try:
                 write_file_durably(self._path, self._serialize(snapshot.values()))
             except OSError:
-                with self._lock:
-                    del self._pending[key]
-                    self._version += 1
+                if rollback is not None:
+                    with self._lock:
+                        del self._pending[rollback]
+                        self._version += 1
                 raise
             with self._lock:
                 self._durable_version = snapshot_version
@@ -381,6 +457,263 @@ class UserStore:
         """
         users = ",\n".join(sorted(account.json_line for account in accounts))
         return f'{{"version": {USERS_FILE_VERSION}, "users": {{\n{users}\n}}}}\n'.encode("utf-8")
+
+
+# --- Private messages waiting for their recipient --------------------------------
+
+
+class MailboxError(StorageError):
+    """The offline-messages database cannot be used."""
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    """A private message kept for a user who was offline when it was sent."""
+
+    id: int  # the database's: messages for one recipient go out in this order
+    recipient: str  # the recipient's name key
+    sender: str
+    sent_at: float  # seconds since the epoch
+    text: str
+
+    def line(self) -> bytes:
+        return protocol.encode_line(protocol.format_waiting(self.sender, self.sent_at, self.text))
+
+
+_MAILBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS waiting (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the order messages were kept in
+    recipient TEXT NOT NULL,               -- name key (NFC, casefolded)
+    sender TEXT NOT NULL,
+    sent_at REAL NOT NULL,                 -- seconds since the epoch, UTC
+    text TEXT NOT NULL
+)
+"""
+
+
+class Mailbox:
+    """Private messages waiting for users who were offline, until they are written to them.
+
+    API: :meth:`store`, :meth:`hand_over`, :meth:`waiting`, :meth:`close`.
+
+    Kept in SQLite (``sqlite3``, standard library), not in a JSON file: a JSON
+    file written atomically must be rewritten whole for every message kept or
+    delivered, and this store changes with every message to someone offline.
+    SQLite adds or deletes one row per message, and with ``synchronous=FULL``
+    a committed row survives a SIGKILL and a power cut (the write-ahead log is
+    fsynced at every commit).
+
+    Everything is mirrored in memory, so deciding what to deliver never reads
+    the disk, and one thread of the mailbox's own does all the disk work: the
+    lock guards only the memory. Writes that queue up while one commits are
+    committed together (group commit, as in :class:`UserStore`). A sender's
+    ``OK CHAT <nome> GUARDADA`` comes only after the commit that holds its message.
+
+    Delivery: a message leaves memory when it is put in the recipient's
+    outbox, and leaves the disk only once its bytes were written to the
+    recipient's socket. If the connection ends before that, it goes back in
+    memory, to be delivered at the next login. A crash between the write and
+    the delete means it is delivered again: at least once, never lost.
+    """
+
+    def __init__(
+        self, path: Path, max_pending: int, find_recipient: Callable[[str], Connection | None]
+    ) -> None:
+        """``find_recipient(name_key)``: the connection of that user if online, else ``None``."""
+        self._path = path
+        self._max_pending = max_pending
+        self._find_recipient = find_recipient
+        self._lock = threading.Lock()
+        self._db = self._open(path)
+        self._waiting: dict[str, list[WaitingMessage]] = collections.defaultdict(list)
+        self._kept: collections.Counter[str] = collections.Counter()  # per recipient, in memory or in flight
+        for message in self._load(self._db, path):
+            self._waiting[message.recipient].append(message)
+            self._kept[message.recipient] += 1
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[sqlite3.Connection], Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_forever, name="mensagens-guardadas", daemon=True)
+        self._writer.start()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        if not path.parent.is_dir():
+            raise MailboxError(f"a pasta {path.parent} não existe")
+        try:
+            # Created private before SQLite opens it; its journal files take the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            # Only the mailbox's own thread uses it after this constructor.
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # every commit fsynced: durable before OK
+            db.execute(_MAILBOX_SCHEMA)
+            return db
+        except (sqlite3.Error, OSError) as error:
+            raise MailboxError(
+                f"o arquivo de mensagens guardadas {path} não pode ser usado ({error}). "
+                "Mova-o para outro lugar; o servidor não inicia por cima dele."
+            ) from error
+
+    @staticmethod
+    def _load(db: sqlite3.Connection, path: Path) -> list[WaitingMessage]:
+        try:
+            rows = db.execute("SELECT id, recipient, sender, sent_at, text FROM waiting ORDER BY id")
+            messages = [WaitingMessage(*row) for row in rows]
+        except sqlite3.Error as error:
+            raise MailboxError(f"o arquivo de mensagens guardadas {path} está corrompido ({error}).") from error
+        for message in messages:
+            if not all(isinstance(value, str) for value in (message.recipient, message.sender, message.text)):
+                raise MailboxError(f"o arquivo de mensagens guardadas {path} tem uma linha inválida.")
+        return messages
+
+    def waiting(self, recipient: str) -> list[WaitingMessage]:
+        """The messages kept for ``recipient`` (a name key) and not in any outbox."""
+        with self._lock:
+            return list(self._waiting.get(recipient, ()))
+
+    def store(self, recipient: str, sender: str, text: str) -> None:
+        """Keep a message for ``recipient`` (a name key); return once it is on disk.
+
+        Raises ``CAIXA_CHEIA`` when ``max_pending`` are already kept for them,
+        ``INDISPONIVEL`` when the disk refuses. If the recipient came online
+        meanwhile, the message is delivered at once.
+        """
+        with self._lock:
+            if self._closed:
+                raise ProtocolError(ErrorCode.UNAVAILABLE, "O servidor está sendo encerrado.")
+            if self._max_pending and self._kept[recipient] >= self._max_pending:
+                raise ProtocolError(
+                    ErrorCode.MAILBOX_FULL,
+                    f"Já há {self._kept[recipient]} mensagens esperando por esse usuário; "
+                    "tente quando ele estiver online.",
+                )
+            self._kept[recipient] += 1  # reserved now: parallel senders cannot overshoot
+        sent_at = time.time()
+        insert = functools.partial(_insert_waiting, (recipient, sender, sent_at, text))
+        try:
+            message_id = self._submit(insert).result()
+        except (sqlite3.Error, OSError) as error:
+            log.error("Não foi possível guardar uma mensagem em %s: %s", self._path, error)
+            with self._lock:
+                self._forget_count_locked(recipient, 1)
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "Não foi possível guardar a mensagem agora; tente mais tarde."
+            ) from error
+        with self._lock:  # in id order, whatever order parallel commits returned in
+            bisect.insort(self._waiting[recipient], WaitingMessage(message_id, recipient, sender, sent_at, text),
+                          key=lambda message: message.id)
+        # Kept, then checked: a login either took it already or is seen here.
+        self._deliver_if_online(recipient)
+
+    def hand_over(self, recipient: str, connection: Connection, then: Callable[[], T]) -> T:
+        """Put the messages kept for ``recipient`` in ``connection``'s outbox, then an
+        ``INFO`` with how many there were; then call ``then`` under the same lock.
+
+        ``then`` is the login that makes the recipient findable: doing both
+        under one lock means a message stored meanwhile either is among these
+        or finds the recipient online (see :meth:`store`), and no live message
+        overtakes a kept one. Lock order: this lock, then the registry's, then
+        the connection's. Nothing is sent here; the caller flushes.
+        """
+        with self._lock:
+            self._put_in_outbox_locked(recipient, connection)
+            return then()
+
+    def close(self) -> None:
+        """Finish the disk work queued (deliveries to delete), then stop."""
+        with self._lock:
+            self._closed = True
+        self._jobs.put(None)
+        self._writer.join(CLOSE_GRACE)
+
+    def _deliver_if_online(self, recipient: str) -> None:
+        connection = self._find_recipient(recipient)
+        if connection is None:
+            return
+        with self._lock:
+            self._put_in_outbox_locked(recipient, connection)
+        connection.flush()
+
+    def _put_in_outbox_locked(self, recipient: str, connection: Connection) -> None:
+        messages = self._waiting.pop(recipient, None)
+        if not messages:
+            return
+        data = b"".join(message.line() for message in messages)
+        data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
+        settle = functools.partial(self._settle, recipient, messages)
+        if not connection.enqueue(data, on_written=settle):
+            self._waiting[recipient] = messages  # closing: they wait for the next login
+
+    def _settle(self, recipient: str, messages: list[WaitingMessage], written: bool) -> None:
+        """The outbox holding ``messages`` was written to the socket, or never will be."""
+        if not written:
+            with self._lock:
+                for message in messages:
+                    bisect.insort(self._waiting[recipient], message, key=lambda kept: kept.id)
+            self._deliver_if_online(recipient)  # a newer login of the same user, perhaps
+            return
+        with self._lock:
+            self._forget_count_locked(recipient, len(messages))
+        ids = [(message.id,) for message in messages]
+        self._submit(functools.partial(_delete_waiting, ids))  # nobody waits for it
+
+    def _forget_count_locked(self, recipient: str, count: int) -> None:
+        self._kept[recipient] -= count
+        if self._kept[recipient] <= 0:
+            del self._kept[recipient]
+
+    def _submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((future, job))
+        return future
+
+    def _write_forever(self) -> None:
+        """Run the queued disk jobs; all those waiting when one starts share one commit."""
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAILBOX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._commit(batch)
+        self._db.close()
+
+    def _commit(self, batch: list[tuple[Future[Any], Callable[[sqlite3.Connection], Any]]]) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            results = [job(self._db) for _, job in batch]
+            self._db.execute("COMMIT")
+        except Exception as error:  # every waiting sender must hear of it, whatever it was
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the failure itself was logged below
+                    self._db.execute("ROLLBACK")
+            unexpected = not isinstance(error, (sqlite3.Error, OSError))
+            log.error("Falha ao gravar em %s: %s", self._path, error, exc_info=unexpected)
+            for future, _ in batch:
+                future.set_exception(error)
+            return
+        for (future, _), result in zip(batch, results):
+            future.set_result(result)
+
+
+def _insert_waiting(row: tuple[str, str, float, str], db: sqlite3.Connection) -> int:
+    cursor = db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES (?, ?, ?, ?)", row)
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _delete_waiting(ids: list[tuple[int]], db: sqlite3.Connection) -> None:
+    db.executemany("DELETE FROM waiting WHERE id = ?", ids)
 
 
 # --- Rate limits ------------------------------------------------------------------
@@ -484,7 +817,17 @@ class Connection:
 
     ``_lock`` belongs to this connection alone. Holding it across a
     non-blocking send is what keeps lines in order, and such a send never
-    waits for the network.
+    waits for the network. :meth:`enqueue` does no I/O at all, so it may be
+    called under another lock; :meth:`flush` does the sending (and the
+    shutdown of a client the enqueue found over its limit).
+
+    With TLS, lines are encrypted as they enter the outbox, under ``_lock``,
+    which also serialises every other use of the TLS session (see
+    :class:`protocol.TlsEndpoint`); the outbox holds ciphertext.
+
+    ``on_written`` callbacks learn when given bytes have been written to the
+    socket (for the mailbox, which deletes a kept message only then), or, when
+    the connection ends first, that they never will be.
     """
 
     def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
@@ -501,6 +844,11 @@ class Connection:
         self._shut = False  # closed and flushed: the socket was shut down
         self._presence: PresenceJournal | None = None  # followed while logged in
         self.presence_seen = 0  # journal index of the next notice to send
+        self._tls: protocol.TlsEndpoint | None = None
+        self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
+        self._enqueued_total = 0  # bytes ever put in the outbox
+        self._written_total = 0  # bytes ever handed to the kernel
+        self._watchers: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port}"
@@ -514,28 +862,77 @@ class Connection:
         """Send ``line``; ``False`` if it was not accepted (closing, or dropped now)."""
         return self.send_encoded(protocol.encode_line(line))
 
+    def use_tls(self, endpoint: protocol.TlsEndpoint) -> None:
+        """From now on, encrypt what goes out (call after the handshake, before any line)."""
+        with self._lock:
+            self._tls = endpoint
+
     def send_encoded(self, data: bytes) -> bool:
         """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does."""
-        if not self.enqueue(data):
-            return False
+        accepted = self.enqueue(data)
         self.flush()
-        return True
+        return accepted
 
-    def enqueue(self, data: bytes) -> bool:
-        """Put ``data`` in the outbox without any socket I/O; :meth:`flush` sends it.
+    def enqueue(
+        self, data: bytes, on_written: Callable[[bool], None] | None = None
+    ) -> bool:
+        """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
 
-        Presence notices not yet sent go first, so they precede what follows them.
+        Presence notices not yet sent go first, so they precede what follows
+        them. ``False`` if not accepted: closing, or over ``max_queue`` (the
+        client is then dropped at the next flush). ``on_written(True)`` is
+        called once ``data`` was written to the socket, ``on_written(False)``
+        if it never will be; never while a lock of this connection is held.
         """
         with self._lock:
             if self._closing:
                 return False
             self._catch_up_locked()
-            if not self._max_queue or self._queued + len(data) <= self._max_queue:
-                self._outbox.append(data)
-                self._queued += len(data)
-                return True
-        self.drop("a fila de saída encheu: o cliente não está lendo")
-        return False
+            if self._max_queue and self._queued + len(data) > self._max_queue:
+                self._discard_locked("a fila de saída encheu: o cliente não está lendo")
+                self._must_shut_down = True
+                self._wake_writer.notify()
+                return False
+            self._append_locked(data)
+            if on_written is not None:
+                self._watchers.append((self._enqueued_total, on_written))
+            return True
+
+    def decrypt(self, data: bytes) -> bytes | None:
+        """What the client sent, from bytes received: plaintext (``b""`` for half a TLS
+        record), or ``None`` once it has closed its TLS session."""
+        if self._tls is None:
+            return data
+        with self._lock:
+            if self._closing:
+                return None  # our close_notify went out: the session is over
+            self._tls.feed(data)
+            plaintext = self._tls.read()
+            # TLS 1.3 may answer on its own (session tickets, key updates).
+            reply = self._tls.take_output()
+            if reply:
+                self._push_locked(reply)
+        if reply:
+            self.flush()
+        return plaintext
+
+    def _append_locked(self, data: bytes) -> None:
+        """Queue plaintext lines: encrypted first on a TLS connection."""
+        self._push_locked(data if self._tls is None else self._tls.encrypt(data))
+
+    def _push_locked(self, data: bytes) -> None:
+        """Queue bytes exactly as they must go on the wire."""
+        self._outbox.append(data)
+        self._queued += len(data)
+        self._enqueued_total += len(data)
+
+    def _written_locked(self, count: int) -> list[Callable[[bool], None]]:
+        """``count`` more bytes reached the kernel: the callbacks now due, to run unlocked."""
+        self._written_total += count
+        due = []
+        while self._watchers and self._watchers[0][0] <= self._written_total:
+            due.append(self._watchers.popleft()[1])
+        return due
 
     def follow_presence(self, journal: PresenceJournal, start: int) -> None:
         """From now on, send the notices of ``journal`` from index ``start`` on."""
@@ -562,33 +959,24 @@ class Connection:
         journal = self._presence
         if journal is not None and self.presence_seen < journal.end:
             data, self.presence_seen = journal.since(self.presence_seen)
-            self._outbox.append(data)
-            self._queued += len(data)
+            self._append_locked(data)
 
     def flush(self) -> None:
         """Send what the outbox holds now, without blocking; a writer thread takes the rest."""
+        writer = None
         with self._lock:
-            if self._writer is not None:
-                self._wake_writer.notify()
-                return
-            if not self._outbox:
-                return
-            data = b"".join(self._outbox)
-            self._outbox.clear()
-            try:
-                sent = self.sock.send(data, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                sent = 0
-            except OSError as error:
-                self._discard_locked(f"falha ao enviar: {error.strerror or error}")
-                return
-            self._queued -= sent
-            if sent == len(data):
-                return
-            self._outbox.append(data[sent:])
-            writer = self._writer = threading.Thread(
-                target=self._write_loop, name=f"writer-{self}", daemon=True
-            )
+            must_shut_down, self._must_shut_down = self._must_shut_down, False
+            due, backlog = self._send_now_locked()
+            if backlog:
+                writer = self._writer = threading.Thread(
+                    target=self._write_loop, name=f"writer-{self}", daemon=True
+                )
+        if must_shut_down:
+            # Wakes a writer blocked in sendall() and the reader blocked in recv().
+            self._shut_down(socket.SHUT_RDWR)
+        _run_callbacks(due, True)
+        if writer is None:
+            return
         try:
             writer.start()
         except RuntimeError as error:  # "can't start new thread"
@@ -596,9 +984,34 @@ class Connection:
                 self._writer = None
             self.drop(f"sem recursos para enviar: {error}")
 
+    def _send_now_locked(self) -> tuple[list[Callable[[bool], None]], bool]:
+        """One non-blocking send of the whole outbox: the callbacks now due, and
+        whether a writer thread must start for what the socket did not take."""
+        if self._writer is not None:
+            self._wake_writer.notify()
+            return [], False
+        if not self._outbox:
+            return [], False
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        try:
+            sent = self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            self._discard_locked(f"falha ao enviar: {error.strerror or error}")
+            return [], False
+        self._queued -= sent
+        due = self._written_locked(sent)
+        if sent < len(data):
+            self._outbox.append(data[sent:])
+        return due, sent < len(data)
+
     def close(self) -> None:
         """Accept no more lines; what is waiting still goes out, then the socket is shut down."""
         with self._lock:
+            if self._tls is not None and not self._closing:
+                self._push_locked(self._tls.close())  # close_notify: the end is no truncation
             self._closing = True
         self.flush()  # sends what is waiting, the notices not yet had among it
         with self._lock:
@@ -635,6 +1048,11 @@ class Connection:
         # is gone: only now may the file descriptor be closed and reused.
         with self._lock:
             self.sock.close()
+            written = [callback for mark, callback in self._watchers if mark <= self._written_total]
+            unwritten = [callback for mark, callback in self._watchers if mark > self._written_total]
+            self._watchers.clear()
+        _run_callbacks(written, True)
+        _run_callbacks(unwritten, False)
 
     def wait_flushed(self, timeout: float) -> None:
         writer = self._writer
@@ -653,6 +1071,8 @@ class Connection:
                 self.sock.sendall(batch)
                 with self._lock:
                     self._queued -= len(batch)  # counted against max_queue until sent
+                    due = self._written_locked(len(batch))
+                _run_callbacks(due, True)
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
             with self._lock:
@@ -690,6 +1110,15 @@ class Connection:
             log.debug("Socket de %s já estava desconectado.", self)
 
 
+def _run_callbacks(callbacks: list[Callable[[bool], None]], written: bool) -> None:
+    """Run ``on_written`` callbacks; a bug in one must not kill the thread that sends."""
+    for callback in callbacks:
+        try:
+            callback(written)
+        except Exception:
+            log.exception("Erro inesperado ao confirmar um envio.")
+
+
 def set_keepalive(sock: socket.socket, idle_seconds: float) -> None:
     """Probe a silent peer after ``idle_seconds`` and drop it if it does not answer.
 
@@ -716,18 +1145,23 @@ class SessionRegistry:
     """Every open connection, and which logged-in session holds each name.
 
     API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`,
-    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`names`,
-    :meth:`everyone_but`. Methods return copies.
+    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`connection_of`,
+    :meth:`names`, :meth:`online_count`, :meth:`broadcast`. Methods return copies.
 
-    Writes take the lock; :meth:`find` and :meth:`everyone_but`, on every
-    message's path, read without it (a single dict operation is atomic under
-    the GIL). Messages are sent after the lock is released, by the caller.
-    Presence notices (``ENTROU``/``SAIU``) go into a :class:`PresenceJournal`
-    under the lock, so a fast log-out and log-in of one name reach everyone in
-    that order; a thread of the registry's own delivers them.
+    Writes take the lock; :meth:`find`, on every private message's path, reads
+    without it (a single dict operation is atomic under the GIL). Messages are
+    sent after the lock is released, by the caller. Presence notices
+    (``ENTROU``/``SAIU``) go into a :class:`PresenceJournal` under the lock, so
+    a fast log-out and log-in of one name reach everyone in that order; a
+    thread of the registry's own delivers them.
+
+    The last ``history`` public messages are kept too, for those who log in
+    later: :meth:`broadcast` records one and picks its recipients under the
+    lock, and :meth:`log_in` replays them under it, so a newcomer gets each
+    message exactly once, as history or live.
     """
 
-    def __init__(self, max_clients: int = 0, max_per_ip: int = 0) -> None:
+    def __init__(self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0) -> None:
         self._lock = threading.Lock()
         self._max_clients = max_clients
         self._max_per_ip = max_per_ip
@@ -735,6 +1169,7 @@ class SessionRegistry:
         self._connections: set[Connection] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._presence = PresenceJournal()
+        self._history: collections.deque[bytes] = collections.deque(maxlen=history)
         self._presence_changed = threading.Event()
         threading.Thread(target=self._deliver_presence_forever, name="presença", daemon=True).start()
 
@@ -763,13 +1198,16 @@ class SessionRegistry:
             return list(self._connections)
 
     def log_in(self, session: ChatSession, name: str) -> ChatSession | None:
-        """Make ``session`` the holder of ``name`` and tell the others it came in.
+        """Make ``session`` the holder of ``name``, replay the public history to it
+        and tell the others it came in. Nothing is sent here; the caller flushes.
 
         Returns the session it replaced (the same person on an older
         connection), which is marked replaced; nobody else hears of a takeover.
         """
         key = protocol.name_key(name)
         with self._lock:
+            if self._history:
+                session.connection.enqueue(b"".join(self._history))
             replaced = self._by_name.get(key)
             self._by_name[key] = session
             if replaced is not None:
@@ -823,15 +1261,34 @@ class SessionRegistry:
         # it whenever the GIL switched threads inside the critical section.
         return self._by_name.get(protocol.name_key(name))
 
+    def connection_of(self, name: str) -> Connection | None:
+        """The connection ``name`` is logged in on, if it still takes lines."""
+        session = self.find(name)
+        if session is None or session.name is None or not session.connection.accepting:
+            return None
+        return session.connection
+
+    def online_count(self) -> int:
+        return len(self._by_name)
+
+    @property
+    def keeps_history(self) -> bool:
+        return self._history.maxlen != 0
+
     def names(self) -> list[str]:
         """Names online, sorted ignoring case."""
         with self._lock:
             names = [name for session in self._by_name.values() if (name := session.name)]
         return sorted(names, key=lambda name: (name.casefold(), name))
 
-    def everyone_but(self, session: ChatSession) -> list[ChatSession]:
-        # list(values()) copies the dict in one C call, atomic under the GIL (see find).
-        return [other for other in list(self._by_name.values()) if other is not session]
+    def broadcast(self, session: ChatSession, history_line: bytes | None) -> list[ChatSession]:
+        """Everyone online but ``session``; ``history_line`` joins the history at the
+        same moment, so each newcomer has the message once: live or replayed."""
+        if history_line is None:  # list(values()): one C call, atomic under the GIL (see find)
+            return [other for other in list(self._by_name.values()) if other is not session]
+        with self._lock:
+            self._history.append(history_line)
+            return [other for other in self._by_name.values() if other is not session]
 
 
 class PresenceJournal:
@@ -896,6 +1353,7 @@ class ServerContext:
 
     users: UserStore
     registry: SessionRegistry
+    mailbox: Mailbox
     limits: Limits
     failed_logins: RateLimiter  # per (account, IP)
     failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
@@ -983,9 +1441,11 @@ class ChatSession:
                 self._register(name, password)
             case protocol.Login(name, password):
                 self._log_in(name, password)
-            case protocol.ListUsers():
+            case protocol.ListUsers(everyone=False):
                 self._require_logged_in()
                 self._reply("LISTA", " ".join(self._context.registry.names()))
+            case protocol.ListUsers(everyone=True):
+                self._list_everyone()
             case protocol.Quit():
                 self._reply("SAIR")
                 raise SessionEnded("SAIR")
@@ -1035,13 +1495,19 @@ class ChatSession:
         self._context.failed_logins.refund(attempt_key)
         self._context.failed_logins_by_ip.refund(self.connection.ip)
         self.name = registered
-        # OK goes into our outbox before we become visible, so it precedes any
-        # message to us; and it leaves only once we are visible, so a client
-        # that reads OK ENTRAR can at once be written to.
+        # OK, the messages kept for us and the public history go into our
+        # outbox before we become visible, so they precede any live message to
+        # us; and they leave only once we are visible, so a client that reads
+        # OK ENTRAR can at once be written to.
         self.flush_output()
         self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
-        replaced = self._context.registry.log_in(self, registered)
+        replaced = self._context.mailbox.hand_over(
+            protocol.name_key(registered),
+            self.connection,
+            lambda: self._context.registry.log_in(self, registered),
+        )
         self.connection.flush()
+        self._context.users.record_seen(registered, time.time())
         log.info(
             "%s se conectou com o IP %s por meio da porta %d.",
             registered,
@@ -1063,37 +1529,145 @@ class ChatSession:
             self._deliver(recipient.connection, protocol.encode_line(protocol.format_private(sender, text)))
             self._reply("CHAT", recipient.name)
             return
-        if self._context.users.exists(recipient_name):
-            raise ProtocolError(ErrorCode.USER_OFFLINE, f"{recipient_name} não está online.")
-        raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
+        registered = self._context.users.registered_name(recipient_name)
+        if registered is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
+        # Our earlier lines first: the recipient may come online while this is
+        # stored, and get it at once.
+        self.flush_output()
+        self._context.mailbox.store(protocol.name_key(registered), sender, text)
+        self._deliver(self.connection, protocol.encode_line(protocol.format_stored_ok(registered)))
 
     def _broadcast(self, text: str) -> None:
         sender = self._require_logged_in()
-        recipients = self._context.registry.everyone_but(self)
-        self._charge(len(recipients) // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
+        registry = self._context.registry
+        others = max(0, registry.online_count() - 1)
+        self._charge(others // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
         self._reply("TODOS")
+        history = None
+        if registry.keeps_history:
+            history = protocol.encode_line(protocol.format_history(sender, time.time(), text))
         data = protocol.encode_line(protocol.format_public(sender, text))
-        for recipient in recipients:
+        for recipient in registry.broadcast(self, history):
             self._deliver(recipient.connection, data)
+
+    def _list_everyone(self) -> None:
+        """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
+        self._require_logged_in()
+        accounts = self._context.users.accounts()
+        self._charge(len(accounts) // FANOUT_PER_TOKEN)  # a long answer costs like a fan-out
+        online = {protocol.name_key(name) for name in self._context.registry.names()}
+        lines = [
+            protocol.encode_line(protocol.format_account(
+                account.name, protocol.name_key(account.name) in online, account.last_seen
+            ))
+            for account in accounts
+        ]
+        self.flush_output()
+        # In pieces: the whole answer may be more than max_queue, which limits
+        # what waits unsent, not what a fast reader may be sent.
+        for start in range(0, len(lines), LIST_CHUNK):
+            self.connection.send_encoded(b"".join(lines[start:start + LIST_CHUNK]))
+        self._reply("LISTA", "TODOS")
 
     def end(self, reason: str) -> None:
         """Leave the chat: the others hear ``SAIU`` if we were the session holding our name."""
         if self.name is not None and self._context.registry.log_out(self, self.name):
+            self._context.users.record_seen(self.name, time.time())
             log.info("%s saiu do chat (%s).", self.name, reason)
 
 
 # --- The server ---------------------------------------------------------------
 
 
+def tls_required_error() -> ProtocolError:
+    """The one plaintext line a client without TLS gets on a TLS server."""
+    return ProtocolError(
+        ErrorCode.WRONG_PROTOCOL,
+        "Este servidor BatChat usa TLS. Use: python3 cliente.py --tls --host <servidor>",
+    )
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """The server's certificate, and how long a client may take over the TLS handshake."""
+
+    context: ssl.SSLContext
+    timeout: float  # seconds for the whole handshake, from the first byte awaited
+
+    @classmethod
+    def load(cls, certificate: Path, key: Path, timeout: float) -> TlsSettings:
+        """Raises ``OSError`` (missing file) or ``ssl.SSLError`` (not a matching pair)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = protocol.TLS_MINIMUM_VERSION
+        context.load_cert_chain(certificate, key)
+        return cls(context, timeout)
+
+    def handshake(self, sock: socket.socket) -> protocol.TlsEndpoint:
+        """Run the server side of the handshake on ``sock``, in the calling thread:
+        the connection's own, so a client that stalls here never holds up accept().
+
+        Raises :class:`SessionEnded` when it fails or takes longer than ``timeout``.
+        """
+        deadline = time.monotonic() + self.timeout
+        endpoint = protocol.TlsEndpoint(self.context, server_side=True)
+        try:
+            self._refuse_plaintext(sock, deadline)
+            while not endpoint.handshake():
+                sock.sendall(endpoint.take_output())
+                endpoint.feed(self._receive(sock, deadline))
+            sock.sendall(endpoint.take_output())  # our last flight (TLS 1.3: session tickets)
+        except TimeoutError:
+            raise SessionEnded("TLS: o handshake não terminou a tempo") from None
+        except ssl.SSLError as error:
+            with contextlib.suppress(OSError):  # the alert that says why, if it still can go
+                sock.sendall(endpoint.take_output())
+            raise SessionEnded(f"TLS: handshake recusado ({error.reason or error})") from None
+        finally:
+            sock.settimeout(None)  # back to blocking: Connection relies on it
+        return endpoint
+
+    @staticmethod
+    def _receive(sock: socket.socket, deadline: float, flags: int = 0, size: int = RECV_SIZE) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        data = sock.recv(size, flags)
+        if not data:
+            raise SessionEnded("TLS: o cliente desconectou durante o handshake")
+        return data
+
+    def _refuse_plaintext(self, sock: socket.socket, deadline: float) -> None:
+        """A client that starts with anything but a TLS record gets one plaintext line."""
+        first = self._receive(sock, deadline, socket.MSG_PEEK, 1)
+        if protocol.foreign_protocol(first) != "TLS":
+            sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
+            raise SessionEnded("cliente sem TLS na porta TLS")
+
+
 class ChatServer:
     """Accept connections and run one thread per connection until :meth:`shutdown`."""
 
-    def __init__(self, host: str, port: int, users: UserStore, limits: Limits) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        users: UserStore,
+        limits: Limits,
+        *,
+        mailbox_path: Path,
+        history: int = DEFAULT_HISTORY,
+        tls: TlsSettings | None = None,
+    ) -> None:
         self._limits = limits
-        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip)
+        self._tls = tls
+        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history)
+        self._mailbox = Mailbox(mailbox_path, limits.max_pending, self._registry.connection_of)
         self._context = ServerContext(
             users,
             self._registry,
+            self._mailbox,
             limits,
             RateLimiter(limits.login_rate),
             RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
@@ -1202,6 +1776,8 @@ class ChatServer:
         reason = "conexão encerrada pelo cliente"
         try:
             self._prepare_socket(connection.sock)
+            if self._tls is not None:
+                connection.use_tls(self._tls.handshake(connection.sock))
             connection.send_line(
                 protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
             )
@@ -1219,6 +1795,16 @@ class ChatServer:
             connection.finish()
             self._registry.remove_connection(connection)
             log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
+
+    def _save_last_seen(self) -> None:
+        """Whoever is still online was last seen now: on disk before the process ends."""
+        now = time.time()
+        for name in self._registry.names():
+            self._context.users.record_seen(name, now)
+        try:
+            self._context.users.save()
+        except OSError as error:
+            log.error("Não foi possível gravar quando cada um foi visto por último: %s", error)
 
     def _prepare_socket(self, sock: socket.socket) -> None:
         # Every flush already sends everything waiting in one call: Nagle's
@@ -1247,7 +1833,12 @@ class ChatServer:
         login_deadline = time.monotonic() + self._limits.login_timeout
         head = b""  # the connection's first bytes, until its first line is complete
         first_line = True
-        while data := self._receive(connection, session, login_deadline):
+        while received := self._receive(connection, session, login_deadline):
+            data = connection.decrypt(received)
+            if data is None:
+                break  # the client closed its TLS session
+            if not data:
+                continue  # part of a TLS record: no plaintext yet
             if first_line:
                 head = (head + data)[:FOREIGN_HEAD]
                 self._refuse_foreign_protocol(head, session)
@@ -1282,6 +1873,8 @@ class ChatServer:
         deadline = time.monotonic() + CLOSE_GRACE
         for connection in connections:
             connection.wait_flushed(max(0.0, deadline - time.monotonic()))
+        self._mailbox.close()
+        self._save_last_seen()
         self._wake_reader.close()
         self._wake_writer.close()
         status_log.info("Servidor encerrado.")
@@ -1318,6 +1911,7 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
     ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
     ("login_timeout", float, 86400, "segundos para entrar (ENTRAR) depois de conectar"),
     ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
+    ("max_pending", int, 1e6, "mensagens privadas guardadas para um usuário offline; além disso, CAIXA_CHEIA"),
 ]
 
 
@@ -1339,6 +1933,28 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
     )
     parser.option(
         "--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir"
+    )
+    parser.option(
+        "--mailbox",
+        type=Path,
+        help="arquivo SQLite das mensagens guardadas para quem está offline "
+        "(padrão: mailbox.sqlite3 na pasta de --users)",
+    )
+    parser.option(
+        "--history",
+        type=_bounded(int, MAX_HISTORY),
+        default=DEFAULT_HISTORY,
+        metavar="N",
+        help="mensagens públicas (TODOS) mostradas a quem entra; 0 desliga",
+    )
+    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
+    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
+    parser.option(
+        "--tls-timeout",
+        type=_bounded(float, 3600),
+        default=DEFAULT_TLS_TIMEOUT,
+        metavar="S",
+        help="segundos que um cliente tem para completar o handshake TLS",
     )
     parser.option(
         "--hash-cost",
@@ -1366,6 +1982,12 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
     args = parser.parse_args(argv)
     if args.flood_rate and not args.flood_burst:
         parser.error("--flood-burst deve ser 1 ou mais quando --flood-rate está ligado")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert e --tls-key vão juntos")
+    if args.tls_cert is not None and not args.tls_timeout:
+        parser.error("--tls-timeout deve ser maior que 0")
+    if args.mailbox is None:
+        args.mailbox = args.users.parent / "mailbox.sqlite3"
     return args
 
 
@@ -1407,10 +2029,24 @@ def main(argv: list[str] | None = None) -> int:
     open_files = raise_open_file_limit()
     log.info("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
+    tls = None
+    if args.tls_cert is not None:
+        try:
+            tls = TlsSettings.load(args.tls_cert, args.tls_key, args.tls_timeout)
+        except OSError as error:  # ssl.SSLError is one too: not PEM, or key and cert do not match
+            reason = getattr(error, "reason", None) or error.strerror or error
+            log.critical(
+                "Não foi possível usar o certificado %s com a chave %s: %s",
+                args.tls_cert, args.tls_key, reason,
+            )
+            return 1
     try:
         users = UserStore(args.users, args.hash_cost)
-        server = ChatServer(args.host, args.port, users, limits_from(args))
-    except UserStoreError as error:
+        server = ChatServer(
+            args.host, args.port, users, limits_from(args),
+            mailbox_path=args.mailbox, history=args.history, tls=tls,
+        )
+    except StorageError as error:
         log.critical("Não foi possível iniciar: %s", error)
         return 1
     except OSError as error:
@@ -1427,7 +2063,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     host, port = server.address
     status_log.info(
-        "Servidor BatChat pronto em %s:%d (%d contas em %s).", host, port, len(users), args.users
+        "Servidor BatChat pronto em %s:%d%s (%d contas em %s).",
+        host, port, " com TLS" if tls else "", len(users), args.users,
     )
     server.serve_forever()
     return 0

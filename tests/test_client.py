@@ -78,7 +78,7 @@ class ClientTest(ServerTestCase):
         lines = [without_time(line) for line in result.stdout.splitlines()]
         self.assertEqual(lines[1], "[hh:mm] Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
         self.assertEqual(lines[2].split(), ["comando", "para", "quê", "exemplo"])
-        self.assertIn("  CHAT <usuário> <mensagem>  mensagem privada         CHAT bob oi, tudo bem?", lines)
+        self.assertIn("  CHAT <usuário> <mensagem>  mensagem privada             CHAT bob oi, tudo bem?", lines)
         self.assertEqual(
             lines[-4:],
             [
