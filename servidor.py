@@ -655,6 +655,7 @@ class Mailbox:
             return
         with self._lock:
             self._forget_count_locked(recipient, len(messages))
+        log.info("Mensagens guardadas entregues a %s: %d.", recipient, len(messages))
         ids = [(message.id,) for message in messages]
         self._submit(functools.partial(_delete_waiting, ids))  # nobody waits for it
 
@@ -1536,6 +1537,7 @@ class ChatSession:
         # stored, and get it at once.
         self.flush_output()
         self._context.mailbox.store(protocol.name_key(registered), sender, text)
+        log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
         self._deliver(self.connection, protocol.encode_line(protocol.format_stored_ok(registered)))
 
     def _broadcast(self, text: str) -> None:

@@ -1,0 +1,211 @@
+"""State tests: the mailbox of offline messages and the connection's write callbacks,
+with real SQLite files in a temporary folder and socketpairs, no server process."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import tempfile
+import threading
+import unittest
+from pathlib import Path
+from unittest import mock
+
+import protocol
+import servidor
+from protocol import ErrorCode, ProtocolError
+from servidor import Connection, Mailbox, MailboxError
+
+BOB = protocol.name_key("Bob")
+
+
+def stored_rows(path: Path) -> list[tuple[str, str, str]]:
+    """What is on disk, read through a connection of its own: (recipient, sender, text)."""
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT recipient, sender, text FROM waiting ORDER BY id").fetchall()
+
+
+class MailboxTest(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = Path(folder.name) / "mailbox.sqlite3"
+        self.online: dict[str, Connection] = {}
+        self.pairs: list[socket.socket] = []
+
+    def mailbox(self, max_pending: int = 100) -> Mailbox:
+        mailbox = Mailbox(self.path, max_pending, self.online.get)
+        self.addCleanup(mailbox.close)
+        return mailbox
+
+    def connection(self, buffer: int = 0) -> tuple[Connection, socket.socket]:
+        """A server-side Connection and the peer socket that reads from it."""
+        server_side, peer = socket.socketpair()
+        if buffer:  # small buffers: the peer can refuse to read and fill them
+            for sock in (server_side, peer):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+        peer.settimeout(5)
+        for sock in (server_side, peer):
+            self.addCleanup(sock.close)
+        return Connection(server_side, ("127.0.0.1", 1), 0), peer
+
+    def read_lines(self, peer: socket.socket, count: int) -> list[str]:
+        framer, lines = protocol.LineFramer(), []
+        while len(lines) < count:
+            data = peer.recv(65536)
+            self.assertTrue(data, "connection closed early")
+            lines += [raw.decode() for raw in framer.feed(data)]  # type: ignore[union-attr]
+        return lines
+
+    def hand_over(self, mailbox: Mailbox, connection: Connection) -> None:
+        mailbox.hand_over(BOB, connection, lambda: None)
+        connection.flush()
+
+    def test_kept_in_order_delivered_with_a_count_then_deleted(self) -> None:
+        mailbox = self.mailbox()
+        for sender, text in [("alice", "oi"), ("carol", "tudo bem?"), ("alice", "ação 🦇")]:
+            mailbox.store(BOB, sender, text)
+        self.assertEqual([m.text for m in mailbox.waiting(BOB)], ["oi", "tudo bem?", "ação 🦇"])
+        connection, peer = self.connection()
+        self.hand_over(mailbox, connection)
+        lines = self.read_lines(peer, 4)
+        self.assertEqual([line.split(" ", 3)[1::2] for line in lines[:3]],
+                         [["alice", "oi"], ["carol", "tudo bem?"], ["alice", "ação 🦇"]])
+        for line in lines[:3]:
+            kind, _, when, _ = line.split(" ", 3)
+            self.assertEqual(kind, "PENDENTE")
+            self.assertIsNotNone(protocol.parse_timestamp(when))
+        self.assertEqual(lines[3], "INFO 3 mensagens privadas esperavam por você.")
+        self.assertEqual(mailbox.waiting(BOB), [])
+        mailbox.close()  # finishes the deletes queued
+        self.assertEqual(stored_rows(self.path), [])
+
+    def test_kept_messages_survive_a_restart(self) -> None:
+        mailbox = self.mailbox()
+        mailbox.store(BOB, "alice", "primeira")
+        mailbox.store(BOB, "alice", "segunda")
+        mailbox.close()
+        self.assertEqual([m.text for m in self.mailbox().waiting(BOB)], ["primeira", "segunda"])
+        self.assertEqual(self.path.stat().st_mode & 0o777, 0o600, "private messages, private file")
+
+    def test_deleted_only_once_written_and_kept_if_the_connection_ends_first(self) -> None:
+        mailbox = self.mailbox()
+        mailbox.store(BOB, "alice", "oi")
+        connection, peer = self.connection(buffer=4096)
+        # Fill the socket first, so the kept message waits in the outbox.
+        while connection.send_encoded(b"x" * 4096) and not connection._writer:
+            pass
+        self.hand_over(mailbox, connection)
+        self.assertEqual(mailbox.waiting(BOB), [], "in the outbox, not waiting")
+        self.assertEqual(stored_rows(self.path), [(BOB, "alice", "oi")], "not written: still on disk")
+        connection.drop("test")
+        connection.finish()  # never written: back in the mailbox
+        self.assertEqual([m.text for m in mailbox.waiting(BOB)], ["oi"])
+        self.assertEqual(stored_rows(self.path), [(BOB, "alice", "oi")])
+
+        second, peer = self.connection()
+        self.hand_over(mailbox, second)
+        self.assertEqual(self.read_lines(peer, 2)[0].split(" ", 3)[3], "oi")
+        mailbox.close()
+        self.assertEqual(stored_rows(self.path), [])
+
+    def test_bounded_per_recipient_until_delivered(self) -> None:
+        mailbox = self.mailbox(max_pending=2)
+        mailbox.store(BOB, "alice", "1")
+        mailbox.store(BOB, "alice", "2")
+        with self.assertRaises(ProtocolError) as raised:
+            mailbox.store(BOB, "alice", "3")
+        self.assertIs(raised.exception.code, ErrorCode.MAILBOX_FULL)
+        mailbox.store("carol", "alice", "other recipients have room")
+        connection, peer = self.connection()
+        self.hand_over(mailbox, connection)
+        self.read_lines(peer, 3)
+        mailbox.store(BOB, "alice", "room again once delivered")
+
+    def test_parallel_senders_cannot_overshoot_the_bound(self) -> None:
+        mailbox = self.mailbox(max_pending=10)
+        outcomes: list[ErrorCode | None] = []
+
+        def send(index: int) -> None:
+            try:
+                mailbox.store(BOB, "alice", str(index))
+                outcomes.append(None)
+            except ProtocolError as error:
+                outcomes.append(error.code)
+
+        threads = [threading.Thread(target=send, args=(index,)) for index in range(30)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        self.assertEqual(outcomes.count(None), 10)
+        self.assertEqual(outcomes.count(ErrorCode.MAILBOX_FULL), 20)
+        self.assertEqual(len(stored_rows(self.path)), 10)
+        ids = [message.id for message in mailbox.waiting(BOB)]
+        self.assertEqual(ids, sorted(ids), "in the order they were stored")
+
+    def test_a_recipient_online_by_the_time_it_is_stored_gets_it_at_once(self) -> None:
+        mailbox = self.mailbox()
+        connection, peer = self.connection()
+        self.online[BOB] = connection  # logged in between the sender's check and the store
+        mailbox.store(BOB, "alice", "oi")
+        self.assertEqual(self.read_lines(peer, 2)[1], "INFO 1 mensagem privada esperava por você.")
+
+    def test_disk_failure_answers_unavailable_and_frees_the_place(self) -> None:
+        mailbox = self.mailbox(max_pending=1)
+        with mock.patch.object(servidor, "_insert_waiting", side_effect=sqlite3.OperationalError("disco cheio")):
+            with self.assertLogs("batchat", "ERROR"), self.assertRaises(ProtocolError) as raised:
+                mailbox.store(BOB, "alice", "oi")
+        self.assertIs(raised.exception.code, ErrorCode.UNAVAILABLE)
+        mailbox.store(BOB, "alice", "the failed one took no place")
+        self.assertEqual(len(stored_rows(self.path)), 1)
+
+    def test_a_corrupt_file_stops_the_start(self) -> None:
+        self.path.write_bytes(b"isto nao e um banco SQLite" * 100)
+        with self.assertRaises(MailboxError):
+            Mailbox(self.path, 100, self.online.get)
+
+
+class ConnectionCallbackTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.server_side, self.peer = socket.socketpair()
+        self.peer.settimeout(5)
+        self.addCleanup(self.peer.close)
+        self.addCleanup(self.server_side.close)
+        self.connection = Connection(self.server_side, ("127.0.0.1", 1), 0)
+        self.outcomes: list[bool] = []
+
+    def test_told_once_written(self) -> None:
+        self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
+        self.assertEqual(self.outcomes, [], "queued is not written")
+        self.connection.flush()
+        self.assertEqual(self.outcomes, [True])
+        self.assertEqual(self.peer.recv(100), b"MSG a oi\n")
+
+    def test_told_never_when_dropped_first(self) -> None:
+        for sock in (self.server_side, self.peer):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        while self.connection.send_encoded(b"x" * 4096) and not self.connection._writer:
+            pass
+        self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
+        self.connection.flush()
+        self.connection.drop("test")
+        self.connection.finish()
+        self.assertEqual(self.outcomes, [False])
+
+    def test_an_enqueue_over_the_bound_does_no_io_until_flush(self) -> None:
+        connection = Connection(self.server_side, ("127.0.0.1", 1), 10)
+        self.assertFalse(connection.enqueue(b"x" * 11))
+        self.assertFalse(connection.accepting)
+        self.peer.setblocking(False)
+        with self.assertRaises(BlockingIOError):  # not shut down yet: nothing to read, no EOF
+            self.peer.recv(1)
+        connection.flush()
+        self.peer.settimeout(5)
+        self.assertEqual(self.peer.recv(1), b"", "shut down by the flush")
+
+
+if __name__ == "__main__":
+    unittest.main()
