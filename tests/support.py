@@ -11,6 +11,7 @@ import re
 import resource
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -30,6 +31,12 @@ CLIENT = ROOT / "cliente.py"
 TIMEOUT = 10.0  # generous bound for any single wait; a healthy run is far faster
 TEST_HASH_COST = "4"  # scrypt n=16: fast tests; production default is 15
 READY_RE = re.compile(r"pronto em [\d.]+:(\d+)")
+# A self-signed certificate for 127.0.0.1 and localhost, and a second one that
+# did not sign it (see tests/test_tls.py for how they were made).
+TLS_FOLDER = ROOT / "tests" / "tls"
+TLS_CERT = TLS_FOLDER / "servidor.crt"
+TLS_KEY = TLS_FOLDER / "servidor.key"
+OTHER_CA = TLS_FOLDER / "outra-ca.crt"
 
 
 class StreamLines:
@@ -201,7 +208,7 @@ class LineClient:
 
     def __init__(
         self, port: int, *, read_greeting: bool = True, source_ip: str = "127.0.0.1",
-        receive_buffer: int = 0,
+        receive_buffer: int = 0, tls: ssl.SSLContext | None = None,
     ) -> None:
         self.sock = socket.socket()
         self.sock.settimeout(TIMEOUT)
@@ -209,6 +216,8 @@ class LineClient:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.sock.bind((source_ip, 0))
         self.sock.connect(("127.0.0.1", port))
+        if tls is not None:  # one thread per test client: SSLSocket is safe here
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self._framer = protocol.LineFramer()
         self._lines: deque[str] = deque()
         if read_greeting:
