@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import datetime
 import enum
 import errno
 import getpass
@@ -43,6 +44,7 @@ import queue
 import re
 import signal
 import socket
+import ssl
 import sys
 import termios
 import threading
@@ -66,6 +68,10 @@ HISTORY_FILE_NAME = "historico"
 LIMIT_RETRIES = 10  # piped input: times a line refused by the flood limit is sent again
 LIMIT_RETRY_DELAY = 1.0  # seconds before sending it again
 ME = "eu"  # how the person's own messages are labelled
+INSECURE_WARNING = (
+    "ATENÇÃO: --tls-insecure: o certificado do servidor NÃO é verificado. A conexão é cifrada, "
+    "mas qualquer um no caminho pode se passar pelo servidor e ler tudo, senha inclusive."
+)
 
 
 # --- What a line on the screen is made of --------------------------------------------
@@ -90,6 +96,7 @@ class Shown:
     """One line for the screen, as styled parts: plain for scripts, coloured on a terminal."""
 
     parts: tuple[Part, ...]
+    dated: bool = False  # carries its own time (history, kept messages): no arrival stamp
 
     @classmethod
     def of(cls, text: str, style: Style = Style.PLAIN) -> Shown:
@@ -105,7 +112,9 @@ class Shown:
         )
 
     def stamped(self, when: time.struct_time) -> Shown:
-        """The same line, preceded by the time as ``[14:05]``."""
+        """The same line, preceded by the time as ``[14:05]`` (unless it has its own)."""
+        if self.dated:
+            return self
         return Shown(((Style.PLAIN, time.strftime("[%H:%M] ", when)), *self.parts))
 
 
@@ -156,7 +165,10 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
                 return "Ninguém mais está online."
             return f"Online agora: {_join_names([*others, 'você'])}."
         case "CHAT":
-            return f"Mensagem privada enviada para {detail}."
+            name, stored = stored_recipient(detail)
+            if stored:
+                return f"{name} está offline: a mensagem foi guardada e será entregue quando entrar."
+            return f"Mensagem privada enviada para {name}."
         case "TODOS":
             return "Mensagem enviada para todos."
         case "SAIR":
@@ -166,6 +178,56 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
         case "PING":
             return "O servidor está respondendo."
     return f"OK {command} {detail}".rstrip()
+
+
+def stored_recipient(detail: str) -> tuple[str, bool]:
+    """``OK CHAT <detail>``: the recipient, and whether the message was kept for later."""
+    name, _, rest = detail.partition(" ")
+    return name, rest == protocol.STORED
+
+
+AWAY_MARK = "[enquanto você estava fora]"
+HISTORY_MARK = "[histórico]"
+
+
+def describe_moment(moment: float, now: float, today: str = "") -> str:
+    """When something happened, for people: ``21:14`` (prefixed by ``today`` if given)
+    today, ``ontem 21:14``, ``19/11 21:14`` this year, ``19/11/2025 21:14`` before."""
+    then, current = time.localtime(moment), time.localtime(now)
+    clock = time.strftime("%H:%M", then)
+    days = (datetime.date(*current[:3]) - datetime.date(*then[:3])).days
+    if days == 0:
+        return f"{today} {clock}".lstrip()
+    if days == 1:
+        return f"ontem {clock}"
+    if then.tm_year == current.tm_year:
+        return time.strftime("%d/%m %H:%M", then)
+    return time.strftime("%d/%m/%Y %H:%M", then)
+
+
+def render_past(
+    mark: str, sender_style: Style, fields: tuple[str, ...], own_name: str | None, now: float
+) -> Shown:
+    """A message from before: ``[enquanto você estava fora] [ontem 21:14] alice: oi``."""
+    sender, when, text = fields
+    moment = protocol.parse_timestamp(when)
+    stamp = describe_moment(moment, now) if moment is not None else when
+    return Shown(
+        ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, f"{sender}:"),
+         (Style.PLAIN, " "), *mention_parts(text, own_name)),
+        dated=True,
+    )
+
+
+def render_account(name: str, state: str, seen: str, now: float) -> Shown:
+    """A ``USUARIO`` line of ``LISTA TODOS``: ``bob: offline, visto por último ontem 21:14``."""
+    if state == protocol.ONLINE:
+        return Shown(((Style.SENDER, f"{name}:"), (Style.PLAIN, " online agora")))
+    moment = protocol.parse_timestamp(seen) if seen else None
+    if moment is None:
+        return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, " offline, nunca entrou")))
+    when = describe_moment(moment, now, today="hoje")
+    return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, f" offline, visto por último {when}")))
 
 
 def mention_parts(text: str, own_name: str | None) -> tuple[Part, ...]:
@@ -194,8 +256,14 @@ def render_public(sender: str, text: str, own_name: str | None) -> Shown:
     return Shown(((Style.SENDER, f"{sender}:"), (Style.PLAIN, " "), *mention_parts(text, own_name)))
 
 
-def render_parsed(parsed: protocol.ServerLine, own_name: str | None) -> Shown | None:
-    """What the person reads for a line :func:`parse_visible` split; ``None`` for nothing."""
+def render_parsed(
+    parsed: protocol.ServerLine, own_name: str | None, now: float | None = None
+) -> Shown | None:
+    """What the person reads for a line :func:`parse_visible` split; ``None`` for nothing.
+
+    ``now`` (default: the clock) is what "today" and "ontem" are relative to.
+    """
+    now = time.time() if now is None else now
     match parsed.kind, parsed.fields:
         case "OK", (command, detail):
             text = render_ok(command, detail, own_name)
@@ -210,13 +278,19 @@ def render_parsed(parsed: protocol.ServerLine, own_name: str | None) -> Shown | 
             return Shown.of(f"-- {name} entrou no chat.", Style.NOTICE)
         case "SAIU", (name,):
             return Shown.of(f"-- {name} saiu do chat.", Style.NOTICE)
+        case "PENDENTE", fields:
+            return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, now)
+        case "HISTORICO", fields:
+            return render_past(HISTORY_MARK, Style.SENDER, fields, own_name, now)
+        case "USUARIO", (name, state, seen):
+            return render_account(name, state, seen, now)
         case _, fields:
             return Shown.of(" ".join(fields), Style.NOTICE)
 
 
-def render(line: str, own_name: str | None) -> str | None:
+def render(line: str, own_name: str | None, now: float | None = None) -> str | None:
     """The plain text the person reads for one server line; ``None`` to print nothing."""
-    shown = render_parsed(parse_visible(line), own_name)
+    shown = render_parsed(parse_visible(line), own_name, now)
     return None if shown is None else shown.plain()
 
 
@@ -225,12 +299,17 @@ def render_echo(
 ) -> Shown:
     """My own message, as others see it: ``eu → bob: oi`` or ``eu: oi``.
 
-    ``recipient`` is the name as the server confirmed it (``OK CHAT Bob``), if known.
+    ``recipient`` is the detail the server confirmed it with (``OK CHAT Bob``), if
+    known; a message kept for someone offline says so (``OK CHAT Bob GUARDADA``).
     """
     text = make_visible(command.text)
-    if isinstance(command, protocol.PrivateMessage):
-        return render_private(ME, recipient or command.recipient, text, None)
-    return render_public(ME, text, None)
+    if not isinstance(command, protocol.PrivateMessage):
+        return render_public(ME, text, None)
+    name, stored = stored_recipient(recipient or command.recipient)
+    shown = render_private(ME, name, text, None)
+    if stored:
+        return Shown((*shown.parts, (Style.NOTICE, f"  (guardada: {name} está offline e a recebe ao entrar)")))
+    return shown
 
 
 def help_text() -> list[str]:
@@ -715,6 +794,113 @@ class ReadlineRedraw:
         self._library.rl_forced_update_display()
 
 
+# --- The connection -----------------------------------------------------------------------
+
+
+class Link:
+    """The connection to the server: a socket, with TLS over it when asked for.
+
+    Both threads use it: the main thread receives, either thread sends. An
+    SSL session must never be used by two threads at once (see
+    :class:`protocol.TlsEndpoint`), so :meth:`send` and :meth:`decrypt` are
+    called under the client's one send lock; :meth:`receive` only reads raw
+    bytes and needs no lock.
+    """
+
+    def __init__(self, sock: socket.socket, tls: protocol.TlsEndpoint | None = None) -> None:
+        self.sock = sock
+        self._tls = tls
+
+    @property
+    def description(self) -> str:
+        """How the connection is protected, for the banner: ``" com TLSv1.3"`` or nothing."""
+        return "" if self._tls is None else f" com {self._tls.version}"
+
+    def receive(self) -> bytes:
+        """Raw bytes from the server; ``b""`` when it closed the connection."""
+        return self.sock.recv(RECV_SIZE)
+
+    def decrypt(self, data: bytes) -> bytes | None:
+        """The server's lines in ``data`` (``b""``: half a TLS record); ``None`` once it
+        closed its TLS session. Call with the send lock held."""
+        if self._tls is None:
+            return data
+        self._tls.feed(data)
+        plaintext = self._tls.read()
+        if reply := self._tls.take_output():  # TLS 1.3 may answer on its own
+            self.sock.sendall(reply)
+        return plaintext
+
+    def send(self, data: bytes) -> None:
+        """Send ``data`` whole. Call with the send lock held."""
+        self.sock.sendall(data if self._tls is None else self._tls.encrypt(data))
+
+    def shutdown(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TlsRefused(Exception):
+    """The TLS handshake failed; the text says why, in Portuguese."""
+
+
+def open_link(address: tuple[str, int], tls: ssl.SSLContext | None) -> Link:
+    """Connect, and with ``tls`` complete the handshake, all within CONNECT_TIMEOUT.
+
+    Raises ``OSError`` when the server cannot be reached, :class:`TlsRefused`
+    when it is reached but the TLS session cannot be set up.
+    """
+    sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+    try:
+        endpoint = None if tls is None else _handshake(sock, tls, address[0])
+    except BaseException:
+        sock.close()
+        raise
+    sock.settimeout(None)  # pushes may come at any time: wait for them
+    return Link(sock, endpoint)
+
+
+def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str) -> protocol.TlsEndpoint:
+    endpoint = protocol.TlsEndpoint(context, server_side=False, server_hostname=host)
+    try:
+        while not endpoint.handshake():
+            sock.sendall(endpoint.take_output())
+            data = sock.recv(RECV_SIZE)
+            if not data:
+                raise TlsRefused("o servidor fechou a conexão durante o handshake TLS")
+            endpoint.feed(data)
+        sock.sendall(endpoint.take_output())
+    except ssl.SSLCertVerificationError as error:
+        with contextlib.suppress(OSError):  # the alert, so the server's log says why
+            sock.sendall(endpoint.take_output())
+        raise TlsRefused(
+            f"o certificado do servidor não foi aceito ({error.verify_message}). "
+            "Se o servidor usa um certificado próprio, indique-o com --cafile."
+        ) from None
+    except ssl.SSLError as error:
+        raise TlsRefused(
+            f"o servidor não completou o TLS ({error.reason or error}); "
+            "ele usa TLS? Sem --tls o cliente conecta em texto puro."
+        ) from None
+    return endpoint
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The client's TLS settings from the options; ``None`` without TLS."""
+    if args.tls_insecure:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif args.tls or args.cafile:
+        context = ssl.create_default_context(cafile=args.cafile)
+    else:
+        return None
+    context.minimum_version = protocol.TLS_MINIMUM_VERSION
+    return context
+
+
 # --- The client ---------------------------------------------------------------------------
 
 
@@ -739,6 +925,7 @@ class ChatClient:
         reconnect: bool,
         can_prompt: bool | None = None,
         history: InputHistory | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._address = address
         self._screen = screen
@@ -749,9 +936,11 @@ class ChatClient:
         self._lockstep = not self._can_prompt
         self._reconnect = reconnect
         self._history = history
-        self._send_lock = threading.Lock()  # one sender at a time; guards _sock and _pending
+        # One sender at a time; guards _link (and its TLS session) and _pending.
+        self._send_lock = threading.Lock()
         self._answered = threading.Condition(self._send_lock)  # a command got its answer
-        self._sock: socket.socket | None = None
+        self._tls = tls
+        self._link: Link | None = None
         self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
         self._credentials: protocol.Login | None = None  # the last login that worked; memory only
@@ -765,9 +954,9 @@ class ChatClient:
 
     # -- main thread -------------------------------------------------------------------------
 
-    def run(self, sock: socket.socket) -> int:
+    def run(self, link: Link) -> int:
         """Serve the session until the person leaves or it ends for good; the exit status."""
-        self._attach(sock)
+        self._attach(link)
         keyboard = threading.Thread(target=self._read_keyboard, name="teclado", daemon=True)
         keyboard.start()
         try:
@@ -802,33 +991,34 @@ class ChatClient:
             finally:
                 self._send_lock.release()
 
-    def _attach(self, sock: socket.socket) -> None:
-        sock.settimeout(None)  # pushes may come at any time: wait for them
+    def _attach(self, link: Link) -> None:
         with self._send_lock:
-            self._sock = sock
+            self._link = link
 
     def _detach(self) -> list[Sent]:
         """Forget the connection; return what was sent on it and never answered."""
         with self._send_lock:
-            sock, self._sock = self._sock, None
+            link, self._link = self._link, None
             unanswered = list(self._pending)
             self._pending.clear()
             self._answered.notify_all()
-        if sock is not None:
-            sock.close()
+        if link is not None:
+            link.close()
         return unanswered
 
     def _receive_until_closed(self) -> str:
         """Show every line until the connection ends; say how it ended."""
-        sock = self._sock
-        assert sock is not None
+        link = self._link
+        assert link is not None
         framer = protocol.LineFramer()
         while True:
             try:
-                data = sock.recv(RECV_SIZE)
-            except OSError as error:
+                received = link.receive()
+                with self._send_lock:  # the TLS session is shared with the senders
+                    data = link.decrypt(received) if received else None
+            except OSError as error:  # ssl.SSLError too: a corrupted or forged record
                 return f"A conexão com o servidor caiu ({describe_os_error(error)})."
-            if not data:
+            if data is None:
                 return "O servidor encerrou a conexão."
             for raw in framer.feed(data):
                 if isinstance(raw, bytes):
@@ -869,8 +1059,10 @@ class ChatClient:
                     self._send(Sent(protocol.ListUsers(), automatic=True), "LISTA")
                 if sent and sent.automatic:
                     return Shown.of(f"De volta ao chat como {detail}.", Style.NOTICE)
-            case protocol.ListUsers():
+            case protocol.ListUsers(everyone=False):
                 self._online = frozenset(online_others(detail, self._own_name))
+            case protocol.ListUsers(everyone=True):
+                return None  # the USUARIO lines before it were the answer
             case protocol.PrivateMessage() | protocol.Broadcast():
                 return render_echo(command, detail)
             case protocol.Quit():
@@ -911,9 +1103,9 @@ class ChatClient:
 
     def _hang_up(self) -> None:
         with self._send_lock:
-            if self._sock is not None:
+            if self._link is not None:
                 try:
-                    self._sock.shutdown(socket.SHUT_RDWR)
+                    self._link.shutdown()
                 except OSError:
                     return  # already disconnected: the receive loop is ending anyway
 
@@ -961,29 +1153,28 @@ class ChatClient:
             if self._quitting.wait(delay):
                 return False
             try:
-                sock = socket.create_connection(self._address, timeout=CONNECT_TIMEOUT)
-            except OSError as error:
+                link = open_link(self._address, self._tls)
+            except (OSError, TlsRefused) as error:
+                reason = str(error) if isinstance(error, TlsRefused) else describe_os_error(error)
                 self._screen.say(
-                    f"Ainda sem conexão com {host}:{port} ({describe_os_error(error)}); "
-                    f"nova tentativa em {next_delay:g} s.",
+                    f"Ainda sem conexão com {host}:{port} ({reason}); nova tentativa em {next_delay:g} s.",
                     Style.NOTICE,
                 )
                 continue
-            if not self._attach_and_log_in(sock):
+            if not self._attach_and_log_in(link):
                 return False
             self._screen.say(f"Conexão com {host}:{port} restabelecida.", Style.NOTICE)
             return True
         raise AssertionError("retry_delays() never ends")
 
-    def _attach_and_log_in(self, sock: socket.socket) -> bool:
-        """Use ``sock`` and send the automatic ENTRAR first, in one step: a line typed
-        meanwhile goes after it. ``False`` (socket closed) if the person left meanwhile."""
-        sock.settimeout(None)
+    def _attach_and_log_in(self, link: Link) -> bool:
+        """Use ``link`` and send the automatic ENTRAR first, in one step: a line typed
+        meanwhile goes after it. ``False`` (link closed) if the person left meanwhile."""
         with self._send_lock:
             if self._quitting.is_set():
-                sock.close()
+                link.close()
                 return False
-            self._sock = sock
+            self._link = link
             login = self._credentials
             if login is not None:
                 self._send_locked(
@@ -1002,13 +1193,13 @@ class ChatClient:
             return self._send_locked(sent, line)
 
     def _send_locked(self, sent: Sent, line: str) -> bool:
-        if self._sock is None:
+        if self._link is None:
             return False
         self._pending.append(sent)
         # A failed send needs no handling here: the receiving loop sees the
         # connection end and reports this command among the unconfirmed ones.
         with contextlib.suppress(OSError):
-            self._sock.sendall(protocol.encode_line(line))
+            self._link.send(protocol.encode_line(line))
         return True
 
     # -- keyboard thread -------------------------------------------------------------------
@@ -1118,7 +1309,19 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-reconnect", dest="reconnect", action="store_false",
         help="não tentar reconectar quando a conexão cair",
     )
-    return parser.parse_args(argv)
+    parser.option("--tls", action="store_true", help="conectar com TLS, verificando o certificado do servidor")
+    parser.option(
+        "--cafile", metavar="ARQUIVO",
+        help="certificados (PEM) em que confiar, em vez dos do sistema; implica --tls",
+    )
+    parser.option(
+        "--tls-insecure", action="store_true",
+        help="TLS SEM verificar o certificado: qualquer um no caminho pode se passar pelo servidor",
+    )
+    args = parser.parse_args(argv)
+    if args.tls_insecure and args.cafile:
+        parser.error("--tls-insecure não verifica nada: não combina com --cafile")
+    return args
 
 
 def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
@@ -1166,9 +1369,19 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        sock = socket.create_connection((args.host, args.port), timeout=CONNECT_TIMEOUT)
+        tls = tls_context(args)
+    except OSError as error:  # ssl.SSLError too: a --cafile that holds no certificate
+        print(f"Não foi possível ler --cafile {args.cafile}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    if args.tls_insecure:
+        print(INSECURE_WARNING, file=sys.stderr)
+    try:
+        link = open_link((args.host, args.port), tls)
     except KeyboardInterrupt:  # Ctrl-C while still connecting
         return 0
+    except TlsRefused as error:
+        print(f"Conectado a {args.host}:{args.port}, mas {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(
             f"Não foi possível conectar a {args.host}:{args.port} "
@@ -1189,13 +1402,14 @@ def main(argv: list[str] | None = None) -> int:
             history.load()
         client = ChatClient(
             (args.host, args.port), screen, interactive=interactive, can_prompt=sys.stdin.isatty(),
-            reconnect=args.reconnect, history=history,
+            reconnect=args.reconnect, history=history, tls=tls,
         )
         if readline_module is not None:
             set_up_readline(readline_module, client.online_names)
-        banner = f"BatChat: conectado a {args.host}:{args.port}. AJUDA ou ? mostra os comandos."
+        protection = link.description + (" SEM VERIFICAÇÃO" if args.tls_insecure else "")
+        banner = f"BatChat: conectado a {args.host}:{args.port}{protection}. AJUDA ou ? mostra os comandos."
         screen.say(banner, Style.NOTICE)
-        return client.run(sock)
+        return client.run(link)
     finally:
         screen.finish()
 

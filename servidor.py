@@ -1641,11 +1641,17 @@ class TlsSettings:
         return data
 
     def _refuse_plaintext(self, sock: socket.socket, deadline: float) -> None:
-        """A client that starts with anything but a TLS record gets one plaintext line."""
-        first = self._receive(sock, deadline, socket.MSG_PEEK, 1)
+        """A client that starts with anything but a TLS record gets one plaintext line;
+        so does one that says nothing at all (a plaintext client waiting for our
+        greeting: a TLS client always speaks first)."""
+        try:
+            first = self._receive(sock, deadline, socket.MSG_PEEK, 1)
+        except TimeoutError:
+            first = b""
         if protocol.foreign_protocol(first) != "TLS":
+            sock.settimeout(CLOSE_GRACE)
             sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
-            raise SessionEnded("cliente sem TLS na porta TLS")
+            raise SessionEnded("cliente sem TLS na porta TLS" if first else "TLS: o cliente não disse nada")
 
 
 class ChatServer:

@@ -18,7 +18,8 @@ STAMP = r"\[\d\d:\d\d\] "
 
 
 def without_time(line: str) -> str:
-    return re.sub(f"^{STAMP}", "[hh:mm] ", line)
+    """The line with its times (of arrival, or of a message from before) as [hh:mm]."""
+    return re.sub(r"\[\d\d:\d\d\]", "[hh:mm]", line)
 
 
 class ClientTest(ServerTestCase):
@@ -71,6 +72,26 @@ class ClientTest(ServerTestCase):
         self.assertEqual(bob.read_line(), "TODOS alice oi")
         self.assertEqual(bob.read_line(), "SAIU alice")
         self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu: oi$")
+
+    def test_kept_messages_history_and_everyone_as_a_person_reads_them(self) -> None:
+        self.register("bob")
+        self.register("carol")
+        alice = self.logged_in("alice")
+        self.assertEqual(alice.request("TODOS bom dia"), "OK TODOS")
+        self.assertEqual(alice.request("CHAT bob oi, bob"), "OK CHAT bob GUARDADA")
+        result = self.run_piped("ENTRAR bob senha123\nLISTA TODOS\nCHAT carol até logo\nSAIR\n")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        lines = [without_time(line) for line in result.stdout.splitlines()]
+        self.assertEqual(lines[2:10], [
+            "[hh:mm] Você entrou no chat como bob.",
+            "[enquanto você estava fora] [hh:mm] alice: oi, bob",
+            "[hh:mm] 1 mensagem privada esperava por você.",
+            "[histórico] [hh:mm] alice: bom dia",
+            "[hh:mm] alice: online agora",
+            "[hh:mm] bob: online agora",
+            "[hh:mm] carol: offline, nunca entrou",
+            "[hh:mm] eu → carol: até logo  (guardada: carol está offline e a recebe ao entrar)",
+        ])
 
     def test_help_and_typo_hints_answered_locally_in_order(self) -> None:
         result = self.run_piped("?\nENTRA alice senha123\noi gente\nPING\nSAIR\n")

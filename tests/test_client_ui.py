@@ -32,6 +32,19 @@ def is_forbidden(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
+def local_seconds(*fields: int) -> float:
+    """Seconds since the epoch of a local date and time (whatever TZ the tests run in)."""
+    return time.mktime((*fields, 0, 0, 0, -1))  # type: ignore[arg-type]
+
+
+def stamp(*fields: int) -> str:
+    """The wire form of a local date and time: UTC ISO 8601."""
+    return protocol.format_timestamp(local_seconds(*fields))
+
+
+NOW = local_seconds(2026, 11, 21, 15, 0)
+
+
 class RenderTest(unittest.TestCase):
     # (server line, own name, what the person reads; None prints nothing)
     LINES = [
@@ -63,6 +76,25 @@ class RenderTest(unittest.TestCase):
         ("TODOS bob a\u2028b", None, "bob: a\\u2028b"),
         ("INFO a\x07b", None, "a\\x07b"),
         ("ENTROU \x1b[31mmallory", None, "-- \\x1b[31mmallory entrou no chat."),
+        # Messages from before, with their own time (NOW is 2026-11-21 15:00 local).
+        (f"PENDENTE alice {stamp(2026, 11, 20, 21, 14)} oi", "bob",
+         "[enquanto você estava fora] [ontem 21:14] alice: oi"),
+        (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} bom dia, bob", "bob",
+         "[enquanto você estava fora] [09:02] alice: bom dia, bob"),
+        (f"PENDENTE alice {stamp(2026, 11, 2, 8, 0)} oi", "bob", "[enquanto você estava fora] [02/11 08:00] alice: oi"),
+        (f"PENDENTE alice {stamp(2025, 12, 31, 23, 59)} oi", "bob",
+         "[enquanto você estava fora] [31/12/2025 23:59] alice: oi"),
+        ("PENDENTE alice ontem oi", "bob", "[enquanto você estava fora] [ontem] alice: oi"),
+        (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} \x1b[2J", "bob",
+         "[enquanto você estava fora] [09:02] alice: \\x1b[2J"),
+        (f"HISTORICO carol {stamp(2026, 11, 21, 14, 58)} bom dia", "bob", "[histórico] [14:58] carol: bom dia"),
+        ("INFO 2 mensagens privadas esperavam por você.", "bob", "2 mensagens privadas esperavam por você."),
+        ("OK CHAT bob GUARDADA", "alice", "bob está offline: a mensagem foi guardada e será entregue quando entrar."),
+        # LISTA TODOS.
+        ("USUARIO alice ONLINE", "bob", "alice: online agora"),
+        (f"USUARIO bob OFFLINE {stamp(2026, 11, 21, 12, 30)}", "alice", "bob: offline, visto por último hoje 12:30"),
+        (f"USUARIO bob OFFLINE {stamp(2026, 11, 20, 12, 30)}", "alice", "bob: offline, visto por último ontem 12:30"),
+        ("USUARIO carol OFFLINE", "alice", "carol: offline, nunca entrou"),
     ]
     # (server line, the style of each part)
     STYLES = [
@@ -72,12 +104,15 @@ class RenderTest(unittest.TestCase):
         ("ENTROU bob", [Style.NOTICE]),
         ("INFO oi", [Style.NOTICE]),
         ("OK LISTA alice", [Style.NOTICE]),
+        (f"PENDENTE bob {stamp(2026, 11, 21, 9, 2)} oi alice",
+         [Style.NOTICE, Style.PLAIN, Style.PRIVATE, Style.PLAIN, Style.PLAIN, Style.MENTION]),
+        (f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi", [Style.NOTICE, Style.PLAIN, Style.SENDER, Style.PLAIN, Style.PLAIN]),
     ]
 
     def test_render(self) -> None:
         for line, own_name, expected in self.LINES:
             with self.subTest(line=line, own_name=own_name):
-                rendered = cliente.render(line, own_name)
+                rendered = cliente.render(line, own_name, NOW)
                 self.assertEqual(rendered, expected)
                 if rendered is not None:
                     self.assertFalse(any(map(is_forbidden, rendered)), rendered)
@@ -108,6 +143,12 @@ class ShownTest(unittest.TestCase):
         when = time.struct_time((2026, 11, 21, 9, 5, 0, 5, 325, -1))
         self.assertEqual(self.SHOWN.stamped(when).plain(), "[09:05] bob: oi alice")
 
+    def test_lines_with_their_own_time_are_not_stamped_again(self) -> None:
+        shown = cliente.render_parsed(cliente.parse_visible(f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi"), None, NOW)
+        assert shown is not None
+        when = time.struct_time((2026, 11, 21, 15, 0, 0, 5, 325, -1))
+        self.assertEqual(shown.stamped(when).plain(), "[histórico] [09:02] bob: oi")
+
 
 class EchoTest(unittest.TestCase):
     def test_own_messages(self) -> None:
@@ -115,6 +156,8 @@ class EchoTest(unittest.TestCase):
         self.assertEqual(cliente.render_echo(private, "bob").plain(), "eu → bob: oi")
         self.assertEqual(cliente.render_echo(private).plain(), "eu → Bob: oi")
         self.assertEqual(cliente.render_echo(protocol.Broadcast("oi a todos")).plain(), "eu: oi a todos")
+        self.assertEqual(cliente.render_echo(private, "bob GUARDADA").plain(),
+                         "eu → bob: oi  (guardada: bob está offline e a recebe ao entrar)")
 
 
 class MentionTest(unittest.TestCase):
@@ -421,7 +464,7 @@ class FakeServerTestCase(unittest.TestCase):
         )
         self.status: queue.Queue[int] = queue.Queue()
         thread = threading.Thread(
-            target=lambda: self.status.put(self.client.run(client_end)), daemon=True
+            target=lambda: self.status.put(self.client.run(cliente.Link(client_end))), daemon=True
         )
         thread.start()
         self.addCleanup(self.screen.typed.put, None)  # the keyboard thread ends at EOF
@@ -480,6 +523,23 @@ class ChatClientTest(FakeServerTestCase):
         self.push("ENTROU carol", "ENTROU dani", "SAIU bob")
         self.screen.wait_for(r"-- bob saiu do chat\.$")
         self.assertEqual(self.client.online_names(), {"carol", "dani"})
+
+    def test_lista_todos_lists_accounts_and_leaves_the_online_names_alone(self) -> None:
+        self.start_client(interactive=True)
+        self.log_in()
+        self.assertEqual(self.receive(), "LISTA")
+        self.push("OK LISTA alice bob")
+        self.type_and_receive("LISTA TODOS")
+        self.push("USUARIO alice ONLINE", "USUARIO bob ONLINE", "USUARIO carol OFFLINE", "OK LISTA TODOS", "OK PING")
+        self.screen.wait_for(r"^\[\d\d:\d\d\] carol: offline, nunca entrou$")
+        self.screen.wait_for(r"O servidor está respondendo\.$")  # OK LISTA TODOS printed nothing
+        self.assertEqual(self.client.online_names(), {"bob"}, "not {'TODOS'}")
+
+    def test_a_message_kept_for_later_is_echoed_as_such(self) -> None:
+        self.start_client()
+        self.type_and_receive("CHAT bob oi")
+        self.push("OK CHAT bob GUARDADA")
+        self.screen.wait_for(r"eu → bob: oi  \(guardada: bob está offline e a recebe ao entrar\)$")
 
     def test_unconfirmed_messages_are_reported_when_the_connection_drops(self) -> None:
         self.start_client()

@@ -25,7 +25,7 @@ import unittest
 import warnings
 
 import protocol
-from tests.support import OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
+from tests.support import CLIENT, OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
 
 TLS_ARGS = ("--tls-cert", str(TLS_CERT), "--tls-key", str(TLS_KEY))
 
@@ -104,9 +104,12 @@ class TlsServerTest(ServerTestCase):
         # Meanwhile the server accepts and serves others as usual.
         alice = self.tls_client("alice")
         self.assertEqual(alice.request("PING"), "OK PING")
-        for sock in (silent, halfway):
-            self.assertEqual(sock.recv(100), b"", "closed by the server after --tls-timeout")
-        self.server.wait_for_log("o handshake não terminou a tempo", count=2)
+        self.assertEqual(halfway.recv(100), b"", "closed by the server after --tls-timeout")
+        # Not a byte: maybe a plaintext client waiting for a greeting. It gets told.
+        self.assertTrue(silent.recv(1000).startswith(b"ERRO PROTOCOLO_INVALIDO "))
+        self.assertEqual(silent.recv(100), b"")
+        self.server.wait_for_log("o handshake não terminou a tempo")
+        self.server.wait_for_log("o cliente não disse nada")
         self.assertEqual(alice.request("PING"), "OK PING")
 
     def test_tls_older_than_1_2_is_refused_by_the_server(self) -> None:
@@ -119,6 +122,75 @@ class TlsServerTest(ServerTestCase):
             LineClient(self.server.port, tls=context)
         self.server.wait_for_log(r"handshake recusado \(UNSUPPORTED_PROTOCOL\)")
         self.assertEqual(self.tls_client("alice").request("PING"), "OK PING")
+
+
+def run_client(port: int, typed: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """cliente.py with piped input, to the end."""
+    return subprocess.run(
+        [sys.executable, str(CLIENT), "--port", str(port), "--no-reconnect", *options],
+        input=typed, capture_output=True, text=True, timeout=TIMEOUT,
+    )
+
+
+class TlsClientTest(ServerTestCase):
+    """cliente.py against the TLS server: it verifies the certificate, or says why not."""
+
+    server_args = (*TLS_ARGS, "--tls-timeout", "1")
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.bob = self.logged_in("bob", tls=trusting())
+        self.register_alice()
+
+    def register_alice(self) -> None:
+        client = self.connect(tls=trusting())
+        self.assertEqual(client.request("NOVO alice senha123"), "OK NOVO alice")
+
+    def test_verified_session(self) -> None:
+        result = run_client(self.server.port, "ENTRAR alice senha123\nCHAT bob oi cifrado\nSAIR\n",
+                            "--tls", "--cafile", str(TLS_CERT))
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertRegex(result.stdout, r"conectado a 127\.0\.0\.1:\d+ com TLSv1\.[23]\. ")
+        self.assertIn("eu → bob: oi cifrado", result.stdout)
+        self.assertEqual(self.bob.read_line(), "ENTROU alice")
+        self.assertEqual(self.bob.read_line(), "MSG alice oi cifrado")
+        self.assertEqual(result.stderr, "")
+
+    def test_a_certificate_from_another_ca_is_refused(self) -> None:
+        result = run_client(self.server.port, "ENTRAR alice senha123\n", "--tls", "--cafile", str(OTHER_CA))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("o certificado do servidor não foi aceito", result.stderr)
+        self.assertIn("--cafile", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.server.wait_for_log("handshake recusado")
+        self.assertEqual(self.bob.request("LISTA"), "OK LISTA bob", "no login happened")
+
+    def test_the_system_cas_do_not_trust_a_self_signed_server(self) -> None:
+        result = run_client(self.server.port, "ENTRAR alice senha123\n", "--tls")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("o certificado do servidor não foi aceito", result.stderr)
+
+    def test_insecure_says_so_loudly_and_still_encrypts(self) -> None:
+        result = run_client(self.server.port, "ENTRAR alice senha123\nSAIR\n", "--tls-insecure")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("ATENÇÃO: --tls-insecure", result.stderr)
+        self.assertIn("NÃO é verificado", result.stderr)
+        self.assertRegex(result.stdout, r"com TLSv1\.[23] SEM VERIFICAÇÃO\.")
+        self.assertEqual(self.bob.read_line(), "ENTROU alice")
+
+    def test_without_tls_the_server_explains(self) -> None:
+        result = run_client(self.server.port, "ENTRAR alice senha123\n")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Este servidor BatChat usa TLS", result.stdout)
+
+
+class TlsClientPlainServerTest(ServerTestCase):
+    def test_tls_to_a_plaintext_server_is_explained(self) -> None:
+        result = run_client(self.server.port, "PING\n", "--tls", "--cafile", str(TLS_CERT))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("o servidor não completou o TLS", result.stderr)
+        self.assertIn("Sem --tls", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
 
 
 class TlsStartTest(unittest.TestCase):
