@@ -308,7 +308,7 @@ def render_echo(
     name, stored = stored_recipient(recipient or command.recipient)
     shown = render_private(ME, name, text, None)
     if stored:
-        return Shown((*shown.parts, (Style.NOTICE, f"  (guardada: {name} está offline e a recebe ao entrar)")))
+        return Shown((*shown.parts, (Style.NOTICE, f"  (guardada até {name} entrar)")))
     return shown
 
 

@@ -90,7 +90,7 @@ class ClientTest(ServerTestCase):
             "[hh:mm] alice: online agora",
             "[hh:mm] bob: online agora",
             "[hh:mm] carol: offline, nunca entrou",
-            "[hh:mm] eu → carol: até logo  (guardada: carol está offline e a recebe ao entrar)",
+            "[hh:mm] eu → carol: até logo  (guardada até carol entrar)",
         ])
 
     def test_help_and_typo_hints_answered_locally_in_order(self) -> None:

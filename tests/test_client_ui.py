@@ -157,7 +157,7 @@ class EchoTest(unittest.TestCase):
         self.assertEqual(cliente.render_echo(private).plain(), "eu → Bob: oi")
         self.assertEqual(cliente.render_echo(protocol.Broadcast("oi a todos")).plain(), "eu: oi a todos")
         self.assertEqual(cliente.render_echo(private, "bob GUARDADA").plain(),
-                         "eu → bob: oi  (guardada: bob está offline e a recebe ao entrar)")
+                         "eu → bob: oi  (guardada até bob entrar)")
 
 
 class MentionTest(unittest.TestCase):
@@ -539,7 +539,7 @@ class ChatClientTest(FakeServerTestCase):
         self.start_client()
         self.type_and_receive("CHAT bob oi")
         self.push("OK CHAT bob GUARDADA")
-        self.screen.wait_for(r"eu → bob: oi  \(guardada: bob está offline e a recebe ao entrar\)$")
+        self.screen.wait_for(r"eu → bob: oi  \(guardada até bob entrar\)$")
 
     def test_unconfirmed_messages_are_reported_when_the_connection_drops(self) -> None:
         self.start_client()
