@@ -812,6 +812,10 @@ class Link:
         self._tls = tls
 
     @property
+    def encrypted(self) -> bool:
+        return self._tls is not None
+
+    @property
     def description(self) -> str:
         """How the connection is protected, for the banner: ``" com TLSv1.3"`` or nothing."""
         return "" if self._tls is None else f" com {self._tls.version}"
@@ -1014,8 +1018,13 @@ class ChatClient:
         while True:
             try:
                 received = link.receive()
-                with self._send_lock:  # the TLS session is shared with the senders
-                    data = link.decrypt(received) if received else None
+                if not received:
+                    data = None
+                elif link.encrypted:
+                    with self._send_lock:  # the TLS session is shared with the senders
+                        data = link.decrypt(received)
+                else:
+                    data = received
             except OSError as error:  # ssl.SSLError too: a corrupted or forged record
                 return f"A conexão com o servidor caiu ({describe_os_error(error)})."
             if data is None:

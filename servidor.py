@@ -1613,6 +1613,7 @@ class TlsSettings:
         """
         deadline = time.monotonic() + self.timeout
         endpoint = protocol.TlsEndpoint(self.context, server_side=True)
+        sock.settimeout(self.timeout)  # our sends too: a client may stop reading
         try:
             self._refuse_plaintext(sock, deadline)
             while not endpoint.handshake():
