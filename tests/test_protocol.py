@@ -6,8 +6,10 @@ row runs in its own ``subTest``, so a failure names the exact input.
 
 from __future__ import annotations
 
+import ssl
 import unicodedata
 import unittest
+from pathlib import Path
 
 import protocol
 from protocol import (
@@ -22,6 +24,7 @@ from protocol import (
     Register,
     ServerLine,
 )
+from tests.support import OTHER_CA, TLS_CERT, TLS_KEY
 
 NAME_20 = "a" * 20
 NAME_21 = "a" * 21
@@ -401,6 +404,24 @@ class LineFramerTest(unittest.TestCase):
 # --- Formatting server lines ---------------------------------------------------------
 
 
+MOMENT = 1795295645.0  # 2026-11-21 21:14:05 UTC
+MOMENT_TEXT = "2026-11-21T21:14:05Z"
+
+
+class TimestampTest(unittest.TestCase):
+    def test_utc_iso_8601_round_trip(self) -> None:
+        self.assertEqual(protocol.format_timestamp(MOMENT), MOMENT_TEXT)
+        self.assertEqual(protocol.format_timestamp(MOMENT + 0.9), MOMENT_TEXT, "to the second")
+        self.assertEqual(protocol.parse_timestamp(MOMENT_TEXT), MOMENT)
+        self.assertEqual(protocol.format_timestamp(0), "1970-01-01T00:00:00Z")
+
+    def test_anything_else_is_not_a_time(self) -> None:
+        for text in ["", "ontem", "2026-11-21", "2026-11-21 21:14:05", "2026-11-21T21:14:05",
+                     "2026-13-01T00:00:00Z", "2026-11-21T21:14:05Z extra"]:
+            with self.subTest(text=text):
+                self.assertIsNone(protocol.parse_timestamp(text))
+
+
 class FormatTest(unittest.TestCase):
     WIRE_CODES = {
         ErrorCode.UNKNOWN_COMMAND: "COMANDO_DESCONHECIDO",
@@ -444,6 +465,31 @@ class FormatTest(unittest.TestCase):
         (protocol.format_joined("alice"), "ENTROU alice", "ENTROU", ("alice",)),
         (protocol.format_left(JOAO_NFC), f"SAIU {JOAO_NFC}", "SAIU", (JOAO_NFC,)),
         (protocol.format_info("Bem-vindo!"), "INFO Bem-vindo!", "INFO", ("Bem-vindo!",)),
+        (protocol.format_stored_ok("Bob"), "OK CHAT Bob GUARDADA", "OK", ("CHAT", "Bob GUARDADA")),
+        (
+            protocol.format_waiting("alice", MOMENT, f" {TEXT_UTF8}"),
+            f"PENDENTE alice {MOMENT_TEXT}  {TEXT_UTF8}",
+            "PENDENTE",
+            ("alice", MOMENT_TEXT, f" {TEXT_UTF8}"),
+        ),
+        (
+            protocol.format_history("carol", MOMENT, "bom dia"),
+            f"HISTORICO carol {MOMENT_TEXT} bom dia",
+            "HISTORICO",
+            ("carol", MOMENT_TEXT, "bom dia"),
+        ),
+        (protocol.format_account("ana", True, MOMENT), "USUARIO ana ONLINE", "USUARIO", ("ana", "ONLINE", "")),
+        (
+            protocol.format_account("bob", False, MOMENT),
+            f"USUARIO bob OFFLINE {MOMENT_TEXT}",
+            "USUARIO",
+            ("bob", "OFFLINE", MOMENT_TEXT),
+        ),
+        (protocol.format_account("cy", False, None), "USUARIO cy OFFLINE", "USUARIO", ("cy", "OFFLINE", "")),
+        (protocol.format_waiting_count(1), "INFO 1 mensagem privada esperava por você.", "INFO",
+         ("1 mensagem privada esperava por você.",)),
+        (protocol.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
+         ("7 mensagens privadas esperavam por você.",)),
     ]
     ENCODED = [
         ("LISTA", b"LISTA\n"),
@@ -621,3 +667,64 @@ class ForbiddenCharactersTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# --- TLS as a byte transform ------------------------------------------------------------
+
+
+class TlsEndpointTest(unittest.TestCase):
+    """Both ends in memory: bytes move only when the test moves them."""
+
+    def server(self) -> protocol.TlsEndpoint:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(TLS_CERT, TLS_KEY)
+        return protocol.TlsEndpoint(context, server_side=True)
+
+    def client(self, cafile: Path = TLS_CERT) -> protocol.TlsEndpoint:
+        context = ssl.create_default_context(cafile=cafile)
+        return protocol.TlsEndpoint(context, server_side=False, server_hostname="127.0.0.1")
+
+    def connect(self, client: protocol.TlsEndpoint, server: protocol.TlsEndpoint) -> None:
+        """Shuttle handshake bytes until both ends are done (a few round trips at most)."""
+        client_done = server_done = False
+        for _ in range(5):
+            client_done = client.handshake()
+            server.feed(client.take_output())
+            server_done = server.handshake()
+            client.feed(server.take_output())
+            if client_done and server_done:
+                return
+        self.fail("the handshake did not finish")
+
+    def test_lines_both_ways_then_close(self) -> None:
+        client, server = self.client(), self.server()
+        self.assertIsNone(client.version)
+        self.connect(client, server)
+        self.assertEqual(client.version, server.version)
+        server.feed(client.encrypt(b"ENTRAR alice senha123\n"))
+        self.assertEqual(server.read(), b"ENTRAR alice senha123\n")
+        self.assertEqual(client.read(), b"", "nothing more yet")
+        record = server.encrypt("MSG bob ação 🦇\n".encode())
+        self.assertNotIn("ação".encode(), record, "encrypted")
+        client.feed(record[:10])
+        self.assertEqual(client.read(), b"", "half a record is no plaintext yet")
+        client.feed(record[10:])
+        self.assertEqual(client.read(), "MSG bob ação 🦇\n".encode())
+        server.feed(client.close())
+        self.assertIsNone(server.read(), "close_notify: the session is over")
+
+    def test_end_of_connection_without_close_notify_is_the_end_too(self) -> None:
+        client, server = self.client(), self.server()
+        self.connect(client, server)
+        server.feed(b"")
+        self.assertIsNone(server.read())
+
+    def test_a_server_from_another_ca_is_refused(self) -> None:
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.connect(self.client(cafile=OTHER_CA), self.server())
+
+    def test_plaintext_is_no_handshake(self) -> None:
+        server = self.server()
+        server.feed(b"ENTRAR alice senha123\n")
+        with self.assertRaises(ssl.SSLError):
+            server.handshake()
