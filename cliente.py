@@ -67,6 +67,7 @@ HISTORY_LENGTH = 1000
 HISTORY_FILE_NAME = "historico"
 LIMIT_RETRIES = 10  # piped input: times a line refused by the flood limit is sent again
 LIMIT_RETRY_DELAY = 1.0  # seconds before sending it again
+RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips them
 ME = "eu"  # how the person's own messages are labelled
 INSECURE_WARNING = (
     "ATENÇÃO: --tls-insecure: o certificado do servidor NÃO é verificado. A conexão é cifrada, "
@@ -802,37 +803,40 @@ class Link:
 
     Both threads use it: the main thread receives, either thread sends. An
     SSL session must never be used by two threads at once (see
-    :class:`protocol.TlsEndpoint`), so :meth:`send` and :meth:`decrypt` are
-    called under the client's one send lock; :meth:`receive` only reads raw
-    bytes and needs no lock.
+    :class:`protocol.TlsEndpoint`), so every use of it happens under the
+    client's one send lock: :meth:`send` is called with it held, and
+    :meth:`receive` takes it once bytes have arrived.
     """
 
-    def __init__(self, sock: socket.socket, tls: protocol.TlsEndpoint | None = None) -> None:
+    def __init__(
+        self, sock: socket.socket, tls: protocol.TlsEndpoint | None = None, early: bytes = b""
+    ) -> None:
         self.sock = sock
         self._tls = tls
-
-    @property
-    def encrypted(self) -> bool:
-        return self._tls is not None
+        self._early = early  # plaintext that came with the end of the TLS handshake
 
     @property
     def description(self) -> str:
         """How the connection is protected, for the banner: ``" com TLSv1.3"`` or nothing."""
         return "" if self._tls is None else f" com {self._tls.version}"
 
-    def receive(self) -> bytes:
-        """Raw bytes from the server; ``b""`` when it closed the connection."""
-        return self.sock.recv(RECV_SIZE)
-
-    def decrypt(self, data: bytes) -> bytes | None:
-        """The server's lines in ``data`` (``b""``: half a TLS record); ``None`` once it
-        closed its TLS session. Call with the send lock held."""
+    def receive(self, send_lock: threading.Lock) -> bytes | None:
+        """The server's next bytes, decrypted if need be (``b""``: half a TLS record);
+        ``None`` once it closed the connection. Waits without ``send_lock``, and
+        takes it to use the TLS session."""
+        if self._early:
+            early, self._early = self._early, b""
+            return early
+        data = self.sock.recv(RECV_SIZE)
+        if not data:
+            return None
         if self._tls is None:
             return data
-        self._tls.feed(data)
-        plaintext = self._tls.read()
-        if reply := self._tls.take_output():  # TLS 1.3 may answer on its own
-            self.sock.sendall(reply)
+        with send_lock:
+            self._tls.feed(data)
+            plaintext = self._tls.read()
+            if reply := self._tls.take_output():  # TLS 1.3 may answer on its own
+                self.sock.sendall(reply)
         return plaintext
 
     def send(self, data: bytes) -> None:
@@ -856,26 +860,30 @@ def open_link(address: tuple[str, int], tls: ssl.SSLContext | None) -> Link:
     Raises ``OSError`` when the server cannot be reached, :class:`TlsRefused`
     when it is reached but the TLS session cannot be set up.
     """
+    deadline = time.monotonic() + CONNECT_TIMEOUT
     sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
     try:
-        endpoint = None if tls is None else _handshake(sock, tls, address[0])
+        link = Link(sock) if tls is None else _handshake(sock, tls, address[0], deadline)
     except BaseException:
         sock.close()
         raise
     sock.settimeout(None)  # pushes may come at any time: wait for them
-    return Link(sock, endpoint)
+    return link
 
 
-def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str) -> protocol.TlsEndpoint:
+def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str, deadline: float) -> Link:
     endpoint = protocol.TlsEndpoint(context, server_side=False, server_hostname=host)
     try:
         while not endpoint.handshake():
             sock.sendall(endpoint.take_output())
+            # One deadline for the whole handshake: a server that trickles bytes cannot stall us.
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
             data = sock.recv(RECV_SIZE)
             if not data:
                 raise TlsRefused("o servidor fechou a conexão durante o handshake TLS")
             endpoint.feed(data)
         sock.sendall(endpoint.take_output())
+        early = endpoint.read() or b""  # the greeting may have come with the server's last flight
     except ssl.SSLCertVerificationError as error:
         with contextlib.suppress(OSError):  # the alert, so the server's log says why
             sock.sendall(endpoint.take_output())
@@ -888,7 +896,7 @@ def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str) -> proto
             f"o servidor não completou o TLS ({error.reason or error}); "
             "ele usa TLS? Sem --tls o cliente conecta em texto puro."
         ) from None
-    return endpoint
+    return Link(sock, endpoint, early)
 
 
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -906,6 +914,27 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 # --- The client ---------------------------------------------------------------------------
+
+
+class RecentMessages:
+    """The last public messages shown, as (sender, text), to skip them when the server
+    replays its history after a reconnection. The server's lines carry no id, so
+    a new message identical to one already shown would be skipped too: rare, and
+    it is at most one repeated line less."""
+
+    def __init__(self, size: int = RECENT_PUBLIC) -> None:
+        self._size = size
+        self._seen: dict[tuple[str, str], None] = {}  # insertion-ordered: oldest first
+
+    def add(self, sender: str, text: str) -> bool:
+        """Remember a message; ``False`` if it was already remembered."""
+        key = (protocol.name_key(sender), text)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:
+            del self._seen[next(iter(self._seen))]
+        return True
 
 
 class Sent:
@@ -955,6 +984,7 @@ class ChatClient:
         self._said_goodbye = False  # the server answered OK SAIR
         self._replaced = False  # the account logged in elsewhere: do not fight over it
         self._greeted = threading.Event()  # the server's first line was shown
+        self._public_seen = RecentMessages()  # so the history replayed on a reconnect is not shown twice
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -1017,14 +1047,7 @@ class ChatClient:
         framer = protocol.LineFramer()
         while True:
             try:
-                received = link.receive()
-                if not received:
-                    data = None
-                elif link.encrypted:
-                    with self._send_lock:  # the TLS session is shared with the senders
-                        data = link.decrypt(received)
-                else:
-                    data = received
+                data = link.receive(self._send_lock)
             except OSError as error:  # ssl.SSLError too: a corrupted or forged record
                 return f"A conexão com o servidor caiu ({describe_os_error(error)})."
             if data is None:
@@ -1051,6 +1074,11 @@ class ChatClient:
                 self._online = self._online | {name}
             case "SAIU", (name,):
                 self._online = self._online - {name}
+            case "TODOS", (sender, text):
+                self._public_seen.add(sender, text)
+            case "HISTORICO", (sender, _, text):
+                if not self._public_seen.add(sender, text):
+                    shown = None  # shown already, live or as history, before a reconnection
         if shown is not None:
             self._show(shown)
 
@@ -1073,6 +1101,8 @@ class ChatClient:
             case protocol.ListUsers(everyone=True):
                 return None  # the USUARIO lines before it were the answer
             case protocol.PrivateMessage() | protocol.Broadcast():
+                if isinstance(command, protocol.Broadcast) and self._own_name:
+                    self._public_seen.add(self._own_name, make_visible(command.text))
                 return render_echo(command, detail)
             case protocol.Quit():
                 self._said_goodbye = True

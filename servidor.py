@@ -52,7 +52,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -466,6 +466,10 @@ class MailboxError(StorageError):
     """The offline-messages database cannot be used."""
 
 
+class MailboxClosed(Exception):
+    """The mailbox was closed (the server is stopping): nothing more is written."""
+
+
 @dataclass(frozen=True)
 class WaitingMessage:
     """A private message kept for a user who was offline when it was sent."""
@@ -572,13 +576,14 @@ class Mailbox:
         with self._lock:
             return list(self._waiting.get(recipient, ()))
 
-    def store(self, recipient: str, sender: str, text: str) -> None:
-        """Keep a message for ``recipient`` (a name key); return once it is on disk.
+    def store(self, name: str, sender: str, text: str) -> None:
+        """Keep a message for the user ``name``; return once it is on disk.
 
         Raises ``CAIXA_CHEIA`` when ``max_pending`` are already kept for them,
         ``INDISPONIVEL`` when the disk refuses. If the recipient came online
-        meanwhile, the message is delivered at once.
+        meanwhile, the message is delivered at once, as a live one.
         """
+        recipient = protocol.name_key(name)
         with self._lock:
             if self._closed:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "O servidor está sendo encerrado.")
@@ -589,25 +594,22 @@ class Mailbox:
                     "tente quando ele estiver online.",
                 )
             self._kept[recipient] += 1  # reserved now: parallel senders cannot overshoot
-        sent_at = time.time()
-        insert = functools.partial(_insert_waiting, (recipient, sender, sent_at, text))
+        # The writer thread puts it in memory, in commit order, before this returns.
+        insert = functools.partial(_insert_waiting, WaitingMessage(0, recipient, sender, time.time(), text))
         try:
-            message_id = self._submit(insert).result()
-        except (sqlite3.Error, OSError) as error:
+            self._submit(insert).result()
+        except (sqlite3.Error, OSError, MailboxClosed) as error:
             log.error("Não foi possível guardar uma mensagem em %s: %s", self._path, error)
             with self._lock:
                 self._forget_count_locked(recipient, 1)
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "Não foi possível guardar a mensagem agora; tente mais tarde."
             ) from error
-        with self._lock:  # in id order, whatever order parallel commits returned in
-            bisect.insort(self._waiting[recipient], WaitingMessage(message_id, recipient, sender, sent_at, text),
-                          key=lambda message: message.id)
         # Kept, then checked: a login either took it already or is seen here.
         self._deliver_if_online(recipient)
 
-    def hand_over(self, recipient: str, connection: Connection, then: Callable[[], T]) -> T:
-        """Put the messages kept for ``recipient`` in ``connection``'s outbox, then an
+    def hand_over(self, name: str, connection: Connection, then: Callable[[], T]) -> T:
+        """Put the messages kept for ``name`` in ``connection``'s outbox, then an
         ``INFO`` with how many there were; then call ``then`` under the same lock.
 
         ``then`` is the login that makes the recipient findable: doing both
@@ -617,33 +619,54 @@ class Mailbox:
         the connection's. Nothing is sent here; the caller flushes.
         """
         with self._lock:
-            self._put_in_outbox_locked(recipient, connection)
-            return then()
+            count = self._put_in_outbox_locked(protocol.name_key(name), connection, at_login=True)
+            result = then()
+        if count:
+            log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
+        return result
 
     def close(self) -> None:
         """Finish the disk work queued (deliveries to delete), then stop."""
         with self._lock:
             self._closed = True
-        self._jobs.put(None)
+            self._jobs.put(None)  # under the lock: no job can come after it (see _submit)
         self._writer.join(CLOSE_GRACE)
 
     def _deliver_if_online(self, recipient: str) -> None:
+        """Kept messages for someone who is online after all: they go as live ones."""
         connection = self._find_recipient(recipient)
         if connection is None:
             return
         with self._lock:
-            self._put_in_outbox_locked(recipient, connection)
+            self._put_in_outbox_locked(recipient, connection, at_login=False)
         connection.flush()
 
-    def _put_in_outbox_locked(self, recipient: str, connection: Connection) -> None:
+    def _put_in_outbox_locked(self, recipient: str, connection: Connection, *, at_login: bool) -> int:
+        """Move what waits for ``recipient`` to ``connection``'s outbox; how many went.
+
+        At login as ``PENDENTE`` lines and the ``INFO`` that counts them, let
+        past ``max_queue`` (they are bounded by ``max_pending``; refusing them
+        would lock the recipient out for good); later as live ``MSG`` lines.
+        """
         messages = self._waiting.pop(recipient, None)
         if not messages:
-            return
-        data = b"".join(message.line() for message in messages)
-        data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
+            return 0
+        if at_login:
+            data = b"".join(message.line() for message in messages)
+            data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
+        else:
+            data = b"".join(
+                protocol.encode_line(protocol.format_private(message.sender, message.text))
+                for message in messages
+            )
         settle = functools.partial(self._settle, recipient, messages)
-        if not connection.enqueue(data, on_written=settle):
-            self._waiting[recipient] = messages  # closing: they wait for the next login
+        accepted = False
+        try:
+            accepted = connection.enqueue(data, on_written=settle, bounded=not at_login)
+        finally:
+            if not accepted:
+                self._waiting[recipient] = messages  # they wait for the next login
+        return len(messages)
 
     def _settle(self, recipient: str, messages: list[WaitingMessage], written: bool) -> None:
         """The outbox holding ``messages`` was written to the socket, or never will be."""
@@ -655,7 +678,6 @@ class Mailbox:
             return
         with self._lock:
             self._forget_count_locked(recipient, len(messages))
-        log.info("Mensagens guardadas entregues a %s: %d.", recipient, len(messages))
         ids = [(message.id,) for message in messages]
         self._submit(functools.partial(_delete_waiting, ids))  # nobody waits for it
 
@@ -665,8 +687,14 @@ class Mailbox:
             del self._kept[recipient]
 
     def _submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue ``job`` for the writer thread; after :meth:`close`, it fails at once
+        (a delete that never happens only means a message delivered again)."""
         future: Future[T] = Future()
-        self._jobs.put((future, job))
+        with self._lock:
+            if self._closed:
+                future.set_exception(MailboxClosed())
+            else:
+                self._jobs.put((future, job))
         return future
 
     def _write_forever(self) -> None:
@@ -703,14 +731,21 @@ class Mailbox:
             for future, _ in batch:
                 future.set_exception(error)
             return
+        kept = [result for result in results if isinstance(result, WaitingMessage)]
+        if kept:
+            with self._lock:  # ids grow with every commit: appending keeps each list in order
+                for message in kept:
+                    self._waiting[message.recipient].append(message)
         for (future, _), result in zip(batch, results):
             future.set_result(result)
 
 
-def _insert_waiting(row: tuple[str, str, float, str], db: sqlite3.Connection) -> int:
+def _insert_waiting(message: WaitingMessage, db: sqlite3.Connection) -> WaitingMessage:
+    """Add ``message`` (its id is ignored); the same message with the id it got."""
+    row = (message.recipient, message.sender, message.sent_at, message.text)
     cursor = db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES (?, ?, ?, ?)", row)
     assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return dataclasses.replace(message, id=cursor.lastrowid)
 
 
 def _delete_waiting(ids: list[tuple[int]], db: sqlite3.Connection) -> None:
@@ -846,6 +881,7 @@ class Connection:
         self._presence: PresenceJournal | None = None  # followed while logged in
         self.presence_seen = 0  # journal index of the next notice to send
         self._tls: protocol.TlsEndpoint | None = None
+        self._awaiting_tls = False  # a TLS handshake is under way: no line may go out yet
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
         self._enqueued_total = 0  # bytes ever put in the outbox
         self._written_total = 0  # bytes ever handed to the kernel
@@ -863,10 +899,19 @@ class Connection:
         """Send ``line``; ``False`` if it was not accepted (closing, or dropped now)."""
         return self.send_encoded(protocol.encode_line(line))
 
-    def use_tls(self, endpoint: protocol.TlsEndpoint) -> None:
-        """From now on, encrypt what goes out (call after the handshake, before any line)."""
+    def expect_tls(self) -> None:
+        """A TLS handshake comes first: until :meth:`use_tls`, accept no line (a plaintext
+        goodbye at shutdown must not land in the middle of the handshake)."""
+        with self._lock:
+            self._awaiting_tls = True
+
+    def use_tls(self, endpoint: protocol.TlsEndpoint) -> bytes:
+        """From now on, encrypt what goes out and decrypt what comes in. Returns the
+        plaintext that already came with the end of the handshake."""
         with self._lock:
             self._tls = endpoint
+            self._awaiting_tls = False
+        return self.decrypt(b"") or b""
 
     def send_encoded(self, data: bytes) -> bool:
         """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does."""
@@ -875,26 +920,28 @@ class Connection:
         return accepted
 
     def enqueue(
-        self, data: bytes, on_written: Callable[[bool], None] | None = None
+        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, bounded: bool = True
     ) -> bool:
         """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
 
         Presence notices not yet sent go first, so they precede what follows
         them. ``False`` if not accepted: closing, or over ``max_queue`` (the
-        client is then dropped at the next flush). ``on_written(True)`` is
-        called once ``data`` was written to the socket, ``on_written(False)``
-        if it never will be; never while a lock of this connection is held.
+        client is then dropped at the next flush). ``bounded=False`` lets
+        ``data`` past ``max_queue``, for what the caller bounds itself: the
+        kept messages and history at login, which must never lock anyone out;
+        anything after them still counts them. ``on_written(True)`` is called
+        once ``data`` was written to the socket, ``on_written(False)`` if it
+        never will be; never while a lock of this connection is held.
         """
         with self._lock:
-            if self._closing:
+            if self._closing or self._awaiting_tls:
                 return False
             self._catch_up_locked()
-            if self._max_queue and self._queued + len(data) > self._max_queue:
-                self._discard_locked("a fila de saída encheu: o cliente não está lendo")
-                self._must_shut_down = True
-                self._wake_writer.notify()
+            if bounded and self._max_queue and self._queued + len(data) > self._max_queue:
+                self._drop_locked("a fila de saída encheu: o cliente não está lendo")
                 return False
-            self._append_locked(data)
+            if not self._append_locked(data):
+                return False
             if on_written is not None:
                 self._watchers.append((self._enqueued_total, on_written))
             return True
@@ -906,9 +953,16 @@ class Connection:
             return data
         with self._lock:
             if self._closing:
-                return None  # our close_notify went out: the session is over
-            self._tls.feed(data)
-            plaintext = self._tls.read()
+                return None  # our close_notify went out, or we dropped it: the session is over
+            try:
+                if data:
+                    self._tls.feed(data)
+                plaintext = self._tls.read()
+            except ssl.SSLError as error:
+                # A forged or corrupted record: the session is unusable both ways.
+                # Closed here, under the lock, so no sender ever meets it broken.
+                self._drop_locked(f"TLS inválido: {error.reason or error}")
+                raise
             # TLS 1.3 may answer on its own (session tickets, key updates).
             reply = self._tls.take_output()
             if reply:
@@ -917,9 +971,23 @@ class Connection:
             self.flush()
         return plaintext
 
-    def _append_locked(self, data: bytes) -> None:
-        """Queue plaintext lines: encrypted first on a TLS connection."""
-        self._push_locked(data if self._tls is None else self._tls.encrypt(data))
+    def _append_locked(self, data: bytes) -> bool:
+        """Queue plaintext lines, encrypted first on a TLS connection; ``False`` if the
+        TLS session can no longer encrypt (the connection is then dropped)."""
+        if self._tls is not None:
+            try:
+                data = self._tls.encrypt(data)
+            except ssl.SSLError as error:
+                self._drop_locked(f"TLS inválido: {error.reason or error}")
+                return False
+        self._push_locked(data)
+        return True
+
+    def _drop_locked(self, reason: str) -> None:
+        """:meth:`drop` for callers holding the lock: the shutdown waits for the next flush."""
+        self._discard_locked(reason)
+        self._must_shut_down = True
+        self._wake_writer.notify()
 
     def _push_locked(self, data: bytes) -> None:
         """Queue bytes exactly as they must go on the wire."""
@@ -1207,8 +1275,8 @@ class SessionRegistry:
         """
         key = protocol.name_key(name)
         with self._lock:
-            if self._history:
-                session.connection.enqueue(b"".join(self._history))
+            if self._history:  # bounded by --history lines: past max_queue if need be
+                session.connection.enqueue(b"".join(self._history), bounded=False)
             replaced = self._by_name.get(key)
             self._by_name[key] = session
             if replaced is not None:
@@ -1377,6 +1445,9 @@ class ChatSession:
         # one send per destination instead of one per line. Only the session's
         # own reader thread touches it.
         self._outgoing: dict[Connection, list[bytes]] = {}
+        # The private messages among them, (recipient, text): kept in the mailbox
+        # instead if the recipient's connection closes before they are sent.
+        self._private: dict[Connection, list[tuple[str, str]]] = {}
 
     def mark_replaced(self) -> None:
         """The same account logged in elsewhere: execute nothing more."""
@@ -1411,8 +1482,21 @@ class ChatSession:
     def flush_output(self) -> None:
         """Send what the lines handled since the last flush produced, one send per connection."""
         outgoing, self._outgoing = self._outgoing, {}
+        private, self._private = self._private, {}
         for connection, parts in outgoing.items():
-            connection.send_encoded(parts[0] if len(parts) == 1 else b"".join(parts))
+            sent = connection.send_encoded(parts[0] if len(parts) == 1 else b"".join(parts))
+            if not sent and connection in private:
+                self._keep_for_later(private[connection])
+
+    def _keep_for_later(self, messages: list[tuple[str, str]]) -> None:
+        """Private messages whose recipient left between our check and the send:
+        acknowledged already, so they go to the mailbox, as if found offline."""
+        assert self.name is not None
+        for recipient, text in messages:
+            try:
+                self._context.mailbox.store(recipient, self.name, text)
+            except ProtocolError as error:
+                log.error("Mensagem de %s para %s perdida: %s", self.name, recipient, error.text)
 
     def _deliver(self, connection: Connection, data: bytes) -> None:
         """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends."""
@@ -1503,7 +1587,7 @@ class ChatSession:
         self.flush_output()
         self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
         replaced = self._context.mailbox.hand_over(
-            protocol.name_key(registered),
+            registered,
             self.connection,
             lambda: self._context.registry.log_in(self, registered),
         )
@@ -1528,6 +1612,7 @@ class ChatSession:
         recipient = self._context.registry.find(recipient_name)
         if recipient is not None and recipient.name is not None and recipient.connection.accepting:
             self._deliver(recipient.connection, protocol.encode_line(protocol.format_private(sender, text)))
+            self._private.setdefault(recipient.connection, []).append((recipient.name, text))
             self._reply("CHAT", recipient.name)
             return
         registered = self._context.users.registered_name(recipient_name)
@@ -1536,7 +1621,7 @@ class ChatSession:
         # Our earlier lines first: the recipient may come online while this is
         # stored, and get it at once.
         self.flush_output()
-        self._context.mailbox.store(protocol.name_key(registered), sender, text)
+        self._context.mailbox.store(registered, sender, text)
         log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
         self._deliver(self.connection, protocol.encode_line(protocol.format_stored_ok(registered)))
 
@@ -1730,6 +1815,8 @@ class ChatServer:
 
     def _start_session(self, sock: socket.socket, address: tuple[str, int]) -> None:
         connection = Connection(sock, address, self._limits.max_queue)
+        if self._tls is not None:
+            connection.expect_tls()
         refusal = self._registry.admit(connection)
         if refusal is not None:
             self._refuse(connection, refusal)
@@ -1785,12 +1872,13 @@ class ChatServer:
         reason = "conexão encerrada pelo cliente"
         try:
             self._prepare_socket(connection.sock)
+            early = b""  # lines that came in the same packets as the end of the TLS handshake
             if self._tls is not None:
-                connection.use_tls(self._tls.handshake(connection.sock))
+                early = connection.use_tls(self._tls.handshake(connection.sock))
             connection.send_line(
                 protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
             )
-            self._read_lines(connection, session)
+            self._read_lines(connection, session, early)
         except SessionEnded as ended:
             reason = str(ended)
         except OSError as error:
@@ -1799,11 +1887,13 @@ class ChatServer:
             reason = "erro interno"
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
-            session.flush_output()  # the replies to the last lines read, SAIR's among them
-            session.end(connection.drop_reason or reason)
-            connection.finish()
-            self._registry.remove_connection(connection)
-            log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
+            try:
+                session.flush_output()  # the replies to the last lines read, SAIR's among them
+            finally:  # whatever happened above, the session must not stay online
+                session.end(connection.drop_reason or reason)
+                connection.finish()
+                self._registry.remove_connection(connection)
+                log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
 
     def _save_last_seen(self) -> None:
         """Whoever is still online was last seen now: on disk before the process ends."""
@@ -1837,17 +1927,13 @@ class ChatServer:
                 raise SessionEnded("não entrou a tempo")
         return connection.sock.recv(RECV_SIZE)
 
-    def _read_lines(self, connection: Connection, session: ChatSession) -> None:
+    def _read_lines(self, connection: Connection, session: ChatSession, early: bytes = b"") -> None:
+        """Handle every line the client sends, starting with ``early``, until it leaves."""
         framer = protocol.LineFramer(self._limits.max_line)
         login_deadline = time.monotonic() + self._limits.login_timeout
         head = b""  # the connection's first bytes, until its first line is complete
         first_line = True
-        while received := self._receive(connection, session, login_deadline):
-            data = connection.decrypt(received)
-            if data is None:
-                break  # the client closed its TLS session
-            if not data:
-                continue  # part of a TLS record: no plaintext yet
+        for data in self._plaintext(connection, session, login_deadline, early):
             if first_line:
                 head = (head + data)[:FOREIGN_HEAD]
                 self._refuse_foreign_protocol(head, session)
@@ -1862,6 +1948,20 @@ class ChatServer:
                 first_line = False
                 session.handle_line(raw)
             session.flush_output()
+
+    def _plaintext(
+        self, connection: Connection, session: ChatSession, login_deadline: float, early: bytes
+    ) -> Iterator[bytes]:
+        """What the client sends, decrypted if need be, chunk by chunk, starting with
+        ``early``; ends when the client closes the connection (or its TLS session)."""
+        if early:
+            yield early
+        while received := self._receive(connection, session, login_deadline):
+            data = connection.decrypt(received)
+            if data is None:
+                return
+            if data:  # else part of a TLS record: no plaintext yet
+                yield data
 
     @staticmethod
     def _refuse_foreign_protocol(data: bytes, session: ChatSession) -> None:

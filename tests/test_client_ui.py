@@ -535,6 +535,20 @@ class ChatClientTest(FakeServerTestCase):
         self.screen.wait_for(r"O servidor está respondendo\.$")  # OK LISTA TODOS printed nothing
         self.assertEqual(self.client.online_names(), {"bob"}, "not {'TODOS'}")
 
+    def test_history_replayed_after_a_reconnection_skips_what_was_shown(self) -> None:
+        self.start_client()
+        self.log_in()
+        self.type_and_receive("TODOS minha")
+        when = stamp(2026, 11, 21, 9, 2)
+        self.push("TODOS carol já vista", "OK TODOS")
+        self.screen.wait_for(r"eu: minha$")
+        # What the server replays on the next login: two seen here, one new.
+        self.push(f"HISTORICO carol {when} já vista", f"HISTORICO alice {when} minha",
+                  f"HISTORICO carol {when} durante a queda", "OK PING")
+        shown = self.screen.wait_for(r"^\[histórico\]")
+        self.assertRegex(shown, r"carol: durante a queda$", "only what was not shown yet")
+        self.screen.wait_for(r"O servidor está respondendo\.$")
+
     def test_a_message_kept_for_later_is_echoed_as_such(self) -> None:
         self.start_client()
         self.type_and_receive("CHAT bob oi")

@@ -1,10 +1,12 @@
-"""State tests: the mailbox of offline messages and the connection's write callbacks,
-with real SQLite files in a temporary folder and socketpairs, no server process."""
+"""State tests: the mailbox of offline messages, the connection's write callbacks and
+TLS session, and what becomes of an acknowledged message whose recipient just left.
+Real SQLite files in a temporary folder and socketpairs, no server process."""
 
 from __future__ import annotations
 
 import socket
 import sqlite3
+import ssl
 import tempfile
 import threading
 import unittest
@@ -15,6 +17,7 @@ import protocol
 import servidor
 from protocol import ErrorCode, ProtocolError
 from servidor import Connection, Mailbox, MailboxError
+from tests.support import TLS_CERT, TLS_KEY
 
 BOB = protocol.name_key("Bob")
 
@@ -145,12 +148,47 @@ class MailboxTest(unittest.TestCase):
         ids = [message.id for message in mailbox.waiting(BOB)]
         self.assertEqual(ids, sorted(ids), "in the order they were stored")
 
-    def test_a_recipient_online_by_the_time_it_is_stored_gets_it_at_once(self) -> None:
+    def test_a_recipient_online_by_the_time_it_is_stored_gets_it_at_once_as_a_live_message(self) -> None:
         mailbox = self.mailbox()
         connection, peer = self.connection()
         self.online[BOB] = connection  # logged in between the sender's check and the store
         mailbox.store(BOB, "alice", "oi")
-        self.assertEqual(self.read_lines(peer, 2)[1], "INFO 1 mensagem privada esperava por você.")
+        self.assertEqual(self.read_lines(peer, 1), ["MSG alice oi"])
+        self.assertEqual(mailbox.waiting(BOB), [])
+
+    def test_what_an_old_connection_never_wrote_goes_to_the_new_login(self) -> None:
+        mailbox = self.mailbox()
+        mailbox.store(BOB, "alice", "oi")
+        old, _ = self.connection(buffer=4096)
+        while old.send_encoded(b"x" * 4096) and not old._writer:
+            pass
+        self.hand_over(mailbox, old)
+        new, peer = self.connection()
+        self.online[BOB] = new  # the same user logged in again, replacing the old connection
+        old.drop("test")
+        old.finish()
+        self.assertEqual(self.read_lines(peer, 1), ["MSG alice oi"])
+
+    def test_login_replay_may_pass_max_queue_but_not_what_follows(self) -> None:
+        mailbox = self.mailbox()
+        for index in range(5):
+            mailbox.store(BOB, "alice", f"mensagem {index}")
+        server_side, peer = socket.socketpair()
+        peer.settimeout(5)
+        for sock in (server_side, peer):
+            self.addCleanup(sock.close)
+        connection = Connection(server_side, ("127.0.0.1", 1), 100)  # less than the five
+        mailbox.hand_over(BOB, connection, lambda: None)
+        self.assertTrue(connection.accepting, "never locked out by its own kept messages")
+        connection.flush()
+        self.assertEqual(len(self.read_lines(peer, 6)), 6)
+
+    def test_after_close_a_store_fails_at_once(self) -> None:
+        mailbox = self.mailbox()
+        mailbox.close()
+        with self.assertRaises(ProtocolError) as raised:
+            mailbox.store(BOB, "alice", "tarde demais")
+        self.assertIs(raised.exception.code, ErrorCode.UNAVAILABLE)
 
     def test_disk_failure_answers_unavailable_and_frees_the_place(self) -> None:
         mailbox = self.mailbox(max_pending=1)
@@ -209,3 +247,87 @@ class ConnectionCallbackTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TlsConnectionTest(unittest.TestCase):
+    """A Connection with TLS over a socketpair; the test plays the client in memory."""
+
+    def setUp(self) -> None:
+        server_side, self.peer = socket.socketpair()
+        self.peer.settimeout(5)
+        self.addCleanup(self.peer.close)
+        self.addCleanup(server_side.close)
+        self.connection = Connection(server_side, ("127.0.0.1", 1), 0)
+        self.connection.expect_tls()
+        self.assertFalse(self.connection.send_line("INFO oi"), "no plaintext during the handshake")
+
+    def connect(self, first_line: bytes = b"") -> bytes:
+        """The handshake, shuttled by hand; ``first_line`` travels with the client's
+        last handshake flight, as a fast client sends it. What use_tls() returns."""
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(TLS_CERT, TLS_KEY)
+        server = protocol.TlsEndpoint(server_context, server_side=True)
+        self.client = protocol.TlsEndpoint(
+            ssl.create_default_context(cafile=TLS_CERT), server_side=False, server_hostname="127.0.0.1"
+        )
+        for _ in range(5):
+            if self.client.handshake():
+                server.feed(self.client.take_output() + self.client.encrypt(first_line))
+                self.assertTrue(server.handshake())
+                break
+            server.feed(self.client.take_output())
+            server.handshake()
+            self.client.feed(server.take_output())
+        self.client.feed(server.take_output())
+        return self.connection.use_tls(server)
+
+    def test_a_corrupted_record_closes_the_session_for_every_sender(self) -> None:
+        self.connect()
+        record = bytearray(self.client.encrypt(b"PING\n"))
+        record[-1] ^= 1
+        with self.assertRaises(ssl.SSLError):
+            self.connection.decrypt(bytes(record))
+        self.assertFalse(self.connection.accepting)
+        # Another user's thread sending now gets a refusal, never an exception.
+        self.assertFalse(self.connection.send_line("MSG alice oi"))
+        self.assertEqual(self.connection.drop_reason, "TLS inválido: DECRYPTION_FAILED_OR_BAD_RECORD_MAC")
+
+    def test_a_line_that_came_with_the_handshake_is_not_lost(self) -> None:
+        self.assertEqual(self.connect(first_line=b"PING\n"), b"PING\n")
+        self.assertEqual(self.connection.decrypt(self.client.encrypt(b"LISTA\n")), b"LISTA\n")
+        self.assertTrue(self.connection.send_line("OK PING"))
+        self.client.feed(self.peer.recv(65536))
+        self.assertEqual(self.client.read(), b"OK PING\n")
+
+
+class AcknowledgedPrivateMessageTest(unittest.TestCase):
+    """CHAT found bob online and was acknowledged; bob left before it was sent."""
+
+    def test_it_goes_to_the_mailbox(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        users = servidor.UserStore(Path(folder.name) / "users.json", 4)
+        for name in ("alice", "bob"):
+            users.register(name, "senha123")
+        registry = servidor.SessionRegistry()
+        mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100, registry.connection_of)
+        self.addCleanup(mailbox.close)
+        limits = servidor.Limits(flood_rate=0)
+        context = servidor.ServerContext(
+            users, registry, mailbox, limits, *(servidor.RateLimiter(0) for _ in range(3))
+        )
+        alice, bob = (self.session(context, name) for name in ("alice", "bob"))
+        alice.handle_line(b"CHAT bob oi")  # found online: "OK CHAT bob" is in alice's batch
+        bob.connection.close()  # bob leaves before alice's batch goes out
+        alice.flush_output()
+        self.assertEqual([m.text for m in mailbox.waiting("bob")], ["oi"])
+
+    def session(self, context: servidor.ServerContext, name: str) -> servidor.ChatSession:
+        server_side, peer = socket.socketpair()
+        self.addCleanup(peer.close)
+        self.addCleanup(server_side.close)
+        session = servidor.ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
+        session.handle_line(f"ENTRAR {name} senha123".encode())
+        session.flush_output()
+        self.assertEqual(session.name, name)
+        return session

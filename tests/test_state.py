@@ -320,7 +320,7 @@ class FakeConnection:
                 data, self.presence_seen = self._journal.since(self.presence_seen)
                 self.lines += data.decode("utf-8").splitlines()
 
-    def enqueue(self, data: bytes) -> bool:
+    def enqueue(self, data: bytes, *, bounded: bool = True) -> bool:
         with self._lock:
             self.lines += data.decode("utf-8").splitlines()
         return True

@@ -65,6 +65,28 @@ class TlsServerTest(ServerTestCase):
         bob.send("SAIR")
         self.assertEqual(bob.expect_closed(), ["OK SAIR"])
         self.assertEqual(alice.read_line(), "SAIU bob")
+        carol = self.tls_client("carol", register=False)
+        self.assertTrue(carol.read_line().startswith("PENDENTE alice "))
+        self.assertEqual(carol.read_line(), "INFO 1 mensagem privada esperava por você.")
+        self.assertTrue(carol.read_line().startswith("HISTORICO bob "))
+
+    def test_a_first_line_sent_with_the_end_of_the_handshake_is_answered(self) -> None:
+        # A fast client sends its first line in the same packet as its last
+        # handshake message; the server must not wait for more to answer it.
+        endpoint = protocol.TlsEndpoint(trusting(), server_side=False, server_hostname="127.0.0.1")
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
+        self.addCleanup(sock.close)
+        while not endpoint.handshake():
+            sock.sendall(endpoint.take_output())
+            endpoint.feed(sock.recv(65536))
+        sock.sendall(endpoint.take_output() + endpoint.encrypt(b"PING\n"))
+        received = b""
+        while b"OK PING\n" not in received:
+            data = sock.recv(65536)
+            self.assertTrue(data, f"closed before OK PING; got {received!r}")
+            endpoint.feed(data)
+            received += endpoint.read() or b""
+        self.assertTrue(received.startswith(b"INFO Bem-vindo"))
 
     def register_over_tls(self, name: str) -> None:
         client = self.connect(tls=trusting())
@@ -96,14 +118,24 @@ class TlsServerTest(ServerTestCase):
         self.assertIn("--tls", lines[0])
 
     def test_a_client_that_never_finishes_the_handshake_is_dropped_and_blocks_nobody(self) -> None:
+        self.server.stop()
+        self.server_args = (*TLS_ARGS, "--tls-timeout", "3")
+        self.server = self.start_server()
         silent = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
         self.addCleanup(silent.close)
         halfway = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
         self.addCleanup(halfway.close)
         halfway.sendall(client_hello()[:20])  # a record header and a bit: then nothing
-        # Meanwhile the server accepts and serves others as usual.
+        # Meanwhile the server accepts and serves others as usual: alice is in
+        # and answered while both stalled handshakes are still waiting. (Were
+        # they done by the accept loop, alice would wait out their timeouts.)
         alice = self.tls_client("alice")
         self.assertEqual(alice.request("PING"), "OK PING")
+        for sock in (silent, halfway):
+            sock.setblocking(False)
+            with self.assertRaises(BlockingIOError, msg="still open: not yet timed out"):
+                sock.recv(1)
+            sock.settimeout(TIMEOUT)
         self.assertEqual(halfway.recv(100), b"", "closed by the server after --tls-timeout")
         # Not a byte: maybe a plaintext client waiting for a greeting. It gets told.
         self.assertTrue(silent.recv(1000).startswith(b"ERRO PROTOCOLO_INVALIDO "))
