@@ -1476,6 +1476,8 @@ def run_and_exit() -> NoReturn:
         status = main()
     except KeyboardInterrupt:  # a Ctrl-C that came before the session or after it
         status = 0
+    except SystemExit as exit:  # argparse: --help (0) or a wrong option (2), already explained
+        status = exit.code if isinstance(exit.code, int) else 1
     except BaseException:  # a bug: show it, then still leave through exit_now
         traceback.print_exc()
     finally:

@@ -763,7 +763,8 @@ class _PortugueseHelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default not in (None, argparse.SUPPRESS) and action.option_strings != ["-h", "--help"]:
+        # Flags (no value: --tls, --no-reconnect) have no default worth showing.
+        if action.default not in (None, argparse.SUPPRESS) and action.nargs != 0:
             text += " (padrão: %(default)s)"
         return text
 

@@ -241,3 +241,20 @@ class ClientTest(ServerTestCase):
         self.assertIn(f"Não foi possível conectar a 127.0.0.1:{port} (conexão recusada)", result.stderr)
         self.assertIn("python3 servidor.py", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
+
+    def test_help_and_wrong_options_exit_cleanly(self) -> None:
+        cases = [
+            (["--help"], 0, "stdout", "conectar com TLS"),
+            (["--bogus"], 2, "stderr", "opções desconhecidas: --bogus"),
+            (["--tls-insecure", "--cafile", "ca.pem"], 2, "stderr", "não combina com --cafile"),
+        ]
+        for args, status, stream, message in cases:
+            with self.subTest(args=args):
+                result = subprocess.run(
+                    [sys.executable, str(CLIENT), *args],
+                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
+                )
+                self.assertEqual(result.returncode, status)
+                self.assertIn(message, getattr(result, stream))
+                self.assertNotIn("Traceback", result.stdout + result.stderr)
+                self.assertNotIn("(padrão: False)", result.stdout, "flags show no default")
