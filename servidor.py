@@ -576,10 +576,11 @@ class Mailbox:
         with self._lock:
             return list(self._waiting.get(recipient, ()))
 
-    def store(self, name: str, sender: str, text: str) -> None:
+    def store(self, name: str, sender: str, text: str, *, acknowledged: bool = False) -> None:
         """Keep a message for the user ``name``; return once it is on disk.
 
-        Raises ``CAIXA_CHEIA`` when ``max_pending`` are already kept for them,
+        Raises ``CAIXA_CHEIA`` when ``max_pending`` are already kept for them
+        (unless the sender was already told it was delivered: ``acknowledged``),
         ``INDISPONIVEL`` when the disk refuses. If the recipient came online
         meanwhile, the message is delivered at once, as a live one.
         """
@@ -587,7 +588,8 @@ class Mailbox:
         with self._lock:
             if self._closed:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "O servidor está sendo encerrado.")
-            if self._max_pending and self._kept[recipient] >= self._max_pending:
+            full = self._max_pending and self._kept[recipient] >= self._max_pending
+            if full and not acknowledged:
                 raise ProtocolError(
                     ErrorCode.MAILBOX_FULL,
                     f"Já há {self._kept[recipient]} mensagens esperando por esse usuário; "
@@ -606,7 +608,7 @@ class Mailbox:
                 ErrorCode.UNAVAILABLE, "Não foi possível guardar a mensagem agora; tente mais tarde."
             ) from error
         # Kept, then checked: a login either took it already or is seen here.
-        self._deliver_if_online(recipient)
+        self._deliver_if_online(recipient, kept=False)
 
     def hand_over(self, name: str, connection: Connection, then: Callable[[], T]) -> T:
         """Put the messages kept for ``name`` in ``connection``'s outbox, then an
@@ -619,7 +621,7 @@ class Mailbox:
         the connection's. Nothing is sent here; the caller flushes.
         """
         with self._lock:
-            count = self._put_in_outbox_locked(protocol.name_key(name), connection, at_login=True)
+            count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
             result = then()
         if count:
             log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
@@ -632,26 +634,29 @@ class Mailbox:
             self._jobs.put(None)  # under the lock: no job can come after it (see _submit)
         self._writer.join(CLOSE_GRACE)
 
-    def _deliver_if_online(self, recipient: str) -> None:
-        """Kept messages for someone who is online after all: they go as live ones."""
+    def _deliver_if_online(self, recipient: str, *, kept: bool) -> None:
+        """Messages waiting for someone who is online after all: ``kept`` ones (given back
+        by a connection that never wrote them) as at login, others as live ones."""
         connection = self._find_recipient(recipient)
         if connection is None:
             return
         with self._lock:
-            self._put_in_outbox_locked(recipient, connection, at_login=False)
+            self._put_in_outbox_locked(recipient, connection, kept=kept)
         connection.flush()
 
-    def _put_in_outbox_locked(self, recipient: str, connection: Connection, *, at_login: bool) -> int:
+    def _put_in_outbox_locked(self, recipient: str, connection: Connection, *, kept: bool) -> int:
         """Move what waits for ``recipient`` to ``connection``'s outbox; how many went.
 
-        At login as ``PENDENTE`` lines and the ``INFO`` that counts them, let
-        past ``max_queue`` (they are bounded by ``max_pending``; refusing them
-        would lock the recipient out for good); later as live ``MSG`` lines.
+        ``kept``: as ``PENDENTE`` lines with their times and the ``INFO`` that
+        counts them, let past ``max_queue`` (they are bounded by
+        ``max_pending``; refusing them would lock the recipient out for good).
+        Else as live ``MSG`` lines: a message stored while its recipient was
+        logging in, which missed the login's hand-over by a hair.
         """
         messages = self._waiting.pop(recipient, None)
         if not messages:
             return 0
-        if at_login:
+        if kept:
             data = b"".join(message.line() for message in messages)
             data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
         else:
@@ -662,7 +667,7 @@ class Mailbox:
         settle = functools.partial(self._settle, recipient, messages)
         accepted = False
         try:
-            accepted = connection.enqueue(data, on_written=settle, bounded=not at_login)
+            accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
         finally:
             if not accepted:
                 self._waiting[recipient] = messages  # they wait for the next login
@@ -674,7 +679,7 @@ class Mailbox:
             with self._lock:
                 for message in messages:
                     bisect.insort(self._waiting[recipient], message, key=lambda kept: kept.id)
-            self._deliver_if_online(recipient)  # a newer login of the same user, perhaps
+            self._deliver_if_online(recipient, kept=True)  # a newer login of the same user, perhaps
             return
         with self._lock:
             self._forget_count_locked(recipient, len(messages))
@@ -875,6 +880,9 @@ class Connection:
         self._wake_writer = threading.Condition(self._lock)
         self._outbox: collections.deque[bytes] = collections.deque()
         self._queued = 0  # bytes not yet handed to the kernel: outbox plus the writer's batch
+        # Bytes enqueued past max_queue on purpose (bounded=False), as a range of
+        # the stream: until written, they do not count against max_queue.
+        self._exempt_start = self._exempt_end = 0
         self._writer: threading.Thread | None = None  # alive only while there is a backlog
         self._closing = False  # no more lines are accepted
         self._shut = False  # closed and flushed: the socket was shut down
@@ -913,9 +921,10 @@ class Connection:
             self._awaiting_tls = False
         return self.decrypt(b"") or b""
 
-    def send_encoded(self, data: bytes) -> bool:
-        """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does."""
-        accepted = self.enqueue(data)
+    def send_encoded(self, data: bytes, on_written: Callable[[bool], None] | None = None) -> bool:
+        """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does;
+        ``on_written`` as for :meth:`enqueue`."""
+        accepted = self.enqueue(data, on_written)
         self.flush()
         return accepted
 
@@ -937,11 +946,16 @@ class Connection:
             if self._closing or self._awaiting_tls:
                 return False
             self._catch_up_locked()
-            if bounded and self._max_queue and self._queued + len(data) > self._max_queue:
+            if self._closing:  # the catch-up found the TLS session broken
+                return False
+            if bounded and self._over_limit_locked(len(data)):
                 self._drop_locked("a fila de saída encheu: o cliente não está lendo")
                 return False
+            start = self._enqueued_total
             if not self._append_locked(data):
                 return False
+            if not bounded:
+                self._exempt_locked(start, self._enqueued_total)
             if on_written is not None:
                 self._watchers.append((self._enqueued_total, on_written))
             return True
@@ -983,6 +997,19 @@ class Connection:
         self._push_locked(data)
         return True
 
+    def _over_limit_locked(self, extra: int) -> bool:
+        """Whether ``extra`` more bytes would take the unsent bytes past ``max_queue``,
+        not counting what was let past it on purpose and is still unsent."""
+        if not self._max_queue:
+            return False
+        exempt = max(0, self._exempt_end - max(self._written_total, self._exempt_start))
+        return self._queued - exempt + extra > self._max_queue
+
+    def _exempt_locked(self, start: int, end: int) -> None:
+        if self._exempt_end <= self._written_total:  # the previous range is all written
+            self._exempt_start = start
+        self._exempt_end = end
+
     def _drop_locked(self, reason: str) -> None:
         """:meth:`drop` for callers holding the lock: the shutdown waits for the next flush."""
         self._discard_locked(reason)
@@ -1018,7 +1045,7 @@ class Connection:
             if self._closing:
                 return
             self._catch_up_locked()
-            overflow = self._max_queue and self._queued > self._max_queue
+            overflow = self._over_limit_locked(0)
         if overflow:
             self.drop("a fila de saída encheu: o cliente não está lendo")
         else:
@@ -1484,19 +1511,28 @@ class ChatSession:
         outgoing, self._outgoing = self._outgoing, {}
         private, self._private = self._private, {}
         for connection, parts in outgoing.items():
-            sent = connection.send_encoded(parts[0] if len(parts) == 1 else b"".join(parts))
-            if not sent and connection in private:
-                self._keep_for_later(private[connection])
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            messages = private.get(connection)
+            if messages is None:
+                connection.send_encoded(data)
+                continue
+            # Acknowledged already: if they never reach the recipient's socket
+            # (refused now, or dropped with the outbox later), keep them.
+            keep = functools.partial(self._keep_unwritten, self.name, messages)
+            if not connection.send_encoded(data, on_written=keep):
+                keep(False)
 
-    def _keep_for_later(self, messages: list[tuple[str, str]]) -> None:
-        """Private messages whose recipient left between our check and the send:
-        acknowledged already, so they go to the mailbox, as if found offline."""
-        assert self.name is not None
+    def _keep_unwritten(self, sender: str, messages: list[tuple[str, str]], written: bool) -> None:
+        """Private messages whose recipient left before they were written to it go to
+        the mailbox, as if the recipient had been found offline. Runs in whichever
+        thread learns of it, holding no lock."""
+        if written:
+            return
         for recipient, text in messages:
             try:
-                self._context.mailbox.store(recipient, self.name, text)
+                self._context.mailbox.store(recipient, sender, text, acknowledged=True)
             except ProtocolError as error:
-                log.error("Mensagem de %s para %s perdida: %s", self.name, recipient, error.text)
+                log.error("Mensagem de %s para %s perdida: %s", sender, recipient, error.text)
 
     def _deliver(self, connection: Connection, data: bytes) -> None:
         """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends."""

@@ -41,7 +41,7 @@ class MailboxTest(unittest.TestCase):
         self.addCleanup(mailbox.close)
         return mailbox
 
-    def connection(self, buffer: int = 0) -> tuple[Connection, socket.socket]:
+    def connection(self, buffer: int = 0, max_queue: int = 0) -> tuple[Connection, socket.socket]:
         """A server-side Connection and the peer socket that reads from it."""
         server_side, peer = socket.socketpair()
         if buffer:  # small buffers: the peer can refuse to read and fill them
@@ -51,7 +51,7 @@ class MailboxTest(unittest.TestCase):
         peer.settimeout(5)
         for sock in (server_side, peer):
             self.addCleanup(sock.close)
-        return Connection(server_side, ("127.0.0.1", 1), 0), peer
+        return Connection(server_side, ("127.0.0.1", 1), max_queue), peer
 
     def read_lines(self, peer: socket.socket, count: int) -> list[str]:
         framer, lines = protocol.LineFramer(), []
@@ -167,21 +167,28 @@ class MailboxTest(unittest.TestCase):
         self.online[BOB] = new  # the same user logged in again, replacing the old connection
         old.drop("test")
         old.finish()
-        self.assertEqual(self.read_lines(peer, 1), ["MSG alice oi"])
+        lines = self.read_lines(peer, 2)
+        self.assertEqual(pending_fields(lines[0]), ("PENDENTE", "alice", "oi"), "still a kept message")
+        self.assertEqual(lines[1], "INFO 1 mensagem privada esperava por você.")
 
-    def test_login_replay_may_pass_max_queue_but_not_what_follows(self) -> None:
+    def test_login_replay_passes_max_queue_without_counting_against_what_follows(self) -> None:
         mailbox = self.mailbox()
-        for index in range(5):
-            mailbox.store(BOB, "alice", f"mensagem {index}")
-        server_side, peer = socket.socketpair()
-        peer.settimeout(5)
-        for sock in (server_side, peer):
-            self.addCleanup(sock.close)
-        connection = Connection(server_side, ("127.0.0.1", 1), 100)  # less than the five
+        for index in range(40):
+            mailbox.store(BOB, "alice", f"mensagem {index:02} " + "x" * 1000)
+        connection, peer = self.connection(buffer=4096, max_queue=10_000)  # a quarter of them
         mailbox.hand_over(BOB, connection, lambda: None)
-        self.assertTrue(connection.accepting, "never locked out by its own kept messages")
         connection.flush()
-        self.assertEqual(len(self.read_lines(peer, 6)), 6)
+        self.assertTrue(connection.accepting, "never locked out by its own kept messages")
+        # The peer has not read yet: most of the replay still waits to be written.
+        self.assertTrue(connection.send_line("MSG carol ao vivo"), "the replay does not count")
+        self.assertFalse(connection.send_encoded(b"x" * 10_001), "what follows is still bounded")
+        self.assertFalse(connection.accepting)
+
+    def test_an_acknowledged_message_goes_past_the_bound(self) -> None:
+        mailbox = self.mailbox(max_pending=1)
+        mailbox.store(BOB, "alice", "1")
+        mailbox.store(BOB, "alice", "acknowledged as delivered, then its recipient left", acknowledged=True)
+        self.assertEqual(len(mailbox.waiting(BOB)), 2)
 
     def test_after_close_a_store_fails_at_once(self) -> None:
         mailbox = self.mailbox()
@@ -203,6 +210,11 @@ class MailboxTest(unittest.TestCase):
         self.path.write_bytes(b"isto nao e um banco SQLite" * 100)
         with self.assertRaises(MailboxError):
             Mailbox(self.path, 100, self.online.get)
+
+
+def pending_fields(line: str) -> tuple[str, str, str]:
+    kind, sender, _, text = line.split(" ", 3)
+    return kind, sender, text
 
 
 class ConnectionCallbackTest(unittest.TestCase):
@@ -244,9 +256,6 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.peer.settimeout(5)
         self.assertEqual(self.peer.recv(1), b"", "shut down by the flush")
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class TlsConnectionTest(unittest.TestCase):
@@ -303,7 +312,7 @@ class TlsConnectionTest(unittest.TestCase):
 class AcknowledgedPrivateMessageTest(unittest.TestCase):
     """CHAT found bob online and was acknowledged; bob left before it was sent."""
 
-    def test_it_goes_to_the_mailbox(self) -> None:
+    def context(self) -> servidor.ServerContext:
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
         users = servidor.UserStore(Path(folder.name) / "users.json", 4)
@@ -313,17 +322,35 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100, registry.connection_of)
         self.addCleanup(mailbox.close)
         limits = servidor.Limits(flood_rate=0)
-        context = servidor.ServerContext(
-            users, registry, mailbox, limits, *(servidor.RateLimiter(0) for _ in range(3))
-        )
+        return servidor.ServerContext(users, registry, mailbox, limits, *(servidor.RateLimiter(0) for _ in range(3)))
+
+    def test_refused_at_the_send_it_goes_to_the_mailbox(self) -> None:
+        context = self.context()
+        mailbox = context.mailbox
         alice, bob = (self.session(context, name) for name in ("alice", "bob"))
         alice.handle_line(b"CHAT bob oi")  # found online: "OK CHAT bob" is in alice's batch
         bob.connection.close()  # bob leaves before alice's batch goes out
         alice.flush_output()
         self.assertEqual([m.text for m in mailbox.waiting("bob")], ["oi"])
 
-    def session(self, context: servidor.ServerContext, name: str) -> servidor.ChatSession:
+    def test_in_the_outbox_when_the_recipient_is_dropped_it_goes_to_the_mailbox(self) -> None:
+        context = self.context()
+        alice, bob = (self.session(context, name, buffer=4096) for name in ("alice", "bob"))
+        while bob.connection.send_encoded(b"x" * 4096) and not bob.connection._writer:
+            pass  # bob reads nothing: a backlog
+        alice.handle_line(b"CHAT bob segredo")
+        alice.flush_output()  # accepted into bob's outbox; alice has her OK CHAT bob
+        bob.connection.drop("test")
+        bob.end("test")
+        bob.connection.finish()
+        self.assertEqual([m.text for m in context.mailbox.waiting("bob")], ["segredo"])
+
+    def session(self, context: servidor.ServerContext, name: str, buffer: int = 0) -> servidor.ChatSession:
         server_side, peer = socket.socketpair()
+        if buffer:
+            for sock in (server_side, peer):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
         self.addCleanup(peer.close)
         self.addCleanup(server_side.close)
         session = servidor.ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
