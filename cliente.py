@@ -52,7 +52,7 @@ import time
 import traceback
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -67,7 +67,7 @@ HISTORY_LENGTH = 1000
 HISTORY_FILE_NAME = "historico"
 LIMIT_RETRIES = 10  # piped input: times a line refused by the flood limit is sent again
 LIMIT_RETRY_DELAY = 1.0  # seconds before sending it again
-RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips them
+RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
 ME = "eu"  # how the person's own messages are labelled
 INSECURE_WARNING = (
     "ATENÇÃO: --tls-insecure: o certificado do servidor NÃO é verificado. A conexão é cifrada, "
@@ -916,25 +916,25 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 # --- The client ---------------------------------------------------------------------------
 
 
-class RecentMessages:
-    """The last public messages shown, as (sender, text), to skip them when the server
-    replays its history after a reconnection. The server's lines carry no id, so
-    a new message identical to one already shown would be skipped too: rare, and
-    it is at most one repeated line less."""
+PublicKey = tuple[str, str]  # (sender's name key, text): a public message, as far as we can tell
 
-    def __init__(self, size: int = RECENT_PUBLIC) -> None:
-        self._size = size
-        self._seen: dict[tuple[str, str], None] = {}  # insertion-ordered: oldest first
 
-    def add(self, sender: str, text: str) -> bool:
-        """Remember a message; ``False`` if it was already remembered."""
-        key = (protocol.name_key(sender), text)
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._size:
-            del self._seen[next(iter(self._seen))]
-        return True
+def public_key(sender: str, text: str) -> PublicKey:
+    return protocol.name_key(sender), text
+
+
+def replay_overlap(shown: Sequence[PublicKey], replayed: Sequence[PublicKey]) -> int:
+    """How many of the history lines replayed at a re-login were shown already.
+
+    The replay is the newest stretch of the public messages, and what was
+    shown is an older stretch of them; so the answer is the longest start of
+    ``replayed`` that is also the end of ``shown``. Matching stretches, not
+    single lines, keeps a new "oi" that repeats an old one.
+    """
+    for count in range(min(len(shown), len(replayed)), 0, -1):
+        if list(replayed[:count]) == list(shown[-count:]):
+            return count
+    return 0
 
 
 class Sent:
@@ -984,7 +984,9 @@ class ChatClient:
         self._said_goodbye = False  # the server answered OK SAIR
         self._replaced = False  # the account logged in elsewhere: do not fight over it
         self._greeted = threading.Event()  # the server's first line was shown
-        self._public_seen = RecentMessages()  # so the history replayed on a reconnect is not shown twice
+        # Public messages shown, so the history replayed after a re-login is not shown twice.
+        self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
+        self._replay: list[tuple[PublicKey, Shown | None]] | None = None  # held during a replay
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -1061,6 +1063,8 @@ class ChatClient:
     def _handle(self, line: str) -> None:
         self._greeted.set()
         parsed = parse_visible(line)
+        if self._replay is not None and parsed.kind not in ("PENDENTE", "INFO", "HISTORICO"):
+            self._end_replay()  # after OK ENTRAR come PENDENTE, INFO, HISTORICO, then the rest
         shown = render_parsed(parsed, self._own_name)
         match parsed.kind, parsed.fields:
             case "OK", (word, detail):
@@ -1075,12 +1079,23 @@ class ChatClient:
             case "SAIU", (name,):
                 self._online = self._online - {name}
             case "TODOS", (sender, text):
-                self._public_seen.add(sender, text)
+                self._public_shown.append(public_key(sender, text))
+            case "HISTORICO", (sender, _, text) if self._replay is not None:
+                self._replay.append((public_key(sender, text), shown))
+                shown = None  # held until the replay ends: some of it was shown already
             case "HISTORICO", (sender, _, text):
-                if not self._public_seen.add(sender, text):
-                    shown = None  # shown already, live or as history, before a reconnection
+                self._public_shown.append(public_key(sender, text))
         if shown is not None:
             self._show(shown)
+
+    def _end_replay(self) -> None:
+        """The history replayed after an automatic re-login is over: show what is new."""
+        replay, self._replay = self._replay or [], None
+        skip = replay_overlap(list(self._public_shown), [key for key, _ in replay])
+        for key, shown in replay[skip:]:
+            self._public_shown.append(key)
+            if shown is not None:
+                self._show(shown)
 
     def _answered_ok(self, word: str, detail: str, shown: Shown | None) -> Shown | None:
         """``OK <word> <detail>``: settle the command it answers; what to show instead, if anything."""
@@ -1095,6 +1110,10 @@ class ChatClient:
                 if self._interactive:  # names for Tab; and who is here, for the person
                     self._send(Sent(protocol.ListUsers(), automatic=True), "LISTA")
                 if sent and sent.automatic:
+                    # Back after a drop: the history replayed next was partly shown
+                    # already; hold it until its end, which the answer to PING marks.
+                    self._replay = []
+                    self._send(Sent(protocol.Ping(), automatic=True), "PING")
                     return Shown.of(f"De volta ao chat como {detail}.", Style.NOTICE)
             case protocol.ListUsers(everyone=False):
                 self._online = frozenset(online_others(detail, self._own_name))
@@ -1102,8 +1121,10 @@ class ChatClient:
                 return None  # the USUARIO lines before it were the answer
             case protocol.PrivateMessage() | protocol.Broadcast():
                 if isinstance(command, protocol.Broadcast) and self._own_name:
-                    self._public_seen.add(self._own_name, make_visible(command.text))
+                    self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
                 return render_echo(command, detail)
+            case protocol.Ping() if sent and sent.automatic:
+                return None  # it only marks the end of the replayed history
             case protocol.Quit():
                 self._said_goodbye = True
         return shown
@@ -1166,6 +1187,7 @@ class ChatClient:
 
     def _connection_lost(self, how: str) -> None:
         self._report_unanswered()
+        self._replay = None  # the next login replays it all again
         self._own_name = None
         self._online = frozenset()
         self._screen.set_prompt("> ")

@@ -45,6 +45,25 @@ def stamp(*fields: int) -> str:
 NOW = local_seconds(2026, 11, 21, 15, 0)
 
 
+class ReplayOverlapTest(unittest.TestCase):
+    # (public messages shown, history replayed, how many of those were shown already)
+    CASES = [
+        ("abc", "bcd", 2),
+        ("abc", "abc", 3),
+        ("abc", "xyz", 0),
+        ("", "ab", 0),
+        ("abc", "", 0),
+        ("aba", "abaX", 3),  # repeats inside the overlap
+        ("xa", "aa", 1),  # the second "a" is new, though it repeats the first
+        ("ab", "b", 1),
+    ]
+
+    def test_overlap(self) -> None:
+        for shown, replayed, expected in self.CASES:
+            with self.subTest(shown=shown, replayed=replayed):
+                self.assertEqual(cliente.replay_overlap(list(shown), list(replayed)), expected)
+
+
 class RenderTest(unittest.TestCase):
     # (server line, own name, what the person reads; None prints nothing)
     LINES = [
@@ -535,19 +554,36 @@ class ChatClientTest(FakeServerTestCase):
         self.screen.wait_for(r"O servidor está respondendo\.$")  # OK LISTA TODOS printed nothing
         self.assertEqual(self.client.online_names(), {"bob"}, "not {'TODOS'}")
 
-    def test_history_replayed_after_a_reconnection_skips_what_was_shown(self) -> None:
-        self.start_client()
-        self.log_in()
-        self.type_and_receive("TODOS minha")
+    def test_history_replayed_after_a_reconnection_shows_only_what_is_new(self) -> None:
         when = stamp(2026, 11, 21, 9, 2)
-        self.push("TODOS carol já vista", "OK TODOS")
-        self.screen.wait_for(r"eu: minha$")
-        # What the server replays on the next login: two seen here, one new.
-        self.push(f"HISTORICO carol {when} já vista", f"HISTORICO alice {when} minha",
-                  f"HISTORICO carol {when} durante a queda", "OK PING")
-        shown = self.screen.wait_for(r"^\[histórico\]")
-        self.assertRegex(shown, r"carol: durante a queda$", "only what was not shown yet")
-        self.screen.wait_for(r"O servidor está respondendo\.$")
+        with fast_retries(), socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            self.start_client(reconnect=True, address=listener.getsockname())
+            self.log_in()
+            self.push(f"HISTORICO carol {when} oi", "TODOS bob oi")  # "oi" twice: both shown
+            self.screen.wait_for(r"\[histórico\] \[09:02\] carol: oi$")
+            self.screen.wait_for(r"bob: oi$")
+            self.type_and_receive("TODOS minha")
+            self.push("OK TODOS")
+            self.screen.wait_for(r"eu: minha$")
+            self.hang_up()
+            second, _ = listener.accept()
+            with second, second.makefile("r", encoding="utf-8") as lines:
+                self.assertEqual(lines.readline(), "ENTRAR alice senha123\n")
+                second.sendall(b"OK ENTRAR alice\n")
+                self.assertEqual(lines.readline(), "PING\n", "asked, to mark the end of the replay")
+                replay = [f"HISTORICO {who} {when} {text}" for who, text in
+                          [("bob", "oi"), ("alice", "minha"), ("bob", "oi"), ("dani", "durante a queda")]]
+                second.sendall("".join(line + "\n" for line in [*replay, "OK PING", "INFO depois"]).encode())
+                self.screen.wait_for(r"De volta ao chat como alice\.$")
+                # Shown before: bob's "oi" and "minha"; new: another "oi" from bob, and dani's.
+                self.assertRegex(self.screen.wait_for(r"histórico"), r"\] bob: oi$")
+                self.assertRegex(self.screen.wait_for(r"histórico"), r"\] dani: durante a queda$")
+                self.assertRegex(self.screen.wait_for(r"."), r"depois$", "OK PING itself shows nothing")
+                self.screen.typed.put("SAIR")
+                self.assertEqual(lines.readline(), "SAIR\n")
+                second.sendall(b"OK SAIR\n")
+        self.assertEqual(self.exit_status(), 0)
 
     def test_a_message_kept_for_later_is_echoed_as_such(self) -> None:
         self.start_client()
@@ -624,6 +660,8 @@ class ChatClientTest(FakeServerTestCase):
                 self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "still remembered")
                 accepted.sendall(b"OK ENTRAR alice\n")
                 self.screen.wait_for(r"De volta ao chat como alice\.$")
+                self.assertEqual(lines.readline(), "PING\n")  # marks the end of the history replay
+                accepted.sendall(b"OK PING\n")
                 self.assertEqual(delays.started, 1, "the waits kept growing until it was back")
                 self.screen.typed.put("SAIR")
                 self.assertEqual(lines.readline(), "SAIR\n")

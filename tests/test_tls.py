@@ -21,9 +21,14 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 import warnings
+from collections.abc import Callable
+from unittest import mock
 
+import cliente
 import protocol
 from tests.support import CLIENT, OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
 
@@ -246,3 +251,59 @@ class TlsStartTest(unittest.TestCase):
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn(message, result.stderr)
                 self.assertNotIn("Traceback", result.stderr)
+
+
+class ClientHandshakeTest(unittest.TestCase):
+    """cliente.open_link against tiny TLS servers played by the test."""
+
+    def serve_once(self, serve: Callable[[socket.socket], None]) -> tuple[str, int]:
+        """A listener on a free loopback port whose first connection goes to ``serve``."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        listener.settimeout(TIMEOUT)
+
+        def run() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(TIMEOUT)
+                serve(connection)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, TIMEOUT)
+        host, port = listener.getsockname()[:2]
+        return host, port
+
+    def test_a_greeting_sent_with_the_servers_last_handshake_flight_is_read(self) -> None:
+        def serve(connection: socket.socket) -> None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(TLS_CERT, TLS_KEY)
+            context.maximum_version = ssl.TLSVersion.TLSv1_2  # the server speaks last in 1.2
+            endpoint = protocol.TlsEndpoint(context, server_side=True)
+            while not endpoint.handshake():
+                connection.sendall(endpoint.take_output())
+                endpoint.feed(connection.recv(65536))
+            connection.sendall(endpoint.take_output() + endpoint.encrypt(b"INFO Bem-vindo\n"))
+            connection.recv(1)  # until the client hangs up
+
+        link = cliente.open_link(self.serve_once(serve), trusting())
+        self.addCleanup(link.close)
+        link.sock.settimeout(TIMEOUT)  # a lost greeting fails here instead of hanging
+        self.assertEqual(link.receive(threading.Lock()), b"INFO Bem-vindo\n")
+
+    def test_a_server_that_trickles_its_handshake_is_given_up_on(self) -> None:
+        def serve(connection: socket.socket) -> None:
+            connection.recv(65536)  # the ClientHello
+            connection.sendall(b"\x16\x03\x03\x40\x00")  # a 16 KiB record announced...
+            for _ in range(200):  # ...then a byte every 50 ms: each read waits little
+                time.sleep(0.05)  # the pace of a deliberately slow server, not synchronisation
+                try:
+                    connection.sendall(b"\x00")
+                except OSError:
+                    return  # the client gave up
+
+        address = self.serve_once(serve)
+        started = time.monotonic()
+        with mock.patch.object(cliente, "CONNECT_TIMEOUT", 0.5), self.assertRaises(TimeoutError):
+            cliente.open_link(address, trusting())
+        self.assertLess(time.monotonic() - started, 3, "one deadline for the whole handshake")
