@@ -20,6 +20,10 @@ the terminal at once, so nothing typed is lost or garbled, however many
 messages arrive. With no terminal (a pipe, a script) the client prints plain
 lines, without prompt or colour.
 
+With ``--tls`` the connection is encrypted and the server's certificate
+checked; the TLS session lives in memory (:class:`protocol.TlsEndpoint`) and
+is only ever used under the send lock, since two threads share the connection.
+
 Text from the network is shown with control characters escaped, never
 interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
 ``TERM=dumb`` or the output is not a terminal.

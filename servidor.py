@@ -7,7 +7,11 @@ Structure, one piece of shared state per class, each with one lock:
 * :class:`UserStore` owns the accounts and ``users.json``. Passwords are
   hashed with scrypt outside any lock; the file is rewritten atomically and
   durably, and concurrent registrations share one write (group commit).
-* :class:`SessionRegistry` owns the open connections and who is online.
+  It also keeps when each account was last online.
+* :class:`Mailbox` owns the private messages kept for users who are offline,
+  in SQLite, mirrored in memory; one thread of its own does the disk work.
+* :class:`SessionRegistry` owns the open connections, who is online, and the
+  last public messages (the history replayed at login).
 * :class:`RateLimiter` owns per-key counters (failed logins per account and
   IP, registrations per IP).
 * :class:`Connection` owns one socket: the connection's thread reads from it,
@@ -17,7 +21,8 @@ Structure, one piece of shared state per class, each with one lock:
   every connection to catch up with at its own pace.
 * :class:`ChatSession` is the protocol state of one connection (logged in or
   not, as whom, its flood budget) and dispatches each command.
-* :class:`ChatServer` accepts connections and shuts everything down cleanly.
+* :class:`ChatServer` accepts connections and shuts everything down cleanly;
+  with :class:`TlsSettings`, each connection's thread does its TLS handshake.
 
 Errors come in three tiers: a :class:`protocol.ProtocolError` becomes an
 ``ERRO`` reply; an ``OSError`` ends that one session in its ``finally``;
@@ -516,8 +521,9 @@ class Mailbox:
     Delivery: a message leaves memory when it is put in the recipient's
     outbox, and leaves the disk only once its bytes were written to the
     recipient's socket. If the connection ends before that, it goes back in
-    memory, to be delivered at the next login. A crash between the write and
-    the delete means it is delivered again: at least once, never lost.
+    memory, to be delivered at the next login (or at once to a newer session
+    of the same user). A crash between the write and the delete means it is
+    delivered again: at least once, never lost.
     """
 
     def __init__(

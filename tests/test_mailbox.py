@@ -22,6 +22,15 @@ from tests.support import TLS_CERT, TLS_KEY
 BOB = protocol.name_key("Bob")
 
 
+def fill_until_backlog(connection: Connection) -> None:
+    """Send until the socket takes no more and a writer thread holds the rest
+    (the peer does not read; small socket buffers make this quick)."""
+    for _ in range(10_000):
+        if not connection.send_encoded(b"x" * 4096) or connection._writer:
+            return
+    raise AssertionError("the socket never filled up")
+
+
 def stored_rows(path: Path) -> list[tuple[str, str, str]]:
     """What is on disk, read through a connection of its own: (recipient, sender, text)."""
     with sqlite3.connect(path) as db:
@@ -96,9 +105,7 @@ class MailboxTest(unittest.TestCase):
         mailbox = self.mailbox()
         mailbox.store(BOB, "alice", "oi")
         connection, peer = self.connection(buffer=4096)
-        # Fill the socket first, so the kept message waits in the outbox.
-        while connection.send_encoded(b"x" * 4096) and not connection._writer:
-            pass
+        fill_until_backlog(connection)  # so the kept message waits in the outbox
         self.hand_over(mailbox, connection)
         self.assertEqual(mailbox.waiting(BOB), [], "in the outbox, not waiting")
         self.assertEqual(stored_rows(self.path), [(BOB, "alice", "oi")], "not written: still on disk")
@@ -160,8 +167,7 @@ class MailboxTest(unittest.TestCase):
         mailbox = self.mailbox()
         mailbox.store(BOB, "alice", "oi")
         old, _ = self.connection(buffer=4096)
-        while old.send_encoded(b"x" * 4096) and not old._writer:
-            pass
+        fill_until_backlog(old)
         self.hand_over(mailbox, old)
         new, peer = self.connection()
         self.online[BOB] = new  # the same user logged in again, replacing the old connection
@@ -237,8 +243,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         for sock in (self.server_side, self.peer):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        while self.connection.send_encoded(b"x" * 4096) and not self.connection._writer:
-            pass
+        fill_until_backlog(self.connection)
         self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
         self.connection.flush()
         self.connection.drop("test")
@@ -336,8 +341,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
     def test_in_the_outbox_when_the_recipient_is_dropped_it_goes_to_the_mailbox(self) -> None:
         context = self.context()
         alice, bob = (self.session(context, name, buffer=4096) for name in ("alice", "bob"))
-        while bob.connection.send_encoded(b"x" * 4096) and not bob.connection._writer:
-            pass  # bob reads nothing: a backlog
+        fill_until_backlog(bob.connection)  # bob reads nothing
         alice.handle_line(b"CHAT bob segredo")
         alice.flush_output()  # accepted into bob's outbox; alice has her OK CHAT bob
         bob.connection.drop("test")
