@@ -899,7 +899,8 @@ class Connection:
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
         self._enqueued_total = 0  # bytes ever put in the outbox
         self._written_total = 0  # bytes ever handed to the kernel
-        self._watchers: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
+        # (stream position, callback, whether to call it when written too), in order.
+        self._watchers: collections.deque[tuple[int, Callable[[bool], None], bool]] = collections.deque()
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port}"
@@ -927,15 +928,22 @@ class Connection:
             self._awaiting_tls = False
         return self.decrypt(b"") or b""
 
-    def send_encoded(self, data: bytes, on_written: Callable[[bool], None] | None = None) -> bool:
+    def send_encoded(
+        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, only_if_lost: bool = False
+    ) -> bool:
         """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does;
-        ``on_written`` as for :meth:`enqueue`."""
-        accepted = self.enqueue(data, on_written)
+        ``on_written`` and ``only_if_lost`` as for :meth:`enqueue`."""
+        accepted = self.enqueue(data, on_written, only_if_lost=only_if_lost)
         self.flush()
         return accepted
 
     def enqueue(
-        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, bounded: bool = True
+        self,
+        data: bytes,
+        on_written: Callable[[bool], None] | None = None,
+        *,
+        bounded: bool = True,
+        only_if_lost: bool = False,
     ) -> bool:
         """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
 
@@ -945,8 +953,10 @@ class Connection:
         ``data`` past ``max_queue``, for what the caller bounds itself: the
         kept messages and history at login, which must never lock anyone out;
         anything after them still counts them. ``on_written(True)`` is called
-        once ``data`` was written to the socket, ``on_written(False)`` if it
-        never will be; never while a lock of this connection is held.
+        once ``data`` was written to the socket (unless ``only_if_lost``: a
+        call per message sent would cost every private message),
+        ``on_written(False)`` if it never will be; never while a lock of this
+        connection is held.
         """
         with self._lock:
             if self._closing or self._awaiting_tls:
@@ -954,7 +964,9 @@ class Connection:
             self._catch_up_locked()
             if self._closing:  # the catch-up found the TLS session broken
                 return False
-            if bounded and self._over_limit_locked(len(data)):
+            # The cheap test first (every message passes here): exempt bytes only lower the count.
+            over = self._max_queue and self._queued + len(data) > self._max_queue
+            if over and bounded and self._over_limit_locked(len(data)):
                 self._drop_locked("a fila de saída encheu: o cliente não está lendo")
                 return False
             start = self._enqueued_total
@@ -963,7 +975,7 @@ class Connection:
             if not bounded:
                 self._exempt_locked(start, self._enqueued_total)
             if on_written is not None:
-                self._watchers.append((self._enqueued_total, on_written))
+                self._watchers.append((self._enqueued_total, on_written, not only_if_lost))
             return True
 
     def decrypt(self, data: bytes) -> bytes | None:
@@ -1031,9 +1043,13 @@ class Connection:
     def _written_locked(self, count: int) -> list[Callable[[bool], None]]:
         """``count`` more bytes reached the kernel: the callbacks now due, to run unlocked."""
         self._written_total += count
+        if not self._watchers:  # nearly always: only kept and private messages are watched
+            return _NOTHING_DUE
         due = []
         while self._watchers and self._watchers[0][0] <= self._written_total:
-            due.append(self._watchers.popleft()[1])
+            _, callback, tell_written = self._watchers.popleft()
+            if tell_written:
+                due.append(callback)
         return due
 
     def follow_presence(self, journal: PresenceJournal, start: int) -> None:
@@ -1076,7 +1092,8 @@ class Connection:
         if must_shut_down:
             # Wakes a writer blocked in sendall() and the reader blocked in recv().
             self._shut_down(socket.SHUT_RDWR)
-        _run_callbacks(due, True)
+        if due:
+            _run_callbacks(due, True)
         if writer is None:
             return
         try:
@@ -1150,8 +1167,10 @@ class Connection:
         # is gone: only now may the file descriptor be closed and reused.
         with self._lock:
             self.sock.close()
-            written = [callback for mark, callback in self._watchers if mark <= self._written_total]
-            unwritten = [callback for mark, callback in self._watchers if mark > self._written_total]
+            written = [
+                callback for mark, callback, tell in self._watchers if mark <= self._written_total and tell
+            ]
+            unwritten = [callback for mark, callback, _ in self._watchers if mark > self._written_total]
             self._watchers.clear()
         _run_callbacks(written, True)
         _run_callbacks(unwritten, False)
@@ -1174,7 +1193,8 @@ class Connection:
                 with self._lock:
                     self._queued -= len(batch)  # counted against max_queue until sent
                     due = self._written_locked(len(batch))
-                _run_callbacks(due, True)
+                if due:
+                    _run_callbacks(due, True)
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
             with self._lock:
@@ -1210,6 +1230,9 @@ class Connection:
             self.sock.shutdown(how)
         except OSError:
             log.debug("Socket de %s já estava desconectado.", self)
+
+
+_NOTHING_DUE: list[Callable[[bool], None]] = []  # shared, never appended to
 
 
 def _run_callbacks(callbacks: list[Callable[[bool], None]], written: bool) -> None:
@@ -1525,7 +1548,7 @@ class ChatSession:
             # Acknowledged already: if they never reach the recipient's socket
             # (refused now, or dropped with the outbox later), keep them.
             keep = functools.partial(self._keep_unwritten, self.name, messages)
-            if not connection.send_encoded(data, on_written=keep):
+            if not connection.send_encoded(data, on_written=keep, only_if_lost=True):
                 keep(False)
 
     def _keep_unwritten(self, sender: str, messages: list[tuple[str, str]], written: bool) -> None:
