@@ -56,7 +56,7 @@ import time
 import traceback
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -837,9 +837,8 @@ class Link:
         if self._tls is None:
             return data
         with send_lock:
-            self._tls.feed(data)
-            plaintext = self._tls.read()
-            if reply := self._tls.take_output():  # TLS 1.3 may answer on its own
+            plaintext, reply = self._tls.decrypt(data)
+            if reply:
                 self.sock.sendall(reply)
         return plaintext
 
@@ -877,16 +876,17 @@ def open_link(address: tuple[str, int], tls: ssl.SSLContext | None) -> Link:
 
 def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str, deadline: float) -> Link:
     endpoint = protocol.TlsEndpoint(context, server_side=False, server_hostname=host)
+
+    def receive() -> bytes:
+        # One deadline for the whole handshake: a server that trickles bytes cannot stall us.
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        data = sock.recv(RECV_SIZE)
+        if not data:
+            raise TlsRefused("o servidor fechou a conexão durante o handshake TLS")
+        return data
+
     try:
-        while not endpoint.handshake():
-            sock.sendall(endpoint.take_output())
-            # One deadline for the whole handshake: a server that trickles bytes cannot stall us.
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-            data = sock.recv(RECV_SIZE)
-            if not data:
-                raise TlsRefused("o servidor fechou a conexão durante o handshake TLS")
-            endpoint.feed(data)
-        sock.sendall(endpoint.take_output())
+        endpoint.complete_handshake(sock.sendall, receive)
         early = endpoint.read() or b""  # the greeting may have come with the server's last flight
     except ssl.SSLCertVerificationError as error:
         with contextlib.suppress(OSError):  # the alert, so the server's log says why
@@ -927,7 +927,7 @@ def public_key(sender: str, text: str) -> PublicKey:
     return protocol.name_key(sender), text
 
 
-def replay_overlap(shown: Sequence[PublicKey], replayed: Sequence[PublicKey]) -> int:
+def replay_overlap(shown: list[PublicKey], replayed: list[PublicKey]) -> int:
     """How many of the history lines replayed at a re-login were shown already.
 
     The replay is the newest stretch of the public messages, and what was
@@ -936,7 +936,7 @@ def replay_overlap(shown: Sequence[PublicKey], replayed: Sequence[PublicKey]) ->
     single lines, keeps a new "oi" that repeats an old one.
     """
     for count in range(min(len(shown), len(replayed)), 0, -1):
-        if list(replayed[:count]) == list(shown[-count:]):
+        if replayed[:count] == shown[-count:]:
             return count
     return 0
 

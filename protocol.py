@@ -105,7 +105,7 @@ import ssl
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -704,6 +704,26 @@ class TlsEndpoint:
         except ssl.SSLWantReadError:
             return False
         return True
+
+    def complete_handshake(
+        self, send: Callable[[bytes], object], receive: Callable[[], bytes]
+    ) -> None:
+        """Drive the handshake to its end with the caller's I/O: ``send`` what must go
+        out, ``receive`` the peer's next bytes (raising, with the caller's own
+        deadline, rather than returning nothing). Raises :class:`ssl.SSLError`
+        when the handshake fails."""
+        while not self.handshake():
+            send(self.take_output())
+            self.feed(receive())
+        send(self.take_output())  # our last flight (a TLS 1.3 server: its session tickets)
+
+    def decrypt(self, data: bytes) -> tuple[bytes | None, bytes]:
+        """Take ``data`` from the peer (``b""``: nothing new); the plaintext so far, as
+        :meth:`read` gives it, and what must be sent back at once (TLS 1.3 may
+        answer on its own: session tickets, key updates)."""
+        if data:
+            self.feed(data)
+        return self.read(), self.take_output()
 
     def feed(self, data: bytes) -> None:
         """Bytes received from the peer; ``b""`` when the connection ended."""

@@ -485,8 +485,11 @@ class WaitingMessage:
     sent_at: float  # seconds since the epoch
     text: str
 
-    def line(self) -> bytes:
-        return protocol.encode_line(protocol.format_waiting(self.sender, self.sent_at, self.text))
+    def line(self, *, kept: bool) -> bytes:
+        """``PENDENTE`` with its time if ``kept`` (delivered at a login), else a live ``MSG``."""
+        if kept:
+            return protocol.encode_line(protocol.format_waiting(self.sender, self.sent_at, self.text))
+        return protocol.encode_line(protocol.format_private(self.sender, self.text))
 
 
 _MAILBOX_SCHEMA = """
@@ -662,14 +665,9 @@ class Mailbox:
         messages = self._waiting.pop(recipient, None)
         if not messages:
             return 0
+        data = b"".join(message.line(kept=kept) for message in messages)
         if kept:
-            data = b"".join(message.line() for message in messages)
             data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
-        else:
-            data = b"".join(
-                protocol.encode_line(protocol.format_private(message.sender, message.text))
-                for message in messages
-            )
         settle = functools.partial(self._settle, recipient, messages)
         accepted = False
         try:
@@ -987,16 +985,12 @@ class Connection:
             if self._closing:
                 return None  # our close_notify went out, or we dropped it: the session is over
             try:
-                if data:
-                    self._tls.feed(data)
-                plaintext = self._tls.read()
+                plaintext, reply = self._tls.decrypt(data)
             except ssl.SSLError as error:
                 # A forged or corrupted record: the session is unusable both ways.
                 # Closed here, under the lock, so no sender ever meets it broken.
                 self._drop_locked(f"TLS inválido: {error.reason or error}")
                 raise
-            # TLS 1.3 may answer on its own (session tickets, key updates).
-            reply = self._tls.take_output()
             if reply:
                 self._push_locked(reply)
         if reply:
@@ -1029,7 +1023,8 @@ class Connection:
         self._exempt_end = end
 
     def _drop_locked(self, reason: str) -> None:
-        """:meth:`drop` for callers holding the lock: the shutdown waits for the next flush."""
+        """:meth:`drop` for callers holding the lock: the shutdown (which wakes a writer
+        blocked in sendall() and the reader blocked in recv()) waits for the next flush."""
         self._discard_locked(reason)
         self._must_shut_down = True
         self._wake_writer.notify()
@@ -1090,7 +1085,6 @@ class Connection:
                     target=self._write_loop, name=f"writer-{self}", daemon=True
                 )
         if must_shut_down:
-            # Wakes a writer blocked in sendall() and the reader blocked in recv().
             self._shut_down(socket.SHUT_RDWR)
         if due:
             _run_callbacks(due, True)
@@ -1145,10 +1139,8 @@ class Connection:
     def drop(self, reason: str) -> None:
         """Cut the client off now: discard what is waiting and shut the socket down."""
         with self._lock:
-            self._discard_locked(reason)
-            self._wake_writer.notify()
-        # Wakes a writer blocked in sendall() and the reader blocked in recv().
-        self._shut_down(socket.SHUT_RDWR)
+            self._drop_locked(reason)
+        self.flush()  # nothing left to send: it only does the shutdown
 
     def stop_reading(self) -> None:
         """Make the reader's recv() return at once; waiting lines still go out."""
@@ -1270,7 +1262,7 @@ class SessionRegistry:
     """Every open connection, and which logged-in session holds each name.
 
     API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`,
-    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`connection_of`,
+    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`find_online`, :meth:`connection_of`,
     :meth:`names`, :meth:`online_count`, :meth:`broadcast`. Methods return copies.
 
     Writes take the lock; :meth:`find`, on every private message's path, reads
@@ -1386,12 +1378,17 @@ class SessionRegistry:
         # it whenever the GIL switched threads inside the critical section.
         return self._by_name.get(protocol.name_key(name))
 
-    def connection_of(self, name: str) -> Connection | None:
-        """The connection ``name`` is logged in on, if it still takes lines."""
+    def find_online(self, name: str) -> ChatSession | None:
+        """The session logged in as ``name``, if its connection still takes lines."""
         session = self.find(name)
         if session is None or session.name is None or not session.connection.accepting:
             return None
-        return session.connection
+        return session
+
+    def connection_of(self, name: str) -> Connection | None:
+        """The connection ``name`` is logged in on, if it still takes lines."""
+        session = self.find_online(name)
+        return None if session is None else session.connection
 
     def online_count(self) -> int:
         return len(self._by_name)
@@ -1674,8 +1671,8 @@ class ChatSession:
 
     def _send_private(self, recipient_name: str, text: str) -> None:
         sender = self._require_logged_in()
-        recipient = self._context.registry.find(recipient_name)
-        if recipient is not None and recipient.name is not None and recipient.connection.accepting:
+        recipient = self._context.registry.find_online(recipient_name)
+        if recipient is not None and recipient.name is not None:  # name: for the type checker
             self._deliver(recipient.connection, protocol.encode_line(protocol.format_private(sender, text)))
             self._private.setdefault(recipient.connection, []).append((recipient.name, text))
             self._reply("CHAT", recipient.name)
@@ -1766,10 +1763,7 @@ class TlsSettings:
         sock.settimeout(self.timeout)  # our sends too: a client may stop reading
         try:
             self._refuse_plaintext(sock, deadline)
-            while not endpoint.handshake():
-                sock.sendall(endpoint.take_output())
-                endpoint.feed(self._receive(sock, deadline))
-            sock.sendall(endpoint.take_output())  # our last flight (TLS 1.3: session tickets)
+            endpoint.complete_handshake(sock.sendall, lambda: self._receive(sock, deadline))
         except TimeoutError:
             raise SessionEnded("TLS: o handshake não terminou a tempo") from None
         except ssl.SSLError as error:

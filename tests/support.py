@@ -39,6 +39,20 @@ TLS_KEY = TLS_FOLDER / "servidor.key"
 OTHER_CA = TLS_FOLDER / "outra-ca.crt"
 
 
+def socket_pair(test: unittest.TestCase, buffer: int = 0) -> tuple[socket.socket, socket.socket]:
+    """A connected pair, closed after ``test``: the server's end, and the peer's,
+    whose reads time out after TIMEOUT. ``buffer``: socket buffers that small, so
+    that a peer which does not read fills them quickly."""
+    server_side, peer = socket.socketpair()
+    for sock in (server_side, peer):
+        test.addCleanup(sock.close)
+        if buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    peer.settimeout(TIMEOUT)
+    return server_side, peer
+
+
 class StreamLines:
     """Drain a text stream in a thread, so the process never blocks on a full pipe,
     and let a test wait (with a timeout) for a line matching a pattern."""

@@ -17,7 +17,7 @@ import protocol
 import servidor
 from protocol import ErrorCode, ProtocolError
 from servidor import Connection, Mailbox, MailboxError
-from tests.support import TLS_CERT, TLS_KEY
+from tests.support import TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")
 
@@ -52,14 +52,7 @@ class MailboxTest(unittest.TestCase):
 
     def connection(self, buffer: int = 0, max_queue: int = 0) -> tuple[Connection, socket.socket]:
         """A server-side Connection and the peer socket that reads from it."""
-        server_side, peer = socket.socketpair()
-        if buffer:  # small buffers: the peer can refuse to read and fill them
-            for sock in (server_side, peer):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
-        peer.settimeout(5)
-        for sock in (server_side, peer):
-            self.addCleanup(sock.close)
+        server_side, peer = socket_pair(self, buffer)
         return Connection(server_side, ("127.0.0.1", 1), max_queue), peer
 
     def read_lines(self, peer: socket.socket, count: int) -> list[str]:
@@ -225,10 +218,7 @@ def pending_fields(line: str) -> tuple[str, str, str]:
 
 class ConnectionCallbackTest(unittest.TestCase):
     def setUp(self) -> None:
-        self.server_side, self.peer = socket.socketpair()
-        self.peer.settimeout(5)
-        self.addCleanup(self.peer.close)
-        self.addCleanup(self.server_side.close)
+        self.server_side, self.peer = socket_pair(self, buffer=4096)
         self.connection = Connection(self.server_side, ("127.0.0.1", 1), 0)
         self.outcomes: list[bool] = []
 
@@ -240,9 +230,6 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.assertEqual(self.peer.recv(100), b"MSG a oi\n")
 
     def test_told_never_when_dropped_first(self) -> None:
-        for sock in (self.server_side, self.peer):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         fill_until_backlog(self.connection)
         self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
         self.connection.flush()
@@ -267,10 +254,7 @@ class TlsConnectionTest(unittest.TestCase):
     """A Connection with TLS over a socketpair; the test plays the client in memory."""
 
     def setUp(self) -> None:
-        server_side, self.peer = socket.socketpair()
-        self.peer.settimeout(5)
-        self.addCleanup(self.peer.close)
-        self.addCleanup(server_side.close)
+        server_side, self.peer = socket_pair(self)
         self.connection = Connection(server_side, ("127.0.0.1", 1), 0)
         self.connection.expect_tls()
         self.assertFalse(self.connection.send_line("INFO oi"), "no plaintext during the handshake")
@@ -350,13 +334,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         self.assertEqual([m.text for m in context.mailbox.waiting("bob")], ["segredo"])
 
     def session(self, context: servidor.ServerContext, name: str, buffer: int = 0) -> servidor.ChatSession:
-        server_side, peer = socket.socketpair()
-        if buffer:
-            for sock in (server_side, peer):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
-        self.addCleanup(peer.close)
-        self.addCleanup(server_side.close)
+        server_side, _ = socket_pair(self, buffer)
         session = servidor.ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
         session.handle_line(f"ENTRAR {name} senha123".encode())
         session.flush_output()

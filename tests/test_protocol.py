@@ -701,8 +701,8 @@ class TlsEndpointTest(unittest.TestCase):
         self.assertIsNone(client.version)
         self.connect(client, server)
         self.assertEqual(client.version, server.version)
-        server.feed(client.encrypt(b"ENTRAR alice senha123\n"))
-        self.assertEqual(server.read(), b"ENTRAR alice senha123\n")
+        self.assertEqual(server.decrypt(client.encrypt(b"ENTRAR alice senha123\n")),
+                         (b"ENTRAR alice senha123\n", b""), "the plaintext, and nothing to answer")
         self.assertEqual(client.read(), b"", "nothing more yet")
         record = server.encrypt("MSG bob ação 🦇\n".encode())
         self.assertNotIn("ação".encode(), record, "encrypted")

@@ -84,7 +84,6 @@ class ErrorRepliesTest(ServerTestCase):
         self.assertEqual(wrong_password, unknown_user)
 
     def test_error_codes(self) -> None:
-        self.register("offline")
         alice = self.logged_in("alice")
         anonymous = self.connect()
         cases = [
@@ -99,7 +98,7 @@ class ErrorRepliesTest(ServerTestCase):
             (alice, "NOVO outra senha123", "JA_AUTENTICADO"),
             (alice, "ENTRAR alice senha123", "JA_AUTENTICADO"),
             (alice, "CHAT fantasma oi", "USUARIO_INEXISTENTE"),
-            (alice, "CHAT offline", "ARGUMENTOS"),
+            (alice, "CHAT bob", "ARGUMENTOS"),
             (alice, "TODOS a\x1b[2Jb", "ARGUMENTOS"),
         ]
         for client, line, code in cases:

@@ -14,6 +14,7 @@ from unittest import mock
 from protocol import ErrorCode, ProtocolError
 import servidor
 from servidor import Connection, RateLimiter, SessionRegistry, TokenBucket, UserStore, UserStoreError
+from tests.support import socket_pair
 
 HASH_COST = 4
 PASSWORD = "segredo-muito-bom"
@@ -447,10 +448,7 @@ class FakeAddressConnection:
 
 class ConnectionTest(unittest.TestCase):
     def setUp(self) -> None:
-        self.server_side, self.peer = socket.socketpair()
-        self.peer.settimeout(5)
-        self.addCleanup(self.peer.close)
-        self.addCleanup(self.server_side.close)
+        self.server_side, self.peer = socket_pair(self)
 
     def connection(self, max_queue: int = 0) -> Connection:
         return Connection(self.server_side, ("127.0.0.1", 1234), max_queue)
