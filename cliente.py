@@ -50,7 +50,6 @@ import signal
 import socket
 import ssl
 import sys
-import termios
 import threading
 import time
 import traceback
@@ -62,6 +61,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import protocol
+from batchat import system
 
 RECV_SIZE = 65536
 CONNECT_TIMEOUT = 10.0
@@ -116,16 +116,48 @@ class Shown:
             for style, text in self.parts
         )
 
-    def stamped(self, when: time.struct_time) -> Shown:
+    def stamped(self, when: datetime.datetime) -> Shown:
         """The same line, preceded by the time as ``[14:05]`` (unless it has its own)."""
         if self.dated:
             return self
-        return Shown(((Style.PLAIN, time.strftime("[%H:%M] ", when)), *self.parts))
+        return Shown(((Style.PLAIN, when.strftime("[%H:%M] ")), *self.parts))
 
 
 def use_colour(is_terminal: bool, environ: dict[str, str] | os._Environ[str]) -> bool:
     """Colour only on a terminal, and never when ``NO_COLOR`` is set (to anything but "")."""
     return is_terminal and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+# --- Time, as the person reads it ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The client's "now" and its time zone, in one place so that tests can fix both.
+
+    Every time the person reads (the arrival stamp, "ontem", "visto por
+    último") is computed through this, never from the machine's clock and zone
+    directly: a test that renders a date passes a fixed ``now`` and ``zone``
+    and gives the same answer on any day, in any time zone. ``zone`` ``None``
+    is the machine's local zone.
+    """
+
+    now: Callable[[], float] = time.time
+    zone: datetime.tzinfo | None = None
+
+    def local(self, moment: float) -> datetime.datetime:
+        """``moment`` (seconds since the epoch) as a date and time in this clock's zone.
+
+        Raises ``OverflowError``, ``OSError`` or ``ValueError`` for a moment the
+        platform cannot convert (Windows refuses times before 1970).
+        """
+        return datetime.datetime.fromtimestamp(moment, self.zone)
+
+    def local_now(self) -> datetime.datetime:
+        return self.local(self.now())
+
+
+SYSTEM_CLOCK = Clock()
 
 
 # --- From server lines to what the person reads ------------------------------------------
@@ -195,28 +227,32 @@ AWAY_MARK = "[enquanto você estava fora]"
 HISTORY_MARK = "[histórico]"
 
 
-def describe_moment(moment: float, now: float, today: str = "") -> str:
+def describe_moment(moment: float, clock: Clock, today: str = "") -> str | None:
     """When something happened, for people: ``21:14`` (prefixed by ``today`` if given)
-    today, ``ontem 21:14``, ``19/11 21:14`` this year, ``19/11/2025 21:14`` before."""
-    then, current = time.localtime(moment), time.localtime(now)
-    clock = time.strftime("%H:%M", then)
-    days = (datetime.date(*current[:3]) - datetime.date(*then[:3])).days
+    today, ``ontem 21:14``, ``19/11 21:14`` this year, ``19/11/2025 21:14`` before;
+    ``None`` for a moment this platform cannot show."""
+    try:
+        then, current = clock.local(moment), clock.local_now()
+    except (OverflowError, OSError, ValueError):
+        return None
+    hour = then.strftime("%H:%M")
+    days = (current.date() - then.date()).days
     if days == 0:
-        return f"{today} {clock}".lstrip()
+        return f"{today} {hour}".lstrip()
     if days == 1:
-        return f"ontem {clock}"
-    if then.tm_year == current.tm_year:
-        return time.strftime("%d/%m %H:%M", then)
-    return time.strftime("%d/%m/%Y %H:%M", then)
+        return f"ontem {hour}"
+    if then.year == current.year:
+        return then.strftime("%d/%m %H:%M")
+    return then.strftime("%d/%m/%Y %H:%M")
 
 
 def render_past(
-    mark: str, sender_style: Style, fields: tuple[str, ...], own_name: str | None, now: float
+    mark: str, sender_style: Style, fields: tuple[str, ...], own_name: str | None, clock: Clock
 ) -> Shown:
     """A message from before: ``[enquanto você estava fora] [ontem 21:14] alice: oi``."""
     sender, when, text = fields
     moment = protocol.parse_timestamp(when)
-    stamp = describe_moment(moment, now) if moment is not None else when
+    stamp = (describe_moment(moment, clock) if moment is not None else None) or when
     return Shown(
         ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, f"{sender}:"),
          (Style.PLAIN, " "), *mention_parts(text, own_name)),
@@ -224,14 +260,14 @@ def render_past(
     )
 
 
-def render_account(name: str, state: str, seen: str, now: float) -> Shown:
+def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
     """A ``USUARIO`` line of ``LISTA TODOS``: ``bob: offline, visto por último ontem 21:14``."""
     if state == protocol.ONLINE:
         return Shown(((Style.SENDER, f"{name}:"), (Style.PLAIN, " online agora")))
     moment = protocol.parse_timestamp(seen) if seen else None
     if moment is None:
         return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, " offline, nunca entrou")))
-    when = describe_moment(moment, now, today="hoje")
+    when = describe_moment(moment, clock, today="hoje") or seen
     return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, f" offline, visto por último {when}")))
 
 
@@ -262,13 +298,12 @@ def render_public(sender: str, text: str, own_name: str | None) -> Shown:
 
 
 def render_parsed(
-    parsed: protocol.ServerLine, own_name: str | None, now: float | None = None
+    parsed: protocol.ServerLine, own_name: str | None, clock: Clock = SYSTEM_CLOCK
 ) -> Shown | None:
     """What the person reads for a line :func:`parse_visible` split; ``None`` for nothing.
 
-    ``now`` (default: the clock) is what "today" and "ontem" are relative to.
+    ``clock`` says what "today" and "ontem" are relative to, and in which zone.
     """
-    now = time.time() if now is None else now
     match parsed.kind, parsed.fields:
         case "OK", (command, detail):
             text = render_ok(command, detail, own_name)
@@ -284,18 +319,18 @@ def render_parsed(
         case "SAIU", (name,):
             return Shown.of(f"-- {name} saiu do chat.", Style.NOTICE)
         case "PENDENTE", fields:
-            return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, now)
+            return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, clock)
         case "HISTORICO", fields:
-            return render_past(HISTORY_MARK, Style.SENDER, fields, own_name, now)
+            return render_past(HISTORY_MARK, Style.SENDER, fields, own_name, clock)
         case "USUARIO", (name, state, seen):
-            return render_account(name, state, seen, now)
+            return render_account(name, state, seen, clock)
         case _, fields:
             return Shown.of(" ".join(fields), Style.NOTICE)
 
 
-def render(line: str, own_name: str | None, now: float | None = None) -> str | None:
+def render(line: str, own_name: str | None, clock: Clock = SYSTEM_CLOCK) -> str | None:
     """The plain text the person reads for one server line; ``None`` to print nothing."""
-    shown = render_parsed(parse_visible(line), own_name, now)
+    shown = render_parsed(parse_visible(line), own_name, clock)
     return None if shown is None else shown.plain()
 
 
@@ -503,6 +538,22 @@ def describe_os_error(error: OSError) -> str:
     return _OS_ERRORS_PT.get(error.errno or 0) or error.strerror or str(error)
 
 
+def connect_problem(host: str, port: int, error: OSError) -> str:
+    """Why the first connection failed, and what to check, in Portuguese."""
+    if isinstance(error, socket.gaierror):
+        return (
+            f"Não foi possível encontrar o servidor {host}: não é um IP nem um nome conhecido "
+            "(ou este computador está sem rede). Confira o --host, por exemplo: "
+            "python3 cliente.py --host 192.168.0.10"
+        )
+    return (
+        f"Não foi possível conectar a {protocol.format_address(host, port)} "
+        f"({describe_os_error(error)}).\n"
+        "Verifique se o servidor está rodando (python3 servidor.py) "
+        "e se o endereço e a porta estão certos (--host, --port)."
+    )
+
+
 def display_width(text: str) -> int:
     """Terminal columns ``text`` takes as readline shows it.
 
@@ -654,7 +705,7 @@ class TerminalScreen(PlainScreen):
         self._shown_prompt = self._prompt  # the prompt on screen now
         self._prompt_changed = False
         self._moves_cursor = os.environ.get("TERM") != "dumb"
-        self._saved_terminal = termios.tcgetattr(sys.stdin.fileno())
+        self._restore_terminal = system.terminal_restorer(sys.stdin.fileno())
         self._redraw = ReadlineRedraw.load(readline_module)
         if self._redraw is not None:
             self._redraw.install_hook(self._print_above_input)
@@ -690,8 +741,8 @@ class TerminalScreen(PlainScreen):
             self._redraw.remove_hook()
         with self._lock:
             try:
-                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_terminal)
-            except (OSError, termios.error):
+                self._restore_terminal()
+            except OSError:
                 self.broken.set()  # the terminal is gone (window closed): nothing to give back
             self._write("\r\x1b[K" if self._moves_cursor else "\n")
             self._write_queued()
@@ -963,8 +1014,10 @@ class ChatClient:
         can_prompt: bool | None = None,
         history: InputHistory | None = None,
         tls: ssl.SSLContext | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._address = address
+        self._clock = clock
         self._screen = screen
         self._interactive = interactive  # a person at a terminal: completion, LISTA on login
         self._can_prompt = interactive if can_prompt is None else can_prompt  # hidden passwords
@@ -1069,7 +1122,7 @@ class ChatClient:
         parsed = parse_visible(line)
         if self._replay is not None and parsed.kind not in ("PENDENTE", "INFO", "HISTORICO"):
             self._end_replay()  # after OK ENTRAR come PENDENTE, INFO, HISTORICO, then the rest
-        shown = render_parsed(parsed, self._own_name)
+        shown = render_parsed(parsed, self._own_name, self._clock)
         match parsed.kind, parsed.fields:
             case "OK", (word, detail):
                 shown = self._answered_ok(word, detail, shown)
@@ -1211,7 +1264,7 @@ class ChatClient:
         The waits keep growing until a login works again, so a server that
         accepts and at once closes is not hammered every second.
         """
-        host, port = self._address
+        where = protocol.format_address(*self._address)
         if self._retry_delays is None:
             self._retry_delays = itertools.pairwise(retry_delays())
         for delay, next_delay in self._retry_delays:
@@ -1222,13 +1275,13 @@ class ChatClient:
             except (OSError, TlsRefused) as error:
                 reason = str(error) if isinstance(error, TlsRefused) else describe_os_error(error)
                 self._screen.say(
-                    f"Ainda sem conexão com {host}:{port} ({reason}); nova tentativa em {next_delay:g} s.",
+                    f"Ainda sem conexão com {where} ({reason}); nova tentativa em {next_delay:g} s.",
                     Style.NOTICE,
                 )
                 continue
             if not self._attach_and_log_in(link):
                 return False
-            self._screen.say(f"Conexão com {host}:{port} restabelecida.", Style.NOTICE)
+            self._screen.say(f"Conexão com {where} restabelecida.", Style.NOTICE)
             return True
         raise AssertionError("retry_delays() never ends")
 
@@ -1248,7 +1301,7 @@ class ChatClient:
         return True
 
     def _show(self, shown: Shown) -> None:
-        self._screen.show(shown.stamped(time.localtime()))
+        self._screen.show(shown.stamped(self._clock.local_now()))
 
     # -- both threads ---------------------------------------------------------------------
 
@@ -1389,14 +1442,20 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+NO_READLINE_NOTE = (
+    "Este Python não tem readline (é assim no Windows): mensagens que chegam enquanto você "
+    "digita aparecem no meio da linha, mas o que você digitou não se perde."
+)
+
+
 def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
     """The screen for this run, and the readline module when it edits the input line."""
-    colour = use_colour(sys.stdout.isatty(), os.environ)
+    colour = use_colour(sys.stdout.isatty(), os.environ) and system.terminal_understands_colour()
     if not interactive:
         return PlainScreen(colour), None
     try:
         import readline
-    except ImportError:  # a Python built without readline: still a working client
+    except ImportError:  # Windows, or a Python built without it: plain input(), still a working client
         return PlainScreen(colour), None
     return TerminalScreen(colour, readline), readline
 
@@ -1445,16 +1504,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while still connecting
         return 0
     except TlsRefused as error:
-        print(f"Conectado a {args.host}:{args.port}, mas {error}", file=sys.stderr)
+        print(f"Conectado a {protocol.format_address(args.host, args.port)}, mas {error}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(
-            f"Não foi possível conectar a {args.host}:{args.port} "
-            f"({describe_os_error(error)}).\n"
-            "Verifique se o servidor está rodando (python3 servidor.py) "
-            "e se o endereço e a porta estão certos (--host, --port).",
-            file=sys.stderr,
-        )
+        print(connect_problem(args.host, args.port, error), file=sys.stderr)
         return 1
     # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
     # are reported as such, instead of the keyboard thread dying.
@@ -1472,8 +1525,11 @@ def main(argv: list[str] | None = None) -> int:
         if readline_module is not None:
             set_up_readline(readline_module, client.online_names)
         protection = link.description + (" SEM VERIFICAÇÃO" if args.tls_insecure else "")
-        banner = f"BatChat: conectado a {args.host}:{args.port}{protection}. AJUDA ou ? mostra os comandos."
+        where = protocol.format_address(args.host, args.port)
+        banner = f"BatChat: conectado a {where}{protection}. AJUDA ou ? mostra os comandos."
         screen.say(banner, Style.NOTICE)
+        if interactive and readline_module is None:
+            screen.say(NO_READLINE_NOTE, Style.NOTICE)
         return client.run(link)
     finally:
         screen.finish()

@@ -120,8 +120,16 @@ MAX_PASSWORD_LENGTH = 128
 _NAME_RE = re.compile(r"[\w.-]{1,%d}" % MAX_NAME_LENGTH)
 
 
-class ErrorCode(enum.StrEnum):
-    """The error codes of ``ERRO <CODIGO> <texto>``: the wire names are fixed."""
+class ErrorCode(str, enum.Enum):
+    """The error codes of ``ERRO <CODIGO> <texto>``: the wire names are fixed.
+
+    ``str`` and ``Enum`` rather than ``enum.StrEnum``, which is new in Python
+    3.11: Ubuntu 22.04's python3 is 3.10. ``__str__`` gives the wire name, as
+    StrEnum's does, so ``f"{code}"`` is ``COMANDO_DESCONHECIDO``.
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
 
     UNKNOWN_COMMAND = "COMANDO_DESCONHECIDO"
     ARGUMENTS = "ARGUMENTOS"
@@ -821,6 +829,11 @@ class PortugueseArgumentParser(argparse.ArgumentParser):
             message = message.replace(english, portuguese)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: erro: {message}\n")
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port`` as people and URLs write it: ``[::1]:5050`` for an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def port_number(text: str) -> int:

@@ -46,10 +46,7 @@ import logging
 import math
 import os
 import queue
-import resource
-import select
 import selectors
-import signal
 import socket
 import sqlite3
 import ssl
@@ -61,10 +58,10 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import protocol
+from batchat import system
 from protocol import ErrorCode, LineTooLong, ProtocolError
 
 log = logging.getLogger("batchat")
@@ -93,6 +90,9 @@ PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices
 FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones all have had
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
+# Windows runs a signal handler only when the main thread comes back to Python
+# code, never inside select(): wake up now and then so Ctrl-C is heard there.
+ACCEPT_WAKE = 0.5
 USERS_FILE_VERSION = 1
 MAILBOX_BATCH = 256  # disk jobs of the mailbox committed together, at most
 SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that records it
@@ -246,10 +246,10 @@ def write_file_durably(path: Path, data: bytes) -> None:
     On failure the temp file is removed and ``path`` is untouched.
     """
     folder = path.parent
+    # mkstemp creates the file readable and writable by its owner only (0600).
     fd, temp_name = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as temp_file:
-            os.fchmod(temp_file.fileno(), 0o600)
             temp_file.write(data)
             temp_file.flush()
             os.fsync(temp_file.fileno())
@@ -257,11 +257,7 @@ def write_file_durably(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder_fd)
-    finally:
-        os.close(folder_fd)
+    system.fsync_directory(folder)
 
 
 class UserStore:
@@ -877,7 +873,7 @@ class Connection:
 
     def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
         self.sock = sock
-        self.ip, self.port = address[0], address[1]
+        self.ip, self.port = system.peer_ip(address), address[1]
         self.drop_reason: str | None = None  # why the server cut this client off
         self._max_queue = max_queue
         self._lock = threading.Lock()
@@ -901,7 +897,7 @@ class Connection:
         self._watchers: collections.deque[tuple[int, Callable[[bool], None], bool]] = collections.deque()
 
     def __str__(self) -> str:
-        return f"{self.ip}:{self.port}"
+        return protocol.format_address(self.ip, self.port)
 
     @property
     def accepting(self) -> bool:
@@ -1108,9 +1104,7 @@ class Connection:
         data = b"".join(self._outbox)
         self._outbox.clear()
         try:
-            sent = self.sock.send(data, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            sent = 0
+            sent = system.send_without_blocking(self.sock, data)
         except OSError as error:
             self._discard_locked(f"falha ao enviar: {error.strerror or error}")
             return [], False
@@ -1234,25 +1228,6 @@ def _run_callbacks(callbacks: list[Callable[[bool], None]], written: bool) -> No
             callback(written)
         except Exception:
             log.exception("Erro inesperado ao confirmar um envio.")
-
-
-def set_keepalive(sock: socket.socket, idle_seconds: float) -> None:
-    """Probe a silent peer after ``idle_seconds`` and drop it if it does not answer.
-
-    TCP keep-alive: the kernel sends the probes, so a crashed machine or a
-    pulled cable ends the session (and broadcasts SAIU) without any traffic
-    of ours. TCP_USER_TIMEOUT does the same for data a dead peer never acks.
-    """
-    idle = max(1, int(idle_seconds))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (
-        ("TCP_KEEPIDLE", idle),
-        ("TCP_KEEPINTVL", max(1, idle // 10)),
-        ("TCP_KEEPCNT", 3),
-        ("TCP_USER_TIMEOUT", idle * 1000),
-    ):
-        if hasattr(socket, option):  # Linux names; other systems keep their defaults
-            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 # --- Who is online -----------------------------------------------------------------
@@ -1826,9 +1801,7 @@ class ChatServer:
             RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
             RateLimiter(limits.register_rate),
         )
-        # create_server sets SO_REUSEADDR on POSIX: a restart right after a
-        # shutdown can bind the port again despite connections in TIME_WAIT.
-        self._listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
+        self._listener = system.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -1838,7 +1811,7 @@ class ChatServer:
     @property
     def address(self) -> tuple[str, int]:
         host, port = self._listener.getsockname()[:2]
-        return host, port
+        return system.peer_ip((host,)), port
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called, then close them all."""
@@ -1846,7 +1819,7 @@ class ChatServer:
             selector.register(self._listener, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while not self._stopping.is_set():
-                for key, _ in selector.select():
+                for key, _ in selector.select(ACCEPT_WAKE):
                     if key.fileobj is self._listener:
                         self._accept()
         self._close_everything()
@@ -1969,19 +1942,17 @@ class ChatServer:
         # algorithm would only hold small replies back waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._limits.idle_timeout:
-            set_keepalive(sock, self._limits.idle_timeout)
+            system.set_keepalive(sock, self._limits.idle_timeout)
 
     def _receive(self, connection: Connection, session: ChatSession, deadline: float) -> bytes:
         """The next bytes from the client; before login, ends the session at the deadline.
 
-        The deadline is waited on with poll(), never with a socket timeout: the
-        socket stays blocking, so the writer thread's sends never change mode.
+        The deadline is waited on apart, never with a socket timeout: the socket
+        stays blocking, so the writer thread's sends never change mode.
         """
         if session.name is None and self._limits.login_timeout:
             remaining = deadline - time.monotonic()
-            poller = select.poll()
-            poller.register(connection.sock, select.POLLIN)
-            if remaining <= 0 or not poller.poll(remaining * 1000):
+            if remaining <= 0 or not system.wait_readable(connection.sock, remaining):
                 session.send_error(limit_error("Tempo para entrar esgotado; conexão encerrada."))
                 raise SessionEnded("não entrou a tempo")
         return connection.sock.recv(RECV_SIZE)
@@ -2163,21 +2134,59 @@ def limits_from(args: Any) -> Limits:
     return Limits(**{field.name: getattr(args, field.name) for field in fields(Limits)})
 
 
-def raise_open_file_limit() -> int:
-    """Raise this process's soft limit of open files to the hard limit; return it.
+def data_folder_problem(folder: Path) -> str | None:
+    """Why the server cannot keep its files in ``folder`` (a sentence saying what to
+    do), or ``None``. Checked at start-up, so the person hears it at once, not at
+    the first NOVO; the folder is named, not a file that does not exist yet."""
+    shown = folder.resolve()
+    advice = "Rode o servidor numa pasta sua, ou indique outra com --users <pasta>/users.json."
+    if not folder.exists():
+        return f"A pasta {shown} não existe, e o servidor não inicia sem ela. Crie-a ou: {advice}"
+    if not folder.is_dir():
+        return f"{shown} não é uma pasta, e o servidor não inicia sem uma. {advice}"
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        return (
+            f"Não é possível gravar na pasta {shown} ({describe_os_error(error)}). "
+            "O servidor guarda nela as contas e as mensagens, e não inicia sem isso. " + advice
+        )
+    return None
 
-    Each client is one file descriptor, and the usual soft limit (1024) would
-    refuse the thousandth client while the system allows far more.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as error:
-            log.warning("Não foi possível aumentar o limite de arquivos abertos: %s", error)
-    return soft
+
+def listen_problem(host: str, port: int, error: OSError) -> str:
+    """What went wrong opening the listening socket, as a sentence that says what to do."""
+    where = protocol.format_address(host, port)
+    if isinstance(error, socket.gaierror):
+        return (
+            f"O endereço {host} não foi encontrado: não é um IP nem um nome que este computador "
+            "conheça. Confira o --host (por exemplo --host 0.0.0.0 para aceitar de qualquer lugar)."
+        )
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Outro programa já usa a porta {port} (talvez outro servidor BatChat); "
+            f"rode com --port {port + 1 if port < 65535 else 5050} ou pare o outro programa."
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"Sem permissão para usar {where}: portas abaixo de 1024 são reservadas ao "
+            "administrador. Rode com --port 5050 (ou outra acima de 1023)."
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"O endereço {host} não é de nenhuma interface deste computador; rode com "
+            "--host 0.0.0.0 (todas as interfaces) ou o IP de uma delas."
+        )
+    return f"Não foi possível escutar em {where} ({describe_os_error(error)})."
+
+
+def describe_os_error(error: OSError) -> str:
+    """The system's reason, after a Portuguese word where we know one."""
+    known = {errno.EACCES: "permissão negada", errno.EPERM: "operação não permitida",
+             errno.EROFS: "sistema de arquivos somente leitura", errno.ENOSPC: "disco cheio"}
+    reason = known.get(error.errno or 0)
+    system_text = error.strerror or str(error)
+    return f"{reason}; o sistema disse: {system_text}" if reason else f"o sistema disse: {system_text}"
 
 
 def tune_threads() -> None:
@@ -2194,8 +2203,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     status_log.setLevel(logging.INFO)
-    open_files = raise_open_file_limit()
-    log.info("Até %d arquivos abertos (cada cliente usa um).", open_files)
+    open_files = system.raise_open_file_limit()
+    if open_files is not None:
+        log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
     tls = None
     if args.tls_cert is not None:
@@ -2208,6 +2218,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.tls_cert, args.tls_key, reason,
             )
             return 1
+    for folder in {args.users.parent, args.mailbox.parent}:
+        if (problem := data_folder_problem(folder)) is not None:
+            log.critical("%s", problem)
+            return 1
     try:
         users = UserStore(args.users, args.hash_cost)
         server = ChatServer(
@@ -2218,21 +2232,18 @@ def main(argv: list[str] | None = None) -> int:
         log.critical("Não foi possível iniciar: %s", error)
         return 1
     except OSError as error:
-        log.critical(
-            "Não foi possível escutar em %s:%d: %s", args.host, args.port, error.strerror or error
-        )
+        log.critical("%s", listen_problem(args.host, args.port, error))
         return 1
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("Sinal %s recebido.", signal.Signals(signum).name)
+    def stop(signal_name: str) -> None:
+        log.info("Sinal %s recebido.", signal_name)
         server.shutdown()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    system.on_stop_request(stop)
     host, port = server.address
     status_log.info(
-        "Servidor BatChat pronto em %s:%d%s (%d contas em %s).",
-        host, port, " com TLS" if tls else "", len(users), args.users,
+        "Servidor BatChat pronto em %s%s (%d contas em %s).",
+        protocol.format_address(host, port), " com TLS" if tls else "", len(users), args.users,
     )
     server.serve_forever()
     return 0

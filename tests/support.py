@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import signal
 import socket
 import ssl
@@ -30,7 +29,9 @@ SERVER = ROOT / "servidor.py"
 CLIENT = ROOT / "cliente.py"
 TIMEOUT = 10.0  # generous bound for any single wait; a healthy run is far faster
 TEST_HASH_COST = "4"  # scrypt n=16: fast tests; production default is 15
-READY_RE = re.compile(r"pronto em [\d.]+:(\d+)")
+READY_RE = re.compile(r"pronto em (?:\[[0-9a-f:]+\]|[\d.]+):(\d+)")
+# Runs servidor.py or cliente.py as on Windows: the Unix-only modules missing.
+WITHOUT_UNIX = ROOT / "tests" / "without_unix.py"
 # A self-signed certificate for 127.0.0.1 and localhost, and a second one that
 # did not sign it (see tests/test_tls.py for how they were made).
 TLS_FOLDER = ROOT / "tests" / "tls"
@@ -106,23 +107,33 @@ class StreamLines:
         self._stream.close()
 
 
+def limit_open_files(count: int) -> None:
+    """Lower this process's limit of open files (Unix only: tests that need it skip elsewhere)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def has_proc() -> bool:
+    """Whether /proc tells about processes and sockets (Linux): leak tests need it."""
+    return Path("/proc/self/status").exists()
+
+
 class ServerProcess:
     """``servidor.py`` running on 127.0.0.1, its stderr log collected line by line."""
 
     def __init__(
-        self, users_path: Path, *extra_args: str, port: int = 0, max_open_files: int = 0
+        self, users_path: Path, *extra_args: str, port: int = 0, max_open_files: int = 0,
+        host: str = "127.0.0.1", launcher: tuple[str, ...] = (),
     ) -> None:
+        """``launcher``: a script that runs servidor.py (e.g. ``WITHOUT_UNIX``)."""
         self.users_path = users_path
-        limit_files = (
-            (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files)))
-            if max_open_files
-            else None
-        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
+                *launcher,
                 str(SERVER),
-                "--host", "127.0.0.1",
+                "--host", host,
                 "--port", str(port),
                 "--users", str(users_path),
                 "--hash-cost", TEST_HASH_COST,
@@ -134,7 +145,7 @@ class ServerProcess:
             encoding="utf-8",
             errors="replace",
             cwd=users_path.parent,
-            preexec_fn=limit_files,
+            preexec_fn=(lambda: limit_open_files(max_open_files)) if max_open_files else None,
         )
         assert self.process.stderr is not None
         self._log = StreamLines(self.process.stderr)
@@ -180,9 +191,11 @@ class ServerProcess:
 class ClientProcess:
     """``cliente.py`` with piped stdin, its stdout collected line by line."""
 
-    def __init__(self, port: int, *extra_args: str) -> None:
+    def __init__(
+        self, port: int, *extra_args: str, host: str = "127.0.0.1", launcher: tuple[str, ...] = ()
+    ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(CLIENT), "--host", "127.0.0.1", "--port", str(port), *extra_args],
+            [sys.executable, *launcher, str(CLIENT), "--host", host, "--port", str(port), *extra_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -222,14 +235,14 @@ class LineClient:
 
     def __init__(
         self, port: int, *, read_greeting: bool = True, source_ip: str = "127.0.0.1",
-        receive_buffer: int = 0, tls: ssl.SSLContext | None = None,
+        receive_buffer: int = 0, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1",
     ) -> None:
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.settimeout(TIMEOUT)
         if receive_buffer:  # set before connecting, so the TCP window starts small
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        self.sock.bind((source_ip, 0))
-        self.sock.connect(("127.0.0.1", port))
+        self.sock.bind((host if ":" in host else source_ip, 0))
+        self.sock.connect((host, port))
         if tls is not None:  # one thread per test client: SSLSocket is safe here
             self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self._framer = protocol.LineFramer()
@@ -317,6 +330,8 @@ class ServerTestCase(unittest.TestCase):
     """A fresh server in a fresh folder for each test, stopped afterwards."""
 
     server_args: tuple[str, ...] = ()
+    server_host = "127.0.0.1"
+    server_launcher: tuple[str, ...] = ()  # e.g. (str(WITHOUT_UNIX),)
 
     def setUp(self) -> None:
         folder = tempfile.TemporaryDirectory()
@@ -326,13 +341,16 @@ class ServerTestCase(unittest.TestCase):
         self.server = self.start_server()
 
     def start_server(self, port: int = 0) -> ServerProcess:
-        server = ServerProcess(self.users_path, *self.server_args, port=port)
+        server = ServerProcess(
+            self.users_path, *self.server_args, port=port, host=self.server_host,
+            launcher=self.server_launcher,
+        )
         self.addCleanup(server.kill)
         server.wait_ready()
         return server
 
     def connect(self, **options: Any) -> LineClient:
-        client = LineClient(self.server.port, **options)
+        client = LineClient(self.server.port, **{"host": self.server_host, **options})
         self.addCleanup(client.close)
         return client
 

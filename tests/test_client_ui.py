@@ -7,6 +7,7 @@ Table-driven like the protocol tests: data at the top of each class, one
 
 from __future__ import annotations
 
+import datetime
 import errno
 import queue
 import re
@@ -32,17 +33,29 @@ def is_forbidden(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
-def local_seconds(*fields: int) -> float:
-    """Seconds since the epoch of a local date and time (whatever TZ the tests run in)."""
-    return time.mktime((*fields, 0, 0, 0, -1))  # type: ignore[arg-type]
+# The client's clock in these tests: a fixed zone and a fixed "now", never the
+# machine's, so every rendering below is the same on any day and in any TZ.
+ZONE = datetime.timezone(datetime.timedelta(hours=-3), "BRT")  # São Paulo, no DST
 
 
-def stamp(*fields: int) -> str:
-    """The wire form of a local date and time: UTC ISO 8601."""
-    return protocol.format_timestamp(local_seconds(*fields))
+def local_seconds(*fields: int, zone: datetime.tzinfo = ZONE) -> float:
+    """Seconds since the epoch of a date and time in ``zone``."""
+    return datetime.datetime(*fields, tzinfo=zone).timestamp()  # type: ignore[misc]
+
+
+def stamp(*fields: int, zone: datetime.tzinfo = ZONE) -> str:
+    """The wire form of a date and time in ``zone``: UTC ISO 8601."""
+    return protocol.format_timestamp(local_seconds(*fields, zone=zone))
+
+
+def fixed_clock(*fields: int, zone: datetime.tzinfo = ZONE) -> cliente.Clock:
+    """A client clock stopped at that date and time in ``zone``."""
+    now = local_seconds(*fields, zone=zone)
+    return cliente.Clock(now=lambda: now, zone=zone)
 
 
 NOW = local_seconds(2026, 11, 21, 15, 0)
+CLOCK = fixed_clock(2026, 11, 21, 15, 0)
 
 
 class ReplayOverlapTest(unittest.TestCase):
@@ -131,7 +144,7 @@ class RenderTest(unittest.TestCase):
     def test_render(self) -> None:
         for line, own_name, expected in self.LINES:
             with self.subTest(line=line, own_name=own_name):
-                rendered = cliente.render(line, own_name, NOW)
+                rendered = cliente.render(line, own_name, CLOCK)
                 self.assertEqual(rendered, expected)
                 if rendered is not None:
                     self.assertFalse(any(map(is_forbidden, rendered)), rendered)
@@ -139,7 +152,7 @@ class RenderTest(unittest.TestCase):
     def test_styles(self) -> None:
         for line, styles in self.STYLES:
             with self.subTest(line=line):
-                shown = cliente.render_parsed(cliente.parse_visible(line), "alice")
+                shown = cliente.render_parsed(cliente.parse_visible(line), "alice", CLOCK)
                 assert shown is not None
                 self.assertEqual([style for style, _ in shown.parts], styles)
 
@@ -159,14 +172,51 @@ class ShownTest(unittest.TestCase):
         self.assertEqual(self.SHOWN.painted(), "\x1b[1mbob:\x1b[0m oi \x1b[1;33malice\x1b[0m")
 
     def test_stamped_starts_with_the_time(self) -> None:
-        when = time.struct_time((2026, 11, 21, 9, 5, 0, 5, 325, -1))
+        when = datetime.datetime(2026, 11, 21, 9, 5, tzinfo=ZONE)
         self.assertEqual(self.SHOWN.stamped(when).plain(), "[09:05] bob: oi alice")
 
     def test_lines_with_their_own_time_are_not_stamped_again(self) -> None:
-        shown = cliente.render_parsed(cliente.parse_visible(f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi"), None, NOW)
+        line = f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi"
+        shown = cliente.render_parsed(cliente.parse_visible(line), None, CLOCK)
         assert shown is not None
-        when = time.struct_time((2026, 11, 21, 15, 0, 0, 5, 325, -1))
-        self.assertEqual(shown.stamped(when).plain(), "[histórico] [09:02] bob: oi")
+        self.assertEqual(shown.stamped(CLOCK.local_now()).plain(), "[histórico] [09:02] bob: oi")
+
+
+class MomentTest(unittest.TestCase):
+    """``describe_moment`` on the days where dates are easy to get wrong, in the zones
+    furthest apart: "yesterday" across midnight and across a new year, last year,
+    and a local day that differs from the UTC day."""
+
+    KIRITIMATI = datetime.timezone(datetime.timedelta(hours=14), "LINT")  # UTC+14
+    # (zone, now, the moment, what the person reads)
+    CASES = [
+        (ZONE, (2026, 11, 22, 0, 0, 30), (2026, 11, 21, 23, 59), "ontem 23:59"),
+        (ZONE, (2026, 11, 22, 0, 0, 30), (2026, 11, 22, 0, 0), "00:00"),
+        (ZONE, (2027, 1, 1, 0, 1), (2026, 12, 31, 23, 59), "ontem 23:59"),
+        (ZONE, (2027, 1, 1, 0, 1), (2026, 12, 30, 8, 0), "30/12/2026 08:00"),
+        (ZONE, (2027, 3, 5, 12, 0), (2026, 3, 5, 12, 0), "05/03/2026 12:00"),
+        (ZONE, (2026, 11, 21, 15, 0), (2026, 11, 2, 8, 0), "02/11 08:00"),
+        # 21:30 in São Paulo is already the next day in UTC: still today here.
+        (ZONE, (2026, 11, 21, 23, 0), (2026, 11, 21, 21, 30), "21:30"),
+        (KIRITIMATI, (2026, 11, 22, 0, 0, 30), (2026, 11, 21, 23, 59), "ontem 23:59"),
+        # 09:00 in Kiritimati is still the day before in UTC: still today here.
+        (KIRITIMATI, (2026, 11, 22, 10, 0), (2026, 11, 22, 9, 0), "09:00"),
+        (KIRITIMATI, (2027, 1, 1, 0, 1), (2026, 12, 31, 23, 59), "ontem 23:59"),
+    ]
+
+    def test_moments(self) -> None:
+        for zone, now, moment, expected in self.CASES:
+            with self.subTest(zone=zone, now=now, moment=moment):
+                clock = fixed_clock(*now, zone=zone)
+                self.assertEqual(cliente.describe_moment(local_seconds(*moment, zone=zone), clock), expected)
+
+    def test_today_is_named_when_asked(self) -> None:
+        self.assertEqual(cliente.describe_moment(local_seconds(2026, 11, 21, 9, 2), CLOCK, "hoje"), "hoje 09:02")
+
+    def test_a_moment_the_platform_cannot_show_is_shown_as_sent(self) -> None:
+        line = "USUARIO bob OFFLINE 9999-12-31T23:59:59Z"
+        far = cliente.Clock(now=lambda: NOW, zone=datetime.timezone(datetime.timedelta(hours=14)))
+        self.assertEqual(cliente.render(line, "alice", far), "bob: offline, visto por último 9999-12-31T23:59:59Z")
 
 
 class EchoTest(unittest.TestCase):
@@ -325,7 +375,9 @@ class FakeReadline:
 
 class InputHistoryTest(unittest.TestCase):
     def setUp(self) -> None:
-        folder = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        temporary = tempfile.TemporaryDirectory()  # not enterContext: that is Python 3.11+
+        self.addCleanup(temporary.cleanup)
+        folder = Path(temporary.name)
         self.path = folder / "estado" / "batchat" / "historico"
         self.warnings: list[str] = []
 
@@ -479,7 +531,7 @@ class FakeServerTestCase(unittest.TestCase):
         self.screen = ScriptedScreen()
         self.client = cliente.ChatClient(
             address, self.screen, interactive=interactive, reconnect=reconnect,
-            can_prompt=not lockstep,
+            can_prompt=not lockstep, clock=CLOCK,
         )
         self.status: queue.Queue[int] = queue.Queue()
         thread = threading.Thread(

@@ -15,10 +15,13 @@ import statistics
 import subprocess
 import threading
 import time
+import unittest
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase
+from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase, has_proc
+
+LINUX_PROC = unittest.skipUnless(has_proc(), "reads the server's state from Linux's /proc")
 
 NO_FLOOD = ("--flood-rate", "0")
 
@@ -59,6 +62,7 @@ class LineLengthTest(ServerTestCase):
             client.send_bytes(bytes([byte]))
         self.assertEqual(client.read_line(), "OK PING")
 
+    @LINUX_PROC
     def test_a_megabyte_without_newline_is_disconnected_and_memory_stays_flat(self) -> None:
         bystander = self.logged_in("bystander")
         rss_before = self.server.rss_kib()
@@ -298,6 +302,7 @@ class TimeoutTest(ServerTestCase):
         self.assertGreater(replies, 10)
         self.assertEqual(chatty.expect_closed(), [])
 
+    @LINUX_PROC
     def test_logged_in_connection_outlives_the_login_timeout_with_keepalive(self) -> None:
         alice = self.logged_in("alice")
         alice.assert_silent(1.0)  # twice the login timeout: nothing arrives, nothing closes
@@ -356,6 +361,8 @@ class ReadOnlyFolderTest(ServerTestCase):
 
         Root ignores mode bits, so as root the folder is made immutable instead.
         """
+        if os.name != "posix":
+            self.skipTest("folder permissions are POSIX")
         if os.geteuid() != 0:
             self.folder.chmod(0o755 if writable else 0o555)
             return
@@ -380,6 +387,7 @@ class ReadOnlyFolderTest(ServerTestCase):
         self.assertEqual(self.users_path.stat().st_mode & 0o777, 0o600)
 
 
+@LINUX_PROC
 class LeakTest(ServerTestCase):
     server_args = ("--max-per-ip", "0", *NO_FLOOD)
 
@@ -413,6 +421,7 @@ class LeakTest(ServerTestCase):
         self.assertEqual(self.connect().request("ENTRAR ciclo senha123"), "OK ENTRAR ciclo")
 
 
+@unittest.skipUnless(os.name == "posix", "lowers the open-file limit with resource (Unix)")
 class OutOfFileDescriptorsTest(ServerTestCase):
     """Past its open-file limit the server pauses accepting instead of spinning, then recovers."""
 

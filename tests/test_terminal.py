@@ -11,9 +11,13 @@ import signal
 import socket
 import stat
 import tempfile
-import termios
 import unittest
 from pathlib import Path
+
+try:
+    import termios
+except ImportError:  # Windows: no pseudo-terminals; the piped tests cover the client there
+    raise unittest.SkipTest("pseudo-terminals (pty, termios) are Unix only") from None
 
 from tests.support import TIMEOUT, ServerTestCase
 from tests.terminal import CTRL_C, ENTER, LEFT, SGR_RE, TAB, UP, TerminalClient, VirtualScreen
@@ -22,13 +26,20 @@ STAMP = r"\[\d\d:\d\d\] "  # the time in front of every line from the server
 CTRL_U = "\x15"  # readline: erase the line typed so far
 
 
+def temporary_folder(test: unittest.TestCase) -> str:
+    """A folder removed after ``test`` (TestCase.enterContext is Python 3.11+)."""
+    folder = tempfile.TemporaryDirectory()
+    test.addCleanup(folder.cleanup)
+    return folder.name
+
+
 class TerminalTestCase(ServerTestCase):
     def start_terminal(
         self, *args: str, home: Path | None = None, environ: dict[str, str] | None = None,
         port: int | None = None,
     ) -> TerminalClient:
         if home is None:
-            home = Path(self.enterContext(tempfile.TemporaryDirectory()))
+            home = Path(temporary_folder(self))
         client = TerminalClient(port or self.server.port, home, *args, environ=environ)
         self.addCleanup(client.close)
         client.wait_screen(r"^BatChat: conectado a 127\.0\.0\.1:\d+\. AJUDA ou \? mostra os comandos\.$")
@@ -171,7 +182,7 @@ class LeavingTest(TerminalTestCase):
 
 class HistoryTest(TerminalTestCase):
     def test_history_is_kept_across_runs_without_passwords(self) -> None:
-        home = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        home = Path(temporary_folder(self))
         client = self.start_terminal(home=home)
         self.log_in(client)
         client.type(f"TODOS oi{ENTER}")
@@ -196,7 +207,7 @@ class HistoryTest(TerminalTestCase):
         again.wait_prompt("> TODOS oi")
 
     def test_state_folder_follows_xdg_state_home(self) -> None:
-        state = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        state = Path(temporary_folder(self))
         client = self.start_terminal(environ={"XDG_STATE_HOME": str(state)})
         client.type(f"LISTA{ENTER}")
         client.wait_screen(rf"^{STAMP}Erro: Entre primeiro")
@@ -254,7 +265,7 @@ class NetworkTextTest(unittest.TestCase):
         with socket.create_server(("127.0.0.1", 0)) as listener:
             listener.settimeout(TIMEOUT)
             port = listener.getsockname()[1]
-            home = Path(self.enterContext(tempfile.TemporaryDirectory()))
+            home = Path(temporary_folder(self))
             client = TerminalClient(port, home, environ={"NO_COLOR": "1"})
             self.addCleanup(client.close)
             connection, _ = listener.accept()

@@ -1,0 +1,220 @@
+"""What differs between Linux, macOS and Windows, each behind one small named function.
+
+Owns no shared state; the server and the client may call any of it. The rest
+of BatChat never imports a Unix-only module (``resource``, ``fcntl``,
+``termios``...) nor tests ``sys.platform``: it calls one of these functions,
+which does the best the platform allows and says at debug level, once, what
+it had to skip. Nothing here is needed for chatting to work; each piece only
+makes the server sturdier or the terminal nicer where the system offers it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+log = logging.getLogger("batchat.system")
+
+_skipped: set[str] = set()  # what was already said to be missing: said once per process
+
+
+def _skip(what: str) -> None:
+    """Say once, at debug level, that this platform lacks ``what``."""
+    if what not in _skipped:
+        _skipped.add(what)
+        log.debug("Este sistema não oferece %s; seguindo sem.", what)
+
+
+# --- Files ---------------------------------------------------------------------------
+
+
+def raise_open_file_limit() -> int | None:
+    """Raise this process's soft limit of open files to the hard limit; return it.
+
+    Each client is one file descriptor, and the usual soft limit (1024) would
+    refuse the thousandth client while the system allows far more. ``None``
+    where there is no such limit to raise (Windows has no ``resource``).
+    """
+    try:
+        import resource
+    except ImportError:
+        _skip("o limite de arquivos abertos (resource)")
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as error:  # macOS refuses more than OPEN_MAX
+            log.debug("Não foi possível aumentar o limite de arquivos abertos: %s", error)
+    return soft
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename inside ``folder`` survive a crash (POSIX: fsync the folder itself).
+
+    Windows cannot open a folder as a file; there ``os.replace`` alone is what
+    the system offers, and NTFS journals the rename.
+    """
+    if not hasattr(os, "O_DIRECTORY"):
+        _skip("fsync de pastas")
+        return
+    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder_fd)
+    finally:
+        os.close(folder_fd)
+
+
+# --- Sockets -------------------------------------------------------------------------
+
+_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+# poll() where it exists: select() cannot watch a descriptor numbered 1024 or
+# more, which a busy Linux server has. Windows has no poll(), but its select()
+# takes any socket.
+_WAIT_SELECTOR: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
+
+
+def send_without_blocking(sock: socket.socket, data: bytes) -> int:
+    """Send what ``sock`` takes at once, without waiting; how many bytes went.
+
+    0 when the socket takes nothing now, and always on a platform with no
+    per-call non-blocking send (Windows has no ``MSG_DONTWAIT``): the caller's
+    writer thread then sends it with blocking calls. Raises ``OSError`` when
+    the connection is broken.
+    """
+    if _DONTWAIT is None:
+        _skip("envio sem bloqueio (MSG_DONTWAIT)")
+        return 0
+    try:
+        return sock.send(data, _DONTWAIT)
+    except BlockingIOError:
+        return 0
+
+
+def wait_readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has bytes (or an end) to read within ``timeout`` seconds."""
+    with _WAIT_SELECTOR() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(max(0.0, timeout)))
+
+
+def set_keepalive(sock: socket.socket, idle_seconds: float) -> None:
+    """Probe a silent peer after ``idle_seconds`` and drop it if it does not answer.
+
+    TCP keep-alive: the kernel sends the probes, so a crashed machine or a
+    pulled cable ends the session (and broadcasts SAIU) without any traffic
+    of ours. TCP_USER_TIMEOUT (Linux) does the same for data a dead peer never
+    acknowledges. Each system names the settings differently; what it lacks
+    keeps the system's default.
+    """
+    idle = max(1, int(idle_seconds))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "SIO_KEEPALIVE_VALS") and hasattr(sock, "ioctl"):  # Windows
+        sock.ioctl(socket.SIO_KEEPALIVE_VALS, (1, idle * 1000, max(1, idle // 10) * 1000))
+        return
+    for names, value in (
+        (("TCP_KEEPIDLE", "TCP_KEEPALIVE"), idle),  # TCP_KEEPALIVE: macOS's name for it
+        (("TCP_KEEPINTVL",), max(1, idle // 10)),
+        (("TCP_KEEPCNT",), 3),
+        (("TCP_USER_TIMEOUT",), idle * 1000),
+    ):
+        option = next((getattr(socket, name) for name in names if hasattr(socket, name)), None)
+        if option is None:
+            _skip(f"a opção de socket {names[0]}")
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def wants_dual_stack(host: str) -> bool:
+    """Whether listening on ``host`` should take IPv4 too: ``::`` (every IPv6
+    address) where the system can also accept IPv4 on an IPv6 socket."""
+    return host == "::" and socket.has_dualstack_ipv6()
+
+
+def open_listener(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket on ``host`` (IPv4, IPv6 or a name) and ``port``.
+
+    Raises ``OSError`` (``socket.gaierror`` for a name that does not resolve).
+    ``create_server`` sets SO_REUSEADDR on POSIX: a restart right after a
+    shutdown can bind the port again despite connections in TIME_WAIT.
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    return socket.create_server(
+        (host, port), family=family, backlog=backlog, dualstack_ipv6=wants_dual_stack(host)
+    )
+
+
+def peer_ip(address: tuple[str, ...] | tuple[str, int]) -> str:
+    """The peer's IP as people write it: an IPv4 client of a dual-stack listener
+    shows as ``203.0.113.5``, not ``::ffff:203.0.113.5`` (and counts as that IP)."""
+    ip = str(address[0])
+    return ip.removeprefix("::ffff:") if ip.startswith("::ffff:") and "." in ip else ip
+
+
+# --- Signals and the terminal ------------------------------------------------------
+
+
+def on_stop_request(handler: Callable[[str], None]) -> None:
+    """Call ``handler(signal name)`` on Ctrl-C (SIGINT), ``kill`` (SIGTERM) and, on
+    Windows, Ctrl-Break (SIGBREAK): each where the platform has it."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        handler(signal.Signals(signum).name)
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        number = getattr(signal, name, None)
+        if number is None:
+            _skip(f"o sinal {name}")
+            continue
+        signal.signal(number, handle)
+
+
+def terminal_restorer(fd: int) -> Callable[[], None]:
+    """A function that puts the terminal's settings back as they are now.
+
+    It raises ``OSError`` when the terminal is gone. Where there is no
+    ``termios`` (Windows), there is nothing to put back.
+    """
+    try:
+        import termios
+    except ImportError:
+        _skip("termios")
+        return lambda: None
+    saved = termios.tcgetattr(fd)
+
+    def restore() -> None:
+        try:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        except termios.error as error:
+            raise OSError(*error.args) from error
+
+    return restore
+
+
+def terminal_understands_colour() -> bool:
+    """Whether ANSI colour codes work in this console.
+
+    Unix terminals do. Windows 10 and newer consoles do once asked to
+    (ENABLE_VIRTUAL_TERMINAL_PROCESSING); an older one would print the codes.
+    """
+    if sys.platform != "win32":
+        return True
+    with contextlib.suppress(AttributeError, OSError):
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.GetStdHandle(-11)  # STD_OUTPUT_HANDLE
+        mode = ctypes.c_uint32()
+        if kernel32.GetConsoleMode(handle, ctypes.byref(mode)):
+            return bool(kernel32.SetConsoleMode(handle, mode.value | 0x0004))
+    return False

@@ -1,0 +1,212 @@
+"""BatChat where students run it: without Unix, on IPv6, and the first errors a person meets.
+
+- The server and the piped client run with the Unix-only modules and names
+  missing (``tests/without_unix.py``), as on Windows, through the whole story:
+  register, log in, LISTA, CHAT, TODOS, a slow reader, an abrupt drop, SAIR.
+- ``--host ::1`` serves, and the client reaches it (skipped where the machine
+  has no IPv6 loopback).
+- Start-up errors are Portuguese sentences that say what to do.
+- An old Python gets one line that says which version is needed (skipped where
+  no Python older than 3.10 is installed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import unittest
+from pathlib import Path
+
+from tests.support import (
+    CLIENT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
+)
+
+STAMP = r"\[\d\d:\d\d\] "
+NO_FLOOD = ("--flood-rate", "0")  # the story sends 200 lines at once
+
+
+def has_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.create_server(("::1", 0), family=socket.AF_INET6):
+            return True
+    except OSError:
+        return False
+
+
+class StoryMixin:
+    """The core story, against ``self.server`` started however the subclass says."""
+
+    def test_core_story(self) -> None:
+        alice = self.logged_in("alice")  # type: ignore[attr-defined]
+        bob = self.logged_in("bob")  # type: ignore[attr-defined]
+        self.assertEqual(alice.read_line(), "ENTROU bob")
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice bob")
+        self.assertEqual(alice.request("CHAT bob olá, bob"), "OK CHAT bob")
+        self.assertEqual(bob.read_line(), "MSG alice olá, bob")
+        self.assertEqual(bob.request("TODOS bom dia"), "OK TODOS")
+        self.assertEqual(alice.read_line(), "TODOS bob bom dia")
+        # Many lines at once: with no non-blocking send, the writer thread sends them all.
+        for number in range(200):
+            bob.send(f"CHAT alice linha {number}")
+        for number in range(200):
+            self.assertEqual(alice.read_line(), f"MSG bob linha {number}")
+        oks = [bob.read_line() for _ in range(200)]
+        self.assertEqual(set(oks), {"OK CHAT alice"})
+        bob.abort()  # a dropped link
+        self.assertEqual(alice.read_line(), "SAIU bob")
+        self.assertEqual(alice.request("SAIR"), "OK SAIR")
+        self.assertEqual(alice.expect_closed(), [])
+        self.server.wait_for_log(r"alice saiu do chat")  # type: ignore[attr-defined]
+        self.assertNotIn("Traceback", self.server.log)  # type: ignore[attr-defined]
+
+    def test_piped_client_session(self) -> None:
+        self.register("bob")  # type: ignore[attr-defined]
+        client = ClientProcess(
+            self.server.port, host=self.server_host, launcher=self.server_launcher  # type: ignore[attr-defined]
+        )
+        self.addCleanup(client.kill)  # type: ignore[attr-defined]
+        client.output.wait_for(rf"^{STAMP}Bem-vindo ao BatChat!")
+        for line in ("NOVO alice senha123", "ENTRAR alice senha123", "LISTA", "CHAT bob oi", "TODOS olá", "SAIR"):
+            client.type(line)
+        client.output.wait_for(r"Você entrou no chat como alice\.$")
+        client.output.wait_for(r"Ninguém mais está online\.$")
+        client.output.wait_for(r"eu → bob: oi  \(guardada até bob entrar\)$")
+        client.output.wait_for(r"eu: olá$")
+        client.output.wait_for(r"Você saiu do chat\. Até logo!$")
+        self.assertEqual(client.wait(), 0)  # type: ignore[attr-defined]
+
+
+class WithoutUnixTest(StoryMixin, ServerTestCase):
+    """Server and client with resource, fcntl, termios, tty, pty, grp, pwd and readline
+    unimportable, and without poll, MSG_DONTWAIT, O_DIRECTORY and Linux's TCP options."""
+
+    server_launcher = (str(WITHOUT_UNIX),)
+    server_args = ("--log-level", "DEBUG", *NO_FLOOD)
+
+    def test_what_was_skipped_is_said_at_debug_level(self) -> None:
+        self.register("alice")  # writes users.json: the folder fsync is skipped
+        for what in ("resource", "MSG_DONTWAIT", "fsync de pastas", "TCP_KEEPIDLE"):
+            with self.subTest(what=what):
+                self.server.wait_for_log(rf"DEBUG Este sistema não oferece .*{what}")
+
+
+@unittest.skipUnless(has_ipv6_loopback(), "this machine has no IPv6 loopback (::1)")
+class Ipv6Test(StoryMixin, ServerTestCase):
+    server_host = "::1"
+    server_args = NO_FLOOD
+
+    def test_ready_line_and_log_show_the_address_in_brackets(self) -> None:
+        self.server.wait_for_log(r"pronto em \[::1\]:\d+")
+        self.logged_in("alice")
+        self.server.wait_for_log(r"alice se conectou com o IP ::1 ")
+        self.server.wait_for_log(r"Nova conexão de \[::1\]:\d+")
+
+
+class StartUpErrorTest(unittest.TestCase):
+    """What a person reads when the server cannot start: what happened, and what to do."""
+
+    def setUp(self) -> None:
+        folder = tempfile_folder(self)
+        self.folder = folder
+
+    def start(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(SERVER), "--hash-cost", TEST_HASH_COST, *args],
+            cwd=self.folder, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def assert_refused(self, result: subprocess.CompletedProcess[str], *phrases: str) -> None:
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        for phrase in phrases:
+            self.assertIn(phrase, result.stderr)
+
+    def test_port_in_use(self) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            result = self.start("--host", "127.0.0.1", "--port", str(port))
+        self.assert_refused(result, f"Outro programa já usa a porta {port}", "rode com --port")
+
+    def test_host_that_does_not_resolve(self) -> None:
+        result = self.start("--host", "nao-existe.invalid", "--port", "0")
+        self.assert_refused(result, "O endereço nao-existe.invalid não foi encontrado", "Confira o --host")
+
+    def test_missing_folder_is_named(self) -> None:
+        missing = self.folder / "nao" / "existe"
+        result = self.start("--host", "127.0.0.1", "--port", "0", "--users", str(missing / "users.json"))
+        self.assert_refused(result, f"A pasta {missing.resolve()} não existe", "não inicia")
+        self.assertNotIn("users.json", result.stderr.split("não existe")[0])
+
+    def test_unwritable_folder_is_named(self) -> None:
+        folder = self.folder / "somente-leitura"
+        folder.mkdir()
+        make_read_only(self, folder)
+        result = self.start("--host", "127.0.0.1", "--port", "0", "--users", str(folder / "users.json"))
+        self.assert_refused(result, f"Não é possível gravar na pasta {folder.resolve()}", "não inicia")
+
+
+def tempfile_folder(test: unittest.TestCase) -> Path:
+    import tempfile
+
+    folder = tempfile.TemporaryDirectory()
+    test.addCleanup(folder.cleanup)
+    return Path(folder.name)
+
+
+def make_read_only(test: unittest.TestCase, folder: Path) -> None:
+    """Make ``folder`` unwritable, even for root (who ignores mode bits: chattr +i)."""
+    if os.name != "posix":
+        test.skipTest("folder permissions are POSIX")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        test.addCleanup(folder.chmod, 0o755)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode:
+        test.skipTest("running as root without a working chattr: cannot make a folder read-only")
+    test.addCleanup(subprocess.run, [chattr, "-i", str(folder)], capture_output=True)
+
+
+def old_pythons() -> list[str]:
+    """Pythons older than 3.10 on this machine that run (pyenv's, or on PATH)."""
+    found = []
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    for pattern in ("2.7.*", "3.[0-9].*"):
+        for version in sorted(Path(pyenv_root, "versions").glob(pattern)):
+            found.append(str(version / "bin" / "python"))
+    for name in ("python3.9", "python3.8", "python3.7", "python3.6", "python2.7"):
+        if (path := shutil.which(name)) and "shims" not in Path(path).parts and path not in found:
+            found.append(path)
+    return [path for path in found if runs(path)]
+
+
+def runs(python: str) -> bool:
+    try:
+        return subprocess.run([python, "-c", "pass"], capture_output=True, timeout=TIMEOUT).returncode == 0
+    except OSError:
+        return False
+
+
+class OldPythonTest(unittest.TestCase):
+    def test_old_python_gets_one_portuguese_line(self) -> None:
+        pythons = old_pythons()
+        if not pythons:
+            self.skipTest("no Python older than 3.10 on this machine")
+        for python in pythons:
+            for program in (SERVER, CLIENT):
+                with self.subTest(python=python, program=program.name):
+                    result = subprocess.run(
+                        [python, str(program), "--help"], capture_output=True, text=True,
+                        timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                    )
+                    self.assertEqual(result.returncode, 2, result.stderr)
+                    self.assertEqual(result.stdout, "")
+                    lines = result.stderr.splitlines()
+                    self.assertEqual(len(lines), 1, result.stderr)
+                    self.assertIn("precisa do Python 3.10 ou mais novo", lines[0])
+                    self.assertIn("python3 --version", lines[0])
