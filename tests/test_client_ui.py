@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
-import cliente
+from batchat import client as cliente
 import protocol
-from cliente import AskPassword, Refuse, Send, ShowHelp, Shown, Style
+from batchat.client import AskPassword, Refuse, Send, ShowHelp, Shown, Style
 from tests.support import TIMEOUT
 
 TEXT_UTF8 = "ação 🦇"

@@ -14,9 +14,9 @@ from pathlib import Path
 from unittest import mock
 
 import protocol
-import servidor
+from batchat import server as servidor
 from protocol import ErrorCode, ProtocolError
-from servidor import Connection, Mailbox, MailboxError
+from batchat.server import Connection, Mailbox, MailboxError
 from tests.support import TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")

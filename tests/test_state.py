@@ -12,8 +12,8 @@ from pathlib import Path
 from unittest import mock
 
 from protocol import ErrorCode, ProtocolError
-import servidor
-from servidor import Connection, RateLimiter, SessionRegistry, TokenBucket, UserStore, UserStoreError
+from batchat import server as servidor
+from batchat.server import Connection, RateLimiter, SessionRegistry, TokenBucket, UserStore, UserStoreError
 from tests.support import socket_pair
 
 HASH_COST = 4

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable
 from unittest import mock
 
-import cliente
+from batchat import client as cliente
 import protocol
 from tests.support import CLIENT, OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
 
