@@ -150,6 +150,18 @@ class StartUpErrorTest(unittest.TestCase):
         self.assert_refused(result, f"Não é possível gravar na pasta {folder.resolve()}", "não inicia")
 
 
+class ClientFirstContactTest(unittest.TestCase):
+    def test_host_that_does_not_resolve(self) -> None:
+        result = subprocess.run(
+            [sys.executable, str(CLIENT), "--host", "nao-existe.invalid"],
+            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("Não foi possível encontrar o servidor nao-existe.invalid", result.stderr)
+        self.assertIn("Confira o --host", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+
 def tempfile_folder(test: unittest.TestCase) -> Path:
     import tempfile
 
