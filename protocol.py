@@ -112,6 +112,12 @@ from typing import Any, NoReturn
 
 ENCODING = "utf-8"
 DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
+# The longest line a server sends, counting the newline; a client drops a server
+# that sends a longer one. A message line is at most --max-line (capped at half
+# of this) plus a prefix, a name and a time; the longest other line is
+# "OK LISTA" naming everyone online: 1 MiB holds over 12,000 names of 20
+# four-byte characters (the default --max-clients is 1,000).
+MAX_SERVER_LINE = 1 << 20
 MAX_NAME_LENGTH = 20
 NAME_CACHE_SIZE = 1 << 14  # names remembered as valid, and their keys (bounded memory)
 MIN_PASSWORD_LENGTH = 6

@@ -2069,7 +2069,8 @@ def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], An
 # (option, type, largest value, help) for each field of Limits, in --help order.
 # TCP_KEEPIDLE takes at most 32767 s; other maxima only keep values sane.
 _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
-    ("max_line", int, 2**24, "bytes por linha, contando a quebra de linha"),
+    # A message line must fit in what clients accept from a server, prefix and names included.
+    ("max_line", int, protocol.MAX_SERVER_LINE // 2, "bytes por linha, contando a quebra de linha"),
     ("max_queue", int, 2**30, "bytes esperando envio para um cliente; além disso ele é desconectado"),
     ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
     ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
