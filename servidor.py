@@ -1480,6 +1480,7 @@ class ServerContext:
     failed_logins: RateLimiter  # per (account, IP)
     failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
     registrations: RateLimiter
+    clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
 
 
 class ChatSession:
@@ -1491,8 +1492,9 @@ class ChatSession:
         self._context = context
         self._limits = context.limits
         self._replaced = threading.Event()  # set by the registry on a newer login
-        self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, time.monotonic())
+        self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
         self._flood_strikes = 0  # lines refused in a row for flooding
+        self._line_cost = 0.0  # flood tokens the line being handled has spent so far
         # What this session's lines produce, per connection, sent together by
         # flush_output() once everything received in one recv() is handled:
         # one send per destination instead of one per line. Only the session's
@@ -1514,6 +1516,7 @@ class ChatSession:
         if self._replaced.is_set():
             raise SessionEnded("sessão substituída por um novo login")
         try:
+            self._line_cost = 0.0
             self._charge(1)
             if isinstance(raw, LineTooLong):
                 raise ProtocolError(
@@ -1569,8 +1572,17 @@ class ChatSession:
             parts.append(data)
 
     def _charge(self, cost: float) -> None:
-        """Spend flood tokens; refuse the line when short, end the session if it persists."""
-        if not self._limits.flood_rate or self._flood.take(cost, time.monotonic()):
+        """Spend flood tokens for the line being handled; refuse it when short, end the
+        session if that persists.
+
+        A line costs one token, and a fan-out (TODOS, LISTA TODOS) more on top;
+        but one line never costs more than the burst in all, or a command to a
+        big enough room could never pass (1 + 20 > 20 with 200 people online):
+        someone who has been quiet can always speak once, however many listen.
+        """
+        cost = min(cost, self._limits.flood_burst - self._line_cost)
+        if not self._limits.flood_rate or self._flood.take(cost, self._context.clock()):
+            self._line_cost += cost
             return
         self._flood_strikes += 1
         if self._flood_strikes > self._limits.flood_burst:

@@ -190,6 +190,30 @@ class FloodTest(ServerTestCase):
         self.assertTrue(any(r.startswith("ERRO LIMITE ") for r in replies), replies)
 
 
+class BigRoomTest(ServerTestCase):
+    """A fan-out bigger than the burst is slow, never impossible: one line costs the burst at most."""
+
+    RATE, BURST = 50, 2
+    server_args = ("--flood-rate", str(RATE), "--flood-burst", str(BURST), "--max-per-ip", "0", "--register-rate", "0")
+
+    def be_quiet(self) -> None:
+        """Let the flood budget refill: the limit counts elapsed time itself, so the test
+        must let it pass (this waits for no other thread or process)."""
+        time.sleep(self.BURST / self.RATE * 1.5)
+
+    def test_a_quiet_person_can_broadcast_and_list_with_a_room_bigger_than_the_burst(self) -> None:
+        speaker = self.logged_in("falante")
+        listeners = [self.logged_in(f"ouvinte{i:02d}") for i in range(20)]  # a TODOS costs 1 + 20 // 10
+        speaker.read_until("ENTROU ouvinte19")
+        self.be_quiet()
+        self.assertEqual(speaker.request("TODOS oi, sala"), "OK TODOS")
+        self.assertEqual(listeners[0].read_until("TODOS falante")[0], "TODOS falante oi, sala")
+        self.be_quiet()
+        speaker.send("LISTA TODOS")
+        _, accounts = speaker.read_until("OK LISTA TODOS")
+        self.assertEqual(len(accounts), 21, accounts)
+
+
 class PasswordGuessingTest(ServerTestCase):
     server_args = ("--login-rate", "5", "--register-rate", "3", *NO_FLOOD)
 

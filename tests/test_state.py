@@ -441,6 +441,59 @@ class SessionRegistryTest(unittest.TestCase):
         self.assertEqual(len(registry.connections()), 3)
 
 
+class RecordingConnection(FakeConnection):
+    """A FakeConnection a ChatSession can send to."""
+
+    ip, port = "127.0.0.1", 1
+
+    def send_encoded(self, data: bytes, on_written: object = None, *, only_if_lost: bool = False) -> bool:
+        return self.enqueue(data)
+
+
+class FloodBudgetTest(unittest.TestCase):
+    """One line never costs more than the burst: a quiet person can always speak once."""
+
+    BURST = 20
+
+    def setUp(self) -> None:
+        self.now = 0.0
+        self.registry = SessionRegistry()
+        self.others = [FakeSession(f"ouvinte{i}") for i in range(200)]
+        for other in self.others:
+            other.connection = RecordingConnection()
+            self.registry.log_in(other, other.name)  # type: ignore[arg-type]
+        dummy = servidor.PasswordHash(2, 1, 1, b"sal", b"chave")
+        users = mock.Mock(accounts=lambda: [servidor.Account(f"conta{i}", dummy) for i in range(200)])
+        limits = servidor.Limits(flood_rate=5, flood_burst=self.BURST)
+        context = servidor.ServerContext(
+            users, self.registry, mock.Mock(), limits,
+            RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=lambda: self.now,
+        )
+        self.connection = RecordingConnection()
+        self.session = servidor.ChatSession(self.connection, context)  # type: ignore[arg-type]
+        self.session.name = "falante"
+        self.registry.log_in(self.session, "falante")
+
+    def replies(self, line: bytes) -> list[str]:
+        self.connection.lines.clear()
+        self.session.handle_line(line)
+        self.session.flush_output()
+        return [line for line in self.connection.lines if line.startswith(("OK ", "ERRO "))]
+
+    def test_a_quiet_person_can_always_broadcast_to_a_big_room(self) -> None:
+        self.assertEqual(self.replies(b"TODOS oi a todos"), ["OK TODOS"])
+        refused = self.replies(b"TODOS de novo")
+        self.assertTrue(refused[0].startswith("ERRO LIMITE "), refused)
+        self.now += self.BURST / 5  # quiet long enough to refill the burst
+        self.assertEqual(self.replies(b"TODOS depois de um tempo"), ["OK TODOS"])
+        self.assertIn("TODOS falante depois de um tempo", self.others[0].connection.lines)
+
+    def test_a_quiet_person_can_always_list_every_account(self) -> None:
+        self.assertEqual(self.replies(b"LISTA TODOS"), ["OK LISTA TODOS"])
+        self.now += self.BURST / 5
+        self.assertEqual(self.replies(b"LISTA TODOS"), ["OK LISTA TODOS"])
+
+
 class FakeAddressConnection:
     def __init__(self, ip: str) -> None:
         self.ip = ip
