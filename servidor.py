@@ -264,6 +264,55 @@ def write_file_durably(path: Path, data: bytes) -> None:
         os.close(folder_fd)
 
 
+class FolderInUse(StorageError):
+    """Another server already holds the lock on these files."""
+
+
+def _lock_file_exclusively(fd: int) -> None:
+    """Lock the open file ``fd`` for this process, without waiting; raise ``OSError``
+    if another process holds it. The kernel releases the lock when the process ends,
+    however it ends, so a lock file left by a killed server stops nobody."""
+    if os.name == "nt":
+        import msvcrt  # Windows only
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl  # POSIX only: imported here so the module loads on Windows
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+_LOCK_HELD_ERRNOS = {errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK}
+
+
+def lock_data_file(path: Path) -> int:
+    """Take the lock ``<path>.lock`` for the life of this process; the open descriptor.
+
+    Two servers on the same files would each rewrite them from their own
+    memory (one erases what the other acknowledged) and remove each other's
+    temp files at start-up: the second one refuses to start instead. Call it
+    before reading ``path`` or cleaning up beside it.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    if not path.parent.is_dir():
+        raise StorageError(f"a pasta {path.parent} não existe")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise StorageError(f"não foi possível criar {lock_path}: {error.strerror}") from error
+    try:
+        _lock_file_exclusively(fd)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in _LOCK_HELD_ERRNOS:
+            raise FolderInUse(
+                f"Outro servidor BatChat já usa os arquivos desta pasta ({path.parent}); "
+                "pare-o antes ou use --users em outra pasta."
+            ) from None
+        raise StorageError(f"não foi possível travar {lock_path}: {error.strerror}") from error
+    return fd
+
+
 class UserStore:
     """The registered accounts, kept in a JSON file.
 
@@ -2222,11 +2271,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
     try:
+        # Before anything reads or cleans up: another server may be using these files.
+        locks = [lock_data_file(path) for path in dict.fromkeys([args.users, args.mailbox])]
         users = UserStore(args.users, args.hash_cost)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
             mailbox_path=args.mailbox, history=args.history, tls=tls,
         )
+    except FolderInUse as error:
+        log.critical("%s", error)
+        return 1
     except StorageError as error:
         log.critical("Não foi possível iniciar: %s", error)
         return 1
@@ -2248,6 +2302,8 @@ def main(argv: list[str] | None = None) -> int:
         host, port, " com TLS" if tls else "", len(users), args.users,
     )
     server.serve_forever()
+    for fd in locks:  # held until everything is written; the next server may start now
+        os.close(fd)
     return 0
 
 

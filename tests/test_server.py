@@ -227,6 +227,47 @@ class LifecycleTest(ServerTestCase):
         self.assertNotIn("Traceback", result.stderr)
         self.assertEqual(self.users_path.read_text("utf-8"), "{ isto não é json")
 
+    def run_server(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a server on this test's files to its end (it is expected to refuse to start)."""
+        return subprocess.run(
+            [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+             "--users", str(self.users_path), "--hash-cost", "4", *args],
+            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def test_a_second_server_on_the_same_files_refuses_to_start_and_touches_nothing(self) -> None:
+        self.register("alice")
+        in_flight = self.folder / ".users.json.abc123.tmp"  # as if the first one were mid-write
+        in_flight.write_text('{"users": {', "utf-8")
+        before = self.users_path.read_bytes()
+        result = self.run_server()
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn(
+            f"Outro servidor BatChat já usa os arquivos desta pasta ({self.folder}); "
+            "pare-o antes ou use --users em outra pasta.",
+            result.stderr,
+        )
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertTrue(in_flight.exists(), "the first server's temp file was left alone")
+        self.assertEqual(self.users_path.read_bytes(), before)
+        in_flight.unlink()
+        self.assertEqual(self.connect().request("ENTRAR alice senha123"), "OK ENTRAR alice")
+
+    def test_the_lock_of_a_killed_server_stops_nobody(self) -> None:
+        self.register("alice")
+        self.server.kill()
+        self.assertTrue((self.folder / "users.json.lock").exists())
+        self.server = self.start_server()
+        self.logged_in("alice", register=False)
+
+    def test_a_mailbox_used_by_another_server_is_refused_too(self) -> None:
+        other = self.folder / "outra"
+        other.mkdir()
+        result = self.run_server("--users", str(other / "users.json"), "--mailbox", str(self.folder / "mailbox.sqlite3"))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("Outro servidor BatChat já usa", result.stderr)
+        self.assertFalse((other / "users.json").exists())
+
     def test_help_option(self) -> None:
         result = subprocess.run(
             [sys.executable, str(SERVER), "--help"],

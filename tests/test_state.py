@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import subprocess
+import sys
 import socket
 import tempfile
 import threading
@@ -249,6 +252,42 @@ class UserStoreTest(unittest.TestCase):
     def _one_account_file(self) -> str:
         self.store().register("alice", PASSWORD)
         return self.path.read_text("utf-8")
+
+
+class DataLockTest(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = Path(folder.name) / "users.json"
+
+    def test_one_holder_at_a_time(self) -> None:
+        fd = servidor.lock_data_file(self.path)
+        with self.assertRaises(servidor.FolderInUse) as raised:
+            servidor.lock_data_file(self.path)  # another open file: refused, even in this process
+        self.assertIn(str(self.path.parent), str(raised.exception))
+        os.close(fd)
+        os.close(servidor.lock_data_file(self.path))  # released: free again
+
+    def test_a_lock_held_by_a_process_that_dies_is_released(self) -> None:
+        code = (
+            "import sys, servidor, pathlib; servidor.lock_data_file(pathlib.Path(sys.argv[1])); "
+            "print('travado', flush=True); sys.stdin.read()"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.path)], cwd=servidor.Path(servidor.__file__).parent,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for cleanup in (holder.stdout.close, holder.stdin.close, holder.kill):  # type: ignore[union-attr]
+            self.addCleanup(cleanup)
+        self.assertEqual(holder.stdout.readline(), "travado\n")  # type: ignore[union-attr]
+        with self.assertRaises(servidor.FolderInUse):
+            servidor.lock_data_file(self.path)
+        holder.kill()
+        holder.wait(10)
+        os.close(servidor.lock_data_file(self.path))
+
+    def test_no_posix_module_is_needed_to_import_the_server(self) -> None:
+        self.assertNotIn("fcntl", vars(servidor), "imported only where used: Windows has no fcntl")
 
 
 class TokenBucketTest(unittest.TestCase):
