@@ -99,6 +99,11 @@ SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that r
 # Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
 # many run at once, so a login storm queues instead of eating memory and CPU.
 HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
+# The most memory one stored hash may ask scrypt for (128 * r * n bytes): more
+# would exhaust the machine, or pass what hashlib.scrypt can compute at all.
+# --hash-cost 18 (n = 2**18, r = 8) is exactly this.
+MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
+MAX_HASH_COST = 18
 LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
 DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
 MAX_HISTORY = 10_000
@@ -174,17 +179,41 @@ class PasswordHash:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PasswordHash:
-        """Read a stored hash, refusing parameters scrypt would choke on later."""
+        """Read a stored hash, refusing parameters scrypt would choke on later: an
+        account whose hash cannot be computed could never log in again."""
         if data.get("alg") != "scrypt":
             raise ValueError(f"algoritmo de hash desconhecido: {data.get('alg')!r}")
-        n, r, p = int(data["n"]), int(data["r"]), int(data["p"])
-        if not (2 <= n <= 2**22 and n & (n - 1) == 0 and 1 <= r <= 64 and 1 <= p <= 16):
+        n, r, p = (_stored_int(data, key) for key in ("n", "r", "p"))
+        if not _scrypt_can_compute(n, r, p):
             raise ValueError(f"parâmetros do scrypt inválidos: n={n}, r={r}, p={p}")
         salt = base64.b64decode(data["salt"], validate=True)
         key = base64.b64decode(data["key"], validate=True)
         if not salt or not key:
             raise ValueError("sal ou hash vazio")
         return cls(n, r, p, salt, key)
+
+
+def _stored_int(data: dict[str, Any], key: str) -> int:
+    """``data[key]``, which must be an int: ``1e999`` or ``true`` is no scrypt parameter."""
+    value = data[key]
+    if type(value) is not int:
+        raise ValueError(f"{key} deveria ser um número inteiro, não {str(value)[:40]}")
+    return value
+
+
+def _scrypt_can_compute(n: int, r: int, p: int) -> bool:
+    """Whether :func:`_scrypt` computes with these parameters within MAX_SCRYPT_MEMORY.
+
+    n a power of two below 2**(16 r) (OpenSSL refuses larger ones), r and p
+    small, and 128 r n bytes at most MAX_SCRYPT_MEMORY.
+    """
+    return (
+        2 <= n < 2 ** (16 * r)
+        and n & (n - 1) == 0
+        and 1 <= r <= 64
+        and 1 <= p <= 16
+        and 128 * r * n <= MAX_SCRYPT_MEMORY
+    )
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -209,6 +238,34 @@ class Account:
             record["last_seen"] = protocol.format_timestamp(self.last_seen)
         key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
         return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
+
+
+# What a damaged record raises while it is read (OverflowError: a number like 1e999).
+_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError, ProtocolError)
+
+
+def _damage_reason(error: BaseException) -> str:
+    """What is wrong with a stored record, in one short phrase."""
+    if isinstance(error, KeyError):
+        return f"falta o campo {error.args[0]!r}"
+    if isinstance(error, ProtocolError):
+        return error.text
+    if isinstance(error, RecursionError):
+        return "colchetes ou chaves aninhados demais"
+    return str(error)[:200] or type(error).__name__
+
+
+def _corrupt_users_file(path: Path, reason: str) -> UserStoreError:
+    return UserStoreError(
+        f"o arquivo de contas {path} está corrompido ({reason}). "
+        "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
+    )
+
+
+def _load_account(record: dict[str, Any]) -> Account:
+    """One record of users.json; raises one of _DAMAGE if it is not a valid account."""
+    name = protocol.validate_name(record["name"])
+    return Account(name, PasswordHash.from_json(record["hash"]), _load_last_seen(record))
 
 
 def _load_last_seen(record: dict[str, Any]) -> float | None:
@@ -358,6 +415,8 @@ class UserStore:
 
     @staticmethod
     def _load(path: Path) -> dict[str, Account]:
+        """Every account in ``path``; each record is checked, and any damage stops the
+        start with one sentence naming the file and the record."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -365,20 +424,19 @@ class UserStore:
         except OSError as error:
             raise UserStoreError(f"não foi possível ler {path}: {error.strerror}") from error
         try:
-            accounts: dict[str, Account] = {}
-            for record in json.loads(raw)["users"].values():
-                name = protocol.validate_name(record["name"])
-                if protocol.name_key(name) in accounts:
-                    raise ValueError(f"a conta {name} aparece duas vezes")
-                accounts[protocol.name_key(name)] = Account(
-                    name, PasswordHash.from_json(record["hash"]), _load_last_seen(record)
-                )
-            return accounts
-        except (ValueError, KeyError, TypeError, AttributeError, ProtocolError) as error:
-            raise UserStoreError(
-                f"o arquivo de contas {path} está corrompido ({error!s}). "
-                "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
-            ) from error
+            records = json.loads(raw)["users"].items()
+        except (*_DAMAGE, RecursionError) as error:  # RecursionError: brackets nested too deep
+            raise _corrupt_users_file(path, _damage_reason(error)) from None
+        accounts: dict[str, Account] = {}
+        for key, record in records:
+            try:
+                account = _load_account(record)
+                if protocol.name_key(account.name) in accounts:
+                    raise ValueError(f"a conta {account.name} aparece duas vezes")
+            except (*_DAMAGE, RecursionError) as error:
+                raise _corrupt_users_file(path, f"conta {str(key)[:40]!r}: {_damage_reason(error)}") from None
+            accounts[protocol.name_key(account.name)] = account
+        return accounts
 
     def __len__(self) -> int:
         with self._lock:
@@ -552,6 +610,32 @@ CREATE TABLE IF NOT EXISTS waiting (
 """
 
 
+def _waiting_row_problem(row: tuple[Any, ...]) -> str | None:
+    """What is wrong with a row of the mailbox table, or ``None``: it must be
+    deliverable exactly as a message typed by a logged-in person would be."""
+    row_id, recipient, sender, sent_at, text = row
+    if type(row_id) is not int:
+        return "id não é um número inteiro"
+    if not (isinstance(recipient, str) and recipient and protocol.name_key(recipient) == recipient
+            and not protocol.FORBIDDEN_CHARS.search(recipient) and not any(c.isspace() for c in recipient)):
+        return "destinatário inválido"
+    try:
+        if protocol.validate_name(sender) != sender:
+            return "remetente inválido"
+        protocol.validate_text(text)
+    except (ProtocolError, TypeError):
+        return "remetente ou texto inválido (caracteres proibidos?)"
+    if not text or len(text.encode("utf-8", "surrogatepass")) > protocol.MAX_SERVER_LINE // 2:
+        return "texto vazio ou longo demais"
+    if type(sent_at) not in (int, float) or not math.isfinite(sent_at):
+        return f"hora inválida: {str(sent_at)[:40]!r}"
+    try:
+        WaitingMessage(*row).line(kept=True)
+    except (ValueError, OverflowError, OSError, UnicodeError):
+        return f"hora fora do calendário: {sent_at!r}"
+    return None
+
+
 class Mailbox:
     """Private messages waiting for users who were offline, until they are written to them.
 
@@ -619,15 +703,22 @@ class Mailbox:
 
     @staticmethod
     def _load(db: sqlite3.Connection, path: Path) -> list[WaitingMessage]:
+        """Every kept message, each checked: a damaged row stops the start with one
+        sentence naming the file and the row, instead of failing someone's login
+        (or forging a server line) later."""
         try:
-            rows = db.execute("SELECT id, recipient, sender, sent_at, text FROM waiting ORDER BY id")
-            messages = [WaitingMessage(*row) for row in rows]
+            rows = db.execute("SELECT id, recipient, sender, sent_at, text FROM waiting ORDER BY id").fetchall()
         except sqlite3.Error as error:
             raise MailboxError(f"o arquivo de mensagens guardadas {path} está corrompido ({error}).") from error
-        for message in messages:
-            if not all(isinstance(value, str) for value in (message.recipient, message.sender, message.text)):
-                raise MailboxError(f"o arquivo de mensagens guardadas {path} tem uma linha inválida.")
-        return messages
+        for row in rows:
+            problem = _waiting_row_problem(row)
+            if problem is not None:
+                raise MailboxError(
+                    f"o arquivo de mensagens guardadas {path} tem um registro inválido "
+                    f"(id {str(row[0])[:40]}: {problem}). "
+                    "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
+                )
+        return [WaitingMessage(*row) for row in rows]
 
     def waiting(self, recipient: str) -> list[WaitingMessage]:
         """The messages kept for ``recipient`` (a name key) and not in any outbox."""
@@ -679,7 +770,11 @@ class Mailbox:
         the connection's. Nothing is sent here; the caller flushes.
         """
         with self._lock:
-            count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
+            try:
+                count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
+            except Exception:  # they stay kept (see _put_in_outbox_locked); the login goes on
+                log.exception("Mensagens guardadas para %s não puderam ser entregues agora.", name)
+                count = 0
             result = then()
         if count:
             log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
@@ -714,12 +809,12 @@ class Mailbox:
         messages = self._waiting.pop(recipient, None)
         if not messages:
             return 0
-        data = b"".join(message.line(kept=kept) for message in messages)
-        if kept:
-            data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
         settle = functools.partial(self._settle, recipient, messages)
         accepted = False
-        try:
+        try:  # whatever fails, even formatting, the messages go back to wait
+            data = b"".join(message.line(kept=kept) for message in messages)
+            if kept:
+                data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
             accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
         finally:
             if not accepted:
@@ -2190,7 +2285,7 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
         "--hash-cost",
         type=int,
         default=DEFAULT_HASH_COST,
-        choices=range(1, 21),
+        choices=range(1, MAX_HASH_COST + 1),
         metavar="N",
         help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
     )

@@ -6,6 +6,7 @@ import json
 import os
 import selectors
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -267,6 +268,29 @@ class LifecycleTest(ServerTestCase):
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertIn("Outro servidor BatChat já usa", result.stderr)
         self.assertFalse((other / "users.json").exists())
+
+    def test_damaged_files_stop_the_start_with_one_sentence(self) -> None:
+        self.register("alice")
+        self.server.stop()
+        good = self.users_path.read_text("utf-8")
+        mailbox = self.folder / "mailbox.sqlite3"
+        with sqlite3.connect(mailbox) as db:
+            db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES ('alice', 'bob', 'ontem', 'oi')")
+        db.close()
+        damages = [
+            ("users.json", good.replace('"n": 16', '"n": 1e999'), "'alice'"),
+            ("users.json", '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}", "aninhados demais"),
+            ("mailbox.sqlite3", good, "registro inválido (id 1: hora inválida"),
+        ]
+        for damaged, content, detail in damages:
+            with self.subTest(damaged=damaged, detail=detail):
+                self.users_path.write_text(content, "utf-8")
+                result = self.run_server()
+                self.assertEqual(result.returncode, 1)
+                self.assertNotIn("Traceback", result.stderr)
+                (sentence,) = [line for line in result.stderr.splitlines() if "CRITICAL" in line]
+                self.assertIn(damaged, sentence)
+                self.assertIn(detail, sentence)
 
     def test_help_option(self) -> None:
         result = subprocess.run(

@@ -249,6 +249,41 @@ class UserStoreTest(unittest.TestCase):
         with self.assertRaises(UserStoreError):
             self.store()
 
+    def test_damaged_records_stop_the_start_with_one_sentence_naming_them(self) -> None:
+        good_hash = json.loads(self._one_account_file())["users"]["alice"]["hash"]
+        hashes = {
+            "n 1e999": '{"alg": "scrypt", "n": 1e999, "r": 8, "p": 1, "salt": "c2Fs", "key": "a2V5"}',
+            "n true": json.dumps({**good_hash, "n": True}),
+            "n 16.0": json.dumps({**good_hash, "n": 16.0}),
+            "n 2**22": json.dumps({**good_hash, "n": 2**22}),  # past what hashlib.scrypt can do
+            "n 2**21": json.dumps({**good_hash, "n": 2**21}),  # loaded before, but never computable
+            "n 2**19": json.dumps({**good_hash, "n": 2**19}),  # 512 MiB: past MAX_SCRYPT_MEMORY
+            "n 2**16 r 1": json.dumps({**good_hash, "n": 2**16, "r": 1}),  # OpenSSL wants n < 2**(16 r)
+        }
+        for label, hash_text in hashes.items():
+            with self.subTest(label):
+                self.path.write_text(f'{{"users": {{"conta-x": {{"name": "x", "hash": {hash_text}}}}}}}', "utf-8")
+                with self.assertRaises(UserStoreError) as raised:
+                    self.store()
+                self.assertIn(str(self.path), str(raised.exception))
+                self.assertIn("'conta-x'", str(raised.exception), "names the record")
+
+    def test_brackets_nested_too_deep_are_damage_not_a_crash(self) -> None:
+        self.path.write_text('{"users": ' + "[" * 100_000 + "]" * 100_000 + "}", "utf-8")
+        with self.assertRaises(UserStoreError) as raised:
+            self.store()
+        self.assertIn(str(self.path), str(raised.exception))
+
+    def test_the_largest_accepted_parameters_really_compute(self) -> None:
+        largest = servidor.MAX_SCRYPT_MEMORY // (128 * 8)
+        self.assertEqual(largest, 2**servidor.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
+        for n, r in ((largest, 8), (2**15, 1)):
+            with self.subTest(n=n, r=r):
+                stored = servidor.PasswordHash.from_json({
+                    "alg": "scrypt", "n": n, "r": r, "p": 1, "salt": "c2Fs", "key": "a2V5",
+                })
+                self.assertFalse(stored.matches("qualquer"))  # computed, not refused by hashlib
+
     def _one_account_file(self) -> str:
         self.store().register("alice", PASSWORD)
         return self.path.read_text("utf-8")
