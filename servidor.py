@@ -91,6 +91,11 @@ SWITCH_INTERVAL = 0.05
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
 PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
 FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones all have had
+# A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
+# has its SAIU held PRESENCE_HOLD seconds: if it comes back meanwhile, nobody
+# hears it left nor came back. Everyone's screen stays quiet, and still right.
+PRESENCE_PER_MINUTE = 4
+PRESENCE_HOLD = 10.0
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 USERS_FILE_VERSION = 1
@@ -127,6 +132,7 @@ class Limits:
     flood_rate: float = 5.0  # lines per second, sustained
     flood_burst: int = 20  # lines at once after a quiet spell
     login_rate: int = 5  # failed logins per minute, per account and IP
+    login_attempts: int = 30  # logins per minute per IP, whatever their outcome
     register_rate: int = 10  # registrations per minute, per IP
     max_clients: int = 1000  # connections in all
     max_per_ip: int = 20  # connections from one IP
@@ -370,6 +376,39 @@ def lock_data_file(path: Path) -> int:
     return fd
 
 
+class OneAtATime:
+    """A line per key: :meth:`hold` lets one holder per key in at a time, in any order.
+
+    One lock per key, created while someone holds or waits for it and
+    forgotten after, so memory follows the keys active now.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards _keys only; never held while waiting
+        self._keys: dict[Hashable, tuple[threading.Lock, int]] = {}  # lock, holders and waiters
+
+    @contextlib.contextmanager
+    def hold(self, key: Hashable) -> Iterator[None]:
+        with self._lock:
+            turn, users = self._keys.get(key, (None, 0))
+            turn = turn or threading.Lock()
+            self._keys[key] = (turn, users + 1)
+        try:
+            with turn:
+                yield
+        finally:
+            with self._lock:
+                turn, users = self._keys[key]
+                if users == 1:
+                    del self._keys[key]
+                else:
+                    self._keys[key] = (turn, users - 1)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
+
+
 class UserStore:
     """The registered accounts, kept in a JSON file.
 
@@ -405,6 +444,7 @@ class UserStore:
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
         self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+        self._turns = OneAtATime()  # per address: one hash in flight each
         self._seen_changed = threading.Event()
         threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()
 
@@ -482,8 +522,9 @@ class UserStore:
                 log.error("Não foi possível gravar %s: %s; nova tentativa em breve.", self._path, error)
                 self._seen_changed.set()
 
-    def register(self, name: str, password: str) -> str:
-        """Create an account and return once it is on disk.
+    def register(self, name: str, password: str, owner: Hashable = None) -> str:
+        """Create an account and return once it is on disk; ``owner`` (the client's
+        address) waits for its own earlier hashes first (see :meth:`_hash`).
 
         Raises ``USUARIO_EXISTE`` if the name is taken (ignoring case, also by a
         registration still being written), ``INDISPONIVEL`` if the file cannot
@@ -492,7 +533,7 @@ class UserStore:
         key = protocol.name_key(name)
         if self._is_taken(key):  # cheap early answer; the check under the lock decides
             raise self._exists_error()
-        account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost)))
+        account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost), owner))
         with self._lock:
             if self._holds_locked(key):
                 raise self._exists_error()
@@ -508,12 +549,13 @@ class UserStore:
             ) from error
         return name
 
-    def authenticate(self, name: str, password: str) -> str | None:
-        """Return the registered name if the password is right, else ``None``."""
+    def authenticate(self, name: str, password: str, owner: Hashable = None) -> str | None:
+        """Return the registered name if the password is right, else ``None``;
+        ``owner`` as for :meth:`register`."""
         with self._lock:
             account = self._accounts.get(protocol.name_key(name))
         stored = account.password_hash if account else self._dummy_hash
-        if self._hash(lambda: stored.matches(password)) and account:
+        if self._hash(lambda: stored.matches(password), owner) and account:
             return account.name
         return None
 
@@ -525,8 +567,17 @@ class UserStore:
         """Whether ``key`` is registered or being registered; caller holds ``_lock``."""
         return key in self._accounts or key in self._pending
 
-    def _hash(self, compute: Callable[[], T]) -> T:
-        with self._hash_slots:
+    def _hash(self, compute: Callable[[], T], owner: Hashable = None) -> T:
+        """Run ``compute`` (an scrypt hash) in one of the HASH_CONCURRENCY slots.
+
+        An ``owner`` (an address) has one hash in flight at a time: its next
+        ones wait in its own line, so one address looping logins holds one
+        slot, never all of them, and everyone else's login keeps its pace.
+        """
+        if owner is None:
+            with self._hash_slots:
+                return compute()
+        with self._turns.hold(owner), self._hash_slots:
             return compute()
 
     @staticmethod
@@ -1422,8 +1473,14 @@ class SessionRegistry:
     message exactly once, as history or live.
     """
 
-    def __init__(self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0) -> None:
+    def __init__(
+        self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
+        self._held: dict[str, tuple[str, float]] = {}  # name key -> (name, when its SAIU is due)
         self._max_clients = max_clients
         self._max_per_ip = max_per_ip
         self._by_name: dict[str, ChatSession] = {}
@@ -1473,7 +1530,7 @@ class SessionRegistry:
             self._by_name[key] = session
             if replaced is not None:
                 replaced.mark_replaced()
-            else:
+            elif self._held.pop(key, None) is None:  # else back before anyone heard it left
                 self._presence.append(protocol.encode_line(protocol.format_joined(name)))
             # From here on, it hears of everyone else (and not of itself).
             session.connection.follow_presence(self._presence, self._presence.end)
@@ -1490,9 +1547,23 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
-            self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            if self._departures.spend(key):
+                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            else:  # leaving again and again: say it only if it stays away (release_departures)
+                self._held[key] = (name, self._clock() + PRESENCE_HOLD)
         self._presence_changed.set()
         return True
+
+    def release_departures(self) -> float | None:
+        """Publish the held ``SAIU`` notices now due; seconds until the next one is
+        (``None``: none held). Nothing is sent here."""
+        now = self._clock()
+        with self._lock:
+            for key in [key for key, (_, due) in self._held.items() if due <= now]:
+                name, _ = self._held.pop(key)
+                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            next_due = min((due for _, due in self._held.values()), default=None)
+        return None if next_due is None else max(0.0, next_due - now)
 
     def deliver_presence(self) -> None:
         """Bring every session up to date with the presence journal, one send each,
@@ -1506,12 +1577,14 @@ class SessionRegistry:
             self._presence.forget_before(min(seen, default=self._presence.end))
 
     def _deliver_presence_forever(self) -> None:
+        wait: float | None = None  # until a held SAIU is due
         while True:
-            self._presence_changed.wait()
+            self._presence_changed.wait(wait)
             # A short pause lets a burst of logins reach each reader in one send.
             time.sleep(PRESENCE_TICK)
             self._presence_changed.clear()
             try:
+                wait = self.release_departures()
                 self.deliver_presence()
             except Exception:  # a bug here must not silence presence for good
                 log.exception("Erro inesperado ao entregar avisos de presença.")
@@ -1624,6 +1697,7 @@ class ServerContext:
     failed_logins: RateLimiter  # per (account, IP)
     failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
     registrations: RateLimiter
+    login_attempts: RateLimiter  # per IP, every ENTRAR: right passwords cost a hash too
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
 
 
@@ -1777,12 +1851,16 @@ class ChatSession:
         self._require_logged_out()
         if not self._context.registrations.spend(self.connection.ip):
             raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
-        registered = self._context.users.register(name, password)
+        registered = self._context.users.register(name, password, self.connection.ip)
         log.info("Conta %s criada a partir de %s.", registered, self.connection)
         self._reply("NOVO", registered)
 
     def _log_in(self, name: str, password: str) -> None:
         self._require_logged_out()
+        # Every attempt counts here, right password or not: a loop of good
+        # logins costs a hash each too, and ENTROU/SAIU for everyone.
+        if not self._context.login_attempts.spend(self.connection.ip):
+            raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
         attempt_key = (protocol.name_key(name), self.connection.ip)
         # Each attempt takes a token before hashing, so parallel guesses cannot
         # all slip past the check; a successful login gives its tokens back.
@@ -1791,7 +1869,7 @@ class ChatSession:
         if not self._context.failed_logins_by_ip.spend(self.connection.ip):
             self._context.failed_logins.refund(attempt_key)
             raise limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
-        registered = self._context.users.authenticate(name, password)
+        registered = self._context.users.authenticate(name, password, self.connection.ip)
         if registered is None:
             log.info("Falha de login a partir de %s.", self.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
@@ -1981,6 +2059,7 @@ class ChatServer:
             RateLimiter(limits.login_rate),
             RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
             RateLimiter(limits.register_rate),
+            RateLimiter(limits.login_attempts),
         )
         # create_server sets SO_REUSEADDR on POSIX: a restart right after a
         # shutdown can bind the port again despite connections in TIME_WAIT.
@@ -2231,6 +2310,7 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
     ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
     ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
     ("login_rate", int, 1e6, "logins errados por minuto, por conta e IP (e 4 vezes isso por IP)"),
+    ("login_attempts", int, 1e6, "tentativas de login (ENTRAR) por minuto por IP, certas ou erradas"),
     ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
     ("max_clients", int, 1e7, "conexões ao todo"),
     ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),

@@ -207,6 +207,38 @@ class UserStoreTest(unittest.TestCase):
             for thread in threads:
                 thread.join(5)
 
+    def test_one_address_holds_one_hash_slot_and_others_still_get_theirs(self) -> None:
+        store = self.store()
+        active: list[str] = []  # the password of each hash running now
+        changed = threading.Condition()
+        release = threading.Event()
+
+        def blocking_scrypt(password: str, *args: object) -> bytes:
+            with changed:
+                active.append(password)
+                changed.notify_all()
+            release.wait(10)
+            with changed:
+                active.remove(password)
+            return b"x" * 32
+
+        with mock.patch.object(servidor, "_scrypt", blocking_scrypt):
+            threads = [
+                threading.Thread(target=store.authenticate, args=(f"u{i}", "loop-senha", "10.0.0.1"))
+                for i in range(servidor.HASH_CONCURRENCY + 3)
+            ]
+            threads.append(threading.Thread(target=store.authenticate, args=("outra", "vizinha", "10.0.0.2")))
+            for thread in threads:
+                thread.start()
+            with changed:
+                self.assertTrue(changed.wait_for(lambda: "vizinha" in active, timeout=5), active)
+                self.assertEqual(active.count("loop-senha"), 1, "one address, one slot")
+                self.assertFalse(changed.wait_for(lambda: active.count("loop-senha") > 1, timeout=0.3))
+            release.set()
+            for thread in threads:
+                thread.join(5)
+        self.assertEqual(len(store._turns), 0, "no line kept for addresses gone quiet")
+
     def test_disk_full_mid_write_leaves_no_temp_file_and_the_old_file_intact(self) -> None:
         store = self.store()
         store.register("alice", PASSWORD)
@@ -453,8 +485,10 @@ class SessionRegistryTest(unittest.TestCase):
         self.assertEqual(registry.names(), ["bob"])
 
     def test_presence_notices_keep_their_order(self) -> None:
-        """A log-out and a fast log-in of one name reach the others in that order."""
-        registry = SessionRegistry()
+        """A log-out and a fast log-in of one name reach the others in that order
+        (with no presence budget: else most of these would be coalesced)."""
+        with mock.patch.object(servidor, "PRESENCE_PER_MINUTE", 0):
+            registry = SessionRegistry()
         watcher = FakeSession("watcher")
         self.log_in(registry, watcher)
         for round_ in range(200):
@@ -466,6 +500,43 @@ class SessionRegistryTest(unittest.TestCase):
         registry.deliver_presence()
         expected = ["ENTROU alice", "SAIU alice"] * 200
         self.assertEqual(watcher.connection.lines, expected)
+
+    def test_a_login_loop_makes_bounded_noise_and_the_last_word_is_right(self) -> None:
+        now = [0.0]
+        registry = SessionRegistry(clock=lambda: now[0])
+        watcher = FakeSession("watcher")
+        self.log_in(registry, watcher)
+        for _ in range(255):
+            session = FakeSession("alice")
+            self.log_in(registry, session)
+            registry.log_out(session, "alice")  # type: ignore[arg-type]
+        registry.deliver_presence()
+        budget = servidor.PRESENCE_PER_MINUTE
+        quiet = ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"]
+        self.assertEqual(watcher.connection.lines, quiet, "then alice seems to stay")
+        self.assertEqual(registry.names(), ["watcher"])
+        now[0] += servidor.PRESENCE_HOLD - 1
+        self.assertEqual(registry.release_departures(), 1.0, "due in a second")
+        now[0] += 1
+        self.assertIsNone(registry.release_departures())
+        registry.deliver_presence()
+        self.assertEqual(watcher.connection.lines, [*quiet, "SAIU alice"], "she did not come back: told")
+
+    def test_coming_back_while_a_departure_is_held_says_nothing(self) -> None:
+        now = [0.0]
+        registry = SessionRegistry(clock=lambda: now[0])
+        watcher, alice = FakeSession("watcher"), FakeSession("alice")
+        self.log_in(registry, watcher)
+        for _ in range(servidor.PRESENCE_PER_MINUTE + 1):
+            self.log_in(registry, alice)
+            registry.log_out(alice, "alice")  # type: ignore[arg-type]
+        self.log_in(registry, alice)
+        now[0] += servidor.PRESENCE_HOLD
+        self.assertIsNone(registry.release_departures())
+        registry.deliver_presence()
+        budget = servidor.PRESENCE_PER_MINUTE
+        self.assertEqual(watcher.connection.lines, ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"])
+        self.assertIs(registry.find("alice"), alice)
 
     def test_presence_journal_forgets_only_what_everyone_had(self) -> None:
         journal = servidor.PresenceJournal()
@@ -541,7 +612,7 @@ class FloodBudgetTest(unittest.TestCase):
         limits = servidor.Limits(flood_rate=5, flood_burst=self.BURST)
         context = servidor.ServerContext(
             users, self.registry, mock.Mock(), limits,
-            RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=lambda: self.now,
+            RateLimiter(0), RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=lambda: self.now,
         )
         self.connection = RecordingConnection()
         self.session = servidor.ChatSession(self.connection, context)  # type: ignore[arg-type]
