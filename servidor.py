@@ -213,11 +213,11 @@ def _scrypt_can_compute(n: int, r: int, p: int) -> bool:
     n a power of two below 2**(16 r) (OpenSSL refuses larger ones), r and p
     small, and 128 r n bytes at most MAX_SCRYPT_MEMORY.
     """
-    return (
-        2 <= n < 2 ** (16 * r)
-        and n & (n - 1) == 0
-        and 1 <= r <= 64
+    return (  # r first: 2 ** (16 r) with a damaged r of 10**12 would never finish
+        1 <= r <= 64
         and 1 <= p <= 16
+        and 2 <= n < 2 ** (16 * r)
+        and n & (n - 1) == 0
         and 128 * r * n <= MAX_SCRYPT_MEMORY
     )
 

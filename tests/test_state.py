@@ -291,6 +291,7 @@ class UserStoreTest(unittest.TestCase):
             "n 2**21": json.dumps({**good_hash, "n": 2**21}),  # loaded before, but never computable
             "n 2**19": json.dumps({**good_hash, "n": 2**19}),  # 512 MiB: past MAX_SCRYPT_MEMORY
             "n 2**16 r 1": json.dumps({**good_hash, "n": 2**16, "r": 1}),  # OpenSSL wants n < 2**(16 r)
+            "r 10**12": json.dumps({**good_hash, "r": 10**12}),  # refused at once, not computed with
         }
         for label, hash_text in hashes.items():
             with self.subTest(label):
