@@ -1697,7 +1697,9 @@ class ServerContext:
     failed_logins: RateLimiter  # per (account, IP)
     failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
     registrations: RateLimiter
-    login_attempts: RateLimiter  # per IP, every ENTRAR: right passwords cost a hash too
+    # Per IP, every ENTRAR: right passwords cost a hash too. The server always
+    # passes one; the default (unlimited) keeps contexts built for tests short.
+    login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
 
 
