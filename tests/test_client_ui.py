@@ -22,6 +22,7 @@ from unittest import mock
 
 import cliente
 import protocol
+import servidor
 from cliente import AskPassword, Refuse, Send, ShowHelp, Shown, Style
 from tests.support import TIMEOUT
 
@@ -718,7 +719,6 @@ class HostileServerTest(FakeServerTestCase):
 
 def servidor_max_line() -> int:
     """The largest --max-line the server accepts."""
-    import servidor
     (maximum,) = [maximum for name, _, maximum, _ in servidor._LIMIT_OPTIONS if name == "max_line"]
     return int(maximum)
 
