@@ -80,7 +80,8 @@ Transport: plain TCP, or TLS (1.2 or newer) when the server is started with a
 certificate. :class:`TlsEndpoint` does TLS as a byte transform over memory
 buffers, so TLS too stays free of sockets here.
 
-Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``;
+Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``,
+none of them invisible (the Hangul fillers count as letters, but are not);
 unique ignoring case; normalised to Unicode NFC. Passwords: 6-128 printable
 characters, no whitespace. Message text: 1 or more characters, no control
 characters, no Unicode line or paragraph separators and no bidi overrides or
@@ -111,6 +112,12 @@ from typing import Any, NoReturn
 
 ENCODING = "utf-8"
 DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
+# The longest line a server sends, counting the newline; a client drops a server
+# that sends a longer one. A message line is at most --max-line (capped at half
+# of this) plus a prefix, a name and a time; the longest other line is
+# "OK LISTA" naming everyone online: 1 MiB holds over 12,000 names of 20
+# four-byte characters (the default --max-clients is 1,000).
+MAX_SERVER_LINE = 1 << 20
 MAX_NAME_LENGTH = 20
 NAME_CACHE_SIZE = 1 << 14  # names remembered as valid, and their keys (bounded memory)
 MIN_PASSWORD_LENGTH = 6
@@ -382,6 +389,18 @@ def encode_line(line: str) -> bytes:
 # handling a message (a test checks it against the Unicode categories).
 FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _HAS_LETTER_OR_DIGIT_RE = re.compile(r"[^\W_]")  # \w without "_" is exactly str.isalnum
+# Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt,
+# Unicode 15.0), which ``unicodedata`` does not expose: characters a renderer
+# shows as nothing. Four of them are letters to ``\w`` (the Hangul fillers
+# U+115F, U+1160, U+3164, U+FFA0), so "\u3164" alone was a name and
+# "alice\u3164" looked exactly like "alice". No other ``\w`` character renders
+# blank (U+2800, the blank Braille pattern, is a symbol, not a letter). The
+# whole set is here, so a wider name rule can never let the others in.
+INVISIBLE_IN_NAMES = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 
 
 def is_forbidden_char(char: str) -> bool:
@@ -393,8 +412,13 @@ def is_forbidden_char(char: str) -> bool:
 def validate_name(name: str) -> str:
     """Return ``name`` in NFC if it is a valid user name, else raise ``NOME_INVALIDO``."""
     normalized = unicodedata.normalize("NFC", name)
-    # At least one letter or digit: nobody should be called "." or "--".
-    if not _NAME_RE.fullmatch(normalized) or not _HAS_LETTER_OR_DIGIT_RE.search(normalized):
+    # At least one letter or digit: nobody should be called "." or "--"; and
+    # nothing invisible, so that every name looks like itself (see INVISIBLE_IN_NAMES).
+    if (
+        not _NAME_RE.fullmatch(normalized)
+        or not _HAS_LETTER_OR_DIGIT_RE.search(normalized)
+        or INVISIBLE_IN_NAMES.search(normalized)
+    ):
         raise ProtocolError(
             ErrorCode.INVALID_NAME,
             f"Nome inválido: use de 1 a {MAX_NAME_LENGTH} letras, dígitos, '_', '-' ou '.'.",

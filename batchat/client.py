@@ -64,6 +64,7 @@ import protocol
 from batchat import system
 
 RECV_SIZE = 65536
+SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
 CONNECT_TIMEOUT = 10.0
 FIRST_RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 30.0
@@ -1103,7 +1104,9 @@ class ChatClient:
         """Show every line until the connection ends; say how it ended."""
         link = self._link
         assert link is not None
-        framer = protocol.LineFramer()
+        # Bounded: a hostile server (or anyone in the middle of a plaintext
+        # connection) could otherwise grow this process with one endless line.
+        framer = protocol.LineFramer(protocol.MAX_SERVER_LINE)
         while True:
             try:
                 data = link.receive(self._send_lock)
@@ -1111,9 +1114,14 @@ class ChatClient:
                 return f"A conexão com o servidor caiu ({describe_os_error(error)})."
             if data is None:
                 return "O servidor encerrou a conexão."
-            for raw in framer.feed(data):
-                if isinstance(raw, bytes):
-                    self._handle(raw.decode(protocol.ENCODING, errors="replace"))
+            try:
+                lines = framer.feed(data)
+            except protocol.FramingError:
+                return SERVER_LINE_TOO_LONG
+            for raw in lines:
+                if not isinstance(raw, bytes):  # no server sends that: replies would be out of step
+                    return SERVER_LINE_TOO_LONG
+                self._handle(raw.decode(protocol.ENCODING, errors="replace"))
             if self._screen.broken.is_set():
                 return "A saída foi fechada."
 

@@ -88,6 +88,11 @@ SWITCH_INTERVAL = 0.05
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
 PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
 FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones all have had
+# A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
+# has its SAIU held PRESENCE_HOLD seconds: if it comes back meanwhile, nobody
+# hears it left nor came back. Everyone's screen stays quiet, and still right.
+PRESENCE_PER_MINUTE = 4
+PRESENCE_HOLD = 10.0
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 # Windows runs a signal handler only when the main thread comes back to Python
@@ -99,6 +104,11 @@ SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that r
 # Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
 # many run at once, so a login storm queues instead of eating memory and CPU.
 HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
+# The most memory one stored hash may ask scrypt for (128 * r * n bytes): more
+# would exhaust the machine, or pass what hashlib.scrypt can compute at all.
+# --hash-cost 18 (n = 2**18, r = 8) is exactly this.
+MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
+MAX_HASH_COST = 18
 LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
 DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
 MAX_HISTORY = 10_000
@@ -122,6 +132,7 @@ class Limits:
     flood_rate: float = 5.0  # lines per second, sustained
     flood_burst: int = 20  # lines at once after a quiet spell
     login_rate: int = 5  # failed logins per minute, per account and IP
+    login_attempts: int = 30  # logins per minute per IP, whatever their outcome
     register_rate: int = 10  # registrations per minute, per IP
     max_clients: int = 1000  # connections in all
     max_per_ip: int = 20  # connections from one IP
@@ -174,17 +185,41 @@ class PasswordHash:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PasswordHash:
-        """Read a stored hash, refusing parameters scrypt would choke on later."""
+        """Read a stored hash, refusing parameters scrypt would choke on later: an
+        account whose hash cannot be computed could never log in again."""
         if data.get("alg") != "scrypt":
             raise ValueError(f"algoritmo de hash desconhecido: {data.get('alg')!r}")
-        n, r, p = int(data["n"]), int(data["r"]), int(data["p"])
-        if not (2 <= n <= 2**22 and n & (n - 1) == 0 and 1 <= r <= 64 and 1 <= p <= 16):
+        n, r, p = (_stored_int(data, key) for key in ("n", "r", "p"))
+        if not _scrypt_can_compute(n, r, p):
             raise ValueError(f"parâmetros do scrypt inválidos: n={n}, r={r}, p={p}")
         salt = base64.b64decode(data["salt"], validate=True)
         key = base64.b64decode(data["key"], validate=True)
         if not salt or not key:
             raise ValueError("sal ou hash vazio")
         return cls(n, r, p, salt, key)
+
+
+def _stored_int(data: dict[str, Any], key: str) -> int:
+    """``data[key]``, which must be an int: ``1e999`` or ``true`` is no scrypt parameter."""
+    value = data[key]
+    if type(value) is not int:
+        raise ValueError(f"{key} deveria ser um número inteiro, não {str(value)[:40]}")
+    return value
+
+
+def _scrypt_can_compute(n: int, r: int, p: int) -> bool:
+    """Whether :func:`_scrypt` computes with these parameters within MAX_SCRYPT_MEMORY.
+
+    n a power of two below 2**(16 r) (OpenSSL refuses larger ones), r and p
+    small, and 128 r n bytes at most MAX_SCRYPT_MEMORY.
+    """
+    return (  # r first: 2 ** (16 r) with a damaged r of 10**12 would never finish
+        1 <= r <= 64
+        and 1 <= p <= 16
+        and 2 <= n < 2 ** (16 * r)
+        and n & (n - 1) == 0
+        and 128 * r * n <= MAX_SCRYPT_MEMORY
+    )
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -209,6 +244,34 @@ class Account:
             record["last_seen"] = protocol.format_timestamp(self.last_seen)
         key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
         return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
+
+
+# What a damaged record raises while it is read (OverflowError: a number like 1e999).
+_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError, ProtocolError)
+
+
+def _damage_reason(error: BaseException) -> str:
+    """What is wrong with a stored record, in one short phrase."""
+    if isinstance(error, KeyError):
+        return f"falta o campo {error.args[0]!r}"
+    if isinstance(error, ProtocolError):
+        return error.text
+    if isinstance(error, RecursionError):
+        return "colchetes ou chaves aninhados demais"
+    return str(error)[:200] or type(error).__name__
+
+
+def _corrupt_users_file(path: Path, reason: str) -> UserStoreError:
+    return UserStoreError(
+        f"o arquivo de contas {path} está corrompido ({reason}). "
+        "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
+    )
+
+
+def _load_account(record: dict[str, Any]) -> Account:
+    """One record of users.json; raises one of _DAMAGE if it is not a valid account."""
+    name = protocol.validate_name(record["name"])
+    return Account(name, PasswordHash.from_json(record["hash"]), _load_last_seen(record))
 
 
 def _load_last_seen(record: dict[str, Any]) -> float | None:
@@ -260,6 +323,74 @@ def write_file_durably(path: Path, data: bytes) -> None:
     system.fsync_directory(folder)
 
 
+class FolderInUse(StorageError):
+    """Another server already holds the lock on these files."""
+
+
+_LOCK_HELD_ERRNOS = {errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK, errno.EDEADLK}
+
+
+def lock_data_file(path: Path) -> int:
+    """Take the lock ``<path>.lock`` for the life of this process; the open descriptor.
+
+    Two servers on the same files would each rewrite them from their own
+    memory (one erases what the other acknowledged) and remove each other's
+    temp files at start-up: the second one refuses to start instead. Call it
+    before reading ``path`` or cleaning up beside it.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    if not path.parent.is_dir():
+        raise StorageError(f"a pasta {path.parent} não existe")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise StorageError(f"não foi possível criar {lock_path}: {error.strerror}") from error
+    try:
+        system.lock_file_exclusively(fd)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in _LOCK_HELD_ERRNOS:
+            raise FolderInUse(
+                f"Outro servidor BatChat já usa os arquivos desta pasta ({path.parent}); "
+                "pare-o antes ou use --users em outra pasta."
+            ) from None
+        raise StorageError(f"não foi possível travar {lock_path}: {error.strerror}") from error
+    return fd
+
+
+class OneAtATime:
+    """A line per key: :meth:`hold` lets one holder per key in at a time, in any order.
+
+    One lock per key, created while someone holds or waits for it and
+    forgotten after, so memory follows the keys active now.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards _keys only; never held while waiting
+        self._keys: dict[Hashable, tuple[threading.Lock, int]] = {}  # lock, holders and waiters
+
+    @contextlib.contextmanager
+    def hold(self, key: Hashable) -> Iterator[None]:
+        with self._lock:
+            turn, users = self._keys.get(key, (None, 0))
+            turn = turn or threading.Lock()
+            self._keys[key] = (turn, users + 1)
+        try:
+            with turn:
+                yield
+        finally:
+            with self._lock:
+                turn, users = self._keys[key]
+                if users == 1:
+                    del self._keys[key]
+                else:
+                    self._keys[key] = (turn, users - 1)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
+
+
 class UserStore:
     """The registered accounts, kept in a JSON file.
 
@@ -295,6 +426,7 @@ class UserStore:
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
         self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+        self._turns = OneAtATime()  # per address: one hash in flight each
         self._seen_changed = threading.Event()
         threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()
 
@@ -305,6 +437,8 @@ class UserStore:
 
     @staticmethod
     def _load(path: Path) -> dict[str, Account]:
+        """Every account in ``path``; each record is checked, and any damage stops the
+        start with one sentence naming the file and the record."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -312,20 +446,19 @@ class UserStore:
         except OSError as error:
             raise UserStoreError(f"não foi possível ler {path}: {error.strerror}") from error
         try:
-            accounts: dict[str, Account] = {}
-            for record in json.loads(raw)["users"].values():
-                name = protocol.validate_name(record["name"])
-                if protocol.name_key(name) in accounts:
-                    raise ValueError(f"a conta {name} aparece duas vezes")
-                accounts[protocol.name_key(name)] = Account(
-                    name, PasswordHash.from_json(record["hash"]), _load_last_seen(record)
-                )
-            return accounts
-        except (ValueError, KeyError, TypeError, AttributeError, ProtocolError) as error:
-            raise UserStoreError(
-                f"o arquivo de contas {path} está corrompido ({error!s}). "
-                "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
-            ) from error
+            records = json.loads(raw)["users"].items()
+        except (*_DAMAGE, RecursionError) as error:  # RecursionError: brackets nested too deep
+            raise _corrupt_users_file(path, _damage_reason(error)) from None
+        accounts: dict[str, Account] = {}
+        for key, record in records:
+            try:
+                account = _load_account(record)
+                if protocol.name_key(account.name) in accounts:
+                    raise ValueError(f"a conta {account.name} aparece duas vezes")
+            except (*_DAMAGE, RecursionError) as error:
+                raise _corrupt_users_file(path, f"conta {str(key)[:40]!r}: {_damage_reason(error)}") from None
+            accounts[protocol.name_key(account.name)] = account
+        return accounts
 
     def __len__(self) -> int:
         with self._lock:
@@ -371,8 +504,9 @@ class UserStore:
                 log.error("Não foi possível gravar %s: %s; nova tentativa em breve.", self._path, error)
                 self._seen_changed.set()
 
-    def register(self, name: str, password: str) -> str:
-        """Create an account and return once it is on disk.
+    def register(self, name: str, password: str, owner: Hashable = None) -> str:
+        """Create an account and return once it is on disk; ``owner`` (the client's
+        address) waits for its own earlier hashes first (see :meth:`_hash`).
 
         Raises ``USUARIO_EXISTE`` if the name is taken (ignoring case, also by a
         registration still being written), ``INDISPONIVEL`` if the file cannot
@@ -381,7 +515,7 @@ class UserStore:
         key = protocol.name_key(name)
         if self._is_taken(key):  # cheap early answer; the check under the lock decides
             raise self._exists_error()
-        account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost)))
+        account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost), owner))
         with self._lock:
             if self._holds_locked(key):
                 raise self._exists_error()
@@ -397,12 +531,13 @@ class UserStore:
             ) from error
         return name
 
-    def authenticate(self, name: str, password: str) -> str | None:
-        """Return the registered name if the password is right, else ``None``."""
+    def authenticate(self, name: str, password: str, owner: Hashable = None) -> str | None:
+        """Return the registered name if the password is right, else ``None``;
+        ``owner`` as for :meth:`register`."""
         with self._lock:
             account = self._accounts.get(protocol.name_key(name))
         stored = account.password_hash if account else self._dummy_hash
-        if self._hash(lambda: stored.matches(password)) and account:
+        if self._hash(lambda: stored.matches(password), owner) and account:
             return account.name
         return None
 
@@ -414,8 +549,17 @@ class UserStore:
         """Whether ``key`` is registered or being registered; caller holds ``_lock``."""
         return key in self._accounts or key in self._pending
 
-    def _hash(self, compute: Callable[[], T]) -> T:
-        with self._hash_slots:
+    def _hash(self, compute: Callable[[], T], owner: Hashable = None) -> T:
+        """Run ``compute`` (an scrypt hash) in one of the HASH_CONCURRENCY slots.
+
+        An ``owner`` (an address) has one hash in flight at a time: its next
+        ones wait in its own line, so one address looping logins holds one
+        slot, never all of them, and everyone else's login keeps its pace.
+        """
+        if owner is None:
+            with self._hash_slots:
+                return compute()
+        with self._turns.hold(owner), self._hash_slots:
             return compute()
 
     @staticmethod
@@ -499,6 +643,32 @@ CREATE TABLE IF NOT EXISTS waiting (
 """
 
 
+def _waiting_row_problem(row: tuple[Any, ...]) -> str | None:
+    """What is wrong with a row of the mailbox table, or ``None``: it must be
+    deliverable exactly as a message typed by a logged-in person would be."""
+    row_id, recipient, sender, sent_at, text = row
+    if type(row_id) is not int:
+        return "id não é um número inteiro"
+    if not (isinstance(recipient, str) and recipient and protocol.name_key(recipient) == recipient
+            and not protocol.FORBIDDEN_CHARS.search(recipient) and not any(c.isspace() for c in recipient)):
+        return "destinatário inválido"
+    try:
+        if protocol.validate_name(sender) != sender:
+            return "remetente inválido"
+        protocol.validate_text(text)
+    except (ProtocolError, TypeError):
+        return "remetente ou texto inválido (caracteres proibidos?)"
+    if not text or len(text.encode("utf-8", "surrogatepass")) > protocol.MAX_SERVER_LINE // 2:
+        return "texto vazio ou longo demais"
+    if type(sent_at) not in (int, float) or not math.isfinite(sent_at):
+        return f"hora inválida: {str(sent_at)[:40]!r}"
+    try:
+        WaitingMessage(*row).line(kept=True)
+    except (ValueError, OverflowError, OSError, UnicodeError):
+        return f"hora fora do calendário: {sent_at!r}"
+    return None
+
+
 class Mailbox:
     """Private messages waiting for users who were offline, until they are written to them.
 
@@ -566,15 +736,22 @@ class Mailbox:
 
     @staticmethod
     def _load(db: sqlite3.Connection, path: Path) -> list[WaitingMessage]:
+        """Every kept message, each checked: a damaged row stops the start with one
+        sentence naming the file and the row, instead of failing someone's login
+        (or forging a server line) later."""
         try:
-            rows = db.execute("SELECT id, recipient, sender, sent_at, text FROM waiting ORDER BY id")
-            messages = [WaitingMessage(*row) for row in rows]
+            rows = db.execute("SELECT id, recipient, sender, sent_at, text FROM waiting ORDER BY id").fetchall()
         except sqlite3.Error as error:
             raise MailboxError(f"o arquivo de mensagens guardadas {path} está corrompido ({error}).") from error
-        for message in messages:
-            if not all(isinstance(value, str) for value in (message.recipient, message.sender, message.text)):
-                raise MailboxError(f"o arquivo de mensagens guardadas {path} tem uma linha inválida.")
-        return messages
+        for row in rows:
+            problem = _waiting_row_problem(row)
+            if problem is not None:
+                raise MailboxError(
+                    f"o arquivo de mensagens guardadas {path} tem um registro inválido "
+                    f"(id {str(row[0])[:40]}: {problem}). "
+                    "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
+                )
+        return [WaitingMessage(*row) for row in rows]
 
     def waiting(self, recipient: str) -> list[WaitingMessage]:
         """The messages kept for ``recipient`` (a name key) and not in any outbox."""
@@ -626,7 +803,11 @@ class Mailbox:
         the connection's. Nothing is sent here; the caller flushes.
         """
         with self._lock:
-            count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
+            try:
+                count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
+            except Exception:  # they stay kept (see _put_in_outbox_locked); the login goes on
+                log.exception("Mensagens guardadas para %s não puderam ser entregues agora.", name)
+                count = 0
             result = then()
         if count:
             log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
@@ -661,12 +842,12 @@ class Mailbox:
         messages = self._waiting.pop(recipient, None)
         if not messages:
             return 0
-        data = b"".join(message.line(kept=kept) for message in messages)
-        if kept:
-            data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
         settle = functools.partial(self._settle, recipient, messages)
         accepted = False
-        try:
+        try:  # whatever fails, even formatting, the messages go back to wait
+            data = b"".join(message.line(kept=kept) for message in messages)
+            if kept:
+                data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
             accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
         finally:
             if not accepted:
@@ -1253,8 +1434,14 @@ class SessionRegistry:
     message exactly once, as history or live.
     """
 
-    def __init__(self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0) -> None:
+    def __init__(
+        self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
+        self._held: dict[str, tuple[str, float]] = {}  # name key -> (name, when its SAIU is due)
         self._max_clients = max_clients
         self._max_per_ip = max_per_ip
         self._by_name: dict[str, ChatSession] = {}
@@ -1304,7 +1491,7 @@ class SessionRegistry:
             self._by_name[key] = session
             if replaced is not None:
                 replaced.mark_replaced()
-            else:
+            elif self._held.pop(key, None) is None:  # else back before anyone heard it left
                 self._presence.append(protocol.encode_line(protocol.format_joined(name)))
             # From here on, it hears of everyone else (and not of itself).
             session.connection.follow_presence(self._presence, self._presence.end)
@@ -1321,9 +1508,23 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
-            self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            if self._departures.spend(key):
+                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            else:  # leaving again and again: say it only if it stays away (release_departures)
+                self._held[key] = (name, self._clock() + PRESENCE_HOLD)
         self._presence_changed.set()
         return True
+
+    def release_departures(self) -> float | None:
+        """Publish the held ``SAIU`` notices now due; seconds until the next one is
+        (``None``: none held). Nothing is sent here."""
+        now = self._clock()
+        with self._lock:
+            for key in [key for key, (_, due) in self._held.items() if due <= now]:
+                name, _ = self._held.pop(key)
+                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            next_due = min((due for _, due in self._held.values()), default=None)
+        return None if next_due is None else max(0.0, next_due - now)
 
     def deliver_presence(self) -> None:
         """Bring every session up to date with the presence journal, one send each,
@@ -1337,12 +1538,14 @@ class SessionRegistry:
             self._presence.forget_before(min(seen, default=self._presence.end))
 
     def _deliver_presence_forever(self) -> None:
+        wait: float | None = None  # until a held SAIU is due
         while True:
-            self._presence_changed.wait()
+            self._presence_changed.wait(wait)
             # A short pause lets a burst of logins reach each reader in one send.
             time.sleep(PRESENCE_TICK)
             self._presence_changed.clear()
             try:
+                wait = self.release_departures()
                 self.deliver_presence()
             except Exception:  # a bug here must not silence presence for good
                 log.exception("Erro inesperado ao entregar avisos de presença.")
@@ -1455,6 +1658,10 @@ class ServerContext:
     failed_logins: RateLimiter  # per (account, IP)
     failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
     registrations: RateLimiter
+    # Per IP, every ENTRAR: right passwords cost a hash too. The server always
+    # passes one; the default (unlimited) keeps contexts built for tests short.
+    login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
+    clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
 
 
 class ChatSession:
@@ -1466,8 +1673,9 @@ class ChatSession:
         self._context = context
         self._limits = context.limits
         self._replaced = threading.Event()  # set by the registry on a newer login
-        self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, time.monotonic())
+        self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
         self._flood_strikes = 0  # lines refused in a row for flooding
+        self._line_cost = 0.0  # flood tokens the line being handled has spent so far
         # What this session's lines produce, per connection, sent together by
         # flush_output() once everything received in one recv() is handled:
         # one send per destination instead of one per line. Only the session's
@@ -1489,6 +1697,7 @@ class ChatSession:
         if self._replaced.is_set():
             raise SessionEnded("sessão substituída por um novo login")
         try:
+            self._line_cost = 0.0
             self._charge(1)
             if isinstance(raw, LineTooLong):
                 raise ProtocolError(
@@ -1544,8 +1753,17 @@ class ChatSession:
             parts.append(data)
 
     def _charge(self, cost: float) -> None:
-        """Spend flood tokens; refuse the line when short, end the session if it persists."""
-        if not self._limits.flood_rate or self._flood.take(cost, time.monotonic()):
+        """Spend flood tokens for the line being handled; refuse it when short, end the
+        session if that persists.
+
+        A line costs one token, and a fan-out (TODOS, LISTA TODOS) more on top;
+        but one line never costs more than the burst in all, or a command to a
+        big enough room could never pass (1 + 20 > 20 with 200 people online):
+        someone who has been quiet can always speak once, however many listen.
+        """
+        cost = min(cost, self._limits.flood_burst - self._line_cost)
+        if not self._limits.flood_rate or self._flood.take(cost, self._context.clock()):
+            self._line_cost += cost
             return
         self._flood_strikes += 1
         if self._flood_strikes > self._limits.flood_burst:
@@ -1596,12 +1814,16 @@ class ChatSession:
         self._require_logged_out()
         if not self._context.registrations.spend(self.connection.ip):
             raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
-        registered = self._context.users.register(name, password)
+        registered = self._context.users.register(name, password, self.connection.ip)
         log.info("Conta %s criada a partir de %s.", registered, self.connection)
         self._reply("NOVO", registered)
 
     def _log_in(self, name: str, password: str) -> None:
         self._require_logged_out()
+        # Every attempt counts here, right password or not: a loop of good
+        # logins costs a hash each too, and ENTROU/SAIU for everyone.
+        if not self._context.login_attempts.spend(self.connection.ip):
+            raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
         attempt_key = (protocol.name_key(name), self.connection.ip)
         # Each attempt takes a token before hashing, so parallel guesses cannot
         # all slip past the check; a successful login gives its tokens back.
@@ -1610,7 +1832,7 @@ class ChatSession:
         if not self._context.failed_logins_by_ip.spend(self.connection.ip):
             self._context.failed_logins.refund(attempt_key)
             raise limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
-        registered = self._context.users.authenticate(name, password)
+        registered = self._context.users.authenticate(name, password, self.connection.ip)
         if registered is None:
             log.info("Falha de login a partir de %s.", self.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
@@ -1800,6 +2022,7 @@ class ChatServer:
             RateLimiter(limits.login_rate),
             RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
             RateLimiter(limits.register_rate),
+            RateLimiter(limits.login_attempts),
         )
         self._listener = system.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
@@ -2040,11 +2263,13 @@ def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], An
 # (option, type, largest value, help) for each field of Limits, in --help order.
 # TCP_KEEPIDLE takes at most 32767 s; other maxima only keep values sane.
 _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
-    ("max_line", int, 2**24, "bytes por linha, contando a quebra de linha"),
+    # A message line must fit in what clients accept from a server, prefix and names included.
+    ("max_line", int, protocol.MAX_SERVER_LINE // 2, "bytes por linha, contando a quebra de linha"),
     ("max_queue", int, 2**30, "bytes esperando envio para um cliente; além disso ele é desconectado"),
     ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
     ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
     ("login_rate", int, 1e6, "logins errados por minuto, por conta e IP (e 4 vezes isso por IP)"),
+    ("login_attempts", int, 1e6, "tentativas de login (ENTRAR) por minuto por IP, certas ou erradas"),
     ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
     ("max_clients", int, 1e7, "conexões ao todo"),
     ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
@@ -2099,7 +2324,7 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
         "--hash-cost",
         type=int,
         default=DEFAULT_HASH_COST,
-        choices=range(1, 21),
+        choices=range(1, MAX_HASH_COST + 1),
         metavar="N",
         help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
     )
@@ -2223,11 +2448,16 @@ def main(argv: list[str] | None = None) -> int:
             log.critical("%s", problem)
             return 1
     try:
+        # Before anything reads or cleans up: another server may be using these files.
+        locks = [lock_data_file(path) for path in dict.fromkeys([args.users, args.mailbox])]
         users = UserStore(args.users, args.hash_cost)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
             mailbox_path=args.mailbox, history=args.history, tls=tls,
         )
+    except FolderInUse as error:
+        log.critical("%s", error)
+        return 1
     except StorageError as error:
         log.critical("Não foi possível iniciar: %s", error)
         return 1
@@ -2246,5 +2476,7 @@ def main(argv: list[str] | None = None) -> int:
         protocol.format_address(host, port), " com TLS" if tls else "", len(users), args.users,
     )
     server.serve_forever()
+    for fd in locks:  # held until everything is written; the next server may start now
+        os.close(fd)
     return 0
 

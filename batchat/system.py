@@ -75,6 +75,27 @@ def fsync_directory(folder: Path) -> None:
         os.close(folder_fd)
 
 
+def lock_file_exclusively(fd: int) -> None:
+    """Lock the open file ``fd`` for this process, without waiting; raise ``OSError``
+    if another process holds it. The kernel releases the lock when the process
+    ends, however it ends, so a lock file left by a killed server stops nobody.
+
+    ``flock`` on Unix, ``msvcrt.locking`` on Windows, each imported only here.
+    A system with neither runs without the lock (said at debug level).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        try:
+            import msvcrt
+        except ImportError:
+            _skip("travas de arquivo (fcntl, msvcrt)")
+            return
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 # --- Sockets -------------------------------------------------------------------------
 
 _DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)

@@ -23,6 +23,7 @@ from unittest import mock
 
 from batchat import client as cliente
 import protocol
+from batchat import server as servidor
 from batchat.client import AskPassword, Refuse, Send, ShowHelp, Shown, Style
 from tests.support import TIMEOUT
 
@@ -730,6 +731,48 @@ class ChatClientTest(FakeServerTestCase):
         self.screen.wait_for(r"talvez não tenha chegado: eu: importante$")
         self.screen.wait_for(r"Sem confirmação do SAIR\.$")
         self.assertEqual(self.exit_status(), 1)
+
+
+class HostileServerTest(FakeServerTestCase):
+    """What a server sends is bounded: one endless line must not grow the client."""
+
+    def flood(self, data: bytes) -> None:
+        """Send ``data`` from a thread: the client stops reading it partway."""
+        def send() -> None:
+            try:
+                self.server_end.sendall(data)
+            except OSError:
+                pass  # the client hung up, as it should
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        self.addCleanup(sender.join, TIMEOUT)
+
+    def test_an_endless_line_ends_the_connection(self) -> None:
+        with mock.patch.object(protocol, "MAX_SERVER_LINE", 1024):
+            self.start_client()
+            self.flood(b"INFO " + b"x" * (64 * 1024))  # no newline, ever
+            self.screen.wait_for(r"^O servidor mandou uma linha longa demais; conexão encerrada\.$")
+            self.assertEqual(self.exit_status(), 1)
+
+    def test_a_line_over_the_bound_ends_the_connection_too(self) -> None:
+        with mock.patch.object(protocol, "MAX_SERVER_LINE", 1024):
+            self.start_client()
+            self.flood(b"INFO " + b"x" * 2000 + b"\nINFO depois\n")
+            self.screen.wait_for(r"^O servidor mandou uma linha longa demais; conexão encerrada\.$")
+            self.assertEqual(self.exit_status(), 1)
+
+    def test_the_bound_holds_what_a_server_may_send(self) -> None:
+        names = " ".join("\U0001f987" * protocol.MAX_NAME_LENGTH for _ in range(12_000))
+        self.assertLess(len(protocol.encode_line(protocol.format_ok("LISTA", names))), protocol.MAX_SERVER_LINE)
+        longest_text = "x" * (servidor_max_line() - 1)
+        line = protocol.format_history("\U0001f987" * protocol.MAX_NAME_LENGTH, 0, longest_text)
+        self.assertLess(len(protocol.encode_line(line)), protocol.MAX_SERVER_LINE)
+
+
+def servidor_max_line() -> int:
+    """The largest --max-line the server accepts."""
+    (maximum,) = [maximum for name, _, maximum, _ in servidor._LIMIT_OPTIONS if name == "max_line"]
+    return int(maximum)
 
 
 class LockstepTest(FakeServerTestCase):

@@ -194,8 +194,33 @@ class FloodTest(ServerTestCase):
         self.assertTrue(any(r.startswith("ERRO LIMITE ") for r in replies), replies)
 
 
+class BigRoomTest(ServerTestCase):
+    """A fan-out bigger than the burst is slow, never impossible: one line costs the burst at most."""
+
+    RATE, BURST = 50, 2
+    server_args = ("--flood-rate", str(RATE), "--flood-burst", str(BURST), "--max-per-ip", "0", "--register-rate", "0")
+
+    def be_quiet(self) -> None:
+        """Let the flood budget refill: the limit counts elapsed time itself, so the test
+        must let it pass (this waits for no other thread or process)."""
+        time.sleep(self.BURST / self.RATE * 1.5)
+
+    def test_a_quiet_person_can_broadcast_and_list_with_a_room_bigger_than_the_burst(self) -> None:
+        speaker = self.logged_in("falante")
+        listeners = [self.logged_in(f"ouvinte{i:02d}") for i in range(20)]  # a TODOS costs 1 + 20 // 10
+        speaker.read_until("ENTROU ouvinte19")
+        self.be_quiet()
+        self.assertEqual(speaker.request("TODOS oi, sala"), "OK TODOS")
+        self.assertEqual(listeners[0].read_until("TODOS falante")[0], "TODOS falante oi, sala")
+        self.be_quiet()
+        speaker.send("LISTA TODOS")
+        _, accounts = speaker.read_until("OK LISTA TODOS")
+        self.assertEqual(len(accounts), 21, accounts)
+
+
 class PasswordGuessingTest(ServerTestCase):
-    server_args = ("--login-rate", "5", "--register-rate", "3", *NO_FLOOD)
+    # --login-attempts off: these count the limits on wrong passwords alone.
+    server_args = ("--login-rate", "5", "--register-rate", "3", "--login-attempts", "0", *NO_FLOOD)
 
     def test_sixty_wrong_passwords_are_limited(self) -> None:
         self.register("alvo")
@@ -236,6 +261,24 @@ class PasswordGuessingTest(ServerTestCase):
         self.assertTrue(all(r.startswith("ERRO LIMITE ") for r in replies[3:]), replies)
         other_ip = self.connect(source_ip="127.0.0.2")
         self.assertEqual(other_ip.request("NOVO conta9 senha123"), "OK NOVO conta9")
+
+
+class LoginLoopTest(ServerTestCase):
+    """Right passwords count too: a login loop from one address is stopped, not others."""
+
+    server_args = ("--login-attempts", "3", "--register-rate", "0", *NO_FLOOD)
+
+    def test_every_login_counts_per_address_whatever_its_outcome(self) -> None:
+        self.register("alice")
+        for _ in range(3):
+            client = self.connect()
+            self.assertEqual(client.request("ENTRAR alice senha123"), "OK ENTRAR alice")
+            client.send("SAIR")
+            client.expect_closed()
+        refused = self.connect().request("ENTRAR alice senha123")
+        self.assertEqual(refused, "ERRO LIMITE Logins demais a partir do seu IP; espere um minuto.")
+        other_ip = self.connect(source_ip="127.0.0.2")
+        self.assertEqual(other_ip.request("ENTRAR alice senha123"), "OK ENTRAR alice")
 
 
 class ConnectionLimitTest(ServerTestCase):
@@ -379,7 +422,9 @@ class ReadOnlyFolderTest(ServerTestCase):
         self.assertTrue(client.request("NOVO bob senha123").startswith("ERRO INDISPONIVEL "))
         self.assertEqual(client.request("ENTRAR alice senha123"), "OK ENTRAR alice")
         self.assertEqual(self.users_path.read_bytes(), before, "nothing half-written")
-        names = sorted(p.name for p in self.folder.iterdir() if not p.name.startswith("mailbox."))
+        names = sorted(
+            p.name for p in self.folder.iterdir() if not p.name.startswith("mailbox.") and p.suffix != ".lock"
+        )
         self.assertEqual(names, ["users.json"], "no temp files")
         self.set_folder_writable(True)
         self.assertEqual(self.connect().request("NOVO bob senha123"), "OK NOVO bob")
@@ -389,7 +434,7 @@ class ReadOnlyFolderTest(ServerTestCase):
 
 @LINUX_PROC
 class LeakTest(ServerTestCase):
-    server_args = ("--max-per-ip", "0", *NO_FLOOD)
+    server_args = ("--max-per-ip", "0", "--login-attempts", "0", *NO_FLOOD)
 
     def test_thousands_of_connect_disconnect_cycles_leave_no_threads_or_fds(self) -> None:
         # The baseline is the fresh server: no connection has come and gone yet,
@@ -454,7 +499,10 @@ class OutOfFileDescriptorsTest(ServerTestCase):
 class FuzzTest(ServerTestCase):
     """A seeded fuzzer: random and mutated protocol lines over 20 connections."""
 
-    server_args = ("--max-line", "256", "--max-per-ip", "0", *NO_FLOOD, "--register-rate", "0", "--login-rate", "0")
+    server_args = (
+        "--max-line", "256", "--max-per-ip", "0", *NO_FLOOD,
+        "--register-rate", "0", "--login-rate", "0", "--login-attempts", "0",
+    )
     SEED = 20261121
     LINES = 10_000
     CONNECTIONS = 20

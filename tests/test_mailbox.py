@@ -211,6 +211,61 @@ class MailboxTest(unittest.TestCase):
             Mailbox(self.path, 100, self.online.get)
 
 
+class DamagedMailboxTest(unittest.TestCase):
+    """Every kept row is checked at start-up: a bad one stops it, naming the file and the row."""
+
+    ROWS = {
+        "time not a number": ("bob", "alice", "amanhã", "oi"),
+        "time infinite": ("bob", "alice", float("inf"), "oi"),
+        "time past the calendar": ("bob", "alice", 1e300, "oi"),
+        "newline in the text": ("bob", "alice", 0.0, "oi\nENTROU mallory"),
+        "escape in the text": ("bob", "alice", 0.0, "oi\x1b[2J"),
+        "empty text": ("bob", "alice", 0.0, ""),
+        "text not text": ("bob", "alice", 0.0, b"oi"),
+        "sender with a space": ("bob", "alice smith", 0.0, "oi"),
+        "sender not a name": ("bob", "", 0.0, "oi"),
+        "recipient not a name key": ("Bob", "alice", 0.0, "oi"),
+        "recipient with a newline": ("bob\nx", "alice", 0.0, "oi"),
+    }
+
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = Path(folder.name) / "mailbox.sqlite3"
+        Mailbox(self.path, 100, lambda name: None).close()  # creates the table
+
+    def test_each_damaged_row_stops_the_start(self) -> None:
+        for label, row in self.ROWS.items():
+            with self.subTest(label):
+                with sqlite3.connect(self.path) as db:
+                    db.execute("DELETE FROM waiting")
+                    db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES ('bob', 'carol', 0, 'boa')")
+                    cursor = db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES (?, ?, ?, ?)", row)
+                db.close()
+                with self.assertRaises(MailboxError) as raised:
+                    Mailbox(self.path, 100, lambda name: None)
+                self.assertIn(str(self.path), str(raised.exception))
+                self.assertIn(f"id {cursor.lastrowid}:", str(raised.exception))
+
+    def test_a_failure_while_handing_messages_over_loses_none(self) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES ('bob', 'carol', 0, 'boa')")
+        db.close()
+        mailbox = Mailbox(self.path, 100, lambda name: None)
+        self.addCleanup(mailbox.close)
+        server_side, peer = socket_pair(self)
+        connection = Connection(server_side, ("127.0.0.1", 1), 0)
+        logged_in = []
+        with mock.patch.object(servidor.WaitingMessage, "line", side_effect=ValueError("falhou")):
+            with self.assertLogs("batchat", "ERROR"):
+                mailbox.hand_over(BOB, connection, lambda: logged_in.append(True))
+        self.assertEqual(logged_in, [True], "the login goes on")
+        self.assertEqual([m.text for m in mailbox.waiting(BOB)], ["boa"], "still kept, for the next login")
+        mailbox.hand_over(BOB, connection, lambda: None)
+        connection.flush()
+        self.assertTrue(peer.recv(4096).startswith(b"PENDENTE carol "))
+
+
 def pending_fields(line: str) -> tuple[str, str, str]:
     kind, sender, _, text = line.split(" ", 3)
     return kind, sender, text

@@ -276,6 +276,30 @@ class ValidateTest(unittest.TestCase):
                 else:
                     self.assertEqual(protocol.validate_name(name), expected)
 
+    # Default-ignorable characters render as nothing: alone, or beside a real name.
+    INVISIBLE = [
+        ("\u3164", "HANGUL FILLER"),
+        ("\u115f", "HANGUL CHOSEONG FILLER"),
+        ("\u1160", "HANGUL JUNGSEONG FILLER"),
+        ("\uffa0", "HALFWIDTH HANGUL FILLER"),
+        ("\u200b", "ZERO WIDTH SPACE"),
+        ("\u200d", "ZERO WIDTH JOINER"),
+        ("\u2060", "WORD JOINER"),
+        ("\ufeff", "ZERO WIDTH NO-BREAK SPACE"),
+        ("\u00ad", "SOFT HYPHEN"),
+        ("\u034f", "COMBINING GRAPHEME JOINER"),
+        ("\ufe0f", "VARIATION SELECTOR-16"),
+        ("\U000e0041", "TAG LATIN CAPITAL LETTER A"),
+    ]
+
+    def test_invisible_characters_are_refused_in_names(self) -> None:
+        for char, description in self.INVISIBLE:
+            for name in (char, f"alice{char}", f"{char}alice", f"al{char}ice", char * 3):
+                with self.subTest(description=description, name=ascii(name)):
+                    with self.assertRaises(ProtocolError) as caught:
+                        protocol.validate_name(name)
+                    self.assertIs(caught.exception.code, ErrorCode.INVALID_NAME)
+
     def test_validate_password(self) -> None:
         for password in self.PASSWORDS_OK:
             with self.subTest(password=password):

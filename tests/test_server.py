@@ -6,6 +6,7 @@ import json
 import os
 import selectors
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -226,6 +227,70 @@ class LifecycleTest(ServerTestCase):
         self.assertIn("corrompido", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
         self.assertEqual(self.users_path.read_text("utf-8"), "{ isto não é json")
+
+    def run_server(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a server on this test's files to its end (it is expected to refuse to start)."""
+        return subprocess.run(
+            [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+             "--users", str(self.users_path), "--hash-cost", "4", *args],
+            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def test_a_second_server_on_the_same_files_refuses_to_start_and_touches_nothing(self) -> None:
+        self.register("alice")
+        in_flight = self.folder / ".users.json.abc123.tmp"  # as if the first one were mid-write
+        in_flight.write_text('{"users": {', "utf-8")
+        before = self.users_path.read_bytes()
+        result = self.run_server()
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn(
+            f"Outro servidor BatChat já usa os arquivos desta pasta ({self.folder}); "
+            "pare-o antes ou use --users em outra pasta.",
+            result.stderr,
+        )
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertTrue(in_flight.exists(), "the first server's temp file was left alone")
+        self.assertEqual(self.users_path.read_bytes(), before)
+        in_flight.unlink()
+        self.assertEqual(self.connect().request("ENTRAR alice senha123"), "OK ENTRAR alice")
+
+    def test_the_lock_of_a_killed_server_stops_nobody(self) -> None:
+        self.register("alice")
+        self.server.kill()
+        self.assertTrue((self.folder / "users.json.lock").exists())
+        self.server = self.start_server()
+        self.logged_in("alice", register=False)
+
+    def test_a_mailbox_used_by_another_server_is_refused_too(self) -> None:
+        other = self.folder / "outra"
+        other.mkdir()
+        result = self.run_server("--users", str(other / "users.json"), "--mailbox", str(self.folder / "mailbox.sqlite3"))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("Outro servidor BatChat já usa", result.stderr)
+        self.assertFalse((other / "users.json").exists())
+
+    def test_damaged_files_stop_the_start_with_one_sentence(self) -> None:
+        self.register("alice")
+        self.server.stop()
+        good = self.users_path.read_text("utf-8")
+        mailbox = self.folder / "mailbox.sqlite3"
+        with sqlite3.connect(mailbox) as db:
+            db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES ('alice', 'bob', 'ontem', 'oi')")
+        db.close()
+        damages = [
+            ("users.json", good.replace('"n": 16', '"n": 1e999'), "'alice'"),
+            ("users.json", '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}", "aninhados demais"),
+            ("mailbox.sqlite3", good, "registro inválido (id 1: hora inválida"),
+        ]
+        for damaged, content, detail in damages:
+            with self.subTest(damaged=damaged, detail=detail):
+                self.users_path.write_text(content, "utf-8")
+                result = self.run_server()
+                self.assertEqual(result.returncode, 1)
+                self.assertNotIn("Traceback", result.stderr)
+                (sentence,) = [line for line in result.stderr.splitlines() if "CRITICAL" in line]
+                self.assertIn(damaged, sentence)
+                self.assertIn(detail, sentence)
 
     def test_help_option(self) -> None:
         result = subprocess.run(

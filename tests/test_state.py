@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import subprocess
+import sys
 import socket
 import tempfile
 import threading
@@ -204,6 +207,38 @@ class UserStoreTest(unittest.TestCase):
             for thread in threads:
                 thread.join(5)
 
+    def test_one_address_holds_one_hash_slot_and_others_still_get_theirs(self) -> None:
+        store = self.store()
+        active: list[str] = []  # the password of each hash running now
+        changed = threading.Condition()
+        release = threading.Event()
+
+        def blocking_scrypt(password: str, *args: object) -> bytes:
+            with changed:
+                active.append(password)
+                changed.notify_all()
+            release.wait(10)
+            with changed:
+                active.remove(password)
+            return b"x" * 32
+
+        with mock.patch.object(servidor, "_scrypt", blocking_scrypt):
+            threads = [
+                threading.Thread(target=store.authenticate, args=(f"u{i}", "loop-senha", "10.0.0.1"))
+                for i in range(servidor.HASH_CONCURRENCY + 3)
+            ]
+            threads.append(threading.Thread(target=store.authenticate, args=("outra", "vizinha", "10.0.0.2")))
+            for thread in threads:
+                thread.start()
+            with changed:
+                self.assertTrue(changed.wait_for(lambda: "vizinha" in active, timeout=5), active)
+                self.assertEqual(active.count("loop-senha"), 1, "one address, one slot")
+                self.assertFalse(changed.wait_for(lambda: active.count("loop-senha") > 1, timeout=0.3))
+            release.set()
+            for thread in threads:
+                thread.join(5)
+        self.assertEqual(len(store._turns), 0, "no line kept for addresses gone quiet")
+
     def test_disk_full_mid_write_leaves_no_temp_file_and_the_old_file_intact(self) -> None:
         store = self.store()
         store.register("alice", PASSWORD)
@@ -246,9 +281,81 @@ class UserStoreTest(unittest.TestCase):
         with self.assertRaises(UserStoreError):
             self.store()
 
+    def test_damaged_records_stop_the_start_with_one_sentence_naming_them(self) -> None:
+        good_hash = json.loads(self._one_account_file())["users"]["alice"]["hash"]
+        hashes = {
+            "n 1e999": '{"alg": "scrypt", "n": 1e999, "r": 8, "p": 1, "salt": "c2Fs", "key": "a2V5"}',
+            "n true": json.dumps({**good_hash, "n": True}),
+            "n 16.0": json.dumps({**good_hash, "n": 16.0}),
+            "n 2**22": json.dumps({**good_hash, "n": 2**22}),  # past what hashlib.scrypt can do
+            "n 2**21": json.dumps({**good_hash, "n": 2**21}),  # loaded before, but never computable
+            "n 2**19": json.dumps({**good_hash, "n": 2**19}),  # 512 MiB: past MAX_SCRYPT_MEMORY
+            "n 2**16 r 1": json.dumps({**good_hash, "n": 2**16, "r": 1}),  # OpenSSL wants n < 2**(16 r)
+            "r 10**12": json.dumps({**good_hash, "r": 10**12}),  # refused at once, not computed with
+        }
+        for label, hash_text in hashes.items():
+            with self.subTest(label):
+                self.path.write_text(f'{{"users": {{"conta-x": {{"name": "x", "hash": {hash_text}}}}}}}', "utf-8")
+                with self.assertRaises(UserStoreError) as raised:
+                    self.store()
+                self.assertIn(str(self.path), str(raised.exception))
+                self.assertIn("'conta-x'", str(raised.exception), "names the record")
+
+    def test_brackets_nested_too_deep_are_damage_not_a_crash(self) -> None:
+        self.path.write_text('{"users": ' + "[" * 100_000 + "]" * 100_000 + "}", "utf-8")
+        with self.assertRaises(UserStoreError) as raised:
+            self.store()
+        self.assertIn(str(self.path), str(raised.exception))
+
+    def test_the_largest_accepted_parameters_really_compute(self) -> None:
+        largest = servidor.MAX_SCRYPT_MEMORY // (128 * 8)
+        self.assertEqual(largest, 2**servidor.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
+        for n, r in ((largest, 8), (2**15, 1)):
+            with self.subTest(n=n, r=r):
+                stored = servidor.PasswordHash.from_json({
+                    "alg": "scrypt", "n": n, "r": r, "p": 1, "salt": "c2Fs", "key": "a2V5",
+                })
+                self.assertFalse(stored.matches("qualquer"))  # computed, not refused by hashlib
+
     def _one_account_file(self) -> str:
         self.store().register("alice", PASSWORD)
         return self.path.read_text("utf-8")
+
+
+class DataLockTest(unittest.TestCase):
+    def setUp(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = Path(folder.name) / "users.json"
+
+    def test_one_holder_at_a_time(self) -> None:
+        fd = servidor.lock_data_file(self.path)
+        with self.assertRaises(servidor.FolderInUse) as raised:
+            servidor.lock_data_file(self.path)  # another open file: refused, even in this process
+        self.assertIn(str(self.path.parent), str(raised.exception))
+        os.close(fd)
+        os.close(servidor.lock_data_file(self.path))  # released: free again
+
+    def test_a_lock_held_by_a_process_that_dies_is_released(self) -> None:
+        code = (
+            "import sys, pathlib; from batchat import server as servidor; servidor.lock_data_file(pathlib.Path(sys.argv[1])); "
+            "print('travado', flush=True); sys.stdin.read()"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.path)], cwd=servidor.Path(servidor.__file__).parent.parent,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        for cleanup in (holder.stdout.close, holder.stdin.close, holder.kill):  # type: ignore[union-attr]
+            self.addCleanup(cleanup)
+        self.assertEqual(holder.stdout.readline(), "travado\n")  # type: ignore[union-attr]
+        with self.assertRaises(servidor.FolderInUse):
+            servidor.lock_data_file(self.path)
+        holder.kill()
+        holder.wait(10)
+        os.close(servidor.lock_data_file(self.path))
+
+    def test_no_posix_module_is_needed_to_import_the_server(self) -> None:
+        self.assertNotIn("fcntl", vars(servidor), "imported only where used: Windows has no fcntl")
 
 
 class TokenBucketTest(unittest.TestCase):
@@ -379,8 +486,10 @@ class SessionRegistryTest(unittest.TestCase):
         self.assertEqual(registry.names(), ["bob"])
 
     def test_presence_notices_keep_their_order(self) -> None:
-        """A log-out and a fast log-in of one name reach the others in that order."""
-        registry = SessionRegistry()
+        """A log-out and a fast log-in of one name reach the others in that order
+        (with no presence budget: else most of these would be coalesced)."""
+        with mock.patch.object(servidor, "PRESENCE_PER_MINUTE", 0):
+            registry = SessionRegistry()
         watcher = FakeSession("watcher")
         self.log_in(registry, watcher)
         for round_ in range(200):
@@ -392,6 +501,43 @@ class SessionRegistryTest(unittest.TestCase):
         registry.deliver_presence()
         expected = ["ENTROU alice", "SAIU alice"] * 200
         self.assertEqual(watcher.connection.lines, expected)
+
+    def test_a_login_loop_makes_bounded_noise_and_the_last_word_is_right(self) -> None:
+        now = [0.0]
+        registry = SessionRegistry(clock=lambda: now[0])
+        watcher = FakeSession("watcher")
+        self.log_in(registry, watcher)
+        for _ in range(255):
+            session = FakeSession("alice")
+            self.log_in(registry, session)
+            registry.log_out(session, "alice")  # type: ignore[arg-type]
+        registry.deliver_presence()
+        budget = servidor.PRESENCE_PER_MINUTE
+        quiet = ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"]
+        self.assertEqual(watcher.connection.lines, quiet, "then alice seems to stay")
+        self.assertEqual(registry.names(), ["watcher"])
+        now[0] += servidor.PRESENCE_HOLD - 1
+        self.assertEqual(registry.release_departures(), 1.0, "due in a second")
+        now[0] += 1
+        self.assertIsNone(registry.release_departures())
+        registry.deliver_presence()
+        self.assertEqual(watcher.connection.lines, [*quiet, "SAIU alice"], "she did not come back: told")
+
+    def test_coming_back_while_a_departure_is_held_says_nothing(self) -> None:
+        now = [0.0]
+        registry = SessionRegistry(clock=lambda: now[0])
+        watcher, alice = FakeSession("watcher"), FakeSession("alice")
+        self.log_in(registry, watcher)
+        for _ in range(servidor.PRESENCE_PER_MINUTE + 1):
+            self.log_in(registry, alice)
+            registry.log_out(alice, "alice")  # type: ignore[arg-type]
+        self.log_in(registry, alice)
+        now[0] += servidor.PRESENCE_HOLD
+        self.assertIsNone(registry.release_departures())
+        registry.deliver_presence()
+        budget = servidor.PRESENCE_PER_MINUTE
+        self.assertEqual(watcher.connection.lines, ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"])
+        self.assertIs(registry.find("alice"), alice)
 
     def test_presence_journal_forgets_only_what_everyone_had(self) -> None:
         journal = servidor.PresenceJournal()
@@ -439,6 +585,59 @@ class SessionRegistryTest(unittest.TestCase):
         registry.remove_connection(a1)  # type: ignore[arg-type]
         self.assertIsNone(registry.admit(a3))  # type: ignore[arg-type]
         self.assertEqual(len(registry.connections()), 3)
+
+
+class RecordingConnection(FakeConnection):
+    """A FakeConnection a ChatSession can send to."""
+
+    ip, port = "127.0.0.1", 1
+
+    def send_encoded(self, data: bytes, on_written: object = None, *, only_if_lost: bool = False) -> bool:
+        return self.enqueue(data)
+
+
+class FloodBudgetTest(unittest.TestCase):
+    """One line never costs more than the burst: a quiet person can always speak once."""
+
+    BURST = 20
+
+    def setUp(self) -> None:
+        self.now = 0.0
+        self.registry = SessionRegistry()
+        self.others = [FakeSession(f"ouvinte{i}") for i in range(200)]
+        for other in self.others:
+            other.connection = RecordingConnection()
+            self.registry.log_in(other, other.name)  # type: ignore[arg-type]
+        dummy = servidor.PasswordHash(2, 1, 1, b"sal", b"chave")
+        users = mock.Mock(accounts=lambda: [servidor.Account(f"conta{i}", dummy) for i in range(200)])
+        limits = servidor.Limits(flood_rate=5, flood_burst=self.BURST)
+        context = servidor.ServerContext(
+            users, self.registry, mock.Mock(), limits,
+            RateLimiter(0), RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=lambda: self.now,
+        )
+        self.connection = RecordingConnection()
+        self.session = servidor.ChatSession(self.connection, context)  # type: ignore[arg-type]
+        self.session.name = "falante"
+        self.registry.log_in(self.session, "falante")
+
+    def replies(self, line: bytes) -> list[str]:
+        self.connection.lines.clear()
+        self.session.handle_line(line)
+        self.session.flush_output()
+        return [line for line in self.connection.lines if line.startswith(("OK ", "ERRO "))]
+
+    def test_a_quiet_person_can_always_broadcast_to_a_big_room(self) -> None:
+        self.assertEqual(self.replies(b"TODOS oi a todos"), ["OK TODOS"])
+        refused = self.replies(b"TODOS de novo")
+        self.assertTrue(refused[0].startswith("ERRO LIMITE "), refused)
+        self.now += self.BURST / 5  # quiet long enough to refill the burst
+        self.assertEqual(self.replies(b"TODOS depois de um tempo"), ["OK TODOS"])
+        self.assertIn("TODOS falante depois de um tempo", self.others[0].connection.lines)
+
+    def test_a_quiet_person_can_always_list_every_account(self) -> None:
+        self.assertEqual(self.replies(b"LISTA TODOS"), ["OK LISTA TODOS"])
+        self.now += self.BURST / 5
+        self.assertEqual(self.replies(b"LISTA TODOS"), ["OK LISTA TODOS"])
 
 
 class FakeAddressConnection:
