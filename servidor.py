@@ -557,6 +557,10 @@ class Mailbox:
         self._waiting: dict[str, list[WaitingMessage]] = collections.defaultdict(list)
         # Per recipient: kept, handed over at a login, or acknowledged live, and not yet written.
         self._unread: collections.Counter[str] = collections.Counter()
+        # Per recipient, those of them in some outbox: they land (written, or back
+        # in _waiting) when the connection writes them or ends; see wait_until_landed.
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self._landed = threading.Condition(self._lock)
         for message in self._load(self._db, path):
             self._waiting[message.recipient].append(message)
             self._unread[message.recipient] += 1
@@ -634,6 +638,8 @@ class Mailbox:
             if self._max_pending and count >= self._max_pending:
                 raise _full_error(name, count, online=online)
             self._unread[recipient] = count + 1  # under the lock: parallel senders cannot overshoot
+            if online:
+                self._in_flight[recipient] += 1
             self._last_id += 1
             return WaitingMessage(self._last_id, recipient, sender, time.time(), text)
 
@@ -650,7 +656,8 @@ class Mailbox:
             self._submit(functools.partial(_insert_waiting, [message])).result()
         except (sqlite3.Error, OSError, MailboxClosed) as error:
             log.error("Não foi possível guardar uma mensagem em %s: %s", self._path, error)
-            self._release(message.recipient, 1)
+            with self._lock:
+                self._release_locked(message.recipient, 1)
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "Não foi possível guardar a mensagem agora; tente mais tarde."
             ) from error
@@ -666,7 +673,9 @@ class Mailbox:
 
     def release(self, message: WaitingMessage) -> None:
         """A live message reached its recipient's socket: it is no longer counted."""
-        self._release(message.recipient, 1)
+        with self._lock:
+            self._release_locked(message.recipient, 1)
+            self._land_locked(message.recipient, 1)
 
     def keep(self, messages: list[WaitingMessage]) -> None:
         """Live messages to one recipient that will never be written to the connection they
@@ -679,10 +688,13 @@ class Mailbox:
             self._submit(functools.partial(_insert_waiting, messages)).result()
         except (sqlite3.Error, OSError, MailboxClosed) as error:
             log.error("%d mensagem(ns) privada(s) para %s perdida(s): %s", len(messages), recipient, error)
-            self._release(recipient, len(messages))
+            with self._lock:
+                self._release_locked(recipient, len(messages))
+                self._land_locked(recipient, len(messages))
             return
         with self._lock:
             self.kept_unwritten += len(messages)
+            self._land_locked(recipient, len(messages))
         log.info("%d mensagem(ns) para %s guardada(s): a conexão acabou antes de escrevê-la(s).",
                  len(messages), recipient)
         self._deliver_if_online(recipient, kept=False)  # a newer login of the same user, perhaps
@@ -703,6 +715,19 @@ class Mailbox:
         if count:
             log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
         return result
+
+    def wait_until_landed(self, name: str, timeout: float) -> bool:
+        """Wait until no message to ``name`` is in an outbox; ``False`` if some still are
+        after ``timeout``.
+
+        For a login while the same user's last connection is ending: what that
+        connection never wrote comes back to the mailbox as it ends, and it is
+        older than what was kept meanwhile, so it must be in this login's
+        hand-over, not follow it as live messages.
+        """
+        recipient = protocol.name_key(name)
+        with self._landed:
+            return self._landed.wait_for(lambda: not self._in_flight[recipient], timeout)
 
     def close(self) -> None:
         """Finish the disk work queued (deliveries to delete), then stop."""
@@ -741,7 +766,9 @@ class Mailbox:
         try:
             accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
         finally:
-            if not accepted:
+            if accepted:
+                self._in_flight[recipient] += len(messages)
+            else:
                 self._waiting[recipient] = messages  # they wait for the next login
         return len(messages)
 
@@ -750,19 +777,28 @@ class Mailbox:
         if not written:
             with self._lock:
                 for message in messages:
-                    bisect.insort(self._waiting[recipient], message, key=lambda kept: kept.id)
+                    bisect.insort(self._waiting[recipient], message, key=_by_id)
+                self._land_locked(recipient, len(messages))
             self._deliver_if_online(recipient, kept=True)  # a newer login of the same user, perhaps
             return
-        self._release(recipient, len(messages))
+        with self._lock:
+            self._release_locked(recipient, len(messages))
+            self._land_locked(recipient, len(messages))
         ids = [(message.id,) for message in messages]
         self._submit(functools.partial(_delete_waiting, ids))  # nobody waits for it
 
-    def _release(self, recipient: str, count: int) -> None:
+    def _release_locked(self, recipient: str, count: int) -> None:
         """``count`` messages to ``recipient`` were written to them, or failed to be kept."""
-        with self._lock:
-            self._unread[recipient] -= count
-            if self._unread[recipient] <= 0:
-                del self._unread[recipient]
+        self._unread[recipient] -= count
+        if self._unread[recipient] <= 0:
+            del self._unread[recipient]
+
+    def _land_locked(self, recipient: str, count: int) -> None:
+        """``count`` messages to ``recipient`` left an outbox: written, or back in _waiting."""
+        self._in_flight[recipient] -= count
+        if self._in_flight[recipient] <= 0:
+            del self._in_flight[recipient]
+            self._landed.notify_all()
 
     def _submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue ``job`` for the writer thread; after :meth:`close`, it fails at once
@@ -1773,6 +1809,7 @@ class ChatSession:
         # us; and they leave only once we are visible, so a client that reads
         # OK ENTRAR can at once be written to.
         self.flush_output()
+        self._wait_for_what_comes_back(registered)
         self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
         replaced = self._context.mailbox.hand_over(
             registered,
@@ -1794,6 +1831,16 @@ class ChatSession:
             )
             replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
             replaced.connection.stop_reading()
+
+    def _wait_for_what_comes_back(self, name: str) -> None:
+        """If our last connection is ending (dropped, or it just left), wait a little for what
+        it never wrote to come back to the mailbox: the login's hand-over then has
+        it, before what was kept after it. A connection still taking lines is
+        left alone: it is being replaced, and may still write its messages."""
+        if self._context.registry.find_online(name) is not None:
+            return
+        if not self._context.mailbox.wait_until_landed(name, END_GRACE):
+            log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
 
     def _send_private(self, recipient_name: str, text: str) -> None:
         sender = self._require_logged_in()
