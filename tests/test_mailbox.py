@@ -273,6 +273,23 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.connection.finish()
         self.assertEqual(told, [("short", True), ("long", False)])
 
+    def test_a_send_cut_short_by_a_drop_still_counts_what_went_out(self) -> None:
+        fill_until_backlog(self.connection)  # a writer thread is blocked sending
+        short, long = b"MSG a oi\n", b"MSG a " + b"x" * (1 << 20) + b"\n"
+        told: list[tuple[str, bool]] = []
+        watchers = [(len(short), lambda written: told.append(("short", written))),
+                    (len(short) + len(long), lambda written: told.append(("long", written)))]
+        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        tail = b""
+        for _ in range(100_000):  # read until the short one is through: the writer is in the long one
+            if short in tail:
+                break
+            tail = tail[-len(short):] + self.peer.recv(65536)
+        self.assertIn(short, tail)
+        self.connection.drop("test")
+        self.connection.finish()
+        self.assertEqual(told, [("short", True), ("long", False)], "the short one is not kept twice")
+
     def test_an_enqueue_over_the_bound_does_no_io_until_flush(self) -> None:
         connection = Connection(self.server_side, ("127.0.0.1", 1), 10)
         self.assertFalse(connection.enqueue(b"x" * 11))
