@@ -187,6 +187,17 @@ class AcknowledgedUnwrittenTest(ServerTestCase):
         self.assertGreater(len(kept), stored, "some came back from the dead connection")
         self.assertEqual(kept, acknowledged[-len(kept):], "only the oldest lost, the rest in order")
 
+    def test_a_login_right_after_waits_for_what_the_last_connection_never_wrote(self) -> None:
+        bob, alice = self.stalled_bob_and_alice()
+        self.assertEqual({reply for _, reply in self.send_burst(alice, 0, 300)}, {"OK CHAT bob"})
+        bob.send("SAIR")  # reading nothing: his connection gets CLOSE_GRACE to write them, then ends
+        self.assertEqual(alice.read_line(), "SAIU bob")
+        self.assertEqual({reply for _, reply in self.send_burst(alice, 300, 10)}, {"OK CHAT bob GUARDADA"})
+        kept = self.kept_for_bob()  # at once, while the old connection still holds most of them
+        self.server.wait_for_log(r"Conexão de .* encerrada \(não recebeu as últimas mensagens a tempo\)")
+        delivered = self.numbers(bob.expect_closed(), "MSG")  # the old connection, read only now
+        self.assertEqual(delivered + kept, list(range(310)), "the older ones before the newer, once each")
+
     def test_max_pending_counts_what_an_online_recipient_has_not_been_written(self) -> None:
         self.restart("--max-pending", "5", "--max-line", str(2 << 20), "--max-queue", "0")
         bob, alice = self.stalled_bob_and_alice()
