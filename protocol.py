@@ -39,6 +39,13 @@ command                        meaning                               needs login
 Every command gets exactly one final reply, ``OK <COMANDO> [detalhe]`` or
 ``ERRO <CODIGO> <texto>``, so a program can match replies to commands.
 
+``OK CHAT`` is a promise: the message reaches the recipient's connection or
+is kept for them. So a ``CHAT`` the server could not keep is refused first:
+``ERRO CAIXA_CHEIA`` when the recipient already has ``--max-pending`` private
+messages not yet written to them, counting those kept while they were offline
+and those acknowledged while they were online but not reading (the text says
+which). The README's table lists every error code.
+
 Grammar (server -> client)
 --------------------------
 =============================  ==============================================
@@ -147,7 +154,7 @@ class ErrorCode(str, enum.Enum):
     NOT_AUTHENTICATED = "NAO_AUTENTICADO"
     ALREADY_AUTHENTICATED = "JA_AUTENTICADO"
     UNKNOWN_USER = "USUARIO_INEXISTENTE"
-    MAILBOX_FULL = "CAIXA_CHEIA"
+    MAILBOX_FULL = "CAIXA_CHEIA"  # CHAT: the recipient has --max-pending not yet written to them
     SESSION_REPLACED = "SESSAO_SUBSTITUIDA"
     INVALID_UTF8 = "UTF8_INVALIDO"
     UNAVAILABLE = "INDISPONIVEL"

@@ -41,6 +41,7 @@ import errno
 import functools
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -54,7 +55,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -86,6 +87,9 @@ THREAD_STACK_SIZE = 256 * 1024
 # deliveries/s; no change with 100).
 SWITCH_INTERVAL = 0.05
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
+# Seconds the sessions get at shutdown, once cut off, to end and keep in the
+# mailbox what their connections never wrote (one commit per batch: fast).
+END_GRACE = 5.0
 PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
 FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones all have had
 # A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
@@ -118,6 +122,8 @@ FAILED_LOGINS_PER_IP_FACTOR = 4  # one IP may fail this many times --login-rate,
 FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
 
 T = TypeVar("T")
+# (offset in the data where a part ends, its on_written callback): see Connection.enqueue.
+Watchers = Sequence[tuple[int, Callable[[bool], None]]]
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,7 @@ class Limits:
     max_per_ip: int = 20  # connections from one IP
     login_timeout: float = 60.0  # seconds to log in after connecting
     idle_timeout: float = 300.0  # seconds of silence before TCP keep-alive probes
-    max_pending: int = 100  # private messages kept for one offline user
+    max_pending: int = 100  # private messages waiting for one user: kept, or acknowledged and unwritten
 
 
 # --- Accounts ----------------------------------------------------------------
@@ -617,9 +623,10 @@ class MailboxClosed(Exception):
 
 @dataclass(frozen=True)
 class WaitingMessage:
-    """A private message kept for a user who was offline when it was sent."""
+    """A private message to one user, counted against ``max_pending`` until written to them:
+    kept for them, or acknowledged as delivered and still in an outbox."""
 
-    id: int  # the database's: messages for one recipient go out in this order
+    id: int  # given when acknowledged (see Mailbox.reserve): messages for one recipient go out in this order
     recipient: str  # the recipient's name key
     sender: str
     sent_at: float  # seconds since the epoch
@@ -634,7 +641,7 @@ class WaitingMessage:
 
 _MAILBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS waiting (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the order messages were kept in
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the order messages were acknowledged in
     recipient TEXT NOT NULL,               -- name key (NFC, casefolded)
     sender TEXT NOT NULL,
     sent_at REAL NOT NULL,                 -- seconds since the epoch, UTC
@@ -672,7 +679,8 @@ def _waiting_row_problem(row: tuple[Any, ...]) -> str | None:
 class Mailbox:
     """Private messages waiting for users who were offline, until they are written to them.
 
-    API: :meth:`store`, :meth:`hand_over`, :meth:`waiting`, :meth:`close`.
+    API: :meth:`store`, :meth:`reserve`, :meth:`watch`, :meth:`hand_over`, :meth:`waiting`,
+    :meth:`close`.
 
     Kept in SQLite (``sqlite3``, standard library), not in a JSON file: a JSON
     file written atomically must be rewritten whole for every message kept or
@@ -693,6 +701,14 @@ class Mailbox:
     memory, to be delivered at the next login (or at once to a newer session
     of the same user). A crash between the write and the delete means it is
     delivered again: at least once, never lost.
+
+    Live private messages (their recipient was online) are counted here too,
+    from the moment they are acknowledged until their bytes reach the socket
+    (:meth:`reserve`, :meth:`watch`): ``max_pending`` bounds everything one
+    person has not been written yet, so one that never gets written can always
+    be kept without passing it. The id that orders messages is given at that
+    moment, not at the commit: a message given back late still goes out
+    before anything its sender sent after it.
     """
 
     def __init__(
@@ -705,10 +721,17 @@ class Mailbox:
         self._lock = threading.Lock()
         self._db = self._open(path)
         self._waiting: dict[str, list[WaitingMessage]] = collections.defaultdict(list)
-        self._kept: collections.Counter[str] = collections.Counter()  # per recipient, in memory or in flight
+        # Per recipient: kept, handed over at a login, or acknowledged live, and not yet written.
+        self._unread: collections.Counter[str] = collections.Counter()
+        # Per recipient, those of them in some outbox: they land (written, or back
+        # in _waiting) when the connection writes them or ends; see wait_until_landed.
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self._landed = threading.Condition(self._lock)
         for message in self._load(self._db, path):
             self._waiting[message.recipient].append(message)
-            self._kept[message.recipient] += 1
+            self._unread[message.recipient] += 1
+        self._last_id = self._last_id_used(self._db, path)
+        self.kept_unwritten = 0  # live messages kept because never written, since the start
         self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[sqlite3.Connection], Any]] | None]
         self._jobs = queue.SimpleQueue()
         self._closed = False
@@ -753,44 +776,101 @@ class Mailbox:
                 )
         return [WaitingMessage(*row) for row in rows]
 
+    @staticmethod
+    def _last_id_used(db: sqlite3.Connection, path: Path) -> int:
+        """The largest id ever stored (AUTOINCREMENT remembers it past deletes): new ids
+        start above it, so whatever is acknowledged from now on sorts after it."""
+        try:
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'waiting'").fetchone()
+        except sqlite3.Error as error:
+            raise MailboxError(f"o arquivo de mensagens guardadas {path} está corrompido ({error}).") from error
+        return int(row[0]) if row else 0
+
     def waiting(self, recipient: str) -> list[WaitingMessage]:
         """The messages kept for ``recipient`` (a name key) and not in any outbox."""
         with self._lock:
             return list(self._waiting.get(recipient, ()))
 
-    def store(self, name: str, sender: str, text: str, *, acknowledged: bool = False) -> None:
-        """Keep a message for the user ``name``; return once it is on disk.
+    def reserve(self, name: str, sender: str, text: str, *, online: bool) -> WaitingMessage:
+        """Count a message to the user ``name`` and give it its place in the order, now,
+        before its sender is told ``OK``; raise if that must not be said.
 
-        Raises ``CAIXA_CHEIA`` when ``max_pending`` are already kept for them
-        (unless the sender was already told it was delivered: ``acknowledged``),
-        ``INDISPONIVEL`` when the disk refuses. If the recipient came online
-        meanwhile, the message is delivered at once, as a live one.
+        ``online``: it goes to the recipient's connection, and :meth:`watch`
+        settles it. Counting it until written is what lets it be kept if the
+        connection ends first, without ever passing ``max_pending``; its id,
+        taken here, keeps it before anything the same sender sends later,
+        however late it is given back. Raises ``CAIXA_CHEIA`` when the
+        recipient already has ``max_pending`` unwritten, ``INDISPONIVEL`` once
+        the mailbox is closed (the server is stopping: it could not keep it).
         """
         recipient = protocol.name_key(name)
         with self._lock:
             if self._closed:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "O servidor está sendo encerrado.")
-            full = self._max_pending and self._kept[recipient] >= self._max_pending
-            if full and not acknowledged:
-                raise ProtocolError(
-                    ErrorCode.MAILBOX_FULL,
-                    f"Já há {self._kept[recipient]} mensagens esperando por esse usuário; "
-                    "tente quando ele estiver online.",
-                )
-            self._kept[recipient] += 1  # reserved now: parallel senders cannot overshoot
-        # The writer thread puts it in memory, in commit order, before this returns.
-        insert = functools.partial(_insert_waiting, WaitingMessage(0, recipient, sender, time.time(), text))
+            count = self._unread[recipient]
+            if self._max_pending and count >= self._max_pending:
+                raise _full_error(name, count, online=online)
+            self._unread[recipient] = count + 1  # under the lock: parallel senders cannot overshoot
+            if online:
+                self._in_flight[recipient] += 1
+            self._last_id += 1
+            return WaitingMessage(self._last_id, recipient, sender, time.time(), text)
+
+    def store(self, name: str, sender: str, text: str) -> None:
+        """Keep a message for the user ``name``, found offline; return once it is on disk.
+
+        Raises as :meth:`reserve` does, and ``INDISPONIVEL`` when the disk
+        refuses. If the recipient came online meanwhile, the message is
+        delivered at once, as a live one.
+        """
+        message = self.reserve(name, sender, text, online=False)
+        # The writer thread puts it in memory, in id order, before this returns.
         try:
-            self._submit(insert).result()
+            self._submit(functools.partial(_insert_waiting, [message])).result()
         except (sqlite3.Error, OSError, MailboxClosed) as error:
             log.error("Não foi possível guardar uma mensagem em %s: %s", self._path, error)
             with self._lock:
-                self._forget_count_locked(recipient, 1)
+                self._release_locked(message.recipient, 1)
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "Não foi possível guardar a mensagem agora; tente mais tarde."
             ) from error
         # Kept, then checked: a login either took it already or is seen here.
-        self._deliver_if_online(recipient, kept=False)
+        self._deliver_if_online(message.recipient, kept=False)
+
+    def watch(self, messages: list[WaitingMessage]) -> list[Callable[[bool], None]]:
+        """``on_written`` callbacks for live messages from :meth:`reserve`, sent together
+        in this order, one each: written, a message frees its place in the count;
+        never written, it is kept, together with all those after it (see :class:`_LiveBatch`)."""
+        batch = _LiveBatch(self, messages)
+        return [functools.partial(batch.settle, index) for index in range(len(messages))]
+
+    def release(self, message: WaitingMessage) -> None:
+        """A live message reached its recipient's socket: it is no longer counted."""
+        with self._lock:
+            self._release_locked(message.recipient, 1)
+            self._land_locked(message.recipient, 1)
+
+    def keep(self, messages: list[WaitingMessage]) -> None:
+        """Live messages to one recipient that will never be written to the connection they
+        were acknowledged for: onto the disk in one commit, at the places their ids
+        give them. Already counted, so never refused; returns once on disk (or
+        once the failure is logged: they were acknowledged, nobody is left to tell).
+        """
+        recipient = messages[0].recipient
+        try:
+            self._submit(functools.partial(_insert_waiting, messages)).result()
+        except (sqlite3.Error, OSError, MailboxClosed) as error:
+            log.error("%d mensagem(ns) privada(s) para %s perdida(s): %s", len(messages), recipient, error)
+            with self._lock:
+                self._release_locked(recipient, len(messages))
+                self._land_locked(recipient, len(messages))
+            return
+        with self._lock:
+            self.kept_unwritten += len(messages)
+            self._land_locked(recipient, len(messages))
+        log.info("%d mensagem(ns) para %s guardada(s): a conexão acabou antes de escrevê-la(s).",
+                 len(messages), recipient)
+        self._deliver_if_online(recipient, kept=False)  # a newer login of the same user, perhaps
 
     def hand_over(self, name: str, connection: Connection, then: Callable[[], T]) -> T:
         """Put the messages kept for ``name`` in ``connection``'s outbox, then an
@@ -812,6 +892,19 @@ class Mailbox:
         if count:
             log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
         return result
+
+    def wait_until_landed(self, name: str, timeout: float) -> bool:
+        """Wait until no message to ``name`` is in an outbox; ``False`` if some still are
+        after ``timeout``.
+
+        For a login while the same user's last connection is ending: what that
+        connection never wrote comes back to the mailbox as it ends, and it is
+        older than what was kept meanwhile, so it must be in this login's
+        hand-over, not follow it as live messages.
+        """
+        recipient = protocol.name_key(name)
+        with self._landed:
+            return self._landed.wait_for(lambda: not self._in_flight[recipient], timeout)
 
     def close(self) -> None:
         """Finish the disk work queued (deliveries to delete), then stop."""
@@ -850,7 +943,9 @@ class Mailbox:
                 data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
             accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
         finally:
-            if not accepted:
+            if accepted:
+                self._in_flight[recipient] += len(messages)
+            else:
                 self._waiting[recipient] = messages  # they wait for the next login
         return len(messages)
 
@@ -859,18 +954,28 @@ class Mailbox:
         if not written:
             with self._lock:
                 for message in messages:
-                    bisect.insort(self._waiting[recipient], message, key=lambda kept: kept.id)
+                    bisect.insort(self._waiting[recipient], message, key=_by_id)
+                self._land_locked(recipient, len(messages))
             self._deliver_if_online(recipient, kept=True)  # a newer login of the same user, perhaps
             return
         with self._lock:
-            self._forget_count_locked(recipient, len(messages))
+            self._release_locked(recipient, len(messages))
+            self._land_locked(recipient, len(messages))
         ids = [(message.id,) for message in messages]
         self._submit(functools.partial(_delete_waiting, ids))  # nobody waits for it
 
-    def _forget_count_locked(self, recipient: str, count: int) -> None:
-        self._kept[recipient] -= count
-        if self._kept[recipient] <= 0:
-            del self._kept[recipient]
+    def _release_locked(self, recipient: str, count: int) -> None:
+        """``count`` messages to ``recipient`` were written to them, or failed to be kept."""
+        self._unread[recipient] -= count
+        if self._unread[recipient] <= 0:
+            del self._unread[recipient]
+
+    def _land_locked(self, recipient: str, count: int) -> None:
+        """``count`` messages to ``recipient`` left an outbox: written, or back in _waiting."""
+        self._in_flight[recipient] -= count
+        if self._in_flight[recipient] <= 0:
+            del self._in_flight[recipient]
+            self._landed.notify_all()
 
     def _submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue ``job`` for the writer thread; after :meth:`close`, it fails at once
@@ -917,21 +1022,57 @@ class Mailbox:
             for future, _ in batch:
                 future.set_exception(error)
             return
-        kept = [result for result in results if isinstance(result, WaitingMessage)]
+        kept = [message for result in results if result for message in result]
         if kept:
-            with self._lock:  # ids grow with every commit: appending keeps each list in order
+            with self._lock:  # a live message given back late goes before newer ones
                 for message in kept:
-                    self._waiting[message.recipient].append(message)
+                    bisect.insort(self._waiting[message.recipient], message, key=_by_id)
         for (future, _), result in zip(batch, results):
             future.set_result(result)
 
 
-def _insert_waiting(message: WaitingMessage, db: sqlite3.Connection) -> WaitingMessage:
-    """Add ``message`` (its id is ignored); the same message with the id it got."""
-    row = (message.recipient, message.sender, message.sent_at, message.text)
-    cursor = db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES (?, ?, ?, ?)", row)
-    assert cursor.lastrowid is not None
-    return dataclasses.replace(message, id=cursor.lastrowid)
+def _insert_waiting(messages: list[WaitingMessage], db: sqlite3.Connection) -> list[WaitingMessage]:
+    """Add ``messages`` with the ids :meth:`Mailbox.reserve` gave them; return them."""
+    rows = [(m.id, m.recipient, m.sender, m.sent_at, m.text) for m in messages]
+    db.executemany("INSERT INTO waiting (id, recipient, sender, sent_at, text) VALUES (?, ?, ?, ?, ?)", rows)
+    return messages
+
+
+def _by_id(message: WaitingMessage) -> int:
+    return message.id
+
+
+def _full_error(name: str, count: int, *, online: bool) -> ProtocolError:
+    """``CAIXA_CHEIA``: ``name`` has ``count`` messages not yet written to them."""
+    messages = "1 mensagem" if count == 1 else f"{count} mensagens"
+    if online:
+        text = f"{name} ainda não leu {messages}; tente daqui a pouco."
+    else:
+        text = f"Já há {messages} esperando por {name}; tente quando essa pessoa estiver online."
+    return ProtocolError(ErrorCode.MAILBOX_FULL, text)
+
+
+class _LiveBatch:
+    """Live private messages acknowledged and put in one outbox together (:meth:`Mailbox.watch`).
+
+    The connection calls each message's callback once, in order: first the
+    written ones, then, in one thread, the ones never written (its outbox was
+    thrown away). So the first message never written keeps all the rest with
+    it: one commit for the batch, instead of one each while the sender's
+    newer messages are being stored.
+    """
+
+    def __init__(self, mailbox: Mailbox, messages: list[WaitingMessage]) -> None:
+        self._mailbox = mailbox
+        self._messages = messages
+        self._kept_from = len(messages)  # the ones from here on were kept already
+
+    def settle(self, index: int, written: bool) -> None:
+        if written:
+            self._mailbox.release(self._messages[index])
+        elif index < self._kept_from:
+            self._mailbox.keep(self._messages[index:self._kept_from])
+            self._kept_from = index
 
 
 def _delete_waiting(ids: list[tuple[int]], db: sqlite3.Connection) -> None:
@@ -1048,8 +1189,11 @@ class Connection:
     :class:`protocol.TlsEndpoint`); the outbox holds ciphertext.
 
     ``on_written`` callbacks learn when given bytes have been written to the
-    socket (for the mailbox, which deletes a kept message only then), or, when
-    the connection ends first, that they never will be.
+    socket (for the mailbox, which deletes a kept message only then, and
+    counts a live private message until then), or, when the connection ends
+    first, that they never will be. Bytes count as written as each send hands
+    them to the kernel, so a send cut short by a drop still tells which
+    messages went out before it.
     """
 
     def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
@@ -1074,8 +1218,8 @@ class Connection:
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
         self._enqueued_total = 0  # bytes ever put in the outbox
         self._written_total = 0  # bytes ever handed to the kernel
-        # (stream position, callback, whether to call it when written too), in order.
-        self._watchers: collections.deque[tuple[int, Callable[[bool], None], bool]] = collections.deque()
+        # (stream position, callback), in order.
+        self._watchers: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
 
     def __str__(self) -> str:
         return protocol.format_address(self.ip, self.port)
@@ -1104,11 +1248,11 @@ class Connection:
         return self.decrypt(b"") or b""
 
     def send_encoded(
-        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, only_if_lost: bool = False
+        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, watchers: Watchers = ()
     ) -> bool:
         """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does;
-        ``on_written`` and ``only_if_lost`` as for :meth:`enqueue`."""
-        accepted = self.enqueue(data, on_written, only_if_lost=only_if_lost)
+        ``on_written`` and ``watchers`` as for :meth:`enqueue`."""
+        accepted = self.enqueue(data, on_written, watchers=watchers)
         self.flush()
         return accepted
 
@@ -1118,7 +1262,7 @@ class Connection:
         on_written: Callable[[bool], None] | None = None,
         *,
         bounded: bool = True,
-        only_if_lost: bool = False,
+        watchers: Watchers = (),
     ) -> bool:
         """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
 
@@ -1128,10 +1272,10 @@ class Connection:
         ``data`` past ``max_queue``, for what the caller bounds itself: the
         kept messages and history at login, which must never lock anyone out;
         anything after them still counts them. ``on_written(True)`` is called
-        once ``data`` was written to the socket (unless ``only_if_lost``: a
-        call per message sent would cost every private message),
-        ``on_written(False)`` if it never will be; never while a lock of this
-        connection is held.
+        once ``data`` was written to the socket, ``on_written(False)`` if it
+        never will be; never while a lock of this connection is held.
+        ``watchers``: the same for parts of ``data``, as (offset in ``data``
+        where the part ends, callback), in order.
         """
         with self._lock:
             if self._closing or self._awaiting_tls:
@@ -1150,8 +1294,17 @@ class Connection:
             if not bounded:
                 self._exempt_locked(start, self._enqueued_total)
             if on_written is not None:
-                self._watchers.append((self._enqueued_total, on_written, not only_if_lost))
+                self._watchers.append((self._enqueued_total, on_written))
+            if watchers:
+                self._watch_parts_locked(start, watchers)
             return True
+
+    def _watch_parts_locked(self, start: int, watchers: Watchers) -> None:
+        """Watch where each part ends in the stream; encrypted, where a part ends is
+        not known, so each is watched to the end of the whole (never too early)."""
+        for end, callback in watchers:
+            mark = start + end if self._tls is None else self._enqueued_total
+            self._watchers.append((mark, callback))
 
     def decrypt(self, data: bytes) -> bytes | None:
         """What the client sent, from bytes received: plaintext (``b""`` for half a TLS
@@ -1215,13 +1368,11 @@ class Connection:
     def _written_locked(self, count: int) -> list[Callable[[bool], None]]:
         """``count`` more bytes reached the kernel: the callbacks now due, to run unlocked."""
         self._written_total += count
-        if not self._watchers:  # nearly always: only kept and private messages are watched
+        if not self._watchers:  # often: only kept and private messages are watched
             return _NOTHING_DUE
         due = []
         while self._watchers and self._watchers[0][0] <= self._written_total:
-            _, callback, tell_written = self._watchers.popleft()
-            if tell_written:
-                due.append(callback)
+            due.append(self._watchers.popleft()[1])
         return due
 
     def follow_presence(self, journal: PresenceJournal, start: int) -> None:
@@ -1334,10 +1485,8 @@ class Connection:
         # is gone: only now may the file descriptor be closed and reused.
         with self._lock:
             self.sock.close()
-            written = [
-                callback for mark, callback, tell in self._watchers if mark <= self._written_total and tell
-            ]
-            unwritten = [callback for mark, callback, _ in self._watchers if mark > self._written_total]
+            written = [callback for mark, callback in self._watchers if mark <= self._written_total]
+            unwritten = [callback for mark, callback in self._watchers if mark > self._written_total]
             self._watchers.clear()
         _run_callbacks(written, True)
         _run_callbacks(unwritten, False)
@@ -1356,17 +1505,24 @@ class Connection:
         """
         try:
             while batch := self._next_batch():
-                self.sock.sendall(batch)
-                with self._lock:
-                    self._queued -= len(batch)  # counted against max_queue until sent
-                    due = self._written_locked(len(batch))
-                if due:
-                    _run_callbacks(due, True)
+                self._send_all(memoryview(batch))
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
             with self._lock:
                 self._discard_locked(f"falha ao enviar: {error.strerror or error}")
             self._shut_down(socket.SHUT_RDWR)
+
+    def _send_all(self, data: memoryview) -> None:
+        """sendall(), counting what each send hands to the kernel: when a drop cuts it
+        short, the messages that went out are not taken for unwritten (and kept twice)."""
+        while data:
+            sent = self.sock.send(data)
+            with self._lock:
+                self._queued -= sent  # counted against max_queue until sent
+                due = self._written_locked(sent)
+            if due:
+                _run_callbacks(due, True)
+            data = data[sent:]
 
     def _next_batch(self) -> bytes:
         """Everything waiting, joined into one send; ``b""`` when the writer should end."""
@@ -1417,7 +1573,7 @@ def _run_callbacks(callbacks: list[Callable[[bool], None]], written: bool) -> No
 class SessionRegistry:
     """Every open connection, and which logged-in session holds each name.
 
-    API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`,
+    API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`, :meth:`wait_until_empty`,
     :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`find_online`, :meth:`connection_of`,
     :meth:`names`, :meth:`online_count`, :meth:`broadcast`. Methods return copies.
 
@@ -1439,6 +1595,7 @@ class SessionRegistry:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lock = threading.Lock()
+        self._emptied = threading.Condition(self._lock)  # the last connection was removed
         self._clock = clock
         self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
         self._held: dict[str, tuple[str, float]] = {}  # name key -> (name, when its SAIU is due)
@@ -1470,6 +1627,13 @@ class SessionRegistry:
                 self._per_ip[connection.ip] -= 1
                 if not self._per_ip[connection.ip]:
                     del self._per_ip[connection.ip]
+                if not self._connections:
+                    self._emptied.notify_all()
+
+    def wait_until_empty(self, timeout: float) -> bool:
+        """Wait until every connection's thread has ended; ``False`` if some had not by ``timeout``."""
+        with self._lock:
+            return self._emptied.wait_for(lambda: not self._connections, timeout)
 
     def connections(self) -> list[Connection]:
         """Every open connection, logged in or not."""
@@ -1681,9 +1845,9 @@ class ChatSession:
         # one send per destination instead of one per line. Only the session's
         # own reader thread touches it.
         self._outgoing: dict[Connection, list[bytes]] = {}
-        # The private messages among them, (recipient, text): kept in the mailbox
-        # instead if the recipient's connection closes before they are sent.
-        self._private: dict[Connection, list[tuple[str, str]]] = {}
+        # The private messages among them, (index of their part, the message),
+        # counted by the mailbox until written, kept in it if they never are.
+        self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
 
     def mark_replaced(self) -> None:
         """The same account logged in elsewhere: execute nothing more."""
@@ -1725,32 +1889,30 @@ class ChatSession:
             messages = private.get(connection)
             if messages is None:
                 connection.send_encoded(data)
-                continue
-            # Acknowledged already: if they never reach the recipient's socket
-            # (refused now, or dropped with the outbox later), keep them.
-            keep = functools.partial(self._keep_unwritten, self.name, messages)
-            if not connection.send_encoded(data, on_written=keep, only_if_lost=True):
-                keep(False)
+            else:
+                self._send_watched(connection, data, parts, messages)
 
-    def _keep_unwritten(self, sender: str, messages: list[tuple[str, str]], written: bool) -> None:
-        """Private messages whose recipient left before they were written to it go to
-        the mailbox, as if the recipient had been found offline. Runs in whichever
-        thread learns of it, holding no lock."""
-        if written:
-            return
-        for recipient, text in messages:
-            try:
-                self._context.mailbox.store(recipient, sender, text, acknowledged=True)
-            except ProtocolError as error:
-                log.error("Mensagem de %s para %s perdida: %s", sender, recipient, error.text)
+    def _send_watched(
+        self, connection: Connection, data: bytes, parts: list[bytes], messages: list[tuple[int, WaitingMessage]]
+    ) -> None:
+        """Send ``data``, which holds acknowledged private messages: each one is counted
+        until its bytes reach the socket, and kept in the mailbox if they never do
+        (refused now, or thrown away with the outbox later)."""
+        ends = list(itertools.accumulate(map(len, parts)))
+        callbacks = self._context.mailbox.watch([message for _, message in messages])
+        watchers = [(ends[index], callback) for (index, _), callback in zip(messages, callbacks)]
+        if not connection.send_encoded(data, watchers=watchers):
+            callbacks[0](False)  # the first never written keeps them all
 
-    def _deliver(self, connection: Connection, data: bytes) -> None:
-        """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends."""
+    def _deliver(self, connection: Connection, data: bytes) -> int:
+        """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends;
+        the index of this part in that connection's batch."""
         parts = self._outgoing.get(connection)
         if parts is None:
             self._outgoing[connection] = [data]
-        else:
-            parts.append(data)
+            return 0
+        parts.append(data)
+        return len(parts) - 1
 
     def _charge(self, cost: float) -> None:
         """Spend flood tokens for the line being handled; refuse it when short, end the
@@ -1844,6 +2006,7 @@ class ChatSession:
         # us; and they leave only once we are visible, so a client that reads
         # OK ENTRAR can at once be written to.
         self.flush_output()
+        self._wait_for_what_comes_back(registered)
         self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
         replaced = self._context.mailbox.hand_over(
             registered,
@@ -1866,12 +2029,25 @@ class ChatSession:
             replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
             replaced.connection.stop_reading()
 
+    def _wait_for_what_comes_back(self, name: str) -> None:
+        """If our last connection is ending (dropped, or it just left), wait a little for what
+        it never wrote to come back to the mailbox: the login's hand-over then has
+        it, before what was kept after it. A connection still taking lines is
+        left alone: it is being replaced, and may still write its messages."""
+        if self._context.registry.find_online(name) is not None:
+            return
+        if not self._context.mailbox.wait_until_landed(name, END_GRACE):
+            log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
+
     def _send_private(self, recipient_name: str, text: str) -> None:
         sender = self._require_logged_in()
         recipient = self._context.registry.find_online(recipient_name)
         if recipient is not None and recipient.name is not None:  # name: for the type checker
-            self._deliver(recipient.connection, protocol.encode_line(protocol.format_private(sender, text)))
-            self._private.setdefault(recipient.connection, []).append((recipient.name, text))
+            # Counted before it is acknowledged: a recipient who does not read gets no more
+            # than max_pending, and all of them can be kept if the connection ends.
+            message = self._reserve_live(recipient.name, sender, text)
+            index = self._deliver(recipient.connection, message.line(kept=False))
+            self._private.setdefault(recipient.connection, []).append((index, message))
             self._reply("CHAT", recipient.name)
             return
         registered = self._context.users.registered_name(recipient_name)
@@ -1883,6 +2059,19 @@ class ChatSession:
         self._context.mailbox.store(registered, sender, text)
         log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
         self._deliver(self.connection, protocol.encode_line(protocol.format_stored_ok(registered)))
+
+    def _reserve_live(self, recipient: str, sender: str, text: str) -> WaitingMessage:
+        """:meth:`Mailbox.reserve` for a recipient online. Refused, it is tried once more
+        after sending our own batch: lines handled from one recv count as unwritten
+        only because they were not sent yet, and a reader's socket takes them at once."""
+        mailbox = self._context.mailbox
+        try:
+            return mailbox.reserve(recipient, sender, text, online=True)
+        except ProtocolError as error:
+            if error.code is not ErrorCode.MAILBOX_FULL or not self._private:
+                raise
+        self.flush_output()
+        return mailbox.reserve(recipient, sender, text, online=True)
 
     def _broadcast(self, text: str) -> None:
         sender = self._require_logged_in()
@@ -2150,6 +2339,38 @@ class ChatServer:
                 self._registry.remove_connection(connection)
                 log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
 
+    @staticmethod
+    def _say_goodbye(connections: list[Connection]) -> None:
+        """Tell everyone, and give what waits for each CLOSE_GRACE to go out."""
+        goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
+        for connection in connections:
+            connection.send_line(goodbye)
+            connection.close()
+        deadline = time.monotonic() + CLOSE_GRACE
+        for connection in connections:
+            connection.wait_flushed(max(0.0, deadline - time.monotonic()))
+
+    def _end_sessions(self, connections: list[Connection]) -> None:
+        """Cut every connection off and wait for its thread to end, mailbox still open.
+
+        A recipient slower than the grace still has acknowledged private
+        messages in its outbox: as its connection ends, its thread keeps them
+        in the mailbox (see :class:`_LiveBatch`), and so does a sender's thread
+        for a batch refused on the way out. Waiting for the threads is waiting
+        for those commits; the log says how many there were.
+        """
+        before = self._mailbox.kept_unwritten
+        for connection in connections:
+            connection.drop("o servidor está sendo encerrado")
+        if not self._registry.wait_until_empty(END_GRACE):
+            log.error("Algumas conexões não terminaram em %.0f s; o que elas não escreveram pode se perder.",
+                      END_GRACE)
+        kept = self._mailbox.kept_unwritten - before
+        if kept == 1:
+            log.info("1 mensagem privada ainda não entregue foi guardada.")
+        else:
+            log.info("%d mensagens privadas ainda não entregues foram guardadas.", kept)
+
     def _save_last_seen(self) -> None:
         """Whoever is still online was last seen now: on disk before the process ends."""
         now = time.time()
@@ -2199,6 +2420,9 @@ class ChatServer:
                 raise SessionEnded(f"linha sem fim: {error}") from None
             for raw in lines:
                 first_line = False
+                if not connection.accepting:
+                    # No reply can reach the client now: nothing more gets done as if one had.
+                    raise SessionEnded("a conexão já estava sendo fechada")
                 session.handle_line(raw)
             session.flush_output()
 
@@ -2225,16 +2449,13 @@ class ChatServer:
             raise SessionEnded(f"cliente falando {name}, não BatChat")
 
     def _close_everything(self) -> None:
+        """Stop accepting, say goodbye, end every session keeping what it never wrote,
+        and only then close the mailbox. SIGINT and SIGTERM both come here."""
         log.info("Encerrando o servidor...")
         self._listener.close()
         connections = self._registry.connections()
-        goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
-        for connection in connections:
-            connection.send_line(goodbye)
-            connection.close()
-        deadline = time.monotonic() + CLOSE_GRACE
-        for connection in connections:
-            connection.wait_flushed(max(0.0, deadline - time.monotonic()))
+        self._say_goodbye(connections)
+        self._end_sessions(connections)
         self._mailbox.close()
         self._save_last_seen()
         self._wake_reader.close()
@@ -2275,7 +2496,8 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
     ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
     ("login_timeout", float, 86400, "segundos para entrar (ENTRAR) depois de conectar"),
     ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
-    ("max_pending", int, 1e6, "mensagens privadas guardadas para um usuário offline; além disso, CAIXA_CHEIA"),
+    ("max_pending", int, 1e6, "mensagens privadas esperando por um usuário (guardadas, ou confirmadas e "
+     "ainda não escritas na conexão dele); além disso, CAIXA_CHEIA"),
 ]
 
 

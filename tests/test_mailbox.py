@@ -183,11 +183,36 @@ class MailboxTest(unittest.TestCase):
         self.assertFalse(connection.send_encoded(b"x" * 10_001), "what follows is still bounded")
         self.assertFalse(connection.accepting)
 
-    def test_an_acknowledged_message_goes_past_the_bound(self) -> None:
-        mailbox = self.mailbox(max_pending=1)
-        mailbox.store(BOB, "alice", "1")
-        mailbox.store(BOB, "alice", "acknowledged as delivered, then its recipient left", acknowledged=True)
-        self.assertEqual(len(mailbox.waiting(BOB)), 2)
+    def test_a_live_message_counts_until_written_and_past_the_bound_is_refused(self) -> None:
+        mailbox = self.mailbox(max_pending=2)
+        first = mailbox.reserve("Bob", "alice", "1", online=True)  # acknowledged, in an outbox
+        mailbox.reserve("Bob", "alice", "2", online=True)
+        with self.assertRaises(ProtocolError) as raised:
+            mailbox.reserve("Bob", "alice", "3", online=True)
+        self.assertIs(raised.exception.code, ErrorCode.MAILBOX_FULL)
+        self.assertEqual(raised.exception.text, "Bob ainda não leu 2 mensagens; tente daqui a pouco.")
+        with self.assertRaises(ProtocolError):
+            mailbox.store("Bob", "alice", "offline now: the same two still count")
+        mailbox.watch([first])[0](True)  # its bytes reached the socket
+        mailbox.store("Bob", "alice", "room again")
+
+    def test_live_messages_never_written_are_kept_in_acknowledgement_order_within_the_bound(self) -> None:
+        mailbox = self.mailbox(max_pending=3)
+        live = [mailbox.reserve("Bob", "alice", text, online=True) for text in ("1", "2")]
+        callbacks = mailbox.watch(live)
+        mailbox.store("Bob", "alice", "3")  # stored while 1 and 2 were still in the outbox
+        for callback in callbacks:  # the connection ended: never written
+            callback(False)
+        self.assertEqual([m.text for m in mailbox.waiting(BOB)], ["1", "2", "3"])
+        self.assertEqual([row[2] for row in stored_rows(self.path)], ["1", "2", "3"])
+        with self.assertRaises(ProtocolError) as raised:
+            mailbox.store("Bob", "alice", "4")
+        self.assertIs(raised.exception.code, ErrorCode.MAILBOX_FULL)
+        mailbox.close()
+        again = self.mailbox(max_pending=5)
+        self.assertEqual([m.text for m in again.waiting(BOB)], ["1", "2", "3"])
+        again.store("Bob", "alice", "5")
+        self.assertEqual([m.text for m in again.waiting(BOB)], ["1", "2", "3", "5"], "after a restart too")
 
     def test_after_close_a_store_fails_at_once(self) -> None:
         mailbox = self.mailbox()
@@ -291,6 +316,34 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.connection.drop("test")
         self.connection.finish()
         self.assertEqual(self.outcomes, [False])
+
+    def test_each_watched_part_is_told_as_its_own_bytes_are_written(self) -> None:
+        short, long = b"MSG a oi\n", b"MSG a " + b"x" * (1 << 20) + b"\n"
+        told: list[tuple[str, bool]] = []
+        watchers = [(len(short), lambda written: told.append(("short", written))),
+                    (len(short) + len(long), lambda written: told.append(("long", written)))]
+        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        self.assertEqual(told, [("short", True)], "the socket took the short one, not all of the long one")
+        self.connection.drop("test")
+        self.connection.finish()
+        self.assertEqual(told, [("short", True), ("long", False)])
+
+    def test_a_send_cut_short_by_a_drop_still_counts_what_went_out(self) -> None:
+        fill_until_backlog(self.connection)  # a writer thread is blocked sending
+        short, long = b"MSG a oi\n", b"MSG a " + b"x" * (1 << 20) + b"\n"
+        told: list[tuple[str, bool]] = []
+        watchers = [(len(short), lambda written: told.append(("short", written))),
+                    (len(short) + len(long), lambda written: told.append(("long", written)))]
+        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        tail = b""
+        for _ in range(100_000):  # read until the short one is through: the writer is in the long one
+            if short in tail:
+                break
+            tail = tail[-len(short):] + self.peer.recv(65536)
+        self.assertIn(short, tail)
+        self.connection.drop("test")
+        self.connection.finish()
+        self.assertEqual(told, [("short", True), ("long", False)], "the short one is not kept twice")
 
     def test_an_enqueue_over_the_bound_does_no_io_until_flush(self) -> None:
         connection = Connection(self.server_side, ("127.0.0.1", 1), 10)

@@ -108,6 +108,117 @@ class OfflineMessagesTest(ServerTestCase):
         self.assertEqual(texts, [f"mensagem {i}" for i in range(count)])
 
 
+class AcknowledgedUnwrittenTest(ServerTestCase):
+    """``OK CHAT bob`` for messages still unwritten, bob online but not reading: what
+    becomes of them when the server stops, when bob's connection dies, and how many
+    there may be. Every message is numbered, so order and loss are checked exactly."""
+
+    BASE = (*NO_FLOOD, "--max-line", "32768")
+    server_args = (*BASE, "--max-queue", "0", "--max-pending", "0")
+    PAD = "x" * 30_000  # 300 of these are twice what loopback TCP buffers take (tcp_wmem: 4 MiB at most)
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.register("bob")
+
+    def restart(self, *args: str) -> None:
+        self.server.stop()
+        self.server_args = (*self.BASE, *args)
+        self.server = self.start_server()
+
+    def stalled_bob_and_alice(self) -> tuple[LineClient, LineClient]:
+        """bob logged in with a tiny receive window, reading nothing from now on; alice."""
+        bob = self.logged_in("bob", register=False, receive_buffer=4096)
+        return bob, self.logged_in("alice")
+
+    def send_burst(self, alice: LineClient, first: int, count: int) -> list[tuple[int, str]]:
+        """CHAT bob ``first``..``first + count - 1`` in one send: (number, reply) for each."""
+        alice.send_bytes("".join(f"CHAT bob {i} {self.PAD}\n" for i in range(first, first + count)).encode())
+        return [(i, alice.read_line()) for i in range(first, first + count)]
+
+    @staticmethod
+    def numbers(lines: list[str], kind: str) -> list[int]:
+        """The message numbers of the ``kind`` lines (MSG or PENDENTE) from alice."""
+        field = 2 if kind == "MSG" else 3
+        return [int(line.split(" ")[field]) for line in lines if line.startswith(f"{kind} alice ")]
+
+    def kept_for_bob(self) -> list[int]:
+        """bob logs in again: the numbers of his PENDENTE lines (a live MSG is not one)."""
+        bob = self.logged_in("bob", register=False)
+        bob.send("PING")
+        _, lines = bob.read_until("OK PING")
+        return self.numbers(lines, "PENDENTE")
+
+    def check_shutdown_keeps_them(self, sig: signal.Signals) -> None:
+        bob, alice = self.stalled_bob_and_alice()
+        replies = self.send_burst(alice, 0, 300)
+        self.assertEqual({reply for _, reply in replies}, {"OK CHAT bob"})
+        old = self.server
+        old.stop(sig)
+        delivered = self.numbers(bob.expect_closed(), "MSG")  # what reached bob's kernel, read now
+        self.server = self.start_server()
+        kept = self.kept_for_bob()
+        self.assertGreater(len(kept), 0, "the kernel cannot have taken 9 MB")
+        self.assertEqual(delivered + kept, list(range(300)), "each acknowledged message once, in order")
+        self.assertIn(f"{len(kept)} mensagens privadas ainda não entregues foram guardadas.", old.log)
+
+    def test_sigterm_keeps_what_was_acknowledged_and_not_written(self) -> None:
+        self.check_shutdown_keeps_them(signal.SIGTERM)
+
+    def test_ctrl_c_keeps_them_too(self) -> None:
+        self.check_shutdown_keeps_them(signal.SIGINT)
+
+    def test_order_holds_when_the_recipient_drops_with_messages_unwritten(self) -> None:
+        bob, alice = self.stalled_bob_and_alice()
+        acknowledged = [i for i, reply in self.send_burst(alice, 0, 300) if reply == "OK CHAT bob"]
+        self.assertEqual(len(acknowledged), 300)
+        bob.abort()  # what the kernel took dies with the connection; the rest comes back
+        stored = 0
+        for burst in range(100):  # alice goes on while bob's unwritten ones are given back
+            for i, reply in self.send_burst(alice, 300 + 20 * burst, 20):
+                if reply.startswith("SAIU "):
+                    reply = alice.read_line()
+                self.assertIn(reply, ("OK CHAT bob", "OK CHAT bob GUARDADA"))
+                acknowledged.append(i)
+                stored += reply == "OK CHAT bob GUARDADA"
+            if stored >= 100:
+                break
+        kept = self.kept_for_bob()
+        self.assertGreater(len(kept), stored, "some came back from the dead connection")
+        self.assertEqual(kept, acknowledged[-len(kept):], "only the oldest lost, the rest in order")
+
+    def test_a_login_right_after_waits_for_what_the_last_connection_never_wrote(self) -> None:
+        bob, alice = self.stalled_bob_and_alice()
+        self.assertEqual({reply for _, reply in self.send_burst(alice, 0, 300)}, {"OK CHAT bob"})
+        bob.send("SAIR")  # reading nothing: his connection gets CLOSE_GRACE to write them, then ends
+        self.assertEqual(alice.read_line(), "SAIU bob")
+        self.assertEqual({reply for _, reply in self.send_burst(alice, 300, 10)}, {"OK CHAT bob GUARDADA"})
+        kept = self.kept_for_bob()  # at once, while the old connection still holds most of them
+        self.server.wait_for_log(r"Conexão de .* encerrada \(não recebeu as últimas mensagens a tempo\)")
+        delivered = self.numbers(bob.expect_closed(), "MSG")  # the old connection, read only now
+        self.assertEqual(delivered + kept, list(range(310)), "the older ones before the newer, once each")
+
+    def test_max_pending_counts_what_an_online_recipient_has_not_been_written(self) -> None:
+        self.restart("--max-pending", "5", "--max-line", str(512 * 1024), "--max-queue", "0")
+        bob, alice = self.stalled_bob_and_alice()
+        acknowledged, refusal = [], ""
+        pad = "x" * 500_000  # the kernel's buffers (4 MiB at most) take about eight of these
+        for i in range(100):
+            reply = alice.request(f"CHAT bob {i} {pad}")
+            if reply != "OK CHAT bob":
+                refusal = reply
+                break
+            acknowledged.append(i)
+        self.assertEqual(refusal, "ERRO CAIXA_CHEIA bob ainda não leu 5 mensagens; tente daqui a pouco.")
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice bob", "the session goes on")
+        bob.send("SAIR")  # bob still reads nothing: his connection ends with them unwritten
+        self.server.wait_for_log(r"Conexão de .* encerrada \(não recebeu as últimas mensagens a tempo\)")
+        delivered = self.numbers(bob.expect_closed(), "MSG")
+        kept = self.kept_for_bob()
+        self.assertLessEqual(len(kept), 5, "never more than --max-pending waiting")
+        self.assertEqual(delivered + kept, acknowledged, "and none of the acknowledged ones lost")
+
+
 class HistoryTest(ServerTestCase):
     server_args = (*NO_FLOOD, "--history", "3")
 
