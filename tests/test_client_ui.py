@@ -23,6 +23,7 @@ from unittest import mock
 
 from batchat import client as cliente
 import protocol
+from batchat import server
 from batchat import server as servidor
 from batchat.client import AskPassword, Refuse, Send, ShowHelp, Shown, Style
 from tests.support import TIMEOUT
@@ -771,7 +772,7 @@ class HostileServerTest(FakeServerTestCase):
 
 def servidor_max_line() -> int:
     """The largest --max-line the server accepts."""
-    (maximum,) = [maximum for name, _, maximum, _ in servidor._LIMIT_OPTIONS if name == "max_line"]
+    (maximum,) = [maximum for name, _, maximum, _ in server._LIMIT_OPTIONS if name == "max_line"]
     return int(maximum)
 
 

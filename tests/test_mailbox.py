@@ -14,9 +14,15 @@ from pathlib import Path
 from unittest import mock
 
 import protocol
-from batchat import server as servidor
 from protocol import ErrorCode, ProtocolError
-from batchat.server import Connection, Mailbox, MailboxError
+from batchat import mailbox as mailbox_module
+from batchat.accounts import UserStore
+from batchat.connection import Connection
+from batchat.delivery import Delivery
+from batchat.limits import Limits, RateLimiter
+from batchat.mailbox import Mailbox, MailboxError, WaitingMessage
+from batchat.registry import SessionRegistry
+from batchat.session import ChatSession, ServerContext
 from tests.support import TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")
@@ -37,7 +43,16 @@ def stored_rows(path: Path) -> list[tuple[str, str, str]]:
         return db.execute("SELECT recipient, sender, text FROM waiting ORDER BY id").fetchall()
 
 
+class OnlineStub:
+    """The one thing the delivery asks the registry: who is online, by name key."""
+
+    def __init__(self, online: dict[str, Connection]) -> None:
+        self.connection_of = online.get
+
+
 class MailboxTest(unittest.TestCase):
+    """The mailbox, and the delivery that hands its messages out (``batchat.delivery``)."""
+
     def setUp(self) -> None:
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
@@ -46,8 +61,9 @@ class MailboxTest(unittest.TestCase):
         self.pairs: list[socket.socket] = []
 
     def mailbox(self, max_pending: int = 100) -> Mailbox:
-        mailbox = Mailbox(self.path, max_pending, self.online.get)
+        mailbox = Mailbox(self.path, max_pending)
         self.addCleanup(mailbox.close)
+        self.delivery = Delivery(mailbox, OnlineStub(self.online))  # type: ignore[arg-type]
         return mailbox
 
     def connection(self, buffer: int = 0, max_queue: int = 0) -> tuple[Connection, socket.socket]:
@@ -64,7 +80,7 @@ class MailboxTest(unittest.TestCase):
         return lines
 
     def hand_over(self, mailbox: Mailbox, connection: Connection) -> None:
-        mailbox.hand_over(BOB, connection, lambda: None)
+        self.delivery.hand_over(BOB, connection, lambda: None)
         connection.flush()
 
     def test_kept_in_order_delivered_with_a_count_then_deleted(self) -> None:
@@ -152,7 +168,7 @@ class MailboxTest(unittest.TestCase):
         mailbox = self.mailbox()
         connection, peer = self.connection()
         self.online[BOB] = connection  # logged in between the sender's check and the store
-        mailbox.store(BOB, "alice", "oi")
+        self.delivery.after_store(mailbox.store(BOB, "alice", "oi"))
         self.assertEqual(self.read_lines(peer, 1), ["MSG alice oi"])
         self.assertEqual(mailbox.waiting(BOB), [])
 
@@ -175,7 +191,7 @@ class MailboxTest(unittest.TestCase):
         for index in range(40):
             mailbox.store(BOB, "alice", f"mensagem {index:02} " + "x" * 1000)
         connection, peer = self.connection(buffer=4096, max_queue=10_000)  # a quarter of them
-        mailbox.hand_over(BOB, connection, lambda: None)
+        self.delivery.hand_over(BOB, connection, lambda: None)
         connection.flush()
         self.assertTrue(connection.accepting, "never locked out by its own kept messages")
         # The peer has not read yet: most of the replay still waits to be written.
@@ -193,13 +209,13 @@ class MailboxTest(unittest.TestCase):
         self.assertEqual(raised.exception.text, "Bob ainda não leu 2 mensagens; tente daqui a pouco.")
         with self.assertRaises(ProtocolError):
             mailbox.store("Bob", "alice", "offline now: the same two still count")
-        mailbox.watch([first])[0](True)  # its bytes reached the socket
+        self.delivery.watch([first])[0](True)  # its bytes reached the socket
         mailbox.store("Bob", "alice", "room again")
 
     def test_live_messages_never_written_are_kept_in_acknowledgement_order_within_the_bound(self) -> None:
         mailbox = self.mailbox(max_pending=3)
         live = [mailbox.reserve("Bob", "alice", text, online=True) for text in ("1", "2")]
-        callbacks = mailbox.watch(live)
+        callbacks = self.delivery.watch(live)
         mailbox.store("Bob", "alice", "3")  # stored while 1 and 2 were still in the outbox
         for callback in callbacks:  # the connection ended: never written
             callback(False)
@@ -223,7 +239,7 @@ class MailboxTest(unittest.TestCase):
 
     def test_disk_failure_answers_unavailable_and_frees_the_place(self) -> None:
         mailbox = self.mailbox(max_pending=1)
-        with mock.patch.object(servidor, "_insert_waiting", side_effect=sqlite3.OperationalError("disco cheio")):
+        with mock.patch.object(mailbox_module, "_insert_waiting", side_effect=sqlite3.OperationalError("disco cheio")):
             with self.assertLogs("batchat", "ERROR"), self.assertRaises(ProtocolError) as raised:
                 mailbox.store(BOB, "alice", "oi")
         self.assertIs(raised.exception.code, ErrorCode.UNAVAILABLE)
@@ -233,7 +249,7 @@ class MailboxTest(unittest.TestCase):
     def test_a_corrupt_file_stops_the_start(self) -> None:
         self.path.write_bytes(b"isto nao e um banco SQLite" * 100)
         with self.assertRaises(MailboxError):
-            Mailbox(self.path, 100, self.online.get)
+            Mailbox(self.path, 100)
 
 
 class DamagedMailboxTest(unittest.TestCase):
@@ -257,7 +273,7 @@ class DamagedMailboxTest(unittest.TestCase):
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
         self.path = Path(folder.name) / "mailbox.sqlite3"
-        Mailbox(self.path, 100, lambda name: None).close()  # creates the table
+        Mailbox(self.path, 100).close()  # creates the table
 
     def test_each_damaged_row_stops_the_start(self) -> None:
         for label, row in self.ROWS.items():
@@ -268,7 +284,7 @@ class DamagedMailboxTest(unittest.TestCase):
                     cursor = db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES (?, ?, ?, ?)", row)
                 db.close()
                 with self.assertRaises(MailboxError) as raised:
-                    Mailbox(self.path, 100, lambda name: None)
+                    Mailbox(self.path, 100)
                 self.assertIn(str(self.path), str(raised.exception))
                 self.assertIn(f"id {cursor.lastrowid}:", str(raised.exception))
 
@@ -276,17 +292,18 @@ class DamagedMailboxTest(unittest.TestCase):
         with sqlite3.connect(self.path) as db:
             db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES ('bob', 'carol', 0, 'boa')")
         db.close()
-        mailbox = Mailbox(self.path, 100, lambda name: None)
+        mailbox = Mailbox(self.path, 100)
         self.addCleanup(mailbox.close)
+        delivery = Delivery(mailbox, OnlineStub({}))  # type: ignore[arg-type]
         server_side, peer = socket_pair(self)
         connection = Connection(server_side, ("127.0.0.1", 1), 0)
         logged_in = []
-        with mock.patch.object(servidor.WaitingMessage, "line", side_effect=ValueError("falhou")):
+        with mock.patch.object(WaitingMessage, "line", side_effect=ValueError("falhou")):
             with self.assertLogs("batchat", "ERROR"):
-                mailbox.hand_over(BOB, connection, lambda: logged_in.append(True))
+                delivery.hand_over(BOB, connection, lambda: logged_in.append(True))
         self.assertEqual(logged_in, [True], "the login goes on")
         self.assertEqual([m.text for m in mailbox.waiting(BOB)], ["boa"], "still kept, for the next login")
-        mailbox.hand_over(BOB, connection, lambda: None)
+        delivery.hand_over(BOB, connection, lambda: None)
         connection.flush()
         self.assertTrue(peer.recv(4096).startswith(b"PENDENTE carol "))
 
@@ -409,17 +426,17 @@ class TlsConnectionTest(unittest.TestCase):
 class AcknowledgedPrivateMessageTest(unittest.TestCase):
     """CHAT found bob online and was acknowledged; bob left before it was sent."""
 
-    def context(self) -> servidor.ServerContext:
+    def context(self) -> ServerContext:
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
-        users = servidor.UserStore(Path(folder.name) / "users.json", 4)
+        users = UserStore(Path(folder.name) / "users.json", 4)
         for name in ("alice", "bob"):
             users.register(name, "senha123")
-        registry = servidor.SessionRegistry()
-        mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100, registry.connection_of)
+        registry = SessionRegistry()
+        mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100)
         self.addCleanup(mailbox.close)
-        limits = servidor.Limits(flood_rate=0)
-        return servidor.ServerContext(users, registry, mailbox, limits, *(servidor.RateLimiter(0) for _ in range(3)))
+        limits = Limits(flood_rate=0)
+        return ServerContext(users, registry, mailbox, limits, *(RateLimiter(0) for _ in range(3)))
 
     def test_refused_at_the_send_it_goes_to_the_mailbox(self) -> None:
         context = self.context()
@@ -441,9 +458,9 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         bob.connection.finish()
         self.assertEqual([m.text for m in context.mailbox.waiting("bob")], ["segredo"])
 
-    def session(self, context: servidor.ServerContext, name: str, buffer: int = 0) -> servidor.ChatSession:
+    def session(self, context: ServerContext, name: str, buffer: int = 0) -> ChatSession:
         server_side, _ = socket_pair(self, buffer)
-        session = servidor.ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
+        session = ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
         session.handle_line(f"ENTRAR {name} senha123".encode())
         session.flush_output()
         self.assertEqual(session.name, name)

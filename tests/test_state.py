@@ -15,8 +15,15 @@ from pathlib import Path
 from unittest import mock
 
 from protocol import ErrorCode, ProtocolError
-from batchat import server as servidor
-from batchat.server import Connection, RateLimiter, SessionRegistry, TokenBucket, UserStore, UserStoreError
+from batchat import accounts, presence, storage
+from batchat import connection as connection_module
+from batchat import registry as registry_module
+from batchat.limits import Limits
+from batchat.session import ChatSession, ServerContext
+from batchat.accounts import UserStore, UserStoreError
+from batchat.connection import Connection
+from batchat.limits import RateLimiter, TokenBucket
+from batchat.registry import SessionRegistry
 from tests.support import socket_pair
 
 HASH_COST = 4
@@ -92,7 +99,7 @@ class UserStoreTest(unittest.TestCase):
     def test_registration_returns_only_once_its_account_is_written(self) -> None:
         written: set[str] = set()
         not_yet_durable: list[str] = []
-        real_write = servidor.write_file_durably
+        real_write = accounts.write_file_durably
 
         def recording_write(path: Path, data: bytes) -> None:
             real_write(path, data)
@@ -107,7 +114,7 @@ class UserStoreTest(unittest.TestCase):
                 not_yet_durable.append(name)
             return result
 
-        with mock.patch.object(servidor, "write_file_durably", recording_write), \
+        with mock.patch.object(accounts, "write_file_durably", recording_write), \
                 mock.patch.object(store, "register", register_and_check):
             results = self._run_concurrently(store, [f"user{i}" for i in range(50)])
         self.assertEqual(results, [None] * 50)
@@ -171,14 +178,14 @@ class UserStoreTest(unittest.TestCase):
         store = self.store()
         store.register("alice", PASSWORD)
         for name in ("alice", "ninguem"):
-            with self.subTest(name=name), mock.patch.object(servidor, "_scrypt", wraps=servidor._scrypt) as scrypt:
+            with self.subTest(name=name), mock.patch.object(accounts, "_scrypt", wraps=accounts._scrypt) as scrypt:
                 self.assertIsNone(store.authenticate(name, "senha-errada"))
                 self.assertEqual(scrypt.call_count, 1)
                 self.assertEqual(scrypt.call_args.args[2], 2**HASH_COST, "same cost, same time")
 
     def test_at_most_a_few_hashes_run_at_once(self) -> None:
         store = self.store()
-        limit = servidor.HASH_CONCURRENCY
+        limit = accounts.HASH_CONCURRENCY
         active = 0
         changed = threading.Condition()
         release = threading.Event()
@@ -193,7 +200,7 @@ class UserStoreTest(unittest.TestCase):
                 active -= 1
             return b"x" * 32
 
-        with mock.patch.object(servidor, "_scrypt", blocking_scrypt):
+        with mock.patch.object(accounts, "_scrypt", blocking_scrypt):
             threads = [
                 threading.Thread(target=store.authenticate, args=(f"u{i}", PASSWORD))
                 for i in range(limit + 5)
@@ -222,10 +229,10 @@ class UserStoreTest(unittest.TestCase):
                 active.remove(password)
             return b"x" * 32
 
-        with mock.patch.object(servidor, "_scrypt", blocking_scrypt):
+        with mock.patch.object(accounts, "_scrypt", blocking_scrypt):
             threads = [
                 threading.Thread(target=store.authenticate, args=(f"u{i}", "loop-senha", "10.0.0.1"))
-                for i in range(servidor.HASH_CONCURRENCY + 3)
+                for i in range(accounts.HASH_CONCURRENCY + 3)
             ]
             threads.append(threading.Thread(target=store.authenticate, args=("outra", "vizinha", "10.0.0.2")))
             for thread in threads:
@@ -244,7 +251,7 @@ class UserStoreTest(unittest.TestCase):
         store.register("alice", PASSWORD)
         before = self.path.read_bytes()
         disk_full = OSError(errno.ENOSPC, "No space left on device")
-        with mock.patch.object(servidor.os, "fsync", side_effect=disk_full), self.assertLogs("batchat", "ERROR"):
+        with mock.patch.object(storage.os, "fsync", side_effect=disk_full), self.assertLogs("batchat", "ERROR"):
             self.assertEqual(self.register_error(store, "bob"), ErrorCode.UNAVAILABLE)
         self.assertEqual(self.path.read_bytes(), before)
         self.assertEqual(sorted(p.name for p in self.folder.iterdir()), ["users.json"])
@@ -253,7 +260,7 @@ class UserStoreTest(unittest.TestCase):
     def test_dummy_hash_costs_what_stored_accounts_cost(self) -> None:
         UserStore(self.path, hash_cost=6).register("alice", PASSWORD)
         restarted = UserStore(self.path, hash_cost=4)  # new accounts cheaper; old ones are not
-        with mock.patch.object(servidor, "_scrypt", wraps=servidor._scrypt) as scrypt:
+        with mock.patch.object(accounts, "_scrypt", wraps=accounts._scrypt) as scrypt:
             restarted.authenticate("ninguem", PASSWORD)
         self.assertEqual(scrypt.call_args.args[2], 2**6)
 
@@ -308,11 +315,11 @@ class UserStoreTest(unittest.TestCase):
         self.assertIn(str(self.path), str(raised.exception))
 
     def test_the_largest_accepted_parameters_really_compute(self) -> None:
-        largest = servidor.MAX_SCRYPT_MEMORY // (128 * 8)
-        self.assertEqual(largest, 2**servidor.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
+        largest = accounts.MAX_SCRYPT_MEMORY // (128 * 8)
+        self.assertEqual(largest, 2**accounts.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
         for n, r in ((largest, 8), (2**15, 1)):
             with self.subTest(n=n, r=r):
-                stored = servidor.PasswordHash.from_json({
+                stored = accounts.PasswordHash.from_json({
                     "alg": "scrypt", "n": n, "r": r, "p": 1, "salt": "c2Fs", "key": "a2V5",
                 })
                 self.assertFalse(stored.matches("qualquer"))  # computed, not refused by hashlib
@@ -329,33 +336,34 @@ class DataLockTest(unittest.TestCase):
         self.path = Path(folder.name) / "users.json"
 
     def test_one_holder_at_a_time(self) -> None:
-        fd = servidor.lock_data_file(self.path)
-        with self.assertRaises(servidor.FolderInUse) as raised:
-            servidor.lock_data_file(self.path)  # another open file: refused, even in this process
+        fd = storage.lock_data_file(self.path)
+        with self.assertRaises(storage.FolderInUse) as raised:
+            storage.lock_data_file(self.path)  # another open file: refused, even in this process
         self.assertIn(str(self.path.parent), str(raised.exception))
         os.close(fd)
-        os.close(servidor.lock_data_file(self.path))  # released: free again
+        os.close(storage.lock_data_file(self.path))  # released: free again
 
     def test_a_lock_held_by_a_process_that_dies_is_released(self) -> None:
         code = (
-            "import sys, pathlib; from batchat import server as servidor; servidor.lock_data_file(pathlib.Path(sys.argv[1])); "
+            "import sys, pathlib; from batchat import storage; storage.lock_data_file(pathlib.Path(sys.argv[1])); "
             "print('travado', flush=True); sys.stdin.read()"
         )
         holder = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.path)], cwd=servidor.Path(servidor.__file__).parent.parent,
+            [sys.executable, "-c", code, str(self.path)], cwd=Path(storage.__file__).parent.parent,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for cleanup in (holder.stdout.close, holder.stdin.close, holder.kill):  # type: ignore[union-attr]
             self.addCleanup(cleanup)
         self.assertEqual(holder.stdout.readline(), "travado\n")  # type: ignore[union-attr]
-        with self.assertRaises(servidor.FolderInUse):
-            servidor.lock_data_file(self.path)
+        with self.assertRaises(storage.FolderInUse):
+            storage.lock_data_file(self.path)
         holder.kill()
         holder.wait(10)
-        os.close(servidor.lock_data_file(self.path))
+        os.close(storage.lock_data_file(self.path))
 
     def test_no_posix_module_is_needed_to_import_the_server(self) -> None:
-        self.assertNotIn("fcntl", vars(servidor), "imported only where used: Windows has no fcntl")
+        for module in (storage, accounts, registry_module, connection_module):
+            self.assertNotIn("fcntl", vars(module), "imported only where used: Windows has no fcntl")
 
 
 class TokenBucketTest(unittest.TestCase):
@@ -415,10 +423,10 @@ class FakeConnection:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.presence_seen = 0
-        self._journal: servidor.PresenceJournal | None = None
+        self._journal: presence.PresenceJournal | None = None
         self._lock = threading.Lock()  # the registry's own thread delivers too
 
-    def follow_presence(self, journal: servidor.PresenceJournal, start: int) -> None:
+    def follow_presence(self, journal: presence.PresenceJournal, start: int) -> None:
         with self._lock:
             self._journal, self.presence_seen = journal, start
 
@@ -488,7 +496,7 @@ class SessionRegistryTest(unittest.TestCase):
     def test_presence_notices_keep_their_order(self) -> None:
         """A log-out and a fast log-in of one name reach the others in that order
         (with no presence budget: else most of these would be coalesced)."""
-        with mock.patch.object(servidor, "PRESENCE_PER_MINUTE", 0):
+        with mock.patch.object(registry_module, "PRESENCE_PER_MINUTE", 0):
             registry = SessionRegistry()
         watcher = FakeSession("watcher")
         self.log_in(registry, watcher)
@@ -512,11 +520,11 @@ class SessionRegistryTest(unittest.TestCase):
             self.log_in(registry, session)
             registry.log_out(session, "alice")  # type: ignore[arg-type]
         registry.deliver_presence()
-        budget = servidor.PRESENCE_PER_MINUTE
+        budget = registry_module.PRESENCE_PER_MINUTE
         quiet = ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"]
         self.assertEqual(watcher.connection.lines, quiet, "then alice seems to stay")
         self.assertEqual(registry.names(), ["watcher"])
-        now[0] += servidor.PRESENCE_HOLD - 1
+        now[0] += registry_module.PRESENCE_HOLD - 1
         self.assertEqual(registry.release_departures(), 1.0, "due in a second")
         now[0] += 1
         self.assertIsNone(registry.release_departures())
@@ -528,19 +536,19 @@ class SessionRegistryTest(unittest.TestCase):
         registry = SessionRegistry(clock=lambda: now[0])
         watcher, alice = FakeSession("watcher"), FakeSession("alice")
         self.log_in(registry, watcher)
-        for _ in range(servidor.PRESENCE_PER_MINUTE + 1):
+        for _ in range(registry_module.PRESENCE_PER_MINUTE + 1):
             self.log_in(registry, alice)
             registry.log_out(alice, "alice")  # type: ignore[arg-type]
         self.log_in(registry, alice)
-        now[0] += servidor.PRESENCE_HOLD
+        now[0] += registry_module.PRESENCE_HOLD
         self.assertIsNone(registry.release_departures())
         registry.deliver_presence()
-        budget = servidor.PRESENCE_PER_MINUTE
+        budget = registry_module.PRESENCE_PER_MINUTE
         self.assertEqual(watcher.connection.lines, ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"])
         self.assertIs(registry.find("alice"), alice)
 
     def test_presence_journal_forgets_only_what_everyone_had(self) -> None:
-        journal = servidor.PresenceJournal()
+        journal = presence.PresenceJournal()
         for number in range(3000):
             journal.append(b"ENTROU u%d\n" % number)
         journal.forget_before(2000)
@@ -551,7 +559,7 @@ class SessionRegistryTest(unittest.TestCase):
 
     def test_notices_everyone_had_are_forgotten(self) -> None:
         registry = SessionRegistry()
-        sessions = [FakeSession(f"u{n}") for n in range(servidor.FORGET_AFTER + 100)]
+        sessions = [FakeSession(f"u{n}") for n in range(registry_module.FORGET_AFTER + 100)]
         for session in sessions:
             self.log_in(registry, session)
         registry.deliver_presence()
@@ -608,15 +616,15 @@ class FloodBudgetTest(unittest.TestCase):
         for other in self.others:
             other.connection = RecordingConnection()
             self.registry.log_in(other, other.name)  # type: ignore[arg-type]
-        dummy = servidor.PasswordHash(2, 1, 1, b"sal", b"chave")
-        users = mock.Mock(accounts=lambda: [servidor.Account(f"conta{i}", dummy) for i in range(200)])
-        limits = servidor.Limits(flood_rate=5, flood_burst=self.BURST)
-        context = servidor.ServerContext(
+        dummy = accounts.PasswordHash(2, 1, 1, b"sal", b"chave")
+        users = mock.Mock(accounts=lambda: [accounts.Account(f"conta{i}", dummy) for i in range(200)])
+        limits = Limits(flood_rate=5, flood_burst=self.BURST)
+        context = ServerContext(
             users, self.registry, mock.Mock(), limits,
             RateLimiter(0), RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=lambda: self.now,
         )
         self.connection = RecordingConnection()
-        self.session = servidor.ChatSession(self.connection, context)  # type: ignore[arg-type]
+        self.session = ChatSession(self.connection, context)  # type: ignore[arg-type]
         self.session.name = "falante"
         self.registry.log_in(self.session, "falante")
 
@@ -707,14 +715,14 @@ class ConnectionTest(unittest.TestCase):
         received = 0
         while received < 200 * (len(line) + 1):
             received += len(self.peer.recv(65536))
-        writer.join(servidor.WRITER_LINGER + 5)
+        writer.join(connection_module.WRITER_LINGER + 5)
         self.assertFalse(writer.is_alive(), "an idle writer ends")
         self.assertTrue(connection.send_line("depois"), "and the next line goes straight out")
         self.assertEqual(self.peer.recv(100), b"depois\n")
         self.assertEqual(self.writers(), [])
 
     def test_presence_notices_go_before_the_next_line(self) -> None:
-        journal = servidor.PresenceJournal()
+        journal = presence.PresenceJournal()
         journal.append(b"SAIU carol\n")
         connection = self.connection()
         connection.follow_presence(journal, journal.end)  # not what came before following

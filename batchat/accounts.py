@@ -1,0 +1,405 @@
+"""The registered accounts: passwords hashed with scrypt, kept in ``users.json``.
+
+Owns :class:`UserStore` (the accounts in memory and on disk, when each was
+last online) with its types :class:`PasswordHash` and :class:`Account`. Called
+by the chat sessions (register, authenticate, names) and the server (save at
+shutdown). Hashing and file writes never happen under the store's lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import dataclasses
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import protocol
+from protocol import ErrorCode, ProtocolError
+from batchat.limits import OneAtATime
+from batchat.storage import remove_stale_temp_files, write_file_durably, StorageError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+DEFAULT_HASH_COST = 15  # scrypt n = 2**15: ~90 ms and 32 MiB per hash on a 2020s core
+
+
+USERS_FILE_VERSION = 1
+
+
+SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that records it
+
+
+# Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
+# many run at once, so a login storm queues instead of eating memory and CPU.
+HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
+
+
+# The most memory one stored hash may ask scrypt for (128 * r * n bytes): more
+# would exhaust the machine, or pass what hashlib.scrypt can compute at all.
+# --hash-cost 18 (n = 2**18, r = 8) is exactly this.
+MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
+
+
+MAX_HASH_COST = 18
+
+
+class UserStoreError(StorageError):
+    """``users.json`` cannot be used."""
+
+
+@dataclass(frozen=True)
+class PasswordHash:
+    """An scrypt hash with the parameters it was made with."""
+
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    key: bytes
+
+    @classmethod
+    def create(cls, password: str, cost: int) -> PasswordHash:
+        """Hash ``password`` with a fresh random salt and ``n = 2**cost``."""
+        salt = os.urandom(16)
+        return cls(2**cost, 8, 1, salt, _scrypt(password, salt, 2**cost, 8, 1))
+
+    def matches(self, password: str) -> bool:
+        """Whether ``password`` hashes to this key (constant-time comparison)."""
+        candidate = _scrypt(password, self.salt, self.n, self.r, self.p)
+        return hmac.compare_digest(candidate, self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alg": "scrypt",
+            "n": self.n,
+            "r": self.r,
+            "p": self.p,
+            "salt": base64.b64encode(self.salt).decode("ascii"),
+            "key": base64.b64encode(self.key).decode("ascii"),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PasswordHash:
+        """Read a stored hash, refusing parameters scrypt would choke on later: an
+        account whose hash cannot be computed could never log in again."""
+        if data.get("alg") != "scrypt":
+            raise ValueError(f"algoritmo de hash desconhecido: {data.get('alg')!r}")
+        n, r, p = (_stored_int(data, key) for key in ("n", "r", "p"))
+        if not _scrypt_can_compute(n, r, p):
+            raise ValueError(f"parâmetros do scrypt inválidos: n={n}, r={r}, p={p}")
+        salt = base64.b64decode(data["salt"], validate=True)
+        key = base64.b64decode(data["key"], validate=True)
+        if not salt or not key:
+            raise ValueError("sal ou hash vazio")
+        return cls(n, r, p, salt, key)
+
+
+def _stored_int(data: dict[str, Any], key: str) -> int:
+    """``data[key]``, which must be an int: ``1e999`` or ``true`` is no scrypt parameter."""
+    value = data[key]
+    if type(value) is not int:
+        raise ValueError(f"{key} deveria ser um número inteiro, não {str(value)[:40]}")
+    return value
+
+
+def _scrypt_can_compute(n: int, r: int, p: int) -> bool:
+    """Whether :func:`_scrypt` computes with these parameters within MAX_SCRYPT_MEMORY.
+
+    n a power of two below 2**(16 r) (OpenSSL refuses larger ones), r and p
+    small, and 128 r n bytes at most MAX_SCRYPT_MEMORY.
+    """
+    return (  # r first: 2 ** (16 r) with a damaged r of 10**12 would never finish
+        1 <= r <= 64
+        and 1 <= p <= 16
+        and 2 <= n < 2 ** (16 * r)
+        and n & (n - 1) == 0
+        and 128 * r * n <= MAX_SCRYPT_MEMORY
+    )
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    # OpenSSL refuses by default above 32 MiB; allow what these parameters need.
+    maxmem = 128 * r * (n + p + 2) + 1024 * 1024
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=32)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A registered user: the name as registered, the password hash, when last online."""
+
+    name: str
+    password_hash: PasswordHash
+    last_seen: float | None = None  # seconds since the epoch; None: never logged in
+
+    @functools.cached_property
+    def json_line(self) -> str:
+        """This account's line in users.json, encoded once: every commit writes every account."""
+        record: dict[str, Any] = {"hash": self.password_hash.to_json(), "name": self.name}
+        if self.last_seen is not None:
+            record["last_seen"] = protocol.format_timestamp(self.last_seen)
+        key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
+        return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
+
+
+# What a damaged record raises while it is read (OverflowError: a number like 1e999).
+_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError, ProtocolError)
+
+
+def _damage_reason(error: BaseException) -> str:
+    """What is wrong with a stored record, in one short phrase."""
+    if isinstance(error, KeyError):
+        return f"falta o campo {error.args[0]!r}"
+    if isinstance(error, ProtocolError):
+        return error.text
+    if isinstance(error, RecursionError):
+        return "colchetes ou chaves aninhados demais"
+    return str(error)[:200] or type(error).__name__
+
+
+def _corrupt_users_file(path: Path, reason: str) -> UserStoreError:
+    return UserStoreError(
+        f"o arquivo de contas {path} está corrompido ({reason}). "
+        "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
+    )
+
+
+def _load_account(record: dict[str, Any]) -> Account:
+    """One record of users.json; raises one of _DAMAGE if it is not a valid account."""
+    name = protocol.validate_name(record["name"])
+    return Account(name, PasswordHash.from_json(record["hash"]), _load_last_seen(record))
+
+
+def _load_last_seen(record: dict[str, Any]) -> float | None:
+    text = record.get("last_seen")
+    if text is None:
+        return None
+    seconds = protocol.parse_timestamp(text) if isinstance(text, str) else None
+    if seconds is None:
+        raise ValueError(f"data inválida em last_seen: {text!r}")
+    return seconds
+
+
+class UserStore:
+    """The registered accounts, kept in a JSON file.
+
+    API: :meth:`register`, :meth:`authenticate`, :meth:`registered_name`,
+    :meth:`record_seen`, :meth:`accounts`, :meth:`save`.
+
+    ``_lock`` guards only the in-memory dicts; hashing and file writes happen
+    outside it. File writes are serialised by ``_write_lock``, a lock whose
+    only job is to order them, and batched: a registration waits until a
+    write that includes it is on disk (group commit), so ``OK NOVO`` always
+    means durable, and a burst of registrations costs a few file writes
+    instead of one per account.
+
+    When each account was last online changes at every login and log-out;
+    a thread of the store's own saves those changes SEEN_SAVE_DELAY later, all
+    at once, so a stream of logins cannot turn into a stream of file writes.
+    A SIGKILL may lose the last few seconds of them, never an account.
+    """
+
+    def __init__(self, path: Path, hash_cost: int = DEFAULT_HASH_COST) -> None:
+        self._path = path
+        self._hash_cost = hash_cost
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        if not path.parent.is_dir():
+            raise UserStoreError(f"a pasta {path.parent} não existe")
+        self._accounts: dict[str, Account] = self._load(path)
+        remove_stale_temp_files(path)
+        self._pending: dict[str, Account] = {}  # registered, not yet on disk
+        self._version = 0  # bumped on every change to the set of accounts
+        self._durable_version = 0  # the newest version known to be on disk
+        # Unknown names are checked against this hash, so that a login costs
+        # the same time whether the name exists or not: same cost as most accounts.
+        self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
+        self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
+        self._turns = OneAtATime()  # per address: one hash in flight each
+        self._seen_changed = threading.Event()
+        threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()
+
+    def _typical_cost(self) -> int:
+        """log2 of the scrypt n most stored hashes use (the configured cost if none)."""
+        costs = collections.Counter(account.password_hash.n for account in self._accounts.values())
+        return costs.most_common(1)[0][0].bit_length() - 1 if costs else self._hash_cost
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Account]:
+        """Every account in ``path``; each record is checked, and any damage stops the
+        start with one sentence naming the file and the record."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as error:
+            raise UserStoreError(f"não foi possível ler {path}: {error.strerror}") from error
+        try:
+            records = json.loads(raw)["users"].items()
+        except (*_DAMAGE, RecursionError) as error:  # RecursionError: brackets nested too deep
+            raise _corrupt_users_file(path, _damage_reason(error)) from None
+        accounts: dict[str, Account] = {}
+        for key, record in records:
+            try:
+                account = _load_account(record)
+                if protocol.name_key(account.name) in accounts:
+                    raise ValueError(f"a conta {account.name} aparece duas vezes")
+            except (*_DAMAGE, RecursionError) as error:
+                raise _corrupt_users_file(path, f"conta {str(key)[:40]!r}: {_damage_reason(error)}") from None
+            accounts[protocol.name_key(account.name)] = account
+        return accounts
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._accounts)
+
+    def registered_name(self, name: str) -> str | None:
+        """The name as registered of the account called ``name`` (ignoring case), if any."""
+        with self._lock:
+            account = self._accounts.get(protocol.name_key(name))
+        return account.name if account else None
+
+    def accounts(self) -> list[Account]:
+        """Every account, sorted by name ignoring case."""
+        with self._lock:
+            accounts = list(self._accounts.values())
+        return sorted(accounts, key=lambda account: (account.name.casefold(), account.name))
+
+    def record_seen(self, name: str, when: float) -> None:
+        """Note that ``name`` was online at ``when``; on disk within SEEN_SAVE_DELAY."""
+        key = protocol.name_key(name)
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is None:
+                return
+            self._accounts[key] = dataclasses.replace(account, last_seen=when)
+            self._version += 1
+        self._seen_changed.set()
+
+    def save(self) -> None:
+        """Write what changed now (at shutdown, so no last-seen time is lost)."""
+        with self._lock:
+            version = self._version
+        self._write(version)
+
+    def _save_seen_forever(self) -> None:
+        while True:
+            self._seen_changed.wait()
+            time.sleep(SEEN_SAVE_DELAY)  # gather a burst of logins into one write
+            self._seen_changed.clear()
+            try:
+                self.save()
+            except OSError as error:
+                log.error("Não foi possível gravar %s: %s; nova tentativa em breve.", self._path, error)
+                self._seen_changed.set()
+
+    def register(self, name: str, password: str, owner: Hashable = None) -> str:
+        """Create an account and return once it is on disk; ``owner`` (the client's
+        address) waits for its own earlier hashes first (see :meth:`_hash`).
+
+        Raises ``USUARIO_EXISTE`` if the name is taken (ignoring case, also by a
+        registration still being written), ``INDISPONIVEL`` if the file cannot
+        be written. Returns the name as registered.
+        """
+        key = protocol.name_key(name)
+        if self._is_taken(key):  # cheap early answer; the check under the lock decides
+            raise self._exists_error()
+        account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost), owner))
+        with self._lock:
+            if self._holds_locked(key):
+                raise self._exists_error()
+            self._pending[key] = account
+            self._version += 1
+            my_version = self._version
+        try:
+            self._write(my_version, rollback=key)
+        except OSError as error:
+            log.error("Não foi possível gravar %s: %s", self._path, error)
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "Não foi possível criar a conta agora; tente mais tarde."
+            ) from error
+        return name
+
+    def authenticate(self, name: str, password: str, owner: Hashable = None) -> str | None:
+        """Return the registered name if the password is right, else ``None``;
+        ``owner`` as for :meth:`register`."""
+        with self._lock:
+            account = self._accounts.get(protocol.name_key(name))
+        stored = account.password_hash if account else self._dummy_hash
+        if self._hash(lambda: stored.matches(password), owner) and account:
+            return account.name
+        return None
+
+    def _is_taken(self, key: str) -> bool:
+        with self._lock:
+            return self._holds_locked(key)
+
+    def _holds_locked(self, key: str) -> bool:
+        """Whether ``key`` is registered or being registered; caller holds ``_lock``."""
+        return key in self._accounts or key in self._pending
+
+    def _hash(self, compute: Callable[[], T], owner: Hashable = None) -> T:
+        """Run ``compute`` (an scrypt hash) in one of the HASH_CONCURRENCY slots.
+
+        An ``owner`` (an address) has one hash in flight at a time: its next
+        ones wait in its own line, so one address looping logins holds one
+        slot, never all of them, and everyone else's login keeps its pace.
+        """
+        if owner is None:
+            with self._hash_slots:
+                return compute()
+        with self._turns.hold(owner), self._hash_slots:
+            return compute()
+
+    @staticmethod
+    def _exists_error() -> ProtocolError:
+        return ProtocolError(ErrorCode.USER_EXISTS, "Esse nome de usuário já está em uso.")
+
+    def _write(self, version: int, rollback: str | None = None) -> None:
+        """Make sure the accounts as of ``version`` are on disk; on failure drop the
+        pending account ``rollback`` (a registration) and raise.
+
+        The pending account is removed while ``_write_lock`` is still held, so
+        no later write can carry an account that was refused.
+        """
+        with self._write_lock:
+            if self._durable_version >= version:
+                return  # another thread's write already carried ours
+            with self._lock:
+                snapshot = {**self._accounts, **self._pending}
+                snapshot_version = self._version
+            try:
+                write_file_durably(self._path, self._serialize(snapshot.values()))
+            except OSError:
+                if rollback is not None:
+                    with self._lock:
+                        del self._pending[rollback]
+                        self._version += 1
+                raise
+            with self._lock:
+                self._durable_version = snapshot_version
+                for written in snapshot.keys() & self._pending.keys():
+                    self._accounts[written] = self._pending.pop(written)
+
+    @staticmethod
+    def _serialize(accounts: Iterable[Account]) -> bytes:
+        """The whole file: one account per line, sorted, so it stays easy to read.
+
+        Every commit writes every account, so each account's line is encoded
+        once (:attr:`Account.json_line`) and a commit only sorts and joins:
+        10,000 registrations no longer cost 10,000 re-encodings each.
+        """
+        users = ",\n".join(sorted(account.json_line for account in accounts))
+        return f'{{"version": {USERS_FILE_VERSION}, "users": {{\n{users}\n}}}}\n'.encode("utf-8")

@@ -1,0 +1,439 @@
+"""One client socket: its outbox, its writer thread, its TLS session.
+
+Owns :class:`Connection`. Anyone may send to a connection (its own session,
+other users' sessions, the presence thread, the delivery); only its own
+reader thread reads from it and finally closes it. See the class for the
+numbered guarantees of :meth:`Connection.enqueue`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+
+import protocol
+from batchat import system
+from batchat.presence import PresenceJournal
+
+log = logging.getLogger(__name__)
+
+
+RECV_SIZE = 65536  # bytes asked of each recv()
+CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
+
+
+WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
+
+
+# (offset in the data where a part ends, its on_written callback): see Connection.enqueue.
+Watchers = Sequence[tuple[int, Callable[[bool], None]]]
+
+
+class SessionEnded(Exception):
+    """The session must end now; the argument says why, for the log."""
+
+
+class Connection:
+    """One client socket and the bytes waiting to go out on it.
+
+    :meth:`send_encoded` never blocks. When nothing is waiting before it, the
+    sending thread writes straight to the socket with a non-blocking send:
+    no other thread is woken, which is what keeps a busy server fast. What the
+    socket cannot take at once waits in the outbox, and a writer thread,
+    started only then and gone again once the outbox stays empty, finishes
+    the job with blocking sends. So an idle or fast-reading client costs no
+    second thread, and a client that does not read blocks nobody but its own
+    writer. When the outbox would pass ``max_queue`` bytes the client is
+    dropped: the outbox is thrown away and the socket shut down.
+
+    ``_lock`` belongs to this connection alone. Holding it across a
+    non-blocking send is what keeps lines in order, and such a send never
+    waits for the network. :meth:`enqueue` does no I/O at all, so it may be
+    called under another lock; :meth:`flush` does the sending (and the
+    shutdown of a client the enqueue found over its limit).
+
+    With TLS, lines are encrypted as they enter the outbox, under ``_lock``,
+    which also serialises every other use of the TLS session (see
+    :class:`protocol.TlsEndpoint`); the outbox holds ciphertext.
+
+    ``on_written`` callbacks learn when given bytes have been written to the
+    socket (for the mailbox, which deletes a kept message only then, and
+    counts a live private message until then), or, when the connection ends
+    first, that they never will be. Bytes count as written as each send hands
+    them to the kernel, so a send cut short by a drop still tells which
+    messages went out before it.
+    """
+
+    def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
+        self.sock = sock
+        self.ip, self.port = system.peer_ip(address), address[1]
+        self.drop_reason: str | None = None  # why the server cut this client off
+        self._max_queue = max_queue
+        self._lock = threading.Lock()
+        self._wake_writer = threading.Condition(self._lock)
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._queued = 0  # bytes not yet handed to the kernel: outbox plus the writer's batch
+        # Bytes enqueued past max_queue on purpose (bounded=False), as a range of
+        # the stream: until written, they do not count against max_queue.
+        self._exempt_start = self._exempt_end = 0
+        self._writer: threading.Thread | None = None  # alive only while there is a backlog
+        self._closing = False  # no more lines are accepted
+        self._shut = False  # closed and flushed: the socket was shut down
+        self._presence: PresenceJournal | None = None  # followed while logged in
+        self.presence_seen = 0  # journal index of the next notice to send
+        self._tls: protocol.TlsEndpoint | None = None
+        self._awaiting_tls = False  # a TLS handshake is under way: no line may go out yet
+        self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
+        self._enqueued_total = 0  # bytes ever put in the outbox
+        self._written_total = 0  # bytes ever handed to the kernel
+        # (stream position, callback), in order.
+        self._watchers: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
+
+    def __str__(self) -> str:
+        return protocol.format_address(self.ip, self.port)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether lines are still accepted (a racy hint: the answer may change at once)."""
+        return not self._closing
+
+    def send_line(self, line: str) -> bool:
+        """Send ``line``; ``False`` if it was not accepted (closing, or dropped now)."""
+        return self.send_encoded(protocol.encode_line(line))
+
+    def expect_tls(self) -> None:
+        """A TLS handshake comes first: until :meth:`use_tls`, accept no line (a plaintext
+        goodbye at shutdown must not land in the middle of the handshake)."""
+        with self._lock:
+            self._awaiting_tls = True
+
+    def use_tls(self, endpoint: protocol.TlsEndpoint) -> bytes:
+        """From now on, encrypt what goes out and decrypt what comes in. Returns the
+        plaintext that already came with the end of the handshake."""
+        with self._lock:
+            self._tls = endpoint
+            self._awaiting_tls = False
+        return self.decrypt(b"") or b""
+
+    def send_encoded(
+        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, watchers: Watchers = ()
+    ) -> bool:
+        """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does;
+        ``on_written`` and ``watchers`` as for :meth:`enqueue`."""
+        accepted = self.enqueue(data, on_written, watchers=watchers)
+        self.flush()
+        return accepted
+
+    def enqueue(
+        self,
+        data: bytes,
+        on_written: Callable[[bool], None] | None = None,
+        *,
+        bounded: bool = True,
+        watchers: Watchers = (),
+    ) -> bool:
+        """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
+
+        Presence notices not yet sent go first, so they precede what follows
+        them. ``False`` if not accepted: closing, or over ``max_queue`` (the
+        client is then dropped at the next flush). ``bounded=False`` lets
+        ``data`` past ``max_queue``, for what the caller bounds itself: the
+        kept messages and history at login, which must never lock anyone out;
+        anything after them still counts them. ``on_written(True)`` is called
+        once ``data`` was written to the socket, ``on_written(False)`` if it
+        never will be; never while a lock of this connection is held.
+        ``watchers``: the same for parts of ``data``, as (offset in ``data``
+        where the part ends, callback), in order.
+        """
+        with self._lock:
+            if self._closing or self._awaiting_tls:
+                return False
+            self._catch_up_locked()
+            if self._closing:  # the catch-up found the TLS session broken
+                return False
+            # The cheap test first (every message passes here): exempt bytes only lower the count.
+            over = self._max_queue and self._queued + len(data) > self._max_queue
+            if over and bounded and self._over_limit_locked(len(data)):
+                self._drop_locked("a fila de saída encheu: o cliente não está lendo")
+                return False
+            start = self._enqueued_total
+            if not self._append_locked(data):
+                return False
+            if not bounded:
+                self._exempt_locked(start, self._enqueued_total)
+            if on_written is not None:
+                self._watchers.append((self._enqueued_total, on_written))
+            if watchers:
+                self._watch_parts_locked(start, watchers)
+            return True
+
+    def _watch_parts_locked(self, start: int, watchers: Watchers) -> None:
+        """Watch where each part ends in the stream; encrypted, where a part ends is
+        not known, so each is watched to the end of the whole (never too early)."""
+        for end, callback in watchers:
+            mark = start + end if self._tls is None else self._enqueued_total
+            self._watchers.append((mark, callback))
+
+    def decrypt(self, data: bytes) -> bytes | None:
+        """What the client sent, from bytes received: plaintext (``b""`` for half a TLS
+        record), or ``None`` once it has closed its TLS session."""
+        if self._tls is None:
+            return data
+        with self._lock:
+            if self._closing:
+                return None  # our close_notify went out, or we dropped it: the session is over
+            try:
+                plaintext, reply = self._tls.decrypt(data)
+            except ssl.SSLError as error:
+                # A forged or corrupted record: the session is unusable both ways.
+                # Closed here, under the lock, so no sender ever meets it broken.
+                self._drop_locked(f"TLS inválido: {error.reason or error}")
+                raise
+            if reply:
+                self._push_locked(reply)
+        if reply:
+            self.flush()
+        return plaintext
+
+    def _append_locked(self, data: bytes) -> bool:
+        """Queue plaintext lines, encrypted first on a TLS connection; ``False`` if the
+        TLS session can no longer encrypt (the connection is then dropped)."""
+        if self._tls is not None:
+            try:
+                data = self._tls.encrypt(data)
+            except ssl.SSLError as error:
+                self._drop_locked(f"TLS inválido: {error.reason or error}")
+                return False
+        self._push_locked(data)
+        return True
+
+    def _over_limit_locked(self, extra: int) -> bool:
+        """Whether ``extra`` more bytes would take the unsent bytes past ``max_queue``,
+        not counting what was let past it on purpose and is still unsent."""
+        if not self._max_queue:
+            return False
+        exempt = max(0, self._exempt_end - max(self._written_total, self._exempt_start))
+        return self._queued - exempt + extra > self._max_queue
+
+    def _exempt_locked(self, start: int, end: int) -> None:
+        if self._exempt_end <= self._written_total:  # the previous range is all written
+            self._exempt_start = start
+        self._exempt_end = end
+
+    def _drop_locked(self, reason: str) -> None:
+        """:meth:`drop` for callers holding the lock: the shutdown (which wakes a writer
+        blocked in sendall() and the reader blocked in recv()) waits for the next flush."""
+        self._discard_locked(reason)
+        self._must_shut_down = True
+        self._wake_writer.notify()
+
+    def _push_locked(self, data: bytes) -> None:
+        """Queue bytes exactly as they must go on the wire."""
+        self._outbox.append(data)
+        self._queued += len(data)
+        self._enqueued_total += len(data)
+
+    def _written_locked(self, count: int) -> list[Callable[[bool], None]]:
+        """``count`` more bytes reached the kernel: the callbacks now due, to run unlocked."""
+        self._written_total += count
+        if not self._watchers:  # often: only kept and private messages are watched
+            return _NOTHING_DUE
+        due = []
+        while self._watchers and self._watchers[0][0] <= self._written_total:
+            due.append(self._watchers.popleft()[1])
+        return due
+
+    def follow_presence(self, journal: PresenceJournal, start: int) -> None:
+        """From now on, send the notices of ``journal`` from index ``start`` on."""
+        with self._lock:
+            self._presence = journal
+            self.presence_seen = start
+
+    def catch_up(self) -> None:
+        """Send the presence notices this client has not had yet."""
+        journal = self._presence
+        if journal is None or self.presence_seen >= journal.end:  # racy, but only a shortcut
+            return
+        with self._lock:
+            if self._closing:
+                return
+            self._catch_up_locked()
+            overflow = self._over_limit_locked(0)
+        if overflow:
+            self.drop("a fila de saída encheu: o cliente não está lendo")
+        else:
+            self.flush()
+
+    def _catch_up_locked(self) -> None:
+        journal = self._presence
+        if journal is not None and self.presence_seen < journal.end:
+            data, self.presence_seen = journal.since(self.presence_seen)
+            self._append_locked(data)
+
+    def flush(self) -> None:
+        """Send what the outbox holds now, without blocking; a writer thread takes the rest."""
+        writer = None
+        with self._lock:
+            must_shut_down, self._must_shut_down = self._must_shut_down, False
+            due, backlog = self._send_now_locked()
+            if backlog:
+                writer = self._writer = threading.Thread(
+                    target=self._write_loop, name=f"writer-{self}", daemon=True
+                )
+        if must_shut_down:
+            self._shut_down(socket.SHUT_RDWR)
+        if due:
+            _run_callbacks(due, True)
+        if writer is None:
+            return
+        try:
+            writer.start()
+        except RuntimeError as error:  # "can't start new thread"
+            with self._lock:
+                self._writer = None
+            self.drop(f"sem recursos para enviar: {error}")
+
+    def _send_now_locked(self) -> tuple[list[Callable[[bool], None]], bool]:
+        """One non-blocking send of the whole outbox: the callbacks now due, and
+        whether a writer thread must start for what the socket did not take."""
+        if self._writer is not None:
+            self._wake_writer.notify()
+            return [], False
+        if not self._outbox:
+            return [], False
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        try:
+            sent = system.send_without_blocking(self.sock, data)
+        except OSError as error:
+            self._discard_locked(f"falha ao enviar: {error.strerror or error}")
+            return [], False
+        self._queued -= sent
+        due = self._written_locked(sent)
+        if sent < len(data):
+            self._outbox.append(data[sent:])
+        return due, sent < len(data)
+
+    def close(self) -> None:
+        """Accept no more lines; what is waiting still goes out, then the socket is shut down."""
+        with self._lock:
+            if self._tls is not None and not self._closing:
+                self._push_locked(self._tls.close())  # close_notify: the end is no truncation
+            self._closing = True
+        self.flush()  # sends what is waiting, the notices not yet had among it
+        with self._lock:
+            if self._writer is not None:
+                self._wake_writer.notify()  # it shuts the socket down once drained
+                return
+            if self._shut:
+                return
+            self._shut = True
+        self._shut_down(socket.SHUT_RDWR)
+
+    def drop(self, reason: str) -> None:
+        """Cut the client off now: discard what is waiting and shut the socket down."""
+        with self._lock:
+            self._drop_locked(reason)
+        self.flush()  # nothing left to send: it only does the shutdown
+
+    def stop_reading(self) -> None:
+        """Make the reader's recv() return at once; waiting lines still go out."""
+        self._shut_down(socket.SHUT_RD)
+
+    def finish(self) -> None:
+        """Called by the reader thread last: flush, wait a little, then release the socket."""
+        self.close()
+        writer = self._writer
+        if writer is not None:
+            writer.join(CLOSE_GRACE)
+            if writer.is_alive():
+                self.drop("não recebeu as últimas mensagens a tempo")
+                writer.join()  # shutdown() makes its sendall() fail at once
+        # Every send happens under _lock after a _closing check, and the writer
+        # is gone: only now may the file descriptor be closed and reused.
+        with self._lock:
+            self.sock.close()
+            written = [callback for mark, callback in self._watchers if mark <= self._written_total]
+            unwritten = [callback for mark, callback in self._watchers if mark > self._written_total]
+            self._watchers.clear()
+        _run_callbacks(written, True)
+        _run_callbacks(unwritten, False)
+
+    def wait_flushed(self, timeout: float) -> None:
+        writer = self._writer
+        if writer is not None:
+            writer.join(timeout)
+
+    def _write_loop(self) -> None:
+        """Drain the outbox with blocking sends; end when idle, or when closed and drained.
+
+        On the two ways out that touch the socket (closed, failed) the thread
+        stays registered as the writer, so :meth:`finish` joins it before the
+        socket is closed.
+        """
+        try:
+            while batch := self._next_batch():
+                self._send_all(memoryview(batch))
+        except OSError as error:
+            log.debug("Falha ao enviar para %s: %s", self, error)
+            with self._lock:
+                self._discard_locked(f"falha ao enviar: {error.strerror or error}")
+            self._shut_down(socket.SHUT_RDWR)
+
+    def _send_all(self, data: memoryview) -> None:
+        """sendall(), counting what each send hands to the kernel: when a drop cuts it
+        short, the messages that went out are not taken for unwritten (and kept twice)."""
+        while data:
+            sent = self.sock.send(data)
+            with self._lock:
+                self._queued -= sent  # counted against max_queue until sent
+                due = self._written_locked(sent)
+            if due:
+                _run_callbacks(due, True)
+            data = data[sent:]
+
+    def _next_batch(self) -> bytes:
+        """Everything waiting, joined into one send; ``b""`` when the writer should end."""
+        with self._lock:
+            while not self._outbox and not self._closing:
+                if not self._wake_writer.wait(WRITER_LINGER) and not self._outbox:
+                    if not self._closing:
+                        self._writer = None  # idle: the next backlog starts a new writer
+                        return b""
+            if self._outbox:
+                batch = b"".join(self._outbox)
+                self._outbox.clear()
+                return batch
+            self._shut = True  # closing and drained
+        self._shut_down(socket.SHUT_RDWR)
+        return b""
+
+    def _discard_locked(self, reason: str) -> None:
+        """Accept nothing more and forget what is waiting; the first reason given sticks."""
+        if self.drop_reason is None:
+            self.drop_reason = reason
+        self._closing = True
+        self._outbox.clear()
+        self._queued = 0
+
+    def _shut_down(self, how: int) -> None:
+        try:
+            self.sock.shutdown(how)
+        except OSError:
+            log.debug("Socket de %s já estava desconectado.", self)
+
+
+_NOTHING_DUE: list[Callable[[bool], None]] = []  # shared, never appended to
+
+
+def _run_callbacks(callbacks: list[Callable[[bool], None]], written: bool) -> None:
+    """Run ``on_written`` callbacks; a bug in one must not kill the thread that sends."""
+    for callback in callbacks:
+        try:
+            callback(written)
+        except Exception:
+            log.exception("Erro inesperado ao confirmar um envio.")

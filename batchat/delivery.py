@@ -1,0 +1,144 @@
+"""Handing kept private messages to their recipient, and keeping live ones never written.
+
+Owns the order between the mailbox and the registry: a login takes what the
+mailbox kept and becomes visible in one step under this module's lock, and a
+message kept meanwhile is looked for under the same lock, so it either is
+among those handed over or finds its recipient online. The mailbox only
+stores; this module decides when its messages go out, and formats them.
+Called by the chat sessions (login, private messages) only.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import protocol
+from batchat.connection import Connection
+from batchat.mailbox import Mailbox, WaitingMessage
+from batchat.registry import SessionRegistry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Delivery:
+    """Kept messages into outboxes, and back to the mailbox when never written.
+
+    API: :meth:`hand_over` (at a login), :meth:`after_store` (a message kept
+    for someone found offline), :meth:`watch` (live messages just acknowledged).
+
+    ``_lock`` is tier 1, the first taken: under it the registry's lock (tier
+    2, in ``log_in``) and a connection's (tier 3, in ``enqueue``), and the
+    mailbox's (tier 4) briefly. Nothing under it does I/O: ``enqueue`` only
+    queues, and the bytes are sent (``flush``) after it is released.
+    """
+
+    def __init__(self, mailbox: Mailbox, registry: SessionRegistry) -> None:
+        self._mailbox = mailbox
+        self._registry = registry
+        self._lock = threading.Lock()  # tier 1
+
+    def hand_over(self, name: str, connection: Connection, log_in: Callable[[], T]) -> T:
+        """Put the messages kept for ``name`` in ``connection``'s outbox (``PENDENTE``
+        lines, then an ``INFO`` with how many), then call ``log_in``, which makes
+        the recipient findable, in the same step. Nothing is sent here; the
+        caller flushes."""
+        with self._lock:
+            try:
+                count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
+            except Exception:  # they stay kept (see _put_in_outbox_locked); the login goes on
+                log.exception("Mensagens guardadas para %s não puderam ser entregues agora.", name)
+                count = 0
+            result = log_in()
+        if count:
+            log.info("Entregando a %s %d mensagem(ns) guardada(s).", name, count)
+        return result
+
+    def after_store(self, recipient: str) -> None:
+        """A message was kept for ``recipient`` (a name key) found offline: if they came
+        online meanwhile, it goes to them now, as a live ``MSG``."""
+        self._deliver_if_online(recipient, kept=False)
+
+    def watch(self, messages: list[WaitingMessage]) -> list[Callable[[bool], None]]:
+        """``on_written`` callbacks for live messages from :meth:`Mailbox.reserve`, sent
+        together in this order, one each: written, a message frees its place in
+        the count; never written, it is kept, with all those after it."""
+        batch = _LiveBatch(self, self._mailbox, messages)
+        return [functools.partial(batch.settle, index) for index in range(len(messages))]
+
+    def keep_unwritten(self, messages: list[WaitingMessage]) -> None:
+        """Live messages their connection will never write: into the mailbox, and to a
+        newer session of the same person if there is one."""
+        if self._mailbox.keep(messages):
+            self._deliver_if_online(messages[0].recipient, kept=False)
+
+    def _deliver_if_online(self, recipient: str, *, kept: bool) -> None:
+        """What waits for ``recipient``, if they are online: ``kept`` ones (given back by
+        a connection that never wrote them) as at a login, others as live ones.
+        Looked up under the lock: a login in progress finishes first (see the module)."""
+        with self._lock:
+            connection = self._registry.connection_of(recipient)
+            if connection is None:
+                return
+            self._put_in_outbox_locked(recipient, connection, kept=kept)
+        connection.flush()
+
+    def _put_in_outbox_locked(self, recipient: str, connection: Connection, *, kept: bool) -> int:
+        """Move what waits for ``recipient`` to ``connection``'s outbox; how many went.
+
+        ``kept``: as ``PENDENTE`` lines with their times and the ``INFO`` that
+        counts them, let past ``max_queue`` (they are bounded by
+        ``max_pending``; refusing them would lock the recipient out for good).
+        Else as live ``MSG`` lines: a message stored while its recipient was
+        logging in, which missed the login's hand-over by a hair.
+        """
+        messages = self._mailbox.take(recipient)
+        if not messages:
+            return 0
+        settle = functools.partial(self._settle, recipient, messages)
+        accepted = False
+        try:  # whatever fails, even formatting, the messages go back to wait
+            data = b"".join(message.line(kept=kept) for message in messages)
+            if kept:
+                data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
+            accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
+        finally:
+            if not accepted:
+                self._mailbox.put_back(recipient, messages)  # they wait for the next login
+        return len(messages)
+
+    def _settle(self, recipient: str, messages: list[WaitingMessage], written: bool) -> None:
+        """The outbox holding ``messages`` was written to the socket, or never will be."""
+        if written:
+            self._mailbox.delivered(recipient, messages)
+            return
+        self._mailbox.put_back(recipient, messages)
+        self._deliver_if_online(recipient, kept=True)  # a newer login of the same user, perhaps
+
+
+class _LiveBatch:
+    """Live private messages acknowledged and put in one outbox together (:meth:`Delivery.watch`).
+
+    The connection calls each message's callback once, in order: first the
+    written ones, then, in one thread, the ones never written (its outbox was
+    thrown away). So the first message never written keeps all the rest with
+    it: one commit for the batch, instead of one each while the sender's
+    newer messages are being stored.
+    """
+
+    def __init__(self, delivery: Delivery, mailbox: Mailbox, messages: list[WaitingMessage]) -> None:
+        self._delivery = delivery
+        self._mailbox = mailbox
+        self._messages = messages
+        self._kept_from = len(messages)  # the ones from here on were kept already
+
+    def settle(self, index: int, written: bool) -> None:
+        if written:
+            self._mailbox.release(self._messages[index])
+        elif index < self._kept_from:
+            self._delivery.keep_unwritten(self._messages[index:self._kept_from])
+            self._kept_from = index

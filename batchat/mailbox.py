@@ -1,0 +1,426 @@
+"""Private messages kept for their recipient until written to them: storage only.
+
+Owns :class:`Mailbox`: the kept messages in SQLite, mirrored in memory, and
+how many each person has not yet been written (kept, or acknowledged live and
+still in an outbox). It never reaches a connection or the registry: the
+delivery (``batchat.delivery``) takes messages out, puts back what was never
+written, and says what was. Called only by the delivery and the server.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import contextlib
+import functools
+import logging
+import math
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import protocol
+from protocol import ErrorCode, ProtocolError
+from batchat.storage import StorageError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+CLOSE_WAIT = 2.0  # seconds close() waits for the disk work already queued
+MAILBOX_BATCH = 256  # disk jobs of the mailbox committed together, at most
+
+
+class MailboxError(StorageError):
+    """The offline-messages database cannot be used."""
+
+
+class MailboxClosed(Exception):
+    """The mailbox was closed (the server is stopping): nothing more is written."""
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    """A private message to one user, counted against ``max_pending`` until written to them:
+    kept for them, or acknowledged as delivered and still in an outbox."""
+
+    id: int  # given when acknowledged (see Mailbox.reserve): messages for one recipient go out in this order
+    recipient: str  # the recipient's name key
+    sender: str
+    sent_at: float  # seconds since the epoch
+    text: str
+
+    def line(self, *, kept: bool) -> bytes:
+        """``PENDENTE`` with its time if ``kept`` (delivered at a login), else a live ``MSG``."""
+        if kept:
+            return protocol.encode_line(protocol.format_waiting(self.sender, self.sent_at, self.text))
+        return protocol.encode_line(protocol.format_private(self.sender, self.text))
+
+
+_MAILBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS waiting (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the order messages were acknowledged in
+    recipient TEXT NOT NULL,               -- name key (NFC, casefolded)
+    sender TEXT NOT NULL,
+    sent_at REAL NOT NULL,                 -- seconds since the epoch, UTC
+    text TEXT NOT NULL
+)
+"""
+
+
+def _waiting_row_problem(row: tuple[Any, ...]) -> str | None:
+    """What is wrong with a row of the mailbox table, or ``None``: it must be
+    deliverable exactly as a message typed by a logged-in person would be."""
+    row_id, recipient, sender, sent_at, text = row
+    if type(row_id) is not int:
+        return "id não é um número inteiro"
+    if not (isinstance(recipient, str) and recipient and protocol.name_key(recipient) == recipient
+            and not protocol.FORBIDDEN_CHARS.search(recipient) and not any(c.isspace() for c in recipient)):
+        return "destinatário inválido"
+    try:
+        if protocol.validate_name(sender) != sender:
+            return "remetente inválido"
+        protocol.validate_text(text)
+    except (ProtocolError, TypeError):
+        return "remetente ou texto inválido (caracteres proibidos?)"
+    if not text or len(text.encode("utf-8", "surrogatepass")) > protocol.MAX_SERVER_LINE // 2:
+        return "texto vazio ou longo demais"
+    if type(sent_at) not in (int, float) or not math.isfinite(sent_at):
+        return f"hora inválida: {str(sent_at)[:40]!r}"
+    try:
+        WaitingMessage(*row).line(kept=True)
+    except (ValueError, OverflowError, OSError, UnicodeError):
+        return f"hora fora do calendário: {sent_at!r}"
+    return None
+
+
+class Mailbox:
+    """Private messages waiting for users who were offline, until they are written to them.
+
+    API: :meth:`reserve`, :meth:`store`, :meth:`keep`, :meth:`take`, :meth:`put_back`,
+    :meth:`delivered`, :meth:`release`, :meth:`wait_until_landed`, :meth:`waiting`,
+    :meth:`close`. The lock is a leaf (tier 4 in ``batchat``'s table): nothing
+    else is taken while it is held, and nothing outside this class is called.
+
+    Kept in SQLite (``sqlite3``, standard library), not in a JSON file: a JSON
+    file written atomically must be rewritten whole for every message kept or
+    delivered, and this store changes with every message to someone offline.
+    SQLite adds or deletes one row per message, and with ``synchronous=FULL``
+    a committed row survives a SIGKILL and a power cut (the write-ahead log is
+    fsynced at every commit).
+
+    Everything is mirrored in memory, so deciding what to deliver never reads
+    the disk, and one thread of the mailbox's own does all the disk work: the
+    lock guards only the memory. Writes that queue up while one commits are
+    committed together (group commit, as in :class:`UserStore`). A sender's
+    ``OK CHAT <nome> GUARDADA`` comes only after the commit that holds its message.
+
+    Delivery (done by ``batchat.delivery``, not here): a message leaves memory
+    when it is taken for the recipient's outbox (:meth:`take`), and leaves the
+    disk only once its bytes were written to the recipient's socket
+    (:meth:`delivered`). If the connection ends before that, it comes back
+    (:meth:`put_back`), to be delivered at the next login. A crash between the
+    write and the delete means it is delivered again: at least once, never lost.
+
+    Live private messages (their recipient was online) are counted here too,
+    from the moment they are acknowledged until their bytes reach the socket
+    (:meth:`reserve`, :meth:`release`): ``max_pending`` bounds everything one
+    person has not been written yet, so one that never gets written can always
+    be kept without passing it. The id that orders messages is given at that
+    moment, not at the commit: a message given back late still goes out
+    before anything its sender sent after it.
+    """
+
+    def __init__(self, path: Path, max_pending: int) -> None:
+        self._path = path
+        self._max_pending = max_pending
+        self._lock = threading.Lock()  # tier 4 (a leaf): guards the memory below, never the disk
+        self._db = self._open(path)
+        self._waiting: dict[str, list[WaitingMessage]] = collections.defaultdict(list)
+        # Per recipient: kept, handed over at a login, or acknowledged live, and not yet written.
+        self._unread: collections.Counter[str] = collections.Counter()
+        # Per recipient, those of them in some outbox: they land (written, or back
+        # in _waiting) when the connection writes them or ends; see wait_until_landed.
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self._landed = threading.Condition(self._lock)
+        for message in self._load(self._db, path):
+            self._waiting[message.recipient].append(message)
+            self._unread[message.recipient] += 1
+        self._last_id = self._last_id_used(self._db, path)
+        self.kept_unwritten = 0  # live messages kept because never written, since the start
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[sqlite3.Connection], Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_forever, name="mensagens-guardadas", daemon=True)
+        self._writer.start()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        if not path.parent.is_dir():
+            raise MailboxError(f"a pasta {path.parent} não existe")
+        try:
+            # Created private before SQLite opens it; its journal files take the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            # Only the mailbox's own thread uses it after this constructor.
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # every commit fsynced: durable before OK
+            db.execute(_MAILBOX_SCHEMA)
+            return db
+        except (sqlite3.Error, OSError) as error:
+            raise MailboxError(
+                f"o arquivo de mensagens guardadas {path} não pode ser usado ({error}). "
+                "Mova-o para outro lugar; o servidor não inicia por cima dele."
+            ) from error
+
+    @staticmethod
+    def _load(db: sqlite3.Connection, path: Path) -> list[WaitingMessage]:
+        """Every kept message, each checked: a damaged row stops the start with one
+        sentence naming the file and the row, instead of failing someone's login
+        (or forging a server line) later."""
+        try:
+            rows = db.execute("SELECT id, recipient, sender, sent_at, text FROM waiting ORDER BY id").fetchall()
+        except sqlite3.Error as error:
+            raise MailboxError(f"o arquivo de mensagens guardadas {path} está corrompido ({error}).") from error
+        for row in rows:
+            problem = _waiting_row_problem(row)
+            if problem is not None:
+                raise MailboxError(
+                    f"o arquivo de mensagens guardadas {path} tem um registro inválido "
+                    f"(id {str(row[0])[:40]}: {problem}). "
+                    "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
+                )
+        return [WaitingMessage(*row) for row in rows]
+
+    @staticmethod
+    def _last_id_used(db: sqlite3.Connection, path: Path) -> int:
+        """The largest id ever stored (AUTOINCREMENT remembers it past deletes): new ids
+        start above it, so whatever is acknowledged from now on sorts after it."""
+        try:
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'waiting'").fetchone()
+        except sqlite3.Error as error:
+            raise MailboxError(f"o arquivo de mensagens guardadas {path} está corrompido ({error}).") from error
+        return int(row[0]) if row else 0
+
+    def waiting(self, recipient: str) -> list[WaitingMessage]:
+        """The messages kept for ``recipient`` (a name key) and not in any outbox."""
+        with self._lock:
+            return list(self._waiting.get(recipient, ()))
+
+    def reserve(self, name: str, sender: str, text: str, *, online: bool) -> WaitingMessage:
+        """Count a message to the user ``name`` and give it its place in the order, now,
+        before its sender is told ``OK``; raise if that must not be said.
+
+        ``online``: it goes to the recipient's connection, and :meth:`watch`
+        settles it. Counting it until written is what lets it be kept if the
+        connection ends first, without ever passing ``max_pending``; its id,
+        taken here, keeps it before anything the same sender sends later,
+        however late it is given back. Raises ``CAIXA_CHEIA`` when the
+        recipient already has ``max_pending`` unwritten, ``INDISPONIVEL`` once
+        the mailbox is closed (the server is stopping: it could not keep it).
+        """
+        recipient = protocol.name_key(name)
+        with self._lock:
+            if self._closed:
+                raise ProtocolError(ErrorCode.UNAVAILABLE, "O servidor está sendo encerrado.")
+            count = self._unread[recipient]
+            if self._max_pending and count >= self._max_pending:
+                raise _full_error(name, count, online=online)
+            self._unread[recipient] = count + 1  # under the lock: parallel senders cannot overshoot
+            if online:
+                self._in_flight[recipient] += 1
+            self._last_id += 1
+            return WaitingMessage(self._last_id, recipient, sender, time.time(), text)
+
+    def store(self, name: str, sender: str, text: str) -> str:
+        """Keep a message for the user ``name``, found offline; return once it is on disk,
+        with the recipient's name key.
+
+        Raises as :meth:`reserve` does, and ``INDISPONIVEL`` when the disk
+        refuses. The recipient may have come online meanwhile: the caller
+        checks (see ``batchat.delivery``).
+        """
+        message = self.reserve(name, sender, text, online=False)
+        # The writer thread puts it in memory, in id order, before this returns.
+        try:
+            self._submit(functools.partial(_insert_waiting, [message])).result()
+        except (sqlite3.Error, OSError, MailboxClosed) as error:
+            log.error("Não foi possível guardar uma mensagem em %s: %s", self._path, error)
+            with self._lock:
+                self._release_locked(message.recipient, 1)
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "Não foi possível guardar a mensagem agora; tente mais tarde."
+            ) from error
+        return message.recipient
+
+    def release(self, message: WaitingMessage) -> None:
+        """A live message reached its recipient's socket: it is no longer counted."""
+        with self._lock:
+            self._release_locked(message.recipient, 1)
+            self._land_locked(message.recipient, 1)
+
+    def keep(self, messages: list[WaitingMessage]) -> bool:
+        """Live messages to one recipient that will never be written to the connection they
+        were acknowledged for: onto the disk in one commit, at the places their ids
+        give them. Already counted, so never refused; returns once on disk
+        (``True``), or once the failure is logged (``False``: they were
+        acknowledged, nobody is left to tell).
+        """
+        recipient = messages[0].recipient
+        try:
+            self._submit(functools.partial(_insert_waiting, messages)).result()
+        except (sqlite3.Error, OSError, MailboxClosed) as error:
+            log.error("%d mensagem(ns) privada(s) para %s perdida(s): %s", len(messages), recipient, error)
+            with self._lock:
+                self._release_locked(recipient, len(messages))
+                self._land_locked(recipient, len(messages))
+            return False
+        with self._lock:
+            self.kept_unwritten += len(messages)
+            self._land_locked(recipient, len(messages))
+        log.info("%d mensagem(ns) para %s guardada(s): a conexão acabou antes de escrevê-la(s).",
+                 len(messages), recipient)
+        return True
+
+    def take(self, recipient: str) -> list[WaitingMessage]:
+        """Everything kept for ``recipient`` (a name key), oldest first, out of memory and
+        counted as in flight: the caller puts it in an outbox, then says whether
+        it was written (:meth:`delivered`) or not (:meth:`put_back`)."""
+        with self._lock:
+            messages = self._waiting.pop(recipient, [])
+            if messages:
+                self._in_flight[recipient] += len(messages)
+            return messages
+
+    def put_back(self, recipient: str, messages: list[WaitingMessage]) -> None:
+        """Messages :meth:`take` gave that were never written: back, in their order."""
+        with self._lock:
+            for message in messages:
+                bisect.insort(self._waiting[recipient], message, key=_by_id)
+            self._land_locked(recipient, len(messages))
+
+    def delivered(self, recipient: str, messages: list[WaitingMessage]) -> None:
+        """Messages :meth:`take` gave were written to the recipient's socket: forget them,
+        in memory now and on disk soon (nobody waits for that delete)."""
+        with self._lock:
+            self._release_locked(recipient, len(messages))
+            self._land_locked(recipient, len(messages))
+        self._submit(functools.partial(_delete_waiting, [(message.id,) for message in messages]))
+
+    def wait_until_landed(self, name: str, timeout: float) -> bool:
+        """Wait until no message to ``name`` is in an outbox; ``False`` if some still are
+        after ``timeout``.
+
+        For a login while the same user's last connection is ending: what that
+        connection never wrote comes back to the mailbox as it ends, and it is
+        older than what was kept meanwhile, so it must be in this login's
+        hand-over, not follow it as live messages.
+        """
+        recipient = protocol.name_key(name)
+        with self._landed:
+            return self._landed.wait_for(lambda: not self._in_flight[recipient], timeout)
+
+    def close(self) -> None:
+        """Finish the disk work queued (deliveries to delete), then stop."""
+        with self._lock:
+            self._closed = True
+            self._jobs.put(None)  # under the lock: no job can come after it (see _submit)
+        self._writer.join(CLOSE_WAIT)
+
+    def _release_locked(self, recipient: str, count: int) -> None:
+        """``count`` messages to ``recipient`` were written to them, or failed to be kept."""
+        self._unread[recipient] -= count
+        if self._unread[recipient] <= 0:
+            del self._unread[recipient]
+
+    def _land_locked(self, recipient: str, count: int) -> None:
+        """``count`` messages to ``recipient`` left an outbox: written, or back in _waiting."""
+        self._in_flight[recipient] -= count
+        if self._in_flight[recipient] <= 0:
+            del self._in_flight[recipient]
+            self._landed.notify_all()
+
+    def _submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue ``job`` for the writer thread; after :meth:`close`, it fails at once
+        (a delete that never happens only means a message delivered again)."""
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                future.set_exception(MailboxClosed())
+            else:
+                self._jobs.put((future, job))
+        return future
+
+    def _write_forever(self) -> None:
+        """Run the queued disk jobs; all those waiting when one starts share one commit."""
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAILBOX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._commit(batch)
+        self._db.close()
+
+    def _commit(self, batch: list[tuple[Future[Any], Callable[[sqlite3.Connection], Any]]]) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            results = [job(self._db) for _, job in batch]
+            self._db.execute("COMMIT")
+        except Exception as error:  # every waiting sender must hear of it, whatever it was
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the failure itself was logged below
+                    self._db.execute("ROLLBACK")
+            unexpected = not isinstance(error, (sqlite3.Error, OSError))
+            log.error("Falha ao gravar em %s: %s", self._path, error, exc_info=unexpected)
+            for future, _ in batch:
+                future.set_exception(error)
+            return
+        kept = [message for result in results if result for message in result]
+        if kept:
+            with self._lock:  # a live message given back late goes before newer ones
+                for message in kept:
+                    bisect.insort(self._waiting[message.recipient], message, key=_by_id)
+        for (future, _), result in zip(batch, results):
+            future.set_result(result)
+
+
+def _insert_waiting(messages: list[WaitingMessage], db: sqlite3.Connection) -> list[WaitingMessage]:
+    """Add ``messages`` with the ids :meth:`Mailbox.reserve` gave them; return them."""
+    rows = [(m.id, m.recipient, m.sender, m.sent_at, m.text) for m in messages]
+    db.executemany("INSERT INTO waiting (id, recipient, sender, sent_at, text) VALUES (?, ?, ?, ?, ?)", rows)
+    return messages
+
+
+def _by_id(message: WaitingMessage) -> int:
+    return message.id
+
+
+def _full_error(name: str, count: int, *, online: bool) -> ProtocolError:
+    """``CAIXA_CHEIA``: ``name`` has ``count`` messages not yet written to them."""
+    messages = "1 mensagem" if count == 1 else f"{count} mensagens"
+    if online:
+        text = f"{name} ainda não leu {messages}; tente daqui a pouco."
+    else:
+        text = f"Já há {messages} esperando por {name}; tente quando essa pessoa estiver online."
+    return ProtocolError(ErrorCode.MAILBOX_FULL, text)
+
+
+def _delete_waiting(ids: list[tuple[int]], db: sqlite3.Connection) -> None:
+    db.executemany("DELETE FROM waiting WHERE id = ?", ids)

@@ -1,0 +1,52 @@
+"""The ``ENTROU``/``SAIU`` notices, written once and read by every connection at its own pace.
+
+Owns :class:`PresenceJournal`, pure data with no lock of its own: the
+registry appends and forgets under its lock, and each connection reads
+without one (see the class for why that is safe). Imports nothing of BatChat.
+"""
+
+from __future__ import annotations
+
+
+class PresenceJournal:
+    """The ``ENTROU``/``SAIU`` notices, written once and read by each session at its own pace.
+
+    Telling n people online that someone came in used to mean n queued lines
+    and n sends; n people arriving together made that n² (2,000 logins took
+    29 s). Now a login appends one line here, and each connection catches up
+    with everything it has not seen in one send: as soon as anything else is
+    sent to it (so a notice always comes before the messages that follow it),
+    or when the registry's presence thread passes, PRESENCE_TICK later.
+
+    Appends and :meth:`forget_before` happen under the registry's lock;
+    :meth:`since` and :attr:`end` read without it: ``_state`` is replaced as a
+    whole, and its list only ever grows.
+    """
+
+    def __init__(self) -> None:
+        self._state: tuple[int, list[bytes]] = (0, [])  # (index of the first line kept, lines)
+
+    @property
+    def end(self) -> int:
+        """The index the next notice will get."""
+        first, lines = self._state
+        return first + len(lines)
+
+    @property
+    def kept(self) -> int:
+        """How many notices are kept."""
+        return len(self._state[1])
+
+    def append(self, line: bytes) -> None:
+        self._state[1].append(line)
+
+    def since(self, index: int) -> tuple[bytes, int]:
+        """The notices from ``index`` on, joined, and the index to continue from."""
+        first, lines = self._state
+        end = first + len(lines)
+        return b"".join(lines[max(0, index - first):end - first]), end
+
+    def forget_before(self, index: int) -> None:
+        first, lines = self._state
+        if index > first:
+            self._state = (index, lines[index - first:])

@@ -1,0 +1,233 @@
+"""Who is connected, who is online under which name, what they missed.
+
+Owns :class:`SessionRegistry` (connections, names online, the public
+history) and the :class:`PresenceJournal` of ``ENTROU``/``SAIU`` notices it
+writes under its lock. Called by the chat sessions and the server. It knows
+sessions only through the small :class:`Member` interface.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import protocol
+from batchat.connection import Connection
+from batchat.limits import RateLimiter
+from batchat.presence import PresenceJournal
+
+log = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    """What the registry needs of a session: its connection, its name once logged in,
+    and a way to tell it a newer login of the same account replaced it."""
+
+    connection: Connection
+    name: str | None
+
+    def mark_replaced(self) -> None: ...
+
+
+PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
+
+
+FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones all have had
+
+
+# A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
+# has its SAIU held PRESENCE_HOLD seconds: if it comes back meanwhile, nobody
+# hears it left nor came back. Everyone's screen stays quiet, and still right.
+PRESENCE_PER_MINUTE = 4
+
+
+PRESENCE_HOLD = 10.0
+
+
+class SessionRegistry:
+    """Every open connection, and which logged-in session holds each name.
+
+    API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`, :meth:`wait_until_empty`,
+    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`find_online`, :meth:`connection_of`,
+    :meth:`names`, :meth:`online_count`, :meth:`broadcast`. Methods return copies.
+
+    Writes take the lock; :meth:`find`, on every private message's path, reads
+    without it (a single dict operation is atomic under the GIL). Messages are
+    sent after the lock is released, by the caller. Presence notices
+    (``ENTROU``/``SAIU``) go into a :class:`PresenceJournal` under the lock, so
+    a fast log-out and log-in of one name reach everyone in that order; a
+    thread of the registry's own delivers them.
+
+    The last ``history`` public messages are kept too, for those who log in
+    later: :meth:`broadcast` records one and picks its recipients under the
+    lock, and :meth:`log_in` replays them under it, so a newcomer gets each
+    message exactly once, as history or live.
+    """
+
+    def __init__(
+        self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._emptied = threading.Condition(self._lock)  # the last connection was removed
+        self._clock = clock
+        self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
+        self._held: dict[str, tuple[str, float]] = {}  # name key -> (name, when its SAIU is due)
+        self._max_clients = max_clients
+        self._max_per_ip = max_per_ip
+        self._by_name: dict[str, Member] = {}
+        self._connections: set[Connection] = set()
+        self._per_ip: collections.Counter[str] = collections.Counter()
+        self._presence = PresenceJournal()
+        self._history: collections.deque[bytes] = collections.deque(maxlen=history)
+        self._presence_changed = threading.Event()
+        threading.Thread(target=self._deliver_presence_forever, name="presença", daemon=True).start()
+
+    def admit(self, connection: Connection) -> str | None:
+        """Count a new connection in, or return why it is refused."""
+        with self._lock:
+            if self._max_clients and len(self._connections) >= self._max_clients:
+                return "O servidor está cheio; tente mais tarde."
+            if self._max_per_ip and self._per_ip[connection.ip] >= self._max_per_ip:
+                return "Conexões demais a partir do seu endereço IP."
+            self._connections.add(connection)
+            self._per_ip[connection.ip] += 1
+        return None
+
+    def remove_connection(self, connection: Connection) -> None:
+        with self._lock:
+            if connection in self._connections:
+                self._connections.remove(connection)
+                self._per_ip[connection.ip] -= 1
+                if not self._per_ip[connection.ip]:
+                    del self._per_ip[connection.ip]
+                if not self._connections:
+                    self._emptied.notify_all()
+
+    def wait_until_empty(self, timeout: float) -> bool:
+        """Wait until every connection's thread has ended; ``False`` if some had not by ``timeout``."""
+        with self._lock:
+            return self._emptied.wait_for(lambda: not self._connections, timeout)
+
+    def connections(self) -> list[Connection]:
+        """Every open connection, logged in or not."""
+        with self._lock:
+            return list(self._connections)
+
+    def log_in(self, session: Member, name: str) -> Member | None:
+        """Make ``session`` the holder of ``name``, replay the public history to it
+        and tell the others it came in. Nothing is sent here; the caller flushes.
+
+        Returns the session it replaced (the same person on an older
+        connection), which is marked replaced; nobody else hears of a takeover.
+        """
+        key = protocol.name_key(name)
+        with self._lock:
+            if self._history:  # bounded by --history lines: past max_queue if need be
+                session.connection.enqueue(b"".join(self._history), bounded=False)
+            replaced = self._by_name.get(key)
+            self._by_name[key] = session
+            if replaced is not None:
+                replaced.mark_replaced()
+            elif self._held.pop(key, None) is None:  # else back before anyone heard it left
+                self._presence.append(protocol.encode_line(protocol.format_joined(name)))
+            # From here on, it hears of everyone else (and not of itself).
+            session.connection.follow_presence(self._presence, self._presence.end)
+        self._presence_changed.set()
+        return replaced
+
+    def log_out(self, session: Member, name: str) -> bool:
+        """Remove ``session`` if it still holds ``name``, and tell the others it left.
+
+        ``False`` if ``session`` was not the holder (a newer login replaced it).
+        """
+        key = protocol.name_key(name)
+        with self._lock:
+            if self._by_name.get(key) is not session:
+                return False
+            del self._by_name[key]
+            if self._departures.spend(key):
+                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            else:  # leaving again and again: say it only if it stays away (release_departures)
+                self._held[key] = (name, self._clock() + PRESENCE_HOLD)
+        self._presence_changed.set()
+        return True
+
+    def release_departures(self) -> float | None:
+        """Publish the held ``SAIU`` notices now due; seconds until the next one is
+        (``None``: none held). Nothing is sent here."""
+        now = self._clock()
+        with self._lock:
+            for key in [key for key, (_, due) in self._held.items() if due <= now]:
+                name, _ = self._held.pop(key)
+                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+            next_due = min((due for _, due in self._held.values()), default=None)
+        return None if next_due is None else max(0.0, next_due - now)
+
+    def deliver_presence(self) -> None:
+        """Bring every session up to date with the presence journal, one send each,
+        then forget the notices everyone has had."""
+        for session in list(self._by_name.values()):  # one C call: atomic under the GIL
+            session.connection.catch_up()
+        if self._presence.kept <= FORGET_AFTER:
+            return  # not worth a pass over every session under the lock
+        with self._lock:
+            seen = (session.connection.presence_seen for session in self._by_name.values())
+            self._presence.forget_before(min(seen, default=self._presence.end))
+
+    def _deliver_presence_forever(self) -> None:
+        wait: float | None = None  # until a held SAIU is due
+        while True:
+            self._presence_changed.wait(wait)
+            # A short pause lets a burst of logins reach each reader in one send.
+            time.sleep(PRESENCE_TICK)
+            self._presence_changed.clear()
+            try:
+                wait = self.release_departures()
+                self.deliver_presence()
+            except Exception:  # a bug here must not silence presence for good
+                log.exception("Erro inesperado ao entregar avisos de presença.")
+
+    def find(self, name: str) -> Member | None:
+        # No lock: one dict lookup is atomic under CPython's GIL, and every
+        # message does this. Taking the lock here made 100 busy threads queue on
+        # it whenever the GIL switched threads inside the critical section.
+        return self._by_name.get(protocol.name_key(name))
+
+    def find_online(self, name: str) -> Member | None:
+        """The session logged in as ``name``, if its connection still takes lines."""
+        session = self.find(name)
+        if session is None or session.name is None or not session.connection.accepting:
+            return None
+        return session
+
+    def connection_of(self, name: str) -> Connection | None:
+        """The connection ``name`` is logged in on, if it still takes lines."""
+        session = self.find_online(name)
+        return None if session is None else session.connection
+
+    def online_count(self) -> int:
+        return len(self._by_name)
+
+    @property
+    def keeps_history(self) -> bool:
+        return self._history.maxlen != 0
+
+    def names(self) -> list[str]:
+        """Names online, sorted ignoring case."""
+        with self._lock:
+            names = [name for session in self._by_name.values() if (name := session.name)]
+        return sorted(names, key=lambda name: (name.casefold(), name))
+
+    def broadcast(self, session: Member, history_line: bytes | None) -> list[Member]:
+        """Everyone online but ``session``; ``history_line`` joins the history at the
+        same moment, so each newcomer has the message once: live or replayed."""
+        if history_line is None:  # list(values()): one C call, atomic under the GIL (see find)
+            return [other for other in list(self._by_name.values()) if other is not session]
+        with self._lock:
+            self._history.append(history_line)
+            return [other for other in self._by_name.values() if other is not session]

@@ -1,0 +1,339 @@
+"""One client's protocol state, and the handler of each of its commands.
+
+Owns :class:`ChatSession` (logged in or not, as whom, its flood budget, the
+lines its commands produce until they are sent). Called by the server's
+connection threads: one session per connection, used by that thread only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import protocol
+from protocol import ErrorCode, LineTooLong, ProtocolError
+from batchat.accounts import UserStore
+from batchat.connection import Connection, SessionEnded
+from batchat.delivery import Delivery
+from batchat.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
+from batchat.mailbox import Mailbox, WaitingMessage
+from batchat.registry import SessionRegistry
+
+log = logging.getLogger(__name__)
+
+
+# Seconds a login waits for what the same person's last connection, still
+# ending, never wrote to come back to the mailbox (see _wait_for_what_comes_back).
+RETURN_WAIT = 5.0
+LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
+
+
+@dataclass
+class ServerContext:
+    """What every session shares: the stores, the limits and the rate limiters."""
+
+    users: UserStore
+    registry: SessionRegistry
+    mailbox: Mailbox
+    limits: Limits
+    failed_logins: RateLimiter  # per (account, IP)
+    failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
+    registrations: RateLimiter
+    # Per IP, every ENTRAR: right passwords cost a hash too. The server always
+    # passes one; the default (unlimited) keeps contexts built for tests short.
+    login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
+    clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
+    # Hands the mailbox's messages out, in step with the registry: made from the two.
+    delivery: Delivery = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.delivery = Delivery(self.mailbox, self.registry)
+
+
+class ChatSession:
+    """The protocol state of one connection, and the handler of its commands."""
+
+    def __init__(self, connection: Connection, context: ServerContext) -> None:
+        self.connection = connection
+        self.name: str | None = None  # set once logged in
+        self._context = context
+        self._limits = context.limits
+        self._replaced = threading.Event()  # set by the registry on a newer login
+        self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
+        self._flood_strikes = 0  # lines refused in a row for flooding
+        self._line_cost = 0.0  # flood tokens the line being handled has spent so far
+        # What this session's lines produce, per connection, sent together by
+        # flush_output() once everything received in one recv() is handled:
+        # one send per destination instead of one per line. Only the session's
+        # own reader thread touches it.
+        self._outgoing: dict[Connection, list[bytes]] = {}
+        # The private messages among them, (index of their part, the message),
+        # counted by the mailbox until written, kept in it if they never are.
+        self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
+
+    def mark_replaced(self) -> None:
+        """The same account logged in elsewhere: execute nothing more."""
+        self._replaced.set()
+
+    def handle_line(self, raw: bytes | LineTooLong) -> None:
+        """Decode, parse and execute one framed line; protocol errors become ``ERRO`` replies.
+
+        Raises :class:`SessionEnded` when the session must end.
+        """
+        if self._replaced.is_set():
+            raise SessionEnded("sessão substituída por um novo login")
+        try:
+            self._line_cost = 0.0
+            self._charge(1)
+            if isinstance(raw, LineTooLong):
+                raise ProtocolError(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"Linha longa demais (máximo de {self._limits.max_line} bytes); descartada.",
+                )
+            command = protocol.parse_command(protocol.decode_line(raw))
+            if command is not None:
+                self._execute(command)
+        except ProtocolError as error:
+            self.send_error(error)
+            if error.code is ErrorCode.LIMIT:
+                return  # refused: the strikes it added stand
+        self._flood_strikes = 0  # a line got through: the client is not flooding
+
+    def send_error(self, error: ProtocolError) -> None:
+        self._deliver(self.connection, protocol.encode_line(protocol.format_error(error)))
+
+    def flush_output(self) -> None:
+        """Send what the lines handled since the last flush produced, one send per connection."""
+        outgoing, self._outgoing = self._outgoing, {}
+        private, self._private = self._private, {}
+        for connection, parts in outgoing.items():
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            messages = private.get(connection)
+            if messages is None:
+                connection.send_encoded(data)
+            else:
+                self._send_watched(connection, data, parts, messages)
+
+    def _send_watched(
+        self, connection: Connection, data: bytes, parts: list[bytes], messages: list[tuple[int, WaitingMessage]]
+    ) -> None:
+        """Send ``data``, which holds acknowledged private messages: each one is counted
+        until its bytes reach the socket, and kept in the mailbox if they never do
+        (refused now, or thrown away with the outbox later)."""
+        ends = list(itertools.accumulate(map(len, parts)))
+        callbacks = self._context.delivery.watch([message for _, message in messages])
+        watchers = [(ends[index], callback) for (index, _), callback in zip(messages, callbacks)]
+        if not connection.send_encoded(data, watchers=watchers):
+            callbacks[0](False)  # the first never written keeps them all
+
+    def _deliver(self, connection: Connection, data: bytes) -> int:
+        """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends;
+        the index of this part in that connection's batch."""
+        parts = self._outgoing.get(connection)
+        if parts is None:
+            self._outgoing[connection] = [data]
+            return 0
+        parts.append(data)
+        return len(parts) - 1
+
+    def _charge(self, cost: float) -> None:
+        """Spend flood tokens for the line being handled; refuse it when short, end the
+        session if that persists.
+
+        A line costs one token, and a fan-out (TODOS, LISTA TODOS) more on top;
+        but one line never costs more than the burst in all, or a command to a
+        big enough room could never pass (1 + 20 > 20 with 200 people online):
+        someone who has been quiet can always speak once, however many listen.
+        """
+        cost = min(cost, self._limits.flood_burst - self._line_cost)
+        if not self._limits.flood_rate or self._flood.take(cost, self._context.clock()):
+            self._line_cost += cost
+            return
+        self._flood_strikes += 1
+        if self._flood_strikes > self._limits.flood_burst:
+            self.send_error(limit_error("Você foi desconectado por enviar mensagens demais."))
+            raise SessionEnded("derrubado por excesso de mensagens (flood)")
+        raise limit_error("Devagar: mensagens demais por segundo; esta foi descartada.")
+
+    def _execute(self, command: protocol.Command) -> None:
+        match command:  # the messages first: they are nearly every line
+            case protocol.PrivateMessage(recipient, text):
+                self._send_private(recipient, text)
+            case protocol.Broadcast(text):
+                self._broadcast(text)
+            case protocol.Register(name, password):
+                self._register(name, password)
+            case protocol.Login(name, password):
+                self._log_in(name, password)
+            case protocol.ListUsers(everyone=False):
+                self._require_logged_in()
+                self._reply("LISTA", " ".join(self._context.registry.names()))
+            case protocol.ListUsers(everyone=True):
+                self._list_everyone()
+            case protocol.Quit():
+                self._reply("SAIR")
+                raise SessionEnded("SAIR")
+            case protocol.Help():
+                for line in protocol.help_lines():
+                    self._deliver(self.connection, protocol.encode_line(line))
+                self._reply("AJUDA")
+            case protocol.Ping():
+                self._reply("PING")
+
+    def _reply(self, command: str, detail: str = "") -> None:
+        self._deliver(self.connection, protocol.encode_line(protocol.format_ok(command, detail)))
+
+    def _require_logged_in(self) -> str:
+        if self.name is None:
+            raise ProtocolError(
+                ErrorCode.NOT_AUTHENTICATED, "Entre primeiro com ENTRAR <usuário> <senha>."
+            )
+        return self.name
+
+    def _require_logged_out(self) -> None:
+        if self.name is not None:
+            raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, f"Você já entrou como {self.name}.")
+
+    def _register(self, name: str, password: str) -> None:
+        self._require_logged_out()
+        if not self._context.registrations.spend(self.connection.ip):
+            raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
+        registered = self._context.users.register(name, password, self.connection.ip)
+        log.info("Conta %s criada a partir de %s.", registered, self.connection)
+        self._reply("NOVO", registered)
+
+    def _log_in(self, name: str, password: str) -> None:
+        self._require_logged_out()
+        # Every attempt counts here, right password or not: a loop of good
+        # logins costs a hash each too, and ENTROU/SAIU for everyone.
+        if not self._context.login_attempts.spend(self.connection.ip):
+            raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
+        attempt_key = (protocol.name_key(name), self.connection.ip)
+        # Each attempt takes a token before hashing, so parallel guesses cannot
+        # all slip past the check; a successful login gives its tokens back.
+        if not self._context.failed_logins.spend(attempt_key):
+            raise limit_error("Tentativas de login demais; espere um minuto.")
+        if not self._context.failed_logins_by_ip.spend(self.connection.ip):
+            self._context.failed_logins.refund(attempt_key)
+            raise limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
+        registered = self._context.users.authenticate(name, password, self.connection.ip)
+        if registered is None:
+            log.info("Falha de login a partir de %s.", self.connection)
+            raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
+        self._context.failed_logins.refund(attempt_key)
+        self._context.failed_logins_by_ip.refund(self.connection.ip)
+        self.name = registered
+        # OK, the messages kept for us and the public history go into our
+        # outbox before we become visible, so they precede any live message to
+        # us; and they leave only once we are visible, so a client that reads
+        # OK ENTRAR can at once be written to.
+        self.flush_output()
+        self._wait_for_what_comes_back(registered)
+        self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
+        replaced = self._context.delivery.hand_over(
+            registered,
+            self.connection,
+            lambda: self._context.registry.log_in(self, registered),
+        )
+        self.connection.flush()
+        self._context.users.record_seen(registered, time.time())
+        log.info(
+            "%s se conectou com o IP %s por meio da porta %d.",
+            registered,
+            self.connection.ip,
+            self.connection.port,
+        )
+        if replaced is not None:
+            log.info("Sessão anterior de %s (%s) substituída.", registered, replaced.connection)
+            error = ProtocolError(
+                ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada."
+            )
+            replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
+            replaced.connection.stop_reading()
+
+    def _wait_for_what_comes_back(self, name: str) -> None:
+        """If our last connection is ending (dropped, or it just left), wait a little for what
+        it never wrote to come back to the mailbox: the login's hand-over then has
+        it, before what was kept after it. A connection still taking lines is
+        left alone: it is being replaced, and may still write its messages."""
+        if self._context.registry.find_online(name) is not None:
+            return
+        if not self._context.mailbox.wait_until_landed(name, RETURN_WAIT):
+            log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
+
+    def _send_private(self, recipient_name: str, text: str) -> None:
+        sender = self._require_logged_in()
+        recipient = self._context.registry.find_online(recipient_name)
+        if recipient is not None and recipient.name is not None:  # name: for the type checker
+            # Counted before it is acknowledged: a recipient who does not read gets no more
+            # than max_pending, and all of them can be kept if the connection ends.
+            message = self._reserve_live(recipient.name, sender, text)
+            index = self._deliver(recipient.connection, message.line(kept=False))
+            self._private.setdefault(recipient.connection, []).append((index, message))
+            self._reply("CHAT", recipient.name)
+            return
+        registered = self._context.users.registered_name(recipient_name)
+        if registered is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
+        # Our earlier lines first: the recipient may come online while this is
+        # stored, and get it at once.
+        self.flush_output()
+        self._context.delivery.after_store(self._context.mailbox.store(registered, sender, text))
+        log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
+        self._deliver(self.connection, protocol.encode_line(protocol.format_stored_ok(registered)))
+
+    def _reserve_live(self, recipient: str, sender: str, text: str) -> WaitingMessage:
+        """:meth:`Mailbox.reserve` for a recipient online. Refused, it is tried once more
+        after sending our own batch: lines handled from one recv count as unwritten
+        only because they were not sent yet, and a reader's socket takes them at once."""
+        mailbox = self._context.mailbox
+        try:
+            return mailbox.reserve(recipient, sender, text, online=True)
+        except ProtocolError as error:
+            if error.code is not ErrorCode.MAILBOX_FULL or not self._private:
+                raise
+        self.flush_output()
+        return mailbox.reserve(recipient, sender, text, online=True)
+
+    def _broadcast(self, text: str) -> None:
+        sender = self._require_logged_in()
+        registry = self._context.registry
+        others = max(0, registry.online_count() - 1)
+        self._charge(others // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
+        self._reply("TODOS")
+        history = None
+        if registry.keeps_history:
+            history = protocol.encode_line(protocol.format_history(sender, time.time(), text))
+        data = protocol.encode_line(protocol.format_public(sender, text))
+        for recipient in registry.broadcast(self, history):
+            self._deliver(recipient.connection, data)
+
+    def _list_everyone(self) -> None:
+        """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
+        self._require_logged_in()
+        accounts = self._context.users.accounts()
+        self._charge(len(accounts) // FANOUT_PER_TOKEN)  # a long answer costs like a fan-out
+        online = {protocol.name_key(name) for name in self._context.registry.names()}
+        lines = [
+            protocol.encode_line(protocol.format_account(
+                account.name, protocol.name_key(account.name) in online, account.last_seen
+            ))
+            for account in accounts
+        ]
+        self.flush_output()
+        # In pieces: the whole answer may be more than max_queue, which limits
+        # what waits unsent, not what a fast reader may be sent.
+        for start in range(0, len(lines), LIST_CHUNK):
+            self.connection.send_encoded(b"".join(lines[start:start + LIST_CHUNK]))
+        self._reply("LISTA", "TODOS")
+
+    def end(self, reason: str) -> None:
+        """Leave the chat: the others hear ``SAIU`` if we were the session holding our name."""
+        if self.name is not None and self._context.registry.log_out(self, self.name):
+            self._context.users.record_seen(self.name, time.time())
+            log.info("%s saiu do chat (%s).", self.name, reason)
