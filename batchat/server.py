@@ -1289,9 +1289,10 @@ class SessionRegistry:
         with self._lock:
             return list(self._connections)
 
-    def log_in(self, session: ChatSession, name: str) -> ChatSession | None:
-        """Make ``session`` the holder of ``name``, replay the public history to it
-        and tell the others it came in. Nothing is sent here; the caller flushes.
+    def log_in(self, session: ChatSession, name: str, reply: bytes = b"") -> ChatSession | None:
+        """Make ``session`` the holder of ``name``, replay the public history to it,
+        then ``reply`` (``OK ENTRAR``, which ends the login's reply), and tell the
+        others it came in. Nothing is sent here; the caller flushes.
 
         Returns the session it replaced (the same person on an older
         connection), which is marked replaced; nobody else hears of a takeover.
@@ -1300,6 +1301,8 @@ class SessionRegistry:
         with self._lock:
             if self._history:  # bounded by --history lines: past max_queue if need be
                 session.connection.enqueue(b"".join(self._history), bounded=False)
+            if reply:  # under the lock too: no live message can come before it
+                session.connection.enqueue(reply)
             replaced = self._by_name.get(key)
             self._by_name[key] = session
             if replaced is not None:
@@ -1617,16 +1620,16 @@ class ChatSession:
         self._context.failed_logins.refund(attempt_key)
         self._context.failed_logins_by_ip.refund(self.connection.ip)
         self.name = registered
-        # OK, the messages kept for us and the public history go into our
-        # outbox before we become visible, so they precede any live message to
-        # us; and they leave only once we are visible, so a client that reads
-        # OK ENTRAR can at once be written to.
+        # The messages kept for us, the public history and then OK ENTRAR, which
+        # ends the reply, go into our outbox before we become visible, so they
+        # precede any live message to us; and they leave only once we are
+        # visible, so a client that reads OK ENTRAR can at once be written to.
         self.flush_output()
-        self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
+        reply = protocol.encode_line(protocol.format_ok("ENTRAR", registered))
         replaced = self._context.mailbox.hand_over(
             registered,
             self.connection,
-            lambda: self._context.registry.log_in(self, registered),
+            lambda: self._context.registry.log_in(self, registered, reply),
         )
         self.connection.flush()
         self._context.users.record_seen(registered, time.time())

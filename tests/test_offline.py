@@ -27,8 +27,8 @@ class OfflineMessagesTest(ServerTestCase):
         return self.logged_in(name, register=False)
 
     def read_kept(self, client: LineClient) -> list[str]:
-        """The PENDENTE lines after OK ENTRAR, checked to end with the INFO that counts them."""
-        info, kept = client.read_until("INFO ")
+        """The PENDENTE lines before OK ENTRAR, checked to end with the INFO that counts them."""
+        *kept, info = client.login_lines
         count = len(kept)
         expected = "1 mensagem privada esperava" if count == 1 else f"{count} mensagens privadas esperavam"
         self.assertEqual(info, f"INFO {expected} por você.")
@@ -117,7 +117,8 @@ class HistoryTest(ServerTestCase):
         for index in range(5):
             self.assertEqual(alice.request(f"TODOS mensagem {index}"), "OK TODOS")
         carol = self.logged_in("carol")
-        history = [carol.read_line() for _ in range(3)]
+        history = carol.login_lines
+        self.assertEqual(len(history), 3, history)
         self.assertEqual([line.split(" ", 3)[::3] for line in history], [
             ["HISTORICO", f"mensagem {index}"] for index in (2, 3, 4)
         ])
@@ -129,7 +130,7 @@ class HistoryTest(ServerTestCase):
         self.assertEqual(alice.request("TODOS ao vivo"), "OK TODOS")
         self.assertEqual(carol.read_line(), "TODOS alice ao vivo", "live after the history, once")
 
-    def test_history_comes_after_the_kept_messages(self) -> None:
+    def test_history_comes_after_the_kept_messages_and_ok_entrar_last(self) -> None:
         self.register("bob")
         alice = self.logged_in("alice")
         self.assertEqual(alice.request("TODOS bom dia"), "OK TODOS")
@@ -137,7 +138,24 @@ class HistoryTest(ServerTestCase):
         bob = self.connect()
         bob.send("ENTRAR bob senha123")
         lines = [bob.read_line() for _ in range(4)]
-        self.assertEqual([line.split(" ")[0] for line in lines], ["OK", "PENDENTE", "INFO", "HISTORICO"])
+        self.assertEqual([line.split(" ")[0] for line in lines], ["PENDENTE", "INFO", "HISTORICO", "OK"])
+        self.assertEqual(lines[3], "OK ENTRAR bob", "the reply ends with its OK")
+        self.assertEqual(alice.read_line(), "ENTROU bob")
+        self.assertEqual(alice.request("TODOS ao vivo"), "OK TODOS")
+        self.assertEqual(bob.read_line(), "TODOS alice ao vivo", "live only after OK ENTRAR")
+
+    def test_a_refused_login_gets_neither_kept_messages_nor_history(self) -> None:
+        self.register("bob")
+        alice = self.logged_in("alice")
+        self.assertEqual(alice.request("TODOS bom dia"), "OK TODOS")
+        self.assertEqual(alice.request("CHAT bob só para você"), "OK CHAT bob GUARDADA")
+        bob = self.connect()
+        refused = bob.request("ENTRAR bob errada123")
+        self.assertTrue(refused.startswith("ERRO CREDENCIAIS "), refused)
+        self.assertEqual(bob.request("PING"), "OK PING", "nothing came with the refusal")
+        reply, before = bob.reply("ENTRAR bob senha123")
+        self.assertEqual((reply, [line.split(" ")[0] for line in before]),
+                         ("OK ENTRAR bob", ["PENDENTE", "INFO", "HISTORICO"]))
 
 
 class NoHistoryTest(ServerTestCase):

@@ -71,9 +71,10 @@ class TlsServerTest(ServerTestCase):
         self.assertEqual(bob.expect_closed(), ["OK SAIR"])
         self.assertEqual(alice.read_line(), "SAIU bob")
         carol = self.tls_client("carol", register=False)
-        self.assertTrue(carol.read_line().startswith("PENDENTE alice "))
-        self.assertEqual(carol.read_line(), "INFO 1 mensagem privada esperava por você.")
-        self.assertTrue(carol.read_line().startswith("HISTORICO bob "))
+        pending, info, history = carol.login_lines
+        self.assertTrue(pending.startswith("PENDENTE alice "), pending)
+        self.assertEqual(info, "INFO 1 mensagem privada esperava por você.")
+        self.assertTrue(history.startswith("HISTORICO bob "), history)
 
     def test_a_first_line_sent_with_the_end_of_the_handshake_is_answered(self) -> None:
         # A fast client sends its first line in the same packet as its last
