@@ -50,7 +50,7 @@ import ssl
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import protocol
@@ -164,19 +164,23 @@ class ChatClient:
         with self._send_lock:
             self._link = link
 
-    def _detach(self) -> None:
-        """Forget the connection and close it; whoever waits for an answer stops waiting."""
+    def _detach(self, ending: Callable[[], list[Event]] | None = None) -> list[Event]:
+        """Forget the connection and close it; whoever waits for an answer stops waiting.
+
+        ``ending`` tells the state, under the same lock as the link is
+        forgotten: nothing can be sent on it after the state's last word on it.
+        """
         with self._send_lock:
             link, self._link = self._link, None
+            events = ending() if ending is not None else []
             self._answered.notify_all()
         if link is not None:
             link.close()
+        return events
 
     def _drop(self, ended: str) -> list[Event]:
         """The connection ended: close it, and carry out what the state makes of that."""
-        with self._send_lock:
-            events = self._state.connection_lost(ended)
-        self._detach()
+        events = self._detach(lambda: self._state.connection_lost(ended))
         self._carry_out(events)
         return events
 
@@ -202,8 +206,8 @@ class ChatClient:
         with self._send_lock:
             events = self._state.receive(line)
             self._answered.notify_all()
-        self._greeted.set()
         self._carry_out(events)
+        self._greeted.set()  # after the greeting is shown: piped output keeps one order
 
     def _carry_out(self, events: list[Event]) -> None:
         """Do what the state decided, in its order."""
@@ -230,12 +234,9 @@ class ChatClient:
 
     def _quit_status(self, ended: str) -> int:
         """The person asked to leave and the connection ended: 0 if the server said goodbye."""
-        with self._send_lock:
-            if self._state.said_goodbye:
-                return 0
-            events = self._state.left_without_goodbye(ended)
-        self._detach()
-        self._carry_out(events)
+        if self._state.said_goodbye:  # set by this thread only, in _handle
+            return 0
+        self._carry_out(self._detach(lambda: self._state.left_without_goodbye(ended)))
         return 1
 
     def _wait_and_reconnect(self) -> bool:
@@ -358,7 +359,9 @@ class ChatClient:
     def _wait_for_answer(self, sent: Sent) -> str | None:
         """Wait until ``sent`` is answered or the connection is gone; its outcome."""
         with self._answered:
-            self._answered.wait_for(lambda: sent.outcome is not None or not self._state.is_pending(sent))
+            self._answered.wait_for(
+                lambda: sent.outcome is not None or not self._state.is_pending(sent)
+            )
         return sent.outcome
 
     def _ask_password_and_send(self, word: str, name: str) -> None:

@@ -77,6 +77,8 @@ class Show:
 
 @dataclass(frozen=True)
 class SetPrompt:
+    """Show this prompt from now on: ``alice> `` once logged in, ``> `` before."""
+
     text: str
 
 
@@ -294,8 +296,10 @@ class ClientState:
 
     def connection_lost(self, how: str) -> list[Event]:
         """The connection ended without SAIR: what to say, and :class:`Reconnect` if worth it."""
-        events = self._unconfirmed()
-        self._held = []  # the next login replays it all again
+        # A reply cut short still shows what came of it: the server counts the
+        # kept messages it wrote as delivered. The history is skipped where it
+        # was shown already, as after a re-login.
+        events = [*self._release_held(replayed=True), *self._unconfirmed()]
         self._own_name = None
         self._online = frozenset()
         events += [SetPrompt("> "), say(how, Style.ERROR)]

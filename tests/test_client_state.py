@@ -155,13 +155,18 @@ class LoginReplyTest(unittest.TestCase):
             "[histórico] [09:02] dani: durante a queda",
         ])
 
-    def test_a_drop_during_the_reply_forgets_what_was_held(self) -> None:
+    def test_a_reply_cut_short_still_shows_what_came(self) -> None:
         state = ClientState(CLOCK)
         state.sent(LOGIN)
         feed(state, *self.REPLY)
-        state.connection_lost("caiu")
-        state.sent(LOGIN)
-        self.assertEqual(feed(state, "OK ENTRAR alice")[2:], ["[15:00] Você entrou no chat como alice."])
+        self.assertEqual(described(state.connection_lost("caiu"))[:3], [
+            "[enquanto você estava fora] [09:02] bob: oi alice",  # delivered, as far as the server knows
+            "[15:00] 1 mensagem privada esperava por você.",
+            "[histórico] [09:02] carol: bom dia",
+        ])
+        state.sent(LOGIN, automatic=True)
+        self.assertEqual(feed(state, *self.REPLY[2:], "OK ENTRAR alice")[2:],
+                         ["[15:00] De volta ao chat como alice."], "that history was shown already")
 
 
 class AutomaticLoginRefusedTest(unittest.TestCase):

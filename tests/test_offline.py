@@ -130,12 +130,18 @@ class HistoryTest(ServerTestCase):
         self.assertEqual(alice.request("TODOS ao vivo"), "OK TODOS")
         self.assertEqual(carol.read_line(), "TODOS alice ao vivo", "live after the history, once")
 
-    def test_history_comes_after_the_kept_messages_and_ok_entrar_last(self) -> None:
+    def history_and_a_kept_message(self) -> tuple[LineClient, LineClient]:
+        """alice online, who said "bom dia" to all and kept a message for bob; and bob,
+        connected, not logged in yet."""
         self.register("bob")
         alice = self.logged_in("alice")
         self.assertEqual(alice.request("TODOS bom dia"), "OK TODOS")
         self.assertEqual(alice.request("CHAT bob só para você"), "OK CHAT bob GUARDADA")
         bob = self.connect()
+        return alice, bob
+
+    def test_history_comes_after_the_kept_messages_and_ok_entrar_last(self) -> None:
+        alice, bob = self.history_and_a_kept_message()
         bob.send("ENTRAR bob senha123")
         lines = [bob.read_line() for _ in range(4)]
         self.assertEqual([line.split(" ")[0] for line in lines], ["PENDENTE", "INFO", "HISTORICO", "OK"])
@@ -145,11 +151,7 @@ class HistoryTest(ServerTestCase):
         self.assertEqual(bob.read_line(), "TODOS alice ao vivo", "live only after OK ENTRAR")
 
     def test_a_refused_login_gets_neither_kept_messages_nor_history(self) -> None:
-        self.register("bob")
-        alice = self.logged_in("alice")
-        self.assertEqual(alice.request("TODOS bom dia"), "OK TODOS")
-        self.assertEqual(alice.request("CHAT bob só para você"), "OK CHAT bob GUARDADA")
-        bob = self.connect()
+        _, bob = self.history_and_a_kept_message()
         refused = bob.request("ENTRAR bob errada123")
         self.assertTrue(refused.startswith("ERRO CREDENCIAIS "), refused)
         self.assertEqual(bob.request("PING"), "OK PING", "nothing came with the refusal")
