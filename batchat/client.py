@@ -513,4 +513,3 @@ def run_and_exit() -> NoReturn:
         traceback.print_exc()
     finally:
         exit_now(status)
-

@@ -175,4 +175,3 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         return None
     context.minimum_version = protocol.TLS_MINIMUM_VERSION
     return context
-

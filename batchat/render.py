@@ -67,7 +67,6 @@ class Shown:
         return Shown(((Style.PLAIN, when.strftime("[%H:%M] ")), *self.parts))
 
 
-
 # --- Time, as the person reads it ------------------------------------------------------
 
 
@@ -307,4 +306,3 @@ def help_text() -> list[str]:
         "Em NOVO e ENTRAR, deixe a senha de fora para digitá-la sem que apareça.",
         "Tab completa comandos e nomes de quem está online; ↑ e ↓ percorrem o histórico.",
     ]
-

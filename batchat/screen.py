@@ -361,5 +361,3 @@ def set_up_readline(readline: Any, online: Callable[[], Iterable[str]]) -> None:
         readline.parse_and_bind("bind ^I rl_complete")
     else:
         readline.parse_and_bind("tab: complete")
-
-

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import protocol
 from batchat.render import make_visible
 
+
 @dataclass(frozen=True)
 class Send:
     """A valid command: send the line as typed."""

@@ -116,6 +116,5 @@ class CompletionsTest(unittest.TestCase):
                 self.assertEqual(typed.completions(line, begin, text, self.ONLINE), expected)
 
 
-
 if __name__ == "__main__":
     unittest.main()
