@@ -23,7 +23,9 @@ command                        meaning                               needs login
 ``NOVO <usuario> <senha>``     create an account                     no (and not
                                                                      while logged
                                                                      in)
-``ENTRAR <usuario> <senha>``   log in                                no
+``ENTRAR <usuario> <senha>``   log in: the kept ``PENDENTE`` lines,  no
+                               their ``INFO``, the ``HISTORICO``
+                               lines, then ``OK ENTRAR``
 ``LISTA``                      users online now, sorted, you too     yes
 ``LISTA TODOS``                every account: online, or when last   yes
                                seen (one ``USUARIO`` line each)
@@ -37,7 +39,9 @@ command                        meaning                               needs login
 =============================  ====================================  ============
 
 Every command gets exactly one final reply, ``OK <COMANDO> [detalhe]`` or
-``ERRO <CODIGO> <texto>``, so a program can match replies to commands.
+``ERRO <CODIGO> <texto>``, so a program can match replies to commands. A
+reply's other lines come before it: it always ends with its ``OK`` or
+``ERRO``.
 
 ``OK CHAT`` is a promise: the message reaches the recipient's connection or
 is kept for them. So a ``CHAT`` the server could not keep is refused first:
@@ -68,12 +72,14 @@ line                           when
 ``SAIU <usuario>``             another user left (SAIR, closed connection,
                                or dropped by the server)
 ``INFO <texto>``               greeting on connect and other human notices
-``PENDENTE <remetente>         right after ``OK ENTRAR``: a private message
-<quando> <mensagem>``          sent while you were offline, oldest first,
-                               then ``INFO`` saying how many there were
-``HISTORICO <remetente>        after those: one of the last public messages
-<quando> <mensagem>``          (``TODOS``), oldest first, so a late arrival
-                               sees what was said
+``PENDENTE <remetente>         part of the reply to ``ENTRAR``, before its
+<quando> <mensagem>``          ``OK ENTRAR``: a private message sent while
+                               you were offline, oldest first, then ``INFO``
+                               saying how many there were
+``HISTORICO <remetente>        after those, still before ``OK ENTRAR``: one
+<quando> <mensagem>``          of the last public messages (``TODOS``),
+                               oldest first, so a late arrival sees what was
+                               said
 ``USUARIO <nome> ONLINE``      one per account, in answer to ``LISTA TODOS``;
 ``USUARIO <nome> OFFLINE       ``<visto>`` is when it was last online, absent
 [<visto>]``                    if it never logged in

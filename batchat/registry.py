@@ -118,9 +118,10 @@ class SessionRegistry:
         with self._lock:
             return list(self._connections)
 
-    def log_in(self, session: Member, name: str) -> Member | None:
-        """Make ``session`` the holder of ``name``, replay the public history to it
-        and tell the others it came in. Nothing is sent here; the caller flushes.
+    def log_in(self, session: Member, name: str, reply: bytes = b"") -> Member | None:
+        """Make ``session`` the holder of ``name``, replay the public history to it,
+        then ``reply`` (``OK ENTRAR``, which ends the login's reply), and tell the
+        others it came in. Nothing is sent here; the caller flushes.
 
         Returns the session it replaced (the same person on an older
         connection), which is marked replaced; nobody else hears of a takeover.
@@ -129,6 +130,8 @@ class SessionRegistry:
         with self._lock:
             if self._history:  # bounded by --history lines: past max_queue if need be
                 session.connection.enqueue(b"".join(self._history), bounded=False)
+            if reply:  # under the lock too: no live message can come before it
+                session.connection.enqueue(reply)
             replaced = self._by_name.get(key)
             self._by_name[key] = session
             if replaced is not None:

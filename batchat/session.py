@@ -228,17 +228,17 @@ class ChatSession:
         self._context.failed_logins.refund(attempt_key)
         self._context.failed_logins_by_ip.refund(self.connection.ip)
         self.name = registered
-        # OK, the messages kept for us and the public history go into our
-        # outbox before we become visible, so they precede any live message to
-        # us; and they leave only once we are visible, so a client that reads
-        # OK ENTRAR can at once be written to.
+        # The messages kept for us, the public history and then OK ENTRAR, which
+        # ends the reply, go into our outbox before we become visible, so they
+        # precede any live message to us; and they leave only once we are
+        # visible, so a client that reads OK ENTRAR can at once be written to.
         self.flush_output()
         self._wait_for_what_comes_back(registered)
-        self.connection.enqueue(protocol.encode_line(protocol.format_ok("ENTRAR", registered)))
+        reply = protocol.encode_line(protocol.format_ok("ENTRAR", registered))
         replaced = self._context.delivery.hand_over(
             registered,
             self.connection,
-            lambda: self._context.registry.log_in(self, registered),
+            lambda: self._context.registry.log_in(self, registered, reply),
         )
         self.connection.flush()
         self._context.users.record_seen(registered, time.time())

@@ -247,6 +247,7 @@ class LineClient:
             self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self._framer = protocol.LineFramer()
         self._lines: deque[str] = deque()
+        self.login_lines: list[str] = []  # what came before OK ENTRAR (see logged_in)
         if read_greeting:
             self.expect("INFO ")
 
@@ -302,6 +303,15 @@ class LineClient:
         """Send ``line`` and return the next server line (the reply)."""
         self.send(line)
         return self.read_line()
+
+    def reply(self, line: str) -> tuple[str, list[str]]:
+        """Send ``line``; return its reply's final ``OK`` or ``ERRO`` line, and the lines
+        before it (for ``ENTRAR``: the kept messages, their count and the history)."""
+        self.send(line)
+        before = []
+        while not (final := self.read_line()).startswith(("OK ", "ERRO ")):
+            before.append(final)
+        return final, before
 
     def expect_closed(self, timeout: float = TIMEOUT) -> list[str]:
         """Read until the server closes; return the lines that came before."""
@@ -362,9 +372,11 @@ class ServerTestCase(unittest.TestCase):
     def logged_in(
         self, name: str, password: str = "senha123", *, register: bool = True, **options: Any
     ) -> LineClient:
-        """A connection logged in as ``name`` (registering it first)."""
+        """A connection logged in as ``name`` (registering it first); the lines its
+        login's reply held before ``OK ENTRAR`` are in ``login_lines``."""
         client = self.connect(**options)
         if register:
             self.assertEqual(client.request(f"NOVO {name} {password}"), f"OK NOVO {name}")
-        self.assertEqual(client.request(f"ENTRAR {name} {password}"), f"OK ENTRAR {name}")
+        reply, client.login_lines = client.reply(f"ENTRAR {name} {password}")
+        self.assertEqual(reply, f"OK ENTRAR {name}")
         return client

@@ -27,8 +27,8 @@ class OfflineMessagesTest(ServerTestCase):
         return self.logged_in(name, register=False)
 
     def read_kept(self, client: LineClient) -> list[str]:
-        """The PENDENTE lines after OK ENTRAR, checked to end with the INFO that counts them."""
-        info, kept = client.read_until("INFO ")
+        """The PENDENTE lines before OK ENTRAR, checked to end with the INFO that counts them."""
+        *kept, info = client.login_lines
         count = len(kept)
         expected = "1 mensagem privada esperava" if count == 1 else f"{count} mensagens privadas esperavam"
         self.assertEqual(info, f"INFO {expected} por você.")
@@ -147,7 +147,7 @@ class AcknowledgedUnwrittenTest(ServerTestCase):
         bob = self.logged_in("bob", register=False)
         bob.send("PING")
         _, lines = bob.read_until("OK PING")
-        return self.numbers(lines, "PENDENTE")
+        return self.numbers(bob.login_lines + lines, "PENDENTE")
 
     def check_shutdown_keeps_them(self, sig: signal.Signals) -> None:
         bob, alice = self.stalled_bob_and_alice()
@@ -228,7 +228,8 @@ class HistoryTest(ServerTestCase):
         for index in range(5):
             self.assertEqual(alice.request(f"TODOS mensagem {index}"), "OK TODOS")
         carol = self.logged_in("carol")
-        history = [carol.read_line() for _ in range(3)]
+        history = carol.login_lines
+        self.assertEqual(len(history), 3, history)
         self.assertEqual([line.split(" ", 3)[::3] for line in history], [
             ["HISTORICO", f"mensagem {index}"] for index in (2, 3, 4)
         ])
@@ -240,15 +241,34 @@ class HistoryTest(ServerTestCase):
         self.assertEqual(alice.request("TODOS ao vivo"), "OK TODOS")
         self.assertEqual(carol.read_line(), "TODOS alice ao vivo", "live after the history, once")
 
-    def test_history_comes_after_the_kept_messages(self) -> None:
+    def history_and_a_kept_message(self) -> tuple[LineClient, LineClient]:
+        """alice online, who said "bom dia" to all and kept a message for bob; and bob,
+        connected, not logged in yet."""
         self.register("bob")
         alice = self.logged_in("alice")
         self.assertEqual(alice.request("TODOS bom dia"), "OK TODOS")
         self.assertEqual(alice.request("CHAT bob só para você"), "OK CHAT bob GUARDADA")
         bob = self.connect()
+        return alice, bob
+
+    def test_history_comes_after_the_kept_messages_and_ok_entrar_last(self) -> None:
+        alice, bob = self.history_and_a_kept_message()
         bob.send("ENTRAR bob senha123")
         lines = [bob.read_line() for _ in range(4)]
-        self.assertEqual([line.split(" ")[0] for line in lines], ["OK", "PENDENTE", "INFO", "HISTORICO"])
+        self.assertEqual([line.split(" ")[0] for line in lines], ["PENDENTE", "INFO", "HISTORICO", "OK"])
+        self.assertEqual(lines[3], "OK ENTRAR bob", "the reply ends with its OK")
+        self.assertEqual(alice.read_line(), "ENTROU bob")
+        self.assertEqual(alice.request("TODOS ao vivo"), "OK TODOS")
+        self.assertEqual(bob.read_line(), "TODOS alice ao vivo", "live only after OK ENTRAR")
+
+    def test_a_refused_login_gets_neither_kept_messages_nor_history(self) -> None:
+        _, bob = self.history_and_a_kept_message()
+        refused = bob.request("ENTRAR bob errada123")
+        self.assertTrue(refused.startswith("ERRO CREDENCIAIS "), refused)
+        self.assertEqual(bob.request("PING"), "OK PING", "nothing came with the refusal")
+        reply, before = bob.reply("ENTRAR bob senha123")
+        self.assertEqual((reply, [line.split(" ")[0] for line in before]),
+                         ("OK ENTRAR bob", ["PENDENTE", "INFO", "HISTORICO"]))
 
 
 class NoHistoryTest(ServerTestCase):

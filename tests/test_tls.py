@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable
 from unittest import mock
 
-from batchat import client as cliente
+from batchat import link as client_link
 import protocol
 from tests.support import CLIENT, OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
 
@@ -71,9 +71,10 @@ class TlsServerTest(ServerTestCase):
         self.assertEqual(bob.expect_closed(), ["OK SAIR"])
         self.assertEqual(alice.read_line(), "SAIU bob")
         carol = self.tls_client("carol", register=False)
-        self.assertTrue(carol.read_line().startswith("PENDENTE alice "))
-        self.assertEqual(carol.read_line(), "INFO 1 mensagem privada esperava por você.")
-        self.assertTrue(carol.read_line().startswith("HISTORICO bob "))
+        pending, info, history = carol.login_lines
+        self.assertTrue(pending.startswith("PENDENTE alice "), pending)
+        self.assertEqual(info, "INFO 1 mensagem privada esperava por você.")
+        self.assertTrue(history.startswith("HISTORICO bob "), history)
 
     def test_a_first_line_sent_with_the_end_of_the_handshake_is_answered(self) -> None:
         # A fast client sends its first line in the same packet as its last
@@ -254,7 +255,7 @@ class TlsStartTest(unittest.TestCase):
 
 
 class ClientHandshakeTest(unittest.TestCase):
-    """cliente.open_link against tiny TLS servers played by the test."""
+    """:func:`batchat.link.open_link` against tiny TLS servers played by the test."""
 
     def serve_once(self, serve: Callable[[socket.socket], None]) -> tuple[str, int]:
         """A listener on a free loopback port whose first connection goes to ``serve``."""
@@ -286,7 +287,7 @@ class ClientHandshakeTest(unittest.TestCase):
             connection.sendall(endpoint.take_output() + endpoint.encrypt(b"INFO Bem-vindo\n"))
             connection.recv(1)  # until the client hangs up
 
-        link = cliente.open_link(self.serve_once(serve), trusting())
+        link = client_link.open_link(self.serve_once(serve), trusting())
         self.addCleanup(link.close)
         link.sock.settimeout(TIMEOUT)  # a lost greeting fails here instead of hanging
         self.assertEqual(link.receive(threading.Lock()), b"INFO Bem-vindo\n")
@@ -304,6 +305,6 @@ class ClientHandshakeTest(unittest.TestCase):
 
         address = self.serve_once(serve)
         started = time.monotonic()
-        with mock.patch.object(cliente, "CONNECT_TIMEOUT", 0.5), self.assertRaises(TimeoutError):
-            cliente.open_link(address, trusting())
+        with mock.patch.object(client_link, "CONNECT_TIMEOUT", 0.5), self.assertRaises(TimeoutError):
+            client_link.open_link(address, trusting())
         self.assertLess(time.monotonic() - started, 3, "one deadline for the whole handshake")

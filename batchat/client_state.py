@@ -1,0 +1,354 @@
+"""The client's protocol state, without I/O (sans-I/O, in the manner of h11).
+
+Owns what one session knows of the conversation with the server: the commands
+sent and not yet answered (the server answers each one, in order, ending every
+reply with its one ``OK`` or ``ERRO``), the person's name once logged in, the
+credentials that worked (for logging in again after a drop; memory only), who
+is online, the public messages shown, and the lines of a login's reply held
+until its ``OK ENTRAR``.
+
+:class:`ClientState` decides; it never touches a socket, a thread, the screen
+or the machine's clock (only the injected :class:`~batchat.render.Clock`).
+Feed it each server line with :meth:`ClientState.receive`, tell it of each
+line sent with :meth:`ClientState.sent` and of a dropped connection with
+:meth:`ClientState.connection_lost`; each returns small frozen events (show
+this, set the prompt, send that, hang up, reconnect) for the I/O shell,
+:class:`batchat.client.ChatClient`, to carry out. It is not thread-safe: the
+shell calls it under one lock.
+
+Imports :mod:`protocol` and :mod:`batchat.render` only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import protocol
+from batchat.render import (
+    SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, render_echo,
+    render_parsed,
+)
+
+RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
+# What a login's reply holds before its OK ENTRAR: the private messages kept
+# (then an INFO that counts them) and the public history.
+KEPT, HISTORY = "PENDENTE", "HISTORICO"
+
+PublicKey = tuple[str, str]  # (sender's name key, text): a public message, as far as we can tell
+
+
+def public_key(sender: str, text: str) -> PublicKey:
+    return protocol.name_key(sender), text
+
+
+def replay_overlap(shown: list[PublicKey], replayed: list[PublicKey]) -> int:
+    """How many of the history lines replayed at a re-login were shown already.
+
+    The replay is the newest stretch of the public messages, and what was
+    shown is an older stretch of them; so the answer is the longest start of
+    ``replayed`` that is also the end of ``shown``. Matching stretches, not
+    single lines, keeps a new "oi" that repeats an old one.
+    """
+    for count in range(min(len(shown), len(replayed)), 0, -1):
+        if replayed[:count] == shown[-count:]:
+            return count
+    return 0
+
+
+class Sent:
+    """A command sent and not yet answered; the server answers each one, in order."""
+
+    def __init__(self, command: protocol.Command, *, automatic: bool = False) -> None:
+        self.command = command
+        self.automatic = automatic  # sent by the client itself (log in again, LISTA after login)
+        self.outcome: str | None = None  # "OK", or the ERRO code, once answered
+
+
+# --- Events: what the shell is to do ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Show:
+    """Print this line (already stamped with the time when it should be)."""
+
+    shown: Shown
+
+
+@dataclass(frozen=True)
+class SetPrompt:
+    """Show this prompt from now on: ``alice> `` once logged in, ``> `` before."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SendLine:
+    """Send this line on the connection (the client's own: log in again, LISTA)."""
+
+    line: str
+    command: protocol.Command
+    automatic: bool = True
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """Close this connection: the reconnection loop tries again later, after a longer wait."""
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    """A login worked: the next outage's waits start again at the shortest."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """The connection is gone, and worth getting back: reconnect with backoff, log in again."""
+
+
+Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect
+
+
+def say(text: str, style: Style = Style.PLAIN) -> Show:
+    """A line of the client's own (not from the server): no time stamp."""
+    return Show(Shown.of(text, style))
+
+
+# --- The state ------------------------------------------------------------------------------
+
+
+class ClientState:
+    """One person's session as the protocol sees it, across reconnections.
+
+    ``reconnect``: a dropped connection is followed by :class:`Reconnect`
+    when the session can log in again. ``list_after_login``: ask ``LISTA``
+    after each login (a person at a terminal: names for Tab, and who is here).
+    """
+
+    def __init__(
+        self, clock: Clock = SYSTEM_CLOCK, *, reconnect: bool = False, list_after_login: bool = False
+    ) -> None:
+        self._clock = clock
+        self._reconnect = reconnect
+        self._list_after_login = list_after_login
+        self._pending: deque[Sent] = deque()
+        self._own_name: str | None = None
+        self._credentials: protocol.Login | None = None  # the last login that worked
+        # Replaced, never mutated: Tab reads it from the keyboard thread.
+        self._online: frozenset[str] = frozenset()
+        self._said_goodbye = False  # the server answered OK SAIR
+        self._replaced = False  # the account logged in elsewhere: do not fight over it
+        self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
+        self._held: list[protocol.ServerLine] = []  # a login's reply, until its OK ENTRAR
+
+    @property
+    def own_name(self) -> str | None:
+        return self._own_name
+
+    @property
+    def credentials(self) -> protocol.Login | None:
+        """The last login that worked, unless the server refused it since."""
+        return self._credentials
+
+    @property
+    def online(self) -> frozenset[str]:
+        """Who else is online, as far as this session knows."""
+        return self._online
+
+    @property
+    def said_goodbye(self) -> bool:
+        return self._said_goodbye
+
+    # -- what the shell sent -----------------------------------------------------------------
+
+    def sent(self, command: protocol.Command, *, automatic: bool = False) -> Sent:
+        """Record a command just sent; its :attr:`Sent.outcome` is set once answered."""
+        sent = Sent(command, automatic=automatic)
+        self._pending.append(sent)
+        return sent
+
+    def is_pending(self, sent: Sent) -> bool:
+        """``sent`` still awaits its answer (``False`` once answered or the connection is gone)."""
+        return sent in self._pending
+
+    def log_in_again(self) -> SendLine | None:
+        """The automatic ENTRAR for a new connection; ``None`` if there is nothing to log in with."""
+        login = self._credentials
+        if login is None:
+            return None
+        return SendLine(f"ENTRAR {login.name} {login.password}", login)
+
+    # -- what the server said ----------------------------------------------------------------
+
+    def receive(self, line: str) -> list[Event]:
+        """What to do about one line from the server (without its line end)."""
+        parsed = parse_visible(line)
+        if self._holds(parsed):
+            self._held.append(parsed)  # shown after OK ENTRAR, which says who we are
+            return []
+        match parsed.kind, parsed.fields:
+            case "OK", (word, detail):
+                return self._answered_ok(word, detail, parsed)
+            case "ERRO", (code, _):
+                return [*self._render(parsed), *self._refused(code)]  # the error, then what follows
+            case "ENTROU", (name,):
+                self._online = self._online | {name}
+            case "SAIU", (name,):
+                self._online = self._online - {name}
+        self._remember_public(parsed)
+        return self._render(parsed)
+
+    def _holds(self, parsed: protocol.ServerLine) -> bool:
+        """Is ``parsed`` part of a login's reply? The counting INFO comes right after
+        the kept messages, so the greeting's INFO is never taken for it."""
+        if not any(isinstance(sent.command, protocol.Login) for sent in self._pending):
+            return False
+        if parsed.kind == "INFO":
+            return bool(self._held) and self._held[-1].kind == KEPT
+        return parsed.kind in (KEPT, HISTORY)
+
+    def _answered_ok(self, word: str, detail: str, parsed: protocol.ServerLine) -> list[Event]:
+        """``OK <word> <detail>``: settle the command it answers, and say so."""
+        sent = self._settle(word, "OK")
+        command = sent.command if sent else None
+        match command:
+            case protocol.Login():
+                return self._logged_in(command, parsed, automatic=bool(sent and sent.automatic))
+            case protocol.ListUsers(everyone=False):
+                self._online = frozenset(online_others(detail, self._own_name))
+            case protocol.ListUsers(everyone=True):
+                return []  # the USUARIO lines before it were the answer
+            case protocol.PrivateMessage() | protocol.Broadcast():
+                if isinstance(command, protocol.Broadcast) and self._own_name:
+                    self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
+                return [self._stamped(render_echo(command, detail))]
+            case protocol.Quit():
+                self._said_goodbye = True
+        return self._render(parsed)
+
+    def _logged_in(
+        self, login: protocol.Login, parsed: protocol.ServerLine, *, automatic: bool
+    ) -> list[Event]:
+        """``OK ENTRAR <name>``: who we are now, then the reply's held lines."""
+        name = self._own_name = parsed.fields[1]
+        self._credentials = login
+        events: list[Event] = [LoggedIn(name), SetPrompt(f"{name}> ")]
+        if automatic:
+            events.append(self._stamped(Shown.of(f"De volta ao chat como {name}.", Style.NOTICE)))
+        else:
+            events += self._render(parsed)
+        events += self._release_held(automatic)
+        if self._list_after_login:
+            events.append(SendLine("LISTA", protocol.ListUsers()))
+        return events
+
+    def _release_held(self, replayed: bool) -> list[Event]:
+        """The lines held for a login's reply; after an automatic re-login, without the
+        history already shown before the drop."""
+        held, self._held = self._held, []
+        skip = self._already_shown(held) if replayed else 0
+        events: list[Event] = []
+        for parsed in held:
+            if parsed.kind == HISTORY and skip:
+                skip -= 1
+                continue
+            self._remember_public(parsed)
+            events += self._render(parsed)
+        return events
+
+    def _already_shown(self, held: list[protocol.ServerLine]) -> int:
+        history = [key for parsed in held if (key := _public_of(parsed)) and parsed.kind == HISTORY]
+        return replay_overlap(list(self._public_shown), history)
+
+    def _refused(self, code: str) -> list[Event]:
+        """``ERRO``: it answers the oldest command, unless the server is closing on us."""
+        if code == protocol.ErrorCode.SESSION_REPLACED:
+            self._replaced = True
+            return []
+        sent = self._settle("", code)
+        if sent is None or not isinstance(sent.command, protocol.Login):
+            return []
+        events = self._release_held(replayed=False)  # none, for a refused login: nothing is lost
+        if not sent.automatic:
+            return events
+        name = sent.command.name
+        if code == protocol.ErrorCode.CREDENTIALS:
+            self._credentials = None
+            return [*events, say(f"Não foi possível entrar de novo como {name}; entre com ENTRAR {name}.",
+                                 Style.ERROR)]
+        return [*events, say(f"Não foi possível entrar de novo como {name} agora; tentando mais tarde."),
+                HangUp()]
+
+    def _settle(self, word: str, outcome: str) -> Sent | None:
+        """Mark the oldest unanswered command called ``word`` (any, if ``word`` is empty)
+        answered; older ones must have been refused without a reply."""
+        while self._pending:
+            sent = self._pending.popleft()
+            if not word or protocol.command_word(sent.command) == word:
+                sent.outcome = outcome
+                return sent
+            sent.outcome = "?"
+        return None
+
+    # -- the end of a connection -------------------------------------------------------------
+
+    def connection_lost(self, how: str) -> list[Event]:
+        """The connection ended without SAIR: what to say, and :class:`Reconnect` if worth it."""
+        # A reply cut short still shows what came of it: the server counts the
+        # kept messages it wrote as delivered. The history is skipped where it
+        # was shown already, as after a re-login.
+        events = [*self._release_held(replayed=True), *self._unconfirmed()]
+        self._own_name = None
+        self._online = frozenset()
+        events += [SetPrompt("> "), say(how, Style.ERROR)]
+        if self._replaced:
+            return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
+        if not self._reconnect:
+            return events
+        if self._credentials is None:
+            return [*events, say("Para voltar, rode o cliente de novo.")]
+        return [
+            *events,
+            say("Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."),
+            Reconnect(),
+        ]
+
+    def left_without_goodbye(self, how: str) -> list[Event]:
+        """The person asked to leave, and the connection ended before ``OK SAIR``."""
+        return [*self._unconfirmed(), say(f"{how} Sem confirmação do SAIR.", Style.ERROR)]
+
+    def _unconfirmed(self) -> list[Event]:
+        """Forget every command left unanswered; the messages among them may not have arrived."""
+        unanswered, self._pending = list(self._pending), deque()
+        return [
+            self._stamped(Shown((
+                (Style.ERROR, "Sem confirmação do servidor; talvez não tenha chegado: "),
+                *render_echo(sent.command).parts,
+            )))
+            for sent in unanswered
+            if isinstance(sent.command, (protocol.PrivateMessage, protocol.Broadcast))
+        ]
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _render(self, parsed: protocol.ServerLine) -> list[Event]:
+        shown = render_parsed(parsed, self._own_name, self._clock)
+        return [] if shown is None else [self._stamped(shown)]
+
+    def _stamped(self, shown: Shown) -> Show:
+        """A line from the conversation, with the time it arrived (unless it has its own)."""
+        return Show(shown.stamped(self._clock.local_now()))
+
+    def _remember_public(self, parsed: protocol.ServerLine) -> None:
+        if key := _public_of(parsed):
+            self._public_shown.append(key)
+
+
+def _public_of(parsed: protocol.ServerLine) -> PublicKey | None:
+    """The public message a ``TODOS`` or ``HISTORICO`` line carries; ``None`` for others."""
+    match parsed.kind, parsed.fields:
+        case ("TODOS", (sender, text)) | ("HISTORICO", (sender, _, text)):
+            return public_key(sender, text)
+    return None

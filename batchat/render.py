@@ -1,0 +1,308 @@
+"""From server lines (and the person's own echoes) to what the person reads.
+
+Owns the look of every line: :class:`Style` and :class:`Shown` (plain for
+scripts, coloured on a terminal), the :class:`Clock` through which every time
+shown is computed, :func:`make_visible` for text from the network, the
+``render_*`` functions, :func:`describe_moment` and the client's
+:func:`help_text`. Pure: no I/O, no threads, no time but the injected clock.
+
+Anyone may call it; it imports only :mod:`protocol`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import protocol
+
+ME = "eu"  # how the person's own messages are labelled
+
+
+# --- What a line on the screen is made of --------------------------------------------
+
+
+class Style(enum.Enum):
+    """A tone for part of a line; the value is its ANSI SGR code."""
+
+    PLAIN = ""
+    NOTICE = "2"  # dim: presence, confirmations, server notices
+    ERROR = "31"  # red
+    PRIVATE = "1;35"  # bold magenta: private messages, both ways
+    SENDER = "1"  # bold: who wrote a public message
+    MENTION = "1;33"  # bold yellow: my own name in someone's text
+
+
+Part = tuple[Style, str]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One line for the screen, as styled parts: plain for scripts, coloured on a terminal."""
+
+    parts: tuple[Part, ...]
+    dated: bool = False  # carries its own time (history, kept messages): no arrival stamp
+
+    @classmethod
+    def of(cls, text: str, style: Style = Style.PLAIN) -> Shown:
+        return cls(((style, text),))
+
+    def plain(self) -> str:
+        return "".join(text for _, text in self.parts)
+
+    def painted(self) -> str:
+        return "".join(
+            f"\x1b[{style.value}m{text}\x1b[0m" if style.value and text else text
+            for style, text in self.parts
+        )
+
+    def stamped(self, when: datetime.datetime) -> Shown:
+        """The same line, preceded by the time as ``[14:05]`` (unless it has its own)."""
+        if self.dated:
+            return self
+        return Shown(((Style.PLAIN, when.strftime("[%H:%M] ")), *self.parts))
+
+
+# --- Time, as the person reads it ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The client's "now" and its time zone, in one place so that tests can fix both.
+
+    Every time the person reads (the arrival stamp, "ontem", "visto por
+    último") is computed through this, never from the machine's clock and zone
+    directly: a test that renders a date passes a fixed ``now`` and ``zone``
+    and gives the same answer on any day, in any time zone. ``zone`` ``None``
+    is the machine's local zone.
+    """
+
+    now: Callable[[], float] = time.time
+    zone: datetime.tzinfo | None = None
+
+    def local(self, moment: float) -> datetime.datetime:
+        """``moment`` (seconds since the epoch) as a date and time in this clock's zone.
+
+        Raises ``OverflowError``, ``OSError`` or ``ValueError`` for a moment the
+        platform cannot convert (Windows refuses times before 1970).
+        """
+        return datetime.datetime.fromtimestamp(moment, self.zone)
+
+    def local_now(self) -> datetime.datetime:
+        return self.local(self.now())
+
+
+SYSTEM_CLOCK = Clock()
+
+
+# --- From server lines to what the person reads ------------------------------------------
+
+
+def make_visible(text: str) -> str:
+    """Show control characters from the network as escapes, never interpret them.
+
+    Another user's ESC sequence must not move our cursor or recolour our
+    terminal; ``\\x1b[2J`` is printed as those characters.
+    """
+    return protocol.FORBIDDEN_CHARS.sub(
+        lambda match: match.group().encode("unicode_escape").decode("ascii"), text
+    )
+
+
+def parse_visible(line: str) -> protocol.ServerLine:
+    """Split a server line, with its control characters already made visible."""
+    return protocol.parse_server_line(make_visible(line))
+
+
+def _join_names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " e " + names[-1]
+
+
+def online_others(detail: str, own_name: str | None) -> list[str]:
+    """The names in ``OK LISTA <detail>`` other than mine."""
+    own_key = protocol.name_key(own_name) if own_name else None
+    return [name for name in detail.split() if protocol.name_key(name) != own_key]
+
+
+def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
+    """The sentence for ``OK <command> <detail>``; ``None`` if nothing needs saying."""
+    match command:
+        case "NOVO":
+            return f"Conta {detail} criada. Agora entre com: ENTRAR {detail}"
+        case "ENTRAR":
+            return f"Você entrou no chat como {detail}."
+        case "LISTA":
+            others = online_others(detail, own_name)
+            if not others:
+                return "Ninguém mais está online."
+            return f"Online agora: {_join_names([*others, 'você'])}."
+        case "CHAT":
+            name, stored = stored_recipient(detail)
+            if stored:
+                return f"{name} está offline: a mensagem foi guardada e será entregue quando entrar."
+            return f"Mensagem privada enviada para {name}."
+        case "TODOS":
+            return "Mensagem enviada para todos."
+        case "SAIR":
+            return "Você saiu do chat. Até logo!"
+        case "AJUDA":
+            return None  # the INFO lines before it were the answer
+        case "PING":
+            return "O servidor está respondendo."
+    return f"OK {command} {detail}".rstrip()
+
+
+def stored_recipient(detail: str) -> tuple[str, bool]:
+    """``OK CHAT <detail>``: the recipient, and whether the message was kept for later."""
+    name, _, rest = detail.partition(" ")
+    return name, rest == protocol.STORED
+
+
+AWAY_MARK = "[enquanto você estava fora]"
+HISTORY_MARK = "[histórico]"
+
+
+def describe_moment(moment: float, clock: Clock, today: str = "") -> str | None:
+    """When something happened, for people: ``21:14`` (prefixed by ``today`` if given)
+    today, ``ontem 21:14``, ``19/11 21:14`` this year, ``19/11/2025 21:14`` before;
+    ``None`` for a moment this platform cannot show."""
+    try:
+        then, current = clock.local(moment), clock.local_now()
+    except (OverflowError, OSError, ValueError):
+        return None
+    hour = then.strftime("%H:%M")
+    days = (current.date() - then.date()).days
+    if days == 0:
+        return f"{today} {hour}".lstrip()
+    if days == 1:
+        return f"ontem {hour}"
+    if then.year == current.year:
+        return then.strftime("%d/%m %H:%M")
+    return then.strftime("%d/%m/%Y %H:%M")
+
+
+def render_past(
+    mark: str, sender_style: Style, fields: tuple[str, ...], own_name: str | None, clock: Clock
+) -> Shown:
+    """A message from before: ``[enquanto você estava fora] [ontem 21:14] alice: oi``."""
+    sender, when, text = fields
+    moment = protocol.parse_timestamp(when)
+    stamp = (describe_moment(moment, clock) if moment is not None else None) or when
+    return Shown(
+        ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, f"{sender}:"),
+         (Style.PLAIN, " "), *mention_parts(text, own_name)),
+        dated=True,
+    )
+
+
+def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
+    """A ``USUARIO`` line of ``LISTA TODOS``: ``bob: offline, visto por último ontem 21:14``."""
+    if state == protocol.ONLINE:
+        return Shown(((Style.SENDER, f"{name}:"), (Style.PLAIN, " online agora")))
+    moment = protocol.parse_timestamp(seen) if seen else None
+    if moment is None:
+        return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, " offline, nunca entrou")))
+    when = describe_moment(moment, clock, today="hoje") or seen
+    return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, f" offline, visto por último {when}")))
+
+
+def mention_parts(text: str, own_name: str | None) -> tuple[Part, ...]:
+    """``text`` with each mention of my name (a whole word, any case) marked."""
+    if not own_name:
+        return ((Style.PLAIN, text),)
+    # Names hold letters, digits, "_", "-" and "."; a final "." is punctuation.
+    mention = re.compile(rf"(?<![\w.-]){re.escape(own_name)}(?![\w-])", re.IGNORECASE)
+    parts: list[Part] = []
+    start = 0
+    for match in mention.finditer(text):
+        parts += [(Style.PLAIN, text[start:match.start()]), (Style.MENTION, match.group())]
+        start = match.end()
+    parts.append((Style.PLAIN, text[start:]))
+    return tuple(part for part in parts if part[1])
+
+
+def render_private(sender: str, recipient: str, text: str, own_name: str | None) -> Shown:
+    """``bob → eu: oi``: the arrow marks a private message."""
+    return Shown(((Style.PRIVATE, f"{sender} → {recipient}:"), (Style.PLAIN, " "),
+                  *mention_parts(text, own_name)))
+
+
+def render_public(sender: str, text: str, own_name: str | None) -> Shown:
+    """``bob: oi``."""
+    return Shown(((Style.SENDER, f"{sender}:"), (Style.PLAIN, " "), *mention_parts(text, own_name)))
+
+
+def render_parsed(
+    parsed: protocol.ServerLine, own_name: str | None, clock: Clock = SYSTEM_CLOCK
+) -> Shown | None:
+    """What the person reads for a line :func:`parse_visible` split; ``None`` for nothing.
+
+    ``clock`` says what "today" and "ontem" are relative to, and in which zone.
+    """
+    match parsed.kind, parsed.fields:
+        case "OK", (command, detail):
+            text = render_ok(command, detail, own_name)
+            return None if text is None else Shown.of(text, Style.NOTICE)
+        case "ERRO", (_, text):
+            return Shown.of(f"Erro: {text}", Style.ERROR)
+        case "MSG", (sender, text):
+            return render_private(sender, ME, text, own_name)
+        case "TODOS", (sender, text):
+            return render_public(sender, text, own_name)
+        case "ENTROU", (name,):
+            return Shown.of(f"-- {name} entrou no chat.", Style.NOTICE)
+        case "SAIU", (name,):
+            return Shown.of(f"-- {name} saiu do chat.", Style.NOTICE)
+        case "PENDENTE", fields:
+            return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, clock)
+        case "HISTORICO", fields:
+            return render_past(HISTORY_MARK, Style.SENDER, fields, own_name, clock)
+        case "USUARIO", (name, state, seen):
+            return render_account(name, state, seen, clock)
+        case _, fields:
+            return Shown.of(" ".join(fields), Style.NOTICE)
+
+
+def render(line: str, own_name: str | None, clock: Clock = SYSTEM_CLOCK) -> str | None:
+    """The plain text the person reads for one server line; ``None`` to print nothing."""
+    shown = render_parsed(parse_visible(line), own_name, clock)
+    return None if shown is None else shown.plain()
+
+
+def render_echo(
+    command: protocol.PrivateMessage | protocol.Broadcast, recipient: str | None = None
+) -> Shown:
+    """My own message, as others see it: ``eu → bob: oi`` or ``eu: oi``.
+
+    ``recipient`` is the detail the server confirmed it with (``OK CHAT Bob``), if
+    known; a message kept for someone offline says so (``OK CHAT Bob GUARDADA``).
+    """
+    text = make_visible(command.text)
+    if not isinstance(command, protocol.PrivateMessage):
+        return render_public(ME, text, None)
+    name, stored = stored_recipient(recipient or command.recipient)
+    shown = render_private(ME, name, text, None)
+    if stored:
+        return Shown((*shown.parts, (Style.NOTICE, f"  (guardada até {name} entrar)")))
+    return shown
+
+
+def help_text() -> list[str]:
+    """The client's ``AJUDA``: one aligned row per command, with an example; fits 80 columns."""
+    helps = protocol.COMMAND_HELP.values()
+    syntax_width = max(len(help.syntax) for help in helps)
+    meaning_width = max(len(help.meaning) for help in helps)
+    return [
+        f"  {'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
+        *(
+            f"  {help.syntax:<{syntax_width}}  {help.meaning:<{meaning_width}}  {help.example}"
+            for help in helps
+        ),
+        "Maiúsculas ou minúsculas, tanto faz. ? também mostra esta ajuda.",
+        "Em NOVO e ENTRAR, deixe a senha de fora para digitá-la sem que apareça.",
+        "Tab completa comandos e nomes de quem está online; ↑ e ↓ percorrem o histórico.",
+    ]

@@ -1,0 +1,363 @@
+"""The screen and the keyboard's line editor.
+
+Owns how lines reach the terminal: :class:`PlainScreen` for pipes and
+scripts, :class:`TerminalScreen` with readline, printing above the line being
+typed through :class:`ReadlineRedraw`; the input history file
+(:class:`InputHistory`, :func:`history_path`); colour (:func:`use_colour`),
+column counting (:func:`display_width`), and setting readline up
+(:func:`make_screen`, :func:`set_up_readline`).
+
+Called by :mod:`batchat.client`; imports :mod:`batchat.system`,
+:mod:`batchat.render` and :mod:`batchat.typed`, never the client.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import sys
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from batchat import system
+from batchat.render import Shown, Style
+from batchat.typed import completions, history_entry
+
+HISTORY_LENGTH = 1000
+HISTORY_FILE_NAME = "historico"
+
+
+def use_colour(is_terminal: bool, environ: dict[str, str] | os._Environ[str]) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (to anything but "")."""
+    return is_terminal and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+def display_width(text: str) -> int:
+    """Terminal columns ``text`` takes as readline shows it.
+
+    Wide East Asian characters take 2, combining marks 0, and a control
+    character 2 (readline shows Ctrl-A as ``^A``).
+    """
+    return sum(
+        0 if unicodedata.combining(char)
+        else 2 if unicodedata.east_asian_width(char) in "WF" or char < " " or char == "\x7f"
+        else 1
+        for char in text
+    )
+
+
+# --- History file -----------------------------------------------------------------------
+
+
+def history_path(environ: dict[str, str] | os._Environ[str]) -> Path:
+    """``$XDG_STATE_HOME/batchat/historico``, by default under ``~/.local/state``."""
+    state = environ.get("XDG_STATE_HOME")
+    if not state:
+        state = str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(state) / "batchat" / HISTORY_FILE_NAME
+
+
+class InputHistory:
+    """Lines typed before, for ↑ and ↓, kept across runs in a file only its owner can read."""
+
+    def __init__(self, path: Path, readline_module: Any, warn: Callable[[str], None]) -> None:
+        self._path = path
+        self._readline = readline_module
+        self._warn = warn
+        self._last: str | None = None
+        self._warned = False
+
+    def load(self) -> None:
+        """Read the file into readline's history, dropping anything that may hold a password."""
+        try:
+            os.chmod(self._path, 0o600)  # a file made by hand, or by an older client
+            text = self._path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            self._problem("ler", error)
+            return
+        # split("\n"), not splitlines(): a typed line may hold other line breaks.
+        lines = text.removesuffix("\n").split("\n") if text else []
+        kept = (history_entry(line) for line in lines if line.strip())
+        entries = [entry for entry in kept if entry is not None][-HISTORY_LENGTH:]
+        for entry in entries:
+            self._readline.add_history(entry)
+        self._last = entries[-1] if entries else None
+        if entries != lines:  # trim it, and heal a file an older client wrote
+            self._write_all(entries)
+
+    def add(self, line: str) -> None:
+        """Remember a typed line (without its password), unless it repeats the last one."""
+        entry = history_entry(line)
+        if entry is None or not entry.strip() or entry == self._last:
+            return
+        self._last = entry
+        self._readline.add_history(entry)
+        self._append(entry)
+
+    def _problem(self, verb: str, error: OSError) -> None:
+        """Say once that the file cannot be used; history still works for this run."""
+        if not self._warned:
+            self._warned = True
+            self._warn(f"Não foi possível {verb} o histórico {self._path}: {error.strerror or error}")
+
+    def _append(self, entry: str) -> None:
+        try:
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(descriptor, "a", encoding="utf-8", errors="surrogateescape") as file:
+                file.write(entry + "\n")
+        except OSError as error:
+            self._problem("gravar", error)
+
+    def _write_all(self, entries: list[str]) -> None:
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "w", encoding="utf-8", errors="surrogateescape") as file:
+                file.writelines(entry + "\n" for entry in entries)
+            os.replace(temporary, self._path)
+        except OSError as error:
+            self._problem("gravar", error)
+
+
+# --- The screen ---------------------------------------------------------------------------
+
+
+class PlainScreen:
+    """Output for pipes and scripts: each line printed as it comes, no prompt."""
+
+    def __init__(self, colour: bool) -> None:
+        self._colour = colour
+        self._lock = threading.Lock()  # one line at a time, from either thread
+        self.broken = threading.Event()  # output can no longer be written (a closed pipe)
+
+    def show(self, shown: Shown) -> None:
+        text = shown.painted() if self._colour else shown.plain()
+        with self._lock:
+            self._write(text + "\n")
+
+    def say(self, text: str, style: Style = Style.PLAIN) -> None:
+        """A line of the client's own (not from the server)."""
+        self.show(Shown.of(text, style))
+
+    def flush(self) -> None:
+        """Print what is waiting (nothing waits here)."""
+
+    def read_line(self) -> str:
+        return input()
+
+    def set_prompt(self, prompt: str) -> None:
+        """There is no prompt without a terminal."""
+
+    def finish(self) -> None:
+        """Leave the terminal as it was found (nothing to do here)."""
+
+    def _write(self, text: str) -> None:
+        """Write and flush; a closed pipe or a vanished terminal sets :attr:`broken`."""
+        if self.broken.is_set():
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError:
+            self.broken.set()
+
+
+class TerminalScreen(PlainScreen):
+    """A prompt with readline, and pushes printed above the line being typed.
+
+    Lines to show are queued. Only the keyboard thread prints them: between
+    two lines typed (:meth:`flush`), or from readline's input hook while a line
+    is being typed (:meth:`_print_above_input`). Without the hook (a readline
+    without the functions it needs, such as libedit), the receiving thread
+    prints them itself and rewrites the prompt after them, cursor at the end.
+    """
+
+    def __init__(self, colour: bool, readline_module: Any) -> None:
+        super().__init__(colour)
+        self._readline = readline_module
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._prompt = "> "
+        self._shown_prompt = self._prompt  # the prompt on screen now
+        self._prompt_changed = False
+        self._moves_cursor = os.environ.get("TERM") != "dumb"
+        self._restore_terminal = system.terminal_restorer(sys.stdin.fileno())
+        self._redraw = ReadlineRedraw.load(readline_module)
+        if self._redraw is not None:
+            self._redraw.install_hook(self._print_above_input)
+
+    def show(self, shown: Shown) -> None:
+        self._queue.put(shown.painted() if self._colour else shown.plain())
+        if self._redraw is None:  # no hook: print at once, and redraw as well as we can
+            self._print_above_input()
+
+    def set_prompt(self, prompt: str) -> None:
+        with self._lock:
+            self._prompt_changed |= prompt != self._prompt
+            self._prompt = prompt
+
+    def flush(self) -> None:
+        with self._lock:
+            self._write_queued()
+
+    def read_line(self) -> str:
+        """Read one line with readline; afterwards, erase it (the reply says what happened)."""
+        self.flush()
+        with self._lock:
+            prompt = self._shown_prompt = self._prompt
+            self._prompt_changed = False
+        line = input(prompt)
+        with self._lock:
+            self._erase_typed(self._shown_prompt + line)
+        return line
+
+    def finish(self) -> None:
+        """Give the terminal back as it was, then print what is left below the prompt."""
+        if self._redraw is not None:
+            self._redraw.remove_hook()
+        with self._lock:
+            try:
+                self._restore_terminal()
+            except OSError:
+                self.broken.set()  # the terminal is gone (window closed): nothing to give back
+            self._write("\r\x1b[K" if self._moves_cursor else "\n")
+            self._write_queued()
+
+    def _write_queued(self) -> None:
+        lines = []
+        while True:
+            try:
+                lines.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if lines:
+            self._write("".join(line + "\n" for line in lines))
+
+    def _print_above_input(self) -> None:
+        """Clear the line being typed, print the queue, redraw prompt and text (the hook)."""
+        if self._queue.empty() and not self._prompt_changed:
+            return
+        with self._lock:
+            if self._redraw is None:
+                self._write("\r\x1b[K")
+                self._write_queued()
+                self._write(self._shown_prompt + self._readline.get_line_buffer())
+                return
+            self._redraw.clear_input()
+            try:
+                self._write_queued()
+            finally:  # whatever happened above, the person gets their line back
+                if self._prompt_changed:
+                    self._redraw.set_prompt(self._prompt)
+                    self._shown_prompt = self._prompt
+                    self._prompt_changed = False
+                self._redraw.redraw_input()
+
+    def _erase_typed(self, echoed: str) -> None:
+        """Remove the typed line (all the rows it wrapped onto) that readline left on screen."""
+        if not self._moves_cursor:
+            return
+        try:
+            columns = os.get_terminal_size(sys.stdout.fileno()).columns or 80
+        except OSError:
+            return
+        # readline wraps a line that fills the last column too, so this is
+        # also right when the width divides evenly.
+        rows = display_width(echoed) // columns + 1
+        self._write(f"\x1b[{rows}A\r\x1b[J")
+
+
+class ReadlineRedraw:
+    """The few GNU readline calls the ``readline`` module does not offer, through ctypes.
+
+    All of them run in the thread that is inside ``input()``, from
+    ``PyOS_InputHook``, between two keys: readline's state is consistent then,
+    and no other thread touches it.
+    """
+
+    _HOOK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int)
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self._library = library
+        self._libc = ctypes.CDLL(None)
+        self._hook: object = None  # kept alive for the life of the process: C may call it
+        self._hook_pointer = ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
+
+    @classmethod
+    def load(cls, readline_module: Any) -> ReadlineRedraw | None:
+        """``None`` when readline is not GNU readline 7 or newer (e.g. libedit)."""
+        try:
+            library = ctypes.CDLL(readline_module.__file__)
+            for name in ("rl_clear_visible_line", "rl_forced_update_display", "rl_set_prompt"):
+                getattr(library, name)
+            ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
+        except (AttributeError, OSError, ValueError):
+            return None
+        library.rl_set_prompt.argtypes = [ctypes.c_char_p]
+        return cls(library)
+
+    def install_hook(self, callback: Callable[[], None]) -> None:
+        """Have readline call ``callback()`` between keys, about every 100 ms."""
+
+        def hook() -> int:
+            try:
+                callback()
+            except Exception as error:  # never let an exception unwind into C
+                sys.stderr.write(f"\r\nErro ao mostrar mensagens: {error}\r\n")
+            return 0
+
+        self._hook = self._HOOK_TYPE(hook)
+        self._hook_pointer.value = ctypes.cast(self._hook, ctypes.c_void_p).value
+
+    def remove_hook(self) -> None:
+        """No more calls (one already running finishes; its callback object stays alive)."""
+        self._hook_pointer.value = None
+
+    def clear_input(self) -> None:
+        """Erase every screen row the prompt and the typed text occupy; cursor to column 0."""
+        self._library.rl_clear_visible_line()
+        self._libc.fflush(None)  # readline writes through C stdio, we through Python
+
+    def set_prompt(self, prompt: str) -> None:
+        self._library.rl_set_prompt(prompt.encode(sys.stdout.encoding or "utf-8", "replace"))
+
+    def redraw_input(self) -> None:
+        """Draw prompt and typed text again on a fresh line, cursor where it was."""
+        self._library.rl_forced_update_display()
+
+
+def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
+    """The screen for this run, and the readline module when it edits the input line."""
+    colour = use_colour(sys.stdout.isatty(), os.environ) and system.terminal_understands_colour()
+    if not interactive:
+        return PlainScreen(colour), None
+    try:
+        import readline
+    except ImportError:  # Windows, or a Python built without it: plain input(), still a working client
+        return PlainScreen(colour), None
+    return TerminalScreen(colour, readline), readline
+
+
+def set_up_readline(readline: Any, online: Callable[[], Iterable[str]]) -> None:
+    """Tab completion of commands and online names; history is added by :class:`InputHistory`."""
+    candidates: list[str] = []
+
+    def complete(text: str, state: int) -> str | None:
+        if state == 0:  # readline asks again with state 1, 2 ... for the same text
+            begin = readline.get_begidx()
+            candidates[:] = completions(readline.get_line_buffer(), begin, text, online())
+        return candidates[state] if state < len(candidates) else None
+
+    readline.set_auto_history(False)  # typed lines go in through InputHistory, minus passwords
+    readline.set_completer_delims(" ")  # names may hold "." and "-"
+    readline.set_completer(complete)
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")

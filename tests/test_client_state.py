@@ -1,0 +1,250 @@
+"""The client's protocol state (:class:`batchat.client_state.ClientState`) on its own:
+server lines in, events out; no socket, no thread, the clock fixed (15:00 local)."""
+
+from __future__ import annotations
+
+import unittest
+
+import protocol
+from batchat.client_state import (
+    ClientState, Event, HangUp, LoggedIn, Reconnect, SendLine, SetPrompt, Show, replay_overlap,
+)
+from batchat.render import Style
+from tests.clocks import CLOCK, stamp
+
+LOGIN = protocol.Login("alice", "senha123")
+WHEN = stamp(2026, 11, 21, 9, 2)
+
+
+def described(events: list[Event]) -> list[object]:
+    """Events as a test reads them: a shown line as its plain text, the rest as they are."""
+    return [event.shown.plain() if isinstance(event, Show) else event for event in events]
+
+
+def feed(state: ClientState, *lines: str) -> list[object]:
+    """Every event the lines give, in order."""
+    return [event for line in lines for event in described(state.receive(line))]
+
+
+def logged_in(**options: bool) -> ClientState:
+    state = ClientState(CLOCK, **options)
+    state.sent(LOGIN)
+    feed(state, "OK ENTRAR alice")
+    return state
+
+
+class ReplayOverlapTest(unittest.TestCase):
+    # (public messages shown, history replayed, how many of those were shown already)
+    CASES = [
+        ("abc", "bcd", 2),
+        ("abc", "abc", 3),
+        ("abc", "xyz", 0),
+        ("", "ab", 0),
+        ("abc", "", 0),
+        ("aba", "abaX", 3),  # repeats inside the overlap
+        ("xa", "aa", 1),  # the second "a" is new, though it repeats the first
+        ("ab", "b", 1),
+    ]
+
+    def test_overlap(self) -> None:
+        for shown, replayed, expected in self.CASES:
+            with self.subTest(shown=shown, replayed=replayed):
+                self.assertEqual(replay_overlap(list(shown), list(replayed)), expected)
+
+
+class ReceiveTest(unittest.TestCase):
+    """One command sent (or none), one line received: what the shell is told to do."""
+
+    # (command sent before, server line, events; shown lines as plain text)
+    CASES: list[tuple[protocol.Command | None, str, list[object]]] = [
+        (None, "INFO Bem-vindo", ["[15:00] Bem-vindo"]),
+        (None, "TODOS bob oi alice", ["[15:00] bob: oi alice"]),
+        (None, f"HISTORICO carol {WHEN} bom dia", ["[histórico] [09:02] carol: bom dia"]),
+        (protocol.PrivateMessage("Bob", "oi"), "OK CHAT bob", ["[15:00] eu → bob: oi"]),
+        (protocol.PrivateMessage("bob", "oi"), "OK CHAT bob GUARDADA",
+         ["[15:00] eu → bob: oi  (guardada até bob entrar)"]),
+        (protocol.Broadcast("oi"), "OK TODOS", ["[15:00] eu: oi"]),
+        (protocol.Broadcast("oi"), "ERRO LIMITE Devagar.", ["[15:00] Erro: Devagar."]),
+        (protocol.ListUsers(everyone=True), "OK LISTA TODOS", []),
+        (protocol.Ping(), "OK PING", ["[15:00] O servidor está respondendo."]),
+        (protocol.Quit(), "OK SAIR", ["[15:00] Você saiu do chat. Até logo!"]),
+        (LOGIN, "OK ENTRAR alice",
+         [LoggedIn("alice"), SetPrompt("alice> "), "[15:00] Você entrou no chat como alice."]),
+        (LOGIN, "ERRO CREDENCIAIS Usuário ou senha incorretos.", ["[15:00] Erro: Usuário ou senha incorretos."]),
+        (LOGIN, "INFO Bem-vindo", ["[15:00] Bem-vindo"]),  # the greeting is no part of the reply
+    ]
+
+    def test_lines(self) -> None:
+        for command, line, expected in self.CASES:
+            with self.subTest(command=command, line=line):
+                state = ClientState(CLOCK)
+                if command is not None:
+                    state.sent(command)
+                self.assertEqual(feed(state, line), expected)
+
+    def test_each_answer_settles_its_command_in_order(self) -> None:
+        state = ClientState(CLOCK)
+        first, second = state.sent(protocol.Broadcast("um")), state.sent(protocol.Broadcast("dois"))
+        feed(state, "ERRO LIMITE Devagar.")
+        self.assertEqual((first.outcome, second.outcome), ("LIMITE", None))
+        self.assertTrue(state.is_pending(second))
+        feed(state, "OK TODOS")
+        self.assertEqual(second.outcome, "OK")
+        self.assertFalse(state.is_pending(second))
+
+    def test_online_names_follow_the_server(self) -> None:
+        state = logged_in()
+        state.sent(protocol.ListUsers())
+        feed(state, "OK LISTA alice bob", "ENTROU carol", "ENTROU dani", "SAIU bob")
+        self.assertEqual(state.online, {"carol", "dani"})
+        state.sent(protocol.ListUsers(everyone=True))
+        feed(state, "USUARIO TODOS ONLINE", "OK LISTA TODOS")
+        self.assertEqual(state.online, {"carol", "dani"}, "not {'TODOS'}")
+
+
+class LoginReplyTest(unittest.TestCase):
+    """A login's reply: PENDENTE, their INFO and HISTORICO, then OK ENTRAR, which ends it."""
+
+    REPLY = [
+        f"PENDENTE bob {WHEN} oi alice",
+        "INFO 1 mensagem privada esperava por você.",
+        f"HISTORICO carol {WHEN} bom dia",
+    ]
+
+    def test_held_until_ok_entrar_then_shown_after_it(self) -> None:
+        state = ClientState(CLOCK, list_after_login=True)
+        state.sent(LOGIN)
+        self.assertEqual(feed(state, *self.REPLY), [], "held: who we are is not known yet")
+        events = state.receive("OK ENTRAR alice")
+        self.assertEqual(described(events), [
+            LoggedIn("alice"),
+            SetPrompt("alice> "),
+            "[15:00] Você entrou no chat como alice.",
+            "[enquanto você estava fora] [09:02] bob: oi alice",
+            "[15:00] 1 mensagem privada esperava por você.",
+            "[histórico] [09:02] carol: bom dia",
+            SendLine("LISTA", protocol.ListUsers()),
+        ])
+        pending = events[3]
+        assert isinstance(pending, Show)
+        self.assertEqual(pending.shown.parts[-1], (Style.MENTION, "alice"), "my name, known by then")
+
+    def test_lines_after_ok_entrar_are_shown_at_once(self) -> None:
+        state = logged_in()
+        self.assertEqual(feed(state, f"HISTORICO carol {WHEN} oi", "INFO aviso"),
+                         ["[histórico] [09:02] carol: oi", "[15:00] aviso"])
+
+    def test_automatic_relogin_shows_only_the_history_not_shown_yet(self) -> None:
+        state = logged_in(reconnect=True)
+        feed(state, f"HISTORICO carol {WHEN} oi", "TODOS bob oi")
+        state.sent(protocol.Broadcast("minha"))
+        feed(state, "OK TODOS")
+        self.assertIn(Reconnect(), state.connection_lost("O servidor encerrou a conexão."))
+        again = state.log_in_again()
+        self.assertEqual(again, SendLine("ENTRAR alice senha123", LOGIN))
+        state.sent(LOGIN, automatic=True)
+        replay = [f"HISTORICO {who} {WHEN} {text}" for who, text in
+                  [("bob", "oi"), ("alice", "minha"), ("bob", "oi"), ("dani", "durante a queda")]]
+        self.assertEqual(feed(state, "INFO Bem-vindo", *replay, "OK ENTRAR alice"), [
+            "[15:00] Bem-vindo",
+            LoggedIn("alice"),
+            SetPrompt("alice> "),
+            "[15:00] De volta ao chat como alice.",
+            # Shown before: bob's "oi" and "minha"; new: another "oi" from bob, and dani's.
+            "[histórico] [09:02] bob: oi",
+            "[histórico] [09:02] dani: durante a queda",
+        ])
+
+    def test_a_reply_cut_short_still_shows_what_came(self) -> None:
+        state = ClientState(CLOCK)
+        state.sent(LOGIN)
+        feed(state, *self.REPLY)
+        self.assertEqual(described(state.connection_lost("caiu"))[:3], [
+            "[enquanto você estava fora] [09:02] bob: oi alice",  # delivered, as far as the server knows
+            "[15:00] 1 mensagem privada esperava por você.",
+            "[histórico] [09:02] carol: bom dia",
+        ])
+        state.sent(LOGIN, automatic=True)
+        self.assertEqual(feed(state, *self.REPLY[2:], "OK ENTRAR alice")[2:],
+                         ["[15:00] De volta ao chat como alice."], "that history was shown already")
+
+
+class AutomaticLoginRefusedTest(unittest.TestCase):
+    def relogging(self) -> ClientState:
+        state = logged_in(reconnect=True)
+        state.connection_lost("caiu")
+        state.sent(LOGIN, automatic=True)
+        return state
+
+    def test_refused_for_good_forgets_the_password(self) -> None:
+        state = self.relogging()
+        self.assertEqual(feed(state, "ERRO CREDENCIAIS Usuário ou senha incorretos."), [
+            "[15:00] Erro: Usuário ou senha incorretos.",
+            "Não foi possível entrar de novo como alice; entre com ENTRAR alice.",
+        ])
+        self.assertIsNone(state.credentials)
+        self.assertIsNone(state.log_in_again())
+        self.assertNotIn(Reconnect(), state.connection_lost("caiu"))
+
+    def test_refused_for_now_hangs_up_to_try_later(self) -> None:
+        state = self.relogging()
+        self.assertEqual(feed(state, "ERRO LIMITE O servidor está cheio."), [
+            "[15:00] Erro: O servidor está cheio.",
+            "Não foi possível entrar de novo como alice agora; tentando mais tarde.",
+            HangUp(),
+        ])
+        self.assertEqual(state.credentials, LOGIN)
+
+
+class ConnectionLostTest(unittest.TestCase):
+    def test_unconfirmed_messages_are_reported(self) -> None:
+        state = ClientState(CLOCK)
+        state.sent(protocol.PrivateMessage("bob", "oi"))
+        state.sent(protocol.Ping())
+        self.assertEqual(described(state.connection_lost("O servidor encerrou a conexão.")), [
+            "[15:00] Sem confirmação do servidor; talvez não tenha chegado: eu → bob: oi",
+            SetPrompt("> "),
+            "O servidor encerrou a conexão.",
+        ])
+
+    # (reconnect?, logged in?, replaced?, what follows how it ended, reconnects?)
+    ENDINGS = [
+        (False, True, False, [], False),
+        (True, False, False, ["Para voltar, rode o cliente de novo."], False),
+        (True, True, True, ["Sua conta entrou em outro lugar; este cliente não vai reconectar."], False),
+        (True, True, False,
+         ["Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."], True),
+    ]
+
+    def test_whether_to_reconnect(self) -> None:
+        for reconnect, log_in, replaced, said, reconnects in self.ENDINGS:
+            with self.subTest(reconnect=reconnect, log_in=log_in, replaced=replaced):
+                state = logged_in(reconnect=reconnect) if log_in else ClientState(CLOCK, reconnect=reconnect)
+                if replaced:
+                    self.assertEqual(feed(state, "ERRO SESSAO_SUBSTITUIDA Outro lugar."),
+                                     ["[15:00] Erro: Outro lugar."])
+                events = described(state.connection_lost("caiu"))
+                self.assertEqual(events[:2], [SetPrompt("> "), "caiu"])
+                self.assertEqual(events[2:], [*said, *([Reconnect()] if reconnects else [])])
+                self.assertIsNone(state.own_name)
+                self.assertEqual(state.online, frozenset())
+
+    def test_leaving_without_the_goodbye(self) -> None:
+        state = logged_in()
+        state.sent(protocol.Broadcast("importante"))
+        state.sent(protocol.Quit())
+        self.assertFalse(state.said_goodbye)
+        self.assertEqual(described(state.left_without_goodbye("caiu.")), [
+            "[15:00] Sem confirmação do servidor; talvez não tenha chegado: eu: importante",
+            "caiu. Sem confirmação do SAIR.",
+        ])
+
+    def test_goodbye(self) -> None:
+        state = logged_in()
+        state.sent(protocol.Quit())
+        feed(state, "OK SAIR")
+        self.assertTrue(state.said_goodbye)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,232 @@
+"""From server lines to what the person reads (:mod:`batchat.render`): pure, table-driven,
+one ``subTest`` per row, every time through the fixed clock of :mod:`tests.clocks`."""
+
+from __future__ import annotations
+
+import datetime
+import unittest
+
+import protocol
+from batchat import render
+from batchat.render import Shown, Style
+from batchat.screen import display_width
+from tests.clocks import CLOCK, NOW, TEXT_UTF8, ZONE, fixed_clock, is_forbidden, local_seconds, stamp
+
+
+class RenderTest(unittest.TestCase):
+    # (server line, own name, what the person reads; None prints nothing)
+    LINES = [
+        ("ENTROU alice", None, "-- alice entrou no chat."),
+        ("OK PING", None, "O servidor está respondendo."),
+        ("SAIU alice", None, "-- alice saiu do chat."),
+        ("MSG alice oi", None, "alice → eu: oi"),
+        ("MSG alice  oi  tudo ", "bob", "alice → eu:  oi  tudo "),
+        (f"TODOS bob {TEXT_UTF8}", "alice", f"bob: {TEXT_UTF8}"),
+        ("OK NOVO alice", None, "Conta alice criada. Agora entre com: ENTRAR alice"),
+        ("OK ENTRAR alice", None, "Você entrou no chat como alice."),
+        ("OK LISTA alice", "alice", "Ninguém mais está online."),
+        ("OK LISTA alice bob", "alice", "Online agora: bob e você."),
+        ("OK LISTA Alice bob", "alice", "Online agora: bob e você."),
+        ("OK LISTA alice bob", "bob", "Online agora: alice e você."),
+        ("OK LISTA alice bob carol", "alice", "Online agora: bob, carol e você."),
+        ("OK CHAT bob", "alice", "Mensagem privada enviada para bob."),
+        ("OK TODOS", "alice", "Mensagem enviada para todos."),
+        ("OK SAIR", "alice", "Você saiu do chat. Até logo!"),
+        ("OK AJUDA", None, None),
+        ("OK FUTURO x y", None, "OK FUTURO x y"),
+        ("OK FUTURO", None, "OK FUTURO"),
+        ("ERRO ARGUMENTOS Uso: TODOS <mensagem>", None, "Erro: Uso: TODOS <mensagem>"),
+        ("ERRO CREDENCIAIS Senha incorreta.", None, "Erro: Senha incorreta."),
+        ("INFO Bem-vindo ao BatChat!", None, "Bem-vindo ao BatChat!"),
+        ("BLA bla", None, "BLA bla"),
+        # Control characters from the network are shown, never interpreted.
+        ("MSG alice \x1b[2J", None, "alice → eu: \\x1b[2J"),
+        ("TODOS bob a\u2028b", None, "bob: a\\u2028b"),
+        ("INFO a\x07b", None, "a\\x07b"),
+        ("ENTROU \x1b[31mmallory", None, "-- \\x1b[31mmallory entrou no chat."),
+        # Messages from before, with their own time (NOW is 2026-11-21 15:00 local).
+        (f"PENDENTE alice {stamp(2026, 11, 20, 21, 14)} oi", "bob",
+         "[enquanto você estava fora] [ontem 21:14] alice: oi"),
+        (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} bom dia, bob", "bob",
+         "[enquanto você estava fora] [09:02] alice: bom dia, bob"),
+        (f"PENDENTE alice {stamp(2026, 11, 2, 8, 0)} oi", "bob", "[enquanto você estava fora] [02/11 08:00] alice: oi"),
+        (f"PENDENTE alice {stamp(2025, 12, 31, 23, 59)} oi", "bob",
+         "[enquanto você estava fora] [31/12/2025 23:59] alice: oi"),
+        ("PENDENTE alice ontem oi", "bob", "[enquanto você estava fora] [ontem] alice: oi"),
+        (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} \x1b[2J", "bob",
+         "[enquanto você estava fora] [09:02] alice: \\x1b[2J"),
+        (f"HISTORICO carol {stamp(2026, 11, 21, 14, 58)} bom dia", "bob", "[histórico] [14:58] carol: bom dia"),
+        ("INFO 2 mensagens privadas esperavam por você.", "bob", "2 mensagens privadas esperavam por você."),
+        ("OK CHAT bob GUARDADA", "alice", "bob está offline: a mensagem foi guardada e será entregue quando entrar."),
+        # LISTA TODOS.
+        ("USUARIO alice ONLINE", "bob", "alice: online agora"),
+        (f"USUARIO bob OFFLINE {stamp(2026, 11, 21, 12, 30)}", "alice", "bob: offline, visto por último hoje 12:30"),
+        (f"USUARIO bob OFFLINE {stamp(2026, 11, 20, 12, 30)}", "alice", "bob: offline, visto por último ontem 12:30"),
+        ("USUARIO carol OFFLINE", "alice", "carol: offline, nunca entrou"),
+    ]
+    # (server line, the style of each part)
+    STYLES = [
+        ("MSG bob oi alice!", [Style.PRIVATE, Style.PLAIN, Style.PLAIN, Style.MENTION, Style.PLAIN]),
+        ("TODOS bob oi", [Style.SENDER, Style.PLAIN, Style.PLAIN]),
+        ("ERRO CREDENCIAIS x", [Style.ERROR]),
+        ("ENTROU bob", [Style.NOTICE]),
+        ("INFO oi", [Style.NOTICE]),
+        ("OK LISTA alice", [Style.NOTICE]),
+        (f"PENDENTE bob {stamp(2026, 11, 21, 9, 2)} oi alice",
+         [Style.NOTICE, Style.PLAIN, Style.PRIVATE, Style.PLAIN, Style.PLAIN, Style.MENTION]),
+        (f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi", [Style.NOTICE, Style.PLAIN, Style.SENDER, Style.PLAIN, Style.PLAIN]),
+    ]
+
+    def test_render(self) -> None:
+        for line, own_name, expected in self.LINES:
+            with self.subTest(line=line, own_name=own_name):
+                rendered = render.render(line, own_name, CLOCK)
+                self.assertEqual(rendered, expected)
+                if rendered is not None:
+                    self.assertFalse(any(map(is_forbidden, rendered)), rendered)
+
+    def test_styles(self) -> None:
+        for line, styles in self.STYLES:
+            with self.subTest(line=line):
+                shown = render.render_parsed(render.parse_visible(line), "alice", CLOCK)
+                assert shown is not None
+                self.assertEqual([style for style, _ in shown.parts], styles)
+
+    def test_help_lines_render_as_their_text(self) -> None:
+        for line, help in zip(protocol.help_lines(), protocol.COMMAND_HELP.values()):
+            with self.subTest(line=line):
+                self.assertEqual(render.render(line, None), help.line())
+
+
+class ShownTest(unittest.TestCase):
+    SHOWN = Shown(((Style.SENDER, "bob:"), (Style.PLAIN, " oi "), (Style.MENTION, "alice")))
+
+    def test_plain_has_no_escape_codes(self) -> None:
+        self.assertEqual(self.SHOWN.plain(), "bob: oi alice")
+
+    def test_painted_wraps_each_styled_part(self) -> None:
+        self.assertEqual(self.SHOWN.painted(), "\x1b[1mbob:\x1b[0m oi \x1b[1;33malice\x1b[0m")
+
+    def test_stamped_starts_with_the_time(self) -> None:
+        when = datetime.datetime(2026, 11, 21, 9, 5, tzinfo=ZONE)
+        self.assertEqual(self.SHOWN.stamped(when).plain(), "[09:05] bob: oi alice")
+
+    def test_lines_with_their_own_time_are_not_stamped_again(self) -> None:
+        line = f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi"
+        shown = render.render_parsed(render.parse_visible(line), None, CLOCK)
+        assert shown is not None
+        self.assertEqual(shown.stamped(CLOCK.local_now()).plain(), "[histórico] [09:02] bob: oi")
+
+
+class MomentTest(unittest.TestCase):
+    """``describe_moment`` on the days where dates are easy to get wrong, in the zones
+    furthest apart: "yesterday" across midnight and across a new year, last year,
+    and a local day that differs from the UTC day."""
+
+    KIRITIMATI = datetime.timezone(datetime.timedelta(hours=14), "LINT")  # UTC+14
+    # (zone, now, the moment, what the person reads)
+    CASES = [
+        (ZONE, (2026, 11, 22, 0, 0, 30), (2026, 11, 21, 23, 59), "ontem 23:59"),
+        (ZONE, (2026, 11, 22, 0, 0, 30), (2026, 11, 22, 0, 0), "00:00"),
+        (ZONE, (2027, 1, 1, 0, 1), (2026, 12, 31, 23, 59), "ontem 23:59"),
+        (ZONE, (2027, 1, 1, 0, 1), (2026, 12, 30, 8, 0), "30/12/2026 08:00"),
+        (ZONE, (2027, 3, 5, 12, 0), (2026, 3, 5, 12, 0), "05/03/2026 12:00"),
+        (ZONE, (2026, 11, 21, 15, 0), (2026, 11, 2, 8, 0), "02/11 08:00"),
+        # 21:30 in São Paulo is already the next day in UTC: still today here.
+        (ZONE, (2026, 11, 21, 23, 0), (2026, 11, 21, 21, 30), "21:30"),
+        (KIRITIMATI, (2026, 11, 22, 0, 0, 30), (2026, 11, 21, 23, 59), "ontem 23:59"),
+        # 09:00 in Kiritimati is still the day before in UTC: still today here.
+        (KIRITIMATI, (2026, 11, 22, 10, 0), (2026, 11, 22, 9, 0), "09:00"),
+        (KIRITIMATI, (2027, 1, 1, 0, 1), (2026, 12, 31, 23, 59), "ontem 23:59"),
+    ]
+
+    def test_moments(self) -> None:
+        for zone, now, moment, expected in self.CASES:
+            with self.subTest(zone=zone, now=now, moment=moment):
+                clock = fixed_clock(*now, zone=zone)
+                self.assertEqual(render.describe_moment(local_seconds(*moment, zone=zone), clock), expected)
+
+    def test_today_is_named_when_asked(self) -> None:
+        self.assertEqual(render.describe_moment(local_seconds(2026, 11, 21, 9, 2), CLOCK, "hoje"), "hoje 09:02")
+
+    def test_a_moment_the_platform_cannot_show_is_shown_as_sent(self) -> None:
+        line = "USUARIO bob OFFLINE 9999-12-31T23:59:59Z"
+        far = render.Clock(now=lambda: NOW, zone=datetime.timezone(datetime.timedelta(hours=14)))
+        self.assertEqual(render.render(line, "alice", far), "bob: offline, visto por último 9999-12-31T23:59:59Z")
+
+
+class EchoTest(unittest.TestCase):
+    def test_own_messages(self) -> None:
+        private = protocol.PrivateMessage("Bob", "oi")
+        self.assertEqual(render.render_echo(private, "bob").plain(), "eu → bob: oi")
+        self.assertEqual(render.render_echo(private).plain(), "eu → Bob: oi")
+        self.assertEqual(render.render_echo(protocol.Broadcast("oi a todos")).plain(), "eu: oi a todos")
+        self.assertEqual(render.render_echo(private, "bob GUARDADA").plain(),
+                         "eu → bob: oi  (guardada até bob entrar)")
+
+
+class MentionTest(unittest.TestCase):
+    # (text, own name, the parts marked as mentions)
+    TEXTS = [
+        ("oi alice", "alice", ["alice"]),
+        ("oi ALICE, tudo?", "alice", ["ALICE"]),
+        ("alice.", "alice", ["alice"]),
+        ("alice alice", "alice", ["alice", "alice"]),
+        ("malice", "alice", []),
+        ("alice_2", "alice", []),
+        ("alice-b", "alice", []),
+        ("x.alice", "alice", []),
+        ("oi a.b", "a.b", ["a.b"]),
+        ("oi axb", "a.b", []),  # the "." in a name is literal
+        ("oi alice", None, []),
+    ]
+
+    def test_mentions(self) -> None:
+        for text, own_name, mentions in self.TEXTS:
+            with self.subTest(text=text, own_name=own_name):
+                parts = render.mention_parts(text, own_name)
+                self.assertEqual("".join(part for _, part in parts), text)
+                self.assertEqual([part for style, part in parts if style is Style.MENTION], mentions)
+
+
+class MakeVisibleTest(unittest.TestCase):
+    # (text from the network, what is printed)
+    TEXTS = [
+        ("\x1b[2J", "\\x1b[2J"),
+        ("a\tb", "a\\tb"),
+        ("a\rb", "a\\rb"),
+        ("a\nb", "a\\nb"),
+        ("\x00", "\\x00"),
+        ("\x07", "\\x07"),
+        ("\x7f", "\\x7f"),
+        ("\x85", "\\x85"),
+        ("\x9b", "\\x9b"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+        ("a\u202eb", "a\\u202eb"),
+        ("", ""),
+        (TEXT_UTF8, TEXT_UTF8),
+        ("a\u00a0b", "a\u00a0b"),
+        ("\\x1b", "\\x1b"),  # a typed backslash is left alone
+    ]
+
+    def test_make_visible(self) -> None:
+        for text, expected in self.TEXTS:
+            with self.subTest(text=text):
+                visible = render.make_visible(text)
+                self.assertEqual(visible, expected)
+                self.assertFalse(any(map(is_forbidden, visible)), visible)
+
+
+class HelpTextTest(unittest.TestCase):
+    def test_help_fits_eighty_columns_with_an_example_per_command(self) -> None:
+        lines = render.help_text()
+        self.assertTrue(all(display_width(line) <= 80 for line in lines), lines)
+        for help in protocol.COMMAND_HELP.values():
+            with self.subTest(command=help.syntax):
+                (row,) = [line for line in lines if line.startswith(f"  {help.syntax} ")]
+                self.assertTrue(row.endswith(help.example), row)
+
+
+if __name__ == "__main__":
+    unittest.main()
