@@ -237,10 +237,23 @@ class Ping:
 Command = Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping
 
 
+class Access(enum.Enum):
+    """When a command may be used: the "needs login" column of the command table."""
+
+    LOGGED_IN = "sim"  # only after ENTRAR: NAO_AUTENTICADO before
+    LOGGED_OUT = "não (e não depois de entrar)"  # NOVO, ENTRAR: JA_AUTENTICADO after
+    ANY = "não"  # any time
+
+
 @dataclass(frozen=True)
 class CommandHelp:
-    """How to use one command: what ``AJUDA`` shows, server and client alike."""
+    """One row of the command table: the command's class and word, when it may be used,
+    and how to use it. Dispatch (the server checks ``access`` once, then calls
+    the handler it keeps for ``kind``), ``AJUDA`` (server and client) and the
+    README's table of commands all come from :data:`COMMAND_HELP`."""
 
+    kind: type
+    access: Access
     syntax: str
     meaning: str
     example: str
@@ -250,18 +263,29 @@ class CommandHelp:
         return f"{self.syntax} - {self.meaning} (ex.: {self.example})"
 
 
-# Every command, in the order AJUDA lists them.
+# The command table: every command, in the order AJUDA lists them.
 COMMAND_HELP: dict[str, CommandHelp] = {
-    "NOVO": CommandHelp("NOVO <usuário> <senha>", "cria uma conta", "NOVO alice s3nh4x"),
-    "ENTRAR": CommandHelp("ENTRAR <usuário> <senha>", "entra no chat", "ENTRAR alice s3nh4x"),
-    "LISTA": CommandHelp("LISTA [TODOS]", "quem está online (ou todos)", "LISTA TODOS"),
-    "CHAT": CommandHelp("CHAT <usuário> <mensagem>", "mensagem privada", "CHAT bob oi, tudo bem?"),
-    "TODOS": CommandHelp("TODOS <mensagem>", "mensagem para todos", "TODOS bom dia!"),
-    "SAIR": CommandHelp("SAIR", "sai do chat", "SAIR"),
-    "AJUDA": CommandHelp("AJUDA", "mostra esta ajuda", "AJUDA"),
-    "PING": CommandHelp("PING", "testa a conexão", "PING"),
+    "NOVO": CommandHelp(
+        Register, Access.LOGGED_OUT, "NOVO <usuário> <senha>", "cria uma conta", "NOVO alice s3nh4x"
+    ),
+    "ENTRAR": CommandHelp(
+        Login, Access.LOGGED_OUT, "ENTRAR <usuário> <senha>", "entra no chat", "ENTRAR alice s3nh4x"
+    ),
+    "LISTA": CommandHelp(
+        ListUsers, Access.LOGGED_IN, "LISTA [TODOS]", "quem está online (ou todos)", "LISTA TODOS"
+    ),
+    "CHAT": CommandHelp(
+        PrivateMessage, Access.LOGGED_IN, "CHAT <usuário> <mensagem>", "mensagem privada",
+        "CHAT bob oi, tudo bem?",
+    ),
+    "TODOS": CommandHelp(Broadcast, Access.LOGGED_IN, "TODOS <mensagem>", "mensagem para todos", "TODOS bom dia!"),
+    "SAIR": CommandHelp(Quit, Access.ANY, "SAIR", "sai do chat", "SAIR"),
+    "AJUDA": CommandHelp(Help, Access.ANY, "AJUDA", "mostra esta ajuda", "AJUDA"),
+    "PING": CommandHelp(Ping, Access.ANY, "PING", "testa a conexão", "PING"),
 }
 COMMAND_WORDS: tuple[str, ...] = tuple(COMMAND_HELP)
+_HELP_BY_CLASS: dict[type, CommandHelp] = {help.kind: help for help in COMMAND_HELP.values()}
+_COMMAND_WORDS_BY_CLASS: dict[type, str] = {help.kind: word for word, help in COMMAND_HELP.items()}
 
 
 def command_word(command: Command) -> str:
@@ -269,10 +293,9 @@ def command_word(command: Command) -> str:
     return _COMMAND_WORDS_BY_CLASS[type(command)]
 
 
-_COMMAND_WORDS_BY_CLASS: dict[type, str] = {
-    Register: "NOVO", Login: "ENTRAR", ListUsers: "LISTA", PrivateMessage: "CHAT",
-    Broadcast: "TODOS", Quit: "SAIR", Help: "AJUDA", Ping: "PING",
-}
+def command_help(command: Command) -> CommandHelp:
+    """The command table's row for ``command``."""
+    return _HELP_BY_CLASS[type(command)]
 
 
 # Words people type for a command, from other chats and languages.

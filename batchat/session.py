@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import protocol
 from protocol import ErrorCode, LineTooLong, ProtocolError
@@ -161,34 +162,38 @@ class ChatSession:
         raise limit_error("Devagar: mensagens demais por segundo; esta foi descartada.")
 
     def _execute(self, command: protocol.Command) -> None:
-        match command:  # the messages first: they are nearly every line
-            case protocol.PrivateMessage(recipient, text):
-                self._send_private(recipient, text)
-            case protocol.Broadcast(text):
-                self._broadcast(text)
-            case protocol.Register(name, password):
-                self._register(name, password)
-            case protocol.Login(name, password):
-                self._log_in(name, password)
-            case protocol.ListUsers(everyone=False):
-                self._require_logged_in()
-                self._reply("LISTA", " ".join(self._context.registry.names()))
-            case protocol.ListUsers(everyone=True):
-                self._list_everyone()
-            case protocol.Quit():
-                self._reply("SAIR")
-                raise SessionEnded("SAIR")
-            case protocol.Help():
-                for line in protocol.help_lines():
-                    self._deliver(self.connection, protocol.encode_line(line))
-                self._reply("AJUDA")
-            case protocol.Ping():
-                self._reply("PING")
+        """Check once whether ``command`` may be used now (the command table says),
+        then run its handler."""
+        access = protocol.command_help(command).access
+        if access is protocol.Access.LOGGED_IN:
+            self._require_logged_in()
+        elif access is protocol.Access.LOGGED_OUT:
+            self._require_logged_out()
+        _HANDLERS[type(command)](self, command)
+
+    def _list(self, command: protocol.ListUsers) -> None:
+        if command.everyone:
+            self._list_everyone()
+        else:
+            self._reply("LISTA", " ".join(self._context.registry.names()))
+
+    def _quit(self, command: protocol.Quit) -> None:
+        self._reply("SAIR")
+        raise SessionEnded("SAIR")
+
+    def _help(self, command: protocol.Help) -> None:
+        for line in protocol.help_lines():
+            self._deliver(self.connection, protocol.encode_line(line))
+        self._reply("AJUDA")
+
+    def _ping(self, command: protocol.Ping) -> None:
+        self._reply("PING")
 
     def _reply(self, command: str, detail: str = "") -> None:
         self._deliver(self.connection, protocol.encode_line(protocol.format_ok(command, detail)))
 
     def _require_logged_in(self) -> str:
+        """Our name; ``NAO_AUTENTICADO`` before ENTRAR (the command table's "needs login")."""
         if self.name is None:
             raise ProtocolError(
                 ErrorCode.NOT_AUTHENTICATED, "Entre primeiro com ENTRAR <usuário> <senha>."
@@ -199,16 +204,16 @@ class ChatSession:
         if self.name is not None:
             raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, f"Você já entrou como {self.name}.")
 
-    def _register(self, name: str, password: str) -> None:
-        self._require_logged_out()
+    def _register(self, command: protocol.Register) -> None:
+        name, password = command.name, command.password
         if not self._context.registrations.spend(self.connection.ip):
             raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
         registered = self._context.users.register(name, password, self.connection.ip)
         log.info("Conta %s criada a partir de %s.", registered, self.connection)
         self._reply("NOVO", registered)
 
-    def _log_in(self, name: str, password: str) -> None:
-        self._require_logged_out()
+    def _log_in(self, command: protocol.Login) -> None:
+        name, password = command.name, command.password
         # Every attempt counts here, right password or not: a loop of good
         # logins costs a hash each too, and ENTROU/SAIU for everyone.
         if not self._context.login_attempts.spend(self.connection.ip):
@@ -266,8 +271,9 @@ class ChatSession:
         if not self._context.mailbox.wait_until_landed(name, RETURN_WAIT):
             log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
 
-    def _send_private(self, recipient_name: str, text: str) -> None:
-        sender = self._require_logged_in()
+    def _send_private(self, command: protocol.PrivateMessage) -> None:
+        recipient_name, text = command.recipient, command.text
+        sender = self._require_logged_in()  # checked already: this only gives the name
         recipient = self._context.registry.find_online(recipient_name)
         if recipient is not None and recipient.name is not None:  # name: for the type checker
             # Counted before it is acknowledged: a recipient who does not read gets no more
@@ -300,8 +306,9 @@ class ChatSession:
         self.flush_output()
         return mailbox.reserve(recipient, sender, text, online=True)
 
-    def _broadcast(self, text: str) -> None:
-        sender = self._require_logged_in()
+    def _broadcast(self, command: protocol.Broadcast) -> None:
+        text = command.text
+        sender = self._require_logged_in()  # checked already: this only gives the name
         registry = self._context.registry
         others = max(0, registry.online_count() - 1)
         self._charge(others // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
@@ -315,7 +322,6 @@ class ChatSession:
 
     def _list_everyone(self) -> None:
         """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
-        self._require_logged_in()
         accounts = self._context.users.accounts()
         self._charge(len(accounts) // FANOUT_PER_TOKEN)  # a long answer costs like a fan-out
         online = {protocol.name_key(name) for name in self._context.registry.names()}
@@ -337,3 +343,17 @@ class ChatSession:
         if self.name is not None and self._context.registry.log_out(self, self.name):
             self._context.users.record_seen(self.name, time.time())
             log.info("%s saiu do chat (%s).", self.name, reason)
+
+
+# The server's half of the command table (protocol.COMMAND_HELP holds the rest:
+# the word, who may use it, the help): the handler of each command, by its class.
+_HANDLERS: dict[type, Callable[[ChatSession, Any], None]] = {
+    protocol.PrivateMessage: ChatSession._send_private,
+    protocol.Broadcast: ChatSession._broadcast,
+    protocol.Register: ChatSession._register,
+    protocol.Login: ChatSession._log_in,
+    protocol.ListUsers: ChatSession._list,
+    protocol.Quit: ChatSession._quit,
+    protocol.Help: ChatSession._help,
+    protocol.Ping: ChatSession._ping,
+}
