@@ -214,8 +214,8 @@ class UserStore:
     def __init__(self, path: Path, hash_cost: int = DEFAULT_HASH_COST) -> None:
         self._path = path
         self._hash_cost = hash_cost
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()  # tier 4: the dicts and versions below
+        self._write_lock = threading.Lock()  # tier 0: only orders the file writes, held across them
         if not path.parent.is_dir():
             raise UserStoreError(f"a pasta {path.parent} não existe")
         self._accounts: dict[str, Account] = self._load(path)
@@ -226,8 +226,8 @@ class UserStore:
         # Unknown names are checked against this hash, so that a login costs
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
-        self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)
-        self._turns = OneAtATime()  # per address: one hash in flight each
+        self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)  # tier 0: a queue for scrypt
+        self._turns = OneAtATime()  # tier 0 (its turns), per address: one hash in flight each
         self._seen_changed = threading.Event()
         threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()
 

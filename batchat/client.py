@@ -115,7 +115,7 @@ class ChatClient:
         # A person at a terminal gets LISTA after each login: names for Tab, and who is here.
         self._state = ClientState(clock, reconnect=reconnect, list_after_login=interactive)
         # One sender at a time; guards _link (and its TLS session) and _state.
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.Lock()  # tier 1 (see batchat/__init__.py)
         self._answered = threading.Condition(self._send_lock)  # a command got its answer
         self._tls = tls
         self._link: Link | None = None

@@ -73,7 +73,7 @@ class Connection:
         self.ip, self.port = system.peer_ip(address), address[1]
         self.drop_reason: str | None = None  # why the server cut this client off
         self._max_queue = max_queue
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # tier 3: everything below, and every use of the TLS session
         self._wake_writer = threading.Condition(self._lock)
         self._outbox: collections.deque[bytes] = collections.deque()
         self._queued = 0  # bytes not yet handed to the kernel: outbox plus the writer's batch

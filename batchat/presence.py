@@ -19,8 +19,12 @@ class PresenceJournal:
     or when the registry's presence thread passes, PRESENCE_TICK later.
 
     Appends and :meth:`forget_before` happen under the registry's lock;
-    :meth:`since` and :attr:`end` read without it: ``_state`` is replaced as a
-    whole, and its list only ever grows.
+    :meth:`since` and :attr:`end` read without it, from any connection's thread.
+    That is safe because ``_state`` is replaced as a whole (reading one
+    attribute is atomic) and the list it holds only ever grows (``append``,
+    ``len`` and slicing are each atomic: under the GIL, and in free-threaded
+    CPython under the list's own per-object lock). A reader may miss a notice
+    appended a moment ago; it gets it at its next catch-up.
     """
 
     def __init__(self) -> None:

@@ -72,7 +72,7 @@ class SessionRegistry:
         self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # tier 2: connections, names, history, presence appends
         self._emptied = threading.Condition(self._lock)  # the last connection was removed
         self._clock = clock
         self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
@@ -174,7 +174,9 @@ class SessionRegistry:
     def deliver_presence(self) -> None:
         """Bring every session up to date with the presence journal, one send each,
         then forget the notices everyone has had."""
-        for session in list(self._by_name.values()):  # one C call: atomic under the GIL
+        # list(values()) is one C call: atomic under the GIL, and under the dict's
+        # own lock in free-threaded CPython; a session missed here catches up later.
+        for session in list(self._by_name.values()):
             session.connection.catch_up()
         if self._presence.kept <= FORGET_AFTER:
             return  # not worth a pass over every session under the lock
@@ -196,9 +198,16 @@ class SessionRegistry:
                 log.exception("Erro inesperado ao entregar avisos de presença.")
 
     def find(self, name: str) -> Member | None:
-        # No lock: one dict lookup is atomic under CPython's GIL, and every
-        # message does this. Taking the lock here made 100 busy threads queue on
-        # it whenever the GIL switched threads inside the critical section.
+        """The session holding ``name``, if any; read without the lock.
+
+        Every private message does this, and taking the lock here made 100 busy
+        threads queue on it whenever the GIL switched inside the critical
+        section. It is safe without the lock because it is one ``dict.get``:
+        atomic under the GIL, and in free-threaded CPython (3.13t) dicts lock
+        each operation themselves, so a reader sees the entry before or after a
+        concurrent ``log_in``/``log_out``, never a torn one. Either answer is one
+        the caller already handles (the recipient may leave right after).
+        """
         return self._by_name.get(protocol.name_key(name))
 
     def find_online(self, name: str) -> Member | None:

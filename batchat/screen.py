@@ -134,7 +134,7 @@ class PlainScreen:
 
     def __init__(self, colour: bool) -> None:
         self._colour = colour
-        self._lock = threading.Lock()  # one line at a time, from either thread
+        self._lock = threading.Lock()  # tier 2: one line at a time, from either thread
         self.broken = threading.Event()  # output can no longer be written (a closed pipe)
 
     def show(self, shown: Shown) -> None:
