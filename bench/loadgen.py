@@ -1,6 +1,6 @@
 """BatChat load generator, standard library only: many clients, several processes.
 
-Speaks the same scenario as ``../shared/bench/chatload.c`` so the two can be
+Speaks the same scenario as the independent C generator ``chatload`` (not part of this repository) so the two can be
 compared: clients ``<prefix>0..N-1`` register (``NOVO``) and log in, then
 
 - unicast: every client sends ``CHAT`` to its neighbour, at most ``window``

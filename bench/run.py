@@ -12,8 +12,8 @@ messages received by clients per second. "CPU s/100k" is the server's CPU
 time (user + system, the whole run, logins included) per 100,000 deliveries.
 
 Generators: ``python`` is :mod:`bench.loadgen` (standard library, several
-processes); ``chatload`` is the independent C generator from
-``../shared/bench/chatload.c``, to check the Python one is not the
+processes); ``chatload`` is an independent C generator, not part of this
+repository, to check the Python one is not the
 bottleneck (it is, for broadcast: see the README).
 """
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="gravar os resultados neste arquivo")
     args = parser.parse_args(argv)
     if args.generator == "chatload" and not shutil.which(args.chatload):
-        parser.error(f"{args.chatload} não existe: gcc -O2 -o {args.chatload} ../shared/bench/chatload.c")
+        parser.error(f"{args.chatload} não existe: indique o binário do chatload com --chatload")
     scenarios = [s for s in (QUICK if args.quick else FULL) if not args.only or args.only in s.name]
     results = []
     for scenario in scenarios:
