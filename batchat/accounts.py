@@ -229,6 +229,7 @@ class UserStore:
         self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)  # tier 0: a queue for scrypt
         self._turns = OneAtATime()  # tier 0 (its turns), per address: one hash in flight each
         self._seen_changed = threading.Event()
+        self._closed = threading.Event()
         threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()
 
     def _typical_cost(self) -> int:
@@ -294,10 +295,16 @@ class UserStore:
             version = self._version
         self._write(version)
 
+    def close(self) -> None:
+        """Stop the thread that saves last-seen times (call :meth:`save` first to keep them)."""
+        self._closed.set()
+        self._seen_changed.set()
+
     def _save_seen_forever(self) -> None:
         while True:
             self._seen_changed.wait()
-            time.sleep(SEEN_SAVE_DELAY)  # gather a burst of logins into one write
+            if self._closed.wait(SEEN_SAVE_DELAY):  # gather a burst of logins into one write
+                return
             self._seen_changed.clear()
             try:
                 self.save()

@@ -293,6 +293,7 @@ class ChatServer:
             self._context.users.save()
         except OSError as error:
             log.error("Não foi possível gravar quando cada um foi visto por último: %s", error)
+        self._context.users.close()
 
     def _prepare_socket(self, sock: socket.socket) -> None:
         # Every flush already sends everything waiting in one call: Nagle's
@@ -416,65 +417,8 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
         "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
         "Nos limites, 0 desliga o limite.",
     )
-    parser.option(
-        "--host",
-        default="0.0.0.0",
-        help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta",
-    )
-    parser.option(
-        "--port",
-        type=protocol.port_number,
-        default=DEFAULT_PORT,
-        help="porta TCP; 0 escolhe uma porta livre e a mostra",
-    )
-    parser.option(
-        "--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir"
-    )
-    parser.option(
-        "--mailbox",
-        type=Path,
-        help="arquivo SQLite das mensagens guardadas para quem está offline "
-        "(padrão: mailbox.sqlite3 na pasta de --users)",
-    )
-    parser.option(
-        "--history",
-        type=_bounded(int, MAX_HISTORY),
-        default=DEFAULT_HISTORY,
-        metavar="N",
-        help="mensagens públicas (TODOS) mostradas a quem entra; 0 desliga",
-    )
-    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
-    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
-    parser.option(
-        "--tls-timeout",
-        type=_bounded(float, 3600),
-        default=DEFAULT_TLS_TIMEOUT,
-        metavar="S",
-        help="segundos que um cliente tem para completar o handshake TLS",
-    )
-    parser.option(
-        "--hash-cost",
-        type=int,
-        default=DEFAULT_HASH_COST,
-        choices=range(1, MAX_HASH_COST + 1),
-        metavar="N",
-        help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
-    )
-    parser.option(
-        "--log-level",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="detalhe do log",
-    )
-    defaults = Limits()
-    for name, kind, maximum, text in _LIMIT_OPTIONS:
-        parser.option(
-            "--" + name.replace("_", "-"),
-            type=_bounded(kind, maximum),
-            default=getattr(defaults, name),
-            metavar="N",
-            help=text,
-        )
+    _add_server_options(parser)
+    _add_limit_options(parser)
     args = parser.parse_args(argv)
     if args.flood_rate and not args.flood_burst:
         parser.error("--flood-burst deve ser 1 ou mais quando --flood-rate está ligado")
@@ -485,6 +429,53 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
     if args.mailbox is None:
         args.mailbox = args.users.parent / "mailbox.sqlite3"
     return args
+
+
+def _add_server_options(parser: protocol.PortugueseArgumentParser) -> None:
+    parser.option(
+        "--host", default="0.0.0.0",
+        help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta, "
+        ":: aceita IPv6 e IPv4",
+    )
+    parser.option(
+        "--port", type=protocol.port_number, default=DEFAULT_PORT,
+        help="porta TCP; 0 escolhe uma porta livre e a mostra",
+    )
+    parser.option("--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir")
+    parser.option(
+        "--mailbox", type=Path,
+        help="arquivo SQLite das mensagens guardadas para quem está offline "
+        "(padrão: mailbox.sqlite3 na pasta de --users)",
+    )
+    parser.option(
+        "--history", type=_bounded(int, MAX_HISTORY), default=DEFAULT_HISTORY, metavar="N",
+        help="mensagens públicas (TODOS) mostradas a quem entra; 0 desliga",
+    )
+    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
+    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
+    parser.option(
+        "--tls-timeout", type=_bounded(float, 3600), default=DEFAULT_TLS_TIMEOUT, metavar="S",
+        help="segundos que um cliente tem para completar o handshake TLS",
+    )
+    parser.option(
+        "--hash-cost", type=int, default=DEFAULT_HASH_COST, choices=range(1, MAX_HASH_COST + 1), metavar="N",
+        help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
+    )
+    parser.option(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"
+    )
+
+
+def _add_limit_options(parser: protocol.PortugueseArgumentParser) -> None:
+    defaults = Limits()
+    for name, kind, maximum, text in _LIMIT_OPTIONS:
+        parser.option(
+            "--" + name.replace("_", "-"),
+            type=_bounded(kind, maximum),
+            default=getattr(defaults, name),
+            metavar="N",
+            help=text,
+        )
 
 
 def limits_from(args: Any) -> Limits:
@@ -523,49 +514,25 @@ def tune_threads() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
+class StartUpError(Exception):
+    """The server cannot start; the argument is the sentence that says why and what to do."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Start the server with the command line's options; the exit status."""
     args = parse_arguments(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     status_log.setLevel(logging.INFO)
     open_files = system.raise_open_file_limit()
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
-    tls = None
-    if args.tls_cert is not None:
-        try:
-            tls = TlsSettings.load(args.tls_cert, args.tls_key, args.tls_timeout)
-        except OSError as error:  # ssl.SSLError is one too: not PEM, or key and cert do not match
-            reason = getattr(error, "reason", None) or error.strerror or error
-            log.critical(
-                "Não foi possível usar o certificado %s com a chave %s: %s",
-                args.tls_cert, args.tls_key, reason,
-            )
-            return 1
-    for folder in {args.users.parent, args.mailbox.parent}:
-        if (problem := data_folder_problem(folder)) is not None:
-            log.critical("%s", problem)
-            return 1
     try:
-        # Before anything reads or cleans up: another server may be using these files.
-        locks = [lock_data_file(path) for path in dict.fromkeys([args.users, args.mailbox])]
-        users = UserStore(args.users, args.hash_cost)
-        server = ChatServer(
-            args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, history=args.history, tls=tls,
-        )
-    except FolderInUse as error:
+        tls = _load_tls(args)
+        locks = _lock_data_files(args)
+        users, server = _open_server(args, tls)
+    except StartUpError as error:
         log.critical("%s", error)
-        return 1
-    except StorageError as error:
-        log.critical("Não foi possível iniciar: %s", error)
-        return 1
-    except OSError as error:
-        log.critical("%s", listen_problem(args.host, args.port, error))
         return 1
 
     def stop(signal_name: str) -> None:
@@ -573,12 +540,52 @@ def main(argv: list[str] | None = None) -> int:
         server.shutdown()
 
     system.on_stop_request(stop)
-    host, port = server.address
     status_log.info(
         "Servidor BatChat pronto em %s%s (%d contas em %s).",
-        protocol.format_address(host, port), " com TLS" if tls else "", len(users), args.users,
+        protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
     )
     server.serve_forever()
     for fd in locks:  # held until everything is written; the next server may start now
         os.close(fd)
     return 0
+
+
+def _load_tls(args: Any) -> TlsSettings | None:
+    if args.tls_cert is None:
+        return None
+    try:
+        return TlsSettings.load(args.tls_cert, args.tls_key, args.tls_timeout)
+    except OSError as error:  # ssl.SSLError is one too: not PEM, or key and cert do not match
+        reason = getattr(error, "reason", None) or error.strerror or error
+        raise StartUpError(
+            f"Não foi possível usar o certificado {args.tls_cert} com a chave {args.tls_key}: {reason}"
+        ) from error
+
+
+def _lock_data_files(args: Any) -> list[int]:
+    """Check the data folders, then lock their files, before anything reads or cleans up
+    there: another server may be using them."""
+    for folder in dict.fromkeys([args.users.parent, args.mailbox.parent]):
+        if (problem := data_folder_problem(folder)) is not None:
+            raise StartUpError(problem)
+    try:
+        return [lock_data_file(path) for path in dict.fromkeys([args.users, args.mailbox])]
+    except FolderInUse as error:
+        raise StartUpError(str(error)) from error
+    except StorageError as error:
+        raise StartUpError(f"Não foi possível iniciar: {error}") from error
+
+
+def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatServer]:
+    """The accounts, then the server listening (the mailbox opens with it)."""
+    try:
+        users = UserStore(args.users, args.hash_cost)
+        server = ChatServer(
+            args.host, args.port, users, limits_from(args),
+            mailbox_path=args.mailbox, history=args.history, tls=tls,
+        )
+    except StorageError as error:
+        raise StartUpError(f"Não foi possível iniciar: {error}") from error
+    except OSError as error:
+        raise StartUpError(listen_problem(args.host, args.port, error)) from error
+    return users, server

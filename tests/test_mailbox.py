@@ -430,6 +430,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
         users = UserStore(Path(folder.name) / "users.json", 4)
+        self.addCleanup(users.close)
         for name in ("alice", "bob"):
             users.register(name, "senha123")
         registry = SessionRegistry()

@@ -38,7 +38,9 @@ class UserStoreTest(unittest.TestCase):
         self.path = self.folder / "users.json"
 
     def store(self) -> UserStore:
-        return UserStore(self.path, HASH_COST)
+        store = UserStore(self.path, HASH_COST)
+        self.addCleanup(store.close)
+        return store
 
     def register_error(self, store: UserStore, name: str) -> ErrorCode | None:
         try:
@@ -161,6 +163,7 @@ class UserStoreTest(unittest.TestCase):
         folder = self.folder / "contas"
         folder.mkdir()
         store = UserStore(folder / "users.json", HASH_COST)
+        self.addCleanup(store.close)
         store.register("alice", PASSWORD)
         folder.rename(self.folder / "fora")  # the folder vanishes: every write fails
         with self.assertLogs("batchat", "ERROR") as logs:
