@@ -39,7 +39,7 @@ from loadgen import Settings, run_load  # noqa: E402  (after the path is set)
 
 SERVER = ROOT / "servidor.py"
 NO_LIMITS = [
-    "--flood-rate", "0", "--max-clients", "0", "--max-per-ip", "0", "--login-rate", "0",
+    "--flood-rate", "0", "--max-clients", "0", "--max-per-ip", "0", "--login-rate", "0", "--login-attempts", "0",
     "--register-rate", "0", "--login-timeout", "0", "--idle-timeout", "0", "--max-queue", "0",
 ]
 READY_RE = re.compile(r"pronto em [\d.]+:(\d+)")
