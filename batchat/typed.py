@@ -138,8 +138,11 @@ def interpret(
 ) -> Typed | None:
     """Decide what to do with one typed line; ``None`` for a blank line.
 
-    ``logged_in``: the server confirmed a login on this connection, so text
-    has somewhere to go; ``partner``: the conversation text goes to, if any.
+    Whether the person is logged in comes as a parameter, so that this stays
+    pure and table-tested: ``logged_in`` (from
+    :attr:`batchat.client_state.ClientState.logged_in`: a login worked, and
+    holds or is being made again after a drop) says text has somewhere to
+    go; ``partner`` is who a conversation (``/conversa bob``) sends it to.
     The client checks with the protocol module the server uses, so a typo gets
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
