@@ -1,7 +1,8 @@
 """BatChat terminal client: an irssi-like line interface, standard library only.
 
-Run ``python3 cliente.py [--host 127.0.0.1] [--port 5050]`` and type the
-protocol's commands; ``AJUDA`` (or ``?``) lists them with examples.
+Run ``python3 cliente.py [--host 127.0.0.1] [--port 5050]`` and type: text
+goes to everyone, commands start with ``/`` (see :mod:`batchat.typed` for the
+rule); ``AJUDA`` (or ``?``) lists them with examples.
 
 This module is the client's I/O shell: :class:`ChatClient` (threads, locks,
 reconnection, the keyboard loop, password prompts) and start-up
@@ -23,7 +24,8 @@ Threads
   backoff (1, 2, 4 ... 30 s) and logs back in with the last credentials that
   worked, held in memory only.
 - The keyboard thread reads what the person types, asks for passwords with a
-  hidden prompt, answers ``AJUDA`` and typos locally, and sends the rest.
+  hidden prompt, answers ``AJUDA``, typos and ``/conversa`` locally, and sends
+  the rest.
 
 On a terminal, only the keyboard thread writes to the screen (see
 :class:`batchat.screen.TerminalScreen`). With ``--tls`` the TLS session is
@@ -61,7 +63,7 @@ from batchat.client_state import (
 from batchat.link import Link, TlsRefused, connect_problem, describe_os_error, open_link, tls_context
 from batchat.render import SYSTEM_CLOCK, Clock, Style, help_text
 from batchat.screen import InputHistory, PlainScreen, history_path, make_screen, set_up_readline
-from batchat.typed import AskPassword, Refuse, Send, ShowHelp, interpret
+from batchat.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
 
 SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
 FIRST_RETRY_DELAY = 1.0
@@ -330,11 +332,17 @@ class ChatClient:
         except UnicodeEncodeError:  # bytes that were not UTF-8 on stdin, kept as surrogates
             self._screen.say("Essa linha tem caracteres inválidos (não é UTF-8) e não foi enviada.")
             return
-        if self._history is not None:
+        if self._history is not None:  # before it is sent or refused: nothing typed is lost
             self._history.add(line)
-        match interpret(line, can_prompt=self._can_prompt):
+        with self._send_lock:
+            logged_in, partner = self._state.logged_in, self._state.partner
+        match interpret(line, self._can_prompt, logged_in=logged_in, partner=partner):
             case None:
                 return
+            case Converse(partner=partner):
+                with self._send_lock:
+                    events = self._state.converse(partner)
+                self._carry_out(events)
             case ShowHelp():
                 for text in help_text():
                     self._screen.say(text)

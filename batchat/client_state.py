@@ -4,8 +4,9 @@ Owns what one session knows of the conversation with the server: the commands
 sent and not yet answered (the server answers each one, in order, ending every
 reply with its one ``OK`` or ``ERRO``), the person's name once logged in, the
 credentials that worked (for logging in again after a drop; memory only), who
-is online, the public messages shown, and the lines of a login's reply held
-until its ``OK ENTRAR``.
+is online, the public messages shown, the lines of a login's reply held
+until its ``OK ENTRAR``, and the conversation typed text goes to (``/conversa
+bob``), which the prompt shows.
 
 :class:`ClientState` decides; it never touches a socket, a thread, the screen
 or the machine's clock (only the injected :class:`~batchat.render.Clock`).
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 
 import protocol
 from batchat.render import (
-    SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, render_echo,
-    render_parsed,
+    SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
+    render_echo, render_parsed,
 )
 
 RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
@@ -77,7 +78,8 @@ class Show:
 
 @dataclass(frozen=True)
 class SetPrompt:
-    """Show this prompt from now on: ``alice> `` once logged in, ``> `` before."""
+    """Show this prompt from now on: ``alice> `` once logged in (``alice → bob> `` in a
+    conversation), ``> `` before."""
 
     text: str
 
@@ -142,6 +144,7 @@ class ClientState:
         self._replaced = False  # the account logged in elsewhere: do not fight over it
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[protocol.ServerLine] = []  # a login's reply, until its OK ENTRAR
+        self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
 
     @property
     def own_name(self) -> str | None:
@@ -160,6 +163,28 @@ class ClientState:
     @property
     def said_goodbye(self) -> bool:
         return self._said_goodbye
+
+    @property
+    def logged_in(self) -> bool:
+        """Typed text has somewhere to go: logged in, or about to be again after a drop
+        (the automatic ENTRAR goes out first; without a connection, the shell says so)."""
+        return self._own_name is not None or self._credentials is not None
+
+    @property
+    def partner(self) -> str | None:
+        """Who typed text goes to privately (``/conversa bob``); ``None``: everyone."""
+        return self._partner
+
+    def converse(self, partner: str | None) -> list[Event]:
+        """``/conversa bob`` (``partner``) or ``/conversa`` alone (``None``): the new prompt
+        and a word on where typed text goes from now on."""
+        self._partner = partner
+        if partner is None:
+            notice = "Fim da conversa privada: o que você digitar vai para todos."
+        else:
+            notice = (f"Conversa com {partner}: o que você digitar vai só para {partner}; "
+                      "/conversa sozinho volta a falar com todos.")
+        return [SetPrompt(prompt_text(self._own_name, partner)), say(notice, Style.NOTICE)]
 
     # -- what the shell sent -----------------------------------------------------------------
 
@@ -234,7 +259,7 @@ class ClientState:
         """``OK ENTRAR <name>``: who we are now, then the reply's held lines."""
         name = self._own_name = parsed.fields[1]
         self._credentials = login
-        events: list[Event] = [LoggedIn(name), SetPrompt(f"{name}> ")]
+        events: list[Event] = [LoggedIn(name), SetPrompt(prompt_text(name, self._partner))]
         if automatic:
             events.append(self._stamped(Shown.of(f"De volta ao chat como {name}.", Style.NOTICE)))
         else:
@@ -302,7 +327,7 @@ class ClientState:
         events = [*self._release_held(replayed=True), *self._unconfirmed()]
         self._own_name = None
         self._online = frozenset()
-        events += [SetPrompt("> "), say(how, Style.ERROR)]
+        events += [SetPrompt(prompt_text(None)), say(how, Style.ERROR)]
         if self._replaced:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
         if not self._reconnect:

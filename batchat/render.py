@@ -291,8 +291,26 @@ def render_echo(
     return shown
 
 
+def prompt_text(own_name: str | None, partner: str | None = None) -> str:
+    """The prompt: ``> `` before login, ``alice> `` after, ``alice → bob> `` in a conversation."""
+    if own_name is None:
+        return "> "
+    return f"{own_name} → {partner}> " if partner else f"{own_name}> "
+
+
+# What is text and what is a command (:mod:`batchat.typed` decides so), for AJUDA.
+HELP_RULE = (
+    'Texto sem / vai para todos: "bom dia!" é o mesmo que /todos bom dia!',
+    "Comandos começam com /: /chat bob oi (ou /msg bob oi), /lista todos, /sair.",
+    "Valem também as palavras da tabela em MAIÚSCULAS no início (CHAT bob oi) e",
+    "o comando sozinho, em maiúsculas ou não (lista, sair, ajuda, ?).",
+    "/conversa bob: o texto vai só para bob, até /conversa sozinho.",
+)
+
+
 def help_text() -> list[str]:
-    """The client's ``AJUDA``: one aligned row per command, with an example; fits 80 columns."""
+    """The client's ``AJUDA``: one aligned row per command, with an example, then the rule
+    for what is text and what is a command; fits 80 columns."""
     helps = protocol.COMMAND_HELP.values()
     syntax_width = max(len(help.syntax) for help in helps)
     meaning_width = max(len(help.meaning) for help in helps)
@@ -302,7 +320,7 @@ def help_text() -> list[str]:
             f"  {help.syntax:<{syntax_width}}  {help.meaning:<{meaning_width}}  {help.example}"
             for help in helps
         ),
-        "Maiúsculas ou minúsculas, tanto faz. ? também mostra esta ajuda.",
-        "Em NOVO e ENTRAR, deixe a senha de fora para digitá-la sem que apareça.",
+        *HELP_RULE,
+        "Em /novo e /entrar, deixe a senha de fora para digitá-la sem que apareça.",
         "Tab completa comandos e nomes de quem está online; ↑ e ↓ percorrem o histórico.",
     ]

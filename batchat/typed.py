@@ -1,9 +1,18 @@
 """From what the person types to what is sent.
 
 Owns the decision about one typed line (:func:`interpret`: send it, ask for a
-password, show help, or refuse it with a hint), how it is tidied before it
-goes out, what the input history keeps of it (never a password) and Tab's
-candidates. Pure: no I/O.
+password, show help, start or end a conversation, or refuse it with a hint),
+how it is tidied before it goes out, what the input history keeps of it
+(never a password) and Tab's candidates. Pure: no I/O.
+
+The rule a person can predict (``AJUDA`` shows it): a line that starts with
+``/`` is a command (``/chat bob oi``, ``/lista todos``, ``/sair``); so is a
+command word alone, in any case (``lista``, ``sair``, ``?``), and a line that
+starts with a command word in capitals, the protocol's own syntax (``CHAT bob
+oi``, ``ENTRAR alice s3nh4``). Every other line is text: to everyone, or to
+the partner of a conversation (``/conversa bob``); before login it has nowhere
+to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
+sends text that begins with ``/``.
 
 Called by the keyboard side of the client (:mod:`batchat.client`) and by
 :mod:`batchat.screen`; imports only :mod:`protocol` and :mod:`batchat.render`.
@@ -11,6 +20,7 @@ Called by the keyboard side of the client (:mod:`batchat.client`) and by
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +31,7 @@ from batchat.render import make_visible
 
 @dataclass(frozen=True)
 class Send:
-    """A valid command: send the line as typed."""
+    """A valid command: send ``line`` (what goes on the wire, not always what was typed)."""
 
     line: str
     command: protocol.Command
@@ -42,14 +52,36 @@ class ShowHelp:
 
 @dataclass(frozen=True)
 class Refuse:
-    """A line the server would refuse anyway: say why here, send nothing."""
+    """A line the server would refuse anyway, or that has nowhere to go: say why, send nothing."""
 
     text: str
 
 
-Typed = Send | AskPassword | ShowHelp | Refuse
+@dataclass(frozen=True)
+class Converse:
+    """``/conversa bob``: text goes privately to ``partner`` from now on; ``None`` ends it."""
+
+    partner: str | None
+
+
+Typed = Send | AskPassword | ShowHelp | Refuse | Converse
 
 PASSWORD_COMMANDS = ("NOVO", "ENTRAR")
+CONVERSE = "CONVERSA"  # the client's own command: nothing goes on the wire
+# Other words for a command after "/", from IRC and English.
+SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}
+SLASH_WORDS = tuple(sorted(word.lower() for word in (*protocol.COMMAND_WORDS, CONVERSE)))
+# IRC habits with no command here: the BatChat way instead.
+IRC_HINTS = {
+    "JOIN": "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma "
+    "conversa privada.",
+    "NICK": "Aqui o nome é a sua conta: para usar outro, crie uma conta com /novo <nome>.",
+}
+IRC_HINTS["PART"] = IRC_HINTS["JOIN"]
+NOT_LOGGED_IN = (
+    "Você ainda não entrou: crie uma conta com /novo <nome> ou entre com /entrar <nome>."
+)
+CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
 _FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 
 
@@ -82,74 +114,206 @@ def tidy_typed(line: str) -> str:
     return " ".join(line.split())
 
 
-def interpret(line: str, can_prompt: bool) -> Typed | None:
+def starts_command(line: str) -> str | None:
+    """The command word ``line`` starts with under the rule (``CONVERSA`` included), or
+    ``None`` when it is text. A ``/word`` that is no command gives ``""``."""
+    word, rest = _split_first(line.lstrip())
+    if word.startswith("//"):
+        return None
+    if word.startswith("/"):
+        upper = _command_word(word[1:])
+        upper = SLASH_ALIASES.get(upper, upper)
+        return upper if upper in (*protocol.COMMAND_WORDS, CONVERSE) else ""
+    if word == "?" and not rest.strip():
+        return "AJUDA"
+    if word in protocol.COMMAND_WORDS:  # in capitals: the protocol's own syntax
+        return word
+    if not rest.strip() and _command_word(word) in protocol.COMMAND_WORDS:  # alone, any case
+        return _command_word(word)
+    return None
+
+
+def interpret(
+    line: str, can_prompt: bool, *, logged_in: bool = False, partner: str | None = None
+) -> Typed | None:
     """Decide what to do with one typed line; ``None`` for a blank line.
 
+    Whether the person is logged in comes as a parameter, so that this stays
+    pure and table-tested: ``logged_in`` (from
+    :attr:`batchat.client_state.ClientState.logged_in`: a login worked, and
+    holds or is being made again after a drop) says text has somewhere to
+    go; ``partner`` is who a conversation (``/conversa bob``) sends it to.
     The client checks with the protocol module the server uses, so a typo gets
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
     """
-    line = tidy_typed(line)
-    if not line:
+    typed = line.removesuffix("\r").lstrip()  # a message's own spaces are kept, even at its end
+    if not typed.strip():
         return None
-    words = line.split(" ")
-    word = _command_word(words[0])
-    if word in ("?", "AJUDA") and len(words) == 1:
+    word = starts_command(typed)
+    if word is None:
+        return _text(typed, logged_in, partner)
+    first, rest = _split_first(typed)
+    if first == "?":
         return ShowHelp()
+    if word == "":
+        return _unknown_slash(first[1:])
+    if word == CONVERSE:
+        return _converse(rest, logged_in)
+    wire = tidy_typed(f"{word} {rest}" if first.startswith("/") else typed)
+    return _command(wire, typed, can_prompt)
+
+
+def _text(typed: str, logged_in: bool, partner: str | None) -> Typed:
+    """Text: to ``partner`` in a conversation, else to everyone; nowhere before login.
+
+    Except a line that starts in capitals with a word close to ``NOVO`` or
+    ``ENTRAR`` (``ENTRA alice s3nh4``, ``LOGIN bob s3nh4``): a mistyped
+    command, whose next words may be a password, is never sent as text.
+    """
+    text = typed.strip()
+    text = text[1:] if text.startswith("//") else text
+    first, rest = _split_first(text)
+    if rest and _looks_like_password_command(first):
+        return Refuse(unknown_command_hint(first, slash=""))
+    if not logged_in:
+        return Refuse(NOT_LOGGED_IN)
+    wire = f"CHAT {partner} {text}" if partner else f"TODOS {text}"
+    return _command(wire, typed, can_prompt=False)
+
+
+def _looks_like_password_command(word: str) -> bool:
+    """``word`` starts in capitals and is close to NOVO or ENTRAR: a mistyped command."""
+    capitals = word[:4]
+    return (
+        len(capitals) >= 4 and capitals.isascii() and capitals.isupper()
+        and protocol.closest_command(word) in PASSWORD_COMMANDS
+    )
+
+
+def _converse(rest: str, logged_in: bool) -> Typed:
+    if not logged_in:
+        return Refuse(NOT_LOGGED_IN)
+    names = rest.split()
+    if not names:
+        return Converse(None)
+    if len(names) > 1:
+        return Refuse(f"Erro: {CONVERSE_USAGE}")
+    try:
+        return Converse(protocol.validate_name(names[0]))
+    except protocol.ProtocolError as error:
+        return Refuse(f"Erro: {error.text}")
+
+
+def _command(wire: str, typed: str, can_prompt: bool) -> Typed | None:
+    """A command line in the protocol's syntax (``wire``), checked before it is sent."""
+    words = wire.split(" ")
+    word = _command_word(words[0])
+    if word == "AJUDA" and len(words) == 1:
+        return ShowHelp()
+    if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
+        return Refuse(f"Erro: a senha não pode ter espaços. Uso: {protocol.COMMAND_HELP[word].syntax}")
     if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
         try:
             return AskPassword(word, protocol.validate_name(words[1]))
         except protocol.ProtocolError as error:
             return Refuse(f"Erro: {error.text}")
-    if len(protocol.encode_line(line)) > protocol.DEFAULT_MAX_LINE:
-        return Refuse(
-            f"Erro: linha longa demais (o máximo é {protocol.DEFAULT_MAX_LINE - 1} bytes); "
-            "não foi enviada."
-        )
+    if refusal := _too_long(wire, typed):
+        return refusal
     try:
-        command = protocol.parse_command(line)
+        command = protocol.parse_command(wire)
     except protocol.ProtocolError as error:
-        if error.code is not protocol.ErrorCode.UNKNOWN_COMMAND:
-            return Refuse(f"Erro: {error.text}")
-        return Refuse(unknown_command_hint(words[0]))
-    return None if command is None else Send(line, command)
+        return Refuse(f"Erro: {error.text}")
+    return None if command is None else Send(wire, command)
 
 
-def unknown_command_hint(word: str) -> str:
-    """What to say about a word that is no command; the rest of the line is never repeated,
-    because a mistyped ``ENTRAR`` may be followed by a password."""
-    unknown = f"Comando desconhecido: {make_visible(word[:protocol.MAX_NAME_LENGTH])}."
-    if suggestion := protocol.closest_command(word):
+def _too_long(wire: str, typed: str) -> Refuse | None:
+    """The refusal of a line over the server's limit, counted in characters of ``typed``.
+
+    The limit is in bytes (an accent takes two): say how many of the typed
+    characters fit, the ones the person would keep by deleting from the end.
+    """
+    excess = len(protocol.encode_line(wire)) - protocol.DEFAULT_MAX_LINE
+    if excess <= 0:
+        return None
+    fit = len(typed)
+    while excess > 0 and fit > 0:
+        fit -= 1
+        excess -= len(typed[fit].encode(protocol.ENCODING, "surrogatepass"))
+    return Refuse(
+        f"Erro: linha longa demais: tem {len(typed)} caracteres e cabem {fit}; "
+        "não foi enviada (↑ a traz de volta)."
+    )
+
+
+def _unknown_slash(word: str) -> Refuse:
+    """``/word`` that is no command: the BatChat way for IRC habits, else the closest command."""
+    upper = _command_word(word)
+    if upper in IRC_HINTS:
+        return Refuse(IRC_HINTS[upper])
+    return Refuse(unknown_command_hint(word))
+
+
+def closest_slash_command(word: str) -> str | None:
+    """The ``/command`` ``word`` most likely meant (``lsta`` -> ``/lista``), or ``None``."""
+    suggestion = protocol.closest_command(word)
+    if suggestion is None:
+        matches = difflib.get_close_matches(word.upper(), (CONVERSE, *SLASH_ALIASES), n=1, cutoff=0.6)
+        suggestion = SLASH_ALIASES.get(matches[0], matches[0]) if matches else None
+    return f"/{suggestion.lower()}" if suggestion else None
+
+
+def unknown_command_hint(word: str, slash: str = "/") -> str:
+    """What to say about ``/word`` (``word``, with ``slash`` empty) when it is no command;
+    the rest of the line is never repeated: a mistyped ``ENTRAR`` may precede a password."""
+    if not word:
+        return "Depois da / vem o comando, como em /lista; /ajuda mostra todos."
+    unknown = f"Comando desconhecido: {slash}{make_visible(word[:protocol.MAX_NAME_LENGTH])}."
+    if suggestion := closest_slash_command(word):
         return f"{unknown} Você quis dizer {suggestion}?"
-    return f"{unknown} Para falar com todos: TODOS <mensagem>. AJUDA mostra os comandos."
+    return f"{unknown} /ajuda mostra os comandos; um texto que começa com / vai com //."
 
 
 def history_entry(line: str) -> str | None:
-    """What history keeps of a typed line, never a password; ``None`` to keep nothing.
+    """What ↑ brings back of a typed line, sent or refused: all of it, but never a password.
 
-    ``ENTRAR alice s3nh4`` is kept as ``ENTRAR alice``; recalled, it asks for
-    the password again. A line whose first word is no command is not kept at
-    all: it may be a mistyped ``ENTRAR`` (``ENTRARbob s3nh4``, ``LOGIN bob
-    s3nh4``) followed by a password.
+    The rule, with ``/`` at the start or without it, in any case:
+
+    - first word ``NOVO`` or ``ENTRAR``: only it and the name are kept
+      (``ENTRAR alice s3nh4`` and ``/entrar alice s3nh4`` keep ``ENTRAR
+      alice`` and ``/entrar alice``); recalled, it asks for the password;
+    - first word close to them but not them, followed by more (a typo or
+      another chat's word: ``ENTAR alice s3nh4``, ``ENTRARbob s3nh4``,
+      ``/login bob s3nh4``): nothing is kept, since what follows may be a
+      password. Text that starts so (``entra aí``, ``novos tempos``) is still
+      sent, but not kept; ``entrar na sala`` is kept as ``entrar na``;
+    - any other line, text and refused lines included, is kept whole.
     """
     line = tidy_typed(line)
     words = line.split(" ")
-    word = _command_word(words[0])
-    if word in PASSWORD_COMMANDS:
+    bare = words[0].removeprefix("/")
+    if _command_word(bare) in PASSWORD_COMMANDS:
         return " ".join(words[:2])
-    if word in protocol.COMMAND_WORDS or word == "?":
-        return line
-    return None
+    if len(words) > 1 and protocol.closest_command(bare) in PASSWORD_COMMANDS:
+        return None
+    return line
 
 
 def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list[str]:
     """Tab's candidates for ``text``, the word starting at ``begin`` in ``line``.
 
-    The first word completes to a command; any other word to the name of
-    someone online, ignoring case.
+    The first word completes to a command (``/li`` to ``/lista``, ``ch`` to
+    ``CHAT``); the word after ``LISTA`` to ``TODOS``; any other word to the
+    name of someone online, ignoring case.
     """
-    if not line[:begin].strip():
+    before = line[:begin].split()
+    if not before:
+        if text.startswith("/"):
+            lower = text[1:].lower()
+            return [f"/{word} " for word in SLASH_WORDS if word.startswith(lower)]
         upper = text.upper()
         return [f"{word} " for word in protocol.COMMAND_WORDS if word.startswith(upper)]
+    if len(before) == 1 and starts_command(line[:begin] + "x") == "LISTA":
+        return ["TODOS "] if "TODOS".startswith(text.upper()) else []
     key = protocol.name_key(text)
     return sorted(f"{name} " for name in online if protocol.name_key(name).startswith(key))

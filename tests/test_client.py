@@ -38,7 +38,7 @@ class ClientTest(ServerTestCase):
     def test_piped_session_exits_zero(self) -> None:
         self.register("alice", "SenhaMista9")
         bob = self.logged_in("bob")
-        result = self.run_piped("entrar alice SenhaMista9\nTODOS Olá, Mundo\nLISTA\nSAIR\n")
+        result = self.run_piped("/entrar alice SenhaMista9\nTODOS Olá, Mundo\nlista\n/sair\n")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(bob.read_line(), "ENTROU alice")
         self.assertEqual(bob.read_line(), "TODOS alice Olá, Mundo", "text is sent as typed")
@@ -103,15 +103,27 @@ class ClientTest(ServerTestCase):
         self.assertEqual(
             lines[-4:],
             [
-                "Comando desconhecido: ENTRA. Você quis dizer ENTRAR?",
-                "Comando desconhecido: oi. Para falar com todos: TODOS <mensagem>. "
-                "AJUDA mostra os comandos.",
+                "Comando desconhecido: ENTRA. Você quis dizer /entrar?",
+                "Você ainda não entrou: crie uma conta com /novo <nome> ou entre com /entrar <nome>.",
                 "[hh:mm] O servidor está respondendo.",
                 "[hh:mm] Você saiu do chat. Até logo!",
             ],
             "output in the order of the input",
         )
         self.assertNotIn("senha123", result.stdout)
+
+    def test_plain_text_reaches_everyone_as_a_public_message(self) -> None:
+        self.register("alice")
+        bob = self.logged_in("bob")
+        result = self.run_piped(
+            "ENTRAR alice senha123\ntudo ótimo e vc?\n/conversa bob\nentrar na sala\nSAIR\n"
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        self.assertEqual(bob.read_line(), "TODOS alice tudo ótimo e vc?")
+        self.assertEqual(bob.read_line(), "MSG alice entrar na sala", "in a conversation: to bob only")
+        self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu: tudo ótimo e vc\?$")
+        self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu → bob: entrar na sala$")
 
     def test_crlf_input_works(self) -> None:
         self.register("alice")

@@ -246,5 +246,32 @@ class ConnectionLostTest(unittest.TestCase):
         self.assertTrue(state.said_goodbye)
 
 
+class ConversationTest(unittest.TestCase):
+    def test_the_prompt_shows_the_conversation_across_a_reconnection(self) -> None:
+        state = logged_in(reconnect=True)
+        self.assertEqual(described(state.converse("bob")), [
+            SetPrompt("alice → bob> "),
+            "Conversa com bob: o que você digitar vai só para bob; "
+            "/conversa sozinho volta a falar com todos.",
+        ])
+        self.assertEqual(state.partner, "bob")
+        self.assertEqual(state.connection_lost("caiu")[0], SetPrompt("> "))
+        self.assertTrue(state.logged_in, "about to log in again: text still has somewhere to go")
+        state.sent(LOGIN, automatic=True)
+        self.assertIn(SetPrompt("alice → bob> "), feed(state, "OK ENTRAR alice"))
+        self.assertEqual(described(state.converse(None)), [
+            SetPrompt("alice> "), "Fim da conversa privada: o que você digitar vai para todos.",
+        ])
+        self.assertIsNone(state.partner)
+
+    def test_logged_in(self) -> None:
+        state = ClientState(CLOCK)
+        self.assertFalse(state.logged_in)
+        state.sent(LOGIN)
+        feed(state, "ERRO CREDENCIAIS Usuário ou senha incorretos.")
+        self.assertFalse(state.logged_in)
+        self.assertTrue(logged_in().logged_in)
+
+
 if __name__ == "__main__":
     unittest.main()

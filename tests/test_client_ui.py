@@ -125,6 +125,10 @@ class ScriptedScreen(screen.PlainScreen):
         super().__init__(colour=False)
         self.typed: queue.Queue[str | None] = queue.Queue()
         self.printed: queue.Queue[str] = queue.Queue()
+        self.prompts: list[str] = []  # every prompt set, in order
+
+    def set_prompt(self, prompt: str) -> None:
+        self.prompts.append(prompt)
 
     def show(self, shown: Shown) -> None:
         self.printed.put(shown.plain())
@@ -154,7 +158,7 @@ class FakeServerTestCase(unittest.TestCase):
 
     def start_client(
         self, *, interactive: bool = False, reconnect: bool = False, lockstep: bool = False,
-        address: tuple[str, int] = ("127.0.0.1", 9),
+        address: tuple[str, int] = ("127.0.0.1", 9), history: screen.InputHistory | None = None,
     ) -> None:
         """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time)."""
         self.server_end, client_end = socket.socketpair()
@@ -163,7 +167,7 @@ class FakeServerTestCase(unittest.TestCase):
         self.screen = ScriptedScreen()
         self.client = cliente.ChatClient(
             address, self.screen, interactive=interactive, reconnect=reconnect,
-            can_prompt=not lockstep, clock=CLOCK,
+            can_prompt=not lockstep, clock=CLOCK, history=history,
         )
         self.status: queue.Queue[int] = queue.Queue()
         thread = threading.Thread(
@@ -237,6 +241,54 @@ class ChatClientTest(FakeServerTestCase):
         self.screen.wait_for(r"^\[\d\d:\d\d\] carol: offline, nunca entrou$")
         self.screen.wait_for(r"O servidor está respondendo\.$")  # OK LISTA TODOS printed nothing
         self.assertEqual(self.client.online_names(), {"bob"}, "not {'TODOS'}")
+
+    def test_plain_text_goes_to_everyone_once_logged_in(self) -> None:
+        self.start_client()
+        self.screen.typed.put("tudo ótimo e vc?")
+        self.screen.wait_for(r"^Você ainda não entrou: crie uma conta com /novo <nome> ou entre com "
+                             r"/entrar <nome>\.$")
+        self.log_in()
+        self.type_and_receive("TODOS tudo ótimo e vc?")  # typed as plain text...
+        self.screen.typed.put("tudo ótimo e vc?")
+        self.assertEqual(self.receive(), "TODOS tudo ótimo e vc?")  # ... it goes to everyone
+        self.screen.typed.put("/msg bob oi")
+        self.assertEqual(self.receive(), "CHAT bob oi")
+
+    def test_a_conversation_sends_text_to_one_person_and_shows_in_the_prompt(self) -> None:
+        self.start_client()
+        self.log_in()
+        self.screen.typed.put("/conversa bob")
+        self.screen.wait_for(r"^Conversa com bob: o que você digitar vai só para bob")
+        self.assertEqual(self.screen.prompts, ["alice> ", "alice → bob> "])
+        self.screen.typed.put("tudo ótimo e vc?")
+        self.assertEqual(self.receive(), "CHAT bob tudo ótimo e vc?")
+        self.screen.typed.put("/todos bom dia, gente")
+        self.assertEqual(self.receive(), "TODOS bom dia, gente", "commands still work")
+        self.screen.typed.put("/conversa")
+        self.screen.wait_for(r"^Fim da conversa privada: o que você digitar vai para todos\.$")
+        self.assertEqual(self.screen.prompts[-1], "alice> ")
+        self.screen.typed.put("de volta")
+        self.assertEqual(self.receive(), "TODOS de volta")
+
+    def test_refused_lines_stay_in_history_but_no_password(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        readline = FakeReadline()
+        warnings: list[str] = []
+        history = screen.InputHistory(Path(folder.name) / "historico", readline, warnings.append)
+        self.start_client(history=history)
+        for line, refusal in [
+            ("tudo ótimo e vc?", r"^Você ainda não entrou"),  # not logged in yet
+            ("/lsta", r"^Comando desconhecido: /lsta\. Você quis dizer /lista\?$"),
+            ("ENTRA alice senha123", r"^Comando desconhecido: ENTRA\. Você quis dizer /entrar\?$"),
+            ("NOVO ana minha senha", r"^Erro: a senha não pode ter espaços\."),
+        ]:
+            self.screen.typed.put(line)
+            self.screen.wait_for(refusal)
+        self.log_in()
+        self.type_and_receive("TODOS oi")
+        self.assertEqual(readline.history, ["tudo ótimo e vc?", "/lsta", "NOVO ana", "ENTRAR alice", "TODOS oi"])
+        self.assertEqual(warnings, [])
 
     def test_history_replayed_after_a_reconnection_shows_only_what_is_new(self) -> None:
         when = stamp(2026, 11, 21, 9, 2)

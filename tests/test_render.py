@@ -227,6 +227,26 @@ class HelpTextTest(unittest.TestCase):
                 (row,) = [line for line in lines if line.startswith(f"  {help.syntax} ")]
                 self.assertTrue(row.endswith(help.example), row)
 
+    def test_help_states_the_rule_for_text_and_commands(self) -> None:
+        text = "\n".join(render.help_text())
+        for part in [
+            "Texto sem / vai para todos", "Comandos começam com /", "/chat bob oi", "/msg",
+            "/lista todos", "MAIÚSCULAS", "(lista, sair, ajuda, ?)", "/conversa bob", "/conversa sozinho",
+        ]:
+            with self.subTest(part=part):
+                self.assertIn(part, text)
+        self.assertNotIn("tanto faz", text, "lower case no longer makes any line a command")
+
+
+class PromptTest(unittest.TestCase):
+    def test_prompt_shows_who_and_the_conversation(self) -> None:
+        for own_name, partner, expected in [
+            (None, None, "> "), (None, "bob", "> "), ("alice", None, "alice> "),
+            ("alice", "bob", "alice → bob> "),
+        ]:
+            with self.subTest(own_name=own_name, partner=partner):
+                self.assertEqual(render.prompt_text(own_name, partner), expected)
+
 
 if __name__ == "__main__":
     unittest.main()

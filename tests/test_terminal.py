@@ -233,6 +233,39 @@ class CompletionTest(TerminalTestCase):
         alice.type("TODOS oi CA" + TAB)
         alice.wait_prompt("alice> TODOS oi carol ")
 
+    def test_tab_completes_slash_commands_and_todos_after_lista(self) -> None:
+        self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        alice.wait_screen(rf"^{STAMP}Online agora: bob e você\.$")
+        alice.type("/li" + TAB)
+        alice.wait_prompt("alice> /lista ")
+        alice.type(TAB)
+        alice.wait_prompt("alice> /lista TODOS ")
+        alice.type(CTRL_U + "LISTA " + TAB)
+        alice.wait_prompt("alice> LISTA TODOS ")
+
+
+class ConversationTest(TerminalTestCase):
+    def test_plain_text_and_a_conversation_shown_in_the_prompt(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type(f"tudo ótimo e vc?{ENTER}")
+        self.assertEqual(bob.read_line(), "TODOS alice tudo ótimo e vc?")
+        alice.type("/conversa bo" + TAB)
+        alice.wait_prompt("alice> /conversa bob ")
+        alice.type(ENTER)
+        alice.wait_prompt("alice → bob> ")
+        alice.type(f"só pra você{ENTER}")
+        self.assertEqual(bob.read_line(), "MSG alice só pra você")
+        alice.wait_screen(rf"^{STAMP}eu → bob: só pra você$")
+        alice.type(f"/conversa{ENTER}")
+        alice.wait_prompt("alice> ")
+        alice.type(f"de volta{ENTER}")
+        self.assertEqual(bob.read_line(), "TODOS alice de volta")
+
 
 class ColourTest(TerminalTestCase):
     def chat_with_colours(self, environ: dict[str, str] | None) -> bytes:

@@ -7,64 +7,164 @@ import unittest
 
 import protocol
 from batchat import typed
-from batchat.typed import AskPassword, Refuse, Send, ShowHelp
+from batchat.typed import AskPassword, Converse, Refuse, Send, ShowHelp
 from tests.clocks import is_forbidden
+
+# Who is typing: (a person at a terminal?, logged in?, the conversation's partner)
+OUT = (True, False, None)  # at a terminal, not logged in yet
+PIPE = (False, False, None)  # a script, not logged in yet: no one to ask a password
+IN = (True, True, None)  # logged in
+WITH_BOB = (True, True, "bob")  # logged in, in /conversa bob
+NOT_IN = Refuse(typed.NOT_LOGGED_IN)
+
+
+def interpret(line: str, who: tuple[bool, bool, str | None]) -> typed.Typed | None:
+    can_prompt, logged_in, partner = who
+    return typed.interpret(line, can_prompt, logged_in=logged_in, partner=partner)
+
+
+def to_all(text: str) -> Send:
+    return Send(f"TODOS {text}", protocol.Broadcast(text))
+
+
+def to_bob(text: str) -> Send:
+    return Send(f"CHAT bob {text}", protocol.PrivateMessage("bob", text))
 
 
 class InterpretTest(unittest.TestCase):
     LOGIN = protocol.Login("alice", "senha123")
-    # (typed line, a person at a terminal?, what the client does)
+    # (typed line, who types it, what the client does)
     LINES = [
-        ("", True, None),
-        ("   ", True, None),
-        ("?", True, ShowHelp()),
-        ("ajuda", False, ShowHelp()),
-        ("ENTRAR alice", True, AskPassword("ENTRAR", "alice")),
-        ("  novo  Alice ", True, AskPassword("NOVO", "Alice")),
-        ("ENTRAR alice senha123", True, Send("ENTRAR alice senha123", LOGIN)),
-        ("entrar alice senha123", False, Send("entrar alice senha123", LOGIN)),
-        ("ENTRAR alice", False, Refuse("Erro: Uso: ENTRAR <usuário> <senha>")),  # no one to ask
-        ("ENTRAR a/b", True, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
-        ("SAIR", True, Send("SAIR", protocol.Quit())),
-        (" sair ", True, Send("sair", protocol.Quit())),
-        ("SAIR\r", True, Send("SAIR", protocol.Quit())),  # CRLF input
-        ("sair\t", True, Send("sair", protocol.Quit())),
-        ("SAIR agora", True, Refuse("Erro: Uso: SAIR")),
-        ("CHAT bob  oi ", True, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
-        ("CHAT\tbob\u00a0oi", True, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
-        ("TODOS\u00a0oi", True, Send("TODOS oi", protocol.Broadcast("oi"))),
-        ("TODOS " + "x" * 2041, True, Send("TODOS " + "x" * 2041, protocol.Broadcast("x" * 2041))),
-        ("TODOS " + "x" * 2042, True, Refuse(
-            "Erro: linha longa demais (o máximo é 2047 bytes); não foi enviada."
+        ("", OUT, None),
+        ("   ", IN, None),
+        ("?", OUT, ShowHelp()),
+        ("ajuda", PIPE, ShowHelp()),
+        ("/ajuda", IN, ShowHelp()),
+        ("/HELP", IN, ShowHelp()),
+        ("/?", OUT, ShowHelp()),
+        ("ENTRAR alice", OUT, AskPassword("ENTRAR", "alice")),
+        ("  NOVO  Alice ", OUT, AskPassword("NOVO", "Alice")),
+        ("/novo Alice", OUT, AskPassword("NOVO", "Alice")),
+        ("/Entrar alice", OUT, AskPassword("ENTRAR", "alice")),
+        ("ENTRAR alice senha123", OUT, Send("ENTRAR alice senha123", LOGIN)),
+        ("/entrar alice senha123", PIPE, Send("ENTRAR alice senha123", LOGIN)),
+        ("ENTRAR alice", PIPE, Refuse("Erro: Uso: ENTRAR <usuário> <senha>")),  # no one to ask
+        ("ENTRAR a/b", OUT, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
+        ("SAIR", IN, Send("SAIR", protocol.Quit())),
+        (" sair ", IN, Send("sair", protocol.Quit())),
+        ("SAIR\r", IN, Send("SAIR", protocol.Quit())),  # CRLF input
+        ("sair\t", IN, Send("sair", protocol.Quit())),
+        ("/sair", IN, Send("SAIR", protocol.Quit())),
+        ("/quit", OUT, Send("SAIR", protocol.Quit())),
+        ("Lista", IN, Send("Lista", protocol.ListUsers())),  # a command word alone, any case
+        ("/lista", IN, Send("LISTA", protocol.ListUsers())),
+        ("/lista todos", IN, Send("LISTA todos", protocol.ListUsers(everyone=True))),
+        ("LISTA TODOS", IN, Send("LISTA TODOS", protocol.ListUsers(everyone=True))),
+        ("/ping", OUT, Send("PING", protocol.Ping())),
+        ("SAIR agora", IN, Refuse("Erro: Uso: SAIR")),
+        ("CHAT bob  oi ", IN, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
+        ("CHAT\tbob\u00a0oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
+        ("/chat bob oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
+        ("/msg bob oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
+        ("/MSG\tbob  oi, tudo?", IN, Send("CHAT bob oi, tudo?", protocol.PrivateMessage("bob", "oi, tudo?"))),
+        ("TODOS\u00a0oi", IN, to_all("oi")),
+        ("TODOS oi", IN, to_all("oi")),  # capitals: the original syntax still works
+        ("/todos oi", IN, to_all("oi")),
+        ("TODOS " + "x" * 2041, IN, to_all("x" * 2041)),
+        ("CHAT bob", IN, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),
+        ("AJUDA agora", IN, Refuse("Erro: Uso: AJUDA")),
+        # Plain text is a message: to everyone once logged in (the four sentences).
+        ("tudo ótimo e vc?", IN, to_all("tudo ótimo e vc?")),
+        ("todos prontos para a prova?", IN, to_all("todos prontos para a prova?")),
+        ("entrar na sala", IN, to_all("entrar na sala")),
+        ("chat é legal", IN, to_all("chat é legal")),
+        ("  oi gente  ", IN, to_all("oi gente")),
+        ("lista todos", IN, to_all("lista todos")),  # not a command word alone, not capitals
+        ("Todos aqui?", IN, to_all("Todos aqui?")),
+        ("OI GENTE", IN, to_all("OI GENTE")),
+        ("//lista", IN, to_all("/lista")),  # "//": text that starts with "/"
+        ("?? alguém", IN, to_all("?? alguém")),
+        # ... and before login it has nowhere to go: a hint naming /novo and /entrar.
+        ("tudo ótimo e vc?", OUT, NOT_IN),
+        ("oi", PIPE, NOT_IN),
+        ("entrar alice senha123", OUT, NOT_IN),
+        ("/conversa bob", OUT, NOT_IN),
+        # /conversa: text goes privately to the partner; commands still work.
+        ("/conversa bob", IN, Converse("bob")),
+        ("/CONVERSA  Bob ", IN, Converse("Bob")),
+        ("/query bob", IN, Converse("bob")),
+        ("/conversa", WITH_BOB, Converse(None)),
+        ("/conversa", IN, Converse(None)),
+        ("tudo ótimo e vc?", WITH_BOB, to_bob("tudo ótimo e vc?")),
+        ("todos prontos?", WITH_BOB, to_bob("todos prontos?")),
+        ("/todos oi, gente", WITH_BOB, to_all("oi, gente")),
+        ("TODOS oi", WITH_BOB, to_all("oi")),
+        ("/chat carol oi", WITH_BOB, Send("CHAT carol oi", protocol.PrivateMessage("carol", "oi"))),
+        ("lista", WITH_BOB, Send("lista", protocol.ListUsers())),
+        ("/conversa bob carol", IN, Refuse(f"Erro: {typed.CONVERSE_USAGE}")),
+        ("/conversa a/b", IN, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
+        # IRC habits get the BatChat way.
+        ("/join #geral", IN, Refuse(
+            "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma conversa privada."
         )),
-        ("CHAT bob", True, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),
-        ("AJUDA agora", True, Refuse("Erro: Uso: AJUDA")),
+        ("/nick bobby", IN, Refuse(typed.IRC_HINTS["NICK"])),
+        # A password with spaces: said so, the password never repeated.
+        ("NOVO ana minha senha secreta", OUT, Refuse(
+            "Erro: a senha não pode ter espaços. Uso: NOVO <usuário> <senha>"
+        )),
+        ("/entrar ana minha senha", PIPE, Refuse(
+            "Erro: a senha não pode ter espaços. Uso: ENTRAR <usuário> <senha>"
+        )),
     ]
-    # (typed line, text the refusal holds): typos get the closest command
+    # (typed line, who, text the refusal holds): typos get the closest command
     HINTS = [
-        ("ENTRA alice", "Você quis dizer ENTRAR?"),
-        ("lsta", "Você quis dizer LISTA?"),
-        ("saır", "Você quis dizer SAIR?"),  # a lookalike is not SAIR: nothing is sent
-        ("ſair", "Você quis dizer SAIR?"),
-        ("tchau", "Você quis dizer SAIR?"),
-        ("oi gente", "Para falar com todos: TODOS <mensagem>."),
-        ("ENTRARbob senha123", "Você quis dizer ENTRAR?"),
-        ("\x1b[2J", "Comando desconhecido: \\x1b[2J."),
+        ("/lsta", IN, "Comando desconhecido: /lsta. Você quis dizer /lista?"),
+        ("/saır", IN, "Você quis dizer /sair?"),  # a lookalike is not SAIR: nothing is sent
+        ("/ſair", IN, "Você quis dizer /sair?"),
+        ("/tchau", IN, "Você quis dizer /sair?"),
+        ("/convesa bob", IN, "Você quis dizer /conversa?"),
+        ("/login bob senha123", OUT, "Você quis dizer /entrar?"),
+        ("/xyzzy", IN, "/ajuda mostra os comandos"),
+        ("/", IN, "/ajuda mostra todos"),
+        ("/\x1b[2J", IN, "Comando desconhecido: /\\x1b[2J."),
+        # Capitals close to NOVO or ENTRAR: a mistyped command, never sent as text.
+        ("ENTRA alice senha123", IN, "Você quis dizer /entrar?"),
+        ("ENTRARbob senha123", OUT, "Você quis dizer /entrar?"),
+        ("LOGIN bob senha123", IN, "Você quis dizer /entrar?"),
     ]
 
     def test_interpret(self) -> None:
-        for line, can_prompt, expected in self.LINES:
-            with self.subTest(line=line, can_prompt=can_prompt):
-                self.assertEqual(typed.interpret(line, can_prompt), expected)
+        for line, who, expected in self.LINES:
+            with self.subTest(line=line, who=who):
+                self.assertEqual(interpret(line, who), expected)
 
     def test_typos_get_hints_and_are_not_sent(self) -> None:
-        for line, hint in self.HINTS:
+        for line, who, hint in self.HINTS:
             with self.subTest(line=line):
-                result = typed.interpret(line, True)
+                result = interpret(line, who)
                 assert isinstance(result, Refuse), result
                 self.assertIn(hint, result.text)
                 self.assertFalse(any(map(is_forbidden, result.text)), result.text)
                 self.assertNotIn("senha123", result.text, "the rest of the line is never repeated")
+
+    def test_a_long_line_is_refused_in_characters(self) -> None:
+        # (typed line, who, its length in characters, how many of them fit)
+        cases = [
+            ("TODOS " + "x" * 2042, IN, 2048, 2047),  # the limit: 2047 bytes before the newline
+            ("x" * 3000, IN, 3000, 2041),  # "TODOS " goes out before the text
+            ("ã" * 1100, IN, 1100, 1020),  # two bytes each
+            ("/msg bob " + "x" * 2100, IN, 2109, 2047),  # "/msg" and "CHAT": as many characters
+            ("/todos " + "x" * 2100, IN, 2107, 2048),
+            ("é" * 1100, WITH_BOB, 1100, 1019),  # "CHAT bob " goes out before the text
+        ]
+        for line, who, length, fit in cases:
+            with self.subTest(line=line[:12], who=who):
+                self.assertEqual(interpret(line, who), Refuse(
+                    f"Erro: linha longa demais: tem {length} caracteres e cabem {fit}; "
+                    "não foi enviada (↑ a traz de volta)."
+                ))
+                self.assertIsInstance(interpret(line[:fit], who), Send, "what fits goes out")
+                self.assertIsInstance(interpret(line[:fit + 1], who), Refuse)
 
 
 class HistoryEntryTest(unittest.TestCase):
@@ -76,12 +176,24 @@ class HistoryEntryTest(unittest.TestCase):
         ("novo\tbob\tsenha123", "novo bob"),
         ("ENTRAR alice", "ENTRAR alice"),
         ("ENTRAR", "ENTRAR"),
-        # A line that starts with no command is not kept: it may be a mistyped ENTRAR.
+        ("/entrar alice senha123", "/entrar alice"),
+        ("/NOVO ana minha senha secreta", "/NOVO ana"),
+        ("entrar na sala", "entrar na"),  # text that starts like ENTRAR: the password rule wins
+        # A line that starts close to NOVO or ENTRAR is not kept: it may be a mistyped ENTRAR.
         ("ENTAR alice senha123", None),
         ("ENTRARbob senha123", None),
         ("LOGIN bob senha123", None),
-        ("oi gente", None),
+        ("/login bob senha123", None),
+        ("entra aí, pessoal", None),
+        ("entra", "entra"),  # nothing follows: no password
         ("entrar\talice senha123\r", "entrar alice"),
+        # Everything else is kept, sent or refused: nothing typed is lost.
+        ("oi gente", "oi gente"),
+        ("tudo ótimo e vc?", "tudo ótimo e vc?"),
+        ("todos prontos para a prova?", "todos prontos para a prova?"),
+        ("chat é legal", "chat é legal"),
+        ("/conversa bob", "/conversa bob"),
+        ("/lsta", "/lsta"),
         ("?", "?"),
         ("TODOS ENTRAR alice senha123", "TODOS ENTRAR alice senha123"),
         ("CHAT bob oi", "CHAT bob oi"),
@@ -95,7 +207,7 @@ class HistoryEntryTest(unittest.TestCase):
 
 
 class CompletionsTest(unittest.TestCase):
-    ONLINE = ["bob", "Bruna", "carol", "ana.b"]
+    ONLINE = ["bob", "Bruna", "carol", "ana.b", "Tomás"]
     # (line, where the word starts, the word, candidates)
     CASES = [
         ("", 0, "", [f"{word} " for word in protocol.COMMAND_WORDS]),
@@ -103,11 +215,23 @@ class CompletionsTest(unittest.TestCase):
         ("  en", 2, "en", ["ENTRAR "]),
         ("T", 0, "T", ["TODOS "]),
         ("x", 0, "x", []),
+        ("/", 0, "/", [f"/{word} " for word in typed.SLASH_WORDS]),
+        ("/li", 0, "/li", ["/lista "]),
+        ("/CO", 0, "/CO", ["/conversa "]),
+        ("/x", 0, "/x", []),
         ("CHAT b", 5, "b", ["Bruna ", "bob "]),
         ("CHAT BO", 5, "BO", ["bob "]),
+        ("/conversa c", 10, "c", ["carol "]),
+        ("/msg ana", 5, "ana", ["ana.b "]),
         ("TODOS oi ca", 9, "ca", ["carol "]),
         ("TODOS oi ana.", 9, "ana.", ["ana.b "]),
         ("CHAT z", 5, "z", []),
+        # After LISTA, TODOS: not the names of who is online.
+        ("LISTA ", 6, "", ["TODOS "]),
+        ("LISTA T", 6, "T", ["TODOS "]),
+        ("/lista t", 7, "t", ["TODOS "]),
+        ("LISTA b", 6, "b", []),
+        ("LISTA TODOS T", 12, "T", ["Tomás "]),
     ]
 
     def test_completions(self) -> None:
