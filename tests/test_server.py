@@ -12,6 +12,7 @@ import sys
 import time
 import unittest
 
+import protocol
 from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase
 
 
@@ -130,6 +131,26 @@ class FramingTest(ServerTestCase):
         self.assertEqual(client.expect_closed(), ["OK NOVO ana", "OK ENTRAR ana", "OK LISTA ana", "OK SAIR"])
 
 
+class LimitsLineTest(ServerTestCase):
+    server_args = ("--flood-rate", "2.5", "--flood-burst", "7", "--max-line", "300")
+
+    def test_the_line_after_the_greeting_states_the_options(self) -> None:
+        client = self.connect(read_greeting=False)
+        self.assertTrue(client.read_line().startswith("INFO Bem-vindo"))
+        line = client.read_line()
+        self.assertEqual(line, "LIMITES 2.5 7 300")
+        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300))
+        # The line limit counts the newline, as stated.
+        self.assertEqual(client.request("PING" + " " * (300 - 5)), "OK PING")
+        self.assertTrue(client.request("PING" + " " * (301 - 5)).startswith("ERRO LINHA_LONGA "))
+
+    def test_defaults_and_no_flood_limit(self) -> None:
+        self.server.stop()
+        self.server_args = ("--flood-rate", "0")
+        self.server = self.start_server()
+        self.assertEqual(self.connect().limits_line, "LIMITES 0 20 2048")
+
+
 class DeliveryTest(ServerTestCase):
     server_args = ("--flood-rate", "0")  # bursts of hundreds of lines are the point here
     def test_messages_from_one_sender_arrive_in_order(self) -> None:
@@ -208,7 +229,7 @@ class LifecycleTest(ServerTestCase):
         self.connect().request("ENTRAR alice senha-secreta-errada")
         alice.send("SAIR")
         alice.expect_closed()
-        self.server.wait_for_log(r"alice saiu do chat")
+        self.server.wait_for_log(r"Conexão de 127\.0\.0\.1:\d+ \(alice\) encerrada pelo cliente \(SAIR\)\.$")
         self.server.stop()
         log = self.server.log
         self.assertRegex(log, r"alice se conectou com o IP 127\.0\.0\.1 por meio da porta \d+\.")
