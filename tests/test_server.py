@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import sqlite3
@@ -201,6 +202,8 @@ class DeliveryTest(ServerTestCase):
         self.assertEqual(bob.request("CHAT alice ainda aí?"), "OK CHAT alice")
         self.assertEqual(second.read_line(), "MSG bob ainda aí?")
         self.assertEqual(bob.request("LISTA"), "OK LISTA alice bob", "no SAIU/ENTROU for a takeover")
+        # Ended by the server, not by the client it cut off.
+        self.server.wait_for_log(r"\(alice\) encerrada pelo servidor: a conta entrou em outra conexão\.$")
 
 
 class LifecycleTest(ServerTestCase):
@@ -235,6 +238,13 @@ class LifecycleTest(ServerTestCase):
         self.assertRegex(log, r"alice se conectou com o IP 127\.0\.0\.1 por meio da porta \d+\.")
         self.assertIn("Falha de login", log)
         self.assertNotIn("senha-secreta", log)
+        self.assertEqual(log.count("SAIR"), 1, "one line for the end, which says it once")
+        self.assertEqual(len(re.findall(r"\(alice\) encerrada", log)), 1, "one line for alice's end")
+        self.assertNotIn("saiu do chat", log)
+
+    def test_a_reset_is_logged_as_a_dropped_link(self) -> None:
+        self.logged_in("bob").abort()
+        self.server.wait_for_log(r"\(bob\) caiu: o cliente sumiu sem avisar \(conexão reiniciada\)\.$")
 
     def test_corrupt_users_file_stops_startup(self) -> None:
         self.server.stop()
