@@ -41,6 +41,10 @@ class SessionEnded(Exception):
         super().__init__(detail)
         self.ending = Ending(closer, detail)
 
+    @classmethod
+    def of(cls, ending: Ending) -> SessionEnded:
+        return cls(ending.closer, ending.detail)
+
 
 CLIENT_CLOSED = Ending(Closer.CLIENT)  # the client closed its end without a word
 

@@ -140,7 +140,7 @@ def _receive(connection: Connection, session: ChatSession, clock: LoginClock, li
         remaining = at - time.monotonic()
         if remaining <= 0 or not system.wait_readable(connection.sock, remaining):
             session.send_error(login_timeout_error(ending, limits))
-            raise SessionEnded(ending.closer, ending.detail)
+            raise SessionEnded.of(ending)
     return connection.sock.recv(RECV_SIZE)
 
 

@@ -134,8 +134,8 @@ class ChatServer:
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._last_refusal_log = -math.inf  # only the accept loop touches these two
-        self._welcome = welcome_lines(limits)
         self._refusals_not_logged = 0
+        self._welcome = welcome_lines(limits)  # the greeting and LIMITES, encoded once
 
     @property
     def address(self) -> tuple[str, int]:
@@ -362,9 +362,9 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
     ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
     ("max_clients", int, 1e7, "conexões ao todo"),
     ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
-    ("login_timeout", float, 86400, "segundos para entrar (ENTRAR) sem enviar nenhuma linha; "
-     "cada linha completa recomeça a contagem"),
-    ("login_cap", float, 86400, "segundos para entrar desde a conexão, por mais que o cliente fale"),
+    ("login_timeout", float, 86400, "segundos que uma conexão que ainda não entrou (ENTRAR) pode passar "
+     "sem enviar uma linha completa; cada linha recomeça a contagem"),
+    ("login_cap", float, 86400, "segundos para entrar (ENTRAR) desde a conexão, por mais linhas que o cliente envie"),
     ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
     ("max_pending", int, 1e6, "mensagens privadas esperando por um usuário (guardadas, ou confirmadas e "
      "ainda não escritas na conexão dele); além disso, CAIXA_CHEIA"),

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # ending, never wrote to come back to the mailbox (see _wait_for_what_comes_back).
 RETURN_WAIT = 5.0
 LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
-REPLACED = (Closer.SERVER, "a conta entrou em outra conexão")  # a newer login took our name
+REPLACED = Ending(Closer.SERVER, "a conta entrou em outra conexão")  # a newer login took our name
 
 
 @dataclass
@@ -89,7 +89,7 @@ class ChatSession:
         Raises :class:`SessionEnded` when the session must end.
         """
         if self._replaced.is_set():
-            raise SessionEnded(*REPLACED)
+            raise SessionEnded.of(REPLACED)
         try:
             self._line_cost = 0.0
             self._charge(1)
@@ -261,7 +261,7 @@ class ChatSession:
                 ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada."
             )
             replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
-            replaced.connection.stop_reading(Ending(*REPLACED))
+            replaced.connection.stop_reading(REPLACED)
 
     def _wait_for_what_comes_back(self, name: str) -> None:
         """If our last connection is ending (dropped, or it just left), wait a little for what
