@@ -72,6 +72,11 @@ line                           when
 ``SAIU <usuario>``             another user left (SAIR, closed connection,
                                or dropped by the server)
 ``INFO <texto>``               greeting on connect and other human notices
+``LIMITES <taxa> <rajada>      right after the greeting: the server's limits,
+<linha>``                      lines per second (``--flood-rate``, a decimal
+                               number; 0: no limit), lines at once after a
+                               quiet spell (``--flood-burst``) and bytes per
+                               line counting the newline (``--max-line``)
 ``PENDENTE <remetente>         part of the reply to ``ENTRAR``, before its
 <quando> <mensagem>``          ``OK ENTRAR``: a private message sent while
                                you were offline, oldest first, then ``INFO``
@@ -114,6 +119,7 @@ import contextlib
 import difflib
 import enum
 import functools
+import math
 import re
 import ssl
 import sys
@@ -607,6 +613,27 @@ def format_info(text: str) -> str:
     return f"INFO {text}"
 
 
+def format_limits(rate: float, burst: int, max_line: int) -> str:
+    """``LIMITES <taxa> <rajada> <linha>``: lines per second (0: no limit), lines at once,
+    bytes per line counting the newline."""
+    return f"LIMITES {rate:g} {burst} {max_line}"
+
+
+def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int] | None:
+    """The fields of a ``LIMITES`` line as (rate, burst, max_line); ``None`` if malformed."""
+    if len(fields) != 3 or not all(_LIMIT_FIELD_RE.fullmatch(field) for field in fields):
+        return None
+    try:
+        rate, burst, max_line = float(fields[0]), int(fields[1]), int(fields[2])
+    except ValueError:  # a decimal point in the counts
+        return None
+    return (rate, burst, max_line) if math.isfinite(rate) else None
+
+
+# Plain decimal numbers only: no sign, no "inf" or "nan", no spaces, no "_".
+_LIMIT_FIELD_RE = re.compile(r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?", re.ASCII)
+
+
 STORED = "GUARDADA"  # the detail of ``OK CHAT <usuario> GUARDADA``: kept, not yet delivered
 ONLINE = "ONLINE"
 OFFLINE = "OFFLINE"
@@ -684,7 +711,7 @@ class ServerLine:
 # How many fields each kind has, the last one taking the rest of the line.
 _SERVER_FIELDS = {
     "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
-    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3,
+    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, "LIMITES": 3,
 }
 
 

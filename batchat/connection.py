@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import protocol
 from batchat import system
+from batchat.ending import Closer, Ending
 from batchat.presence import PresenceJournal
 
 log = logging.getLogger(__name__)
@@ -26,15 +27,14 @@ RECV_SIZE = 65536  # bytes asked of each recv()
 CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
 
 
+QUEUE_FULL = Ending(Closer.LIMIT, "da fila de saída (--max-queue), pois o cliente não está lendo")
+
+
 WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 
 
 # (offset in the data where a part ends, its on_written callback): see Connection.enqueue.
 Watchers = Sequence[tuple[int, Callable[[bool], None]]]
-
-
-class SessionEnded(Exception):
-    """The session must end now; the argument says why, for the log."""
 
 
 class Connection:
@@ -71,7 +71,7 @@ class Connection:
     def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
         self.sock = sock
         self.ip, self.port = system.peer_ip(address), address[1]
-        self.drop_reason: str | None = None  # why the server cut this client off
+        self.ending: Ending | None = None  # why the server ended it (drop, close, stop_reading)
         self._max_queue = max_queue
         self._lock = threading.Lock()  # tier 3: everything below, and every use of the TLS session
         self._wake_writer = threading.Condition(self._lock)
@@ -158,7 +158,7 @@ class Connection:
             # The cheap test first (every message passes here): exempt bytes only lower the count.
             over = self._max_queue and self._queued + len(data) > self._max_queue
             if over and bounded and self._over_limit_locked(len(data)):
-                self._drop_locked("a fila de saída encheu: o cliente não está lendo")
+                self._drop_locked(QUEUE_FULL)
                 return False
             start = self._enqueued_total
             if not self._append_locked(data):
@@ -191,7 +191,7 @@ class Connection:
             except ssl.SSLError as error:
                 # A forged or corrupted record: the session is unusable both ways.
                 # Closed here, under the lock, so no sender ever meets it broken.
-                self._drop_locked(f"TLS inválido: {error.reason or error}")
+                self._drop_locked(Ending(Closer.SERVER, f"TLS inválido ({error.reason or error})"))
                 raise
             if reply:
                 self._push_locked(reply)
@@ -206,7 +206,7 @@ class Connection:
             try:
                 data = self._tls.encrypt(data)
             except ssl.SSLError as error:
-                self._drop_locked(f"TLS inválido: {error.reason or error}")
+                self._drop_locked(Ending(Closer.SERVER, f"TLS inválido ({error.reason or error})"))
                 return False
         self._push_locked(data)
         return True
@@ -224,7 +224,7 @@ class Connection:
             self._exempt_start = start
         self._exempt_end = end
 
-    def _drop_locked(self, reason: str) -> None:
+    def _drop_locked(self, reason: Ending) -> None:
         """:meth:`drop` for callers holding the lock: the shutdown (which wakes a writer
         blocked in sendall() and the reader blocked in recv()) waits for the next flush."""
         self._discard_locked(reason)
@@ -264,7 +264,7 @@ class Connection:
             self._catch_up_locked()
             overflow = self._over_limit_locked(0)
         if overflow:
-            self.drop("a fila de saída encheu: o cliente não está lendo")
+            self.drop(QUEUE_FULL)
         else:
             self.flush()
 
@@ -295,7 +295,7 @@ class Connection:
         except RuntimeError as error:  # "can't start new thread"
             with self._lock:
                 self._writer = None
-            self.drop(f"sem recursos para enviar: {error}")
+            self.drop(Ending(Closer.SERVER, f"sem recursos para enviar ({error})"))
 
     def _send_now_locked(self) -> tuple[list[Callable[[bool], None]], bool]:
         """One non-blocking send of the whole outbox: the callbacks now due, and
@@ -310,7 +310,7 @@ class Connection:
         try:
             sent = system.send_without_blocking(self.sock, data)
         except OSError as error:
-            self._discard_locked(f"falha ao enviar: {error.strerror or error}")
+            self._discard_locked(Ending(Closer.LINK, f"falha ao enviar ({error.strerror or error})"))
             return [], False
         self._queued -= sent
         due = self._written_locked(sent)
@@ -318,9 +318,12 @@ class Connection:
             self._outbox.append(data[sent:])
         return due, sent < len(data)
 
-    def close(self) -> None:
-        """Accept no more lines; what is waiting still goes out, then the socket is shut down."""
+    def close(self, ending: Ending | None = None) -> None:
+        """Accept no more lines; what is waiting still goes out, then the socket is shut down.
+        ``ending``: why the server closes it (for the log), unless another reason came first."""
         with self._lock:
+            if ending is not None and self.ending is None:
+                self.ending = ending
             if self._tls is not None and not self._closing:
                 self._push_locked(self._tls.close())  # close_notify: the end is no truncation
             self._closing = True
@@ -334,14 +337,17 @@ class Connection:
             self._shut = True
         self._shut_down(socket.SHUT_RDWR)
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: Ending) -> None:
         """Cut the client off now: discard what is waiting and shut the socket down."""
         with self._lock:
             self._drop_locked(reason)
         self.flush()  # nothing left to send: it only does the shutdown
 
-    def stop_reading(self) -> None:
-        """Make the reader's recv() return at once; waiting lines still go out."""
+    def stop_reading(self, ending: Ending) -> None:
+        """Make the reader's recv() return at once, for ``ending``; waiting lines still go out."""
+        with self._lock:
+            if self.ending is None:
+                self.ending = ending
         self._shut_down(socket.SHUT_RD)
 
     def finish(self) -> None:
@@ -351,7 +357,7 @@ class Connection:
         if writer is not None:
             writer.join(CLOSE_GRACE)
             if writer.is_alive():
-                self.drop("não recebeu as últimas mensagens a tempo")
+                self.drop(Ending(Closer.SERVER, "o cliente não recebeu as últimas mensagens a tempo"))
                 writer.join()  # shutdown() makes its sendall() fail at once
         # Every send happens under _lock after a _closing check, and the writer
         # is gone: only now may the file descriptor be closed and reused.
@@ -381,7 +387,7 @@ class Connection:
         except OSError as error:
             log.debug("Falha ao enviar para %s: %s", self, error)
             with self._lock:
-                self._discard_locked(f"falha ao enviar: {error.strerror or error}")
+                self._discard_locked(Ending(Closer.LINK, f"falha ao enviar ({error.strerror or error})"))
             self._shut_down(socket.SHUT_RDWR)
 
     def _send_all(self, data: memoryview) -> None:
@@ -412,10 +418,10 @@ class Connection:
         self._shut_down(socket.SHUT_RDWR)
         return b""
 
-    def _discard_locked(self, reason: str) -> None:
+    def _discard_locked(self, reason: Ending) -> None:
         """Accept nothing more and forget what is waiting; the first reason given sticks."""
-        if self.drop_reason is None:
-            self.drop_reason = reason
+        if self.ending is None:
+            self.ending = reason
         self._closing = True
         self._outbox.clear()
         self._queued = 0

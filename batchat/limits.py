@@ -43,7 +43,8 @@ class Limits:
     register_rate: int = 10  # registrations per minute, per IP
     max_clients: int = 1000  # connections in all
     max_per_ip: int = 20  # connections from one IP
-    login_timeout: float = 60.0  # seconds to log in after connecting
+    login_timeout: float = 60.0  # seconds before login without a complete line
+    login_cap: float = 600.0  # seconds before login in all, however much the client talks
     idle_timeout: float = 300.0  # seconds of silence before TCP keep-alive probes
     max_pending: int = 100  # private messages waiting for one user: kept, or acknowledged and unwritten
 

@@ -263,6 +263,8 @@ def render_parsed(
             return render_past(HISTORY_MARK, Style.SENDER, fields, own_name, clock)
         case "USUARIO", (name, state, seen):
             return render_account(name, state, seen, clock)
+        case "LIMITES", _:
+            return None  # for programs: how fast they may send
         case _, fields:
             return Shown.of(" ".join(fields), Style.NOTICE)
 

@@ -4,8 +4,10 @@
 The flow, top to bottom (imports only go down):
 
 * :class:`ChatServer` accepts connections and runs each in a thread of its
-  own: the TLS handshake (``batchat.tls``), then each line through a
-  :class:`batchat.session.ChatSession`, until the client leaves.
+  own: the TLS handshake (``batchat.tls``), the greeting and the ``LIMITES``
+  line, then the read loop (``batchat.reader``), each line through a
+  :class:`batchat.session.ChatSession`, until the client leaves; then one
+  log line says who ended it (``batchat.ending``).
 * The sessions share the stores: accounts (``batchat.accounts``), the
   registry of who is online (``batchat.registry``), the kept messages
   (``batchat.mailbox``, handed over by ``batchat.delivery``) and the limits
@@ -29,20 +31,21 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import protocol
-from protocol import ErrorCode, ProtocolError
 from batchat import system
 from batchat.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
-from batchat.connection import CLOSE_GRACE, RECV_SIZE, Connection
+from batchat.connection import CLOSE_GRACE, Connection
+from batchat.ending import CLIENT_CLOSED, Closer, describe_end, Ending, SessionEnded
 from batchat.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.mailbox import Mailbox
 from batchat.registry import SessionRegistry
-from batchat.session import ChatSession, ServerContext, SessionEnded
+from batchat.reader import read_lines
+from batchat.session import ChatSession, ServerContext
 from batchat.storage import data_folder_problem, describe_os_error, lock_data_file, FolderInUse, StorageError
 from batchat.tls import DEFAULT_TLS_TIMEOUT, TlsSettings
 
@@ -95,7 +98,7 @@ DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
 MAX_HISTORY = 10_000
 
 
-FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
+SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
 
 
 class ChatServer:
@@ -132,6 +135,7 @@ class ChatServer:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._last_refusal_log = -math.inf  # only the accept loop touches these two
         self._refusals_not_logged = 0
+        self._welcome = welcome_lines(limits)  # the greeting and LIMITES, encoded once
 
     @property
     def address(self) -> tuple[str, int]:
@@ -226,31 +230,29 @@ class ChatServer:
     def _serve_connection(self, connection: Connection) -> None:
         session = ChatSession(connection, self._context)
         log.info("Nova conexão de %s.", connection)
-        reason = "conexão encerrada pelo cliente"
+        ending = CLIENT_CLOSED
         try:
             self._prepare_socket(connection.sock)
             early = b""  # lines that came in the same packets as the end of the TLS handshake
             if self._tls is not None:
                 early = connection.use_tls(self._tls.handshake(connection.sock))
-            connection.send_line(
-                protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
-            )
-            self._read_lines(connection, session, early)
+            connection.send_encoded(self._welcome)
+            read_lines(connection, session, self._limits, early)
         except SessionEnded as ended:
-            reason = str(ended)
+            ending = ended.ending
         except OSError as error:
-            reason = f"erro de conexão: {error.strerror or error}"
+            ending = link_failure(error)
         except Exception:
-            reason = "erro interno"
+            ending = Ending(Closer.SERVER, "erro interno")
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
             try:
                 session.flush_output()  # the replies to the last lines read, SAIR's among them
             finally:  # whatever happened above, the session must not stay online
-                session.end(connection.drop_reason or reason)
+                session.end()
                 connection.finish()
                 self._registry.remove_connection(connection)
-                log.info("Conexão de %s encerrada (%s).", connection, connection.drop_reason or reason)
+                log.info("%s", describe_end(str(connection), session.name, connection.ending or ending))
 
     @staticmethod
     def _say_goodbye(connections: list[Connection]) -> None:
@@ -258,7 +260,7 @@ class ChatServer:
         goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
         for connection in connections:
             connection.send_line(goodbye)
-            connection.close()
+            connection.close(SERVER_STOPPING)
         deadline = time.monotonic() + CLOSE_GRACE
         for connection in connections:
             connection.wait_flushed(max(0.0, deadline - time.monotonic()))
@@ -274,7 +276,7 @@ class ChatServer:
         """
         before = self._mailbox.kept_unwritten
         for connection in connections:
-            connection.drop("o servidor está sendo encerrado")
+            connection.drop(SERVER_STOPPING)
         if not self._registry.wait_until_empty(END_GRACE):
             log.error("Algumas conexões não terminaram em %.0f s; o que elas não escreveram pode se perder.",
                       END_GRACE)
@@ -302,66 +304,6 @@ class ChatServer:
         if self._limits.idle_timeout:
             system.set_keepalive(sock, self._limits.idle_timeout)
 
-    def _receive(self, connection: Connection, session: ChatSession, deadline: float) -> bytes:
-        """The next bytes from the client; before login, ends the session at the deadline.
-
-        The deadline is waited on apart, never with a socket timeout: the socket
-        stays blocking, so the writer thread's sends never change mode.
-        """
-        if session.name is None and self._limits.login_timeout:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not system.wait_readable(connection.sock, remaining):
-                session.send_error(limit_error("Tempo para entrar esgotado; conexão encerrada."))
-                raise SessionEnded("não entrou a tempo")
-        return connection.sock.recv(RECV_SIZE)
-
-    def _read_lines(self, connection: Connection, session: ChatSession, early: bytes = b"") -> None:
-        """Handle every line the client sends, starting with ``early``, until it leaves."""
-        framer = protocol.LineFramer(self._limits.max_line)
-        login_deadline = time.monotonic() + self._limits.login_timeout
-        head = b""  # the connection's first bytes, until its first line is complete
-        first_line = True
-        for data in self._plaintext(connection, session, login_deadline, early):
-            if first_line:
-                head = (head + data)[:FOREIGN_HEAD]
-                self._refuse_foreign_protocol(head, session)
-            try:
-                lines = framer.feed(data)
-            except protocol.FramingError as error:
-                session.send_error(
-                    ProtocolError(ErrorCode.LINE_TOO_LONG, "Dados demais sem quebra de linha.")
-                )
-                raise SessionEnded(f"linha sem fim: {error}") from None
-            for raw in lines:
-                first_line = False
-                if not connection.accepting:
-                    # No reply can reach the client now: nothing more gets done as if one had.
-                    raise SessionEnded("a conexão já estava sendo fechada")
-                session.handle_line(raw)
-            session.flush_output()
-
-    def _plaintext(
-        self, connection: Connection, session: ChatSession, login_deadline: float, early: bytes
-    ) -> Iterator[bytes]:
-        """What the client sends, decrypted if need be, chunk by chunk, starting with
-        ``early``; ends when the client closes the connection (or its TLS session)."""
-        if early:
-            yield early
-        while received := self._receive(connection, session, login_deadline):
-            data = connection.decrypt(received)
-            if data is None:
-                return
-            if data:  # else part of a TLS record: no plaintext yet
-                yield data
-
-    @staticmethod
-    def _refuse_foreign_protocol(data: bytes, session: ChatSession) -> None:
-        """An HTTP request or a TLS handshake gets one clear line, then the door."""
-        name = protocol.foreign_protocol(data)
-        if name is not None:
-            session.send_error(protocol.foreign_protocol_error(name))
-            raise SessionEnded(f"cliente falando {name}, não BatChat")
-
     def _close_everything(self) -> None:
         """Stop accepting, say goodbye, end every session keeping what it never wrote,
         and only then close the mailbox. SIGINT and SIGTERM both come here."""
@@ -375,6 +317,22 @@ class ChatServer:
         self._wake_reader.close()
         self._wake_writer.close()
         status_log.info("Servidor encerrado.")
+
+
+def welcome_lines(limits: Limits) -> bytes:
+    """What every connection gets first: the greeting ``INFO``, then ``LIMITES``."""
+    greeting = protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
+    stated = protocol.format_limits(limits.flood_rate, limits.flood_burst, limits.max_line)
+    return protocol.encode_line(greeting) + protocol.encode_line(stated)
+
+
+def link_failure(error: OSError) -> Ending:
+    """How a connection whose socket failed ended, for the log."""
+    if isinstance(error, ConnectionResetError):
+        return Ending(Closer.LINK, "o cliente sumiu sem avisar (conexão reiniciada)")
+    if isinstance(error, TimeoutError):  # keep-alive probes, or data, never acknowledged
+        return Ending(Closer.LINK, "o cliente parou de responder")
+    return Ending(Closer.LINK, f"erro de conexão ({error.strerror or error})")
 
 
 def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], Any]:
@@ -405,7 +363,9 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
     ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
     ("max_clients", int, 1e7, "conexões ao todo"),
     ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
-    ("login_timeout", float, 86400, "segundos para entrar (ENTRAR) depois de conectar"),
+    ("login_timeout", float, 86400, "segundos que uma conexão que ainda não entrou (ENTRAR) pode passar "
+     "sem enviar uma linha completa; cada linha recomeça a contagem"),
+    ("login_cap", float, 86400, "segundos para entrar (ENTRAR) desde a conexão, por mais linhas que o cliente envie"),
     ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
     ("max_pending", int, 1e6, "mensagens privadas esperando por um usuário (guardadas, ou confirmadas e "
      "ainda não escritas na conexão dele); além disso, CAIXA_CHEIA"),

@@ -19,8 +19,9 @@ from typing import Any
 import protocol
 from protocol import ErrorCode, LineTooLong, ProtocolError
 from batchat.accounts import UserStore
-from batchat.connection import Connection, SessionEnded
+from batchat.connection import Connection
 from batchat.delivery import Delivery
+from batchat.ending import Closer, Ending, SessionEnded
 from batchat.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
 from batchat.mailbox import Mailbox, WaitingMessage
 from batchat.registry import SessionRegistry
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 # ending, never wrote to come back to the mailbox (see _wait_for_what_comes_back).
 RETURN_WAIT = 5.0
 LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
+REPLACED = Ending(Closer.SERVER, "a conta entrou em outra conexão")  # a newer login took our name
 
 
 @dataclass
@@ -87,7 +89,7 @@ class ChatSession:
         Raises :class:`SessionEnded` when the session must end.
         """
         if self._replaced.is_set():
-            raise SessionEnded("sessão substituída por um novo login")
+            raise SessionEnded.of(REPLACED)
         try:
             self._line_cost = 0.0
             self._charge(1)
@@ -158,7 +160,7 @@ class ChatSession:
         self._flood_strikes += 1
         if self._flood_strikes > self._limits.flood_burst:
             self.send_error(limit_error("Você foi desconectado por enviar mensagens demais."))
-            raise SessionEnded("derrubado por excesso de mensagens (flood)")
+            raise SessionEnded(Closer.LIMIT, "de mensagens por segundo (--flood-rate)")
         raise limit_error("Devagar: mensagens demais por segundo; esta foi descartada.")
 
     def _execute(self, command: protocol.Command) -> None:
@@ -179,7 +181,7 @@ class ChatSession:
 
     def _quit(self, command: protocol.Quit) -> None:
         self._reply("SAIR")
-        raise SessionEnded("SAIR")
+        raise SessionEnded(Closer.CLIENT, "SAIR")
 
     def _help(self, command: protocol.Help) -> None:
         for line in protocol.help_lines():
@@ -259,7 +261,7 @@ class ChatSession:
                 ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada."
             )
             replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
-            replaced.connection.stop_reading()
+            replaced.connection.stop_reading(REPLACED)
 
     def _wait_for_what_comes_back(self, name: str) -> None:
         """If our last connection is ending (dropped, or it just left), wait a little for what
@@ -338,11 +340,11 @@ class ChatSession:
             self.connection.send_encoded(b"".join(lines[start:start + LIST_CHUNK]))
         self._reply("LISTA", "TODOS")
 
-    def end(self, reason: str) -> None:
-        """Leave the chat: the others hear ``SAIU`` if we were the session holding our name."""
+    def end(self) -> None:
+        """Leave the chat: the others hear ``SAIU`` if we were the session holding our name.
+        (The server logs the end of the connection, which names us.)"""
         if self.name is not None and self._context.registry.log_out(self, self.name):
             self._context.users.record_seen(self.name, time.time())
-            log.info("%s saiu do chat (%s).", self.name, reason)
 
 
 # The server's half of the command table (protocol.COMMAND_HELP holds the rest:

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat.connection import CLOSE_GRACE, RECV_SIZE, SessionEnded
+from batchat.connection import CLOSE_GRACE, RECV_SIZE
+from batchat.ending import Closer, SessionEnded
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_TLS_TIMEOUT = 10.0  # seconds a client has to finish the TLS handshake
+HANDSHAKE_TIME = "de tempo do handshake TLS (--tls-timeout)"  # completes "limite" in the log
 
 
 def tls_required_error() -> ProtocolError:
@@ -60,11 +62,11 @@ class TlsSettings:
             self._refuse_plaintext(sock, deadline)
             endpoint.complete_handshake(sock.sendall, lambda: self._receive(sock, deadline))
         except TimeoutError:
-            raise SessionEnded("TLS: o handshake não terminou a tempo") from None
+            raise SessionEnded(Closer.LIMIT, HANDSHAKE_TIME) from None
         except ssl.SSLError as error:
             with contextlib.suppress(OSError):  # the alert that says why, if it still can go
                 sock.sendall(endpoint.take_output())
-            raise SessionEnded(f"TLS: handshake recusado ({error.reason or error})") from None
+            raise SessionEnded(Closer.SERVER, f"handshake TLS recusado ({error.reason or error})") from None
         finally:
             sock.settimeout(None)  # back to blocking: Connection relies on it
         return endpoint
@@ -77,7 +79,7 @@ class TlsSettings:
         sock.settimeout(remaining)
         data = sock.recv(size, flags)
         if not data:
-            raise SessionEnded("TLS: o cliente desconectou durante o handshake")
+            raise SessionEnded(Closer.CLIENT, "durante o handshake TLS")
         return data
 
     def _refuse_plaintext(self, sock: socket.socket, deadline: float) -> None:
@@ -91,4 +93,6 @@ class TlsSettings:
         if protocol.foreign_protocol(first) != "TLS":
             sock.settimeout(CLOSE_GRACE)
             sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
-            raise SessionEnded("cliente sem TLS na porta TLS" if first else "TLS: o cliente não disse nada")
+            if first:
+                raise SessionEnded(Closer.SERVER, "cliente sem TLS na porta TLS")
+            raise SessionEnded(Closer.LIMIT, f"{HANDSHAKE_TIME}, pois o cliente não disse nada")

@@ -248,8 +248,10 @@ class LineClient:
         self._framer = protocol.LineFramer()
         self._lines: deque[str] = deque()
         self.login_lines: list[str] = []  # what came before OK ENTRAR (see logged_in)
+        self.limits_line: str | None = None  # the LIMITES line right after the greeting
         if read_greeting:
             self.expect("INFO ")
+            self.limits_line = self.expect("LIMITES ")
 
     def send(self, line: str) -> None:
         self.sock.sendall(protocol.encode_line(line))

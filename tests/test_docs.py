@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import unittest
-from pathlib import Path
 
 import protocol
 from tests.support import ROOT

@@ -75,7 +75,9 @@ class LineLengthTest(ServerTestCase):
         self.assertTrue(lines and lines[0].startswith("ERRO LINHA_LONGA"), lines)
         self.assertLess(self.server.rss_kib() - rss_before, 1024, "kept at most one line")
         self.assertEqual(bystander.request("PING"), "OK PING")
-        self.server.wait_for_log(r"linha sem fim")
+        self.server.wait_for_log(
+            r"encerrada pelo servidor: limite de tamanho de linha \(--max-line\), com \d+ bytes sem quebra de linha\.$"
+        )
 
 
 class EncodingTest(ServerTestCase):
@@ -149,7 +151,10 @@ class SlowReaderTest(ServerTestCase):
         p99 = statistics.quantiles(latencies, n=100)[98]
         self.assertLess(p99, 0.25, f"p99 {p99 * 1000:.1f} ms with a stuck reader online")
         self.assertIn("SAIU lento", seen_by_others)
-        self.server.wait_for_log(r"lento saiu do chat \(a fila de saída encheu")
+        self.server.wait_for_log(
+            r"\(lento\) encerrada pelo servidor: "
+            r"limite da fila de saída \(--max-queue\), pois o cliente não está lendo\.$"
+        )
         self.assertEqual(alice.request("LISTA"), "OK LISTA alice bob")
         slow.sock.settimeout(TIMEOUT)
         try:
@@ -180,7 +185,9 @@ class FloodTest(ServerTestCase):
         self.assertIn("desconectado", refusals[-1])
         self.assertEqual(bystander.read_line(), "SAIU flooder")
         self.assertEqual(bystander.request("PING"), "OK PING")
-        self.server.wait_for_log(r"flooder saiu do chat \(derrubado por excesso de mensagens")
+        self.server.wait_for_log(
+            r"\(flooder\) encerrada pelo servidor: limite de mensagens por segundo \(--flood-rate\)\.$"
+        )
 
     def test_broadcast_fan_out_counts(self) -> None:
         sender = self.logged_in("sender")
@@ -315,44 +322,92 @@ class ConnectionLimitTest(ServerTestCase):
         self.assertIn("cheio", late.read_line())
 
 
+LOGIN_IDLE_LOG = r"encerrada pelo servidor: limite de tempo para entrar sem enviar comandos \(--login-timeout\)\.$"
+LOGIN_CAP_LOG = r"encerrada pelo servidor: limite de tempo total para entrar \(--login-cap\)\.$"
+LOGIN_AGAIN = "; conexão encerrada. Conecte de novo e use ENTRAR <usuário> <senha>."
+
+
+CLOSED = "<closed>"  # in what heard_within returns: the server closed the connection
+
+
+def heard_within(client: LineClient, seconds: float) -> list[str]:
+    """Every line that arrives within ``seconds`` (a bounded wait that paces a test),
+    then ``CLOSED`` if the server closed the connection meanwhile."""
+    lines, deadline = [], time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            lines.append(client.read_line(remaining))
+        except AssertionError as error:
+            if "closed" in str(error):
+                lines.append(CLOSED)
+            break  # closed, or the time is up
+    return lines
+
+
+def talk(client: LineClient, send: bytes, interval: float, duration: float) -> tuple[float, list[str]]:
+    """Send ``send`` every ``interval`` seconds for up to ``duration`` seconds, or until
+    the server says something other than ``OK PING`` or closes: (seconds it took,
+    what it said then, ``CLOSED`` included; ``[]`` if nothing ended it)."""
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < duration:
+        try:
+            client.send_bytes(send)
+            heard = [line for line in heard_within(client, interval) if line != "OK PING"]
+        except OSError:  # reset: we wrote after its close
+            return elapsed, [CLOSED]
+        if heard:
+            return time.monotonic() - started, heard
+    return duration, []
+
+
 class TimeoutTest(ServerTestCase):
-    server_args = ("--login-timeout", "0.5", "--idle-timeout", "120", *NO_FLOOD)
+    server_args = ("--login-timeout", "1", "--idle-timeout", "120", *NO_FLOOD)
 
     def test_silent_connection_is_closed_after_login_timeout(self) -> None:
         silent = self.connect()
         started = time.monotonic()
         lines = silent.expect_closed()
-        self.assertEqual(len(lines), 1)
-        self.assertTrue(lines[0].startswith("ERRO LIMITE "), lines)
-        self.assertGreaterEqual(time.monotonic() - started, 0.3)
-        self.server.wait_for_log(r"não entrou a tempo")
+        self.assertEqual(lines, [f"ERRO LIMITE Tempo para entrar esgotado (1 s sem nenhum comando){LOGIN_AGAIN}"])
+        self.assertGreaterEqual(time.monotonic() - started, 0.8)
+        self.assertLess(time.monotonic() - started, 2.5)
+        self.server.wait_for_log(LOGIN_IDLE_LOG)
 
-    def test_talking_without_logging_in_does_not_extend_the_deadline(self) -> None:
+    def test_each_complete_line_restarts_the_deadline_before_login(self) -> None:
+        self.register("alice")
         chatty = self.connect()
-        started = time.monotonic()
-        replies = 0
-        while True:  # one PING per reply, as fast as the server answers, until it hangs up
-            try:
-                chatty.send("PING")
-                line = chatty.read_line()
-            except (AssertionError, OSError):
-                break
-            if line.startswith("ERRO LIMITE "):
-                self.assertIn("Tempo para entrar", line)
-                break
-            replies += 1
-            self.assertLess(time.monotonic() - started, 3.0, "the login deadline must be absolute")
-        self.assertGreater(replies, 10)
-        self.assertEqual(chatty.expect_closed(), [])
+        elapsed, ended = talk(chatty, b"PING\n", 0.4, 3.0)  # 3 s: three login timeouts
+        self.assertEqual((elapsed, ended), (3.0, []), "someone typing is never cut off")
+        self.assertEqual(chatty.reply("ENTRAR alice senha123")[0], "OK ENTRAR alice")
+
+    def test_bytes_without_a_newline_do_not_restart_the_deadline(self) -> None:
+        dribbler = self.connect()
+        elapsed, ended = talk(dribbler, b"P", 0.2, 3.0)  # a byte at a time, never a line
+        self.assertGreaterEqual(elapsed, 0.8)
+        self.assertLess(elapsed, 2.0, "closed at --login-timeout, as a silent connection")
+        told = f"ERRO LIMITE Tempo para entrar esgotado (1 s sem nenhum comando){LOGIN_AGAIN}"
+        self.assertIn(ended[0], (CLOSED, told), "told, or reset by the close as it wrote")
+        self.server.wait_for_log(LOGIN_IDLE_LOG)
 
     @LINUX_PROC
     def test_logged_in_connection_outlives_the_login_timeout_with_keepalive(self) -> None:
         alice = self.logged_in("alice")
-        alice.assert_silent(1.0)  # twice the login timeout: nothing arrives, nothing closes
+        alice.assert_silent(1.5)  # past the login timeout: nothing arrives, nothing closes
         self.assertEqual(alice.request("PING"), "OK PING")
         server_side = server_socket_timer(self.server.port, alice.sock.getsockname()[1])
         self.assertEqual(server_side[0], 2, "timer 2 in /proc/net/tcp is TCP keep-alive")
         self.assertGreater(server_side[1], 100, "first probe after --idle-timeout seconds")
+
+
+class LoginCapTest(ServerTestCase):
+    server_args = ("--login-timeout", "1", "--login-cap", "2", *NO_FLOOD)
+
+    def test_a_chatty_client_that_never_logs_in_is_closed_at_the_cap(self) -> None:
+        chatty = self.connect()
+        elapsed, ended = talk(chatty, b"PING\n", 0.4, 4.0)
+        self.assertGreaterEqual(elapsed, 1.6)
+        self.assertLess(elapsed, 3.0, "closed at --login-cap, however much it talks")
+        self.assertEqual(ended[0], f"ERRO LIMITE Tempo para entrar esgotado (2 s desde a conexão){LOGIN_AGAIN}")
+        self.server.wait_for_log(LOGIN_CAP_LOG)
 
 
 def server_socket_timer(server_port: int, client_port: int) -> tuple[int, float]:
@@ -460,7 +515,7 @@ class LeakTest(ServerTestCase):
                 client.abort()
             self.assertLess(time.monotonic() - started, 120, f"too slow: {i} cycles")
         # Every connection's thread logs its close last; only its exit is left to poll for.
-        self.server.wait_for_log(r"Conexão de .* encerrada", timeout=60, count=cycles + 1)
+        self.server.wait_for_log(r"Conexão de .* (encerrada|caiu)", timeout=60, count=cycles + 1)
         settled = wait_until(lambda: (self.server.threads(), self.server.open_fds()) == (threads, fds))
         self.assertTrue(
             settled,
@@ -489,6 +544,7 @@ class OutOfFileDescriptorsTest(ServerTestCase):
         # Hold the server at its limit for a second; the first client, accepted
         # and greeted, hears nothing else meanwhile.
         self.assertTrue(clients[0].read_line().startswith("INFO "))
+        clients[0].expect("LIMITES ")
         clients[0].assert_silent(1.0)
         complaints = self.server.log.count("Sem recursos para aceitar")
         self.assertLessEqual(complaints, 5, "the accept loop must pause, not spin")

@@ -19,6 +19,7 @@ from batchat import mailbox as mailbox_module
 from batchat.accounts import UserStore
 from batchat.connection import Connection
 from batchat.delivery import Delivery
+from batchat.ending import Closer, Ending
 from batchat.limits import Limits, RateLimiter
 from batchat.mailbox import Mailbox, MailboxError, WaitingMessage
 from batchat.registry import SessionRegistry
@@ -118,7 +119,7 @@ class MailboxTest(unittest.TestCase):
         self.hand_over(mailbox, connection)
         self.assertEqual(mailbox.waiting(BOB), [], "in the outbox, not waiting")
         self.assertEqual(stored_rows(self.path), [(BOB, "alice", "oi")], "not written: still on disk")
-        connection.drop("test")
+        connection.drop(Ending(Closer.SERVER, "test"))
         connection.finish()  # never written: back in the mailbox
         self.assertEqual([m.text for m in mailbox.waiting(BOB)], ["oi"])
         self.assertEqual(stored_rows(self.path), [(BOB, "alice", "oi")])
@@ -180,7 +181,7 @@ class MailboxTest(unittest.TestCase):
         self.hand_over(mailbox, old)
         new, peer = self.connection()
         self.online[BOB] = new  # the same user logged in again, replacing the old connection
-        old.drop("test")
+        old.drop(Ending(Closer.SERVER, "test"))
         old.finish()
         lines = self.read_lines(peer, 2)
         self.assertEqual(pending_fields(lines[0]), ("PENDENTE", "alice", "oi"), "still a kept message")
@@ -330,7 +331,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         fill_until_backlog(self.connection)
         self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
         self.connection.flush()
-        self.connection.drop("test")
+        self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
         self.assertEqual(self.outcomes, [False])
 
@@ -341,7 +342,7 @@ class ConnectionCallbackTest(unittest.TestCase):
                     (len(short) + len(long), lambda written: told.append(("long", written)))]
         self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
         self.assertEqual(told, [("short", True)], "the socket took the short one, not all of the long one")
-        self.connection.drop("test")
+        self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
         self.assertEqual(told, [("short", True), ("long", False)])
 
@@ -358,7 +359,7 @@ class ConnectionCallbackTest(unittest.TestCase):
                 break
             tail = tail[-len(short):] + self.peer.recv(65536)
         self.assertIn(short, tail)
-        self.connection.drop("test")
+        self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
         self.assertEqual(told, [("short", True), ("long", False)], "the short one is not kept twice")
 
@@ -413,7 +414,8 @@ class TlsConnectionTest(unittest.TestCase):
         self.assertFalse(self.connection.accepting)
         # Another user's thread sending now gets a refusal, never an exception.
         self.assertFalse(self.connection.send_line("MSG alice oi"))
-        self.assertEqual(self.connection.drop_reason, "TLS inválido: DECRYPTION_FAILED_OR_BAD_RECORD_MAC")
+        bad_record = Ending(Closer.SERVER, "TLS inválido (DECRYPTION_FAILED_OR_BAD_RECORD_MAC)")
+        self.assertEqual(self.connection.ending, bad_record)
 
     def test_a_line_that_came_with_the_handshake_is_not_lost(self) -> None:
         self.assertEqual(self.connect(first_line=b"PING\n"), b"PING\n")
@@ -454,8 +456,8 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         fill_until_backlog(bob.connection)  # bob reads nothing
         alice.handle_line(b"CHAT bob segredo")
         alice.flush_output()  # accepted into bob's outbox; alice has her OK CHAT bob
-        bob.connection.drop("test")
-        bob.end("test")
+        bob.connection.drop(Ending(Closer.SERVER, "test"))
+        bob.end()
         bob.connection.finish()
         self.assertEqual([m.text for m in context.mailbox.waiting("bob")], ["segredo"])
 

@@ -62,7 +62,7 @@ class StoryMixin:
         self.assertEqual(alice.read_line(), "SAIU bob")
         self.assertEqual(alice.request("SAIR"), "OK SAIR")
         self.assertEqual(alice.expect_closed(), [])
-        self.server.wait_for_log(r"alice saiu do chat")  # type: ignore[attr-defined]
+        self.server.wait_for_log(r"\(alice\) encerrada pelo cliente \(SAIR\)\.$")  # type: ignore[attr-defined]
         self.assertNotIn("Traceback", self.server.log)  # type: ignore[attr-defined]
 
     def test_piped_client_session(self) -> None:

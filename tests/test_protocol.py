@@ -514,6 +514,9 @@ class FormatTest(unittest.TestCase):
          ("1 mensagem privada esperava por você.",)),
         (protocol.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
          ("7 mensagens privadas esperavam por você.",)),
+        (protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048", "LIMITES", ("5", "20", "2048")),
+        (protocol.format_limits(0.5, 1, 64), "LIMITES 0.5 1 64", "LIMITES", ("0.5", "1", "64")),
+        (protocol.format_limits(0, 20, 2048), "LIMITES 0 20 2048", "LIMITES", ("0", "20", "2048")),
     ]
     ENCODED = [
         ("LISTA", b"LISTA\n"),
@@ -626,6 +629,35 @@ class ParseServerLineTest(unittest.TestCase):
         for line, kind, fields in self.LINES:
             with self.subTest(line=line):
                 self.assertEqual(protocol.parse_server_line(line), ServerLine(kind, fields))
+
+
+class LimitsLineTest(unittest.TestCase):
+    # (rate, burst, max_line) as the server's options hold them
+    VALUES = [(5.0, 20, 2048), (0.5, 1, 64), (0.0, 0, 0), (1e6, 1_000_000, 32768), (0.001, 3, 100), (2.5, 7, 300)]
+    # A LIMITES line's fields that are no limits: None.
+    MALFORMED = [
+        ("5", "20", ""), ("", "", ""), ("5", "20"), ("5", "20", "2048 extra"), ("5", "2.0", "2048"),
+        ("5", "20", "1e3"), ("-1", "20", "2048"), ("+5", "20", "2048"), ("inf", "20", "2048"),
+        ("nan", "20", "2048"), ("1e999", "20", "2048"), ("5,5", "20", "2048"), (" 5", "20", "2048"),
+        ("5", "20", "2_048"), ("٥", "20", "2048"), ("5", "vinte", "2048"),
+    ]
+
+    def test_round_trip(self) -> None:
+        for values in self.VALUES:
+            with self.subTest(values=values):
+                parsed = protocol.parse_server_line(protocol.format_limits(*values))
+                self.assertEqual(parsed.kind, "LIMITES")
+                self.assertEqual(protocol.parse_limits(parsed.fields), values)
+
+    def test_malformed_fields(self) -> None:
+        for fields in self.MALFORMED:
+            with self.subTest(fields=fields):
+                self.assertIsNone(protocol.parse_limits(fields))
+
+    def test_malformed_lines(self) -> None:
+        for line in ("LIMITES", "LIMITES 5 20", "LIMITES 5 20 2048 3", "LIMITES  5 20 2048"):
+            with self.subTest(line=line):
+                self.assertIsNone(protocol.parse_limits(protocol.parse_server_line(line).fields))
 
 
 # --- name_key and repr --------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ import sys
 import time
 import unittest
 
+import protocol
 from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase
 
 
@@ -130,6 +132,26 @@ class FramingTest(ServerTestCase):
         self.assertEqual(client.expect_closed(), ["OK NOVO ana", "OK ENTRAR ana", "OK LISTA ana", "OK SAIR"])
 
 
+class LimitsLineTest(ServerTestCase):
+    server_args = ("--flood-rate", "2.5", "--flood-burst", "7", "--max-line", "300")
+
+    def test_the_line_after_the_greeting_states_the_options(self) -> None:
+        client = self.connect(read_greeting=False)
+        self.assertTrue(client.read_line().startswith("INFO Bem-vindo"))
+        line = client.read_line()
+        self.assertEqual(line, "LIMITES 2.5 7 300")
+        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300))
+        # The line limit counts the newline, as stated.
+        self.assertEqual(client.request("PING" + " " * (300 - 5)), "OK PING")
+        self.assertTrue(client.request("PING" + " " * (301 - 5)).startswith("ERRO LINHA_LONGA "))
+
+    def test_defaults_and_no_flood_limit(self) -> None:
+        self.server.stop()
+        self.server_args = ("--flood-rate", "0")
+        self.server = self.start_server()
+        self.assertEqual(self.connect().limits_line, "LIMITES 0 20 2048")
+
+
 class DeliveryTest(ServerTestCase):
     server_args = ("--flood-rate", "0")  # bursts of hundreds of lines are the point here
     def test_messages_from_one_sender_arrive_in_order(self) -> None:
@@ -180,6 +202,8 @@ class DeliveryTest(ServerTestCase):
         self.assertEqual(bob.request("CHAT alice ainda aí?"), "OK CHAT alice")
         self.assertEqual(second.read_line(), "MSG bob ainda aí?")
         self.assertEqual(bob.request("LISTA"), "OK LISTA alice bob", "no SAIU/ENTROU for a takeover")
+        # Ended by the server, not by the client it cut off.
+        self.server.wait_for_log(r"\(alice\) encerrada pelo servidor: a conta entrou em outra conexão\.$")
 
 
 class LifecycleTest(ServerTestCase):
@@ -208,12 +232,19 @@ class LifecycleTest(ServerTestCase):
         self.connect().request("ENTRAR alice senha-secreta-errada")
         alice.send("SAIR")
         alice.expect_closed()
-        self.server.wait_for_log(r"alice saiu do chat")
+        self.server.wait_for_log(r"Conexão de 127\.0\.0\.1:\d+ \(alice\) encerrada pelo cliente \(SAIR\)\.$")
         self.server.stop()
         log = self.server.log
         self.assertRegex(log, r"alice se conectou com o IP 127\.0\.0\.1 por meio da porta \d+\.")
         self.assertIn("Falha de login", log)
         self.assertNotIn("senha-secreta", log)
+        self.assertEqual(log.count("SAIR"), 1, "one line for the end, which says it once")
+        self.assertEqual(len(re.findall(r"\(alice\) encerrada", log)), 1, "one line for alice's end")
+        self.assertNotIn("saiu do chat", log)
+
+    def test_a_reset_is_logged_as_a_dropped_link(self) -> None:
+        self.logged_in("bob").abort()
+        self.server.wait_for_log(r"\(bob\) caiu: o cliente sumiu sem avisar \(conexão reiniciada\)\.$")
 
     def test_corrupt_users_file_stops_startup(self) -> None:
         self.server.stop()

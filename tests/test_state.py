@@ -21,7 +21,7 @@ from batchat import registry as registry_module
 from batchat.limits import Limits
 from batchat.session import ChatSession, ServerContext
 from batchat.accounts import UserStore, UserStoreError
-from batchat.connection import Connection
+from batchat.connection import QUEUE_FULL, Connection
 from batchat.limits import RateLimiter, TokenBucket
 from batchat.registry import SessionRegistry
 from tests.support import socket_pair
@@ -754,7 +754,7 @@ class ConnectionTest(unittest.TestCase):
         while connection.send_line(line):
             sent += 1
             self.assertLess(sent, 10_000, "the queue must be bounded")
-        self.assertEqual(connection.drop_reason, "a fila de saída encheu: o cliente não está lendo")
+        self.assertEqual(connection.ending, QUEUE_FULL)
         connection.wait_flushed(5)
         self.assertFalse(connection.send_line("INFO x"))
         received = len(self.read_all())

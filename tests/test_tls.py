@@ -146,8 +146,8 @@ class TlsServerTest(ServerTestCase):
         # Not a byte: maybe a plaintext client waiting for a greeting. It gets told.
         self.assertTrue(silent.recv(1000).startswith(b"ERRO PROTOCOLO_INVALIDO "))
         self.assertEqual(silent.recv(100), b"")
-        self.server.wait_for_log("o handshake não terminou a tempo")
-        self.server.wait_for_log("o cliente não disse nada")
+        self.server.wait_for_log(r"encerrada pelo servidor: limite de tempo do handshake TLS \(--tls-timeout\)\.$")
+        self.server.wait_for_log(r"\(--tls-timeout\), pois o cliente não disse nada\.$")
         self.assertEqual(alice.request("PING"), "OK PING")
 
     def test_tls_older_than_1_2_is_refused_by_the_server(self) -> None:
@@ -158,7 +158,7 @@ class TlsServerTest(ServerTestCase):
             context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_1
         with self.assertRaisesRegex(ssl.SSLError, "PROTOCOL_VERSION"):
             LineClient(self.server.port, tls=context)
-        self.server.wait_for_log(r"handshake recusado \(UNSUPPORTED_PROTOCOL\)")
+        self.server.wait_for_log(r"encerrada pelo servidor: handshake TLS recusado \(UNSUPPORTED_PROTOCOL\)")
         self.assertEqual(self.tls_client("alice").request("PING"), "OK PING")
 
 
@@ -200,7 +200,7 @@ class TlsClientTest(ServerTestCase):
         self.assertIn("o certificado do servidor não foi aceito", result.stderr)
         self.assertIn("--cafile", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
-        self.server.wait_for_log("handshake recusado")
+        self.server.wait_for_log("handshake TLS recusado")
         self.assertEqual(self.bob.request("LISTA"), "OK LISTA bob", "no login happened")
 
     def test_the_system_cas_do_not_trust_a_self_signed_server(self) -> None:
