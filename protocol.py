@@ -636,6 +636,25 @@ def format_account(name: str, online: bool, last_seen: float | None) -> str:
     return f"USUARIO {name} {OFFLINE} {format_timestamp(last_seen)}"
 
 
+def format_limits(rate: float, burst: int, max_line: int) -> str:
+    """``LIMITES <taxa> <rajada> <linha>``: sent right after the greeting, so a client can
+    pace itself (lines per second, 0 for none; lines at once; bytes per line, newline included)."""
+    return f"LIMITES {rate:g} {burst} {max_line}"
+
+
+def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int] | None:
+    """The fields of a ``LIMITES`` line as (rate, burst, max_line); ``None`` if malformed."""
+    if len(fields) != 3:
+        return None
+    try:
+        rate, burst, max_line = float(fields[0]), int(fields[1]), int(fields[2])
+    except ValueError:
+        return None
+    if not (0 <= rate < float("inf")) or burst < 0 or max_line < 0:
+        return None
+    return rate, burst, max_line
+
+
 def format_waiting_count(count: int) -> str:
     """The ``INFO`` after the ``PENDENTE`` lines: how many there were."""
     if count == 1:
@@ -684,7 +703,7 @@ class ServerLine:
 # How many fields each kind has, the last one taking the rest of the line.
 _SERVER_FIELDS = {
     "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
-    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3,
+    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, "LIMITES": 3,
 }
 
 
@@ -852,8 +871,12 @@ class _PortugueseHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         # Flags (no value: --tls, --no-reconnect) have no default worth showing.
-        if action.default not in (None, argparse.SUPPRESS) and action.nargs != 0:
-            text += " (padrão: %(default)s)"
+        default = action.default
+        if default not in (None, argparse.SUPPRESS) and action.nargs != 0:
+            # A whole number reads as one: "padrão: 300", not "300.0".
+            if isinstance(default, float) and default.is_integer():
+                default = int(default)
+            text += f" (padrão: {str(default).replace('%', '%%')})"
         return text
 
 

@@ -84,7 +84,7 @@ class ClientTest(ServerTestCase):
         lines = [without_time(line) for line in result.stdout.splitlines()]
         self.assertEqual(lines[2:10], [
             "[hh:mm] Você entrou no chat como bob.",
-            "[enquanto você estava fora] [hh:mm] alice: oi, bob",
+            "[enquanto você estava fora] [hh:mm] alice → eu: oi, bob",
             "[hh:mm] 1 mensagem privada esperava por você.",
             "[histórico] [hh:mm] alice: bom dia",
             "[hh:mm] alice: online agora",

@@ -65,7 +65,7 @@ class ReceiveTest(unittest.TestCase):
          ["[15:00] eu → bob: oi  (guardada até bob entrar)"]),
         (protocol.Broadcast("oi"), "OK TODOS", ["[15:00] eu: oi"]),
         (protocol.Broadcast("oi"), "ERRO LIMITE Devagar.", ["[15:00] Erro: Devagar."]),
-        (protocol.ListUsers(everyone=True), "OK LISTA TODOS", []),
+        (protocol.ListUsers(everyone=True), "OK LISTA TODOS", ["[15:00] Nenhuma conta."]),
         (protocol.Ping(), "OK PING", ["[15:00] O servidor está respondendo."]),
         (protocol.Quit(), "OK SAIR", ["[15:00] Você saiu do chat. Até logo!"]),
         (LOGIN, "OK ENTRAR alice",
@@ -120,7 +120,7 @@ class LoginReplyTest(unittest.TestCase):
             LoggedIn("alice"),
             SetPrompt("alice> "),
             "[15:00] Você entrou no chat como alice.",
-            "[enquanto você estava fora] [09:02] bob: oi alice",
+            "[enquanto você estava fora] [09:02] bob → eu: oi alice",
             "[15:00] 1 mensagem privada esperava por você.",
             "[histórico] [09:02] carol: bom dia",
             SendLine("LISTA", protocol.ListUsers()),
@@ -160,7 +160,7 @@ class LoginReplyTest(unittest.TestCase):
         state.sent(LOGIN)
         feed(state, *self.REPLY)
         self.assertEqual(described(state.connection_lost("caiu"))[:3], [
-            "[enquanto você estava fora] [09:02] bob: oi alice",  # delivered, as far as the server knows
+            "[enquanto você estava fora] [09:02] bob → eu: oi alice",  # delivered, as far as the server knows
             "[15:00] 1 mensagem privada esperava por você.",
             "[histórico] [09:02] carol: bom dia",
         ])
