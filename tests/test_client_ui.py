@@ -212,8 +212,8 @@ class ChatClientTest(FakeServerTestCase):
     def test_refused_command_is_not_echoed(self) -> None:
         self.start_client()
         self.type_and_receive("TODOS primeiro", "TODOS segundo")
-        self.push("ERRO LIMITE Devagar.", "OK TODOS")
-        self.screen.wait_for(r"Erro: Devagar\.$")
+        self.push("ERRO ARGUMENTOS Texto inválido.", "OK TODOS")
+        self.screen.wait_for(r"Erro: Texto inválido\.$")
         self.assertRegex(self.screen.wait_for(r"eu:"), r"eu: segundo$")
 
     def test_online_names_follow_the_server(self) -> None:
@@ -234,7 +234,11 @@ class ChatClientTest(FakeServerTestCase):
         self.push("OK LISTA alice bob")
         self.type_and_receive("LISTA TODOS")
         self.push("USUARIO alice ONLINE", "USUARIO bob ONLINE", "USUARIO carol OFFLINE", "OK LISTA TODOS", "OK PING")
-        self.screen.wait_for(r"^\[\d\d:\d\d\] carol: offline, nunca entrou$")
+        # A list with a header, its rows indented, not styled as messages from those people.
+        self.assertRegex(self.screen.wait_for(r"Contas"), r"^\[\d\d:\d\d\] Contas \(3\):$")
+        self.assertEqual(self.screen.wait_for(r"."), "  alice: online agora")
+        self.assertEqual(self.screen.wait_for(r"."), "  bob: online agora")
+        self.assertEqual(self.screen.wait_for(r"."), "  carol: offline, nunca entrou")
         self.screen.wait_for(r"O servidor está respondendo\.$")  # OK LISTA TODOS printed nothing
         self.assertEqual(self.client.online_names(), {"bob"}, "not {'TODOS'}")
 
@@ -423,14 +427,13 @@ class LockstepTest(FakeServerTestCase):
         self.assertEqual(self.receive(), "TODOS dois")
 
     def test_a_line_refused_by_the_flood_limit_is_sent_again(self) -> None:
-        with mock.patch.object(cliente, "LIMIT_RETRY_DELAY", 0.01):
-            self.start_client(lockstep=True)
-            self.screen.typed.put("TODOS um")
-            self.assertEqual(self.receive(), "TODOS um")
-            self.push("ERRO LIMITE Devagar.")
-            self.assertEqual(self.receive(), "TODOS um", "sent again")
-            self.push("OK TODOS")
-            self.screen.wait_for(r"eu: um$")
+        self.start_client(lockstep=True)
+        self.screen.typed.put("TODOS um")
+        self.assertEqual(self.receive(), "TODOS um")
+        self.push("ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada.")
+        self.assertEqual(self.receive(), "TODOS um", "sent again")
+        self.push("OK TODOS")
+        self.screen.wait_for(r"eu: um$")
 
 
 def closed_port() -> int:
