@@ -22,6 +22,7 @@ BURST_SPARE = 2  # ...and keeps this many of its burst back (automatic lines, cl
 PING_AFTER = 5.0  # seconds without a byte from the server before the client sends PING
 ANSWER_DEADLINE = 5.0  # seconds after that PING with still nothing: the server is gone
 GREETING_DEADLINE = 5.0  # seconds after connecting for the greeting line to come
+EPSILON = 1e-9  # tokens: less missing than this is rounding, not a reason to wait
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Pacer:
         if not self._rate:
             return 0.0
         self._refill(now)
-        cost = min(cost, self._burst)
-        return max(0.0, (cost - self._tokens) / self._rate)
+        missing = min(cost, self._burst) - self._tokens
+        return 0.0 if missing < EPSILON else missing / self._rate
 
     def charge(self, now: float, cost: float = 1.0) -> None:
         """A line costing ``cost`` was sent."""

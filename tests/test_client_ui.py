@@ -21,7 +21,8 @@ from unittest import mock
 
 import protocol
 from batchat import client as cliente
-from batchat import link, screen, server
+from batchat import client_main, flow, link, screen, server, system
+from batchat.limits import TokenBucket
 from batchat.render import Shown
 from tests.clocks import CLOCK, stamp
 from tests.support import TIMEOUT
@@ -154,25 +155,30 @@ class FakeServerTestCase(unittest.TestCase):
 
     def start_client(
         self, *, interactive: bool = False, reconnect: bool = False, lockstep: bool = False,
-        address: tuple[str, int] = ("127.0.0.1", 9),
+        address: tuple[str, int] = ("127.0.0.1", 9), greeting: str | None = "INFO Bem-vindo",
+        pace: PaceClock | None = None,
     ) -> None:
-        """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time)."""
+        """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time);
+        ``pace``: the pacing's clock, instead of the real one."""
         self.server_end, client_end = socket.socketpair()
         self.server_end.settimeout(TIMEOUT)
         self.addCleanup(self.server_end.close)
         self.screen = ScriptedScreen()
+        timing = {} if pace is None else {"now": pace.now, "pause": pace.pause}
         self.client = cliente.ChatClient(
             address, self.screen, interactive=interactive, reconnect=reconnect,
-            can_prompt=not lockstep, clock=CLOCK,
+            can_prompt=not lockstep, clock=CLOCK, **timing,  # type: ignore[arg-type]
         )
+        client_link = link.Link(client_end) if pace is None else pace.link(client_end)
         self.status: queue.Queue[int] = queue.Queue()
         thread = threading.Thread(
-            target=lambda: self.status.put(self.client.run(link.Link(client_end))), daemon=True
+            target=lambda: self.status.put(self.client.run(client_link)), daemon=True
         )
         thread.start()
         self.addCleanup(self.screen.typed.put, None)  # the keyboard thread ends at EOF
         self.server_lines = self.server_end.makefile("r", encoding="utf-8", newline="\n")
-        self.push("INFO Bem-vindo")
+        if greeting is not None:
+            self.push(greeting)
 
     def receive(self) -> str:
         return self.server_lines.readline().rstrip("\n")
@@ -199,6 +205,30 @@ class FakeServerTestCase(unittest.TestCase):
         self.assertEqual(self.receive(), "ENTRAR alice senha123")
         self.push("OK ENTRAR alice")
         self.screen.wait_for(r"Você entrou no chat como alice\.$")
+
+
+class PaceClock:
+    """The pacing's time, made up: a pause moves it on at once; each send notes the time."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.sent: list[tuple[float, bytes]] = []  # (when, the line) for each send
+
+    def now(self) -> float:
+        return self.time
+
+    def pause(self, condition: threading.Condition, seconds: float) -> None:
+        self.time += seconds
+
+    def link(self, sock: socket.socket) -> link.Link:
+        clock = self
+
+        class NotedLink(link.Link):
+            def send(self, data: bytes) -> None:
+                clock.sent.append((clock.time, data))
+                super().send(data)
+
+        return NotedLink(sock)
 
 
 class ChatClientTest(FakeServerTestCase):
@@ -367,6 +397,122 @@ class ChatClientTest(FakeServerTestCase):
         self.screen.wait_for(r"talvez não tenha chegado: eu: importante$")
         self.screen.wait_for(r"Sem confirmação do SAIR\.$")
         self.assertEqual(self.exit_status(), 1)
+
+
+class FirstMinuteTest(FakeServerTestCase):
+    """A person's first minute: one greeting line, a paste sent whole, NOVO then in,
+    a server that stops answering or is no BatChat server at all."""
+
+    def test_one_greeting_line(self) -> None:
+        self.start_client()
+        self.assertEqual(self.screen.wait_for(r"."), "[15:00] Conectado a 127.0.0.1:9. Bem-vindo")
+        self.type_and_receive("PING")
+        self.push("OK PING")
+        self.screen.wait_for(r"O servidor está respondendo\.$")
+
+    def test_a_pasted_block_is_sent_whole_in_order_within_the_limits(self) -> None:
+        pace = PaceClock()
+        self.start_client(pace=pace)
+        self.push("LIMITES 5 20 2048", "INFO pronto")
+        self.screen.wait_for(r"pronto")
+        lines = [f"TODOS linha {number}" for number in range(30)]
+        self.type_and_receive(*lines)
+        self.assertEqual([data.decode().rstrip("\n") for _, data in pace.sent], lines)
+        server_bucket = TokenBucket(5, 20, 0.0)  # what the server's flood limit would say
+        refused = [line for when, line in pace.sent if not server_bucket.take(1, when)]
+        self.assertEqual(refused, [], "none would be refused")
+        self.assertGreater(pace.time, 2.0, "paced: the last ones waited their turn")
+
+    def test_the_stated_limits_are_followed(self) -> None:
+        pace = PaceClock()
+        self.start_client(pace=pace)
+        self.push("LIMITES 1 2 2048", "INFO pronto")  # slower than the defaults
+        self.screen.wait_for(r"pronto")
+        self.type_and_receive(*[f"TODOS {number}" for number in range(5)])
+        server_bucket = TokenBucket(1, 2, 0.0)
+        self.assertTrue(all(server_bucket.take(1, when) for when, _ in pace.sent), pace.sent)
+
+    def test_a_flood_refusal_is_sent_again_not_shown(self) -> None:
+        self.start_client()
+        self.type_and_receive("TODOS um")
+        self.push("ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada.")
+        self.assertEqual(self.receive(), "TODOS um", "sent again")
+        self.push("OK TODOS")
+        self.assertEqual(self.screen.wait_for(r"um|Devagar"), "[15:00] eu: um")
+
+    def test_a_line_longer_than_the_server_takes_is_refused_here(self) -> None:
+        self.start_client()
+        self.push("LIMITES 5 20 100", "INFO pronto")
+        self.screen.wait_for(r"pronto")
+        self.screen.typed.put("TODOS " + "x" * 200)
+        self.screen.wait_for(r"^A linha tem 206 caracteres; o máximo é 99\. Ela não foi enviada")
+        self.type_and_receive("PING")  # the long one never went out
+
+    def test_novo_then_straight_in(self) -> None:
+        with mock.patch.object(system, "read_hidden", return_value="senha123") as asked:
+            self.start_client()
+            self.type_and_receive()
+            self.screen.typed.put("NOVO alice")
+            self.assertEqual(self.receive(), "NOVO alice senha123")
+            self.push("OK NOVO alice")
+            self.assertEqual(self.receive(), "ENTRAR alice senha123", "the same password")
+            self.push("OK ENTRAR alice")
+            self.screen.wait_for(r"Você entrou no chat como alice\.$")
+        self.assertEqual(asked.call_count, 2, "asked twice, not three times")
+
+    def test_a_password_prompt_cancelled_sends_nothing(self) -> None:
+        with mock.patch.object(system, "read_hidden", return_value=None):  # Ctrl-C
+            self.start_client()
+            self.screen.typed.put("ENTRAR alice")
+            self.screen.wait_for(r"^Cancelado\.$")
+        self.type_and_receive("PING")
+
+    def test_a_server_that_stops_answering_is_noticed(self) -> None:
+        with mock.patch.multiple(flow, PING_AFTER=0.2, ANSWER_DEADLINE=0.3):
+            self.start_client()
+            self.type_and_receive("TODOS alguém aí?")
+            self.assertEqual(self.receive(), "PING", "a silence gets a PING")
+            # ... and no answer to it: the server froze.
+            self.screen.wait_for(r"talvez não tenha chegado: eu: alguém aí\?$")
+            self.screen.wait_for(r"^O servidor parou de responder \(nada chegou em 0\.5 s")
+            self.assertEqual(self.exit_status(), 1, "--no-reconnect: the end")
+
+    def test_an_answered_ping_keeps_the_connection_quietly(self) -> None:
+        with mock.patch.multiple(flow, PING_AFTER=0.2, ANSWER_DEADLINE=5.0):
+            self.start_client()
+            self.assertEqual(self.receive(), "PING")
+            self.push("OK PING", "INFO depois")
+            self.assertEqual(self.screen.wait_for(r"depois|respondendo"), "[15:00] depois")
+
+    def test_a_server_that_is_not_batchat_is_explained(self) -> None:
+        with mock.patch.object(flow, "GREETING_DEADLINE", 0.3):
+            self.start_client(greeting=None)
+            self.server_end.sendall(b"220-bem-vindo ao FTP, sem quebra de linha")
+            line = self.screen.wait_for(r"aceitou a conexão")
+            self.assertEqual(line, "127.0.0.1:9 aceitou a conexão, mas não respondeu como um servidor "
+                                   "BatChat (nenhuma saudação em 0.3 s). O endereço e a porta "
+                                   "(--host, --port) estão certos?")
+            self.assertEqual(self.exit_status(), 1)
+
+
+class ArgumentsTest(unittest.TestCase):
+    def test_host_and_port_as_plain_words(self) -> None:
+        cases = [
+            ([], ("127.0.0.1", 5050)),
+            (["exemplo.org", "6000"], ("exemplo.org", 6000)),
+            (["exemplo.org"], ("exemplo.org", 5050)),
+            (["6000"], ("127.0.0.1", 6000)),
+            (["--host", "exemplo.org", "--port", "6000"], ("exemplo.org", 6000)),
+        ]
+        for argv, expected in cases:
+            with self.subTest(argv=argv):
+                args = client_main.parse_arguments(argv)
+                self.assertEqual((args.host, args.port), expected)
+
+    def test_two_addresses_are_refused(self) -> None:
+        for argv in (["a", "1", "2"], ["a", "--host", "b"], ["a", "70000"]):
+            with self.subTest(argv=argv), mock.patch("sys.stderr"), self.assertRaises(SystemExit):
+                client_main.parse_arguments(argv)
 
 
 class HostileServerTest(FakeServerTestCase):
