@@ -34,11 +34,12 @@ NO_READLINE_NOTE = (
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = protocol.PortugueseArgumentParser(
-        "Cliente de terminal do BatChat. O endereço vai em --host e --port, "
-        "ou como palavras: python3 cliente.py 192.168.0.10 5050"
+    parser = protocol.PortugueseArgumentParser("Cliente de terminal do BatChat.")
+    words = parser.add_argument_group("endereço, também sem --host e --port")
+    words.add_argument("host_word", nargs="?", metavar="HOST", help="como --host: python3 cliente.py 192.168.0.10")
+    words.add_argument(
+        "port_word", nargs="?", metavar="PORTA", help="como --port: python3 cliente.py 192.168.0.10 5050"
     )
-    parser.add_argument("where", nargs="*", metavar="HOST [PORTA]", help=argparse.SUPPRESS)
     parser.option("--host", help=f"endereço do servidor (padrão: {DEFAULT_HOST})")
     parser.option("--port", type=protocol.port_number, help=f"porta do servidor (padrão: {DEFAULT_PORT})")
     parser.option(
@@ -63,9 +64,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _take_positional_address(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``HOST``, ``HOST PORT`` or ``PORT`` as plain words, as ``nc`` and ``telnet`` take them."""
-    words = list(args.where)
-    if len(words) > 2:
-        parser.error(f"endereço demais: {' '.join(words)}; use HOST PORTA, ou --host e --port")
+    words = [word for word in (args.host_word, args.port_word) if word is not None]
     if len(words) == 1 and words[0].isdigit():
         words = [DEFAULT_HOST if args.host is None else args.host, words[0]]
     if words and args.host is not None and words[0] != args.host:
@@ -82,7 +81,7 @@ def _take_positional_address(parser: argparse.ArgumentParser, args: argparse.Nam
         args.host = words[0]
     args.host = DEFAULT_HOST if args.host is None else args.host
     args.port = DEFAULT_PORT if args.port is None else args.port
-    del args.where
+    del args.host_word, args.port_word
 
 
 def stop_on_sigterm() -> None:
