@@ -8,8 +8,10 @@ Rendering, typed lines and the protocol state have their own pure tests
 from __future__ import annotations
 
 import errno
+import os
 import queue
 import re
+import signal
 import socket
 import tempfile
 import threading
@@ -25,7 +27,7 @@ from batchat import client_main, flow, link, screen, server, system
 from batchat.limits import TokenBucket
 from batchat.render import Shown
 from tests.clocks import CLOCK, stamp
-from tests.support import TIMEOUT
+from tests.support import TIMEOUT, ServerTestCase
 
 
 class FakeReadline:
@@ -493,6 +495,35 @@ class FirstMinuteTest(FakeServerTestCase):
                                    "BatChat (nenhuma saudação em 0.3 s). O endereço e a porta "
                                    "(--host, --port) estão certos?")
             self.assertEqual(self.exit_status(), 1)
+
+
+@unittest.skipUnless(hasattr(signal, "SIGSTOP"), "SIGSTOP is Unix only")
+class FrozenServerTest(ServerTestCase):
+    """The real server, frozen with SIGSTOP: noticed, dropped, and back once it wakes."""
+
+    def test_a_frozen_server_is_noticed_and_the_client_comes_back(self) -> None:
+        self.register("alice")
+        screen_ = ScriptedScreen()
+        client = cliente.ChatClient(("127.0.0.1", self.server.port), screen_, interactive=False,
+                                    reconnect=True, clock=CLOCK)
+        status: queue.Queue[int] = queue.Queue()
+        timings = mock.patch.multiple(flow, PING_AFTER=0.3, ANSWER_DEADLINE=0.5, GREETING_DEADLINE=0.5)
+        with timings, fast_retries():
+            first = link.open_link(("127.0.0.1", self.server.port), None)
+            threading.Thread(target=lambda: status.put(client.run(first)), daemon=True).start()
+            self.addCleanup(screen_.typed.put, None)
+            screen_.wait_for(r"Bem-vindo")
+            screen_.typed.put("ENTRAR alice senha123")
+            screen_.wait_for(r"Você entrou no chat como alice\.$")
+            os.kill(self.server.process.pid, signal.SIGSTOP)
+            self.addCleanup(os.kill, self.server.process.pid, signal.SIGCONT)
+            screen_.wait_for(r"^O servidor parou de responder")
+            screen_.wait_for(r"^Tentando reconectar")
+            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 0\.5 s\.$")  # still frozen
+            os.kill(self.server.process.pid, signal.SIGCONT)
+            screen_.wait_for(r"De volta ao chat como alice\.$")
+            screen_.typed.put("SAIR")
+            self.assertEqual(status.get(timeout=TIMEOUT), 0)
 
 
 class ArgumentsTest(unittest.TestCase):
