@@ -4,17 +4,19 @@ Owns what one session knows of the conversation with the server: the commands
 sent and not yet answered (the server answers each one, in order, ending every
 reply with its one ``OK`` or ``ERRO``), the person's name once logged in, the
 credentials that worked (for logging in again after a drop; memory only), who
-is online, the public messages shown, and the lines of a login's reply held
-until its ``OK ENTRAR``.
+is online, the public messages shown, the lines of a login's reply held
+until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``, and
+the greeting still to come on a new connection (shown in one line with where
+the client connected).
 
 :class:`ClientState` decides; it never touches a socket, a thread, the screen
 or the machine's clock (only the injected :class:`~batchat.render.Clock`).
 Feed it each server line with :meth:`ClientState.receive`, tell it of each
 line sent with :meth:`ClientState.sent` and of a dropped connection with
 :meth:`ClientState.connection_lost`; each returns small frozen events (show
-this, set the prompt, send that, hang up, reconnect) for the I/O shell,
-:class:`batchat.client.ChatClient`, to carry out. It is not thread-safe: the
-shell calls it under one lock.
+this, set the prompt, send that, send that again, pace by these limits, hang
+up, reconnect) for the I/O shell, :class:`batchat.client.ChatClient`, to
+carry out. It is not thread-safe: the shell calls it under one lock.
 
 Imports :mod:`protocol`, :mod:`batchat.flow` and :mod:`batchat.render` only.
 """
