@@ -879,8 +879,12 @@ class _PortugueseHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         # Flags (no value: --tls, --no-reconnect) have no default worth showing.
-        if action.default not in (None, argparse.SUPPRESS) and action.nargs != 0:
-            text += " (padrão: %(default)s)"
+        default = action.default
+        if default not in (None, argparse.SUPPRESS) and action.nargs != 0:
+            # A whole number reads as one: "padrão: 300", not "300.0".
+            if isinstance(default, float) and default.is_integer():
+                default = int(default)
+            text += f" (padrão: {str(default).replace('%', '%%')})"
         return text
 
 

@@ -1,19 +1,20 @@
 """BatChat terminal client: an irssi-like line interface, standard library only.
 
-Run ``python3 cliente.py [--host 127.0.0.1] [--port 5050]`` and type: text
-goes to everyone, commands start with ``/`` (see :mod:`batchat.typed` for the
-rule); ``AJUDA`` (or ``?``) lists them with examples.
+Run ``python3 cliente.py [HOST [PORTA]]`` (or ``--host``, ``--port``) and type:
+text goes to everyone, commands start with ``/`` (see :mod:`batchat.typed` for
+the rule); ``AJUDA`` (or ``?``) lists them with examples.
 
 This module is the client's I/O shell: :class:`ChatClient` (threads, locks,
-reconnection, the keyboard loop, password prompts) and start-up
-(:func:`parse_arguments`, :func:`main`, :func:`run_and_exit`). It is called
-by ``cliente.py`` only. What it does with each server line is decided by
+reconnection, the keyboard loop, the queue of typed lines, password
+prompts). It is called by :mod:`batchat.client_main` (start-up) only. What it
+does with each server line is decided by
 :class:`batchat.client_state.ClientState`; the rest lives below it, each
 module importing only the ones further down:
 
 - :mod:`batchat.screen`: the screen, readline and the input history file;
 - :mod:`batchat.link`: the connection, with TLS;
 - :mod:`batchat.client_state`: the session's protocol state, without I/O;
+- :mod:`batchat.flow`: pacing lines by the server's limits, and noticing a silent server;
 - :mod:`batchat.typed`: from typed lines to what is sent;
 - :mod:`batchat.render`: from server lines to what the person reads.
 
@@ -23,9 +24,14 @@ Threads
   person reads; when the connection drops without ``SAIR`` it reconnects with
   backoff (1, 2, 4 ... 30 s) and logs back in with the last credentials that
   worked, held in memory only.
+  It sends ``PING`` after a few seconds without a byte from the server, and
+  gives the connection up when that gets no answer either.
 - The keyboard thread reads what the person types, asks for passwords with a
-  hidden prompt, answers ``AJUDA``, typos and ``/conversa`` locally, and sends
+  hidden prompt, answers ``AJUDA``, typos and ``/conversa`` locally, and queues
   the rest.
+- The sending thread sends the queued lines in order, no faster than the
+  server's flood limit allows (its ``LIMITES`` line, or its defaults), so a
+  pasted block arrives whole instead of partly refused.
 
 On a terminal, only the keyboard thread writes to the screen (see
 :class:`batchat.screen.TerminalScreen`). With ``--tls`` the TLS session is
@@ -42,38 +48,36 @@ the server cannot be reached at start-up, or the connection ends for good
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import getpass
 import itertools
-import os
 import signal
 import ssl
-import sys
 import threading
-import traceback
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from typing import NoReturn
 
 import protocol
+from batchat import flow, system
 from batchat import link as links
 from batchat.client_state import (
-    ClientState, Event, HangUp, LoggedIn, Reconnect, SendLine, Sent, SetPrompt, Show,
+    ClientState, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show,
 )
-from batchat.link import Link, TlsRefused, connect_problem, describe_os_error, open_link, tls_context
+from batchat.flow import Liveness, Pacer, ServerLimits
+from batchat.link import Link, TlsRefused, describe_os_error, open_link
 from batchat.render import SYSTEM_CLOCK, Clock, Style, help_text
-from batchat.screen import InputHistory, PlainScreen, history_path, make_screen, set_up_readline
+from batchat.screen import InputHistory, PlainScreen
 from batchat.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
 
 SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
 FIRST_RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 30.0
-LIMIT_RETRIES = 10  # piped input: times a line refused by the flood limit is sent again
-LIMIT_RETRY_DELAY = 1.0  # seconds before sending it again
-INSECURE_WARNING = (
-    "ATENÇÃO: --tls-insecure: o certificado do servidor NÃO é verificado. A conexão é cifrada, "
-    "mas qualquer um no caminho pode se passar pelo servidor e ler tudo, senha inclusive."
-)
+NOT_SENT = "Sem conexão com o servidor; a linha não foi enviada (↑ a traz de volta depois)."
+
+
+def pause(condition: threading.Condition, seconds: float) -> None:
+    """Wait ``seconds`` on ``condition`` (held), or until it is notified: the pacing's wait."""
+    condition.wait(seconds)
 
 
 def retry_delays() -> Iterator[float]:
@@ -91,8 +95,11 @@ class ChatClient:
     """One person's session: the connection (and its replacements), the keyboard, the screen.
 
     The I/O shell around :class:`ClientState`: it reads and sends bytes, runs
-    the two threads, waits, prompts for passwords, and carries out the events
+    the threads, waits, prompts for passwords, and carries out the events
     the state returns. The state is only ever used under the send lock.
+
+    ``now`` (a monotonic clock) and ``pause`` (how the sending thread waits
+    its turn) are the pacing's time, replaceable in tests.
     """
 
     def __init__(
@@ -105,33 +112,48 @@ class ChatClient:
         can_prompt: bool | None = None,
         history: InputHistory | None = None,
         tls: ssl.SSLContext | None = None,
+        unverified: bool = False,
         clock: Clock = SYSTEM_CLOCK,
+        now: Callable[[], float] = time.monotonic,
+        pause: Callable[[threading.Condition, float], None] = pause,
     ) -> None:
         self._address = address
         self._screen = screen
         self._can_prompt = interactive if can_prompt is None else can_prompt  # hidden passwords
-        # Typed lines from a pipe wait for each answer: output in input order,
-        # and a long script paced by the server's flood limit, not refused by it.
+        # Typed lines from a pipe wait for each answer: output in input order.
         self._lockstep = not self._can_prompt
         self._history = history
-        # A person at a terminal gets LISTA after each login: names for Tab, and who is here.
-        self._state = ClientState(clock, reconnect=reconnect, list_after_login=interactive)
-        # One sender at a time; guards _link (and its TLS session) and _state.
+        self._unverified = unverified  # --tls-insecure: said with the greeting
+        # A person at a terminal gets LISTA after each login (names for Tab, and who is
+        # here), and is logged in after creating an account.
+        self._state = ClientState(
+            clock, reconnect=reconnect, list_after_login=interactive,
+            log_in_after_register=self._can_prompt,
+        )
+        # One sender at a time; guards _link (and its TLS session), _state, _outbox, _pacer.
         self._send_lock = threading.Lock()  # tier 1 (see batchat/__init__.py)
         self._answered = threading.Condition(self._send_lock)  # a command got its answer
+        self._outbox_changed = threading.Condition(self._send_lock)  # a line queued, or a turn came
+        self._outbox: deque[Sent] = deque()  # typed lines waiting for their turn, in order
+        self._now = now
+        self._pause = pause
+        self._limits = ServerLimits()  # until the server states its own
+        self._pacer = Pacer(self._limits, now())
+        self._prompt = "> "  # as the state wants it, before the queue count is added
         self._tls = tls
         self._link: Link | None = None
         self._retry_delays: Iterator[tuple[float, float]] | None = None  # during an outage
         self._quitting = threading.Event()  # the person asked to leave
         self._greeted = threading.Event()  # the server's first line was shown
+        self._ever_greeted = False  # some connection got a greeting: the server is BatChat
 
     # -- main thread -------------------------------------------------------------------------
 
     def run(self, link: Link) -> int:
         """Serve the session until the person leaves or it ends for good; the exit status."""
         self._attach(link)
-        keyboard = threading.Thread(target=self._read_keyboard, name="teclado", daemon=True)
-        keyboard.start()
+        for target, name in ((self._read_keyboard, "teclado"), (self._send_queued, "envio")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         try:
             while True:
                 ended = self._receive_until_closed()
@@ -164,8 +186,20 @@ class ChatClient:
                 self._send_lock.release()
 
     def _attach(self, link: Link) -> None:
+        """Use ``link``, a new connection: its greeting and its flood budget are new too."""
         with self._send_lock:
-            self._link = link
+            self._use_link(link)
+
+    def _use_link(self, link: Link) -> None:
+        self._link = link
+        self._pacer = Pacer(self._limits, self._now())
+        prefix = None
+        if not self._ever_greeted:  # later greetings follow "Conexão ... restabelecida."
+            where = protocol.format_address(*self._address)
+            unverified = " SEM VERIFICAÇÃO" if self._unverified else ""
+            prefix = f"Conectado a {where}{link.description}{unverified}. "
+        self._state.connected(prefix)
+        self._outbox_changed.notify_all()
 
     def _detach(self, ending: Callable[[], list[Event]] | None = None) -> list[Event]:
         """Forget the connection and close it; whoever waits for an answer stops waiting.
@@ -177,6 +211,7 @@ class ChatClient:
             link, self._link = self._link, None
             events = ending() if ending is not None else []
             self._answered.notify_all()
+            self._outbox_changed.notify_all()
         if link is not None:
             link.close()
         return events
@@ -188,13 +223,19 @@ class ChatClient:
         return events
 
     def _receive_until_closed(self) -> str:
-        """Show every line until the connection ends; say how it ended."""
+        """Show every line until the connection ends, or the server stops answering;
+        say how it ended."""
         link = self._link
         assert link is not None
         # Bounded: a hostile server (or anyone in the middle of a plaintext
         # connection) could otherwise grow this process with one endless line.
         framer = protocol.LineFramer(protocol.MAX_SERVER_LINE)
+        liveness = Liveness(self._now())
         while True:
+            if not link.wait_readable(liveness.next_check(self._now())):
+                if (gone := self._check_liveness(liveness)) is not None:
+                    return gone
+                continue
             try:
                 data = link.receive(self._send_lock)
             except OSError as error:  # ssl.SSLError too: a corrupted or forged record
@@ -205,6 +246,7 @@ class ChatClient:
                 lines = framer.feed(data)
             except protocol.FramingError:
                 return SERVER_LINE_TOO_LONG
+            liveness.heard(self._now(), line=bool(lines))
             for raw in lines:
                 if not isinstance(raw, bytes):  # no server sends that: replies would be out of step
                     return SERVER_LINE_TOO_LONG
@@ -212,11 +254,32 @@ class ChatClient:
             if self._screen.broken.is_set():
                 return "A saída foi fechada."
 
+    def _check_liveness(self, liveness: Liveness) -> str | None:
+        """Nothing came for a while: PING, or give up on the server (how it ended)."""
+        now = self._now()
+        match liveness.due(now):
+            case "ping":
+                self._send(protocol.Ping(), "PING", automatic=True)
+                liveness.pinged(now)
+            case "silent":
+                seconds = flow.PING_AFTER + flow.ANSWER_DEADLINE
+                return (f"O servidor parou de responder (nada chegou em {seconds:g} s, "
+                        "nem resposta ao PING); conexão encerrada.")
+            case "no greeting":
+                where = protocol.format_address(*self._address)
+                if self._ever_greeted:
+                    return f"{where} aceitou a conexão, mas não respondeu em {flow.GREETING_DEADLINE:g} s."
+                return (f"{where} aceitou a conexão, mas não respondeu como um servidor BatChat "
+                        f"(nenhuma saudação em {flow.GREETING_DEADLINE:g} s). "
+                        "O endereço e a porta (--host, --port) estão certos?")
+        return None
+
     def _handle(self, line: str) -> None:
         with self._send_lock:
             events = self._state.receive(line)
             self._answered.notify_all()
         self._carry_out(events)
+        self._ever_greeted = True
         self._greeted.set()  # after the greeting is shown: piped output keeps one order
 
     def _carry_out(self, events: list[Event]) -> None:
@@ -226,9 +289,18 @@ class ChatClient:
                 case Show(shown=shown):
                     self._screen.show(shown)
                 case SetPrompt(text=text):
-                    self._screen.set_prompt(text)
+                    with self._send_lock:
+                        self._prompt = text
+                        self._show_queue_locked()
                 case SendLine(line=line, command=command, automatic=automatic):
                     self._send(command, line, automatic=automatic)
+                case Resend(sent=sent):
+                    self._queue_again(sent)
+                case SetLimits(limits=limits):
+                    with self._send_lock:
+                        self._limits = limits
+                        self._pacer = Pacer(limits, self._now())
+                        self._outbox_changed.notify_all()
                 case HangUp():
                     self._hang_up()
                 case LoggedIn():
@@ -283,30 +355,85 @@ class ChatClient:
             if self._quitting.is_set():
                 link.close()
                 return False
-            self._link = link
+            self._use_link(link)
             login = self._state.log_in_again()
             if login is not None:
                 self._send_locked(login.command, login.line, automatic=True)
         return True
 
-    # -- both threads ---------------------------------------------------------------------
+    # -- all threads ----------------------------------------------------------------------
 
     def _send(self, command: protocol.Command, line: str, *, automatic: bool = False) -> Sent | None:
-        """Send one line; ``None`` when there is no connection to send it on."""
+        """Send one line now; ``None`` when there is no connection to send it on."""
         with self._send_lock:
             return self._send_locked(command, line, automatic=automatic)
 
     def _send_locked(
-        self, command: protocol.Command, line: str, *, automatic: bool = False
+        self, command: protocol.Command, line: str, *, automatic: bool = False, sent: Sent | None = None
     ) -> Sent | None:
         if self._link is None:
             return None
-        sent = self._state.sent(command, automatic=automatic)
+        if sent is None:
+            sent = Sent(command, automatic=automatic, line=line)
+        self._state.record(sent)
+        self._pacer.charge(self._now(), self._cost(command))  # automatic lines count too
         # A failed send needs no handling here: the receiving loop sees the
         # connection end and reports this command among the unconfirmed ones.
         with contextlib.suppress(OSError):
             self._link.send(protocol.encode_line(line))
         return sent
+
+    def _cost(self, command: protocol.Command) -> float:
+        return flow.line_cost(command, len(self._state.online))
+
+    def _queue(self, sent: Sent) -> None:
+        """Put a typed line at the end of the queue; the sending thread sends it in its turn."""
+        with self._send_lock:
+            self._outbox.append(sent)
+            self._outbox_changed.notify_all()
+
+    def _queue_again(self, sent: Sent) -> None:
+        """The server's flood limit refused ``sent``: it goes again first, after a pause."""
+        with self._send_lock:
+            self._pacer.refused(self._now())
+            self._outbox.appendleft(sent)
+            self._outbox_changed.notify_all()
+
+    # -- sending thread ---------------------------------------------------------------------
+
+    def _send_queued(self) -> None:
+        """Send each queued line in order, each when the pacer allows it."""
+        while True:
+            with self._send_lock:
+                sent = self._next_turn()
+                if sent is not None and self._send_locked(sent.command, sent.line, sent=sent) is None:
+                    sent.abandoned = True  # the connection dropped: say so, and go on
+                    self._answered.notify_all()
+                self._show_queue_locked()
+            if sent is not None and sent.abandoned and not isinstance(sent.command, protocol.Quit):
+                self._screen.say(NOT_SENT, Style.ERROR)
+
+    def _next_turn(self) -> Sent | None:
+        """Wait (lock held) for a queued line and its turn; take it off the queue."""
+        while not self._outbox:
+            self._outbox_changed.wait()
+        sent = self._outbox[0]
+        if self._link is not None:
+            delay = self._pacer.delay(self._now(), self._cost(sent.command))
+            if delay > 0:
+                self._show_queue_locked(waiting=True)
+                self._pause(self._outbox_changed, delay)
+                return None
+        return self._outbox.popleft()
+
+    def _show_queue_locked(self, *, waiting: bool = False) -> None:
+        """The prompt, with how many typed lines wait their turn when some do."""
+        waiting_lines = len(self._outbox) if (waiting or self._outbox) and not self._lockstep else 0
+        if waiting_lines:
+            plural = "linha" if waiting_lines == 1 else "linhas"
+            self._screen.set_prompt(f"[{waiting_lines} {plural} na fila] {self._prompt}")
+        else:
+            self._screen.set_prompt(self._prompt)
 
     # -- keyboard thread -------------------------------------------------------------------
 
@@ -323,8 +450,7 @@ class ChatClient:
             self._screen.flush()  # Ctrl-D or the end of a pipe: leave politely
         except Exception as error:  # never leave the person with a silent, stuck client
             self._screen.say(f"Erro ao ler o teclado: {error}", Style.ERROR)
-        self._quitting.set()  # also wakes the main thread if it waits to reconnect
-        self._send(protocol.Quit(), "SAIR")
+        self._send_typed(protocol.Quit(), "SAIR")  # after what is queued; wakes the main thread
 
     def _handle_typed(self, line: str) -> None:
         try:
@@ -336,7 +462,8 @@ class ChatClient:
             self._history.add(line)
         with self._send_lock:
             logged_in, partner = self._state.logged_in, self._state.partner
-        match interpret(line, self._can_prompt, logged_in=logged_in, partner=partner):
+            max_line = self._limits.max_line
+        match interpret(line, self._can_prompt, logged_in=logged_in, partner=partner, max_line=max_line):
             case None:
                 return
             case Converse(partner=partner):
@@ -354,30 +481,22 @@ class ChatClient:
                 self._send_typed(command, line)
 
     def _send_typed(self, command: protocol.Command, line: str) -> None:
+        """Queue a typed line (piped input: and wait for its answer). Its length was
+        checked against the server's LIMITES by :func:`batchat.typed.interpret`."""
         if isinstance(command, protocol.Quit):
             self._quitting.set()
-        for attempt in range(LIMIT_RETRIES + 1):
-            sent = self._send(command, line)
-            if sent is None:
-                if not isinstance(command, protocol.Quit):  # else the main thread sees _quitting
-                    self._screen.say(
-                        "Sem conexão com o servidor; a linha não foi enviada "
-                        "(↑ a traz de volta depois).",
-                        Style.ERROR,
-                    )
-                return
-            if not self._lockstep or self._wait_for_answer(sent) != protocol.ErrorCode.LIMIT:
-                return
-            # A script faster than the server's flood limit: wait, then send it again.
-            if attempt < LIMIT_RETRIES and self._quitting.wait(LIMIT_RETRY_DELAY):
-                return
+        elif self._link is None:
+            self._screen.say(NOT_SENT, Style.ERROR)
+            return
+        sent = Sent(command, line=line)
+        self._queue(sent)
+        if self._lockstep:
+            self._wait_for_answer(sent)
 
     def _wait_for_answer(self, sent: Sent) -> str | None:
-        """Wait until ``sent`` is answered or the connection is gone; its outcome."""
+        """Wait until ``sent`` is answered or never will be; its outcome."""
         with self._answered:
-            self._answered.wait_for(
-                lambda: sent.outcome is not None or not self._state.is_pending(sent)
-            )
+            self._answered.wait_for(lambda: sent.finished or self._link is None)
         return sent.outcome
 
     def _ask_password_and_send(self, word: str, name: str) -> None:
@@ -390,15 +509,18 @@ class ChatClient:
         self._send_typed(command, line)
 
     def _ask_password(self, word: str, name: str) -> str | None:
-        """The password, typed twice for a new account; ``None`` (and why) if there is none."""
+        """The password, typed twice for a new account; ``None`` (and why) if there is none.
+        Ctrl-C (or Ctrl-D) cancels the prompt, not the client."""
         self._screen.flush()
         first_prompt = f"Escolha uma senha para {name}: " if word == "NOVO" else f"Senha de {name}: "
-        try:
-            password = getpass.getpass(first_prompt)
-            if word == "NOVO" and getpass.getpass("Repita a senha: ") != password:
+        password = system.read_hidden(first_prompt)
+        if password is not None and word == "NOVO":
+            again = system.read_hidden("Repita a senha: ")
+            if again is not None and again != password:
                 self._screen.say("As senhas não conferem; a conta não foi criada.", Style.ERROR)
                 return None
-        except EOFError:
+            password = None if again is None else password
+        if password is None:
             self._screen.say("Cancelado.", Style.NOTICE)
             return None
         try:
@@ -410,122 +532,3 @@ class ChatClient:
     def online_names(self) -> frozenset[str]:
         """Who else is online, as far as this client knows (for Tab)."""
         return self._state.online
-
-
-# --- Start-up -----------------------------------------------------------------------------
-
-
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = protocol.PortugueseArgumentParser("Cliente de terminal do BatChat.")
-    parser.option("--host", default="127.0.0.1", help="endereço do servidor")
-    parser.option("--port", type=protocol.port_number, default=5050, help="porta do servidor")
-    parser.option(
-        "--no-reconnect", dest="reconnect", action="store_false",
-        help="não tentar reconectar quando a conexão cair",
-    )
-    parser.option("--tls", action="store_true", help="conectar com TLS, verificando o certificado do servidor")
-    parser.option(
-        "--cafile", metavar="ARQUIVO",
-        help="certificados (PEM) em que confiar, em vez dos do sistema; implica --tls",
-    )
-    parser.option(
-        "--tls-insecure", action="store_true",
-        help="TLS SEM verificar o certificado: qualquer um no caminho pode se passar pelo servidor",
-    )
-    args = parser.parse_args(argv)
-    if args.tls_insecure and args.cafile:
-        parser.error("--tls-insecure não verifica nada: não combina com --cafile")
-    return args
-
-
-NO_READLINE_NOTE = (
-    "Este Python não tem readline (é assim no Windows): mensagens que chegam enquanto você "
-    "digita aparecem no meio da linha, mas o que você digitou não se perde."
-)
-
-
-def stop_on_sigterm() -> None:
-    """``kill`` leaves like Ctrl-C: SAIR sent, terminal restored, exit status 0."""
-
-    def interrupt(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    stop_on_sigterm()
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    try:
-        tls = tls_context(args)
-    except OSError as error:  # ssl.SSLError too: a --cafile that holds no certificate
-        print(f"Não foi possível ler --cafile {args.cafile}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    if args.tls_insecure:
-        print(INSECURE_WARNING, file=sys.stderr)
-    try:
-        link = open_link((args.host, args.port), tls)
-    except KeyboardInterrupt:  # Ctrl-C while still connecting
-        return 0
-    except TlsRefused as error:
-        print(f"Conectado a {protocol.format_address(args.host, args.port)}, mas {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(connect_problem(args.host, args.port, error), file=sys.stderr)
-        return 1
-    # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
-    # are reported as such, instead of the keyboard thread dying.
-    sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
-    screen, readline_module = make_screen(interactive)
-    try:
-        history = None
-        if readline_module is not None:
-            history = InputHistory(history_path(os.environ), readline_module, screen.say)
-            history.load()
-        client = ChatClient(
-            (args.host, args.port), screen, interactive=interactive, can_prompt=sys.stdin.isatty(),
-            reconnect=args.reconnect, history=history, tls=tls,
-        )
-        if readline_module is not None:
-            set_up_readline(readline_module, client.online_names)
-        protection = link.description + (" SEM VERIFICAÇÃO" if args.tls_insecure else "")
-        where = protocol.format_address(args.host, args.port)
-        banner = f"BatChat: conectado a {where}{protection}. AJUDA ou ? mostra os comandos."
-        screen.say(banner, Style.NOTICE)
-        if interactive and readline_module is None:
-            screen.say(NO_READLINE_NOTE, Style.NOTICE)
-        return client.run(link)
-    finally:
-        screen.finish()
-
-
-def exit_now(status: int) -> NoReturn:
-    """Flush output and end the process, even with the keyboard thread blocked in input().
-
-    A daemon thread blocked reading stdin holds stdin's buffer lock, and a
-    normal interpreter shutdown then aborts with "could not acquire lock for
-    <stdin> at interpreter shutdown" (CPython issue 23309). Nothing else is
-    left to clean up once the session is over, so skip that shutdown.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except OSError:
-            continue  # a closed pipe: nothing more can be said there
-    os._exit(status)
-
-
-def run_and_exit() -> NoReturn:
-    """:func:`main`, and whatever happens, a clean exit: never an abort at shutdown."""
-    status = 1
-    try:
-        status = main()
-    except KeyboardInterrupt:  # a Ctrl-C that came before the session or after it
-        status = 0
-    except SystemExit as exit:  # argparse: --help (0) or a wrong option (2), already explained
-        status = exit.code if isinstance(exit.code, int) else 1
-    except BaseException:  # a bug: show it, then still leave through exit_now
-        traceback.print_exc()
-    finally:
-        exit_now(status)

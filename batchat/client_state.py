@@ -5,7 +5,9 @@ sent and not yet answered (the server answers each one, in order, ending every
 reply with its one ``OK`` or ``ERRO``), the person's name once logged in, the
 credentials that worked (for logging in again after a drop; memory only), who
 is online, the public messages shown, the lines of a login's reply held
-until its ``OK ENTRAR``, and the conversation typed text goes to (``/conversa
+until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``, the
+greeting still to come on a new connection (shown in one line with where the
+client connected), and the conversation typed text goes to (``/conversa
 bob``), which the prompt shows.
 
 :class:`ClientState` decides; it never touches a socket, a thread, the screen
@@ -13,11 +15,11 @@ or the machine's clock (only the injected :class:`~batchat.render.Clock`).
 Feed it each server line with :meth:`ClientState.receive`, tell it of each
 line sent with :meth:`ClientState.sent` and of a dropped connection with
 :meth:`ClientState.connection_lost`; each returns small frozen events (show
-this, set the prompt, send that, hang up, reconnect) for the I/O shell,
-:class:`batchat.client.ChatClient`, to carry out. It is not thread-safe: the
-shell calls it under one lock.
+this, set the prompt, send that, send that again, pace by these limits, hang
+up, reconnect) for the I/O shell, :class:`batchat.client.ChatClient`, to
+carry out. It is not thread-safe: the shell calls it under one lock.
 
-Imports :mod:`protocol` and :mod:`batchat.render` only.
+Imports :mod:`protocol`, :mod:`batchat.flow` and :mod:`batchat.render` only.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from collections import deque
 from dataclasses import dataclass
 
 import protocol
+from batchat.flow import ServerLimits
 from batchat.render import (
     SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
-    render_echo, render_parsed,
+    render_accounts, render_echo, render_parsed,
 )
 
 RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
@@ -60,10 +63,17 @@ def replay_overlap(shown: list[PublicKey], replayed: list[PublicKey]) -> int:
 class Sent:
     """A command sent and not yet answered; the server answers each one, in order."""
 
-    def __init__(self, command: protocol.Command, *, automatic: bool = False) -> None:
+    def __init__(self, command: protocol.Command, *, automatic: bool = False, line: str = "") -> None:
         self.command = command
-        self.automatic = automatic  # sent by the client itself (log in again, LISTA after login)
+        self.line = line  # as sent, to send it again if the flood limit refuses it
+        self.automatic = automatic  # sent by the client itself (log in again, LISTA, PING)
         self.outcome: str | None = None  # "OK", or the ERRO code, once answered
+        self.abandoned = False  # never sent, or the connection ended before its answer
+
+    @property
+    def finished(self) -> bool:
+        """Answered, or never going to be; not while it waits to be sent again."""
+        return self.outcome is not None or self.abandoned
 
 
 # --- Events: what the shell is to do ----------------------------------------------------
@@ -110,7 +120,21 @@ class Reconnect:
     """The connection is gone, and worth getting back: reconnect with backoff, log in again."""
 
 
-Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect
+@dataclass(frozen=True)
+class Resend:
+    """The server's flood limit refused this line: send it again, after a pause, first in line."""
+
+    sent: Sent
+
+
+@dataclass(frozen=True)
+class SetLimits:
+    """The server stated its limits (``LIMITES``): pace what is sent by them."""
+
+    limits: ServerLimits
+
+
+Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect | Resend | SetLimits
 
 
 def say(text: str, style: Style = Style.PLAIN) -> Show:
@@ -127,14 +151,20 @@ class ClientState:
     ``reconnect``: a dropped connection is followed by :class:`Reconnect`
     when the session can log in again. ``list_after_login``: ask ``LISTA``
     after each login (a person at a terminal: names for Tab, and who is here).
+    ``log_in_after_register``: ``OK NOVO`` is followed by ENTRAR with the same
+    password (a person; a script says ENTRAR itself).
     """
 
     def __init__(
-        self, clock: Clock = SYSTEM_CLOCK, *, reconnect: bool = False, list_after_login: bool = False
+        self, clock: Clock = SYSTEM_CLOCK, *, reconnect: bool = False, list_after_login: bool = False,
+        log_in_after_register: bool = False,
     ) -> None:
         self._clock = clock
         self._reconnect = reconnect
         self._list_after_login = list_after_login
+        self._log_in_after_register = log_in_after_register
+        self._greeting_prefix: str | None = None  # said with the next connection's greeting
+        self._accounts: list[protocol.ServerLine] = []  # USUARIO lines, until OK LISTA TODOS
         self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
         self._credentials: protocol.Login | None = None  # the last login that worked
@@ -188,11 +218,18 @@ class ClientState:
 
     # -- what the shell sent -----------------------------------------------------------------
 
-    def sent(self, command: protocol.Command, *, automatic: bool = False) -> Sent:
+    def sent(self, command: protocol.Command, *, automatic: bool = False, line: str = "") -> Sent:
         """Record a command just sent; its :attr:`Sent.outcome` is set once answered."""
-        sent = Sent(command, automatic=automatic)
+        return self.record(Sent(command, automatic=automatic, line=line))
+
+    def record(self, sent: Sent) -> Sent:
+        """Record ``sent`` as just sent (again, after a flood refusal)."""
         self._pending.append(sent)
         return sent
+
+    def connected(self, greeting_prefix: str | None) -> None:
+        """A new connection: its greeting is shown after ``greeting_prefix``, in one line."""
+        self._greeting_prefix = greeting_prefix
 
     def is_pending(self, sent: Sent) -> bool:
         """``sent`` still awaits its answer (``False`` once answered or the connection is gone)."""
@@ -210,20 +247,42 @@ class ClientState:
     def receive(self, line: str) -> list[Event]:
         """What to do about one line from the server (without its line end)."""
         parsed = parse_visible(line)
+        if self._greeting_prefix is not None:
+            return self._greeting(parsed)
+        return self._receive(parsed)
+
+    def _receive(self, parsed: protocol.ServerLine) -> list[Event]:
         if self._holds(parsed):
             self._held.append(parsed)  # shown after OK ENTRAR, which says who we are
             return []
         match parsed.kind, parsed.fields:
             case "OK", (word, detail):
                 return self._answered_ok(word, detail, parsed)
-            case "ERRO", (code, _):
-                return [*self._render(parsed), *self._refused(code)]  # the error, then what follows
+            case "ERRO", (code, text):
+                return self._refused(code, text, parsed)
+            case "LIMITES", fields:
+                limits = ServerLimits.from_fields(fields)
+                return [] if limits is None else [SetLimits(limits)]
+            case "USUARIO", _ if self._listing_accounts():
+                self._accounts.append(parsed)
+                return []
             case "ENTROU", (name,):
                 self._online = self._online | {name}
             case "SAIU", (name,):
                 self._online = self._online - {name}
         self._remember_public(parsed)
         return self._render(parsed)
+
+    def _greeting(self, parsed: protocol.ServerLine) -> list[Event]:
+        """The connection's first line: the greeting, after where we connected to."""
+        prefix, self._greeting_prefix = self._greeting_prefix, None
+        if parsed.kind == "INFO":
+            return [self._stamped(Shown.of(f"{prefix}{parsed.fields[0]}", Style.NOTICE))]
+        return [say(prefix.rstrip(), Style.NOTICE), *self._receive(parsed)]
+
+    def _listing_accounts(self) -> bool:
+        return any(isinstance(sent.command, protocol.ListUsers) and sent.command.everyone
+                   for sent in self._pending)
 
     def _holds(self, parsed: protocol.ServerLine) -> bool:
         """Is ``parsed`` part of a login's reply? The counting INFO comes right after
@@ -244,7 +303,15 @@ class ClientState:
             case protocol.ListUsers(everyone=False):
                 self._online = frozenset(online_others(detail, self._own_name))
             case protocol.ListUsers(everyone=True):
-                return []  # the USUARIO lines before it were the answer
+                accounts, self._accounts = self._accounts, []  # the USUARIO lines were the answer
+                return [self._stamped(shown) for shown in render_accounts(accounts, self._clock)]
+            case protocol.Register() if self._log_in_after_register and sent and not sent.automatic:
+                login = protocol.Login(command.name, command.password)
+                line = f"ENTRAR {login.name} {login.password}"
+                return [Show(Shown.of(f"Conta {detail} criada; entrando…", Style.NOTICE)
+                             .stamped(self._clock.local_now())), SendLine(line, login, automatic=False)]
+            case protocol.Ping() if sent and sent.automatic:
+                return []  # the client's own check that the server is there
             case protocol.PrivateMessage() | protocol.Broadcast():
                 if isinstance(command, protocol.Broadcast) and self._own_name:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
@@ -287,12 +354,21 @@ class ClientState:
         history = [key for parsed in held if (key := _public_of(parsed)) and parsed.kind == HISTORY]
         return replay_overlap(list(self._public_shown), history)
 
-    def _refused(self, code: str) -> list[Event]:
-        """``ERRO``: it answers the oldest command, unless the server is closing on us."""
+    def _refused(self, code: str, text: str, parsed: protocol.ServerLine) -> list[Event]:
+        """``ERRO``: it answers the oldest command, unless the server is closing on us;
+        shown, then what follows from it; a flood refusal is sent again instead."""
         if code == protocol.ErrorCode.SESSION_REPLACED:
             self._replaced = True
-            return []
+            return self._render(parsed)
         sent = self._settle("", code)
+        if sent is not None and _is_flood_refusal(sent, code, text):
+            sent.outcome = None
+            return [Resend(sent)]
+        return [*self._render(parsed), *self._refusal_follows(sent, code)]
+
+    def _refusal_follows(self, sent: Sent | None, code: str) -> list[Event]:
+        """What follows a refusal of ``sent``: for a login, the end of its reply."""
+        self._accounts = []
         if sent is None or not isinstance(sent.command, protocol.Login):
             return []
         events = self._release_held(replayed=False)  # none, for a refused login: nothing is lost
@@ -347,6 +423,9 @@ class ClientState:
     def _unconfirmed(self) -> list[Event]:
         """Forget every command left unanswered; the messages among them may not have arrived."""
         unanswered, self._pending = list(self._pending), deque()
+        self._accounts = []
+        for sent in unanswered:
+            sent.abandoned = True
         return [
             self._stamped(Shown((
                 (Style.ERROR, "Sem confirmação do servidor; talvez não tenha chegado: "),
@@ -369,6 +448,16 @@ class ClientState:
     def _remember_public(self, parsed: protocol.ServerLine) -> None:
         if key := _public_of(parsed):
             self._public_shown.append(key)
+
+
+def _is_flood_refusal(sent: Sent, code: str, text: str) -> bool:
+    """``ERRO LIMITE`` for flooding ("... esta foi descartada"): the only limit a message,
+    a list or a PING can hit; a login or a new account also has limits of its own."""
+    if code != protocol.ErrorCode.LIMIT or not sent.line:
+        return False
+    if isinstance(sent.command, (protocol.Login, protocol.Register)):
+        return "descartada" in text
+    return True
 
 
 def _public_of(parsed: protocol.ServerLine) -> PublicKey | None:

@@ -5,7 +5,7 @@ Owns :class:`Link` (what the client's two threads receive from and send on),
 TLS settings (:func:`tls_context`) and the Portuguese words for network
 failures (:func:`describe_os_error`, :func:`connect_problem`).
 
-Called by :mod:`batchat.client`; imports only :mod:`protocol`.
+Called by :mod:`batchat.client`; imports only :mod:`protocol` and :mod:`batchat.system`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import threading
 import time
 
 import protocol
+from batchat import system
 
 RECV_SIZE = 65536
 CONNECT_TIMEOUT = 10.0
@@ -83,6 +84,15 @@ class Link:
     def description(self) -> str:
         """How the connection is protected, for the banner: ``" com TLSv1.3"`` or nothing."""
         return "" if self._tls is None else f" com {self._tls.version}"
+
+    def wait_readable(self, timeout: float) -> bool:
+        """Whether bytes (or the end) can be received within ``timeout`` seconds."""
+        if self._early:
+            return True
+        try:
+            return system.wait_readable(self.sock, timeout)
+        except (OSError, ValueError):  # closed meanwhile: receive() says how
+            return True
 
     def receive(self, send_lock: threading.Lock) -> bytes | None:
         """The server's next bytes, decrypted if need be (``b""``: half a TLS record);

@@ -186,28 +186,39 @@ def describe_moment(moment: float, clock: Clock, today: str = "") -> str | None:
 
 
 def render_past(
-    mark: str, sender_style: Style, fields: tuple[str, ...], own_name: str | None, clock: Clock
+    mark: str, sender_style: Style, fields: tuple[str, ...], own_name: str | None, clock: Clock,
+    *, private: bool = False,
 ) -> Shown:
-    """A message from before: ``[enquanto você estava fora] [ontem 21:14] alice: oi``."""
+    """A message from before: ``[histórico] [ontem 21:14] alice: oi``; a ``private`` one with
+    the arrow, as live: ``[enquanto você estava fora] [ontem 21:14] alice → eu: oi``."""
     sender, when, text = fields
     moment = protocol.parse_timestamp(when)
     stamp = (describe_moment(moment, clock) if moment is not None else None) or when
+    label = f"{sender} → {ME}:" if private else f"{sender}:"
     return Shown(
-        ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, f"{sender}:"),
+        ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, label),
          (Style.PLAIN, " "), *mention_parts(text, own_name)),
         dated=True,
     )
 
 
 def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
-    """A ``USUARIO`` line of ``LISTA TODOS``: ``bob: offline, visto por último ontem 21:14``."""
+    """A ``USUARIO`` line of ``LISTA TODOS``, as a row of a list (indented, not styled like
+    a message from that person): ``  bob: offline, visto por último ontem 21:14``."""
     if state == protocol.ONLINE:
-        return Shown(((Style.SENDER, f"{name}:"), (Style.PLAIN, " online agora")))
+        return Shown(((Style.PLAIN, f"  {name}: online agora"),), dated=True)
     moment = protocol.parse_timestamp(seen) if seen else None
     if moment is None:
-        return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, " offline, nunca entrou")))
+        return Shown(((Style.PLAIN, f"  {name}:"), (Style.NOTICE, " offline, nunca entrou")), dated=True)
     when = describe_moment(moment, clock, today="hoje") or seen
-    return Shown(((Style.SENDER, f"{name}:"), (Style.NOTICE, f" offline, visto por último {when}")))
+    return Shown(((Style.PLAIN, f"  {name}:"), (Style.NOTICE, f" offline, visto por último {when}")),
+                 dated=True)
+
+
+def render_accounts(accounts: list[protocol.ServerLine], clock: Clock) -> list[Shown]:
+    """The answer to ``LISTA TODOS``: ``Contas (3):``, then one indented row per account."""
+    header = Shown.of(f"Contas ({len(accounts)}):" if accounts else "Nenhuma conta.", Style.NOTICE)
+    return [header, *(render_account(*parsed.fields, clock) for parsed in accounts)]
 
 
 def mention_parts(text: str, own_name: str | None) -> tuple[Part, ...]:
@@ -258,7 +269,7 @@ def render_parsed(
         case "SAIU", (name,):
             return Shown.of(f"-- {name} saiu do chat.", Style.NOTICE)
         case "PENDENTE", fields:
-            return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, clock)
+            return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, clock, private=True)
         case "HISTORICO", fields:
             return render_past(HISTORY_MARK, Style.SENDER, fields, own_name, clock)
         case "USUARIO", (name, state, seen):

@@ -134,7 +134,8 @@ def starts_command(line: str) -> str | None:
 
 
 def interpret(
-    line: str, can_prompt: bool, *, logged_in: bool = False, partner: str | None = None
+    line: str, can_prompt: bool, *, logged_in: bool = False, partner: str | None = None,
+    max_line: int = protocol.DEFAULT_MAX_LINE,
 ) -> Typed | None:
     """Decide what to do with one typed line; ``None`` for a blank line.
 
@@ -142,7 +143,8 @@ def interpret(
     pure and table-tested: ``logged_in`` (from
     :attr:`batchat.client_state.ClientState.logged_in`: a login worked, and
     holds or is being made again after a drop) says text has somewhere to
-    go; ``partner`` is who a conversation (``/conversa bob``) sends it to.
+    go; ``partner`` is who a conversation (``/conversa bob``) sends it to;
+    ``max_line`` is the server's longest line (its ``LIMITES``), in bytes.
     The client checks with the protocol module the server uses, so a typo gets
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
@@ -152,7 +154,7 @@ def interpret(
         return None
     word = starts_command(typed)
     if word is None:
-        return _text(typed, logged_in, partner)
+        return _text(typed, logged_in, partner, max_line)
     first, rest = _split_first(typed)
     if first == "?":
         return ShowHelp()
@@ -161,10 +163,10 @@ def interpret(
     if word == CONVERSE:
         return _converse(rest, logged_in)
     wire = tidy_typed(f"{word} {rest}" if first.startswith("/") else typed)
-    return _command(wire, typed, can_prompt)
+    return _command(wire, typed, can_prompt, max_line)
 
 
-def _text(typed: str, logged_in: bool, partner: str | None) -> Typed:
+def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Typed:
     """Text: to ``partner`` in a conversation, else to everyone; nowhere before login.
 
     Except a line that starts in capitals with a word close to ``NOVO`` or
@@ -179,7 +181,7 @@ def _text(typed: str, logged_in: bool, partner: str | None) -> Typed:
     if not logged_in:
         return Refuse(NOT_LOGGED_IN)
     wire = f"CHAT {partner} {text}" if partner else f"TODOS {text}"
-    return _command(wire, typed, can_prompt=False)
+    return _command(wire, typed, False, max_line)
 
 
 def _looks_like_password_command(word: str) -> bool:
@@ -205,7 +207,7 @@ def _converse(rest: str, logged_in: bool) -> Typed:
         return Refuse(f"Erro: {error.text}")
 
 
-def _command(wire: str, typed: str, can_prompt: bool) -> Typed | None:
+def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | None:
     """A command line in the protocol's syntax (``wire``), checked before it is sent."""
     words = wire.split(" ")
     word = _command_word(words[0])
@@ -218,7 +220,7 @@ def _command(wire: str, typed: str, can_prompt: bool) -> Typed | None:
             return AskPassword(word, protocol.validate_name(words[1]))
         except protocol.ProtocolError as error:
             return Refuse(f"Erro: {error.text}")
-    if refusal := _too_long(wire, typed):
+    if refusal := _too_long(wire, typed, max_line):
         return refusal
     try:
         command = protocol.parse_command(wire)
@@ -227,14 +229,14 @@ def _command(wire: str, typed: str, can_prompt: bool) -> Typed | None:
     return None if command is None else Send(wire, command)
 
 
-def _too_long(wire: str, typed: str) -> Refuse | None:
+def _too_long(wire: str, typed: str, max_line: int) -> Refuse | None:
     """The refusal of a line over the server's limit, counted in characters of ``typed``.
 
     The limit is in bytes (an accent takes two): say how many of the typed
     characters fit, the ones the person would keep by deleting from the end.
     """
-    excess = len(protocol.encode_line(wire)) - protocol.DEFAULT_MAX_LINE
-    if excess <= 0:
+    excess = len(protocol.encode_line(wire)) - max_line
+    if not max_line or excess <= 0:
         return None
     fit = len(typed)
     while excess > 0 and fit > 0:

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 
-from tests.support import CLIENT, TIMEOUT, ClientProcess, ServerTestCase
+from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase
 
 STAMP = r"\[\d\d:\d\d\] "
 
@@ -26,7 +26,7 @@ class ClientTest(ServerTestCase):
     def start_client(self, *args: str) -> ClientProcess:
         client = ClientProcess(self.server.port, *args)
         self.addCleanup(client.kill)
-        client.output.wait_for(rf"^{STAMP}Bem-vindo ao BatChat!")
+        client.output.wait_for(rf"^{STAMP}Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat!")
         return client
 
     def run_piped(self, typed: str) -> subprocess.CompletedProcess[str]:
@@ -45,8 +45,8 @@ class ClientTest(ServerTestCase):
         self.assertEqual(
             [without_time(line) for line in result.stdout.splitlines()],
             [
-                f"BatChat: conectado a 127.0.0.1:{self.server.port}. AJUDA ou ? mostra os comandos.",
-                "[hh:mm] Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.",
+                f"[hh:mm] Conectado a 127.0.0.1:{self.server.port}. Bem-vindo ao BatChat! "
+                "Digite AJUDA para ver os comandos.",
                 "[hh:mm] Você entrou no chat como alice.",
                 "[hh:mm] eu: Olá, Mundo",
                 "[hh:mm] Online agora: bob e você.",
@@ -82,14 +82,15 @@ class ClientTest(ServerTestCase):
         result = self.run_piped("ENTRAR bob senha123\nLISTA TODOS\nCHAT carol até logo\nSAIR\n")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         lines = [without_time(line) for line in result.stdout.splitlines()]
-        self.assertEqual(lines[2:10], [
+        self.assertEqual(lines[1:10], [
             "[hh:mm] Você entrou no chat como bob.",
-            "[enquanto você estava fora] [hh:mm] alice: oi, bob",
+            "[enquanto você estava fora] [hh:mm] alice → eu: oi, bob",
             "[hh:mm] 1 mensagem privada esperava por você.",
             "[histórico] [hh:mm] alice: bom dia",
-            "[hh:mm] alice: online agora",
-            "[hh:mm] bob: online agora",
-            "[hh:mm] carol: offline, nunca entrou",
+            "[hh:mm] Contas (3):",
+            "  alice: online agora",
+            "  bob: online agora",
+            "  carol: offline, nunca entrou",
             "[hh:mm] eu → carol: até logo  (guardada até carol entrar)",
         ])
 
@@ -97,8 +98,9 @@ class ClientTest(ServerTestCase):
         result = self.run_piped("?\nENTRA alice senha123\noi gente\nPING\nSAIR\n")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         lines = [without_time(line) for line in result.stdout.splitlines()]
-        self.assertEqual(lines[1], "[hh:mm] Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
-        self.assertEqual(lines[2].split(), ["comando", "para", "quê", "exemplo"])
+        self.assertRegex(lines[0], r"^\[hh:mm\] Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat! "
+                                   "Digite AJUDA para ver os comandos\.$", "one greeting line")
+        self.assertEqual(lines[1].split(), ["comando", "para", "quê", "exemplo"])
         self.assertIn("  CHAT <usuário> <mensagem>  mensagem privada             CHAT bob oi, tudo bem?", lines)
         self.assertEqual(
             lines[-4:],
@@ -140,7 +142,7 @@ class ClientTest(ServerTestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(bob.read_line(), "ENTROU alice")
         self.assertEqual([bob.read_line() for _ in range(count)], [f"TODOS alice {n}" for n in range(count)])
-        self.assertIn("Devagar", result.stdout, "the server did refuse some at first")
+        self.assertNotIn("Devagar", result.stdout, "paced: the server refused none")
 
     def test_closed_output_ends_the_client_without_a_traceback(self) -> None:
         client = subprocess.Popen(
@@ -148,7 +150,7 @@ class ClientTest(ServerTestCase):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         assert client.stdin and client.stdout and client.stderr
-        self.assertTrue(client.stdout.readline().startswith(b"BatChat: conectado"))
+        self.assertIn(b"Conectado a", client.stdout.readline())
         client.stdout.close()  # as `| head -1` does
         client.stdin.write(b"PING\nPING\n")
         client.stdin.flush()
@@ -253,6 +255,28 @@ class ClientTest(ServerTestCase):
         self.assertIn(f"Não foi possível conectar a 127.0.0.1:{port} (conexão recusada)", result.stderr)
         self.assertIn("python3 servidor.py", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
+
+    def test_host_and_port_as_plain_words(self) -> None:
+        """``python3 cliente.py HOST PORT``, as the first examples (and nc, telnet) write it."""
+        self.register("alice")
+        result = subprocess.run(
+            [sys.executable, str(CLIENT), "127.0.0.1", str(self.server.port)],
+            input="ENTRAR alice senha123\nSAIR\n", capture_output=True, text=True, timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertRegex(result.stdout, rf"(?m)^{STAMP}Você entrou no chat como alice\.$")
+
+    def test_help_shows_whole_numbers_whole(self) -> None:
+        for program, default in ((CLIENT, "(padrão: 5050)"), (SERVER, "(padrão: 300)")):
+            with self.subTest(program=program.name):
+                result = subprocess.run(
+                    [sys.executable, str(program), "--help"],
+                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
+                )
+                self.assertEqual(result.returncode, 0, result.stderr)
+                help_text = " ".join(result.stdout.split())  # as wrapped, without the line breaks
+                self.assertIn(default, help_text)
+                self.assertNotRegex(help_text, r"padrão: \d+\.0\)")
 
     def test_help_and_wrong_options_exit_cleanly(self) -> None:
         cases = [

@@ -7,8 +7,10 @@ import unittest
 
 import protocol
 from batchat.client_state import (
-    ClientState, Event, HangUp, LoggedIn, Reconnect, SendLine, SetPrompt, Show, replay_overlap,
+    ClientState, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, SetLimits, SetPrompt, Show,
+    replay_overlap,
 )
+from batchat.flow import ServerLimits
 from batchat.render import Style
 from tests.clocks import CLOCK, stamp
 
@@ -65,7 +67,7 @@ class ReceiveTest(unittest.TestCase):
          ["[15:00] eu → bob: oi  (guardada até bob entrar)"]),
         (protocol.Broadcast("oi"), "OK TODOS", ["[15:00] eu: oi"]),
         (protocol.Broadcast("oi"), "ERRO LIMITE Devagar.", ["[15:00] Erro: Devagar."]),
-        (protocol.ListUsers(everyone=True), "OK LISTA TODOS", []),
+        (protocol.ListUsers(everyone=True), "OK LISTA TODOS", ["[15:00] Nenhuma conta."]),
         (protocol.Ping(), "OK PING", ["[15:00] O servidor está respondendo."]),
         (protocol.Quit(), "OK SAIR", ["[15:00] Você saiu do chat. Até logo!"]),
         (LOGIN, "OK ENTRAR alice",
@@ -120,7 +122,7 @@ class LoginReplyTest(unittest.TestCase):
             LoggedIn("alice"),
             SetPrompt("alice> "),
             "[15:00] Você entrou no chat como alice.",
-            "[enquanto você estava fora] [09:02] bob: oi alice",
+            "[enquanto você estava fora] [09:02] bob → eu: oi alice",
             "[15:00] 1 mensagem privada esperava por você.",
             "[histórico] [09:02] carol: bom dia",
             SendLine("LISTA", protocol.ListUsers()),
@@ -160,7 +162,7 @@ class LoginReplyTest(unittest.TestCase):
         state.sent(LOGIN)
         feed(state, *self.REPLY)
         self.assertEqual(described(state.connection_lost("caiu"))[:3], [
-            "[enquanto você estava fora] [09:02] bob: oi alice",  # delivered, as far as the server knows
+            "[enquanto você estava fora] [09:02] bob → eu: oi alice",  # delivered, as far as the server knows
             "[15:00] 1 mensagem privada esperava por você.",
             "[histórico] [09:02] carol: bom dia",
         ])
@@ -271,6 +273,71 @@ class ConversationTest(unittest.TestCase):
         feed(state, "ERRO CREDENCIAIS Usuário ou senha incorretos.")
         self.assertFalse(state.logged_in)
         self.assertTrue(logged_in().logged_in)
+
+
+class FirstMinuteTest(unittest.TestCase):
+    """What a person meets in the first minute: one greeting line, the limits, lists, NOVO."""
+
+    def test_one_greeting_line_says_where_we_are(self) -> None:
+        state = ClientState(CLOCK)
+        state.connected("Conectado a 127.0.0.1:5050. ")
+        self.assertEqual(feed(state, "INFO Bem-vindo ao BatChat!", "INFO depois"), [
+            "[15:00] Conectado a 127.0.0.1:5050. Bem-vindo ao BatChat!", "[15:00] depois",
+        ])
+
+    def test_limits_are_taken_not_shown(self) -> None:
+        state = ClientState(CLOCK)
+        self.assertEqual(feed(state, "LIMITES 2.5 7 4096"), [SetLimits(ServerLimits(2.5, 7, 4096))])
+        self.assertEqual(feed(state, "LIMITES muitos"), [], "a malformed line is ignored")
+
+    def test_lista_todos_is_a_list_with_a_header(self) -> None:
+        state = logged_in()
+        state.sent(protocol.ListUsers(everyone=True))
+        lines = ["USUARIO alice ONLINE", f"USUARIO bob OFFLINE {WHEN}", "USUARIO carol OFFLINE"]
+        self.assertEqual(feed(state, *lines), [], "held until the answer ends")
+        self.assertEqual(feed(state, "OK LISTA TODOS"), [
+            "[15:00] Contas (3):",
+            "  alice: online agora",
+            "  bob: offline, visto por último hoje 09:02",
+            "  carol: offline, nunca entrou",
+        ])
+        shown = state.receive(lines[0])  # outside an answer, still a row
+        self.assertNotIn(Style.SENDER, [style for event in shown for style, _ in event.shown.parts])
+
+    def test_kept_private_messages_show_the_arrow(self) -> None:
+        state = ClientState(CLOCK)
+        state.sent(LOGIN)
+        events = feed(state, f"PENDENTE bob {WHEN} oi", "INFO 1 mensagem privada esperava por você.",
+                      "OK ENTRAR alice")
+        self.assertIn("[enquanto você estava fora] [09:02] bob → eu: oi", events)
+
+    def test_a_new_account_logs_in_with_the_same_password(self) -> None:
+        state = ClientState(CLOCK, log_in_after_register=True)
+        state.sent(protocol.Register("alice", "senha123"), line="NOVO alice senha123")
+        self.assertEqual(feed(state, "OK NOVO alice"), [
+            "[15:00] Conta alice criada; entrando…",
+            SendLine("ENTRAR alice senha123", LOGIN, automatic=False),
+        ])
+        script = ClientState(CLOCK)  # a script says ENTRAR itself
+        script.sent(protocol.Register("alice", "senha123"), line="NOVO alice senha123")
+        self.assertEqual(feed(script, "OK NOVO alice"),
+                         ["[15:00] Conta alice criada. Agora entre com: ENTRAR alice"])
+
+    def test_a_flood_refusal_is_sent_again_not_shown(self) -> None:
+        state = logged_in()
+        sent = state.sent(protocol.Broadcast("oi"), line="TODOS oi")
+        events = state.receive("ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada.")
+        self.assertEqual(events, [Resend(sent)])
+        self.assertFalse(sent.finished, "it waits to be sent again")
+        login = state.sent(LOGIN, line="ENTRAR alice senha123")
+        self.assertEqual(feed(state, "ERRO LIMITE Tentativas de login demais; espere um minuto."),
+                         ["[15:00] Erro: Tentativas de login demais; espere um minuto."])
+        self.assertEqual(login.outcome, "LIMITE")
+
+    def test_the_clients_own_ping_is_answered_silently(self) -> None:
+        state = logged_in()
+        state.sent(protocol.Ping(), automatic=True, line="PING")
+        self.assertEqual(feed(state, "OK PING"), [])
 
 
 if __name__ == "__main__":

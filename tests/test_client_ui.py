@@ -8,8 +8,10 @@ Rendering, typed lines and the protocol state have their own pure tests
 from __future__ import annotations
 
 import errno
+import os
 import queue
 import re
+import signal
 import socket
 import tempfile
 import threading
@@ -21,10 +23,11 @@ from unittest import mock
 
 import protocol
 from batchat import client as cliente
-from batchat import link, screen, server
+from batchat import client_main, flow, link, screen, server, system
+from batchat.limits import TokenBucket
 from batchat.render import Shown
 from tests.clocks import CLOCK, stamp
-from tests.support import TIMEOUT
+from tests.support import TIMEOUT, ServerTestCase
 
 
 class FakeReadline:
@@ -159,24 +162,29 @@ class FakeServerTestCase(unittest.TestCase):
     def start_client(
         self, *, interactive: bool = False, reconnect: bool = False, lockstep: bool = False,
         address: tuple[str, int] = ("127.0.0.1", 9), history: screen.InputHistory | None = None,
+        greeting: str | None = "INFO Bem-vindo", pace: PaceClock | None = None,
     ) -> None:
-        """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time)."""
+        """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time);
+        ``pace``: the pacing's clock, instead of the real one."""
         self.server_end, client_end = socket.socketpair()
         self.server_end.settimeout(TIMEOUT)
         self.addCleanup(self.server_end.close)
         self.screen = ScriptedScreen()
+        timing = {} if pace is None else {"now": pace.now, "pause": pace.pause}
         self.client = cliente.ChatClient(
             address, self.screen, interactive=interactive, reconnect=reconnect,
-            can_prompt=not lockstep, clock=CLOCK, history=history,
+            can_prompt=not lockstep, clock=CLOCK, history=history, **timing,  # type: ignore[arg-type]
         )
+        client_link = link.Link(client_end) if pace is None else pace.link(client_end)
         self.status: queue.Queue[int] = queue.Queue()
         thread = threading.Thread(
-            target=lambda: self.status.put(self.client.run(link.Link(client_end))), daemon=True
+            target=lambda: self.status.put(self.client.run(client_link)), daemon=True
         )
         thread.start()
         self.addCleanup(self.screen.typed.put, None)  # the keyboard thread ends at EOF
         self.server_lines = self.server_end.makefile("r", encoding="utf-8", newline="\n")
-        self.push("INFO Bem-vindo")
+        if greeting is not None:
+            self.push(greeting)
 
     def receive(self) -> str:
         return self.server_lines.readline().rstrip("\n")
@@ -205,6 +213,30 @@ class FakeServerTestCase(unittest.TestCase):
         self.screen.wait_for(r"Você entrou no chat como alice\.$")
 
 
+class PaceClock:
+    """The pacing's time, made up: a pause moves it on at once; each send notes the time."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.sent: list[tuple[float, bytes]] = []  # (when, the line) for each send
+
+    def now(self) -> float:
+        return self.time
+
+    def pause(self, condition: threading.Condition, seconds: float) -> None:
+        self.time += seconds
+
+    def link(self, sock: socket.socket) -> link.Link:
+        clock = self
+
+        class NotedLink(link.Link):
+            def send(self, data: bytes) -> None:
+                clock.sent.append((clock.time, data))
+                super().send(data)
+
+        return NotedLink(sock)
+
+
 class ChatClientTest(FakeServerTestCase):
     def test_own_message_echoed_once_the_server_confirms_it(self) -> None:
         self.start_client()
@@ -216,8 +248,8 @@ class ChatClientTest(FakeServerTestCase):
     def test_refused_command_is_not_echoed(self) -> None:
         self.start_client()
         self.type_and_receive("TODOS primeiro", "TODOS segundo")
-        self.push("ERRO LIMITE Devagar.", "OK TODOS")
-        self.screen.wait_for(r"Erro: Devagar\.$")
+        self.push("ERRO ARGUMENTOS Texto inválido.", "OK TODOS")
+        self.screen.wait_for(r"Erro: Texto inválido\.$")
         self.assertRegex(self.screen.wait_for(r"eu:"), r"eu: segundo$")
 
     def test_online_names_follow_the_server(self) -> None:
@@ -238,7 +270,11 @@ class ChatClientTest(FakeServerTestCase):
         self.push("OK LISTA alice bob")
         self.type_and_receive("LISTA TODOS")
         self.push("USUARIO alice ONLINE", "USUARIO bob ONLINE", "USUARIO carol OFFLINE", "OK LISTA TODOS", "OK PING")
-        self.screen.wait_for(r"^\[\d\d:\d\d\] carol: offline, nunca entrou$")
+        # A list with a header, its rows indented, not styled as messages from those people.
+        self.assertRegex(self.screen.wait_for(r"Contas"), r"^\[\d\d:\d\d\] Contas \(3\):$")
+        self.assertEqual(self.screen.wait_for(r"."), "  alice: online agora")
+        self.assertEqual(self.screen.wait_for(r"."), "  bob: online agora")
+        self.assertEqual(self.screen.wait_for(r"."), "  carol: offline, nunca entrou")
         self.screen.wait_for(r"O servidor está respondendo\.$")  # OK LISTA TODOS printed nothing
         self.assertEqual(self.client.online_names(), {"bob"}, "not {'TODOS'}")
 
@@ -259,7 +295,7 @@ class ChatClientTest(FakeServerTestCase):
         self.log_in()
         self.screen.typed.put("/conversa bob")
         self.screen.wait_for(r"^Conversa com bob: o que você digitar vai só para bob")
-        self.assertEqual(self.screen.prompts, ["alice> ", "alice → bob> "])
+        self.assertEqual(self.screen.prompts[-2:], ["alice> ", "alice → bob> "])
         self.screen.typed.put("tudo ótimo e vc?")
         self.assertEqual(self.receive(), "CHAT bob tudo ótimo e vc?")
         self.screen.typed.put("/todos bom dia, gente")
@@ -417,6 +453,151 @@ class ChatClientTest(FakeServerTestCase):
         self.assertEqual(self.exit_status(), 1)
 
 
+class FirstMinuteTest(FakeServerTestCase):
+    """A person's first minute: one greeting line, a paste sent whole, NOVO then in,
+    a server that stops answering or is no BatChat server at all."""
+
+    def test_one_greeting_line(self) -> None:
+        self.start_client()
+        self.assertEqual(self.screen.wait_for(r"."), "[15:00] Conectado a 127.0.0.1:9. Bem-vindo")
+        self.type_and_receive("PING")
+        self.push("OK PING")
+        self.screen.wait_for(r"O servidor está respondendo\.$")
+
+    def test_a_pasted_block_is_sent_whole_in_order_within_the_limits(self) -> None:
+        pace = PaceClock()
+        self.start_client(pace=pace)
+        self.push("LIMITES 5 20 2048", "INFO pronto")
+        self.screen.wait_for(r"pronto")
+        lines = [f"TODOS linha {number}" for number in range(30)]
+        self.type_and_receive(*lines)
+        self.assertEqual([data.decode().rstrip("\n") for _, data in pace.sent], lines)
+        server_bucket = TokenBucket(5, 20, 0.0)  # what the server's flood limit would say
+        refused = [line for when, line in pace.sent if not server_bucket.take(1, when)]
+        self.assertEqual(refused, [], "none would be refused")
+        self.assertGreater(pace.time, 2.0, "paced: the last ones waited their turn")
+
+    def test_the_stated_limits_are_followed(self) -> None:
+        pace = PaceClock()
+        self.start_client(pace=pace)
+        self.push("LIMITES 1 2 2048", "INFO pronto")  # slower than the defaults
+        self.screen.wait_for(r"pronto")
+        self.type_and_receive(*[f"TODOS {number}" for number in range(5)])
+        server_bucket = TokenBucket(1, 2, 0.0)
+        self.assertTrue(all(server_bucket.take(1, when) for when, _ in pace.sent), pace.sent)
+
+    def test_a_flood_refusal_is_sent_again_not_shown(self) -> None:
+        self.start_client()
+        self.type_and_receive("TODOS um")
+        self.push("ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada.")
+        self.assertEqual(self.receive(), "TODOS um", "sent again")
+        self.push("OK TODOS")
+        self.assertEqual(self.screen.wait_for(r"um|Devagar"), "[15:00] eu: um")
+
+    def test_a_line_longer_than_the_server_takes_is_refused_here(self) -> None:
+        self.start_client()
+        self.push("LIMITES 5 20 100", "INFO pronto")
+        self.screen.wait_for(r"pronto")
+        self.screen.typed.put("TODOS " + "x" * 200)
+        self.screen.wait_for(r"^Erro: linha longa demais: tem 206 caracteres e cabem 99; não foi enviada")
+        self.type_and_receive("PING")  # the long one never went out
+
+    def test_novo_then_straight_in(self) -> None:
+        with mock.patch.object(system, "read_hidden", return_value="senha123") as asked:
+            self.start_client()
+            self.type_and_receive()
+            self.screen.typed.put("NOVO alice")
+            self.assertEqual(self.receive(), "NOVO alice senha123")
+            self.push("OK NOVO alice")
+            self.assertEqual(self.receive(), "ENTRAR alice senha123", "the same password")
+            self.push("OK ENTRAR alice")
+            self.screen.wait_for(r"Você entrou no chat como alice\.$")
+        self.assertEqual(asked.call_count, 2, "asked twice, not three times")
+
+    def test_a_password_prompt_cancelled_sends_nothing(self) -> None:
+        with mock.patch.object(system, "read_hidden", return_value=None):  # Ctrl-C
+            self.start_client()
+            self.screen.typed.put("ENTRAR alice")
+            self.screen.wait_for(r"^Cancelado\.$")
+        self.type_and_receive("PING")
+
+    def test_a_server_that_stops_answering_is_noticed(self) -> None:
+        with mock.patch.multiple(flow, PING_AFTER=0.2, ANSWER_DEADLINE=0.3):
+            self.start_client()
+            self.type_and_receive("TODOS alguém aí?")
+            self.assertEqual(self.receive(), "PING", "a silence gets a PING")
+            # ... and no answer to it: the server froze.
+            self.screen.wait_for(r"talvez não tenha chegado: eu: alguém aí\?$")
+            self.screen.wait_for(r"^O servidor parou de responder \(nada chegou em 0\.5 s")
+            self.assertEqual(self.exit_status(), 1, "--no-reconnect: the end")
+
+    def test_an_answered_ping_keeps_the_connection_quietly(self) -> None:
+        with mock.patch.multiple(flow, PING_AFTER=0.2, ANSWER_DEADLINE=5.0):
+            self.start_client()
+            self.assertEqual(self.receive(), "PING")
+            self.push("OK PING", "INFO depois")
+            self.assertEqual(self.screen.wait_for(r"depois|respondendo"), "[15:00] depois")
+
+    def test_a_server_that_is_not_batchat_is_explained(self) -> None:
+        with mock.patch.object(flow, "GREETING_DEADLINE", 0.3):
+            self.start_client(greeting=None)
+            self.server_end.sendall(b"220-bem-vindo ao FTP, sem quebra de linha")
+            line = self.screen.wait_for(r"aceitou a conexão")
+            self.assertEqual(line, "127.0.0.1:9 aceitou a conexão, mas não respondeu como um servidor "
+                                   "BatChat (nenhuma saudação em 0.3 s). O endereço e a porta "
+                                   "(--host, --port) estão certos?")
+            self.assertEqual(self.exit_status(), 1)
+
+
+@unittest.skipUnless(hasattr(signal, "SIGSTOP"), "SIGSTOP is Unix only")
+class FrozenServerTest(ServerTestCase):
+    """The real server, frozen with SIGSTOP: noticed, dropped, and back once it wakes."""
+
+    def test_a_frozen_server_is_noticed_and_the_client_comes_back(self) -> None:
+        self.register("alice")
+        screen_ = ScriptedScreen()
+        client = cliente.ChatClient(("127.0.0.1", self.server.port), screen_, interactive=False,
+                                    reconnect=True, clock=CLOCK)
+        status: queue.Queue[int] = queue.Queue()
+        timings = mock.patch.multiple(flow, PING_AFTER=0.3, ANSWER_DEADLINE=0.5, GREETING_DEADLINE=0.5)
+        with timings, fast_retries():
+            first = link.open_link(("127.0.0.1", self.server.port), None)
+            threading.Thread(target=lambda: status.put(client.run(first)), daemon=True).start()
+            self.addCleanup(screen_.typed.put, None)
+            screen_.wait_for(r"Bem-vindo")
+            screen_.typed.put("ENTRAR alice senha123")
+            screen_.wait_for(r"Você entrou no chat como alice\.$")
+            os.kill(self.server.process.pid, signal.SIGSTOP)
+            self.addCleanup(os.kill, self.server.process.pid, signal.SIGCONT)
+            screen_.wait_for(r"^O servidor parou de responder")
+            screen_.wait_for(r"^Tentando reconectar")
+            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 0\.5 s\.$")  # still frozen
+            os.kill(self.server.process.pid, signal.SIGCONT)
+            screen_.wait_for(r"De volta ao chat como alice\.$")
+            screen_.typed.put("SAIR")
+            self.assertEqual(status.get(timeout=TIMEOUT), 0)
+
+
+class ArgumentsTest(unittest.TestCase):
+    def test_host_and_port_as_plain_words(self) -> None:
+        cases = [
+            ([], ("127.0.0.1", 5050)),
+            (["exemplo.org", "6000"], ("exemplo.org", 6000)),
+            (["exemplo.org"], ("exemplo.org", 5050)),
+            (["6000"], ("127.0.0.1", 6000)),
+            (["--host", "exemplo.org", "--port", "6000"], ("exemplo.org", 6000)),
+        ]
+        for argv, expected in cases:
+            with self.subTest(argv=argv):
+                args = client_main.parse_arguments(argv)
+                self.assertEqual((args.host, args.port), expected)
+
+    def test_two_addresses_are_refused(self) -> None:
+        for argv in (["a", "1", "2"], ["a", "--host", "b"], ["a", "70000"]):
+            with self.subTest(argv=argv), mock.patch("sys.stderr"), self.assertRaises(SystemExit):
+                client_main.parse_arguments(argv)
+
+
 class HostileServerTest(FakeServerTestCase):
     """What a server sends is bounded: one endless line must not grow the client."""
 
@@ -475,14 +656,13 @@ class LockstepTest(FakeServerTestCase):
         self.assertEqual(self.receive(), "TODOS dois")
 
     def test_a_line_refused_by_the_flood_limit_is_sent_again(self) -> None:
-        with mock.patch.object(cliente, "LIMIT_RETRY_DELAY", 0.01):
-            self.start_client(lockstep=True)
-            self.screen.typed.put("TODOS um")
-            self.assertEqual(self.receive(), "TODOS um")
-            self.push("ERRO LIMITE Devagar.")
-            self.assertEqual(self.receive(), "TODOS um", "sent again")
-            self.push("OK TODOS")
-            self.screen.wait_for(r"eu: um$")
+        self.start_client(lockstep=True)
+        self.screen.typed.put("TODOS um")
+        self.assertEqual(self.receive(), "TODOS um")
+        self.push("ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada.")
+        self.assertEqual(self.receive(), "TODOS um", "sent again")
+        self.push("OK TODOS")
+        self.screen.wait_for(r"eu: um$")
 
 
 def closed_port() -> int:

@@ -71,7 +71,7 @@ class StoryMixin:
             self.server.port, host=self.server_host, launcher=self.server_launcher  # type: ignore[attr-defined]
         )
         self.addCleanup(client.kill)  # type: ignore[attr-defined]
-        client.output.wait_for(rf"^{STAMP}Bem-vindo ao BatChat!")
+        client.output.wait_for(rf"^{STAMP}Conectado a .*\. Bem-vindo ao BatChat!")
         for line in ("NOVO alice senha123", "ENTRAR alice senha123", "LISTA", "CHAT bob oi", "TODOS olá", "SAIR"):
             client.type(line)
         client.output.wait_for(r"Você entrou no chat como alice\.$")

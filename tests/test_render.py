@@ -47,23 +47,23 @@ class RenderTest(unittest.TestCase):
         ("ENTROU \x1b[31mmallory", None, "-- \\x1b[31mmallory entrou no chat."),
         # Messages from before, with their own time (NOW is 2026-11-21 15:00 local).
         (f"PENDENTE alice {stamp(2026, 11, 20, 21, 14)} oi", "bob",
-         "[enquanto você estava fora] [ontem 21:14] alice: oi"),
+         "[enquanto você estava fora] [ontem 21:14] alice → eu: oi"),
         (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} bom dia, bob", "bob",
-         "[enquanto você estava fora] [09:02] alice: bom dia, bob"),
-        (f"PENDENTE alice {stamp(2026, 11, 2, 8, 0)} oi", "bob", "[enquanto você estava fora] [02/11 08:00] alice: oi"),
+         "[enquanto você estava fora] [09:02] alice → eu: bom dia, bob"),
+        (f"PENDENTE alice {stamp(2026, 11, 2, 8, 0)} oi", "bob", "[enquanto você estava fora] [02/11 08:00] alice → eu: oi"),
         (f"PENDENTE alice {stamp(2025, 12, 31, 23, 59)} oi", "bob",
-         "[enquanto você estava fora] [31/12/2025 23:59] alice: oi"),
-        ("PENDENTE alice ontem oi", "bob", "[enquanto você estava fora] [ontem] alice: oi"),
+         "[enquanto você estava fora] [31/12/2025 23:59] alice → eu: oi"),
+        ("PENDENTE alice ontem oi", "bob", "[enquanto você estava fora] [ontem] alice → eu: oi"),
         (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} \x1b[2J", "bob",
-         "[enquanto você estava fora] [09:02] alice: \\x1b[2J"),
+         "[enquanto você estava fora] [09:02] alice → eu: \\x1b[2J"),
         (f"HISTORICO carol {stamp(2026, 11, 21, 14, 58)} bom dia", "bob", "[histórico] [14:58] carol: bom dia"),
         ("INFO 2 mensagens privadas esperavam por você.", "bob", "2 mensagens privadas esperavam por você."),
         ("OK CHAT bob GUARDADA", "alice", "bob está offline: a mensagem foi guardada e será entregue quando entrar."),
         # LISTA TODOS.
-        ("USUARIO alice ONLINE", "bob", "alice: online agora"),
-        (f"USUARIO bob OFFLINE {stamp(2026, 11, 21, 12, 30)}", "alice", "bob: offline, visto por último hoje 12:30"),
-        (f"USUARIO bob OFFLINE {stamp(2026, 11, 20, 12, 30)}", "alice", "bob: offline, visto por último ontem 12:30"),
-        ("USUARIO carol OFFLINE", "alice", "carol: offline, nunca entrou"),
+        ("USUARIO alice ONLINE", "bob", "  alice: online agora"),
+        (f"USUARIO bob OFFLINE {stamp(2026, 11, 21, 12, 30)}", "alice", "  bob: offline, visto por último hoje 12:30"),
+        (f"USUARIO bob OFFLINE {stamp(2026, 11, 20, 12, 30)}", "alice", "  bob: offline, visto por último ontem 12:30"),
+        ("USUARIO carol OFFLINE", "alice", "  carol: offline, nunca entrou"),
     ]
     # (server line, the style of each part)
     STYLES = [
@@ -153,7 +153,7 @@ class MomentTest(unittest.TestCase):
     def test_a_moment_the_platform_cannot_show_is_shown_as_sent(self) -> None:
         line = "USUARIO bob OFFLINE 9999-12-31T23:59:59Z"
         far = render.Clock(now=lambda: NOW, zone=datetime.timezone(datetime.timedelta(hours=14)))
-        self.assertEqual(render.render(line, "alice", far), "bob: offline, visto por último 9999-12-31T23:59:59Z")
+        self.assertEqual(render.render(line, "alice", far), "  bob: offline, visto por último 9999-12-31T23:59:59Z")
 
 
 class EchoTest(unittest.TestCase):

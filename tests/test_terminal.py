@@ -42,7 +42,7 @@ class TerminalTestCase(ServerTestCase):
             home = Path(temporary_folder(self))
         client = TerminalClient(port or self.server.port, home, *args, environ=environ)
         self.addCleanup(client.close)
-        client.wait_screen(r"^BatChat: conectado a 127\.0\.0\.1:\d+\. AJUDA ou \? mostra os comandos\.$")
+        client.wait_screen(rf"^{STAMP}Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat!")
         client.wait_prompt("> ")
         return client
 
@@ -125,6 +125,25 @@ class InputLineTest(TerminalTestCase):
         self.assertEqual(bob.read_line(), f"TODOS alice {text}")
 
 
+class PasteTest(TerminalTestCase):
+    def test_a_pasted_block_arrives_whole_and_in_order(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        count = 30  # the server's default limit takes 20 at once, then 5 a second
+        alice.type("".join(f"TODOS linha {number}{ENTER}" for number in range(count)))
+        self.assertEqual(
+            [bob.read_line() for _ in range(count)],
+            [f"TODOS alice linha {number}" for number in range(count)],
+        )
+        alice.wait_screen(rf"^{STAMP}eu: linha {count - 1}$")
+        alice.wait_prompt("alice> ")
+        raw = bytes(alice.raw)
+        self.assertNotIn(b"Devagar", raw, "the server refused none")
+        self.assertIn("linhas na fila] alice> ".encode(), raw, "the queue was shown while it waited")
+
+
 class PasswordTest(TerminalTestCase):
     def test_passwords_asked_without_echo(self) -> None:
         secret = "segredo99x"
@@ -133,11 +152,8 @@ class PasswordTest(TerminalTestCase):
         client.wait_screen(r"^Escolha uma senha para carol:")
         client.type(f"{secret}{ENTER}")
         client.wait_screen(r"^Repita a senha:")
-        client.type(f"{secret}{ENTER}")
-        client.wait_screen(rf"^{STAMP}Conta carol criada\.")
-        client.type(f"ENTRAR carol{ENTER}")
-        client.wait_screen(r"^Senha de carol:")
-        client.type(f"{secret}{ENTER}")
+        client.type(f"{secret}{ENTER}")  # asked twice, then straight into the chat
+        client.wait_screen(rf"^{STAMP}Conta carol criada; entrando…$")
         client.wait_screen(rf"^{STAMP}Você entrou no chat como carol\.$")
         client.wait_prompt("carol> ")
         self.assertNotIn(secret.encode(), bytes(client.raw), "the password never reaches the screen")
@@ -154,12 +170,16 @@ class PasswordTest(TerminalTestCase):
         other = self.connect()
         self.assertEqual(other.request("NOVO dave outra123"), "OK NOVO dave", "nothing was sent")
 
-    def test_ctrl_c_at_the_password_prompt_gives_the_terminal_back(self) -> None:
+    def test_ctrl_c_at_the_password_prompt_cancels_the_prompt_not_the_client(self) -> None:
         client = self.start_terminal()
         client.type(f"ENTRAR alice{ENTER}")
         client.wait_screen(r"^Senha de alice:")
         self.assertFalse(client.terminal_modes()[3] & termios.ECHO, "typing is hidden")
-        client.type(CTRL_C)
+        client.type("meia-senha" + CTRL_C)
+        client.wait_screen(r"^Cancelado\.$")
+        client.wait_prompt("> ")
+        self.log_in(client)  # the client goes on
+        client.type(CTRL_C)  # at the input line, Ctrl-C still leaves
         self.assertEqual(client.wait_exit(), 0)
         self.assertEqual(client.terminal_modes(), client.initial_modes, "echo and line mode are back")
 
@@ -309,7 +329,7 @@ class NetworkTextTest(unittest.TestCase):
                 client.wait_screen(
                     r"mallory → eu: \\x1b\[2J\\x1b\[31mvermelho\\x07 \\x9b1;1H fim$"
                 )
-                client.wait_screen(rf"^{STAMP}oi$")  # the screen was not cleared
+                client.wait_screen(rf"^{STAMP}Conectado a .*\. oi$")  # the screen was not cleared
         raw = bytes(client.raw)
         self.assertNotIn(b"\x1b[2J", raw)
         self.assertNotIn(b"\x1b[31m", raw)

@@ -188,7 +188,7 @@ class TlsClientTest(ServerTestCase):
         result = run_client(self.server.port, "ENTRAR alice senha123\nCHAT bob oi cifrado\nSAIR\n",
                             "--tls", "--cafile", str(TLS_CERT))
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertRegex(result.stdout, r"conectado a 127\.0\.0\.1:\d+ com TLSv1\.[23]\. ")
+        self.assertRegex(result.stdout, r"Conectado a 127\.0\.0\.1:\d+ com TLSv1\.[23]\. Bem-vindo")
         self.assertIn("eu → bob: oi cifrado", result.stdout)
         self.assertEqual(self.bob.read_line(), "ENTROU alice")
         self.assertEqual(self.bob.read_line(), "MSG alice oi cifrado")
