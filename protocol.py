@@ -9,7 +9,7 @@ Framing
 -------
 One message per line, UTF-8, ended by ``\\n``; a ``\\r`` right before it is
 dropped. Lines are framed by newline, never by ``recv()`` call: use
-:class:`LineFramer` to turn an arbitrary stream of chunks into lines.
+:class:`batchat.framing.LineFramer` to turn a stream of chunks into lines.
 
 Grammar (client -> server)
 --------------------------
@@ -95,8 +95,9 @@ Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
 ``OK LISTA TODOS`` answers ``LISTA TODOS`` even if somebody is called TODOS.
 
 Transport: plain TCP, or TLS (1.2 or newer) when the server is started with a
-certificate. :class:`TlsEndpoint` does TLS as a byte transform over memory
-buffers, so TLS too stays free of sockets here.
+certificate; ``batchat.tls_endpoint`` does TLS as a byte transform over memory
+buffers, so TLS too stays free of sockets. Lines are cut from the byte stream
+by ``batchat.framing.LineFramer``.
 
 Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``,
 none of them invisible (the Hangul fillers count as letters, but are not);
@@ -107,27 +108,22 @@ isolates (they could forge a line, or reorder text, on somebody else's
 screen); such text is refused with ``ERRO ARGUMENTOS``.
 
 Also here, still without I/O: recognising a client that speaks HTTP or TLS
-instead (:func:`foreign_protocol`), and the Portuguese argparse conventions
-both programs share (:class:`PortugueseArgumentParser`).
+instead (:func:`foreign_protocol`), and the command table both programs use
+(:data:`COMMAND_HELP`).
 """
 
 from __future__ import annotations
 
-import argparse
 import calendar
-import contextlib
 import difflib
 import enum
 import functools
 import math
 import re
-import ssl
-import sys
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
 
 ENCODING = "utf-8"
 DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
@@ -326,81 +322,7 @@ def closest_command(word: str) -> str | None:
     return matches[0]  # "saır" (dotless i) is no SAIR, though its upper() is
 
 
-# --- Framing and decoding ---------------------------------------------------
-
-
-class LineTooLong:
-    """Stands in :meth:`LineFramer.feed`'s output for a line over the limit, dropped."""
-
-    def __repr__(self) -> str:
-        return "LINE_TOO_LONG"
-
-
-LINE_TOO_LONG = LineTooLong()
-
-
-class FramingError(Exception):
-    """The peer sent far too many bytes without a newline: drop the connection."""
-
-
-class LineFramer:
-    """Split a byte stream into lines, whatever the chunking of ``feed`` calls.
-
-    A command split across many TCP segments, or several commands in one
-    segment, come out the same. Lines are returned without the ``\\n`` and
-    without a ``\\r`` right before it.
-
-    With ``max_line`` (bytes, counting the newline; 0 means no limit), a longer
-    line comes out as :data:`LINE_TOO_LONG` and its bytes are dropped as they
-    arrive, so memory stays bounded by ``max_line`` whatever the peer sends.
-    More than ``4 * max_line`` bytes with no newline raises :class:`FramingError`.
-    """
-
-    def __init__(self, max_line: int = 0) -> None:
-        self._max_line = max_line
-        self._pending = bytearray()
-        self._dropped = 0  # bytes of the current over-long line dropped so far
-
-    def feed(self, data: bytes) -> list[bytes | LineTooLong]:
-        """Add ``data`` and return every line it completes, in order."""
-        *complete, rest = data.split(b"\n")
-        lines = [self._finish(part) for part in complete]
-        self._keep(rest)
-        return lines
-
-    @property
-    def pending(self) -> int:
-        """Bytes kept that do not yet form a complete line."""
-        return len(self._pending)
-
-    def _finish(self, part: bytes) -> bytes | LineTooLong:
-        self._check_run(self._dropped + len(self._pending) + len(part))
-        if self._dropped:
-            self._dropped = 0
-            return LINE_TOO_LONG
-        if self._pending:
-            part = bytes(self._pending + part)
-            self._pending.clear()
-        if self._max_line and len(part) + 1 > self._max_line:
-            return LINE_TOO_LONG
-        return part[:-1] if part.endswith(b"\r") else part
-
-    def _keep(self, part: bytes) -> None:
-        self._check_run(self._dropped + len(self._pending) + len(part))
-        if self._dropped:
-            self._dropped += len(part)
-        else:
-            self._pending += part
-            if self._max_line and len(self._pending) >= self._max_line:
-                # Already too long even before its newline: stop storing it.
-                self._dropped = len(self._pending)
-                self._pending.clear()
-
-    def _check_run(self, run: int) -> None:
-        """A run of bytes with no newline past 4 x max_line ends the connection,
-        however the bytes were split into chunks."""
-        if self._max_line and run > 4 * self._max_line:
-            raise FramingError(f"{run} bytes sem quebra de linha")
+# --- Decoding and encoding lines ---------------------------------------------
 
 
 def decode_line(raw: bytes) -> str:
@@ -757,182 +679,8 @@ def foreign_protocol_error(name: str) -> ProtocolError:
     )
 
 
-# --- TLS as a byte transform --------------------------------------------------------
-
-TLS_MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
-TLS_READ_SIZE = 65536
-
-
-class TlsEndpoint:
-    """One side of a TLS session as a pure byte transform: no socket, no thread.
-
-    :class:`ssl.SSLObject` over two :class:`ssl.MemoryBIO`, the standard
-    library's sans-I/O TLS. The caller moves the bytes: :meth:`feed` what came
-    from the network, :meth:`read` the plaintext it carried, :meth:`encrypt`
-    what to send, and send whatever :meth:`take_output` holds (handshake and
-    post-handshake records too).
-
-    Why not :class:`ssl.SSLSocket`: both programs read a connection in one
-    thread while others write to it, and OpenSSL forbids using one SSL object
-    from two threads at once (an ``SSL_read`` during an ``SSL_write`` can
-    corrupt the session or crash; CPython issue gh-151508). Here the owner
-    serialises every call with one lock, and does the socket I/O itself.
-    """
-
-    def __init__(
-        self, context: ssl.SSLContext, *, server_side: bool, server_hostname: str | None = None
-    ) -> None:
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._tls = context.wrap_bio(
-            self._incoming, self._outgoing, server_side=server_side, server_hostname=server_hostname
-        )
-
-    def handshake(self) -> bool:
-        """Advance the handshake with what was fed; ``True`` once it is complete.
-
-        Raises :class:`ssl.SSLError` when it fails (a refused certificate, a
-        peer that does not speak TLS); :meth:`take_output` may hold an alert.
-        """
-        try:
-            self._tls.do_handshake()
-        except ssl.SSLWantReadError:
-            return False
-        return True
-
-    def complete_handshake(
-        self, send: Callable[[bytes], object], receive: Callable[[], bytes]
-    ) -> None:
-        """Drive the handshake to its end with the caller's I/O: ``send`` what must go
-        out, ``receive`` the peer's next bytes (raising, with the caller's own
-        deadline, rather than returning nothing). Raises :class:`ssl.SSLError`
-        when the handshake fails."""
-        while not self.handshake():
-            send(self.take_output())
-            self.feed(receive())
-        send(self.take_output())  # our last flight (a TLS 1.3 server: its session tickets)
-
-    def decrypt(self, data: bytes) -> tuple[bytes | None, bytes]:
-        """Take ``data`` from the peer (``b""``: nothing new); the plaintext so far, as
-        :meth:`read` gives it, and what must be sent back at once (TLS 1.3 may
-        answer on its own: session tickets, key updates)."""
-        if data:
-            self.feed(data)
-        return self.read(), self.take_output()
-
-    def feed(self, data: bytes) -> None:
-        """Bytes received from the peer; ``b""`` when the connection ended."""
-        if data:
-            self._incoming.write(data)
-        else:
-            self._incoming.write_eof()
-
-    def read(self) -> bytes | None:
-        """All the plaintext the bytes fed so far carry (maybe ``b""``: half a record);
-        ``None`` once the peer has closed the session."""
-        chunks = []
-        while True:
-            try:
-                chunk = self._tls.read(TLS_READ_SIZE)
-            except ssl.SSLWantReadError:
-                return b"".join(chunks)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                # close_notify, or the connection ended without one: either way
-                # nothing more will come. Plaintext already read still counts.
-                return b"".join(chunks) if chunks else None
-            if not chunk:
-                return b"".join(chunks) if chunks else None
-            chunks.append(chunk)
-
-    def encrypt(self, data: bytes) -> bytes:
-        """The records that carry ``data`` (and anything else waiting to go out)."""
-        view = memoryview(data)
-        while view:
-            view = view[self._tls.write(view):]
-        return self.take_output()
-
-    def take_output(self) -> bytes:
-        """Bytes the session needs sent to the peer, now."""
-        return self._outgoing.read()
-
-    def close(self) -> bytes:
-        """Start closing the session; the ``close_notify`` alert to send."""
-        # unwrap() then waits for the peer's own close_notify, which we do not
-        # need; a session that never finished its handshake has none to send.
-        with contextlib.suppress(ssl.SSLError):
-            self._tls.unwrap()
-        return self.take_output()
-
-    @property
-    def version(self) -> str | None:
-        """The TLS version agreed, e.g. ``"TLSv1.3"``; ``None`` before the handshake."""
-        return self._tls.version()
-
-
-# --- Command-line conventions shared by servidor.py and cliente.py -------------
-
-
-class _PortugueseHelpFormatter(argparse.HelpFormatter):
-    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, prefix if prefix is not None else "uso: ")
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        # Flags (no value: --tls, --no-reconnect) have no default worth showing.
-        default = action.default
-        if default not in (None, argparse.SUPPRESS) and action.nargs != 0:
-            # A whole number reads as one: "padrão: 300", not "300.0".
-            if isinstance(default, float) and default.is_integer():
-                default = int(default)
-            text += f" (padrão: {str(default).replace('%', '%%')})"
-        return text
-
-
-class PortugueseArgumentParser(argparse.ArgumentParser):
-    """argparse with its own words in Portuguese, so ``--help`` reads in one language.
-
-    Defaults are shown by the formatter ("(padrão: ...)"), so option help
-    texts do not repeat them.
-    """
-
-    def __init__(self, description: str) -> None:
-        super().__init__(
-            description=description, add_help=False, formatter_class=_PortugueseHelpFormatter
-        )
-        self._options = self.add_argument_group("opções")
-        self._options.add_argument("-h", "--help", action="help", help="mostra esta ajuda e sai")
-
-    def option(self, *flags: str, **settings: Any) -> None:
-        """Add an option to the "opções" section."""
-        self._options.add_argument(*flags, **settings)
-
-    # argparse's own phrases that reach the person, in the words it builds them with.
-    _PHRASES = (
-        ("argument ", "opção "),
-        ("invalid choice", "escolha inválida"),
-        ("choose from", "escolha entre"),
-        ("expected one argument", "falta o valor"),
-        ("unrecognized arguments", "opções desconhecidas"),
-    )
-
-    def error(self, message: str) -> NoReturn:
-        for english, portuguese in self._PHRASES:
-            message = message.replace(english, portuguese)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: erro: {message}\n")
-
+# --- Addresses, as people write them -------------------------------------------
 
 def format_address(host: str, port: int) -> str:
     """``host:port`` as people and URLs write it: ``[::1]:5050`` for an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def port_number(text: str) -> int:
-    """argparse type for a TCP port, 0 to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"porta inválida: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a porta deve estar entre 0 e 65535, não {port}")
-    return port

@@ -58,8 +58,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import protocol
-from batchat import flow, system
-from batchat import link as links
+from batchat import flow, framing, link as links, system
 from batchat.client_state import (
     ClientState, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show,
 )
@@ -229,7 +228,7 @@ class ChatClient:
         assert link is not None
         # Bounded: a hostile server (or anyone in the middle of a plaintext
         # connection) could otherwise grow this process with one endless line.
-        framer = protocol.LineFramer(protocol.MAX_SERVER_LINE)
+        framer = framing.LineFramer(protocol.MAX_SERVER_LINE)
         liveness = Liveness(self._now())
         while True:
             if not link.wait_readable(liveness.next_check(self._now())):
@@ -244,7 +243,7 @@ class ChatClient:
                 return "O servidor encerrou a conexão."
             try:
                 lines = framer.feed(data)
-            except protocol.FramingError:
+            except framing.FramingError:
                 return SERVER_LINE_TOO_LONG
             liveness.heard(self._now(), line=bool(lines))
             for raw in lines:

@@ -16,10 +16,11 @@ import traceback
 from typing import NoReturn
 
 import protocol
+from batchat import cli
 from batchat.client import ChatClient
-from batchat.link import TlsRefused, connect_problem, open_link, tls_context
+from batchat.link import connect_problem, open_link, tls_context, TlsRefused
 from batchat.render import Style
-from batchat.screen import InputHistory, history_path, make_screen, set_up_readline
+from batchat.screen import history_path, make_screen, set_up_readline, InputHistory
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5050
@@ -34,14 +35,14 @@ NO_READLINE_NOTE = (
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = protocol.PortugueseArgumentParser("Cliente de terminal do BatChat.")
+    parser = cli.PortugueseArgumentParser("Cliente de terminal do BatChat.")
     words = parser.add_argument_group("endereço, também sem --host e --port")
     words.add_argument("host_word", nargs="?", metavar="HOST", help="como --host: python3 cliente.py 192.168.0.10")
     words.add_argument(
         "port_word", nargs="?", metavar="PORTA", help="como --port: python3 cliente.py 192.168.0.10 5050"
     )
     parser.option("--host", help=f"endereço do servidor (padrão: {DEFAULT_HOST})")
-    parser.option("--port", type=protocol.port_number, help=f"porta do servidor (padrão: {DEFAULT_PORT})")
+    parser.option("--port", type=cli.port_number, help=f"porta do servidor (padrão: {DEFAULT_PORT})")
     parser.option(
         "--no-reconnect", dest="reconnect", action="store_false",
         help="não tentar reconectar quando a conexão cair",
@@ -71,7 +72,7 @@ def _take_positional_address(parser: argparse.ArgumentParser, args: argparse.Nam
         parser.error(f"dois endereços: {words[0]} e --host {args.host}; use um só")
     if len(words) == 2:
         try:
-            port = protocol.port_number(words[1])
+            port = cli.port_number(words[1])
         except argparse.ArgumentTypeError as error:
             parser.error(str(error))
         if args.port is not None and port != args.port:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import protocol
-from batchat import system
+from batchat import system, tls_endpoint
 from batchat.ending import Closer, Ending
 from batchat.presence import PresenceJournal
 
@@ -58,7 +58,7 @@ class Connection:
 
     With TLS, lines are encrypted as they enter the outbox, under ``_lock``,
     which also serialises every other use of the TLS session (see
-    :class:`protocol.TlsEndpoint`); the outbox holds ciphertext.
+    :class:`tls_endpoint.TlsEndpoint`); the outbox holds ciphertext.
 
     ``on_written`` callbacks learn when given bytes have been written to the
     socket (for the mailbox, which deletes a kept message only then, and
@@ -85,7 +85,7 @@ class Connection:
         self._shut = False  # closed and flushed: the socket was shut down
         self._presence: PresenceJournal | None = None  # followed while logged in
         self.presence_seen = 0  # journal index of the next notice to send
-        self._tls: protocol.TlsEndpoint | None = None
+        self._tls: tls_endpoint.TlsEndpoint | None = None
         self._awaiting_tls = False  # a TLS handshake is under way: no line may go out yet
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
         self._enqueued_total = 0  # bytes ever put in the outbox
@@ -111,7 +111,7 @@ class Connection:
         with self._lock:
             self._awaiting_tls = True
 
-    def use_tls(self, endpoint: protocol.TlsEndpoint) -> bytes:
+    def use_tls(self, endpoint: tls_endpoint.TlsEndpoint) -> bytes:
         """From now on, encrypt what goes out and decrypt what comes in. Returns the
         plaintext that already came with the end of the handshake."""
         with self._lock:

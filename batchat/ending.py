@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-
 class Closer(enum.Enum):
     """Who ended a connection."""
 

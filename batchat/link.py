@@ -19,7 +19,7 @@ import threading
 import time
 
 import protocol
-from batchat import system
+from batchat import system, tls_endpoint
 
 RECV_SIZE = 65536
 CONNECT_TIMEOUT = 10.0
@@ -68,13 +68,13 @@ class Link:
 
     Both threads use it: the main thread receives, either thread sends. An
     SSL session must never be used by two threads at once (see
-    :class:`protocol.TlsEndpoint`), so every use of it happens under the
+    :class:`tls_endpoint.TlsEndpoint`), so every use of it happens under the
     client's one send lock: :meth:`send` is called with it held, and
     :meth:`receive` takes it once bytes have arrived.
     """
 
     def __init__(
-        self, sock: socket.socket, tls: protocol.TlsEndpoint | None = None, early: bytes = b""
+        self, sock: socket.socket, tls: tls_endpoint.TlsEndpoint | None = None, early: bytes = b""
     ) -> None:
         self.sock = sock
         self._tls = tls
@@ -145,7 +145,7 @@ def open_link(address: tuple[str, int], tls: ssl.SSLContext | None) -> Link:
 
 
 def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str, deadline: float) -> Link:
-    endpoint = protocol.TlsEndpoint(context, server_side=False, server_hostname=host)
+    endpoint = tls_endpoint.TlsEndpoint(context, server_side=False, server_hostname=host)
 
     def receive() -> bytes:
         # One deadline for the whole handshake: a server that trickles bytes cannot stall us.
@@ -183,5 +183,5 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         context = ssl.create_default_context(cafile=args.cafile)
     else:
         return None
-    context.minimum_version = protocol.TLS_MINIMUM_VERSION
+    context.minimum_version = tls_endpoint.TLS_MINIMUM_VERSION
     return context

@@ -7,7 +7,6 @@ without one (see the class for why that is safe). Imports nothing of BatChat.
 
 from __future__ import annotations
 
-
 class PresenceJournal:
     """The ``ENTROU``/``SAIU`` notices, written once and read by each session at its own pace.
 

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import system
+from batchat import framing, system
 from batchat.connection import RECV_SIZE, Connection
 from batchat.ending import Closer, Ending, SessionEnded
 from batchat.limits import limit_error, Limits
 from batchat.session import ChatSession
-
 
 FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
 
@@ -84,7 +83,7 @@ def read_lines(connection: Connection, session: ChatSession, limits: Limits, ear
 
     Raises :class:`SessionEnded` when the session must end before that.
     """
-    framer = protocol.LineFramer(limits.max_line)
+    framer = framing.LineFramer(limits.max_line)
     clock = LoginClock(limits.login_timeout, limits.login_cap, time.monotonic())
     head = b""  # the connection's first bytes, until its first line is complete
     first_line = True
@@ -104,11 +103,11 @@ def read_lines(connection: Connection, session: ChatSession, limits: Limits, ear
         session.flush_output()
 
 
-def _frame(framer: protocol.LineFramer, data: bytes, session: ChatSession) -> list[bytes | protocol.LineTooLong]:
+def _frame(framer: framing.LineFramer, data: bytes, session: ChatSession) -> list[bytes | framing.LineTooLong]:
     """The lines ``data`` completes; a client that never ends a line is told, and ended."""
     try:
         return framer.feed(data)
-    except protocol.FramingError as error:
+    except framing.FramingError as error:
         session.send_error(ProtocolError(ErrorCode.LINE_TOO_LONG, "Dados demais sem quebra de linha."))
         raise SessionEnded(Closer.LIMIT, f"de tamanho de linha (--max-line), com {error}") from None
 

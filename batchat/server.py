@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import protocol
-from batchat import system
+from batchat import cli, system
 from batchat.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
 from batchat.connection import CLOSE_GRACE, Connection
-from batchat.ending import CLIENT_CLOSED, Closer, describe_end, Ending, SessionEnded
+from batchat.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
 from batchat.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.mailbox import Mailbox
-from batchat.registry import SessionRegistry
 from batchat.reader import read_lines
+from batchat.registry import SessionRegistry
 from batchat.session import ChatSession, ServerContext
 from batchat.storage import data_folder_problem, describe_os_error, lock_data_file, FolderInUse, StorageError
 from batchat.tls import DEFAULT_TLS_TIMEOUT, TlsSettings
@@ -373,7 +373,7 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
 
 
 def parse_arguments(argv: list[str] | None = None) -> Any:
-    parser = protocol.PortugueseArgumentParser(
+    parser = cli.PortugueseArgumentParser(
         "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
         "Nos limites, 0 desliga o limite.",
     )
@@ -391,14 +391,14 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
     return args
 
 
-def _add_server_options(parser: protocol.PortugueseArgumentParser) -> None:
+def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--host", default="0.0.0.0",
         help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta, "
         ":: aceita IPv6 e IPv4",
     )
     parser.option(
-        "--port", type=protocol.port_number, default=DEFAULT_PORT,
+        "--port", type=cli.port_number, default=DEFAULT_PORT,
         help="porta TCP; 0 escolhe uma porta livre e a mostra",
     )
     parser.option("--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir")
@@ -426,7 +426,7 @@ def _add_server_options(parser: protocol.PortugueseArgumentParser) -> None:
     )
 
 
-def _add_limit_options(parser: protocol.PortugueseArgumentParser) -> None:
+def _add_limit_options(parser: cli.PortugueseArgumentParser) -> None:
     defaults = Limits()
     for name, kind, maximum, text in _LIMIT_OPTIONS:
         parser.option(

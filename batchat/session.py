@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import protocol
-from protocol import ErrorCode, LineTooLong, ProtocolError
+from protocol import ErrorCode, ProtocolError
 from batchat.accounts import UserStore
 from batchat.connection import Connection
 from batchat.delivery import Delivery
 from batchat.ending import Closer, Ending, SessionEnded
+from batchat.framing import LineTooLong
 from batchat.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
 from batchat.mailbox import Mailbox, WaitingMessage
 from batchat.registry import SessionRegistry

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import protocol
 from batchat.render import make_visible
 
-
 @dataclass(frozen=True)
 class Send:
     """A valid command: send ``line`` (what goes on the wire, not always what was typed)."""

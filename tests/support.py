@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import protocol
+from batchat import framing
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "servidor.py"
@@ -245,7 +246,7 @@ class LineClient:
         self.sock.connect((host, port))
         if tls is not None:  # one thread per test client: SSLSocket is safe here
             self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
-        self._framer = protocol.LineFramer()
+        self._framer = framing.LineFramer()
         self._lines: deque[str] = deque()
         self.login_lines: list[str] = []  # what came before OK ENTRAR (see logged_in)
         self.limits_line: str | None = None  # the LIMITES line right after the greeting

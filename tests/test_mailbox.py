@@ -14,6 +14,8 @@ from pathlib import Path
 from unittest import mock
 
 import protocol
+from batchat import tls_endpoint
+from batchat import framing
 from protocol import ErrorCode, ProtocolError
 from batchat import mailbox as mailbox_module
 from batchat.accounts import UserStore
@@ -73,7 +75,7 @@ class MailboxTest(unittest.TestCase):
         return Connection(server_side, ("127.0.0.1", 1), max_queue), peer
 
     def read_lines(self, peer: socket.socket, count: int) -> list[str]:
-        framer, lines = protocol.LineFramer(), []
+        framer, lines = framing.LineFramer(), []
         while len(lines) < count:
             data = peer.recv(65536)
             self.assertTrue(data, "connection closed early")
@@ -390,8 +392,8 @@ class TlsConnectionTest(unittest.TestCase):
         last handshake flight, as a fast client sends it. What use_tls() returns."""
         server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_context.load_cert_chain(TLS_CERT, TLS_KEY)
-        server = protocol.TlsEndpoint(server_context, server_side=True)
-        self.client = protocol.TlsEndpoint(
+        server = tls_endpoint.TlsEndpoint(server_context, server_side=True)
+        self.client = tls_endpoint.TlsEndpoint(
             ssl.create_default_context(cafile=TLS_CERT), server_side=False, server_hostname="127.0.0.1"
         )
         for _ in range(5):

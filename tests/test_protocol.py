@@ -12,6 +12,8 @@ import unittest
 from pathlib import Path
 
 import protocol
+from batchat import tls_endpoint
+from batchat import framing
 from protocol import (
     Broadcast,
     ErrorCode,
@@ -374,32 +376,32 @@ class LineFramerTest(unittest.TestCase):
     ]
     LINE = f"CHAT bob {TEXT_UTF8}".encode()
 
-    def feed_all(self, framer: protocol.LineFramer, chunks: list[bytes]) -> list[bytes]:
+    def feed_all(self, framer: framing.LineFramer, chunks: list[bytes]) -> list[bytes]:
         return [line for chunk in chunks for line in framer.feed(chunk)]
 
     def test_memory_stays_bounded_and_the_verdict_ignores_chunking(self) -> None:
         for chunk in (1, 7, 64, 200, 5000):
             with self.subTest(chunk=chunk):
-                framer = protocol.LineFramer(max_line=64)
+                framer = framing.LineFramer(max_line=64)
                 data = b"x" * 256  # exactly 4 x max_line: too long, but not yet a flood
                 for start in range(0, len(data), chunk):
                     self.assertEqual(framer.feed(data[start : start + chunk]), [])
                     self.assertLessEqual(framer.pending, 64)
-                self.assertEqual(framer.feed(b"\nPING\n"), [protocol.LINE_TOO_LONG, b"PING"])
-                framer = protocol.LineFramer(max_line=64)
-                with self.assertRaises(protocol.FramingError):
+                self.assertEqual(framer.feed(b"\nPING\n"), [framing.LINE_TOO_LONG, b"PING"])
+                framer = framing.LineFramer(max_line=64)
+                with self.assertRaises(framing.FramingError):
                     for start in range(0, 257, chunk):
                         framer.feed((b"x" * 257 + b"\n")[start : start + chunk])
 
     def test_streams(self) -> None:
         for chunks, expected, pending in self.STREAMS:
             with self.subTest(chunks=chunks):
-                framer = protocol.LineFramer()
+                framer = framing.LineFramer()
                 self.assertEqual(self.feed_all(framer, chunks), expected)
                 self.assertEqual(framer.pending, pending)
 
     def test_one_byte_at_a_time(self) -> None:
-        framer = protocol.LineFramer()
+        framer = framing.LineFramer()
         data = self.LINE + b"\r\n"
         for index in range(len(data) - 1):
             with self.subTest(index=index):
@@ -412,14 +414,14 @@ class LineFramerTest(unittest.TestCase):
         data = self.LINE + b"\n"
         for cut in range(1, len(data)):
             with self.subTest(cut=cut):
-                framer = protocol.LineFramer()
+                framer = framing.LineFramer()
                 self.assertEqual(framer.feed(data[:cut]), [])
                 (raw,) = framer.feed(data[cut:])
                 self.assertEqual(protocol.decode_line(raw), f"CHAT bob {TEXT_UTF8}")
 
     def test_lines_are_always_bytes(self) -> None:
         """feed() returns ``list[bytes]``, also for lines that ended with ``\\r\\n``."""
-        framer = protocol.LineFramer()
+        framer = framing.LineFramer()
         for line in framer.feed(b"a\r\nb\n"):
             with self.subTest(line=line):
                 self.assertIs(type(line), bytes)
@@ -731,16 +733,16 @@ if __name__ == "__main__":
 class TlsEndpointTest(unittest.TestCase):
     """Both ends in memory: bytes move only when the test moves them."""
 
-    def server(self) -> protocol.TlsEndpoint:
+    def server(self) -> tls_endpoint.TlsEndpoint:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(TLS_CERT, TLS_KEY)
-        return protocol.TlsEndpoint(context, server_side=True)
+        return tls_endpoint.TlsEndpoint(context, server_side=True)
 
-    def client(self, cafile: Path = TLS_CERT) -> protocol.TlsEndpoint:
+    def client(self, cafile: Path = TLS_CERT) -> tls_endpoint.TlsEndpoint:
         context = ssl.create_default_context(cafile=cafile)
-        return protocol.TlsEndpoint(context, server_side=False, server_hostname="127.0.0.1")
+        return tls_endpoint.TlsEndpoint(context, server_side=False, server_hostname="127.0.0.1")
 
-    def connect(self, client: protocol.TlsEndpoint, server: protocol.TlsEndpoint) -> None:
+    def connect(self, client: tls_endpoint.TlsEndpoint, server: tls_endpoint.TlsEndpoint) -> None:
         """Shuttle handshake bytes until both ends are done (a few round trips at most)."""
         client_done = server_done = False
         for _ in range(5):
