@@ -3,10 +3,10 @@
 Each module owns one thing and says so in its docstring, with who may call
 it. Imports only go down, never up and never in a cycle::
 
-    servidor.py  -> server -> session -> delivery -> registry -> connection -> presence
-                                      \\-> accounts, mailbox, limits, storage, tls
-    cliente.py   -> client -> client_state, screen, link -> render, typed
-    everything   -> protocol (the wire, no I/O), system (what differs per platform)
+    servidor.py  -> server -> reader -> session -> delivery -> registry -> connection -> presence
+                                              \\-> accounts, mailbox, limits, storage, tls
+    cliente.py   -> client_main -> client -> client_state, flow, screen, link -> render, typed
+    everything   -> protocol (the grammar), framing, tls_endpoint, ending, cli, system
 
 Lock tiers (the server)
 -----------------------
