@@ -118,7 +118,6 @@ import calendar
 import difflib
 import enum
 import functools
-import math
 import re
 import time
 import unicodedata
@@ -542,18 +541,28 @@ def format_limits(rate: float, burst: int, max_line: int) -> str:
 
 
 def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int] | None:
-    """The fields of a ``LIMITES`` line as (rate, burst, max_line); ``None`` if malformed."""
+    """The fields of a ``LIMITES`` line as (rate, burst, max_line); ``None`` if malformed
+    or outside what a server can mean (a hostile server must not make a client wait
+    for ever, or overflow: see the bounds below)."""
     if len(fields) != 3 or not all(_LIMIT_FIELD_RE.fullmatch(field) for field in fields):
         return None
     try:
         rate, burst, max_line = float(fields[0]), int(fields[1]), int(fields[2])
     except ValueError:  # a decimal point in the counts
         return None
-    return (rate, burst, max_line) if math.isfinite(rate) else None
+    if not (0 <= rate <= MAX_LIMIT_RATE and 0 <= burst <= MAX_LIMIT_BURST and 0 <= max_line <= MAX_SERVER_LINE):
+        return None
+    return rate, burst, max_line
 
 
-# Plain decimal numbers only: no sign, no "inf" or "nan", no spaces, no "_".
-_LIMIT_FIELD_RE = re.compile(r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?", re.ASCII)
+# Plain decimal numbers only, and not too many digits: no sign, no "inf" or
+# "nan", no spaces, no "_", no 400-digit count.
+_LIMIT_FIELD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?(e[+-]?[0-9]{1,3})?", re.ASCII)
+# What a LIMITES line may state (0: no limit): the server's own option maxima,
+# and no line longer than what a client reads. A tiny rate is allowed; the
+# client's pacer never waits more than a minute for it (batchat.flow).
+MAX_LIMIT_RATE = 1e6
+MAX_LIMIT_BURST = 10**6
 
 
 STORED = "GUARDADA"  # the detail of ``OK CHAT <usuario> GUARDADA``: kept, not yet delivered

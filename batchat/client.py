@@ -401,7 +401,16 @@ class ChatClient:
     # -- sending thread ---------------------------------------------------------------------
 
     def _send_queued(self) -> None:
-        """Send each queued line in order, each when the pacer allows it."""
+        """Send each queued line in order, each when the pacer allows it. A bug here must
+        not leave a client that silently sends nothing: it is said, and the client ends."""
+        try:
+            self._send_forever()
+        except Exception as error:
+            self._screen.say(f"Erro interno ao enviar ({error}); o cliente vai sair.", Style.ERROR)
+            self._quitting.set()
+            self._hang_up()
+
+    def _send_forever(self) -> None:
         while True:
             with self._send_lock:
                 sent = self._next_turn()

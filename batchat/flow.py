@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import protocol
 
 RATE_MARGIN = 0.9  # the client sends at most 90% of the server's rate...
+MAX_DELAY = 60.0  # seconds a queued line waits at most for its turn
 BURST_SPARE = 2  # ...and keeps this many of its burst back (automatic lines, clock skew)
 PING_AFTER = 5.0  # seconds without a byte from the server before the client sends PING
 ANSWER_DEADLINE = 5.0  # seconds after that PING with still nothing: the server is gone
@@ -64,7 +65,8 @@ class Pacer:
             return 0.0
         self._refill(now)
         missing = min(cost, self._burst) - self._tokens
-        return 0.0 if missing < EPSILON else missing / self._rate
+        # Bounded, whatever the server stated: a line never waits more than MAX_DELAY.
+        return 0.0 if missing < EPSILON else min(MAX_DELAY, missing / self._rate)
 
     def charge(self, now: float, cost: float = 1.0) -> None:
         """A line costing ``cost`` was sent."""

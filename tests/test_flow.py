@@ -6,6 +6,7 @@ from __future__ import annotations
 import unittest
 
 import protocol
+from batchat import flow
 from batchat.flow import Liveness, Pacer, ServerLimits
 from batchat.limits import TokenBucket
 
@@ -28,6 +29,11 @@ class PacerTest(unittest.TestCase):
                 server = TokenBucket(rate, burst, 0.0)
                 self.assertTrue(all(server.take(1, when) for when in times), "none refused")
                 self.assertEqual(times, sorted(times))
+
+    def test_no_line_waits_more_than_a_minute(self) -> None:
+        pacer = Pacer(ServerLimits(1e-30, 1, 2048), 0.0)  # a hostile server's rate
+        pacer.charge(0.0)
+        self.assertEqual(pacer.delay(0.0), flow.MAX_DELAY)
 
     def test_default_limits_burst_then_a_steady_pace(self) -> None:
         times = send_times(Pacer(ServerLimits(), 0.0), 30)

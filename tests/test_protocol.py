@@ -642,6 +642,9 @@ class LimitsLineTest(unittest.TestCase):
         ("5", "20", "1e3"), ("-1", "20", "2048"), ("+5", "20", "2048"), ("inf", "20", "2048"),
         ("nan", "20", "2048"), ("1e999", "20", "2048"), ("5,5", "20", "2048"), (" 5", "20", "2048"),
         ("5", "20", "2_048"), ("٥", "20", "2048"), ("5", "vinte", "2048"),
+        # What a hostile server could use to make a client overflow or wait for ever.
+        ("1", "9" * 400, "2048"), ("5", "20", str(protocol.MAX_SERVER_LINE + 1)), ("1e7", "20", "2048"),
+        ("5", str(10**7), "2048"),
     ]
 
     def test_round_trip(self) -> None:
