@@ -241,6 +241,7 @@ class ChatSession:
         # precede any live message to us; and they leave only once we are
         # visible, so a client that reads OK ENTRAR can at once be written to.
         self.flush_output()
+        self._take_over(registered)
         self._wait_for_what_comes_back(registered)
         reply = protocol.encode_line(protocol.format_ok("ENTRAR", registered))
         replaced = self._context.delivery.hand_over(
@@ -258,19 +259,30 @@ class ChatSession:
         )
         if replaced is not None:
             log.info("Sessão anterior de %s (%s) substituída.", registered, replaced.connection)
-            error = ProtocolError(
-                ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada."
-            )
-            replaced.connection.send_line(protocol.format_error(error))  # not ours: send now
-            replaced.connection.stop_reading(REPLACED)
+
+    def _take_over(self, name: str) -> None:
+        """The same account is online on another connection: close that one first.
+
+        From now on it accepts no line, so a private message sent to us meanwhile
+        is kept in the mailbox, after (by its id) what the old connection never
+        wrote, which comes back there as that connection ends; this login's
+        hand-over then gives them all, in order. The old session stays the
+        name's holder until our login replaces it (see :meth:`end`), so nobody
+        hears SAIU and ENTROU for a takeover.
+        """
+        previous = self._context.registry.find_online(name)
+        if previous is None:
+            return
+        previous.mark_replaced()
+        error = ProtocolError(ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada.")
+        previous.connection.send_line(protocol.format_error(error))  # not ours: send now
+        previous.connection.close()
+        previous.connection.stop_reading(REPLACED)
 
     def _wait_for_what_comes_back(self, name: str) -> None:
-        """If our last connection is ending (dropped, or it just left), wait a little for what
-        it never wrote to come back to the mailbox: the login's hand-over then has
-        it, before what was kept after it. A connection still taking lines is
-        left alone: it is being replaced, and may still write its messages."""
-        if self._context.registry.find_online(name) is not None:
-            return
+        """If our last connection is ending (dropped, just left, or taken over), wait a
+        little for what it never wrote to come back to the mailbox: the login's
+        hand-over then has it, before what was kept after it."""
         if not self._context.mailbox.wait_until_landed(name, RETURN_WAIT):
             log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
 
@@ -344,6 +356,8 @@ class ChatSession:
     def end(self) -> None:
         """Leave the chat: the others hear ``SAIU`` if we were the session holding our name.
         (The server logs the end of the connection, which names us.)"""
+        if self._replaced.is_set():
+            return  # a newer login of ours takes the name over: it is not a log-out
         if self.name is not None and self._context.registry.log_out(self, self.name):
             self._context.users.record_seen(self.name, time.time())
 

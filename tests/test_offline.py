@@ -170,6 +170,22 @@ class AcknowledgedUnwrittenTest(ServerTestCase):
     def test_ctrl_c_keeps_them_too(self) -> None:
         self.check_shutdown_keeps_them(signal.SIGINT)
 
+    def test_order_holds_when_the_same_account_logs_in_elsewhere(self) -> None:
+        """A takeover (a laptop that changed networks reconnects before the server notices the
+        old link is dead): what the old connection never wrote comes before anything newer,
+        and the others hear no SAIU nor ENTROU (alice's next line is her OK)."""
+        old_bob, alice = self.stalled_bob_and_alice()
+        self.assertEqual({reply for _, reply in self.send_burst(alice, 0, 300)}, {"OK CHAT bob"})
+        new_bob = self.logged_in("bob", register=False)  # while the old connection still takes lines
+        self.assertEqual(alice.request(f"CHAT bob 300 {self.PAD}"), "OK CHAT bob")
+        self.server.wait_for_log(r"\(bob\) encerrada pelo servidor: a conta entrou em outra conexão")
+        new_bob.send("PING")
+        _, after_login = new_bob.read_until("OK PING")
+        later = self.numbers(new_bob.login_lines, "PENDENTE") + self.numbers(after_login, "MSG")
+        delivered = self.numbers(old_bob.expect_closed(), "MSG")  # what reached the old one's kernel
+        self.assertGreater(len(later), 1, "the kernel cannot have taken 9 MB")
+        self.assertEqual(delivered + later, list(range(301)), "each once, the older ones first")
+
     def test_order_holds_when_the_recipient_drops_with_messages_unwritten(self) -> None:
         bob, alice = self.stalled_bob_and_alice()
         acknowledged = [i for i, reply in self.send_burst(alice, 0, 300) if reply == "OK CHAT bob"]
