@@ -396,7 +396,8 @@ class Connection:
         while data:
             sent = self.sock.send(data)
             with self._lock:
-                self._queued -= sent  # counted against max_queue until sent
+                # Counted against max_queue until sent; a drop meanwhile reset the count to 0.
+                self._queued = max(0, self._queued - sent)
                 due = self._written_locked(sent)
             if due:
                 _run_callbacks(due, True)

@@ -285,7 +285,7 @@ class Mailbox:
         with self._lock:
             self.kept_unwritten += len(messages)
             self._land_locked(recipient, len(messages))
-        log.info("%d mensagem(ns) para %s guardada(s): a conexão acabou antes de escrevê-la(s).",
+        log.debug("%d mensagem(ns) para %s guardada(s): a conexão acabou antes de escrevê-la(s).",
                  len(messages), recipient)
         return True
 

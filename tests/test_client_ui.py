@@ -559,7 +559,8 @@ class FrozenServerTest(ServerTestCase):
         client = cliente.ChatClient(("127.0.0.1", self.server.port), screen_, interactive=False,
                                     reconnect=True, clock=CLOCK)
         status: queue.Queue[int] = queue.Queue()
-        timings = mock.patch.multiple(flow, PING_AFTER=0.3, ANSWER_DEADLINE=0.5, GREETING_DEADLINE=0.5)
+        # Short, for a fast test, but well above a loaded machine's login and greeting times.
+        timings = mock.patch.multiple(flow, PING_AFTER=1.0, ANSWER_DEADLINE=2.0, GREETING_DEADLINE=2.0)
         with timings, fast_retries():
             first = link.open_link(("127.0.0.1", self.server.port), None)
             threading.Thread(target=lambda: status.put(client.run(first)), daemon=True).start()
@@ -571,7 +572,7 @@ class FrozenServerTest(ServerTestCase):
             self.addCleanup(os.kill, self.server.process.pid, signal.SIGCONT)
             screen_.wait_for(r"^O servidor parou de responder")
             screen_.wait_for(r"^Tentando reconectar")
-            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 0\.5 s\.$")  # still frozen
+            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 2 s\.$")  # still frozen
             os.kill(self.server.process.pid, signal.SIGCONT)
             screen_.wait_for(r"De volta ao chat como alice\.$")
             screen_.typed.put("SAIR")
