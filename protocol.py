@@ -277,7 +277,7 @@ COMMAND_HELP: dict[str, CommandHelp] = {
     ),
     "CHAT": CommandHelp(
         PrivateMessage, Access.LOGGED_IN, "CHAT <usuário> <mensagem>", "mensagem privada",
-        "CHAT bob oi, tudo bem?",
+        "CHAT bob oi!",
     ),
     "TODOS": CommandHelp(Broadcast, Access.LOGGED_IN, "TODOS <mensagem>", "mensagem para todos", "TODOS bom dia!"),
     "SAIR": CommandHelp(Quit, Access.ANY, "SAIR", "sai do chat", "SAIR"),

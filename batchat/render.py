@@ -318,22 +318,30 @@ HELP_RULE = (
     "Valem também as palavras da tabela em MAIÚSCULAS no início (CHAT bob oi) e",
     "o comando sozinho, em maiúsculas ou não (lista, sair, ajuda, ?).",
     "/conversa bob: o texto vai só para bob, até /conversa sozinho.",
+    "Para um texto que começa com /, use //.",
 )
 
 
+def slash_form(text: str) -> str:
+    """A command as the person types it in the client: ``CHAT bob oi`` -> ``/chat bob oi``,
+    ``LISTA [TODOS]`` -> ``/lista [todos]`` (the command table is written as on the wire)."""
+    word, _, rest = text.partition(" ")
+    if word == "LISTA":
+        rest = rest.lower()
+    return f"/{word.lower()} {rest}".rstrip()
+
+
 def help_text() -> list[str]:
-    """The client's ``AJUDA``: one aligned row per command, with an example, then the rule
-    for what is text and what is a command; fits 80 columns."""
-    helps = protocol.COMMAND_HELP.values()
-    syntax_width = max(len(help.syntax) for help in helps)
-    meaning_width = max(len(help.meaning) for help in helps)
+    """The client's ``AJUDA``: the rule for what is text and what is a command, then one
+    aligned row per command with an example; fits 78 columns."""
+    rows = [(slash_form(help.syntax), help.meaning, slash_form(help.example))
+            for help in protocol.COMMAND_HELP.values()]
+    syntax_width = max(len(syntax) for syntax, _, _ in rows)
+    meaning_width = max(len(meaning) for _, meaning, _ in rows)
     return [
-        f"  {'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
-        *(
-            f"  {help.syntax:<{syntax_width}}  {help.meaning:<{meaning_width}}  {help.example}"
-            for help in helps
-        ),
         *HELP_RULE,
+        f"{'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
+        *(f"{syntax:<{syntax_width}}  {meaning:<{meaning_width}}  {example}" for syntax, meaning, example in rows),
         "Em /novo e /entrar, deixe a senha de fora para digitá-la sem que apareça.",
-        "Tab completa comandos e nomes de quem está online; ↑ e ↓ percorrem o histórico.",
+        "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
     ]

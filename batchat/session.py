@@ -276,7 +276,7 @@ class ChatSession:
         previous.mark_replaced()
         error = ProtocolError(ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada.")
         previous.connection.send_line(protocol.format_error(error))  # not ours: send now
-        previous.connection.close()
+        previous.connection.close(REPLACED)
         previous.connection.stop_reading(REPLACED)
 
     def _wait_for_what_comes_back(self, name: str) -> None:

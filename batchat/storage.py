@@ -51,8 +51,8 @@ def lock_data_file(path: Path) -> int:
         os.close(fd)
         if error.errno in _LOCK_HELD_ERRNOS:
             raise FolderInUse(
-                f"Outro servidor BatChat já usa os arquivos desta pasta ({path.parent}); "
-                "pare-o antes ou use --users em outra pasta."
+                f"Outro servidor BatChat já usa os arquivos da pasta {path.parent.resolve()}; "
+                "pare-o antes, ou use outra pasta: --users <outra pasta>/users.json."
             ) from None
         raise StorageError(f"não foi possível travar {lock_path}: {error.strerror}") from error
     return fd

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import protocol
-from batchat.render import make_visible
+from batchat.render import make_visible, slash_form
 
 @dataclass(frozen=True)
 class Send:
@@ -207,13 +207,24 @@ def _converse(rest: str, logged_in: bool) -> Typed:
 
 
 def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | None:
-    """A command line in the protocol's syntax (``wire``), checked before it is sent."""
+    """A command line in the protocol's syntax (``wire``), checked before it is sent; a
+    refusal's usage is written the way the person typed the command (``/chat`` or ``CHAT``)."""
+    decided = _check_command(wire, typed, can_prompt, max_line)
+    if isinstance(decided, Refuse) and typed.startswith("/"):
+        return Refuse(_USAGE_RE.sub(lambda match: "Uso: " + slash_form(match.group(1)), decided.text))
+    return decided
+
+
+_USAGE_RE = re.compile(r"Uso: ([A-Z]+(?: [^.]*)?)$")
+
+
+def _check_command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | None:
     words = wire.split(" ")
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
     if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
-        return Refuse(f"Erro: a senha não pode ter espaços. Uso: {protocol.COMMAND_HELP[word].syntax}")
+        return Refuse(f"Erro: A senha não pode ter espaços. Uso: {protocol.COMMAND_HELP[word].syntax}")
     if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
         try:
             return AskPassword(word, protocol.validate_name(words[1]))
@@ -303,14 +314,16 @@ def history_entry(line: str) -> str | None:
 def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list[str]:
     """Tab's candidates for ``text``, the word starting at ``begin`` in ``line``.
 
-    The first word completes to a command (``/li`` to ``/lista``, ``ch`` to
-    ``CHAT``); the word after ``LISTA`` to ``TODOS``; any other word to the
-    name of someone online, ignoring case.
+    The first word completes to a command as the help shows it (``/li`` or
+    ``li`` to ``/lista``; Tab on an empty line lists ``/ajuda``, ``/chat``...),
+    or in capitals if begun in capitals (``CH`` to ``CHAT``); the word after
+    ``LISTA`` to ``TODOS``; any other word to the name of someone online,
+    ignoring case.
     """
     before = line[:begin].split()
     if not before:
-        if text.startswith("/"):
-            lower = text[1:].lower()
+        if not text[:1].isupper():
+            lower = text.removeprefix("/").lower()
             return [f"/{word} " for word in SLASH_WORDS if word.startswith(lower)]
         upper = text.upper()
         return [f"{word} " for word in protocol.COMMAND_WORDS if word.startswith(upper)]

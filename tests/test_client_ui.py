@@ -317,7 +317,7 @@ class ChatClientTest(FakeServerTestCase):
             ("tudo ótimo e vc?", r"^Você ainda não entrou"),  # not logged in yet
             ("/lsta", r"^Comando desconhecido: /lsta\. Você quis dizer /lista\?$"),
             ("ENTRA alice senha123", r"^Comando desconhecido: ENTRA\. Você quis dizer /entrar\?$"),
-            ("NOVO ana minha senha", r"^Erro: a senha não pode ter espaços\."),
+            ("NOVO ana minha senha", r"^Erro: A senha não pode ter espaços\."),
         ]:
             self.screen.typed.put(line)
             self.screen.wait_for(refusal)

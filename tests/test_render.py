@@ -220,13 +220,21 @@ class MakeVisibleTest(unittest.TestCase):
 
 
 class HelpTextTest(unittest.TestCase):
-    def test_help_fits_eighty_columns_with_an_example_per_command(self) -> None:
+    def test_help_fits_78_columns_with_an_example_per_command_as_typed_here(self) -> None:
         lines = render.help_text()
-        self.assertTrue(all(display_width(line) <= 80 for line in lines), lines)
+        self.assertTrue(all(display_width(line) <= 78 for line in lines), lines)
         for help in protocol.COMMAND_HELP.values():
             with self.subTest(command=help.syntax):
-                (row,) = [line for line in lines if line.startswith(f"  {help.syntax} ")]
-                self.assertTrue(row.endswith(help.example), row)
+                (row,) = [line for line in lines if line.startswith(f"{render.slash_form(help.syntax)} ")]
+                self.assertTrue(row.startswith("/"), row)
+                self.assertTrue(row.endswith(render.slash_form(help.example)), row)
+
+    def test_slash_form(self) -> None:
+        for wire, typed in [("CHAT bob oi!", "/chat bob oi!"), ("LISTA [TODOS]", "/lista [todos]"),
+                            ("LISTA TODOS", "/lista todos"), ("SAIR", "/sair"),
+                            ("NOVO <usuário> <senha>", "/novo <usuário> <senha>")]:
+            with self.subTest(wire=wire):
+                self.assertEqual(render.slash_form(wire), typed)
 
     def test_help_states_the_rule_for_text_and_commands(self) -> None:
         text = "\n".join(render.help_text())

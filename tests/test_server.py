@@ -275,8 +275,8 @@ class LifecycleTest(ServerTestCase):
         result = self.run_server()
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertIn(
-            f"Outro servidor BatChat já usa os arquivos desta pasta ({self.folder}); "
-            "pare-o antes ou use --users em outra pasta.",
+            f"Outro servidor BatChat já usa os arquivos da pasta {self.folder.resolve()}; "
+            "pare-o antes, ou use outra pasta: --users <outra pasta>/users.json.",
             result.stderr,
         )
         self.assertNotIn("Traceback", result.stderr)

@@ -242,9 +242,9 @@ class CompletionTest(TerminalTestCase):
         self.log_in(alice)
         alice.wait_screen(rf"^{STAMP}Online agora: bob, bruna e você\.$")
         alice.type("ch" + TAB)
-        alice.wait_prompt("alice> CHAT ")
+        alice.wait_prompt("alice> /chat ")
         alice.type("bo" + TAB)
-        alice.wait_prompt("alice> CHAT bob ")
+        alice.wait_prompt("alice> /chat bob ")
         alice.type(f"oi{ENTER}")
         self.assertEqual(bob.read_until("MSG ")[0], "MSG alice oi")
 

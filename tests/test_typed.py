@@ -110,11 +110,15 @@ class InterpretTest(unittest.TestCase):
         ("/nick bobby", IN, Refuse(typed.IRC_HINTS["NICK"])),
         # A password with spaces: said so, the password never repeated.
         ("NOVO ana minha senha secreta", OUT, Refuse(
-            "Erro: a senha não pode ter espaços. Uso: NOVO <usuário> <senha>"
+            "Erro: A senha não pode ter espaços. Uso: NOVO <usuário> <senha>"
         )),
         ("/entrar ana minha senha", PIPE, Refuse(
-            "Erro: a senha não pode ter espaços. Uso: ENTRAR <usuário> <senha>"
+            "Erro: A senha não pode ter espaços. Uso: /entrar <usuário> <senha>"
         )),
+        # A usage error is written the way the command was typed.
+        ("/chat bob", IN, Refuse("Erro: Uso: /chat <usuário> <mensagem>")),
+        ("CHAT bob", IN, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),
+        ("/lista x y", IN, Refuse("Erro: Uso: /lista [todos]")),
     ]
     # (typed line, who, text the refusal holds): typos get the closest command
     HINTS = [
@@ -210,9 +214,11 @@ class CompletionsTest(unittest.TestCase):
     ONLINE = ["bob", "Bruna", "carol", "ana.b", "Tomás"]
     # (line, where the word starts, the word, candidates)
     CASES = [
-        ("", 0, "", [f"{word} " for word in protocol.COMMAND_WORDS]),
-        ("ch", 0, "ch", ["CHAT "]),
-        ("  en", 2, "en", ["ENTRAR "]),
+        # The first word as the help shows commands: with "/", unless begun in capitals.
+        ("", 0, "", [f"/{word} " for word in typed.SLASH_WORDS]),
+        ("ch", 0, "ch", ["/chat "]),
+        ("CH", 0, "CH", ["CHAT "]),
+        ("  en", 2, "en", ["/entrar "]),
         ("T", 0, "T", ["TODOS "]),
         ("x", 0, "x", []),
         ("/", 0, "/", [f"/{word} " for word in typed.SLASH_WORDS]),
