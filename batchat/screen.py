@@ -16,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import os
 import queue
+import re
+import shutil
 import sys
 import threading
 import unicodedata
@@ -34,6 +36,69 @@ HISTORY_FILE_NAME = "historico"
 def use_colour(is_terminal: bool, environ: dict[str, str] | os._Environ[str]) -> bool:
     """Colour only on a terminal, and never when ``NO_COLOR`` is set (to anything but "")."""
     return is_terminal and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+WRAP_INDENT = "  "  # where a wrapped line goes on: under the text, not under the time
+_WORDS_RE = re.compile(r"\S+|\s+")
+
+
+def wrap(shown: Shown, columns: int) -> list[Shown]:
+    """``shown`` cut into rows of at most ``columns`` at spaces, as a person reads them:
+    a terminal would cut a long line in the middle of a word ("ve" / "r os comandos").
+    Rows after the first start with :data:`WRAP_INDENT`; a word longer than a row is
+    cut where it must be. Styles stay with their text."""
+    rows: list[list[tuple[Style, str]]] = [[]]
+    width = 0
+    for style, text in shown.parts:
+        for token in _WORDS_RE.findall(text):
+            token_width = display_width(token)
+            if width + token_width <= columns:
+                rows[-1].append((style, token))
+                width += token_width
+            elif not token.isspace():  # a space at the end of a row just disappears
+                width = _place_word(rows, width, style, token, columns)
+    return [Shown(_tidy_row(row), shown.dated) for row in rows if row]
+
+
+def _place_word(rows: list[list[tuple[Style, str]]], width: int, style: Style, word: str, columns: int) -> int:
+    """Put ``word``, which does not fit where the last row is, on new rows (cut if it is
+    longer than one); the width of the last row then."""
+    while word:
+        if width:  # else the row is still empty: the word starts it
+            rows.append([(Style.PLAIN, WRAP_INDENT)])
+            width = len(WRAP_INDENT)
+        piece = _longest_start(word, max(1, columns - width))
+        rows[-1].append((style, piece))
+        width += display_width(piece)
+        word = word[len(piece):]
+    return width
+
+
+def _longest_start(word: str, room: int) -> str:
+    """The longest start of ``word`` that fits in ``room`` columns (at least one character);
+    linear, since a hostile server may send a word as long as a line may be."""
+    used = 0
+    for index, char in enumerate(word):
+        used += display_width(char)
+        if used > room:
+            return word[:max(1, index)]
+    return word
+
+
+def _tidy_row(row: list[tuple[Style, str]]) -> tuple[tuple[Style, str], ...]:
+    """A row's parts with no space at the end, and neighbours of one style joined (one
+    colour code per stretch, as the unwrapped line had)."""
+    tidy: list[tuple[Style, str]] = []
+    for style, text in row:
+        if tidy and tidy[-1][0] is style:
+            tidy[-1] = (style, tidy[-1][1] + text)
+        else:
+            tidy.append((style, text))
+    while tidy and not tidy[-1][1].rstrip():
+        tidy.pop()
+    if tidy:
+        tidy[-1] = (tidy[-1][0], tidy[-1][1].rstrip())
+    return tuple(tidy)
 
 
 def display_width(text: str) -> int:
@@ -193,7 +258,9 @@ class TerminalScreen(PlainScreen):
             self._redraw.install_hook(self._print_above_input)
 
     def show(self, shown: Shown) -> None:
-        self._queue.put(shown.painted() if self._colour else shown.plain())
+        columns = shutil.get_terminal_size().columns
+        for row in wrap(shown, columns):
+            self._queue.put(row.painted() if self._colour else row.plain())
         if self._redraw is None:  # no hook: print at once, and redraw as well as we can
             self._print_above_input()
 

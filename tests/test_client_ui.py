@@ -25,7 +25,7 @@ import protocol
 from batchat import client as cliente
 from batchat import client_main, flow, link, screen, server, system
 from batchat.limits import TokenBucket
-from batchat.render import Shown
+from batchat.render import Shown, Style
 from tests.clocks import CLOCK, stamp
 from tests.support import TIMEOUT, ServerTestCase
 
@@ -101,6 +101,29 @@ class SmallFunctionsTest(unittest.TestCase):
         for text, width in [("abc", 3), ("ação", 4), ("a\u0303", 1), ("日本", 4), ("", 0)]:
             with self.subTest(text=text):
                 self.assertEqual(screen.display_width(text), width)
+
+    def test_wrap_at_spaces(self) -> None:
+        greeting = "[03:04] Conectado a 127.0.0.1:5353. Bem-vindo ao BatChat! Digite AJUDA para ver os comandos."
+        # (text, columns, the rows a person reads)
+        cases = [
+            ("curto", 78, ["curto"]),
+            (greeting, 78, [greeting[:greeting.index(" ver ")], "  ver os comandos."]),
+            ("x" * 170, 78, ["x" * 78, "  " + "x" * 76, "  " + "x" * 16]),
+            ("ab " * 10, 8, ["ab ab ab", "  ab ab", "  ab ab", "  ab ab", "  ab"]),
+            ("日本語" * 4, 10, ["日本語日本", "  語日本語", "  日本語"]),
+            ("ação " * 4, 10, ["ação ação", "  ação", "  ação"]),
+        ]
+        for text, columns, rows in cases:
+            with self.subTest(text=text[:20], columns=columns):
+                wrapped = [row.plain() for row in screen.wrap(Shown.of(text), columns)]
+                self.assertEqual(wrapped, rows)
+                self.assertTrue(all(screen.display_width(row) <= columns for row in wrapped))
+
+    def test_wrap_keeps_each_part_in_its_style(self) -> None:
+        shown = Shown(((Style.PRIVATE, "bob → eu:"), (Style.PLAIN, " oi "), (Style.MENTION, "alice")))
+        rows = screen.wrap(shown, 12)
+        self.assertEqual([row.plain() for row in rows], ["bob → eu: oi", "  alice"])
+        self.assertEqual(rows[1].parts, ((Style.PLAIN, "  "), (Style.MENTION, "alice")))
 
     def test_use_colour(self) -> None:
         cases = [
