@@ -195,17 +195,20 @@ class InputHistory:
 
 
 class PlainScreen:
-    """Output for pipes and scripts: each line printed as it comes, no prompt."""
+    """Output for pipes and scripts: each line printed as it comes, no prompt. Also a
+    console without readline (Windows): there, ``wraps`` cuts long lines at spaces."""
 
-    def __init__(self, colour: bool) -> None:
+    def __init__(self, colour: bool, *, wraps: bool = False) -> None:
         self._colour = colour
+        self._wraps = wraps
         self._lock = threading.Lock()  # tier 2: one line at a time, from either thread
         self.broken = threading.Event()  # output can no longer be written (a closed pipe)
 
     def show(self, shown: Shown) -> None:
-        text = shown.painted() if self._colour else shown.plain()
+        rows = wrap(shown, shutil.get_terminal_size().columns) if self._wraps else [shown]
+        text = "".join((row.painted() if self._colour else row.plain()) + "\n" for row in rows)
         with self._lock:
-            self._write(text + "\n")
+            self._write(text)
 
     def say(self, text: str, style: Style = Style.PLAIN) -> None:
         """A line of the client's own (not from the server)."""
@@ -407,7 +410,7 @@ def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
     try:
         import readline
     except ImportError:  # Windows, or a Python built without it: plain input(), still a working client
-        return PlainScreen(colour), None
+        return PlainScreen(colour, wraps=True), None
     return TerminalScreen(colour, readline), readline
 
 
