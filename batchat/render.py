@@ -148,7 +148,7 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
         case "TODOS":
             return "Mensagem enviada para todos."
         case "SAIR":
-            return "Você saiu do chat. Até logo!"
+            return "Você saiu do chat. Até logo!" if own_name else "Até logo!"
         case "AJUDA":
             return None  # the INFO lines before it were the answer
         case "PING":
@@ -194,6 +194,8 @@ def render_past(
     sender, when, text = fields
     moment = protocol.parse_timestamp(when)
     stamp = (describe_moment(moment, clock) if moment is not None else None) or when
+    if not private and own_name and protocol.name_key(sender) == protocol.name_key(own_name):
+        sender = ME  # my own public message, replayed: shown as when I sent it
     label = f"{sender} → {ME}:" if private else f"{sender}:"
     return Shown(
         ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, label),

@@ -69,7 +69,7 @@ class ReceiveTest(unittest.TestCase):
         (protocol.Broadcast("oi"), "ERRO LIMITE Devagar.", ["[15:00] Erro: Devagar."]),
         (protocol.ListUsers(everyone=True), "OK LISTA TODOS", ["[15:00] Nenhuma conta."]),
         (protocol.Ping(), "OK PING", ["[15:00] O servidor está respondendo."]),
-        (protocol.Quit(), "OK SAIR", ["[15:00] Você saiu do chat. Até logo!"]),
+        (protocol.Quit(), "OK SAIR", ["[15:00] Até logo!"]),  # not logged in here
         (LOGIN, "OK ENTRAR alice",
          [LoggedIn("alice"), SetPrompt("alice> "), "[15:00] Você entrou no chat como alice."]),
         (LOGIN, "ERRO CREDENCIAIS Usuário ou senha incorretos.", ["[15:00] Erro: Usuário ou senha incorretos."]),

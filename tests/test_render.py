@@ -32,6 +32,7 @@ class RenderTest(unittest.TestCase):
         ("OK CHAT bob", "alice", "Mensagem privada enviada para bob."),
         ("OK TODOS", "alice", "Mensagem enviada para todos."),
         ("OK SAIR", "alice", "Você saiu do chat. Até logo!"),
+        ("OK SAIR", None, "Até logo!"),  # never logged in: nobody left the chat
         ("OK AJUDA", None, None),
         ("OK FUTURO x y", None, "OK FUTURO x y"),
         ("OK FUTURO", None, "OK FUTURO"),
@@ -57,6 +58,7 @@ class RenderTest(unittest.TestCase):
         (f"PENDENTE alice {stamp(2026, 11, 21, 9, 2)} \x1b[2J", "bob",
          "[enquanto você estava fora] [09:02] alice → eu: \\x1b[2J"),
         (f"HISTORICO carol {stamp(2026, 11, 21, 14, 58)} bom dia", "bob", "[histórico] [14:58] carol: bom dia"),
+        (f"HISTORICO Bob {stamp(2026, 11, 21, 14, 58)} oi", "bob", "[histórico] [14:58] eu: oi"),  # mine, as sent
         ("INFO 2 mensagens privadas esperavam por você.", "bob", "2 mensagens privadas esperavam por você."),
         ("OK CHAT bob GUARDADA", "alice", "bob está offline: a mensagem foi guardada e será entregue quando entrar."),
         # LISTA TODOS.
