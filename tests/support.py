@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -106,6 +107,28 @@ class StreamLines:
     def close(self, timeout: float = TIMEOUT) -> None:
         self._thread.join(timeout)
         self._stream.close()
+
+
+def temporary_folder(test: unittest.TestCase) -> Path:
+    """A new folder, removed after ``test`` (TestCase.enterContext is Python 3.11+)."""
+    folder = tempfile.TemporaryDirectory()
+    test.addCleanup(folder.cleanup)
+    return Path(folder.name)
+
+
+def set_folder_writable(test: unittest.TestCase, folder: Path, writable: bool) -> None:
+    """Make ``folder`` read-only, or writable again, even when tests run as root (root
+    ignores mode bits: the folder is made immutable with chattr instead). Skips ``test``
+    where that cannot be done."""
+    if os.name != "posix":
+        test.skipTest("folder permissions are POSIX")
+    if os.geteuid() != 0:
+        folder.chmod(0o755 if writable else 0o555)
+        return
+    chattr = shutil.which("chattr")
+    flag = "-i" if writable else "+i"
+    if chattr is None or subprocess.run([chattr, flag, str(folder)], capture_output=True).returncode:
+        test.skipTest("running as root without a working chattr: cannot make a folder read-only")
 
 
 def limit_open_files(count: int) -> None:
@@ -347,9 +370,7 @@ class ServerTestCase(unittest.TestCase):
     server_launcher: tuple[str, ...] = ()  # e.g. (str(WITHOUT_UNIX),)
 
     def setUp(self) -> None:
-        folder = tempfile.TemporaryDirectory()
-        self.addCleanup(folder.cleanup)
-        self.folder = Path(folder.name)
+        self.folder = temporary_folder(self)
         self.users_path = self.folder / "users.json"
         self.server = self.start_server()
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import ssl
 import statistics
-import subprocess
 import threading
 import time
 import unittest
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase, has_proc
+from tests.support import TIMEOUT, LineClient, ServerProcess, ServerTestCase, has_proc, set_folder_writable
 
 LINUX_PROC = unittest.skipUnless(has_proc(), "reads the server's state from Linux's /proc")
 
@@ -454,25 +452,10 @@ class ReadOnlyFolderTest(ServerTestCase):
         super().setUp()
         self.register("alice")
 
-    def set_folder_writable(self, writable: bool) -> None:
-        """Make the users folder read-only (or writable again), even when tests run as root.
-
-        Root ignores mode bits, so as root the folder is made immutable instead.
-        """
-        if os.name != "posix":
-            self.skipTest("folder permissions are POSIX")
-        if os.geteuid() != 0:
-            self.folder.chmod(0o755 if writable else 0o555)
-            return
-        chattr = shutil.which("chattr")
-        flag = "-i" if writable else "+i"
-        if chattr is None or subprocess.run([chattr, flag, str(self.folder)], capture_output=True).returncode:
-            self.skipTest("running as root without a working chattr: cannot make a folder read-only")
-
     def test_unwritable_users_folder(self) -> None:
         before = self.users_path.read_bytes()
-        self.addCleanup(self.set_folder_writable, True)
-        self.set_folder_writable(False)
+        self.addCleanup(set_folder_writable, self, self.folder, True)
+        set_folder_writable(self, self.folder, False)
         client = self.connect()
         self.assertTrue(client.request("NOVO bob senha123").startswith("ERRO INDISPONIVEL "))
         self.assertEqual(client.request("ENTRAR alice senha123"), "OK ENTRAR alice")
@@ -481,7 +464,7 @@ class ReadOnlyFolderTest(ServerTestCase):
             p.name for p in self.folder.iterdir() if not p.name.startswith("mailbox.") and p.suffix != ".lock"
         )
         self.assertEqual(names, ["users.json"], "no temp files")
-        self.set_folder_writable(True)
+        set_folder_writable(self, self.folder, True)
         self.assertEqual(self.connect().request("NOVO bob senha123"), "OK NOVO bob")
         self.assertEqual(sorted(json.loads(self.users_path.read_text("utf-8"))["users"]), ["alice", "bob"])
         self.assertEqual(self.users_path.stat().st_mode & 0o777, 0o600)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tests.support import (
     CLIENT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
+    set_folder_writable, temporary_folder,
 )
 
 STAMP = r"\[\d\d:\d\d\] "
@@ -112,8 +113,7 @@ class StartUpErrorTest(unittest.TestCase):
     """What a person reads when the server cannot start: what happened, and what to do."""
 
     def setUp(self) -> None:
-        folder = tempfile_folder(self)
-        self.folder = folder
+        self.folder = temporary_folder(self)
 
     def start(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -146,7 +146,8 @@ class StartUpErrorTest(unittest.TestCase):
     def test_unwritable_folder_is_named(self) -> None:
         folder = self.folder / "somente-leitura"
         folder.mkdir()
-        make_read_only(self, folder)
+        set_folder_writable(self, folder, False)
+        self.addCleanup(set_folder_writable, self, folder, True)
         result = self.start("--host", "127.0.0.1", "--port", "0", "--users", str(folder / "users.json"))
         self.assert_refused(result, f"Não é possível gravar na pasta {folder.resolve()}", "não inicia")
 
@@ -161,28 +162,6 @@ class ClientFirstContactTest(unittest.TestCase):
         self.assertIn("Não foi possível encontrar o servidor nao-existe.invalid", result.stderr)
         self.assertIn("Confira o --host", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
-
-
-def tempfile_folder(test: unittest.TestCase) -> Path:
-    import tempfile
-
-    folder = tempfile.TemporaryDirectory()
-    test.addCleanup(folder.cleanup)
-    return Path(folder.name)
-
-
-def make_read_only(test: unittest.TestCase, folder: Path) -> None:
-    """Make ``folder`` unwritable, even for root (who ignores mode bits: chattr +i)."""
-    if os.name != "posix":
-        test.skipTest("folder permissions are POSIX")
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        test.addCleanup(folder.chmod, 0o755)
-        return
-    chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode:
-        test.skipTest("running as root without a working chattr: cannot make a folder read-only")
-    test.addCleanup(subprocess.run, [chattr, "-i", str(folder)], capture_output=True)
 
 
 def old_pythons() -> list[str]:

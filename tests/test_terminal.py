@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import stat
-import tempfile
 import unittest
 from pathlib import Path
 
@@ -19,18 +18,11 @@ try:
 except ImportError:  # Windows: no pseudo-terminals; the piped tests cover the client there
     raise unittest.SkipTest("pseudo-terminals (pty, termios) are Unix only") from None
 
-from tests.support import TIMEOUT, ServerTestCase
+from tests.support import TIMEOUT, ServerTestCase, temporary_folder
 from tests.terminal import CTRL_C, ENTER, LEFT, SGR_RE, TAB, UP, TerminalClient, VirtualScreen
 
 STAMP = r"\[\d\d:\d\d\] "  # the time in front of every line from the server
 CTRL_U = "\x15"  # readline: erase the line typed so far
-
-
-def temporary_folder(test: unittest.TestCase) -> str:
-    """A folder removed after ``test`` (TestCase.enterContext is Python 3.11+)."""
-    folder = tempfile.TemporaryDirectory()
-    test.addCleanup(folder.cleanup)
-    return folder.name
 
 
 class TerminalTestCase(ServerTestCase):
@@ -39,7 +31,7 @@ class TerminalTestCase(ServerTestCase):
         port: int | None = None,
     ) -> TerminalClient:
         if home is None:
-            home = Path(temporary_folder(self))
+            home = temporary_folder(self)
         client = TerminalClient(port or self.server.port, home, *args, environ=environ)
         self.addCleanup(client.close)
         client.wait_screen(rf"^{STAMP}Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat!")
@@ -202,7 +194,7 @@ class LeavingTest(TerminalTestCase):
 
 class HistoryTest(TerminalTestCase):
     def test_history_is_kept_across_runs_without_passwords(self) -> None:
-        home = Path(temporary_folder(self))
+        home = temporary_folder(self)
         client = self.start_terminal(home=home)
         self.log_in(client)
         client.type(f"TODOS oi{ENTER}")
@@ -227,7 +219,7 @@ class HistoryTest(TerminalTestCase):
         again.wait_prompt("> TODOS oi")
 
     def test_state_folder_follows_xdg_state_home(self) -> None:
-        state = Path(temporary_folder(self))
+        state = temporary_folder(self)
         client = self.start_terminal(environ={"XDG_STATE_HOME": str(state)})
         client.type(f"LISTA{ENTER}")
         client.wait_screen(rf"^{STAMP}Erro: Entre primeiro")
@@ -318,7 +310,7 @@ class NetworkTextTest(unittest.TestCase):
         with socket.create_server(("127.0.0.1", 0)) as listener:
             listener.settimeout(TIMEOUT)
             port = listener.getsockname()[1]
-            home = Path(temporary_folder(self))
+            home = temporary_folder(self)
             client = TerminalClient(port, home, environ={"NO_COLOR": "1"})
             self.addCleanup(client.close)
             connection, _ = listener.accept()
