@@ -46,7 +46,9 @@ def wrap(shown: Shown, columns: int) -> list[Shown]:
     """``shown`` cut into rows of at most ``columns`` at spaces, as a person reads them:
     a terminal would cut a long line in the middle of a word ("ve" / "r os comandos").
     Rows after the first start with :data:`WRAP_INDENT`; a word longer than a row is
-    cut where it must be. Styles stay with their text."""
+    cut where it must be. Not a character is lost or added: the spaces where a row
+    ends stay at its end as far as they fit, and the rest begin the next row (the
+    rows, less the indent, are ``shown`` again). Styles stay with their text."""
     rows: list[list[tuple[Style, str]]] = [[]]
     width = 0
     for style, text in shown.parts:
@@ -55,50 +57,53 @@ def wrap(shown: Shown, columns: int) -> list[Shown]:
             if width + token_width <= columns:
                 rows[-1].append((style, token))
                 width += token_width
-            elif not token.isspace():  # a space at the end of a row just disappears
-                width = _place_word(rows, width, style, token, columns)
-    return [Shown(_tidy_row(row), shown.dated) for row in rows if row]
+            else:  # spaces go on where they are; a word starts a new row first
+                width = _place(rows, width, style, token, columns, new_row=not token.isspace())
+    return [Shown(_join_styles(row), shown.dated) for row in rows if row]
 
 
-def _place_word(rows: list[list[tuple[Style, str]]], width: int, style: Style, word: str, columns: int) -> int:
-    """Put ``word``, which does not fit where the last row is, on new rows (cut if it is
-    longer than one); the width of the last row then."""
-    while word:
-        if width:  # else the row is still empty: the word starts it
+def _place(
+    rows: list[list[tuple[Style, str]]], width: int, style: Style, token: str, columns: int,
+    new_row: bool,
+) -> int:
+    """Put ``token``, which does not fit where the last row is, on as many rows as it
+    takes, starting on a new row if ``new_row``; the width of the last row then."""
+    while token:
+        bare = len(rows[-1]) == (0 if len(rows) == 1 else 1)  # nothing but the indent
+        if new_row and not bare:
             rows.append([(Style.PLAIN, WRAP_INDENT)])
-            width = len(WRAP_INDENT)
-        piece = _longest_start(word, max(1, columns - width))
-        rows[-1].append((style, piece))
-        width += display_width(piece)
-        word = word[len(piece):]
+            width, bare = len(WRAP_INDENT), True
+        new_row = True
+        piece = _longest_start(token, columns - width, whole=bare)
+        if piece:
+            rows[-1].append((style, piece))
+            width += display_width(piece)
+            token = token[len(piece):]
     return width
 
 
-def _longest_start(word: str, room: int) -> str:
-    """The longest start of ``word`` that fits in ``room`` columns (at least one character);
-    linear, since a hostile server may send a word as long as a line may be."""
+def _longest_start(word: str, room: int, whole: bool) -> str:
+    """The longest start of ``word`` that fits in ``room`` columns, at least one character
+    if ``whole`` (the row is empty: it must take something); linear, since a hostile
+    server may send a word as long as a line may be."""
     used = 0
     for index, char in enumerate(word):
         used += display_width(char)
         if used > room:
-            return word[:max(1, index)]
+            return word[:max(1, index) if whole else index]
     return word
 
 
-def _tidy_row(row: list[tuple[Style, str]]) -> tuple[tuple[Style, str], ...]:
-    """A row's parts with no space at the end, and neighbours of one style joined (one
-    colour code per stretch, as the unwrapped line had)."""
-    tidy: list[tuple[Style, str]] = []
+def _join_styles(row: list[tuple[Style, str]]) -> tuple[tuple[Style, str], ...]:
+    """A row's parts with neighbours of one style joined (one colour code per stretch,
+    as the unwrapped line had)."""
+    joined: list[tuple[Style, str]] = []
     for style, text in row:
-        if tidy and tidy[-1][0] is style:
-            tidy[-1] = (style, tidy[-1][1] + text)
+        if joined and joined[-1][0] is style:
+            joined[-1] = (style, joined[-1][1] + text)
         else:
-            tidy.append((style, text))
-    while tidy and not tidy[-1][1].rstrip():
-        tidy.pop()
-    if tidy:
-        tidy[-1] = (tidy[-1][0], tidy[-1][1].rstrip())
-    return tuple(tidy)
+            joined.append((style, text))
+    return tuple(joined)
 
 
 def display_width(text: str) -> int:

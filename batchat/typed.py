@@ -12,7 +12,11 @@ starts with a command word in capitals, the protocol's own syntax (``CHAT bob
 oi``, ``ENTRAR alice s3nh4``). Every other line is text: to everyone, or to
 the partner of a conversation (``/conversa bob``); before login it has nowhere
 to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
-sends text that begins with ``/``.
+sends text that begins with ``/``; ``\\`` before a command is read as ``/``.
+One exception keeps passwords safe: a line whose first word, in capitals,
+looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
+Cyrillic ``Е``) is refused with a hint, never sent as text nor kept in the
+history (:func:`looks_like_password_command`).
 
 Called by the keyboard side of the client (:mod:`batchat.client`) and by
 :mod:`batchat.screen`; imports only :mod:`protocol` and :mod:`batchat.render`.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -65,6 +70,8 @@ class Converse:
 
 Typed = Send | AskPassword | ShowHelp | Refuse | Converse
 
+# The commands whose next words may be a password: the one list the look-alike rule, the
+# password prompt and the history file check (later commands that carry one join it).
 PASSWORD_COMMANDS = ("NOVO", "ENTRAR")
 CONVERSE = "CONVERSA"  # the client's own command: nothing goes on the wire
 # Other words for a command after "/", from IRC and English.
@@ -148,7 +155,7 @@ def interpret(
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
     """
-    typed = line.removesuffix("\r").lstrip()  # a message's own spaces are kept, even at its end
+    typed = _backslash_as_slash(line.removesuffix("\r").lstrip())  # a message's own spaces are kept
     if not typed.strip():
         return None
     word = starts_command(typed)
@@ -168,28 +175,118 @@ def interpret(
 def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Typed:
     """Text: to ``partner`` in a conversation, else to everyone; nowhere before login.
 
-    Except a line that starts in capitals with a word close to ``NOVO`` or
-    ``ENTRAR`` (``ENTRA alice s3nh4``, ``LOGIN bob s3nh4``): a mistyped
-    command, whose next words may be a password, is never sent as text.
+    Except a line whose first word, in capitals, looks like a password command
+    (``ENTRA alice s3nh4``, ``NOV bob s3nh4``, ``ＥＮＴＲＡＲ``, a Cyrillic ``Е``):
+    a mistyped or disguised command, whose next words may be a password, is
+    never sent as text (:func:`looks_like_password_command`).
     """
     text = typed.strip()
     text = text[1:] if text.startswith("//") else text
-    first, rest = _split_first(text)
-    if rest and _looks_like_password_command(first):
-        return Refuse(unknown_command_hint(first, slash=""))
+    first, rest = _first_word_as_read(text)
+    if rest and (meant := looks_like_password_command(first)):
+        return Refuse(unknown_command_hint(first, slash="", meant=meant))
     if not logged_in:
         return Refuse(NOT_LOGGED_IN)
     wire = f"CHAT {partner} {text}" if partner else f"TODOS {text}"
     return _command(wire, typed, False, max_line)
 
 
-def _looks_like_password_command(word: str) -> bool:
-    """``word`` starts in capitals and is close to NOVO or ENTRAR: a mistyped command."""
-    capitals = word[:4]
-    return (
-        len(capitals) >= 4 and capitals.isascii() and capitals.isupper()
-        and protocol.closest_command(word) in PASSWORD_COMMANDS
-    )
+# Capitals of other scripts drawn like Latin ones: Cyrillic Е, Н, О and Greek Ν, Ο look
+# exactly like E, H, O, N, O, so "ЕNTRAR" reads as ENTRAR on screen and must count as
+# ENTRAR. Only capitals are listed (the rule compares words in capitals), mapped by
+# their case-folded form, since the skeleton folds case first. Accented forms (Ё, Ї,
+# Ά...) lose their accent before this table; fullwidth ones (Ｅ) are Latin after NFKC.
+_LOOKALIKE_CAPITALS = {
+    "Cyrillic": ("АВСЕНІЈКМОРЅТХУҮԚԜ", "ABCEHIJKMOPSTXYYQW"),
+    "Greek": ("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"),
+}
+_LATIN_LOOKALIKES = str.maketrans({
+    capital.casefold(): latin.casefold()
+    for capitals, latins in _LOOKALIKE_CAPITALS.values()
+    for capital, latin in zip(capitals, latins, strict=True)
+} | {"ı": "i"})  # the dotless i of Turkish
+
+
+def _unmarked(word: str) -> str:
+    """``word`` as the eye reads it: no invisible characters (Unicode's
+    Default_Ignorable, :data:`protocol.INVISIBLE_IN_NAMES`), width folded (NFKC:
+    ``Ｅ`` is ``E``) and no accents (``É`` is ``E``). Case and script are kept."""
+    visible = unicodedata.normalize("NFKC", protocol.INVISIBLE_IN_NAMES.sub("", word))
+    decomposed = unicodedata.normalize("NFD", visible)
+    return "".join(char for char in decomposed if not unicodedata.category(char).startswith("M"))
+
+
+def skeleton(word: str) -> str:
+    """The Latin letters ``word`` looks like, in lower case: ``ЕNTRÁR`` (a Cyrillic
+    ``Е``), ``ＥＮＴＲＡＲ`` and ``entrar`` all give ``entrar``. What the look-alike rule
+    compares."""
+    return _unmarked(word).casefold().translate(_LATIN_LOOKALIKES)
+
+
+def _one_edit_apart(first: str, second: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of two neighbours turns
+    ``first`` into ``second`` (Damerau-Levenshtein distance 1)."""
+    if len(first) > len(second):
+        first, second = second, first
+    start = 0
+    while start < len(first) and first[start] == second[start]:
+        start += 1
+    if len(first) + 1 == len(second):
+        return first[start:] == second[start + 1:]
+    if len(first) != len(second) or start == len(first):
+        return False
+    swapped = second[start + 1:start + 2] + second[start] + second[start + 2:]
+    return first[start + 1:] == second[start + 1:] or first[start:] == swapped
+
+
+def resembled_password_command(word: str) -> str | None:
+    """The password command (:data:`PASSWORD_COMMANDS`) ``word`` may stand for, in any
+    case, or ``None``: its :func:`skeleton` is the command, starts with it (a name
+    glued on: ``ENTRARbob``), is one edit away (``ENTAR``, ``NOVA``) or is a prefix
+    of at least three letters (``NOV``, ``ENT``); or the typo hint finds the
+    command closest (``LOGIN``, ``REGISTER``: :func:`protocol.closest_command`)."""
+    folded = skeleton(word)
+    for command in PASSWORD_COMMANDS:
+        target = command.casefold()
+        if (
+            folded.startswith(target) or _one_edit_apart(folded, target)
+            or (len(folded) >= 3 and target.startswith(folded))
+        ):
+            return command
+    closest = protocol.closest_command(word)
+    return closest if closest in PASSWORD_COMMANDS else None
+
+
+def in_capitals(word: str) -> bool:
+    """Whether ``word`` starts with three capital letters, in any script and width
+    (``NOV``, ``ENTRARbob``, ``ＥＮＴＲＡＲ``, ``ЕNTRAR``, ``ÉNTRAR``), invisible ones aside."""
+    letters = _unmarked(word)[:3]
+    return len(letters) == 3 and all(char.isupper() for char in letters)
+
+
+def looks_like_password_command(word: str) -> str | None:
+    """The password command that ``word``, the first word of a line, looks like, if
+    it is in capitals: such a line is refused, never sent as text (``None``: text)."""
+    return resembled_password_command(word) if in_capitals(word) else None
+
+
+def _first_word_as_read(text: str) -> tuple[str, str]:
+    """The first word of ``text`` and the rest as the look-alike rule reads them:
+    invisible characters dropped (U+200B, then ``ENTRAR``, starts with ``ENTRAR``)."""
+    return _split_first(protocol.INVISIBLE_IN_NAMES.sub("", text).strip())
+
+
+def _backslash_as_slash(line: str) -> str:
+    """``line`` with a backslash at its start read as the slash it meant (``\\entrar bob``
+    is ``/entrar bob``) when a command follows it, or a word like one with a password;
+    any other line (``\\o/ passei!``) is kept as typed."""
+    typed = line.lstrip()
+    if not typed.startswith("\\"):
+        return line
+    slashed = "/" + typed[1:]
+    if starts_command(slashed) or resembled_password_command(_split_first(typed[1:])[0]):
+        return slashed
+    return line
 
 
 def _converse(rest: str, logged_in: bool) -> Typed:
@@ -275,13 +372,18 @@ def closest_slash_command(word: str) -> str | None:
     return f"/{suggestion.lower()}" if suggestion else None
 
 
-def unknown_command_hint(word: str, slash: str = "/") -> str:
-    """What to say about ``/word`` (``word``, with ``slash`` empty) when it is no command;
-    the rest of the line is never repeated: a mistyped ``ENTRAR`` may precede a password."""
+def unknown_command_hint(word: str, slash: str = "/", meant: str | None = None) -> str:
+    """What to say about ``/word`` (``word``, with ``slash`` empty) when it is no command,
+    suggesting ``meant`` if known; the rest of the line is never repeated: a mistyped
+    ``ENTRAR`` may precede a password. Invisible characters are shown as escapes."""
     if not word:
         return "Depois da / vem o comando, como em /lista; /ajuda mostra todos."
-    unknown = f"Comando desconhecido: {slash}{make_visible(word[:protocol.MAX_NAME_LENGTH])}."
-    if suggestion := closest_slash_command(word):
+    shown = protocol.INVISIBLE_IN_NAMES.sub(
+        lambda match: match.group().encode("unicode_escape").decode("ascii"),
+        make_visible(word[:protocol.MAX_NAME_LENGTH]),
+    )
+    unknown = f"Comando desconhecido: {slash}{shown}."
+    if suggestion := (f"/{meant.lower()}" if meant else closest_slash_command(word)):
         return f"{unknown} Você quis dizer {suggestion}?"
     return f"{unknown} /ajuda mostra os comandos; um texto que começa com / vai com //."
 
@@ -289,24 +391,27 @@ def unknown_command_hint(word: str, slash: str = "/") -> str:
 def history_entry(line: str) -> str | None:
     """What ↑ brings back of a typed line, sent or refused: all of it, but never a password.
 
-    The rule, with ``/`` at the start or without it, in any case:
+    The rule, with ``/`` (or ``\\`` read as it) at the start or without it, in any case:
 
     - first word ``NOVO`` or ``ENTRAR``: only it and the name are kept
       (``ENTRAR alice s3nh4`` and ``/entrar alice s3nh4`` keep ``ENTRAR
-      alice`` and ``/entrar alice``); recalled, it asks for the password;
-    - first word close to them but not them, followed by more (a typo or
-      another chat's word: ``ENTAR alice s3nh4``, ``ENTRARbob s3nh4``,
-      ``/login bob s3nh4``): nothing is kept, since what follows may be a
-      password. Text that starts so (``entra aí``, ``novos tempos``) is still
-      sent, but not kept; ``entrar na sala`` is kept as ``entrar na``;
+      alice`` and ``/entrar alice``; ``\\entrar alice s3nh4`` keeps
+      ``/entrar alice``); recalled, it asks for the password;
+    - first word that may stand for them (:func:`resembled_password_command`,
+      in any case and script), followed by more (``ENTAR alice s3nh4``,
+      ``ENTRARbob s3nh4``, ``/login bob s3nh4``, ``ＥＮＴＲＡＲ bob s3nh4``):
+      nothing is kept, since what follows may be a password. So every line
+      :func:`interpret` refuses as a look-alike is dropped. Text that starts so
+      (``entra aí``, ``novos tempos``) is still sent, but not kept; ``entrar na
+      sala`` is kept as ``entrar na``;
     - any other line, text and refused lines included, is kept whole.
     """
-    line = tidy_typed(line)
+    line = tidy_typed(_backslash_as_slash(line))
     words = line.split(" ")
-    bare = words[0].removeprefix("/")
-    if _command_word(bare) in PASSWORD_COMMANDS:
+    if _command_word(words[0].removeprefix("/")) in PASSWORD_COMMANDS:
         return " ".join(words[:2])
-    if len(words) > 1 and protocol.closest_command(bare) in PASSWORD_COMMANDS:
+    first, rest = _first_word_as_read(line)
+    if rest and resembled_password_command(first.removeprefix("/")):
         return None
     return line
 

@@ -8,11 +8,15 @@ Rendering, typed lines and the protocol state have their own pure tests
 from __future__ import annotations
 
 import errno
+import io
+import itertools
 import os
 import queue
 import re
 import signal
+import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +30,7 @@ from batchat import client as cliente
 from batchat import client_main, flow, link, screen, server, system
 from batchat.limits import TokenBucket
 from batchat.render import Shown, Style
+from tests import test_typed
 from tests.clocks import CLOCK, stamp
 from tests.support import TIMEOUT, ServerTestCase
 
@@ -64,11 +69,12 @@ class InputHistoryTest(unittest.TestCase):
     def test_loading_trims_and_heals_the_file(self) -> None:
         self.path.parent.mkdir(parents=True)
         old = [f"CHAT bob {n}" for n in range(screen.HISTORY_LENGTH + 5)] + ["NOVO x senha123"]
-        self.path.write_text("\n".join(old) + "\n")
+        old.append("ＥＮＴＲＡＲ bob senha123")  # kept whole by an older client
+        self.path.write_text("\n".join(old) + "\n", encoding="utf-8")
         _, readline = self.history()
         self.assertEqual(len(readline.history), screen.HISTORY_LENGTH)
         self.assertEqual(readline.history[-1], "NOVO x")
-        self.assertEqual(self.path.read_text().splitlines(), readline.history)
+        self.assertEqual(self.path.read_text(encoding="utf-8").splitlines(), readline.history)
         self.assertEqual(self.warnings, [])
 
     def test_an_unwritable_file_is_reported_once(self) -> None:
@@ -104,14 +110,22 @@ class SmallFunctionsTest(unittest.TestCase):
 
     def test_wrap_at_spaces(self) -> None:
         greeting = "[03:04] Conectado a 127.0.0.1:5353. Bem-vindo ao BatChat! Digite AJUDA para ver os comandos."
+        total = "[14:05] eu: total:" + " " * 70 + "10 reais"
         # (text, columns, the rows a person reads)
         cases = [
             ("curto", 78, ["curto"]),
-            (greeting, 78, [greeting[:greeting.index(" ver ")], "  ver os comandos."]),
+            (greeting, 78, [greeting[:greeting.index(" ver ") + 1], "  ver os comandos."]),
             ("x" * 170, 78, ["x" * 78, "  " + "x" * 76, "  " + "x" * 16]),
-            ("ab " * 10, 8, ["ab ab ab", "  ab ab", "  ab ab", "  ab ab", "  ab"]),
+            # The spaces of a break stay at the end of the row as far as they fit, the
+            # rest begin the next one: none is lost ("total:10 reais"), none is added.
+            (total, 80, [total[:80], "  " + total[80:]]),
+            ("total:" + " " * 70 + "10 reais", 80, ["total:" + " " * 70 + "10 ", "  reais"]),
+            ("ab " * 10, 8, ["ab ab ab", "   ab ab", "   ab ab", "   ab ab", "   ab "]),
+            ("a" + " " * 20 + "b", 8, ["a" + " " * 7, "  " + " " * 6, "  " + " " * 6, "  " + " b"]),
             ("日本語" * 4, 10, ["日本語日本", "  語日本語", "  日本語"]),
-            ("ação " * 4, 10, ["ação ação", "  ação", "  ação"]),
+            ("ação " * 4, 10, ["ação ação ", "  ação ", "  ação "]),
+            ("abc\u3000日本", 7, ["abc\u3000", "  日本"]),  # a wide space that fits
+            ("abcde\u3000日", 6, ["abcde", "  \u3000日"]),  # ... and one that does not
         ]
         for text, columns, rows in cases:
             with self.subTest(text=text[:20], columns=columns):
@@ -119,11 +133,48 @@ class SmallFunctionsTest(unittest.TestCase):
                 self.assertEqual(wrapped, rows)
                 self.assertTrue(all(screen.display_width(row) <= columns for row in wrapped))
 
+    def assert_wraps_losslessly(self, shown: Shown, columns: int) -> None:
+        """The rows, less the indent of each row after the first, are ``shown`` again,
+        character by character and each in its style; none is wider than ``columns``."""
+        rows = screen.wrap(shown, columns)
+        where = f"{shown.parts} in {columns} columns: {[row.plain() for row in rows]}"
+        styled: list[tuple[Style, str]] = []
+        for number, row in enumerate(rows):
+            chars = [(style, char) for style, text in row.parts for char in text]
+            if number:
+                indent = [(Style.PLAIN, char) for char in screen.WRAP_INDENT]
+                self.assertEqual(chars[:len(indent)], indent, where)
+                chars = chars[len(indent):]
+            self.assertTrue(chars, f"a row that is only an indent: {where}")
+            styled += chars
+            self.assertLessEqual(screen.display_width(row.plain()), columns, where)
+        self.assertEqual(styled, [(style, char) for style, text in shown.parts for char in text], where)
+
+    def test_wrap_never_loses_or_adds_a_character(self) -> None:
+        pieces = ["a", "palavra", " ", "   ", "ã", "日本", "\u3000", "x" * 11]
+        for length in range(1, 4):
+            for combination in itertools.product(pieces, repeat=length):
+                text = "".join(combination)
+                middle = len(text) // 2  # and in two styles, cut anywhere
+                two_styles = Shown(((Style.SENDER, text[:middle]), (Style.MENTION, text[middle:])))
+                for columns in (4, 5, 6, 8, 13):
+                    self.assert_wraps_losslessly(Shown.of(text), columns)
+                    self.assert_wraps_losslessly(two_styles, columns)
+
+    def test_a_console_without_readline_wraps_losslessly(self) -> None:
+        text = "[14:05] eu: total:" + " " * 70 + "10 reais"
+        output = io.StringIO()
+        with mock.patch.object(shutil, "get_terminal_size", return_value=os.terminal_size((80, 24))), \
+                mock.patch.object(sys, "stdout", output):
+            screen.PlainScreen(colour=False, wraps=True).show(Shown.of(text))
+        rows = output.getvalue().split("\n")
+        self.assertEqual(rows, [text[:80], "  " + text[80:], ""])
+
     def test_wrap_keeps_each_part_in_its_style(self) -> None:
         shown = Shown(((Style.PRIVATE, "bob → eu:"), (Style.PLAIN, " oi "), (Style.MENTION, "alice")))
         rows = screen.wrap(shown, 12)
-        self.assertEqual([row.plain() for row in rows], ["bob → eu: oi", "  alice"])
-        self.assertEqual(rows[1].parts, ((Style.PLAIN, "  "), (Style.MENTION, "alice")))
+        self.assertEqual([row.plain() for row in rows], ["bob → eu: oi", "   alice"])
+        self.assertEqual(rows[1].parts, ((Style.PLAIN, "   "), (Style.MENTION, "alice")))
 
     def test_use_colour(self) -> None:
         cases = [
@@ -347,6 +398,25 @@ class ChatClientTest(FakeServerTestCase):
         self.log_in()
         self.type_and_receive("TODOS oi")
         self.assertEqual(readline.history, ["tudo ótimo e vc?", "/lsta", "NOVO ana", "ENTRAR alice", "TODOS oi"])
+        self.assertEqual(warnings, [])
+
+    def test_lookalikes_of_entrar_send_nothing_and_keep_no_password(self) -> None:
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        path = Path(folder.name) / "historico"
+        readline = FakeReadline()
+        warnings: list[str] = []
+        self.start_client(history=screen.InputHistory(path, readline, warnings.append))
+        self.screen.typed.put("\\entrar alice senha123")  # a backslash for the slash
+        self.assertEqual(self.receive(), "ENTRAR alice senha123")
+        self.push("OK ENTRAR alice")
+        self.screen.wait_for(r"Você entrou no chat como alice\.$")
+        for line, meant in test_typed.LookalikeTest.REFUSED:
+            self.screen.typed.put(line)
+            self.screen.wait_for(rf"^Comando desconhecido: .* Você quis dizer /{meant}\?$")
+        self.type_and_receive("TODOS fim")  # the first line the server got after the login
+        self.assertEqual(readline.history, ["/entrar alice", "TODOS fim"])
+        self.assertEqual(path.read_text(encoding="utf-8"), "/entrar alice\nTODOS fim\n")
         self.assertEqual(warnings, [])
 
     def test_history_replayed_after_a_reconnection_shows_only_what_is_new(self) -> None:

@@ -117,6 +117,19 @@ class InputLineTest(TerminalTestCase):
         self.assertEqual(bob.read_line(), f"TODOS alice {text}")
 
 
+    def test_a_message_wraps_without_losing_its_spaces(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        text = "total:" + " " * 70 + "10 reais"
+        alice.type(text + ENTER)
+        self.assertEqual(bob.read_line(), f"TODOS alice {text}")
+        # "[14:05] eu: total:" and 62 of the spaces fill the 80 columns; the other 8 go on
+        # the next row, after the indent, before "10 reais" (it read "total:10 reais").
+        alice.wait_screen(rf"^{STAMP}eu: total:\n {{10}}10 reais$")
+
+
 class PasteTest(TerminalTestCase):
     def test_a_pasted_block_arrives_whole_and_in_order(self) -> None:
         bob = self.logged_in("bob")

@@ -82,6 +82,7 @@ class InterpretTest(unittest.TestCase):
         ("lista todos", IN, to_all("lista todos")),  # not a command word alone, not capitals
         ("Todos aqui?", IN, to_all("Todos aqui?")),
         ("OI GENTE", IN, to_all("OI GENTE")),
+        ("/todos NOVA AULA AMANHÃ", IN, to_all("NOVA AULA AMANHÃ")),  # capitals like NOVO, said so
         ("//lista", IN, to_all("/lista")),  # "//": text that starts with "/"
         ("?? alguém", IN, to_all("?? alguém")),
         # ... and before login it has nowhere to go: a hint naming /novo and /entrar.
@@ -171,6 +172,89 @@ class InterpretTest(unittest.TestCase):
                 self.assertIsInstance(interpret(line[:fit + 1], who), Refuse)
 
 
+class LookalikeTest(unittest.TestCase):
+    """A line in capitals that looks like a password command is never sent as text (issue 17)."""
+
+    # (typed line, the command it looks like): most with a password after the first word
+    REFUSED = [
+        ("NOV bob s3nh4-x", "novo"),  # a prefix of three letters
+        ("ENT bob s3nh4-x", "entrar"),
+        ("\u200bENTRAR bob s3nh4-x", "entrar"),  # invisible characters in front
+        ("\ufeffENTRAR bob s3nh4-x", "entrar"),
+        ("\u200b ENTRAR bob s3nh4-x", "entrar"),
+        ("EN\u00adTRAR bob s3nh4-x", "entrar"),  # a soft hyphen inside
+        ("\u0415NTRAR bob s3nh4-x", "entrar"),  # Cyrillic Е
+        ("\u0395\u039dTRAR bob s3nh4-x", "entrar"),  # Greek Ε and Ν
+        ("\u039d\u039fV\u039f bob s3nh4-x", "novo"),  # Greek Ν and Ο
+        ("Н\u041eVО bob s3nh4-x", "novo"),  # Cyrillic Н (an H) and О: one edit from NOVO
+        ("ÉNTRAR bob s3nh4-x", "entrar"),
+        ("E\u0301NTRAR bob s3nh4-x", "entrar"),  # the accent as a combining mark
+        ("ＥＮＴＲＡＲ bob s3nh4-x", "entrar"),  # fullwidth
+        ("ＮＯＶＯ bob s3nh4-x", "novo"),
+        ("ENTAR bob s3nh4-x", "entrar"),  # one edit: a letter left out,
+        ("ENTRAAR bob s3nh4-x", "entrar"),  # one too many,
+        ("ENTRAS bob s3nh4-x", "entrar"),  # one changed,
+        ("ENTRRA bob s3nh4-x", "entrar"),  # two swapped
+        ("NVOO bob s3nh4-x", "novo"),
+        ("NOVA bob s3nh4-x", "novo"),
+        ("ENTRARbob s3nh4-x", "entrar"),  # the name glued on
+        ("NOVObob s3nh4-x", "novo"),
+        ("LOGIN bob s3nh4-x", "entrar"),  # another chat's word
+        ("REGISTER bob s3nh4-x", "novo"),
+        ("NOVA AULA AMANHÃ", "novo"),  # a sentence in capitals too: /todos sends it
+        ("ENTRE NÓS", "entrar"),
+    ]
+    # Sentences that go out as text: the first minute's four, and others like them.
+    TEXT = [
+        "todos prontos para a prova?", "tudo ótimo e vc?", "entrar na sala", "chat é legal",
+        "Novo aluno chegou", "Entrar agora?", "Nova aula amanhã", "novo por aqui",
+        "OI GENTE", "NÃO SEI", "ENTÃO VAMOS", "NO PROBLEM", "\\o/ passei!", "\\frac{1}{2} é meio",
+    ]
+
+    def test_lookalikes_in_capitals_are_refused_and_never_kept(self) -> None:
+        for line, meant in self.REFUSED:
+            for who in (IN, OUT, WITH_BOB):
+                with self.subTest(line=line, who=who):
+                    result = interpret(line, who)
+                    assert isinstance(result, Refuse), result
+                    self.assertIn(f"Você quis dizer /{meant}?", result.text)
+                    self.assertNotIn("s3nh4", result.text)
+            with self.subTest(line=line, history=True):
+                self.assertIsNone(typed.history_entry(line))
+
+    def test_a_backslash_is_read_as_the_slash(self) -> None:
+        login = protocol.Login("bob", "s3nh4-x")
+        cases = [
+            ("\\entrar bob s3nh4-x", IN, Send("ENTRAR bob s3nh4-x", login), "/entrar bob"),
+            ("\\ENTRAR bob s3nh4-x", OUT, Send("ENTRAR bob s3nh4-x", login), "/ENTRAR bob"),
+            ("\\entrar bob", OUT, AskPassword("ENTRAR", "bob"), "/entrar bob"),
+            ("  \\novo bob", OUT, AskPassword("NOVO", "bob"), "/novo bob"),
+            ("\\entar bob s3nh4-x", IN, Refuse(
+                "Comando desconhecido: /entar. Você quis dizer /entrar?"), None),
+            ("\\sair", IN, Send("SAIR", protocol.Quit()), "/sair"),
+            ("\\o/ passei!", IN, to_all("\\o/ passei!"), "\\o/ passei!"),  # no command: text
+        ]
+        for line, who, expected, kept in cases:
+            with self.subTest(line=line):
+                self.assertEqual(interpret(line, who), expected)
+                self.assertEqual(typed.history_entry(line), kept)
+
+    def test_sentences_still_go_out_as_text(self) -> None:
+        for line in self.TEXT:
+            for who, expected in ((IN, to_all(line)), (WITH_BOB, to_bob(line))):
+                with self.subTest(line=line, who=who):
+                    self.assertEqual(interpret(line, who), expected)
+
+    def test_skeleton(self) -> None:
+        words = ["entrar", "ENTRAR", "\u200bENTRAR", "\u0415NTRAR", "ÉNTRAR", "ＥＮＴＲＡＲ", "EN\u00adTRÁR"]
+        for word in words:
+            with self.subTest(word=word):
+                self.assertEqual(typed.skeleton(word), "entrar")
+        cyrillic, greek = "АВСЕНІЈКМОРЅТХУ", "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
+        self.assertEqual(typed.skeleton(cyrillic + cyrillic.lower()), "abcehijkmopstxy" * 2)
+        self.assertEqual(typed.skeleton(greek), "abezhikmnoptyx")
+
+
 class HistoryEntryTest(unittest.TestCase):
     # (typed line, what history keeps)
     LINES = [
@@ -188,6 +272,9 @@ class HistoryEntryTest(unittest.TestCase):
         ("ENTRARbob senha123", None),
         ("LOGIN bob senha123", None),
         ("/login bob senha123", None),
+        ("ＥＮＴＲＡＲ bob senha123", None),  # what the eye reads as ENTRAR
+        ("/ＥＮＴＲＡＲ bob senha123", None),
+        ("NOV bob senha123", None),
         ("entra aí, pessoal", None),
         ("entra", "entra"),  # nothing follows: no password
         ("entrar\talice senha123\r", "entrar alice"),
