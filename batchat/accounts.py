@@ -55,6 +55,12 @@ MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 MAX_HASH_COST = 18
 
 
+SALT_BYTES = 16  # every stored hash has a random salt of this size (PasswordHash.create)
+
+
+KEY_BYTES = 32  # and a key of this size (the dklen of _scrypt): another one never matches
+
+
 class UserStoreError(StorageError):
     """``users.json`` cannot be used."""
 
@@ -72,7 +78,7 @@ class PasswordHash:
     @classmethod
     def create(cls, password: str, cost: int) -> PasswordHash:
         """Hash ``password`` with a fresh random salt and ``n = 2**cost``."""
-        salt = os.urandom(16)
+        salt = os.urandom(SALT_BYTES)
         return cls(2**cost, 8, 1, salt, _scrypt(password, salt, 2**cost, 8, 1))
 
     def matches(self, password: str) -> bool:
@@ -99,11 +105,7 @@ class PasswordHash:
         n, r, p = (_stored_int(data, key) for key in ("n", "r", "p"))
         if not _scrypt_can_compute(n, r, p):
             raise ValueError(f"parâmetros do scrypt inválidos: n={n}, r={r}, p={p}")
-        salt = base64.b64decode(data["salt"], validate=True)
-        key = base64.b64decode(data["key"], validate=True)
-        if not salt or not key:
-            raise ValueError("sal ou hash vazio")
-        return cls(n, r, p, salt, key)
+        return cls(n, r, p, _stored_bytes(data, "salt", SALT_BYTES), _stored_bytes(data, "key", KEY_BYTES))
 
 
 def _stored_int(data: dict[str, Any], key: str) -> int:
@@ -111,6 +113,21 @@ def _stored_int(data: dict[str, Any], key: str) -> int:
     value = data[key]
     if type(value) is not int:
         raise ValueError(f"{key} deveria ser um número inteiro, não {str(value)[:40]}")
+    return value
+
+
+def _stored_bytes(data: dict[str, Any], key: str, size: int) -> bytes:
+    """``data[key]``, base64 of exactly ``size`` bytes: a salt or key cut short (or
+    grown) would never match a password again, so that account could never log in."""
+    text = data[key]
+    try:
+        value = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+    except ValueError:  # binascii.Error, or a character outside ASCII
+        value = None
+    if value is None:
+        raise ValueError(f"o campo {key!r} do hash não está em base64")
+    if len(value) != size:
+        raise ValueError(f"o campo {key!r} do hash tem {len(value)} bytes, e não {size}")
     return value
 
 
@@ -132,7 +149,7 @@ def _scrypt_can_compute(n: int, r: int, p: int) -> bool:
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     # OpenSSL refuses by default above 32 MiB; allow what these parameters need.
     maxmem = 128 * r * (n + p + 2) + 1024 * 1024
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=32)
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=KEY_BYTES)
 
 
 @dataclass(frozen=True)
@@ -166,6 +183,60 @@ def _damage_reason(error: BaseException) -> str:
     if isinstance(error, RecursionError):
         return "colchetes ou chaves aninhados demais"
     return str(error)[:200] or type(error).__name__
+
+
+class _JsonObject(dict[str, Any]):
+    """A JSON object as read from users.json, with ``repeated``: the keys leading to
+    the first key found twice in it or anywhere below it (empty if none).
+
+    ``json.loads`` alone keeps the last of two equal keys and drops the other
+    silently: a second ``"alice"`` would hide the first, and the next write
+    would erase it from disk.
+    """
+
+    repeated: tuple[str, ...] = ()
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _JsonObject:
+        """The ``object_pairs_hook`` of ``json.loads`` (objects are read innermost first)."""
+        read = cls(pairs)
+        seen: set[str] = set()
+        for key, value in pairs:
+            if key in seen:
+                read.repeated = (key,)
+                break
+            seen.add(key)
+            below = _repetition_in(value)
+            if below:
+                read.repeated = (key, *below)
+                break
+        return read
+
+
+def _repetition_in(value: Any) -> tuple[str, ...]:
+    """The keys leading to the first repeated key in ``value``, a JSON value read with
+    :meth:`_JsonObject.from_pairs`; lists are searched without recursion, and each
+    object already knows about everything below it."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _JsonObject) and item.repeated:
+            return item.repeated
+        if isinstance(item, list):
+            pending.extend(item)
+    return ()
+
+
+def _repetition_problem(keys: tuple[str, ...]) -> str | None:
+    """What a repeated key at ``keys`` (from :func:`_repetition_in`) means, naming the record."""
+    shown = [key[:40] for key in keys]
+    if not shown:
+        return None
+    if shown[0] != "users" or len(shown) == 1:
+        return f"o campo {'.'.join(shown)!r} aparece duas vezes"
+    if len(shown) == 2:
+        return f"a conta {shown[1]!r} aparece duas vezes, e só a última seria lida"
+    return f"conta {shown[1]!r}: o campo {'.'.join(shown[2:])!r} aparece duas vezes"
 
 
 def _corrupt_users_file(path: Path, reason: str) -> UserStoreError:
@@ -247,18 +318,34 @@ class UserStore:
         except OSError as error:
             raise UserStoreError(f"não foi possível ler {path}: {error.strerror}") from error
         try:
-            records = json.loads(raw)["users"].items()
+            document = json.loads(raw, object_pairs_hook=_JsonObject.from_pairs)
+            problem = _repetition_problem(_repetition_in(document))
+            records = document["users"].items()
         except (*_DAMAGE, RecursionError) as error:  # RecursionError: brackets nested too deep
             raise _corrupt_users_file(path, _damage_reason(error)) from None
+        if problem is not None:
+            raise _corrupt_users_file(path, problem)
+        return UserStore._load_records(path, records)
+
+    @staticmethod
+    def _load_records(path: Path, records: Iterable[tuple[Any, Any]]) -> dict[str, Account]:
+        """The accounts of users.json's ``users``; ``Alice`` and ``alice`` are one account,
+        so two records with those names are a damage like any other."""
         accounts: dict[str, Account] = {}
+        record_keys: dict[str, str] = {}  # the key of the record each account was read from
         for key, record in records:
             try:
                 account = _load_account(record)
-                if protocol.name_key(account.name) in accounts:
-                    raise ValueError(f"a conta {account.name} aparece duas vezes")
+                identity = protocol.name_key(account.name)
+                if identity in accounts:
+                    raise ValueError(
+                        f"o nome {account.name!r} é o mesmo da conta {record_keys[identity][:40]!r} "
+                        f"({accounts[identity].name!r}), sem contar maiúsculas e minúsculas"
+                    )
             except (*_DAMAGE, RecursionError) as error:
                 raise _corrupt_users_file(path, f"conta {str(key)[:40]!r}: {_damage_reason(error)}") from None
-            accounts[protocol.name_key(account.name)] = account
+            accounts[identity] = account
+            record_keys[identity] = str(key)
         return accounts
 
     def __len__(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -304,6 +305,9 @@ class LifecycleTest(ServerTestCase):
         self.register("alice")
         self.server.stop()
         good = self.users_path.read_text("utf-8")
+        alice_line = good.splitlines()[1]
+        key = json.loads(good)["users"]["alice"]["hash"]["key"]
+        short_key = base64.b64encode(base64.b64decode(key)[:31]).decode()
         mailbox = self.folder / "mailbox.sqlite3"
         with sqlite3.connect(mailbox) as db:
             db.execute("INSERT INTO waiting (recipient, sender, sent_at, text) VALUES ('alice', 'bob', 'ontem', 'oi')")
@@ -311,6 +315,8 @@ class LifecycleTest(ServerTestCase):
         damages = [
             ("users.json", good.replace('"n": 16', '"n": 1e999'), "'alice'"),
             ("users.json", '{"users": ' + "[" * 100_000 + "]" * 100_000 + "}", "aninhados demais"),
+            ("users.json", good.replace(alice_line, f"{alice_line},\n{alice_line}"), "a conta 'alice' aparece duas vezes"),
+            ("users.json", good.replace(key, short_key), "conta 'alice': o campo 'key' do hash tem 31 bytes"),
             ("mailbox.sqlite3", good, "registro inválido (id 1: hora inválida"),
         ]
         for damaged, content, detail in damages:
@@ -322,6 +328,7 @@ class LifecycleTest(ServerTestCase):
                 (sentence,) = [line for line in result.stderr.splitlines() if "CRITICAL" in line]
                 self.assertIn(damaged, sentence)
                 self.assertIn(detail, sentence)
+                self.assertEqual(self.users_path.read_text("utf-8"), content, "users.json is left as it was")
 
     def test_help_option(self) -> None:
         result = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
@@ -323,9 +324,64 @@ class UserStoreTest(unittest.TestCase):
         for n, r in ((largest, 8), (2**15, 1)):
             with self.subTest(n=n, r=r):
                 stored = accounts.PasswordHash.from_json({
-                    "alg": "scrypt", "n": n, "r": r, "p": 1, "salt": "c2Fs", "key": "a2V5",
+                    "alg": "scrypt", "n": n, "r": r, "p": 1,
+                    "salt": base64.b64encode(bytes(16)).decode(), "key": base64.b64encode(bytes(32)).decode(),
                 })
                 self.assertFalse(stored.matches("qualquer"))  # computed, not refused by hashlib
+
+    def test_repeated_keys_and_wrong_sizes_stop_the_start_naming_the_record(self) -> None:
+        alice = json.loads(self._one_account_file())["users"]["alice"]
+        record = json.dumps(alice)
+
+        def users(*records: str) -> str:
+            return '{"version": 1, "users": {' + ", ".join(records) + "}}"
+
+        def with_hash(**fields: object) -> str:
+            return '"alice": ' + json.dumps({**alice, "hash": {**alice["hash"], **fields}})
+
+        def cut(field: str, size: int) -> str:
+            return base64.b64encode((base64.b64decode(alice["hash"][field]) * 2)[:size]).decode()
+
+        hash_text = json.dumps(alice["hash"])
+        key_twice = hash_text.replace('"key":', f'"key": "{alice["hash"]["key"]}", "key":')
+        cases = {  # label: (users.json, what the sentence must say besides the file)
+            "alice twice": (users(f'"alice": {record}', f'"alice": {record}'), ["a conta 'alice' aparece duas vezes"]),
+            "users twice": (f'{{"users": {{"alice": {record}}}, "users": {{}}}}', ["o campo 'users' aparece duas vezes"]),
+            "name twice in a record": (
+                users(f'"alice": {{"name": "alice", "name": "alice", "hash": {hash_text}}}'),
+                ["conta 'alice': o campo 'name' aparece duas vezes"],
+            ),
+            "key twice in a hash": (
+                users(f'"alice": {{"name": "alice", "hash": {key_twice}}}'),
+                ["conta 'alice': o campo 'hash.key' aparece duas vezes"],
+            ),
+            "repeated deep in lists": (
+                users(f'"alice": {{"name": "alice", "extra": [[1, {{"a": 1, "a": 2}}]], "hash": {hash_text}}}'),
+                ["conta 'alice': o campo 'extra.a' aparece duas vezes"],
+            ),
+            "alice and Alice": (
+                users(f'"alice": {record}', '"Alice": ' + json.dumps({**alice, "name": "Alice"})),
+                ["conta 'Alice'", "o nome 'Alice' é o mesmo da conta 'alice' ('alice')"],
+            ),
+            "key 31 bytes": (users(with_hash(key=cut("key", 31))), ["conta 'alice': o campo 'key' do hash tem 31 bytes"]),
+            "key 33 bytes": (users(with_hash(key=cut("key", 33))), ["conta 'alice': o campo 'key' do hash tem 33 bytes"]),
+            "key not base64": (users(with_hash(key="!!")), ["conta 'alice': o campo 'key' do hash não está em base64"]),
+            "key a number": (users(with_hash(key=12)), ["conta 'alice': o campo 'key' do hash não está em base64"]),
+            "salt 15 bytes": (users(with_hash(salt=cut("salt", 15))), ["conta 'alice': o campo 'salt' do hash tem 15 bytes"]),
+            "salt not ASCII": (users(with_hash(salt="sál")), ["conta 'alice': o campo 'salt' do hash não está em base64"]),
+        }
+        for label, (content, details) in cases.items():
+            with self.subTest(label):
+                self.path.write_text(content, "utf-8")
+                with self.assertRaises(UserStoreError) as raised:
+                    self.store()
+                sentence = str(raised.exception)
+                self.assertIn(f"o arquivo de contas {self.path} está corrompido", sentence)
+                for detail in details:
+                    self.assertIn(detail, sentence)
+                self.assertNotIn("\n", sentence)
+                self.assertEqual(self.path.read_text("utf-8"), content, "the file is left as it was")
+                self.assertEqual(sorted(p.name for p in self.folder.iterdir()), ["users.json"])
 
     def _one_account_file(self) -> str:
         self.store().register("alice", PASSWORD)
