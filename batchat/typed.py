@@ -65,7 +65,7 @@ class Converse:
 
 Typed = Send | AskPassword | ShowHelp | Refuse | Converse
 
-PASSWORD_COMMANDS = ("NOVO", "ENTRAR")
+PASSWORD_COMMANDS = protocol.PASSWORD_COMMANDS  # the one set: never kept in the history, never sent early
 CONVERSE = "CONVERSA"  # the client's own command: nothing goes on the wire
 # Other words for a command after "/", from IRC and English.
 SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}
