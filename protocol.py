@@ -71,7 +71,12 @@ line                           when
 ``ENTROU <usuario>``           another user logged in
 ``SAIU <usuario>``             another user left (SAIR, closed connection,
                                or dropped by the server)
-``INFO <texto>``               greeting on connect and other human notices
+``BATCHAT <versao> <texto>``   the first line of every connection the
+                               server serves: it says the peer is a BatChat
+                               server, of protocol version ``<versao>`` (1),
+                               with a welcome for people (see below)
+``INFO <texto>``               human notices (AJUDA, the count of kept
+                               messages, the server stopping)
 ``LIMITES <taxa> <rajada>      right after the greeting: the server's limits,
 <linha>``                      lines per second (``--flood-rate``, a decimal
                                number; 0: no limit), lines at once after a
@@ -89,6 +94,16 @@ line                           when
 ``USUARIO <nome> OFFLINE       ``<visto>`` is when it was last online, absent
 [<visto>]``                    if it never logged in
 =============================  ==============================================
+
+Identification: a BatChat server's first line on a connection is always
+``BATCHAT <versao> <texto>`` (:func:`format_greeting`, :func:`parse_greeting`),
+or, when it refuses the connection before serving it, one ``ERRO`` line
+(``LIMITE``: too many connections; ``PROTOCOLO_INVALIDO``: this port speaks
+TLS) and the end. A client sends no line that carries a password
+(:data:`PASSWORD_COMMANDS`) on a connection whose server has not sent that
+greeting: any other first line (an SSH banner, an HTTP reply) means the peer
+is not a BatChat server. The version changes only when old clients could no
+longer work with a new server.
 
 Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
 ``2026-11-21T21:14:05Z``. Replies are matched to commands by order, so
@@ -622,6 +637,48 @@ def help_lines() -> Iterator[str]:
     return (format_info(help.line()) for help in COMMAND_HELP.values())
 
 
+# --- The greeting: how a server says it is BatChat -------------------------------
+
+GREETING_WORD = "BATCHAT"
+PROTOCOL_VERSION = 1
+# The commands whose line carries a password: a client never sends one before the
+# server's greeting, on any connection (a first one or a reconnection). Account
+# commands that take a password are to be added here.
+PASSWORD_COMMANDS: tuple[str, ...] = ("NOVO", "ENTRAR")  # a tuple: checked in this order, every run
+# The word, a version without sign or leading zero, then the welcome text (optional).
+_GREETING_RE = re.compile(r"BATCHAT ([1-9][0-9]{0,8})(?: (.*))?", re.ASCII | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """``BATCHAT <versao> <texto>``: the server is BatChat, of this protocol version."""
+
+    version: int
+    text: str
+
+
+def format_greeting(text: str) -> str:
+    """``BATCHAT <versao> <texto>``: a server's first line on every connection it serves."""
+    return f"{GREETING_WORD} {PROTOCOL_VERSION} {text}"
+
+
+def parse_greeting(line: str) -> Greeting | None:
+    """The greeting ``line`` is, or ``None`` if it is none (then the peer is not BatChat).
+
+    Exact: the word in capitals, one space, a version number, and the text after
+    one more space; any version is taken (a newer server still says who it is).
+    """
+    match = _GREETING_RE.fullmatch(line)
+    if match is None:
+        return None
+    return Greeting(int(match.group(1)), match.group(2) or "")
+
+
+def carries_password(command: Command) -> bool:
+    """Whether ``command``'s line holds a password (see :data:`PASSWORD_COMMANDS`)."""
+    return command_word(command) in PASSWORD_COMMANDS
+
+
 # --- Parsing server lines (for clients) -------------------------------------
 
 
@@ -630,7 +687,8 @@ class ServerLine:
     """One server line split into its kind and fields.
 
     ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
-    ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``); ``fields``
+    ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``, ``LIMITES``,
+    ``BATCHAT``); ``fields``
     holds the words the grammar defines for that kind, the last one keeping
     the rest of the line (missing ones are ``""``).
     """
@@ -642,7 +700,7 @@ class ServerLine:
 # How many fields each kind has, the last one taking the rest of the line.
 _SERVER_FIELDS = {
     "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
-    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, "LIMITES": 3,
+    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, "LIMITES": 3, GREETING_WORD: 2,
 }
 
 

@@ -23,7 +23,8 @@ Threads
 - The main thread connects, receives server lines and turns each into what the
   person reads; when the connection drops without ``SAIR`` it reconnects with
   backoff (1, 2, 4 ... 30 s) and logs back in with the last credentials that
-  worked, held in memory only.
+  worked, held in memory only, once the new connection's server has greeted
+  it as BatChat.
   It sends ``PING`` after a few seconds without a byte from the server, and
   gives the connection up when that gets no answer either.
 - The keyboard thread reads what the person types, asks for passwords with a
@@ -32,6 +33,14 @@ Threads
 - The sending thread sends the queued lines in order, no faster than the
   server's flood limit allows (its ``LIMITES`` line, or its defaults), so a
   pasted block arrives whole instead of partly refused.
+
+No line that carries a password (``protocol.PASSWORD_COMMANDS``) reaches a
+socket before that connection's server sent the BatChat greeting
+(:attr:`ClientState.identified`): :meth:`ChatClient._send_locked`, the one
+place lines are sent, refuses it, and the sending thread holds typed lines
+until then, so the automatic ENTRAR of a reconnection still goes first. A peer
+whose first line is no greeting (any program that took the address) gets
+nothing more, and the session ends there, without reconnecting.
 
 On a terminal, only the keyboard thread writes to the screen (see
 :class:`batchat.screen.TerminalScreen`). With ``--tls`` the TLS session is
@@ -60,7 +69,8 @@ from collections.abc import Callable, Iterator
 import protocol
 from batchat import flow, framing, link as links, system
 from batchat.client_state import (
-    ClientState, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show,
+    ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt,
+    Show,
 )
 from batchat.flow import Liveness, Pacer, ServerLimits
 from batchat.link import Link, TlsRefused, describe_os_error, open_link
@@ -144,7 +154,6 @@ class ChatClient:
         self._retry_delays: Iterator[tuple[float, float]] | None = None  # during an outage
         self._quitting = threading.Event()  # the person asked to leave
         self._greeted = threading.Event()  # the server's first line was shown
-        self._ever_greeted = False  # some connection got a greeting: the server is BatChat
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -192,12 +201,10 @@ class ChatClient:
     def _use_link(self, link: Link) -> None:
         self._link = link
         self._pacer = Pacer(self._limits, self._now())
-        prefix = None
-        if not self._ever_greeted:  # later greetings follow "Conexão ... restabelecida."
-            where = protocol.format_address(*self._address)
-            unverified = " SEM VERIFICAÇÃO" if self._unverified else ""
-            prefix = f"Conectado a {where}{link.description}{unverified}. "
-        self._state.connected(prefix)
+        unverified = " SEM VERIFICAÇÃO" if self._unverified else ""
+        self._state.connected(
+            protocol.format_address(*self._address), f"{link.description}{unverified}", encrypted=link.encrypted
+        )
         self._outbox_changed.notify_all()
 
     def _detach(self, ending: Callable[[], list[Event]] | None = None) -> list[Event]:
@@ -229,7 +236,7 @@ class ChatClient:
         # Bounded: a hostile server (or anyone in the middle of a plaintext
         # connection) could otherwise grow this process with one endless line.
         framer = framing.LineFramer(protocol.MAX_SERVER_LINE)
-        liveness = Liveness(self._now())
+        liveness = Liveness(self._now(), probe=not link.encrypted)
         while True:
             if not link.wait_readable(liveness.next_check(self._now())):
                 if (gone := self._check_liveness(liveness)) is not None:
@@ -249,7 +256,8 @@ class ChatClient:
             for raw in lines:
                 if not isinstance(raw, bytes):  # no server sends that: replies would be out of step
                     return SERVER_LINE_TOO_LONG
-                self._handle(raw.decode(protocol.ENCODING, errors="replace"))
+                if (how := self._handle(raw.decode(protocol.ENCODING, errors="replace"))) is not None:
+                    return how  # not served: not a line more from this peer
             if self._screen.broken.is_set():
                 return "A saída foi fechada."
 
@@ -257,6 +265,9 @@ class ChatClient:
         """Nothing came for a while: PING, or give up on the server (how it ended)."""
         now = self._now()
         match liveness.due(now):
+            case "probe":
+                self._probe()
+                liveness.probed()
             case "ping":
                 self._send(protocol.Ping(), "PING", automatic=True)
                 liveness.pinged(now)
@@ -265,21 +276,41 @@ class ChatClient:
                 return (f"O servidor parou de responder (nada chegou em {seconds:g} s, "
                         "nem resposta ao PING); conexão encerrada.")
             case "no greeting":
-                where = protocol.format_address(*self._address)
-                if self._ever_greeted:
-                    return f"{where} aceitou a conexão, mas não respondeu em {flow.GREETING_DEADLINE:g} s."
-                return (f"{where} aceitou a conexão, mas não respondeu como um servidor BatChat "
-                        f"(nenhuma saudação em {flow.GREETING_DEADLINE:g} s). "
-                        "O endereço e a porta (--host, --port) estão certos?")
+                with self._send_lock:
+                    return self._state.no_greeting(flow.GREETING_DEADLINE)
         return None
 
-    def _handle(self, line: str) -> None:
+    def _probe(self) -> None:
+        """A plaintext connection still without a greeting: send one blank line (see
+        :data:`batchat.flow.PROBE_AFTER`), so that a TLS server says at once that it
+        wants TLS. A BatChat server ignores it, and charges it like any line."""
         with self._send_lock:
+            if self._link is not None:
+                self._pacer.charge(self._now())
+                with contextlib.suppress(OSError):  # a failed send: the receiving loop sees the end
+                    self._link.send(protocol.encode_line(""))
+
+    def _handle(self, line: str) -> str | None:
+        """Carry out what ``line`` means; how the connection ends, if this line ends it."""
+        with self._send_lock:
+            identified = self._state.identified
             events = self._state.receive(line)
+            if self._state.identified and not identified:
+                self._log_in_again_locked()
             self._answered.notify_all()
         self._carry_out(events)
-        self._ever_greeted = True
-        self._greeted.set()  # after the greeting is shown: piped output keeps one order
+        how = next((event.how for event in events if isinstance(event, Disconnect)), None)
+        if how is None:  # piped input waits for a greeting, and none will come here
+            self._greeted.set()  # after the greeting is shown: piped output keeps one order
+        return how
+
+    def _log_in_again_locked(self) -> None:
+        """The server just greeted us: the automatic ENTRAR of a reconnection goes now,
+        before any typed line (the sending thread waited for the greeting too)."""
+        login = self._state.log_in_again()
+        if login is not None:
+            self._send_locked(login.command, login.line, automatic=True)
+        self._outbox_changed.notify_all()
 
     def _carry_out(self, events: list[Event]) -> None:
         """Do what the state decided, in its order."""
@@ -304,6 +335,8 @@ class ChatClient:
                     self._hang_up()
                 case LoggedIn():
                     self._retry_delays = None  # back in: the next outage starts again at 1 s
+                case Disconnect():
+                    pass  # the receiving loop ends the connection with its words (_handle)
 
     def _hang_up(self) -> None:
         with self._send_lock:
@@ -341,23 +374,18 @@ class ChatClient:
                     Style.NOTICE,
                 )
                 continue
-            if not self._attach_and_log_in(link):
-                return False
-            self._screen.say(f"Conexão com {where} restabelecida.", Style.NOTICE)
-            return True
+            return self._attach_unless_leaving(link)
         raise AssertionError("retry_delays() never ends")
 
-    def _attach_and_log_in(self, link: Link) -> bool:
-        """Use ``link`` and send the automatic ENTRAR first, in one step: a line typed
-        meanwhile goes after it. ``False`` (link closed) if the person left meanwhile."""
+    def _attach_unless_leaving(self, link: Link) -> bool:
+        """Use ``link``; ``False`` (link closed) if the person left meanwhile. Nothing is
+        sent on it, the automatic ENTRAR included, until its server greets us as BatChat
+        (:meth:`_handle`), which is also when "restabelecida" is said."""
         with self._send_lock:
             if self._quitting.is_set():
                 link.close()
                 return False
             self._use_link(link)
-            login = self._state.log_in_again()
-            if login is not None:
-                self._send_locked(login.command, login.line, automatic=True)
         return True
 
     # -- all threads ----------------------------------------------------------------------
@@ -370,7 +398,9 @@ class ChatClient:
     def _send_locked(
         self, command: protocol.Command, line: str, *, automatic: bool = False, sent: Sent | None = None
     ) -> Sent | None:
-        if self._link is None:
+        """Send one line now (lock held): the one place a line reaches the socket. A line
+        that carries a password never goes before this connection's greeting."""
+        if self._link is None or (protocol.carries_password(command) and not self._state.identified):
             return None
         if sent is None:
             sent = Sent(command, automatic=automatic, line=line)
@@ -422,8 +452,11 @@ class ChatClient:
                 self._screen.say(NOT_SENT, Style.ERROR)
 
     def _next_turn(self) -> Sent | None:
-        """Wait (lock held) for a queued line and its turn; take it off the queue."""
-        while not self._outbox:
+        """Wait (lock held) for a queued line and its turn; take it off the queue. On a
+        connection whose server has not greeted us yet, typed lines wait: a password
+        must not go to whatever answered, and after a reconnection the automatic
+        ENTRAR goes first (without a connection, the line is taken, and not sent)."""
+        while not self._outbox or (self._link is not None and not self._state.identified):
             self._outbox_changed.wait()
         sent = self._outbox[0]
         if self._link is not None:

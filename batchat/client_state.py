@@ -5,10 +5,16 @@ sent and not yet answered (the server answers each one, in order, ending every
 reply with its one ``OK`` or ``ERRO``), the person's name once logged in, the
 credentials that worked (for logging in again after a drop; memory only), who
 is online, the public messages shown, the lines of a login's reply held
-until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``, the
-greeting still to come on a new connection (shown in one line with where the
-client connected), and the conversation typed text goes to (``/conversa
-bob``), which the prompt shows.
+until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``,
+whether this connection's server identified itself as BatChat (its first line
+is the greeting ``BATCHAT <versao> <texto>``: until then no line that carries a
+password may be sent, see :attr:`ClientState.identified`), and the
+conversation typed text goes to (``/conversa bob``), which the prompt shows.
+
+A first line that is no greeting ends the connection (:class:`Disconnect`):
+an ``ERRO`` refusal (over a limit; or ``PROTOCOLO_INVALIDO``, which a BatChat
+server sends a plaintext client only when it wants TLS), or anything else: then
+the peer is not a BatChat server, and nothing brings the session back to it.
 
 :class:`ClientState` decides; it never touches a socket, a thread, the screen
 or the machine's clock (only the injected :class:`~batchat.render.Clock`).
@@ -35,6 +41,8 @@ from batchat.render import (
 )
 
 RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
+FIRST_LINE_SHOWN = 60  # characters of a non-BatChat peer's first line quoted to the person
+_ERROR_CODES = frozenset(code.value for code in protocol.ErrorCode)
 # What a login's reply holds before its OK ENTRAR: the private messages kept
 # (then an INFO that counts them) and the public history.
 KEPT, HISTORY = "PENDENTE", "HISTORICO"
@@ -116,6 +124,14 @@ class LoggedIn:
 
 
 @dataclass(frozen=True)
+class Disconnect:
+    """End this connection now, saying ``how``: its first line was no greeting. The
+    session is not worth getting back if that line showed no BatChat server."""
+
+    how: str
+
+
+@dataclass(frozen=True)
 class Reconnect:
     """The connection is gone, and worth getting back: reconnect with backoff, log in again."""
 
@@ -134,7 +150,7 @@ class SetLimits:
     limits: ServerLimits
 
 
-Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect | Resend | SetLimits
+Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect | Resend | SetLimits | Disconnect
 
 
 def say(text: str, style: Style = Style.PLAIN) -> Show:
@@ -163,7 +179,13 @@ class ClientState:
         self._reconnect = reconnect
         self._list_after_login = list_after_login
         self._log_in_after_register = log_in_after_register
-        self._greeting_prefix: str | None = None  # said with the next connection's greeting
+        self._where = ""  # the server's address, as the person gave it ("127.0.0.1:5050")
+        self._details = ""  # how the connection is protected, said with the first greeting
+        self._encrypted = False  # this connection uses TLS
+        self._identified = False  # this connection's server greeted us as BatChat
+        self._turned_away = False  # this connection's first line was no greeting: nothing more counts
+        self._ever_identified = False  # some connection's did: a later greeting means "back"
+        self._given_up = False  # the peer is no BatChat server, or wants TLS: never reconnect
         self._accounts: list[protocol.ServerLine] = []  # USUARIO lines, until OK LISTA TODOS
         self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
@@ -227,18 +249,35 @@ class ClientState:
         self._pending.append(sent)
         return sent
 
-    def connected(self, greeting_prefix: str | None) -> None:
-        """A new connection: its greeting is shown after ``greeting_prefix``, in one line."""
-        self._greeting_prefix = greeting_prefix
+    def connected(self, where: str, details: str = "", *, encrypted: bool = False) -> None:
+        """A new connection to ``where``, protected as ``details`` says (`` com TLSv1.3``,
+        shown with the first greeting): not identified until its server greets us."""
+        self._where, self._details, self._encrypted = where, details, encrypted
+        self._identified = self._turned_away = False
+
+    @property
+    def identified(self) -> bool:
+        """This connection's server sent the BatChat greeting. Until then the shell sends
+        no line that carries a password (:func:`protocol.carries_password`), typed or
+        automatic: the peer may be any program that took the address."""
+        return self._identified
+
+    def no_greeting(self, seconds: float) -> str:
+        """How a connection ends whose peer sent no line in ``seconds`` after connecting."""
+        if self._ever_identified:
+            return f"{self._where} aceitou a conexão, mas não respondeu em {seconds:g} s."
+        return (f"{self._where} aceitou a conexão, mas não respondeu como um servidor BatChat "
+                f"(nenhuma saudação em {seconds:g} s). O endereço e a porta (--host, --port) estão certos?")
 
     def is_pending(self, sent: Sent) -> bool:
         """``sent`` still awaits its answer (``False`` once answered or the connection is gone)."""
         return sent in self._pending
 
     def log_in_again(self) -> SendLine | None:
-        """The automatic ENTRAR for a new connection; ``None`` if there is nothing to log in with."""
+        """The automatic ENTRAR for a new connection, once its server greeted us; ``None``
+        if there is nothing to log in with, or no greeting yet."""
         login = self._credentials
-        if login is None:
+        if login is None or not self._identified:
             return None
         return SendLine(f"ENTRAR {login.name} {login.password}", login)
 
@@ -246,10 +285,11 @@ class ClientState:
 
     def receive(self, line: str) -> list[Event]:
         """What to do about one line from the server (without its line end)."""
-        parsed = parse_visible(line)
-        if self._greeting_prefix is not None:
-            return self._greeting(parsed)
-        return self._receive(parsed)
+        if self._turned_away:
+            return []  # a greeting after a stranger's first line is no greeting
+        if not self._identified:
+            return self._first_line(line)
+        return self._receive(parse_visible(line))
 
     def _receive(self, parsed: protocol.ServerLine) -> list[Event]:
         if self._holds(parsed):
@@ -273,12 +313,47 @@ class ClientState:
         self._remember_public(parsed)
         return self._render(parsed)
 
-    def _greeting(self, parsed: protocol.ServerLine) -> list[Event]:
-        """The connection's first line: the greeting, after where we connected to."""
-        prefix, self._greeting_prefix = self._greeting_prefix, None
-        if parsed.kind == "INFO":
-            return [self._stamped(Shown.of(f"{prefix}{parsed.fields[0]}", Style.NOTICE))]
-        return [say(prefix.rstrip(), Style.NOTICE), *self._receive(parsed)]
+    def _first_line(self, line: str) -> list[Event]:
+        """The connection's first line: the greeting (the server is BatChat), a refusal
+        (``ERRO``), or anything else, which shows that the peer is not BatChat."""
+        greeting = protocol.parse_greeting(line)
+        if greeting is not None:
+            return self._greeted(make_visible(greeting.text))
+        self._turned_away = True
+        parsed = parse_visible(line)
+        code, text = parsed.fields if parsed.kind == "ERRO" else ("", "")
+        if code == protocol.ErrorCode.WRONG_PROTOCOL:  # by its code: the text is for people
+            self._given_up = True
+            if not self._encrypted:  # the one reason a BatChat server says it to this client
+                return [Disconnect(f"{self._where} é um servidor BatChat com TLS e esta conexão não é "
+                                   "cifrada: use --tls (e --cafile <arquivo>, se o certificado do "
+                                   "servidor for próprio).")]
+            return [Disconnect(f"{self._where} recusou a conexão: {text}")]
+        if code in _ERROR_CODES:  # refused before being served: over a limit, try later
+            return [Disconnect(f"{self._where} recusou a conexão: {text}")]
+        self._given_up = True
+        return [Disconnect(self._not_batchat(make_visible(line)))]
+
+    def _greeted(self, text: str) -> list[Event]:
+        """The greeting: said with where we connected to, or as being back."""
+        self._identified = True
+        if self._ever_identified:
+            back = say(f"Conexão com {self._where} restabelecida.", Style.NOTICE)
+            return [back, self._stamped(Shown.of(text, Style.NOTICE))] if text else [back]
+        self._ever_identified = True
+        where = f"Conectado a {self._where}{self._details}."
+        return [self._stamped(Shown.of(f"{where} {text}" if text else where, Style.NOTICE))]
+
+    def _not_batchat(self, first_line: str) -> str:
+        """One sentence: the peer is no BatChat server, so nothing was sent to it."""
+        if len(first_line) > FIRST_LINE_SHOWN:
+            first_line = first_line[:FIRST_LINE_SHOWN - 1] + "…"
+        if self._ever_identified:
+            return (f"{self._where} não é mais um servidor BatChat (a primeira linha foi \"{first_line}\"): "
+                    "outro programa deve ter ocupado a porta, então nenhuma senha foi enviada e o "
+                    "cliente não vai reconectar.")
+        return (f"{self._where} não é um servidor BatChat (a primeira linha foi \"{first_line}\"), então "
+                "nenhuma senha foi enviada: confira o endereço e a porta (--host, --port).")
 
     def _listing_accounts(self) -> bool:
         return any(isinstance(sent.command, protocol.ListUsers) and sent.command.everyone
@@ -286,7 +361,7 @@ class ClientState:
 
     def _holds(self, parsed: protocol.ServerLine) -> bool:
         """Is ``parsed`` part of a login's reply? The counting INFO comes right after
-        the kept messages, so the greeting's INFO is never taken for it."""
+        the kept messages, so no other INFO (a notice) is ever taken for it."""
         if not any(isinstance(sent.command, protocol.Login) for sent in self._pending):
             return False
         if parsed.kind == "INFO":
@@ -406,7 +481,7 @@ class ClientState:
         events += [SetPrompt(prompt_text(None)), say(how, Style.ERROR)]
         if self._replaced:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
-        if not self._reconnect:
+        if not self._reconnect or self._given_up:
             return events
         if self._credentials is None:
             return [*events, say("Para voltar, rode o cliente de novo.")]

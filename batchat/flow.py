@@ -22,6 +22,12 @@ BURST_SPARE = 2  # ...and keeps this many of its burst back (automatic lines, cl
 PING_AFTER = 5.0  # seconds without a byte from the server before the client sends PING
 ANSWER_DEADLINE = 5.0  # seconds after that PING with still nothing: the server is gone
 GREETING_DEADLINE = 5.0  # seconds after connecting for the greeting line to come
+# Seconds without a line after connecting before a plaintext client sends one blank
+# line. A BatChat server greets at once and ignores a blank line; a TLS server waits
+# for the client to speak (a TLS client always speaks first), and answers anything
+# that is no TLS handshake at once with "use --tls". Not sent at once, so that a
+# server refusing the connection (over a limit) closes before it, not with unread bytes.
+PROBE_AFTER = 1.0
 EPSILON = 1e-9  # tokens: less missing than this is rounding, not a reason to wait
 
 
@@ -93,14 +99,17 @@ class Liveness:
     when to give up.
 
     Until the first line (the greeting) the deadline is :data:`GREETING_DEADLINE`
-    from connecting; after it, a silence of :data:`PING_AFTER` calls for a PING,
-    and :data:`ANSWER_DEADLINE` more without a byte means the server is gone.
+    from connecting, and with ``probe`` (a plaintext connection) a blank line is
+    due :data:`PROBE_AFTER` after connecting; after it, a silence of
+    :data:`PING_AFTER` calls for a PING, and :data:`ANSWER_DEADLINE` more
+    without a byte means the server is gone.
     """
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, *, probe: bool = False) -> None:
         self._connected = now
         self._heard = now
         self._pinged: float | None = None
+        self._probe_at: float | None = now + PROBE_AFTER if probe else None
         self.greeted = False
 
     def heard(self, now: float, *, line: bool) -> None:
@@ -112,10 +121,16 @@ class Liveness:
     def pinged(self, now: float) -> None:
         self._pinged = now
 
+    def probed(self) -> None:
+        """The blank line went out: once per connection."""
+        self._probe_at = None
+
     def next_check(self, now: float) -> float:
         """Seconds until something may be due (never negative)."""
         if not self.greeted:
             due = self._connected + GREETING_DEADLINE
+            if self._probe_at is not None:
+                due = min(due, self._probe_at)
         elif self._pinged is None:
             due = self._heard + PING_AFTER
         else:
@@ -123,10 +138,13 @@ class Liveness:
         return max(0.0, due - now)
 
     def due(self, now: float) -> str | None:
-        """What is due now: ``"ping"``, ``"silent"`` (the server stopped answering),
-        ``"no greeting"`` (it never spoke BatChat), or ``None``."""
+        """What is due now: ``"probe"`` (send the blank line), ``"ping"``, ``"silent"``
+        (the server stopped answering), ``"no greeting"`` (it never spoke BatChat),
+        or ``None``."""
         if self.next_check(now) > 0:
             return None
         if not self.greeted:
+            if now < self._connected + GREETING_DEADLINE:
+                return "probe"
             return "no greeting"
         return "ping" if self._pinged is None else "silent"

@@ -81,6 +81,11 @@ class Link:
         self._early = early  # plaintext that came with the end of the TLS handshake
 
     @property
+    def encrypted(self) -> bool:
+        """Whether the connection uses TLS."""
+        return self._tls is not None
+
+    @property
     def description(self) -> str:
         """How the connection is protected, for the banner: ``" com TLSv1.3"`` or nothing."""
         return "" if self._tls is None else f" com {self._tls.version}"

@@ -278,6 +278,8 @@ def render_parsed(
             return render_account(name, state, seen, clock)
         case "LIMITES", _:
             return None  # for programs: how fast they may send
+        case "BATCHAT", (_, text):  # the greeting (the client's state shows the first one itself)
+            return Shown.of(text, Style.NOTICE)
         case _, fields:
             return Shown.of(" ".join(fields), Style.NOTICE)
 

@@ -320,8 +320,10 @@ class ChatServer:
 
 
 def welcome_lines(limits: Limits) -> bytes:
-    """What every connection gets first: the greeting ``INFO``, then ``LIMITES``."""
-    greeting = protocol.format_info("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
+    """What every connection served gets first: the greeting ``BATCHAT <versao> <texto>``,
+    which tells a client it reached a BatChat server (before it, the client sends no
+    password), then ``LIMITES``. A connection refused at once gets one ``ERRO`` instead."""
+    greeting = protocol.format_greeting("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
     stated = protocol.format_limits(limits.flood_rate, limits.flood_burst, limits.max_line)
     return protocol.encode_line(greeting) + protocol.encode_line(stated)
 

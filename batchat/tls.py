@@ -84,15 +84,21 @@ class TlsSettings:
         return data
 
     def _refuse_plaintext(self, sock: socket.socket, deadline: float) -> None:
-        """A client that starts with anything but a TLS record gets one plaintext line;
-        so does one that says nothing at all (a plaintext client waiting for our
-        greeting: a TLS client always speaks first)."""
+        """A client that starts with anything but a TLS record gets one plaintext line
+        at once (``cliente.py`` without ``--tls`` sends a blank line for this); so does
+        one that says nothing at all until the deadline (a plaintext client waiting for
+        our greeting: a TLS client always speaks first).
+
+        The bytes already there are read first: closing a socket with unread bytes
+        sends a reset, which may make the client's system throw our line away."""
         try:
             first = self._receive(sock, deadline, socket.MSG_PEEK, 1)
         except TimeoutError:
             first = b""
         if protocol.foreign_protocol(first) != "TLS":
             sock.settimeout(CLOSE_GRACE)
+            if first:
+                sock.recv(RECV_SIZE)  # what is there, at least the byte peeked: no wait
             sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
             if first:
                 raise SessionEnded(Closer.SERVER, "cliente sem TLS na porta TLS")

@@ -70,9 +70,9 @@ class Converse:
 
 Typed = Send | AskPassword | ShowHelp | Refuse | Converse
 
-# The commands whose next words may be a password: the one list the look-alike rule, the
-# password prompt and the history file check (later commands that carry one join it).
-PASSWORD_COMMANDS = ("NOVO", "ENTRAR")
+# The commands whose next words may be a password (protocol.py keeps the one list): the
+# look-alike rule, the password prompt and the history file check all use it.
+PASSWORD_COMMANDS = protocol.PASSWORD_COMMANDS
 CONVERSE = "CONVERSA"  # the client's own command: nothing goes on the wire
 # Other words for a command after "/", from IRC and English.
 SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}

@@ -109,6 +109,16 @@ class StreamLines:
         self._stream.close()
 
 
+def received_until_closed(sock: socket.socket, unless: bytes | None = None) -> bytes:
+    """Every byte the peer sent on ``sock`` until it closed its end, or sent ``unless``
+    (then at once: a test that must not see it fails without waiting); each read
+    bounded by the socket's timeout (set one)."""
+    data = b""
+    while (unless is None or unless not in data) and (chunk := sock.recv(65536)):
+        data += chunk
+    return data
+
+
 def temporary_folder(test: unittest.TestCase) -> Path:
     """A new folder, removed after ``test`` (TestCase.enterContext is Python 3.11+)."""
     folder = tempfile.TemporaryDirectory()
@@ -274,7 +284,7 @@ class LineClient:
         self.login_lines: list[str] = []  # what came before OK ENTRAR (see logged_in)
         self.limits_line: str | None = None  # the LIMITES line right after the greeting
         if read_greeting:
-            self.expect("INFO ")
+            self.expect(f"{protocol.GREETING_WORD} {protocol.PROTOCOL_VERSION} ")
             self.limits_line = self.expect("LIMITES ")
 
     def send(self, line: str) -> None:

@@ -12,9 +12,10 @@ import socket
 import subprocess
 import sys
 
-from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase
+from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase, received_until_closed
 
 STAMP = r"\[\d\d:\d\d\] "
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
 
 
 def without_time(line: str) -> str:
@@ -235,6 +236,29 @@ class ClientTest(ServerTestCase):
         self.assertNotIn("reconectar", client.output.text)
         self.assertNotIn("Traceback", client.output.text)
 
+    def test_a_program_that_takes_the_port_after_a_drop_gets_no_password(self) -> None:
+        self.register("alice")
+        client = self.start_client()  # reconnecting is on
+        client.type("ENTRAR alice senha123")
+        client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
+        port = self.server.port
+        self.server.stop(signal.SIGTERM)
+        with socket.create_server(("127.0.0.1", port)) as stranger:  # the server's port, taken
+            stranger.settimeout(TIMEOUT)  # the client tries again after 1 s, then 2 s, 4 s
+            connection, _ = stranger.accept()
+            with connection:
+                connection.settimeout(TIMEOUT)
+                connection.sendall(SSH_BANNER)
+                received = received_until_closed(connection, unless=b"senha123")
+                self.assertNotIn(b"senha123", received)
+                self.assertEqual(client.wait(), 1, "no reconnection loop")
+        self.assertEqual(received.strip(b"\n"), b"", "at most the blank line a TLS server would answer")
+        output = client.output.text
+        self.assertIn(f"127.0.0.1:{port} não é mais um servidor BatChat (a primeira linha foi "
+                      '"SSH-2.0-OpenSSH_9.2"): outro programa deve ter ocupado a porta', output)
+        self.assertNotIn("restabelecida", output)
+        self.assertNotIn("Traceback", output)
+
     def test_logging_in_elsewhere_ends_this_client(self) -> None:
         self.register("alice")
         client = self.start_client()  # reconnecting is on, yet it must not fight back
@@ -243,6 +267,25 @@ class ClientTest(ServerTestCase):
         self.logged_in("alice", register=False)
         self.assertEqual(client.wait(), 1)
         self.assertIn("este cliente não vai reconectar", client.output.text)
+
+    def test_an_ssh_server_gets_no_password_and_the_person_is_told(self) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            port = listener.getsockname()[1]
+            client = ClientProcess(port)
+            self.addCleanup(client.kill)
+            client.type("ENTRAR alice senha123")
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(TIMEOUT)
+                connection.sendall(SSH_BANNER)
+                received = received_until_closed(connection, unless=b"senha123")
+                self.assertNotIn(b"senha123", received)
+                self.assertEqual(client.wait(), 1)
+        self.assertEqual(received.strip(b"\n"), b"", "at most the blank line a TLS server would answer")
+        self.assertEqual(client.output.text, f'127.0.0.1:{port} não é um servidor BatChat (a primeira linha '
+                         'foi "SSH-2.0-OpenSSH_9.2"), então nenhuma senha foi enviada: confira o endereço e a '
+                         "porta (--host, --port).")
 
     def test_unreachable_server_is_explained(self) -> None:
         with socket.socket() as probe:  # a loopback port with nobody listening

@@ -7,8 +7,8 @@ import unittest
 
 import protocol
 from batchat.client_state import (
-    ClientState, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, SetLimits, SetPrompt, Show,
-    replay_overlap,
+    FIRST_LINE_SHOWN, ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, SetLimits,
+    SetPrompt, Show, replay_overlap,
 )
 from batchat.flow import ServerLimits
 from batchat.render import Style
@@ -16,6 +16,7 @@ from tests.clocks import CLOCK, stamp
 
 LOGIN = protocol.Login("alice", "senha123")
 WHEN = stamp(2026, 11, 21, 9, 2)
+GREETING = protocol.format_greeting("Bem-vindo ao BatChat!")
 
 
 def described(events: list[Event]) -> list[object]:
@@ -28,8 +29,16 @@ def feed(state: ClientState, *lines: str) -> list[object]:
     return [event for line in lines for event in described(state.receive(line))]
 
 
-def logged_in(**options: bool) -> ClientState:
+def served(**options: bool) -> ClientState:
+    """A state whose connection's server greeted it as BatChat: what follows is the session."""
     state = ClientState(CLOCK, **options)
+    state.connected("127.0.0.1:5050")
+    state.receive(GREETING)
+    return state
+
+
+def logged_in(**options: bool) -> ClientState:
+    state = served(**options)
     state.sent(LOGIN)
     feed(state, "OK ENTRAR alice")
     return state
@@ -59,7 +68,7 @@ class ReceiveTest(unittest.TestCase):
 
     # (command sent before, server line, events; shown lines as plain text)
     CASES: list[tuple[protocol.Command | None, str, list[object]]] = [
-        (None, "INFO Bem-vindo", ["[15:00] Bem-vindo"]),
+        (None, "INFO Bom dia", ["[15:00] Bom dia"]),
         (None, "TODOS bob oi alice", ["[15:00] bob: oi alice"]),
         (None, f"HISTORICO carol {WHEN} bom dia", ["[histórico] [09:02] carol: bom dia"]),
         (protocol.PrivateMessage("Bob", "oi"), "OK CHAT bob", ["[15:00] eu → bob: oi"]),
@@ -73,19 +82,19 @@ class ReceiveTest(unittest.TestCase):
         (LOGIN, "OK ENTRAR alice",
          [LoggedIn("alice"), SetPrompt("alice> "), "[15:00] Você entrou no chat como alice."]),
         (LOGIN, "ERRO CREDENCIAIS Usuário ou senha incorretos.", ["[15:00] Erro: Usuário ou senha incorretos."]),
-        (LOGIN, "INFO Bem-vindo", ["[15:00] Bem-vindo"]),  # the greeting is no part of the reply
+        (LOGIN, "INFO Bom dia", ["[15:00] Bom dia"]),  # a notice is no part of the reply
     ]
 
     def test_lines(self) -> None:
         for command, line, expected in self.CASES:
             with self.subTest(command=command, line=line):
-                state = ClientState(CLOCK)
+                state = served()
                 if command is not None:
                     state.sent(command)
                 self.assertEqual(feed(state, line), expected)
 
     def test_each_answer_settles_its_command_in_order(self) -> None:
-        state = ClientState(CLOCK)
+        state = served()
         first, second = state.sent(protocol.Broadcast("um")), state.sent(protocol.Broadcast("dois"))
         feed(state, "ERRO LIMITE Devagar.")
         self.assertEqual((first.outcome, second.outcome), ("LIMITE", None))
@@ -114,7 +123,7 @@ class LoginReplyTest(unittest.TestCase):
     ]
 
     def test_held_until_ok_entrar_then_shown_after_it(self) -> None:
-        state = ClientState(CLOCK, list_after_login=True)
+        state = served(list_after_login=True)
         state.sent(LOGIN)
         self.assertEqual(feed(state, *self.REPLY), [], "held: who we are is not known yet")
         events = state.receive("OK ENTRAR alice")
@@ -142,13 +151,17 @@ class LoginReplyTest(unittest.TestCase):
         state.sent(protocol.Broadcast("minha"))
         feed(state, "OK TODOS")
         self.assertIn(Reconnect(), state.connection_lost("O servidor encerrou a conexão."))
+        state.connected("127.0.0.1:5050")
+        self.assertIsNone(state.log_in_again(), "not before the new connection's greeting")
+        self.assertEqual(feed(state, GREETING), [
+            "Conexão com 127.0.0.1:5050 restabelecida.", "[15:00] Bem-vindo ao BatChat!",
+        ])
         again = state.log_in_again()
         self.assertEqual(again, SendLine("ENTRAR alice senha123", LOGIN))
         state.sent(LOGIN, automatic=True)
         replay = [f"HISTORICO {who} {WHEN} {text}" for who, text in
                   [("bob", "oi"), ("alice", "minha"), ("bob", "oi"), ("dani", "durante a queda")]]
-        self.assertEqual(feed(state, "INFO Bem-vindo", *replay, "OK ENTRAR alice"), [
-            "[15:00] Bem-vindo",
+        self.assertEqual(feed(state, *replay, "OK ENTRAR alice"), [
             LoggedIn("alice"),
             SetPrompt("alice> "),
             "[15:00] De volta ao chat como alice.",
@@ -158,7 +171,7 @@ class LoginReplyTest(unittest.TestCase):
         ])
 
     def test_a_reply_cut_short_still_shows_what_came(self) -> None:
-        state = ClientState(CLOCK)
+        state = served()
         state.sent(LOGIN)
         feed(state, *self.REPLY)
         self.assertEqual(described(state.connection_lost("caiu"))[:3], [
@@ -166,15 +179,102 @@ class LoginReplyTest(unittest.TestCase):
             "[15:00] 1 mensagem privada esperava por você.",
             "[histórico] [09:02] carol: bom dia",
         ])
+        state.connected("127.0.0.1:5050")
+        feed(state, GREETING)
         state.sent(LOGIN, automatic=True)
         self.assertEqual(feed(state, *self.REPLY[2:], "OK ENTRAR alice")[2:],
                          ["[15:00] De volta ao chat como alice."], "that history was shown already")
+
+
+class IdentificationTest(unittest.TestCase):
+    """A connection's first line: the greeting, a refusal, or proof of another program."""
+
+    NOT_BATCHAT = [
+        "SSH-2.0-OpenSSH_9.2",
+        "HTTP/1.1 400 Bad Request",
+        "220 mail.exemplo ESMTP",
+        "INFO Bem-vindo ao BatChat!",  # a server of before the greeting: it has no BATCHAT line
+        "batchat 1 Bem-vindo",  # the word is exact...
+        "BATCHAT Bem-vindo",  # ...and a version follows it
+        "BATCHAT 01 Bem-vindo",
+        "OK ENTRAR alice",
+        "",
+    ]
+
+    def test_the_greeting_identifies_the_server(self) -> None:
+        state = ClientState(CLOCK)
+        state.connected("127.0.0.1:5050")
+        self.assertFalse(state.identified)
+        self.assertEqual(feed(state, "BATCHAT 7 Olá de um servidor mais novo"), [
+            "[15:00] Conectado a 127.0.0.1:5050. Olá de um servidor mais novo",
+        ])
+        self.assertTrue(state.identified)
+        self.assertEqual(feed(state, "INFO depois"), ["[15:00] depois"])
+
+    def test_any_other_first_line_is_not_batchat_and_ends_the_session(self) -> None:
+        for first in self.NOT_BATCHAT:
+            with self.subTest(first=first):
+                state = ClientState(CLOCK, reconnect=True)
+                state.connected("127.0.0.1:5050")
+                self.assertEqual(feed(state, first, GREETING), [Disconnect(
+                    f'127.0.0.1:5050 não é um servidor BatChat (a primeira linha foi "{first}"), então '
+                    "nenhuma senha foi enviada: confira o endereço e a porta (--host, --port).")])
+                self.assertFalse(state.identified)
+
+    def test_a_stranger_after_a_drop_gets_no_password_and_no_reconnection(self) -> None:
+        state = logged_in(reconnect=True)
+        self.assertIn(Reconnect(), state.connection_lost("O servidor encerrou a conexão."))
+        state.connected("127.0.0.1:5050")
+        (ended,) = feed(state, "SSH-2.0-OpenSSH_9.2")
+        assert isinstance(ended, Disconnect)
+        self.assertEqual(ended.how, '127.0.0.1:5050 não é mais um servidor BatChat (a primeira linha foi '
+                                    '"SSH-2.0-OpenSSH_9.2"): outro programa deve ter ocupado a porta, então '
+                                    "nenhuma senha foi enviada e o cliente não vai reconectar.")
+        self.assertIsNone(state.log_in_again(), "the password stays here")
+        self.assertEqual(described(state.connection_lost(ended.how)), [SetPrompt("> "), ended.how])
+
+    def test_the_first_line_quoted_is_short_and_harmless(self) -> None:
+        state = ClientState(CLOCK)
+        state.connected("[::1]:22")
+        (ended,) = feed(state, "\x1b[2J" + "x" * 200)
+        assert isinstance(ended, Disconnect)
+        quoted = ended.how.split('"')[1]
+        self.assertEqual(len(quoted), FIRST_LINE_SHOWN)
+        self.assertTrue(quoted.startswith("\\x1b[2Jxxx") and quoted.endswith("x…"), quoted)
+
+    def test_a_refusal_before_the_greeting_ends_the_connection_not_the_session(self) -> None:
+        state = logged_in(reconnect=True)
+        state.connection_lost("caiu")
+        state.connected("127.0.0.1:5050")
+        self.assertEqual(feed(state, "ERRO LIMITE Conexões demais deste IP."), [
+            Disconnect("127.0.0.1:5050 recusou a conexão: Conexões demais deste IP."),
+        ])
+        self.assertIsNone(state.log_in_again())
+        self.assertIn(Reconnect(), state.connection_lost("127.0.0.1:5050 recusou a conexão."), "tried later")
+
+    def test_a_tls_server_tells_a_plaintext_client_to_use_tls(self) -> None:
+        for text in ("Este servidor BatChat usa TLS.", "qualquer texto"):  # by the code, not the words
+            with self.subTest(text=text):
+                state = logged_in(reconnect=True)
+                state.connection_lost("caiu")
+                state.connected("127.0.0.1:5050")
+                (ended,) = feed(state, f"ERRO PROTOCOLO_INVALIDO {text}")
+                assert isinstance(ended, Disconnect)
+                self.assertIn("use --tls", ended.how)
+                self.assertIsNone(state.log_in_again())
+                self.assertNotIn(Reconnect(), state.connection_lost(ended.how), "it would only be told again")
+        state = ClientState(CLOCK)
+        state.connected("127.0.0.1:5050", " com TLSv1.3", encrypted=True)
+        self.assertEqual(feed(state, "ERRO PROTOCOLO_INVALIDO Outra coisa."),
+                         [Disconnect("127.0.0.1:5050 recusou a conexão: Outra coisa.")])
 
 
 class AutomaticLoginRefusedTest(unittest.TestCase):
     def relogging(self) -> ClientState:
         state = logged_in(reconnect=True)
         state.connection_lost("caiu")
+        state.connected("127.0.0.1:5050")
+        feed(state, GREETING)
         state.sent(LOGIN, automatic=True)
         return state
 
@@ -200,7 +300,7 @@ class AutomaticLoginRefusedTest(unittest.TestCase):
 
 class ConnectionLostTest(unittest.TestCase):
     def test_unconfirmed_messages_are_reported(self) -> None:
-        state = ClientState(CLOCK)
+        state = served()
         state.sent(protocol.PrivateMessage("bob", "oi"))
         state.sent(protocol.Ping())
         self.assertEqual(described(state.connection_lost("O servidor encerrou a conexão.")), [
@@ -221,7 +321,7 @@ class ConnectionLostTest(unittest.TestCase):
     def test_whether_to_reconnect(self) -> None:
         for reconnect, log_in, replaced, said, reconnects in self.ENDINGS:
             with self.subTest(reconnect=reconnect, log_in=log_in, replaced=replaced):
-                state = logged_in(reconnect=reconnect) if log_in else ClientState(CLOCK, reconnect=reconnect)
+                state = logged_in(reconnect=reconnect) if log_in else served(reconnect=reconnect)
                 if replaced:
                     self.assertEqual(feed(state, "ERRO SESSAO_SUBSTITUIDA Outro lugar."),
                                      ["[15:00] Erro: Outro lugar."])
@@ -267,7 +367,7 @@ class ConversationTest(unittest.TestCase):
         self.assertIsNone(state.partner)
 
     def test_logged_in(self) -> None:
-        state = ClientState(CLOCK)
+        state = served()
         self.assertFalse(state.logged_in)
         state.sent(LOGIN)
         feed(state, "ERRO CREDENCIAIS Usuário ou senha incorretos.")
@@ -280,13 +380,13 @@ class FirstMinuteTest(unittest.TestCase):
 
     def test_one_greeting_line_says_where_we_are(self) -> None:
         state = ClientState(CLOCK)
-        state.connected("Conectado a 127.0.0.1:5050. ")
-        self.assertEqual(feed(state, "INFO Bem-vindo ao BatChat!", "INFO depois"), [
-            "[15:00] Conectado a 127.0.0.1:5050. Bem-vindo ao BatChat!", "[15:00] depois",
+        state.connected("127.0.0.1:5050", " com TLSv1.3", encrypted=True)
+        self.assertEqual(feed(state, GREETING, "INFO depois"), [
+            "[15:00] Conectado a 127.0.0.1:5050 com TLSv1.3. Bem-vindo ao BatChat!", "[15:00] depois",
         ])
 
     def test_limits_are_taken_not_shown(self) -> None:
-        state = ClientState(CLOCK)
+        state = served()
         self.assertEqual(feed(state, "LIMITES 2.5 7 4096"), [SetLimits(ServerLimits(2.5, 7, 4096))])
         self.assertEqual(feed(state, "LIMITES muitos"), [], "a malformed line is ignored")
 
@@ -305,20 +405,20 @@ class FirstMinuteTest(unittest.TestCase):
         self.assertNotIn(Style.SENDER, [style for event in shown for style, _ in event.shown.parts])
 
     def test_kept_private_messages_show_the_arrow(self) -> None:
-        state = ClientState(CLOCK)
+        state = served()
         state.sent(LOGIN)
         events = feed(state, f"PENDENTE bob {WHEN} oi", "INFO 1 mensagem privada esperava por você.",
                       "OK ENTRAR alice")
         self.assertIn("[enquanto você estava fora] [09:02] bob → eu: oi", events)
 
     def test_a_new_account_logs_in_with_the_same_password(self) -> None:
-        state = ClientState(CLOCK, log_in_after_register=True)
+        state = served(log_in_after_register=True)
         state.sent(protocol.Register("alice", "senha123"), line="NOVO alice senha123")
         self.assertEqual(feed(state, "OK NOVO alice"), [
             "[15:00] Conta alice criada; entrando…",
             SendLine("ENTRAR alice senha123", LOGIN, automatic=False),
         ])
-        script = ClientState(CLOCK)  # a script says ENTRAR itself
+        script = served()  # a script says ENTRAR itself
         script.sent(protocol.Register("alice", "senha123"), line="NOVO alice senha123")
         self.assertEqual(feed(script, "OK NOVO alice"),
                          ["[15:00] Conta alice criada. Agora entre com: ENTRAR alice"])

@@ -32,7 +32,10 @@ from batchat.limits import TokenBucket
 from batchat.render import Shown, Style
 from tests import test_typed
 from tests.clocks import CLOCK, stamp
-from tests.support import TIMEOUT, ServerTestCase
+from tests.support import TIMEOUT, ServerTestCase, received_until_closed
+
+GREETING = protocol.format_greeting("Bem-vindo")
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
 
 
 class FakeReadline:
@@ -236,10 +239,15 @@ class FakeServerTestCase(unittest.TestCase):
     def start_client(
         self, *, interactive: bool = False, reconnect: bool = False, lockstep: bool = False,
         address: tuple[str, int] = ("127.0.0.1", 9), history: screen.InputHistory | None = None,
-        greeting: str | None = "INFO Bem-vindo", pace: PaceClock | None = None,
+        greeting: str | None = GREETING, pace: PaceClock | None = None, probe_after: float = 60.0,
     ) -> None:
         """A client on a socketpair; ``lockstep`` as for piped input (one answer at a time);
-        ``pace``: the pacing's clock, instead of the real one."""
+        ``pace``: the pacing's clock, instead of the real one; ``probe_after``: seconds
+        before a blank line goes to a server that has not greeted (long: none, however
+        slow the machine, unless a test asks)."""
+        probing = mock.patch.object(flow, "PROBE_AFTER", probe_after)
+        probing.start()
+        self.addCleanup(probing.stop)
         self.server_end, client_end = socket.socketpair()
         self.server_end.settimeout(TIMEOUT)
         self.addCleanup(self.server_end.close)
@@ -434,15 +442,14 @@ class ChatClientTest(FakeServerTestCase):
             self.hang_up()
             second = accept(listener)
             with second, second.makefile("r", encoding="utf-8") as lines:
-                self.assertEqual(lines.readline(), "ENTRAR alice senha123\n")
+                second.sendall(protocol.encode_line(protocol.format_greeting("Bem-vindo de novo")))
+                self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "after the greeting")
+                self.screen.wait_for(r"^Conexão com .* restabelecida\.$")
+                self.assertRegex(self.screen.wait_for(r"."), r"Bem-vindo de novo$")
                 replay = [f"HISTORICO {who} {when} {text}" for who, text in
                           [("bob", "oi"), ("alice", "minha"), ("bob", "oi"), ("dani", "durante a queda")]]
-                # The greeting, the history, then the reply's end: OK ENTRAR.
-                second.sendall("".join(
-                    line + "\n" for line in ["INFO Bem-vindo de novo", *replay, "OK ENTRAR alice", "INFO depois"]
-                ).encode())
-                self.screen.wait_for(r"^Conexão com .* restabelecida\.$")
-                self.assertRegex(self.screen.wait_for(r"."), r"Bem-vindo de novo$", "the greeting is not held")
+                # The history, then the reply's end: OK ENTRAR.
+                second.sendall("".join(line + "\n" for line in [*replay, "OK ENTRAR alice", "INFO depois"]).encode())
                 self.assertRegex(self.screen.wait_for(r"."), r"De volta ao chat como alice\.$")
                 # Shown before: bob's "oi" and "minha"; new: another "oi" from bob, and dani's.
                 self.assertRegex(self.screen.wait_for(r"."), r"\[histórico\] \[09:02\] bob: oi$")
@@ -502,6 +509,7 @@ class ChatClientTest(FakeServerTestCase):
             self.hang_up()
             second = accept(listener)
             with second, second.makefile("r", encoding="utf-8") as lines:
+                second.sendall(protocol.encode_line(GREETING))
                 self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "held in memory")
                 second.sendall("ERRO CREDENCIAIS Usuário ou senha incorretos.\n".encode())
                 self.screen.wait_for(r"Erro: Usuário ou senha incorretos\.$")
@@ -520,11 +528,13 @@ class ChatClientTest(FakeServerTestCase):
             for _ in range(3):  # a server that is full, or one that accepts and closes
                 refused = accept(listener)
                 with refused, refused.makefile("r", encoding="utf-8") as lines:
+                    refused.sendall(protocol.encode_line(GREETING))
                     self.assertEqual(lines.readline(), "ENTRAR alice senha123\n")
                     refused.sendall("ERRO LIMITE O servidor está cheio.\n".encode())
                     self.assertEqual(lines.readline(), "", "the client hangs up to try later")
             accepted = accept(listener)
             with accepted, accepted.makefile("r", encoding="utf-8") as lines:
+                accepted.sendall(protocol.encode_line(GREETING))
                 self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "still remembered")
                 accepted.sendall(b"OK ENTRAR alice\n")
                 self.screen.wait_for(r"De volta ao chat como alice\.$")
@@ -642,6 +652,90 @@ class FirstMinuteTest(FakeServerTestCase):
                                    "BatChat (nenhuma saudação em 0.3 s). O endereço e a porta "
                                    "(--host, --port) estão certos?")
             self.assertEqual(self.exit_status(), 1)
+
+
+class IdentificationTest(FakeServerTestCase):
+    """No line with a password goes before the server's greeting says it is BatChat:
+    typed early, or sent again by a reconnection to whatever took the address."""
+
+    NOT_BATCHAT = ('127.0.0.1:9 não é um servidor BatChat (a primeira linha foi "SSH-2.0-OpenSSH_9.2"), '
+                   "então nenhuma senha foi enviada: confira o endereço e a porta (--host, --port).")
+
+    def type_before_the_greeting(self, line: str) -> None:
+        """Type ``line``, then a line answered here: once its answer shows, ``line`` was handled."""
+        self.screen.typed.put(line)
+        self.screen.typed.put("?")
+        self.screen.wait_for(r"^Texto sem / vai para todos")
+
+    def test_a_password_typed_early_never_reaches_a_program_that_is_not_batchat(self) -> None:
+        self.start_client(greeting=None)
+        self.type_before_the_greeting("ENTRAR alice senha123")
+        self.server_end.sendall(SSH_BANNER)
+        received = received_until_closed(self.server_end, unless=b"senha123")
+        self.assertEqual(received, b"", "not a byte, the password least of all")
+        self.assertEqual(self.screen.wait_for(r"BatChat"), self.NOT_BATCHAT)
+        self.assertEqual(self.exit_status(), 1)
+
+    def test_a_password_typed_early_waits_for_the_greeting(self) -> None:
+        self.start_client(greeting=None)
+        self.type_before_the_greeting("ENTRAR alice senha123")
+        self.server_end.settimeout(0.2)
+        with self.assertRaises(TimeoutError, msg="nothing goes before the greeting"):
+            self.server_end.recv(100, socket.MSG_PEEK)
+        self.server_end.settimeout(TIMEOUT)
+        self.push(GREETING)
+        self.assertEqual(self.receive(), "ENTRAR alice senha123")
+        self.push("OK ENTRAR alice")
+        self.screen.wait_for(r"Você entrou no chat como alice\.$")
+
+    def test_after_a_drop_a_program_on_the_servers_port_gets_no_password(self) -> None:
+        with fast_retries() as delays, socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            self.start_client(reconnect=True, address=listener.getsockname())
+            self.log_in()
+            self.hang_up()
+            stranger = accept(listener)
+            with stranger:
+                stranger.sendall(SSH_BANNER)
+                self.assertEqual(received_until_closed(stranger, unless=b"senha123"), b"")
+                self.screen.wait_for(r"^Tentando reconectar")
+                line = self.screen.wait_for(r"BatChat|restabelecida")
+                self.assertRegex(line, r"^127\.0\.0\.1:\d+ não é mais um servidor BatChat \(a primeira linha foi "
+                                       r'"SSH-2\.0-OpenSSH_9\.2"\): outro programa deve ter ocupado a porta, então '
+                                       r"nenhuma senha foi enviada e o cliente não vai reconectar\.$")
+                self.assertEqual(self.exit_status(), 1, "the reconnection loop stops there")
+            self.assertEqual(delays.started, 1)
+
+    def test_a_tls_server_is_asked_with_a_blank_line_and_says_use_tls(self) -> None:
+        self.start_client(greeting=None, probe_after=0.05)
+        self.assertEqual(self.receive(), "", "a blank line: a TLS server answers it at once")
+        self.push("ERRO PROTOCOLO_INVALIDO Este servidor BatChat usa TLS. Use: python3 cliente.py --tls")
+        self.assertEqual(self.screen.wait_for(r"TLS"), "127.0.0.1:9 é um servidor BatChat com TLS e esta "
+                         "conexão não é cifrada: use --tls (e --cafile <arquivo>, se o certificado do servidor "
+                         "for próprio).")
+        self.assertEqual(self.exit_status(), 1)
+
+    def test_a_refusal_before_the_greeting_is_shown_and_tried_again_later(self) -> None:
+        with fast_retries(), socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(TIMEOUT)
+            self.start_client(reconnect=True, address=listener.getsockname())
+            self.log_in()
+            self.hang_up()
+            full = accept(listener)
+            with full:
+                full.sendall("ERRO LIMITE O servidor está cheio.\n".encode())
+                self.assertEqual(received_until_closed(full, unless=b"senha123"), b"", "hung up, password unsent")
+                self.screen.wait_for(r"^127\.0\.0\.1:\d+ recusou a conexão: O servidor está cheio\.$")
+            accepted = accept(listener)
+            with accepted, accepted.makefile("r", encoding="utf-8") as lines:
+                accepted.sendall(protocol.encode_line(GREETING))
+                self.assertEqual(lines.readline(), "ENTRAR alice senha123\n")
+                accepted.sendall(b"OK ENTRAR alice\n")
+                self.screen.wait_for(r"De volta ao chat como alice\.$")
+                self.screen.typed.put("SAIR")
+                self.assertEqual(lines.readline(), "SAIR\n")
+                accepted.sendall(b"OK SAIR\n")
+        self.assertEqual(self.exit_status(), 0)
 
 
 @unittest.skipUnless(hasattr(signal, "SIGSTOP"), "SIGSTOP is Unix only")

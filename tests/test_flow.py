@@ -81,6 +81,19 @@ class LivenessTest(unittest.TestCase):
         self.assertIsNone(liveness.due(10.5))
         self.assertEqual(liveness.due(11.0), "ping")
 
+    def test_a_plaintext_connection_probes_once_before_giving_up(self) -> None:
+        liveness = Liveness(0.0, probe=True)
+        self.assertAlmostEqual(liveness.next_check(0.0), flow.PROBE_AFTER)
+        self.assertIsNone(liveness.due(flow.PROBE_AFTER - 0.01))
+        self.assertEqual(liveness.due(flow.PROBE_AFTER), "probe")
+        liveness.probed()
+        self.assertIsNone(liveness.due(4.9), "once")
+        self.assertEqual(liveness.due(5.0), "no greeting")
+        greeted = Liveness(0.0, probe=True)
+        greeted.heard(0.1, line=True)  # the greeting came first: nothing to probe
+        self.assertIsNone(greeted.due(flow.PROBE_AFTER))
+        self.assertIsNone(Liveness(0.0).due(flow.PROBE_AFTER), "TLS: never")
+
     def test_no_greeting_or_no_newline(self) -> None:
         liveness = Liveness(0.0)
         liveness.heard(1.0, line=False)  # bytes, but never a whole line

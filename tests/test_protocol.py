@@ -519,6 +519,8 @@ class FormatTest(unittest.TestCase):
         (protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048", "LIMITES", ("5", "20", "2048")),
         (protocol.format_limits(0.5, 1, 64), "LIMITES 0.5 1 64", "LIMITES", ("0.5", "1", "64")),
         (protocol.format_limits(0, 20, 2048), "LIMITES 0 20 2048", "LIMITES", ("0", "20", "2048")),
+        (protocol.format_greeting("Bem-vindo ao BatChat!"), "BATCHAT 1 Bem-vindo ao BatChat!", "BATCHAT",
+         ("1", "Bem-vindo ao BatChat!")),
     ]
     ENCODED = [
         ("LISTA", b"LISTA\n"),
@@ -596,6 +598,50 @@ class FormatTest(unittest.TestCase):
                 self.assertTrue(help.example.startswith(word), "the example uses the command")
                 self.assertTrue(line.startswith(f"INFO {word} "), line)
                 self.assertEqual(protocol.parse_server_line(line).kind, "INFO")
+
+
+# --- The greeting ------------------------------------------------------------------
+
+
+class GreetingTest(unittest.TestCase):
+    # (line, the greeting it is, or None: the peer is not BatChat)
+    LINES = [
+        ("BATCHAT 1 Bem-vindo ao BatChat!", protocol.Greeting(1, "Bem-vindo ao BatChat!")),
+        ("BATCHAT 2 outro  texto ", protocol.Greeting(2, "outro  texto ")),  # a newer server still says who it is
+        ("BATCHAT 1", protocol.Greeting(1, "")),
+        ("BATCHAT 1 ", protocol.Greeting(1, "")),
+        ("SSH-2.0-OpenSSH_9.2", None),
+        ("HTTP/1.1 400 Bad Request", None),
+        ("INFO Bem-vindo ao BatChat!", None),  # the greeting of before: any first line it was
+        ("batchat 1 oi", None),
+        (" BATCHAT 1 oi", None),
+        ("BATCHAT oi", None),
+        ("BATCHAT 0 oi", None),
+        ("BATCHAT 01 oi", None),
+        ("BATCHAT -1 oi", None),
+        ("BATCHAT ١ oi", None),  # an Arabic-Indic digit is no version
+        ("BATCHAT 1234567890 oi", None),
+        ("BATCHAT  1 oi", None),
+        ("BATCHATX 1 oi", None),
+        ("", None),
+    ]
+
+    def test_lines(self) -> None:
+        for line, greeting in self.LINES:
+            with self.subTest(line=line):
+                self.assertEqual(protocol.parse_greeting(line), greeting)
+
+    def test_the_servers_greeting_is_this_version(self) -> None:
+        line = protocol.format_greeting("Olá")
+        self.assertEqual(protocol.parse_greeting(line), protocol.Greeting(protocol.PROTOCOL_VERSION, "Olá"))
+
+    def test_the_commands_that_carry_a_password(self) -> None:
+        carrying = {protocol.command_word(command) for command in [
+            Register("alice", "senha123"), Login("alice", "senha123"), ListUsers(), PrivateMessage("bob", "oi"),
+            Broadcast("oi"), Quit(), Help(), protocol.Ping(),
+        ] if protocol.carries_password(command)}
+        self.assertEqual(carrying, {"NOVO", "ENTRAR"})
+        self.assertEqual(carrying, set(protocol.PASSWORD_COMMANDS))
 
 
 # --- parse_server_line ------------------------------------------------------------

@@ -40,6 +40,7 @@ class RenderTest(unittest.TestCase):
         ("ERRO CREDENCIAIS Senha incorreta.", None, "Erro: Senha incorreta."),
         ("INFO Bem-vindo ao BatChat!", None, "Bem-vindo ao BatChat!"),
         ("LIMITES 5 20 2048", None, None),  # for programs, not for the person
+        ("BATCHAT 1 Bem-vindo de novo", None, "Bem-vindo de novo"),  # a greeting: its text
         ("BLA bla", None, "BLA bla"),
         # Control characters from the network are shown, never interpreted.
         ("MSG alice \x1b[2J", None, "alice → eu: \\x1b[2J"),

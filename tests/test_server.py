@@ -138,7 +138,7 @@ class LimitsLineTest(ServerTestCase):
 
     def test_the_line_after_the_greeting_states_the_options(self) -> None:
         client = self.connect(read_greeting=False)
-        self.assertTrue(client.read_line().startswith("INFO Bem-vindo"))
+        self.assertEqual(client.read_line(), "BATCHAT 1 Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
         line = client.read_line()
         self.assertEqual(line, "LIMITES 2.5 7 300")
         self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300))

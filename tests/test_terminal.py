@@ -329,7 +329,7 @@ class NetworkTextTest(unittest.TestCase):
             connection, _ = listener.accept()
             with connection:
                 connection.sendall(
-                    "INFO oi\nMSG mallory \x1b[2J\x1b[31mvermelho\x07 \x9b1;1H fim\n".encode()
+                    "BATCHAT 1 oi\nMSG mallory \x1b[2J\x1b[31mvermelho\x07 \x9b1;1H fim\n".encode()
                 )
                 client.wait_screen(
                     r"mallory → eu: \\x1b\[2J\\x1b\[31mvermelho\\x07 \\x9b1;1H fim$"

@@ -92,7 +92,7 @@ class TlsServerTest(ServerTestCase):
             self.assertTrue(data, f"closed before OK PING; got {received!r}")
             endpoint.feed(data)
             received += endpoint.read() or b""
-        self.assertTrue(received.startswith(b"INFO Bem-vindo"))
+        self.assertTrue(received.startswith(b"BATCHAT 1 Bem-vindo"))
 
     def register_over_tls(self, name: str) -> None:
         client = self.connect(tls=trusting())
@@ -219,7 +219,26 @@ class TlsClientTest(ServerTestCase):
     def test_without_tls_the_server_explains(self) -> None:
         result = run_client(self.server.port, "ENTRAR alice senha123\n")
         self.assertEqual(result.returncode, 1)
-        self.assertIn("Este servidor BatChat usa TLS", result.stdout)
+        self.assertIn("é um servidor BatChat com TLS e esta conexão não é cifrada: use --tls", result.stdout)
+
+
+class TlsDefaultsTest(ServerTestCase):
+    """Both programs with their default options (--tls-timeout 10 s; the client's 5 s for a
+    greeting): a client without --tls is told at once to use it, no password sent."""
+
+    server_args = TLS_ARGS
+
+    def test_a_client_without_tls_is_told_to_use_it(self) -> None:
+        result = subprocess.run(
+            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            input="ENTRAR alice senha123\n", capture_output=True, text=True, timeout=TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertEqual(result.stdout, f"127.0.0.1:{self.server.port} é um servidor BatChat com TLS e esta "
+                         "conexão não é cifrada: use --tls (e --cafile <arquivo>, se o certificado do servidor "
+                         "for próprio).\n")
+        self.server.wait_for_log(r"encerrada pelo servidor: cliente sem TLS na porta TLS\.$")  # not its deadline
+        self.assertEqual(result.stderr, "")
 
 
 class TlsClientPlainServerTest(ServerTestCase):
@@ -284,13 +303,13 @@ class ClientHandshakeTest(unittest.TestCase):
             while not endpoint.handshake():
                 connection.sendall(endpoint.take_output())
                 endpoint.feed(connection.recv(65536))
-            connection.sendall(endpoint.take_output() + endpoint.encrypt(b"INFO Bem-vindo\n"))
+            connection.sendall(endpoint.take_output() + endpoint.encrypt(b"BATCHAT 1 Bem-vindo\n"))
             connection.recv(1)  # until the client hangs up
 
         link = client_link.open_link(self.serve_once(serve), trusting())
         self.addCleanup(link.close)
         link.sock.settimeout(TIMEOUT)  # a lost greeting fails here instead of hanging
-        self.assertEqual(link.receive(threading.Lock()), b"INFO Bem-vindo\n")
+        self.assertEqual(link.receive(threading.Lock()), b"BATCHAT 1 Bem-vindo\n")
 
     def test_a_server_that_trickles_its_handshake_is_given_up_on(self) -> None:
         def serve(connection: socket.socket) -> None:
