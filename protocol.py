@@ -110,7 +110,7 @@ Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
 ``OK LISTA TODOS`` answers ``LISTA TODOS`` even if somebody is called TODOS.
 
 Transport: plain TCP, or TLS (1.2 or newer) when the server is started with a
-certificate; ``batchat.tls_endpoint`` does TLS as a byte transform over memory
+certificate; ``batchat.tls_bytes`` does TLS as a byte transform over memory
 buffers, so TLS too stays free of sockets. Lines are cut from the byte stream
 by ``batchat.framing.LineFramer``.
 
@@ -575,7 +575,7 @@ def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int] | None:
 _LIMIT_FIELD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?(e[+-]?[0-9]{1,3})?", re.ASCII)
 # What a LIMITES line may state (0: no limit): the server's own option maxima,
 # and no line longer than what a client reads. A tiny rate is allowed; the
-# client's pacer never waits more than a minute for it (batchat.flow).
+# client's pacer never waits more than a minute for it (batchat.client.flow).
 MAX_LIMIT_RATE = 1e6
 MAX_LIMIT_BURST = 10**6
 

@@ -1,6 +1,6 @@
 """The command-line conventions ``servidor.py`` and ``cliente.py`` share: argparse in Portuguese.
 
-Owns nothing shared; called by ``batchat.server`` and ``batchat.client_main``
+Owns nothing shared; called by ``batchat.server.main`` and ``batchat.client.main``
 when they read their options.
 """
 

@@ -10,7 +10,7 @@ import datetime
 import unicodedata
 
 import protocol
-from batchat.render import Clock
+from batchat.client.render import Clock
 
 TEXT_UTF8 = "ação 🦇"
 

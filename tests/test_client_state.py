@@ -1,4 +1,4 @@
-"""The client's protocol state (:class:`batchat.client_state.ClientState`) on its own:
+"""The client's protocol state (:class:`batchat.client.state.ClientState`) on its own:
 server lines in, events out; no socket, no thread, the clock fixed (15:00 local)."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import unittest
 
 import protocol
-from batchat.client_state import (
+from batchat.client.state import (
     FIRST_LINE_SHOWN, ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, SetLimits,
     SetPrompt, Show, replay_overlap,
 )
-from batchat.flow import ServerLimits
-from batchat.render import Style
+from batchat.client.flow import ServerLimits
+from batchat.client.render import Style
 from tests.clocks import CLOCK, stamp
 
 LOGIN = protocol.Login("alice", "senha123")

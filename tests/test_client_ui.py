@@ -1,5 +1,5 @@
 """The client's I/O parts without a terminal: the input history file, small helpers,
-and :class:`batchat.client.ChatClient` against a fake server over a socketpair.
+and :class:`batchat.client.threads.ChatClient` against a fake server over a socketpair.
 
 Rendering, typed lines and the protocol state have their own pure tests
 (``test_render``, ``test_typed``, ``test_client_state``).
@@ -26,10 +26,12 @@ from pathlib import Path
 from unittest import mock
 
 import protocol
-from batchat import client as cliente
-from batchat import client_main, flow, link, screen, server, system
-from batchat.limits import TokenBucket
-from batchat.render import Shown, Style
+from batchat.client import threads as cliente
+from batchat.client import main as client_main, flow, link, screen
+from batchat.server import main as server
+from batchat.client import terminal
+from batchat.server.limits import TokenBucket
+from batchat.client.render import Shown, Style
 from tests import test_typed
 from tests.clocks import CLOCK, stamp
 from tests.support import TIMEOUT, ServerTestCase, received_until_closed
@@ -190,9 +192,9 @@ class SmallFunctionsTest(unittest.TestCase):
 
     def test_network_errors_in_portuguese(self) -> None:
         refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
-        self.assertEqual(link.describe_os_error(refused), "conexão recusada")
-        self.assertEqual(link.describe_os_error(socket.timeout()), "tempo esgotado")
-        self.assertEqual(link.describe_os_error(OSError(errno.EACCES, "x")), "x")
+        self.assertEqual(link.network_error_reason(refused), "conexão recusada")
+        self.assertEqual(link.network_error_reason(socket.timeout()), "tempo esgotado")
+        self.assertEqual(link.network_error_reason(OSError(errno.EACCES, "x")), "x")
 
 
 # --- ChatClient against a fake server --------------------------------------------------------
@@ -608,7 +610,7 @@ class FirstMinuteTest(FakeServerTestCase):
         self.type_and_receive("PING")  # the long one never went out
 
     def test_novo_then_straight_in(self) -> None:
-        with mock.patch.object(system, "read_hidden", return_value="senha123") as asked:
+        with mock.patch.object(terminal, "read_hidden", return_value="senha123") as asked:
             self.start_client()
             self.type_and_receive()
             self.screen.typed.put("NOVO alice")
@@ -620,7 +622,7 @@ class FirstMinuteTest(FakeServerTestCase):
         self.assertEqual(asked.call_count, 2, "asked twice, not three times")
 
     def test_a_password_prompt_cancelled_sends_nothing(self) -> None:
-        with mock.patch.object(system, "read_hidden", return_value=None):  # Ctrl-C
+        with mock.patch.object(terminal, "read_hidden", return_value=None):  # Ctrl-C
             self.start_client()
             self.screen.typed.put("ENTRAR alice")
             self.screen.wait_for(r"^Cancelado\.$")

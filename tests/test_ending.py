@@ -1,16 +1,16 @@
-"""How a connection's end is told in the log (:mod:`batchat.ending`), how a failed
-socket is classed (:func:`batchat.server.link_failure`), and the login deadlines
-(:class:`batchat.reader.LoginClock`): pure, table-driven, time passed in."""
+"""How a connection's end is told in the log (:mod:`batchat.server.ending`), how a failed
+socket is classed (:func:`batchat.server.main.link_failure`), and the login deadlines
+(:class:`batchat.server.read_loop.LoginClock`): pure, table-driven, time passed in."""
 
 from __future__ import annotations
 
 import errno
 import unittest
 
-from batchat.ending import CLIENT_CLOSED, Closer, describe_end, Ending, SessionEnded
-from batchat.limits import Limits
-from batchat.reader import format_duration, login_timeout_error, LOGIN_CAP, LOGIN_IDLE, LoginClock
-from batchat.server import link_failure
+from batchat.server.ending import CLIENT_CLOSED, Closer, describe_end, Ending, SessionEnded
+from batchat.server.limits import Limits
+from batchat.server.read_loop import format_duration, login_timeout_error, LOGIN_CAP, LOGIN_IDLE, LoginClock
+from batchat.server.main import link_failure
 
 PEER = "127.0.0.1:5050"
 

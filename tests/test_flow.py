@@ -1,4 +1,4 @@
-"""The client's pacing, line length check and liveness (:mod:`batchat.flow`), on their own:
+"""The client's pacing, line length check and liveness (:mod:`batchat.client.flow`), on their own:
 time is a number passed in, so nothing here waits."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import unittest
 
 import protocol
-from batchat import flow
-from batchat.flow import Liveness, Pacer, ServerLimits
-from batchat.limits import TokenBucket
+from batchat.client import flow
+from batchat.client.flow import Liveness, Pacer, ServerLimits
+from batchat.server.limits import TokenBucket
 
 
 def send_times(pacer: Pacer, count: int) -> list[float]:

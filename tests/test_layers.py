@@ -14,25 +14,37 @@ from tests.support import ROOT
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
     {"protocol", "batchat.version_check"},
-    {"batchat.system", "batchat.ending", "batchat.framing", "batchat.tls_endpoint", "batchat.cli",
-     "batchat.presence", "batchat.limits", "batchat.flow", "batchat.render"},
-    {"batchat.storage", "batchat.connection", "batchat.typed", "batchat.link"},
-    {"batchat.accounts", "batchat.mailbox", "batchat.registry", "batchat.tls", "batchat.screen",
-     "batchat.client_state"},
-    {"batchat.delivery", "batchat.client"},
-    {"batchat.session", "batchat.client_main"},
-    {"batchat.reader"},
-    {"batchat.server"},
+    {"batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli"},
+    {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
+     "batchat.client.terminal", "batchat.client.flow", "batchat.client.render"},
+    {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link"},
+    {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.registry",
+     "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state"},
+    {"batchat.server.delivery", "batchat.client.threads"},
+    {"batchat.server.session", "batchat.client.main"},
+    {"batchat.server.read_loop"},
+    {"batchat.server.main"},
     {"servidor", "cliente"},
 ]
+# The two programs' wings: neither imports the other (what both use is in batchat/ itself).
+WINGS = ("batchat.server", "batchat.client")
 
 
 def module_path(name: str) -> str:
     return name.replace(".", "/") + ".py"
 
 
+def modules_on_disk() -> set[str]:
+    """Every module of the package, in ``batchat/`` and its wings (``__init__`` aside)."""
+    return {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "batchat").rglob("*.py") if path.stem != "__init__"
+    }
+
+
 def own_imports(name: str) -> set[str]:
-    """The BatChat modules ``name`` imports (``from batchat import x`` counts as ``batchat.x``)."""
+    """The BatChat modules ``name`` imports (``from batchat.server import x`` counts as
+    ``batchat.server.x``)."""
     tree = ast.parse((ROOT / module_path(name)).read_text("utf-8"))
     found = set()
     for node in ast.walk(tree):
@@ -40,16 +52,25 @@ def own_imports(name: str) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            if node.module == "batchat":
-                found |= {f"batchat.{alias.name}" for alias in node.names}
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
     everything = set().union(*LAYERS)
     return {module for module in found if module in everything}
 
 
 class LayerTest(unittest.TestCase):
     def test_every_module_has_a_layer(self) -> None:
-        on_disk = {f"batchat.{path.stem}" for path in (ROOT / "batchat").glob("*.py") if path.stem != "__init__"}
-        self.assertEqual(on_disk - set().union(*LAYERS), set())
+        self.assertEqual(modules_on_disk() - set().union(*LAYERS), set())
+
+    def test_the_server_and_the_client_never_import_each_other(self) -> None:
+        for name in sorted(modules_on_disk() | {"servidor", "cliente"}):
+            own = next((wing for wing in WINGS if name.startswith(wing + ".")), None)
+            entry = {"servidor": WINGS[0], "cliente": WINGS[1]}.get(name)
+            for wing in WINGS:
+                if wing in (own, entry):
+                    continue
+                with self.subTest(module=name, other=wing):
+                    self.assertFalse({m for m in own_imports(name) if m.startswith(wing + ".")},
+                                     f"{name} imports the other program's wing {wing}")
 
     def test_imports_only_go_down(self) -> None:
         below: set[str] = set()

@@ -14,18 +14,18 @@ from pathlib import Path
 from unittest import mock
 
 import protocol
-from batchat import tls_endpoint
+from batchat import tls_bytes
 from batchat import framing
 from protocol import ErrorCode, ProtocolError
-from batchat import mailbox as mailbox_module
-from batchat.accounts import UserStore
-from batchat.connection import Connection
-from batchat.delivery import Delivery
-from batchat.ending import Closer, Ending
-from batchat.limits import Limits, RateLimiter
-from batchat.mailbox import Mailbox, MailboxError, WaitingMessage
-from batchat.registry import SessionRegistry
-from batchat.session import ChatSession, ServerContext
+from batchat.server import mailbox as mailbox_module
+from batchat.server.accounts import UserStore
+from batchat.server.connection import Connection
+from batchat.server.delivery import Delivery
+from batchat.server.ending import Closer, Ending
+from batchat.server.limits import Limits, RateLimiter
+from batchat.server.mailbox import Mailbox, MailboxError, WaitingMessage
+from batchat.server.registry import SessionRegistry
+from batchat.server.session import ChatSession, ServerContext
 from tests.support import TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")
@@ -54,7 +54,7 @@ class OnlineStub:
 
 
 class MailboxTest(unittest.TestCase):
-    """The mailbox, and the delivery that hands its messages out (``batchat.delivery``)."""
+    """The mailbox, and the delivery that hands its messages out (``batchat.server.delivery``)."""
 
     def setUp(self) -> None:
         folder = tempfile.TemporaryDirectory()
@@ -392,8 +392,8 @@ class TlsConnectionTest(unittest.TestCase):
         last handshake flight, as a fast client sends it. What use_tls() returns."""
         server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_context.load_cert_chain(TLS_CERT, TLS_KEY)
-        server = tls_endpoint.TlsEndpoint(server_context, server_side=True)
-        self.client = tls_endpoint.TlsEndpoint(
+        server = tls_bytes.TlsEndpoint(server_context, server_side=True)
+        self.client = tls_bytes.TlsEndpoint(
             ssl.create_default_context(cafile=TLS_CERT), server_side=False, server_hostname="127.0.0.1"
         )
         for _ in range(5):

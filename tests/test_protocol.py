@@ -12,7 +12,7 @@ import unittest
 from pathlib import Path
 
 import protocol
-from batchat import tls_endpoint
+from batchat import tls_bytes
 from batchat import framing
 from protocol import (
     Broadcast,
@@ -782,16 +782,16 @@ if __name__ == "__main__":
 class TlsEndpointTest(unittest.TestCase):
     """Both ends in memory: bytes move only when the test moves them."""
 
-    def server(self) -> tls_endpoint.TlsEndpoint:
+    def server(self) -> tls_bytes.TlsEndpoint:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(TLS_CERT, TLS_KEY)
-        return tls_endpoint.TlsEndpoint(context, server_side=True)
+        return tls_bytes.TlsEndpoint(context, server_side=True)
 
-    def client(self, cafile: Path = TLS_CERT) -> tls_endpoint.TlsEndpoint:
+    def client(self, cafile: Path = TLS_CERT) -> tls_bytes.TlsEndpoint:
         context = ssl.create_default_context(cafile=cafile)
-        return tls_endpoint.TlsEndpoint(context, server_side=False, server_hostname="127.0.0.1")
+        return tls_bytes.TlsEndpoint(context, server_side=False, server_hostname="127.0.0.1")
 
-    def connect(self, client: tls_endpoint.TlsEndpoint, server: tls_endpoint.TlsEndpoint) -> None:
+    def connect(self, client: tls_bytes.TlsEndpoint, server: tls_bytes.TlsEndpoint) -> None:
         """Shuttle handshake bytes until both ends are done (a few round trips at most)."""
         client_done = server_done = False
         for _ in range(5):

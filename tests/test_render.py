@@ -1,4 +1,4 @@
-"""From server lines to what the person reads (:mod:`batchat.render`): pure, table-driven,
+"""From server lines to what the person reads (:mod:`batchat.client.render`): pure, table-driven,
 one ``subTest`` per row, every time through the fixed clock of :mod:`tests.clocks`."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import datetime
 import unittest
 
 import protocol
-from batchat import render
-from batchat.render import Shown, Style
-from batchat.screen import display_width
+from batchat.client import render
+from batchat.client.render import Shown, Style
+from batchat.client.screen import display_width
 from tests.clocks import CLOCK, NOW, TEXT_UTF8, ZONE, fixed_clock, is_forbidden, local_seconds, stamp
 
 

@@ -16,15 +16,15 @@ from pathlib import Path
 from unittest import mock
 
 from protocol import ErrorCode, ProtocolError
-from batchat import accounts, presence, storage
-from batchat import connection as connection_module
-from batchat import registry as registry_module
-from batchat.limits import Limits
-from batchat.session import ChatSession, ServerContext
-from batchat.accounts import UserStore, UserStoreError
-from batchat.connection import QUEUE_FULL, Connection
-from batchat.limits import RateLimiter, TokenBucket
-from batchat.registry import SessionRegistry
+from batchat.server import accounts, presence, storage
+from batchat.server import connection as connection_module
+from batchat.server import registry as registry_module
+from batchat.server.limits import Limits
+from batchat.server.session import ChatSession, ServerContext
+from batchat.server.accounts import UserStore, UserStoreError
+from batchat.server.connection import QUEUE_FULL, Connection
+from batchat.server.limits import RateLimiter, TokenBucket
+from batchat.server.registry import SessionRegistry
 from tests.support import socket_pair
 
 HASH_COST = 4
@@ -404,11 +404,11 @@ class DataLockTest(unittest.TestCase):
 
     def test_a_lock_held_by_a_process_that_dies_is_released(self) -> None:
         code = (
-            "import sys, pathlib; from batchat import storage; storage.lock_data_file(pathlib.Path(sys.argv[1])); "
+            "import sys, pathlib; from batchat.server import storage; storage.lock_data_file(pathlib.Path(sys.argv[1])); "
             "print('travado', flush=True); sys.stdin.read()"
         )
         holder = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.path)], cwd=Path(storage.__file__).parent.parent,
+            [sys.executable, "-c", code, str(self.path)], cwd=Path(storage.__file__).parents[2],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for cleanup in (holder.stdout.close, holder.stdin.close, holder.kill):  # type: ignore[union-attr]

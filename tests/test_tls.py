@@ -28,8 +28,8 @@ import warnings
 from collections.abc import Callable
 from unittest import mock
 
-from batchat import link as client_link
-from batchat import tls_endpoint
+from batchat.client import link as client_link
+from batchat import tls_bytes
 from tests.support import CLIENT, OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
 
 TLS_ARGS = ("--tls-cert", str(TLS_CERT), "--tls-key", str(TLS_KEY))
@@ -42,7 +42,7 @@ def trusting(cafile: str | None = str(TLS_CERT)) -> ssl.SSLContext:
 
 def client_hello() -> bytes:
     """The first bytes a TLS client sends."""
-    endpoint = tls_endpoint.TlsEndpoint(trusting(), server_side=False, server_hostname="127.0.0.1")
+    endpoint = tls_bytes.TlsEndpoint(trusting(), server_side=False, server_hostname="127.0.0.1")
     endpoint.handshake()
     return endpoint.take_output()
 
@@ -79,7 +79,7 @@ class TlsServerTest(ServerTestCase):
     def test_a_first_line_sent_with_the_end_of_the_handshake_is_answered(self) -> None:
         # A fast client sends its first line in the same packet as its last
         # handshake message; the server must not wait for more to answer it.
-        endpoint = tls_endpoint.TlsEndpoint(trusting(), server_side=False, server_hostname="127.0.0.1")
+        endpoint = tls_bytes.TlsEndpoint(trusting(), server_side=False, server_hostname="127.0.0.1")
         sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
         self.addCleanup(sock.close)
         while not endpoint.handshake():
@@ -274,7 +274,7 @@ class TlsStartTest(unittest.TestCase):
 
 
 class ClientHandshakeTest(unittest.TestCase):
-    """:func:`batchat.link.open_link` against tiny TLS servers played by the test."""
+    """:func:`batchat.client.link.open_link` against tiny TLS servers played by the test."""
 
     def serve_once(self, serve: Callable[[socket.socket], None]) -> tuple[str, int]:
         """A listener on a free loopback port whose first connection goes to ``serve``."""
@@ -299,7 +299,7 @@ class ClientHandshakeTest(unittest.TestCase):
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(TLS_CERT, TLS_KEY)
             context.maximum_version = ssl.TLSVersion.TLSv1_2  # the server speaks last in 1.2
-            endpoint = tls_endpoint.TlsEndpoint(context, server_side=True)
+            endpoint = tls_bytes.TlsEndpoint(context, server_side=True)
             while not endpoint.handshake():
                 connection.sendall(endpoint.take_output())
                 endpoint.feed(connection.recv(65536))

@@ -1,4 +1,4 @@
-"""From what the person types to what is sent (:mod:`batchat.typed`): pure, table-driven,
+"""From what the person types to what is sent (:mod:`batchat.client.typed`): pure, table-driven,
 one ``subTest`` per row."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import unittest
 
 import protocol
-from batchat import typed
-from batchat.typed import AskPassword, Converse, Refuse, Send, ShowHelp
+from batchat.client import typed
+from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp
 from tests.clocks import is_forbidden
 
 # Who is typing: (a person at a terminal?, logged in?, the conversation's partner)

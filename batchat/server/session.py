@@ -18,14 +18,14 @@ from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat.accounts import UserStore
-from batchat.connection import Connection
-from batchat.delivery import Delivery
-from batchat.ending import Closer, Ending, SessionEnded
+from batchat.server.accounts import UserStore
+from batchat.server.connection import Connection
+from batchat.server.delivery import Delivery
+from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.framing import LineTooLong
-from batchat.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
-from batchat.mailbox import Mailbox, WaitingMessage
-from batchat.registry import SessionRegistry
+from batchat.server.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
+from batchat.server.mailbox import Mailbox, WaitingMessage
+from batchat.server.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
 

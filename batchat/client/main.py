@@ -2,8 +2,8 @@
 
 Owns :func:`parse_arguments` (``--host``/``--port``, or ``HOST PORT`` as
 plain words), :func:`main` (connect, set up the screen, run a
-:class:`batchat.client.ChatClient`) and :func:`run_and_exit`, which
-``cliente.py`` calls. Imports :mod:`batchat.client` and the modules below it.
+:class:`batchat.client.threads.ChatClient`) and :func:`run_and_exit`, which
+``cliente.py`` calls. Imports :mod:`batchat.client.threads` and the modules below it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import NoReturn
 
 import protocol
 from batchat import cli
-from batchat.client import ChatClient
-from batchat.link import connect_problem, open_link, tls_context, TlsRefused
-from batchat.render import Style
-from batchat.screen import history_path, make_screen, set_up_readline, InputHistory
+from batchat.client.threads import ChatClient
+from batchat.client.link import connect_problem, open_link, tls_context, TlsRefused
+from batchat.client.render import Style
+from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5050

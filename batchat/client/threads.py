@@ -1,22 +1,22 @@
 """BatChat terminal client: an irssi-like line interface, standard library only.
 
 Run ``python3 cliente.py [HOST [PORTA]]`` (or ``--host``, ``--port``) and type:
-text goes to everyone, commands start with ``/`` (see :mod:`batchat.typed` for
+text goes to everyone, commands start with ``/`` (see :mod:`batchat.client.typed` for
 the rule); ``AJUDA`` (or ``?``) lists them with examples.
 
 This module is the client's I/O shell: :class:`ChatClient` (threads, locks,
 reconnection, the keyboard loop, the queue of typed lines, password
-prompts). It is called by :mod:`batchat.client_main` (start-up) only. What it
+prompts). It is called by :mod:`batchat.client.main` (start-up) only. What it
 does with each server line is decided by
-:class:`batchat.client_state.ClientState`; the rest lives below it, each
+:class:`batchat.client.state.ClientState`; the rest lives below it, each
 module importing only the ones further down:
 
-- :mod:`batchat.screen`: the screen, readline and the input history file;
-- :mod:`batchat.link`: the connection, with TLS;
-- :mod:`batchat.client_state`: the session's protocol state, without I/O;
-- :mod:`batchat.flow`: pacing lines by the server's limits, and noticing a silent server;
-- :mod:`batchat.typed`: from typed lines to what is sent;
-- :mod:`batchat.render`: from server lines to what the person reads.
+- :mod:`batchat.client.screen`: the screen, readline and the input history file;
+- :mod:`batchat.client.link`: the connection, with TLS;
+- :mod:`batchat.client.state`: the session's protocol state, without I/O;
+- :mod:`batchat.client.flow`: pacing lines by the server's limits, and noticing a silent server;
+- :mod:`batchat.client.typed`: from typed lines to what is sent;
+- :mod:`batchat.client.render`: from server lines to what the person reads.
 
 Threads
 -------
@@ -43,7 +43,7 @@ whose first line is no greeting (any program that took the address) gets
 nothing more, and the session ends there, without reconnecting.
 
 On a terminal, only the keyboard thread writes to the screen (see
-:class:`batchat.screen.TerminalScreen`). With ``--tls`` the TLS session is
+:class:`batchat.client.screen.TerminalScreen`). With ``--tls`` the TLS session is
 only ever used under the send lock, since two threads share the connection.
 
 Text from the network is shown with control characters escaped, never
@@ -67,16 +67,18 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import protocol
-from batchat import flow, framing, link as links, system
-from batchat.client_state import (
+from batchat.client import flow, link as links
+from batchat import framing
+from batchat.client import terminal
+from batchat.client.state import (
     ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt,
     Show,
 )
-from batchat.flow import Liveness, Pacer, ServerLimits
-from batchat.link import Link, TlsRefused, describe_os_error, open_link
-from batchat.render import SYSTEM_CLOCK, Clock, Style, help_text
-from batchat.screen import InputHistory, PlainScreen
-from batchat.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
+from batchat.client.flow import Liveness, Pacer, ServerLimits
+from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
+from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text
+from batchat.client.screen import InputHistory, PlainScreen
+from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
 
 SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
 FIRST_RETRY_DELAY = 1.0
@@ -245,7 +247,7 @@ class ChatClient:
             try:
                 data = link.receive(self._send_lock)
             except OSError as error:  # ssl.SSLError too: a corrupted or forged record
-                return f"A conexão com o servidor caiu ({describe_os_error(error)})."
+                return f"A conexão com o servidor caiu ({network_error_reason(error)})."
             if data is None:
                 return "O servidor encerrou a conexão."
             try:
@@ -282,7 +284,7 @@ class ChatClient:
 
     def _probe(self) -> None:
         """A plaintext connection still without a greeting: send one blank line (see
-        :data:`batchat.flow.PROBE_AFTER`), so that a TLS server says at once that it
+        :data:`batchat.client.flow.PROBE_AFTER`), so that a TLS server says at once that it
         wants TLS. A BatChat server ignores it, and charges it like any line."""
         with self._send_lock:
             if self._link is not None:
@@ -368,7 +370,7 @@ class ChatClient:
             try:
                 link = open_link(self._address, self._tls)
             except (OSError, TlsRefused) as error:
-                reason = str(error) if isinstance(error, TlsRefused) else describe_os_error(error)
+                reason = str(error) if isinstance(error, TlsRefused) else network_error_reason(error)
                 self._screen.say(
                     f"Ainda sem conexão com {where} ({reason}); nova tentativa em {next_delay:g} s.",
                     Style.NOTICE,
@@ -523,7 +525,7 @@ class ChatClient:
 
     def _send_typed(self, command: protocol.Command, line: str) -> None:
         """Queue a typed line (piped input: and wait for its answer). Its length was
-        checked against the server's LIMITES by :func:`batchat.typed.interpret`."""
+        checked against the server's LIMITES by :func:`batchat.client.typed.interpret`."""
         if isinstance(command, protocol.Quit):
             self._quitting.set()
         elif self._link is None:
@@ -554,9 +556,9 @@ class ChatClient:
         Ctrl-C (or Ctrl-D) cancels the prompt, not the client."""
         self._screen.flush()
         first_prompt = f"Escolha uma senha para {name}: " if word == "NOVO" else f"Senha de {name}: "
-        password = system.read_hidden(first_prompt)
+        password = terminal.read_hidden(first_prompt)
         if password is not None and word == "NOVO":
-            again = system.read_hidden("Repita a senha: ")
+            again = terminal.read_hidden("Repita a senha: ")
             if again is not None and again != password:
                 self._screen.say("As senhas não conferem; a conta não foi criada.", Style.ERROR)
                 return None

@@ -7,8 +7,8 @@ typed through :class:`ReadlineRedraw`; the input history file
 column counting (:func:`display_width`), and setting readline up
 (:func:`make_screen`, :func:`set_up_readline`).
 
-Called by :mod:`batchat.client`; imports :mod:`batchat.system`,
-:mod:`batchat.render` and :mod:`batchat.typed`, never the client.
+Called by :mod:`batchat.client.threads`; imports :mod:`batchat.client.terminal`,
+:mod:`batchat.client.render` and :mod:`batchat.client.typed`, never the client.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from batchat import system
-from batchat.render import Shown, Style
-from batchat.typed import completions, history_entry
+from batchat.client import terminal
+from batchat.client.render import Shown, Style
+from batchat.client.typed import completions, history_entry
 
 HISTORY_LENGTH = 1000
 HISTORY_FILE_NAME = "historico"
@@ -260,7 +260,7 @@ class TerminalScreen(PlainScreen):
         self._shown_prompt = self._prompt  # the prompt on screen now
         self._prompt_changed = False
         self._moves_cursor = os.environ.get("TERM") != "dumb"
-        self._restore_terminal = system.terminal_restorer(sys.stdin.fileno())
+        self._restore_terminal = terminal.terminal_restorer(sys.stdin.fileno())
         self._redraw = ReadlineRedraw.load(readline_module)
         if self._redraw is not None:
             self._redraw.install_hook(self._print_above_input)
@@ -409,7 +409,7 @@ class ReadlineRedraw:
 
 def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
     """The screen for this run, and the readline module when it edits the input line."""
-    colour = use_colour(sys.stdout.isatty(), os.environ) and system.terminal_understands_colour()
+    colour = use_colour(sys.stdout.isatty(), os.environ) and terminal.terminal_understands_colour()
     if not interactive:
         return PlainScreen(colour), None
     try:

@@ -16,9 +16,10 @@ import threading
 from collections.abc import Callable, Sequence
 
 import protocol
-from batchat import system, tls_endpoint
-from batchat.ending import Closer, Ending
-from batchat.presence import PresenceJournal
+from batchat import tls_bytes
+from batchat.server import os_support
+from batchat.server.ending import Closer, Ending
+from batchat.server.presence import PresenceJournal
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Connection:
 
     With TLS, lines are encrypted as they enter the outbox, under ``_lock``,
     which also serialises every other use of the TLS session (see
-    :class:`tls_endpoint.TlsEndpoint`); the outbox holds ciphertext.
+    :class:`tls_bytes.TlsEndpoint`); the outbox holds ciphertext.
 
     ``on_written`` callbacks learn when given bytes have been written to the
     socket (for the mailbox, which deletes a kept message only then, and
@@ -70,7 +71,7 @@ class Connection:
 
     def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
         self.sock = sock
-        self.ip, self.port = system.peer_ip(address), address[1]
+        self.ip, self.port = os_support.peer_ip(address), address[1]
         self.ending: Ending | None = None  # why the server ended it (drop, close, stop_reading)
         self._max_queue = max_queue
         self._lock = threading.Lock()  # tier 3: everything below, and every use of the TLS session
@@ -85,7 +86,7 @@ class Connection:
         self._shut = False  # closed and flushed: the socket was shut down
         self._presence: PresenceJournal | None = None  # followed while logged in
         self.presence_seen = 0  # journal index of the next notice to send
-        self._tls: tls_endpoint.TlsEndpoint | None = None
+        self._tls: tls_bytes.TlsEndpoint | None = None
         self._awaiting_tls = False  # a TLS handshake is under way: no line may go out yet
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
         self._enqueued_total = 0  # bytes ever put in the outbox
@@ -111,7 +112,7 @@ class Connection:
         with self._lock:
             self._awaiting_tls = True
 
-    def use_tls(self, endpoint: tls_endpoint.TlsEndpoint) -> bytes:
+    def use_tls(self, endpoint: tls_bytes.TlsEndpoint) -> bytes:
         """From now on, encrypt what goes out and decrypt what comes in. Returns the
         plaintext that already came with the end of the handshake."""
         with self._lock:
@@ -308,7 +309,7 @@ class Connection:
         data = b"".join(self._outbox)
         self._outbox.clear()
         try:
-            sent = system.send_without_blocking(self.sock, data)
+            sent = os_support.send_without_blocking(self.sock, data)
         except OSError as error:
             self._discard_locked(Ending(Closer.LINK, f"falha ao enviar ({error.strerror or error})"))
             return [], False

@@ -4,15 +4,15 @@
 The flow, top to bottom (imports only go down):
 
 * :class:`ChatServer` accepts connections and runs each in a thread of its
-  own: the TLS handshake (``batchat.tls``), the greeting and the ``LIMITES``
-  line, then the read loop (``batchat.reader``), each line through a
-  :class:`batchat.session.ChatSession`, until the client leaves; then one
-  log line says who ended it (``batchat.ending``).
-* The sessions share the stores: accounts (``batchat.accounts``), the
-  registry of who is online (``batchat.registry``), the kept messages
-  (``batchat.mailbox``, handed over by ``batchat.delivery``) and the limits
-  (``batchat.limits``); each one owns its state under one lock.
-* Every socket is a :class:`batchat.connection.Connection`.
+  own: the TLS handshake (``batchat.server.tls_handshake``), the greeting and the ``LIMITES``
+  line, then the read loop (``batchat.server.read_loop``), each line through a
+  :class:`batchat.server.session.ChatSession`, until the client leaves; then one
+  log line says who ended it (``batchat.server.ending``).
+* The sessions share the stores: accounts (``batchat.server.accounts``), the
+  registry of who is online (``batchat.server.registry``), the kept messages
+  (``batchat.server.mailbox``, handed over by ``batchat.server.delivery``) and the limits
+  (``batchat.server.limits``); each one owns its state under one lock.
+* Every socket is a :class:`batchat.server.connection.Connection`.
 
 Errors come in three tiers: a :class:`protocol.ProtocolError` becomes an
 ``ERRO`` reply; an ``OSError`` ends that one session in its ``finally``;
@@ -37,17 +37,18 @@ from pathlib import Path
 from typing import Any
 
 import protocol
-from batchat import cli, system
-from batchat.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
-from batchat.connection import CLOSE_GRACE, Connection
-from batchat.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
-from batchat.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
-from batchat.mailbox import Mailbox
-from batchat.reader import read_lines
-from batchat.registry import SessionRegistry
-from batchat.session import ChatSession, ServerContext
-from batchat.storage import data_folder_problem, describe_os_error, lock_data_file, FolderInUse, StorageError
-from batchat.tls import DEFAULT_TLS_TIMEOUT, TlsSettings
+from batchat import cli
+from batchat.server import os_support
+from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
+from batchat.server.connection import CLOSE_GRACE, Connection
+from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
+from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
+from batchat.server.mailbox import Mailbox
+from batchat.server.read_loop import read_lines
+from batchat.server.registry import SessionRegistry
+from batchat.server.session import ChatSession, ServerContext
+from batchat.server.storage import data_folder_problem, disk_error_reason, lock_data_file, FolderInUse, StorageError
+from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT, TlsSettings
 
 log = logging.getLogger(__name__)
 # The "ready" and "stopped" lines are shown whatever --log-level says.
@@ -129,7 +130,7 @@ class ChatServer:
             RateLimiter(limits.register_rate),
             RateLimiter(limits.login_attempts),
         )
-        self._listener = system.open_listener(host, port, LISTEN_BACKLOG)
+        self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -140,7 +141,7 @@ class ChatServer:
     @property
     def address(self) -> tuple[str, int]:
         host, port = self._listener.getsockname()[:2]
-        return system.peer_ip((host,)), port
+        return os_support.peer_ip((host,)), port
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called, then close them all."""
@@ -302,7 +303,7 @@ class ChatServer:
         # algorithm would only hold small replies back waiting for an ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._limits.idle_timeout:
-            system.set_keepalive(sock, self._limits.idle_timeout)
+            os_support.set_keepalive(sock, self._limits.idle_timeout)
 
     def _close_everything(self) -> None:
         """Stop accepting, say goodbye, end every session keeping what it never wrote,
@@ -467,7 +468,7 @@ def listen_problem(host: str, port: int, error: OSError) -> str:
             f"O endereço {host} não é de nenhuma interface deste computador; rode com "
             "--host 0.0.0.0 (todas as interfaces) ou o IP de uma delas."
         )
-    return f"Não foi possível escutar em {where} ({describe_os_error(error)})."
+    return f"Não foi possível escutar em {where} ({disk_error_reason(error)})."
 
 
 def tune_threads() -> None:
@@ -485,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     status_log.setLevel(logging.INFO)
-    open_files = system.raise_open_file_limit()
+    open_files = os_support.raise_open_file_limit()
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
@@ -501,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Sinal %s recebido.", signal_name)
         server.shutdown()
 
-    system.on_stop_request(stop)
+    os_support.on_stop_request(stop)
     status_log.info(
         "Servidor BatChat pronto em %s%s (%d contas em %s).",
         protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,

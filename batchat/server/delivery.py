@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import protocol
-from batchat.connection import Connection
-from batchat.mailbox import Mailbox, WaitingMessage
-from batchat.registry import SessionRegistry
+from batchat.server.connection import Connection
+from batchat.server.mailbox import Mailbox, WaitingMessage
+from batchat.server.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,36 +1,27 @@
-"""What differs between Linux, macOS and Windows, each behind one small named function.
+"""What differs between Linux, macOS and Windows for the server, each behind one small named function.
 
-Owns no shared state; the server and the client may call any of it. The rest
-of BatChat never imports a Unix-only module (``resource``, ``fcntl``,
-``termios``...) nor tests ``sys.platform``: it calls one of these functions,
-which does the best the platform allows and says at debug level, once, what
-it had to skip. Nothing here is needed for chatting to work; each piece only
-makes the server sturdier or the terminal nicer where the system offers it.
+Owns no shared state; called by the server's modules only. The rest of the
+server never imports a Unix-only module (``resource``, ``fcntl``...) nor
+tests ``sys.platform``: it calls one of these functions, which does the best
+the platform allows and says at debug level, once, what it had to skip
+(:func:`batchat.portable.skip`). Nothing here is needed for chatting to
+work; each piece only makes the server sturdier where the system offers it.
+The client's counterpart is :mod:`batchat.client.terminal`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import selectors
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from batchat.portable import skip as _skip
+
 log = logging.getLogger("batchat.system")
-
-_skipped: set[str] = set()  # what was already said to be missing: said once per process
-
-
-def _skip(what: str) -> None:
-    """Say once, at debug level, that this platform lacks ``what``."""
-    if what not in _skipped:
-        _skipped.add(what)
-        log.debug("Este sistema não oferece %s; seguindo sem.", what)
 
 
 # --- Files ---------------------------------------------------------------------------
@@ -99,10 +90,6 @@ def lock_file_exclusively(fd: int) -> None:
 # --- Sockets -------------------------------------------------------------------------
 
 _DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
-# poll() where it exists: select() cannot watch a descriptor numbered 1024 or
-# more, which a busy Linux server has. Windows has no poll(), but its select()
-# takes any socket.
-_WAIT_SELECTOR: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 
 def send_without_blocking(sock: socket.socket, data: bytes) -> int:
@@ -120,13 +107,6 @@ def send_without_blocking(sock: socket.socket, data: bytes) -> int:
         return sock.send(data, _DONTWAIT)
     except BlockingIOError:
         return 0
-
-
-def wait_readable(sock: socket.socket, timeout: float) -> bool:
-    """Whether ``sock`` has bytes (or an end) to read within ``timeout`` seconds."""
-    with _WAIT_SELECTOR() as selector:
-        selector.register(sock, selectors.EVENT_READ)
-        return bool(selector.select(max(0.0, timeout)))
 
 
 def set_keepalive(sock: socket.socket, idle_seconds: float) -> None:
@@ -182,7 +162,7 @@ def peer_ip(address: tuple[str, ...] | tuple[str, int]) -> str:
     return ip.removeprefix("::ffff:") if ip.startswith("::ffff:") and "." in ip else ip
 
 
-# --- Signals and the terminal ------------------------------------------------------
+# --- Signals -----------------------------------------------------------------------
 
 
 def on_stop_request(handler: Callable[[str], None]) -> None:
@@ -198,107 +178,3 @@ def on_stop_request(handler: Callable[[str], None]) -> None:
             _skip(f"o sinal {name}")
             continue
         signal.signal(number, handle)
-
-
-def terminal_restorer(fd: int) -> Callable[[], None]:
-    """A function that puts the terminal's settings back as they are now.
-
-    It raises ``OSError`` when the terminal is gone. Where there is no
-    ``termios`` (Windows), there is nothing to put back.
-    """
-    try:
-        import termios
-    except ImportError:
-        _skip("termios")
-        return lambda: None
-    saved = termios.tcgetattr(fd)
-
-    def restore() -> None:
-        try:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        except termios.error as error:
-            raise OSError(*error.args) from error
-
-    return restore
-
-
-def read_hidden(prompt: str) -> str | None:
-    """A line typed at the terminal without echo (a password); ``None`` when cancelled.
-
-    Ctrl-C cancels the prompt, not the program: it arrives as a key, not as
-    SIGINT (which only the main thread could handle, while this waits in
-    another). Ctrl-D on an empty line cancels too. Without ``termios``
-    (Windows), :func:`getpass.getpass`, whose Ctrl-C cancels as well.
-    """
-    try:
-        import termios
-
-        fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
-    except (ImportError, OSError):
-        return _getpass(prompt)
-    try:
-        saved = termios.tcgetattr(fd)
-        keys = [*saved]
-        keys[3] &= ~(termios.ECHO | termios.ICANON | termios.ISIG)
-        keys[6] = [*saved[6]]
-        keys[6][termios.VMIN], keys[6][termios.VTIME] = 1, 0
-        termios.tcsetattr(fd, termios.TCSAFLUSH, keys)
-    except termios.error:
-        os.close(fd)
-        return _getpass(prompt)
-    try:
-        os.write(fd, prompt.encode("utf-8"))
-        return _read_keys(fd)
-    finally:
-        with contextlib.suppress(termios.error, OSError):
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-            os.write(fd, b"\n")
-        os.close(fd)
-
-
-def _read_keys(fd: int) -> str | None:
-    """Keys up to Enter, with Backspace and Ctrl-U; ``None`` for Ctrl-C, or Ctrl-D at the start."""
-    typed = bytearray()
-    while True:
-        key = os.read(fd, 1)
-        if not key or key == b"\x03" or (key == b"\x04" and not typed):
-            return None
-        if key in (b"\r", b"\n"):
-            return typed.decode("utf-8", errors="replace")
-        if key in (b"\x7f", b"\x08"):
-            while typed and typed[-1] & 0xC0 == 0x80:  # the rest of a UTF-8 character
-                typed.pop()
-            if typed:
-                typed.pop()
-        elif key == b"\x15":  # Ctrl-U: start again
-            typed.clear()
-        elif key >= b" ":
-            typed += key
-
-
-def _getpass(prompt: str) -> str | None:
-    import getpass
-
-    try:
-        return getpass.getpass(prompt)
-    except (EOFError, KeyboardInterrupt):  # Windows' getpass raises KeyboardInterrupt at Ctrl-C
-        return None
-
-
-def terminal_understands_colour() -> bool:
-    """Whether ANSI colour codes work in this console.
-
-    Unix terminals do. Windows 10 and newer consoles do once asked to
-    (ENABLE_VIRTUAL_TERMINAL_PROCESSING); an older one would print the codes.
-    """
-    if sys.platform != "win32":
-        return True
-    with contextlib.suppress(AttributeError, OSError):
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.GetStdHandle(-11)  # STD_OUTPUT_HANDLE
-        mode = ctypes.c_uint32()
-        if kernel32.GetConsoleMode(handle, ctypes.byref(mode)):
-            return bool(kernel32.SetConsoleMode(handle, mode.value | 0x0004))
-    return False

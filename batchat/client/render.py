@@ -315,7 +315,7 @@ def prompt_text(own_name: str | None, partner: str | None = None) -> str:
     return f"{own_name} → {partner}> " if partner else f"{own_name}> "
 
 
-# What is text and what is a command (:mod:`batchat.typed` decides so), for AJUDA.
+# What is text and what is a command (:mod:`batchat.client.typed` decides so), for AJUDA.
 HELP_RULE = (
     'Texto sem / vai para todos: "bom dia!" é o mesmo que /todos bom dia!',
     "Comandos começam com /: /chat bob oi (ou /msg bob oi), /lista todos, /sair.",

@@ -1,9 +1,9 @@
 """One connection's read loop: bytes in, lines through the session, the login deadlines.
 
 Owns :func:`read_lines` (every line a client sends, decrypted and framed, handed
-to its :class:`batchat.session.ChatSession` until the client leaves) and
+to its :class:`batchat.server.session.ChatSession` until the client leaves) and
 :class:`LoginClock` (when a connection that has not logged in is closed).
-Called by :meth:`batchat.server.ChatServer._serve_connection`, in the
+Called by :meth:`batchat.server.main.ChatServer._serve_connection`, in the
 connection's own thread; imports only the modules below the server.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import framing, system
-from batchat.connection import RECV_SIZE, Connection
-from batchat.ending import Closer, Ending, SessionEnded
-from batchat.limits import limit_error, Limits
-from batchat.session import ChatSession
+from batchat import framing, portable
+from batchat.server.connection import RECV_SIZE, Connection
+from batchat.server.ending import Closer, Ending, SessionEnded
+from batchat.server.limits import limit_error, Limits
+from batchat.server.session import ChatSession
 
 FOREIGN_HEAD = 4096  # bytes of a connection's start inspected for HTTP or TLS
 
@@ -137,7 +137,7 @@ def _receive(connection: Connection, session: ChatSession, clock: LoginClock, li
     if due is not None:
         at, ending = due
         remaining = at - time.monotonic()
-        if remaining <= 0 or not system.wait_readable(connection.sock, remaining):
+        if remaining <= 0 or not portable.wait_readable(connection.sock, remaining):
             session.send_error(login_timeout_error(ending, limits))
             raise SessionEnded.of(ending)
     return connection.sock.recv(RECV_SIZE)

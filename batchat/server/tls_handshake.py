@@ -16,9 +16,9 @@ from pathlib import Path
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import tls_endpoint
-from batchat.connection import CLOSE_GRACE, RECV_SIZE
-from batchat.ending import Closer, SessionEnded
+from batchat import tls_bytes
+from batchat.server.connection import CLOSE_GRACE, RECV_SIZE
+from batchat.server.ending import Closer, SessionEnded
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,18 @@ class TlsSettings:
     def load(cls, certificate: Path, key: Path, timeout: float) -> TlsSettings:
         """Raises ``OSError`` (missing file) or ``ssl.SSLError`` (not a matching pair)."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = tls_endpoint.TLS_MINIMUM_VERSION
+        context.minimum_version = tls_bytes.TLS_MINIMUM_VERSION
         context.load_cert_chain(certificate, key)
         return cls(context, timeout)
 
-    def handshake(self, sock: socket.socket) -> tls_endpoint.TlsEndpoint:
+    def handshake(self, sock: socket.socket) -> tls_bytes.TlsEndpoint:
         """Run the server side of the handshake on ``sock``, in the calling thread:
         the connection's own, so a client that stalls here never holds up accept().
 
         Raises :class:`SessionEnded` when it fails or takes longer than ``timeout``.
         """
         deadline = time.monotonic() + self.timeout
-        endpoint = tls_endpoint.TlsEndpoint(self.context, server_side=True)
+        endpoint = tls_bytes.TlsEndpoint(self.context, server_side=True)
         sock.settimeout(self.timeout)  # our sends too: a client may stop reading
         try:
             self._refuse_plaintext(sock, deadline)

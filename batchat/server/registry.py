@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import protocol
-from batchat.connection import Connection
-from batchat.limits import RateLimiter
-from batchat.presence import PresenceJournal
+from batchat.server.connection import Connection
+from batchat.server.limits import RateLimiter
+from batchat.server.presence import PresenceJournal
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
 Cyrillic ``Е``) is refused with a hint, never sent as text nor kept in the
 history (:func:`looks_like_password_command`).
 
-Called by the keyboard side of the client (:mod:`batchat.client`) and by
-:mod:`batchat.screen`; imports only :mod:`protocol` and :mod:`batchat.render`.
+Called by the keyboard side of the client (:mod:`batchat.client.threads`) and by
+:mod:`batchat.client.screen`; imports only :mod:`protocol` and :mod:`batchat.client.render`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import protocol
-from batchat.render import make_visible, slash_form
+from batchat.client.render import make_visible, slash_form
 
 @dataclass(frozen=True)
 class Send:
@@ -147,7 +147,7 @@ def interpret(
 
     Whether the person is logged in comes as a parameter, so that this stays
     pure and table-tested: ``logged_in`` (from
-    :attr:`batchat.client_state.ClientState.logged_in`: a login worked, and
+    :attr:`batchat.client.state.ClientState.logged_in`: a login worked, and
     holds or is being made again after a drop) says text has somewhere to
     go; ``partner`` is who a conversation (``/conversa bob``) sends it to;
     ``max_line`` is the server's longest line (its ``LIMITES``), in bytes.

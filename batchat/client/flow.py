@@ -7,7 +7,7 @@ refused) and :class:`Liveness` (a ``PING`` after a silence, and
 the deadlines after which a silent server is given up on).
 
 Pure: time is always passed in (seconds of a monotonic clock). Called by
-:mod:`batchat.client`; imports only :mod:`protocol`.
+:mod:`batchat.client.threads`; imports only :mod:`protocol`.
 """
 
 from __future__ import annotations

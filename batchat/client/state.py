@@ -17,15 +17,15 @@ server sends a plaintext client only when it wants TLS), or anything else: then
 the peer is not a BatChat server, and nothing brings the session back to it.
 
 :class:`ClientState` decides; it never touches a socket, a thread, the screen
-or the machine's clock (only the injected :class:`~batchat.render.Clock`).
+or the machine's clock (only the injected :class:`~batchat.client.render.Clock`).
 Feed it each server line with :meth:`ClientState.receive`, tell it of each
 line sent with :meth:`ClientState.sent` and of a dropped connection with
 :meth:`ClientState.connection_lost`; each returns small frozen events (show
 this, set the prompt, send that, send that again, pace by these limits, hang
-up, reconnect) for the I/O shell, :class:`batchat.client.ChatClient`, to
+up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
-Imports :mod:`protocol`, :mod:`batchat.flow` and :mod:`batchat.render` only.
+Imports :mod:`protocol`, :mod:`batchat.client.flow` and :mod:`batchat.client.render` only.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import protocol
-from batchat.flow import ServerLimits
-from batchat.render import (
+from batchat.client.flow import ServerLimits
+from batchat.client.render import (
     SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
     render_accounts, render_echo, render_parsed,
 )

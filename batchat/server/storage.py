@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from batchat import system
+from batchat.server import os_support
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def lock_data_file(path: Path) -> int:
     except OSError as error:
         raise StorageError(f"não foi possível criar {lock_path}: {error.strerror}") from error
     try:
-        system.lock_file_exclusively(fd)
+        os_support.lock_file_exclusively(fd)
     except OSError as error:
         os.close(fd)
         if error.errno in _LOCK_HELD_ERRNOS:
@@ -94,7 +94,7 @@ def write_file_durably(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    system.fsync_directory(folder)
+    os_support.fsync_directory(folder)
 
 
 def data_folder_problem(folder: Path) -> str | None:
@@ -111,13 +111,13 @@ def data_folder_problem(folder: Path) -> str | None:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as error:
         return (
-            f"Não é possível gravar na pasta {shown} ({describe_os_error(error)}). "
+            f"Não é possível gravar na pasta {shown} ({disk_error_reason(error)}). "
             "O servidor guarda nela as contas e as mensagens, e não inicia sem isso. " + advice
         )
     return None
 
 
-def describe_os_error(error: OSError) -> str:
+def disk_error_reason(error: OSError) -> str:
     """The system's reason, after a Portuguese word where we know one."""
     known = {errno.EACCES: "permissão negada", errno.EPERM: "operação não permitida",
              errno.EROFS: "sistema de arquivos somente leitura", errno.ENOSPC: "disco cheio"}

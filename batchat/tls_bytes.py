@@ -1,8 +1,8 @@
 """TLS as a byte transform over memory buffers: no socket, no thread.
 
 Owns :class:`TlsEndpoint`, one side of a TLS session, used by the server's
-connections (``batchat.connection``, ``batchat.tls``) and the client's link
-(``batchat.link``); each of them serialises every call with its own lock and
+connections (``batchat.server.connection``, ``batchat.server.tls_handshake``) and the client's link
+(``batchat.client.link``); each of them serialises every call with its own lock and
 does the socket I/O itself. Sans-I/O like ``protocol``: its tests feed it bytes.
 """
 

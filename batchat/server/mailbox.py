@@ -3,7 +3,7 @@
 Owns :class:`Mailbox`: the kept messages in SQLite, mirrored in memory, and
 how many each person has not yet been written (kept, or acknowledged live and
 still in an outbox). It never reaches a connection or the registry: the
-delivery (``batchat.delivery``) takes messages out, puts back what was never
+delivery (``batchat.server.delivery``) takes messages out, puts back what was never
 written, and says what was. Called only by the delivery and the server.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat.storage import StorageError
+from batchat.server.storage import StorageError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,7 +122,7 @@ class Mailbox:
     committed together (group commit, as in :class:`UserStore`). A sender's
     ``OK CHAT <nome> GUARDADA`` comes only after the commit that holds its message.
 
-    Delivery (done by ``batchat.delivery``, not here): a message leaves memory
+    Delivery (done by ``batchat.server.delivery``, not here): a message leaves memory
     when it is taken for the recipient's outbox (:meth:`take`), and leaves the
     disk only once its bytes were written to the recipient's socket
     (:meth:`delivered`). If the connection ends before that, it comes back
@@ -245,7 +245,7 @@ class Mailbox:
 
         Raises as :meth:`reserve` does, and ``INDISPONIVEL`` when the disk
         refuses. The recipient may have come online meanwhile: the caller
-        checks (see ``batchat.delivery``).
+        checks (see ``batchat.server.delivery``).
         """
         message = self.reserve(name, sender, text, online=False)
         # The writer thread puts it in memory, in id order, before this returns.

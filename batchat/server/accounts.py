@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat.limits import OneAtATime
-from batchat.storage import remove_stale_temp_files, write_file_durably, StorageError
+from batchat.server.limits import OneAtATime
+from batchat.server.storage import remove_stale_temp_files, write_file_durably, StorageError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

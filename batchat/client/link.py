@@ -3,9 +3,9 @@
 Owns :class:`Link` (what the client's two threads receive from and send on),
 :func:`open_link` with the TLS handshake and its one deadline, the client's
 TLS settings (:func:`tls_context`) and the Portuguese words for network
-failures (:func:`describe_os_error`, :func:`connect_problem`).
+failures (:func:`network_error_reason`, :func:`connect_problem`).
 
-Called by :mod:`batchat.client`; imports only :mod:`protocol` and :mod:`batchat.system`.
+Called by :mod:`batchat.client.threads`; imports only :mod:`protocol` and :mod:`batchat.portable`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 import time
 
 import protocol
-from batchat import system, tls_endpoint
+from batchat import portable, tls_bytes
 
 RECV_SIZE = 65536
 CONNECT_TIMEOUT = 10.0
@@ -38,7 +38,7 @@ _OS_ERRORS_PT = {
 }
 
 
-def describe_os_error(error: OSError) -> str:
+def network_error_reason(error: OSError) -> str:
     """A short Portuguese reason for a network error."""
     if isinstance(error, socket.timeout):
         return "tempo esgotado"
@@ -57,7 +57,7 @@ def connect_problem(host: str, port: int, error: OSError) -> str:
         )
     return (
         f"Não foi possível conectar a {protocol.format_address(host, port)} "
-        f"({describe_os_error(error)}).\n"
+        f"({network_error_reason(error)}).\n"
         "Verifique se o servidor está rodando (python3 servidor.py) "
         "e se o endereço e a porta estão certos (--host, --port)."
     )
@@ -68,13 +68,13 @@ class Link:
 
     Both threads use it: the main thread receives, either thread sends. An
     SSL session must never be used by two threads at once (see
-    :class:`tls_endpoint.TlsEndpoint`), so every use of it happens under the
+    :class:`tls_bytes.TlsEndpoint`), so every use of it happens under the
     client's one send lock: :meth:`send` is called with it held, and
     :meth:`receive` takes it once bytes have arrived.
     """
 
     def __init__(
-        self, sock: socket.socket, tls: tls_endpoint.TlsEndpoint | None = None, early: bytes = b""
+        self, sock: socket.socket, tls: tls_bytes.TlsEndpoint | None = None, early: bytes = b""
     ) -> None:
         self.sock = sock
         self._tls = tls
@@ -95,7 +95,7 @@ class Link:
         if self._early:
             return True
         try:
-            return system.wait_readable(self.sock, timeout)
+            return portable.wait_readable(self.sock, timeout)
         except (OSError, ValueError):  # closed meanwhile: receive() says how
             return True
 
@@ -150,7 +150,7 @@ def open_link(address: tuple[str, int], tls: ssl.SSLContext | None) -> Link:
 
 
 def _handshake(sock: socket.socket, context: ssl.SSLContext, host: str, deadline: float) -> Link:
-    endpoint = tls_endpoint.TlsEndpoint(context, server_side=False, server_hostname=host)
+    endpoint = tls_bytes.TlsEndpoint(context, server_side=False, server_hostname=host)
 
     def receive() -> bytes:
         # One deadline for the whole handshake: a server that trickles bytes cannot stall us.
@@ -188,5 +188,5 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         context = ssl.create_default_context(cafile=args.cafile)
     else:
         return None
-    context.minimum_version = tls_endpoint.TLS_MINIMUM_VERSION
+    context.minimum_version = tls_bytes.TLS_MINIMUM_VERSION
     return context
