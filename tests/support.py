@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import protocol
-from batchat import framing
+from batchat import framing, locks
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "servidor.py"
@@ -201,9 +201,12 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout)
+            status = self.process.wait(timeout)
         finally:
             self._log.close(timeout)
+        if locks.MARK in self.log:  # a lock taken out of order in the server (see batchat.locks)
+            raise AssertionError(f"O servidor pegou uma trava fora da ordem dos níveis:\n{self.log}")
+        return status
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

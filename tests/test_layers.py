@@ -7,14 +7,18 @@ a module that reached up, or two that imported each other, would fail here.
 from __future__ import annotations
 
 import ast
+import threading
 import unittest
+
+from batchat import locks
 
 from tests.support import ROOT
 
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
     {"protocol", "batchat.version_check"},
-    {"batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli"},
+    {"batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
+     "batchat.server.tiers", "batchat.client.tiers"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link"},
@@ -79,3 +83,63 @@ class LayerTest(unittest.TestCase):
                 with self.subTest(module=name):
                     self.assertLessEqual(own_imports(name), below, "imports a module of its layer or above")
             below |= layer
+
+
+class TieredLockTest(unittest.TestCase):
+    """The tier rule, as the tests check it (they turn the check on: tests/__init__.py)."""
+
+    def setUp(self) -> None:
+        self.recorded = len(locks.violations)
+        self.addCleanup(self.forget_violations_made_on_purpose)
+
+    def forget_violations_made_on_purpose(self) -> None:
+        del locks.violations[self.recorded:]
+
+    def test_a_higher_tier_may_be_taken_under_a_lower_one(self) -> None:
+        low, high = locks.tiered_lock(1, "baixa"), locks.tiered_lock(2, "alta")
+        with low, high:
+            pass
+        self.assertEqual(locks.violations[self.recorded:], [])
+
+    def test_a_lower_or_equal_tier_under_a_held_lock_raises_and_is_recorded(self) -> None:
+        for tier in (1, 2):
+            with self.subTest(tier=tier):
+                held, taken = locks.tiered_lock(2, "segurada"), locks.tiered_lock(tier, "pega")
+                with held, self.assertRaises(locks.LockOrderError), self.assertLogs("batchat.locks", "ERROR"):
+                    taken.acquire()
+                self.assertIn(locks.MARK, locks.violations[-1])
+                self.assertTrue(taken.acquire(blocking=False))  # the refused one was never taken
+                taken.release()
+
+    def test_a_semaphore_counts_like_a_lock(self) -> None:
+        slots, state = locks.tiered_semaphore(1, "vagas", 2), locks.tiered_lock(3, "estado")
+        with slots, state:
+            pass
+        with state, self.assertRaises(locks.LockOrderError), self.assertLogs("batchat.locks", "ERROR"):
+            slots.acquire()
+
+    def test_a_condition_forgets_its_lock_while_it_waits(self) -> None:
+        lock = locks.tiered_lock(5, "com condição")
+        condition = threading.Condition(lock)
+        woken = threading.Event()
+
+        def waiter() -> None:
+            with condition:
+                condition.wait_for(woken.is_set, timeout=10)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        with condition:  # taken by this thread while the other waits: no order error
+            woken.set()
+            condition.notify_all()
+        thread.join(10)
+        self.assertFalse(thread.is_alive())
+        self.assertEqual(locks.violations[self.recorded:], [])
+
+
+class LockOrderAtTheEnd(unittest.TestCase):
+    """Run last by tests/__init__.py, after every other test: a lock taken out of order in
+    any of them, in any thread (where the error may only have been logged), fails here."""
+
+    def check_no_lock_was_taken_out_of_order(self) -> None:
+        self.assertEqual(locks.violations, [], "travas pegas fora da ordem dos níveis durante os testes")

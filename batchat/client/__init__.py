@@ -5,8 +5,7 @@ it. Imports only go down (``tests/test_layers.py`` checks it)::
 
     main -> threads -> state, flow, screen, link, terminal -> render, typed
 
-The client has two locks of its own (``batchat.client.threads``): the send lock, tier
-1, which orders the two threads' sends and guards the protocol state (it is
-held across ``sendall`` on purpose: it *is* the order of the writes), and the
-screen's lock, tier 2, one line on the terminal at a time.
+Locks: the client has two, made by :func:`batchat.locks.tiered_lock` with their
+tiers from :mod:`batchat.client.tiers`, where they and the client's own rule
+(its send lock is held across a blocking ``sendall`` on purpose) are written.
 """

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from batchat.client import terminal
+from batchat.locks import tiered_lock
+from batchat.client import terminal, tiers
 from batchat.client.render import Shown, Style
 from batchat.client.typed import completions, history_entry
 
@@ -206,7 +207,7 @@ class PlainScreen:
     def __init__(self, colour: bool, *, wraps: bool = False) -> None:
         self._colour = colour
         self._wraps = wraps
-        self._lock = threading.Lock()  # tier 2: one line at a time, from either thread
+        self._lock = tiered_lock(tiers.SCREEN, "tela")  # one line at a time, from either thread
         self.broken = threading.Event()  # output can no longer be written (a closed pipe)
 
     def show(self, shown: Shown) -> None:

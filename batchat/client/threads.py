@@ -67,9 +67,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import protocol
-from batchat.client import flow, link as links
 from batchat import framing
-from batchat.client import terminal
+from batchat.locks import tiered_lock
+from batchat.client import flow, link as links, terminal, tiers
 from batchat.client.state import (
     ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt,
     Show,
@@ -142,7 +142,7 @@ class ChatClient:
             log_in_after_register=self._can_prompt,
         )
         # One sender at a time; guards _link (and its TLS session), _state, _outbox, _pacer.
-        self._send_lock = threading.Lock()  # tier 1 (see batchat/__init__.py)
+        self._send_lock = tiered_lock(tiers.SEND, "envio do cliente")  # see batchat/client/__init__.py
         self._answered = threading.Condition(self._send_lock)  # a command got its answer
         self._outbox_changed = threading.Condition(self._send_lock)  # a line queued, or a turn came
         self._outbox: deque[Sent] = deque()  # typed lines waiting for their turn, in order

@@ -6,31 +6,9 @@ it. Imports only go down (``tests/test_layers.py`` checks it)::
     main -> read_loop -> session -> delivery -> registry -> connection -> presence
                                 \-> accounts, mailbox, limits, storage, tls_handshake, ending
 
-Lock tiers (the server)
------------------------
-Every lock carries a ``# tier N`` comment. The rule: **a thread holding a lock
-of tier N takes only locks of a higher tier**; and no blocking socket I/O,
-disk I/O or password hashing happens under any lock of tiers 1 to 4.
-
-====  ==========================================  =========================================
-tier  lock                                        guards
-====  ==========================================  =========================================
-0     ``UserStore._write_lock``, the hash turns   the *order* of users.json writes, and the
-      (``OneAtATime``, ``UserStore._hash_slots``) queue for scrypt: queues, not state. They
-                                                  are held across the write or the hash on
-                                                  purpose, and never taken under tiers 1-4.
-1     ``Delivery._lock``                          the step "kept messages into the outbox,
-                                                  then visible to the others" at a login
-2     ``SessionRegistry._lock``                   connections, names online, the history,
-                                                  the presence journal's appends
-3     ``Connection._lock``                        one socket's outbox, counters and TLS
-                                                  session; the one socket call under a lock
-                                                  is this connection's *non-blocking* send,
-                                                  which never waits for the network and is
-                                                  what keeps its lines in order
-4     ``Mailbox._lock``, ``UserStore._lock``,     their owner's dicts and counters; leaves:
-      ``RateLimiter._lock``, ``OneAtATime._lock`` nothing else is taken while one is held
-====  ==========================================  =========================================
+Locks: every lock is made by :func:`batchat.locks.tiered_lock` with its tier
+from :mod:`batchat.server.tiers`, where the table and the rule are written
+once; the tests check the rule at every acquisition.
 
 Two reads skip the locks because every message makes them: the registry's
 ``find`` (one ``dict.get``) and a connection's presence catch-up (see

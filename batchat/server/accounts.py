@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import protocol
 from protocol import ErrorCode, ProtocolError
+from batchat.locks import tiered_lock, tiered_semaphore
+from batchat.server import tiers
 from batchat.server.limits import OneAtATime
 from batchat.server.storage import remove_stale_temp_files, write_file_durably, StorageError
 
@@ -284,8 +286,8 @@ class UserStore:
     def __init__(self, path: Path, hash_cost: int = DEFAULT_HASH_COST) -> None:
         self._path = path
         self._hash_cost = hash_cost
-        self._lock = threading.Lock()  # tier 4: the dicts and versions below
-        self._write_lock = threading.Lock()  # tier 0: only orders the file writes, held across them
+        self._lock = tiered_lock(tiers.LEAF, "UserStore")  # the dicts and versions below
+        self._write_lock = tiered_lock(tiers.USERS_FILE, "UserStore.write")  # orders the file writes, held across them
         if not path.parent.is_dir():
             raise UserStoreError(f"a pasta {path.parent} não existe")
         self._accounts: dict[str, Account] = self._load(path)
@@ -296,8 +298,8 @@ class UserStore:
         # Unknown names are checked against this hash, so that a login costs
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
-        self._hash_slots = threading.BoundedSemaphore(HASH_CONCURRENCY)  # tier 0: a queue for scrypt
-        self._turns = OneAtATime()  # tier 0 (its turns), per address: one hash in flight each
+        self._hash_slots = tiered_semaphore(tiers.HASH_SLOTS, "UserStore.hash", HASH_CONCURRENCY)  # a queue for scrypt
+        self._turns = OneAtATime()  # per address: one hash in flight each (tiers.NAME_TURN)
         self._seen_changed = threading.Event()
         self._closed = threading.Event()
         threading.Thread(target=self._save_seen_forever, name="visto-por-último", daemon=True).start()

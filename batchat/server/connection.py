@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 import protocol
+from batchat.locks import tiered_lock
+from batchat.server import tiers
 from batchat import tls_bytes
 from batchat.server import os_support
 from batchat.server.ending import Closer, Ending
@@ -74,7 +76,7 @@ class Connection:
         self.ip, self.port = os_support.peer_ip(address), address[1]
         self.ending: Ending | None = None  # why the server ended it (drop, close, stop_reading)
         self._max_queue = max_queue
-        self._lock = threading.Lock()  # tier 3: everything below, and every use of the TLS session
+        self._lock = tiered_lock(tiers.CONNECTION, "Connection")  # everything below, and every use of TLS
         self._wake_writer = threading.Condition(self._lock)
         self._outbox: collections.deque[bytes] = collections.deque()
         self._queued = 0  # bytes not yet handed to the kernel: outbox plus the writer's batch

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import protocol
+from batchat.locks import tiered_lock
+from batchat.server import tiers
 from batchat.server.connection import Connection
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.registry import SessionRegistry
@@ -40,7 +42,7 @@ class Delivery:
     def __init__(self, mailbox: Mailbox, registry: SessionRegistry) -> None:
         self._mailbox = mailbox
         self._registry = registry
-        self._lock = threading.Lock()  # tier 1
+        self._lock = tiered_lock(tiers.DELIVERY, "Delivery")
 
     def hand_over(self, name: str, connection: Connection, log_in: Callable[[], T]) -> T:
         """Put the messages kept for ``name`` in ``connection``'s outbox (``PENDENTE``

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import protocol
 from protocol import ErrorCode, ProtocolError
+from batchat.locks import Lock, tiered_lock
+from batchat.server import tiers
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class RateLimiter:
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._per_minute = per_minute
         self._clock = clock
-        self._lock = threading.Lock()  # tier 4: the buckets
+        self._lock = tiered_lock(tiers.LEAF, "RateLimiter")  # the buckets
         self._buckets: dict[Hashable, TokenBucket] = {}
         self._next_prune = 1024
 
@@ -142,14 +144,14 @@ class OneAtATime:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # tier 4: guards _keys only; never held while waiting
-        self._keys: dict[Hashable, tuple[threading.Lock, int]] = {}  # lock, holders and waiters
+        self._lock = tiered_lock(tiers.LEAF, "OneAtATime")  # guards _keys only; never held while waiting
+        self._keys: dict[Hashable, tuple[Lock, int]] = {}  # lock, holders and waiters
 
     @contextlib.contextmanager
     def hold(self, key: Hashable) -> Iterator[None]:
         with self._lock:
             turn, users = self._keys.get(key, (None, 0))
-            turn = turn or threading.Lock()  # tier 0: the queue for this key
+            turn = turn or tiered_lock(tiers.NAME_TURN, "OneAtATime.turn")  # the queue for this key
             self._keys[key] = (turn, users + 1)
         try:
             with turn:

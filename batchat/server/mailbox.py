@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 import protocol
 from protocol import ErrorCode, ProtocolError
+from batchat.locks import tiered_lock
+from batchat.server import tiers
 from batchat.server.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -141,7 +143,7 @@ class Mailbox:
     def __init__(self, path: Path, max_pending: int) -> None:
         self._path = path
         self._max_pending = max_pending
-        self._lock = threading.Lock()  # tier 4 (a leaf): guards the memory below, never the disk
+        self._lock = tiered_lock(tiers.LEAF, "Mailbox")  # guards the memory below, never the disk
         self._db = self._open(path)
         self._waiting: dict[str, list[WaitingMessage]] = collections.defaultdict(list)
         # Per recipient: kept, handed over at a login, or acknowledged live, and not yet written.

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 import protocol
+from batchat.locks import tiered_lock
+from batchat.server import tiers
 from batchat.server.connection import Connection
 from batchat.server.limits import RateLimiter
 from batchat.server.presence import PresenceJournal
@@ -72,7 +74,7 @@ class SessionRegistry:
         self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lock = threading.Lock()  # tier 2: connections, names, history, presence appends
+        self._lock = tiered_lock(tiers.REGISTRY, "SessionRegistry")  # connections, names, history, presence
         self._emptied = threading.Condition(self._lock)  # the last connection was removed
         self._clock = clock
         self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
