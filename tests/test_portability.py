@@ -6,8 +6,9 @@
 - ``--host ::1`` serves, and the client reaches it (skipped where the machine
   has no IPv6 loopback).
 - Start-up errors are Portuguese sentences that say what to do.
-- An old Python gets one line that says which version is needed (skipped where
-  no Python older than 3.10 is installed).
+- An old Python gets one line that says which version is needed, from the
+  programs and from ``python -m unittest`` (skipped where no Python older than
+  3.10 is installed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import unittest
 from pathlib import Path
 
 from tests.support import (
-    CLIENT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
+    CLIENT, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
     set_folder_writable, temporary_folder,
 )
 
@@ -185,20 +186,41 @@ def runs(python: str) -> bool:
 
 
 class OldPythonTest(unittest.TestCase):
-    def test_old_python_gets_one_portuguese_line(self) -> None:
-        pythons = old_pythons()
-        if not pythons:
+    """A Python older than 3.10 gets one Portuguese line and status 2, nothing else."""
+
+    def setUp(self) -> None:
+        self.pythons = old_pythons()
+        if not self.pythons:
             self.skipTest("no Python older than 3.10 on this machine")
-        for python in pythons:
+
+    def run_old(self, python: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python args`` in the repository's folder, writing no bytecode there."""
+        return subprocess.run(
+            [python, *args], capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+
+    def assert_one_sentence(self, result: subprocess.CompletedProcess[str]) -> None:
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(result.stdout, "")
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertIn("precisa do Python 3.10 ou mais novo", lines[0])
+        self.assertIn("python3 --version", lines[0])
+
+    def test_old_python_gets_one_portuguese_line(self) -> None:
+        for python in self.pythons:
             for program in (SERVER, CLIENT):
                 with self.subTest(python=python, program=program.name):
-                    result = subprocess.run(
-                        [python, str(program), "--help"], capture_output=True, text=True,
-                        timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-                    )
-                    self.assertEqual(result.returncode, 2, result.stderr)
-                    self.assertEqual(result.stdout, "")
-                    lines = result.stderr.splitlines()
-                    self.assertEqual(len(lines), 1, result.stderr)
-                    self.assertIn("precisa do Python 3.10 ou mais novo", lines[0])
-                    self.assertIn("python3 --version", lines[0])
+                    self.assert_one_sentence(self.run_old(python, str(program), "--help"))
+
+    def test_old_python_running_the_tests_gets_the_same_line(self) -> None:
+        """``python -m unittest`` imports tests/__init__.py first, which says it and ends the
+        run. Python 2.7's ``-m unittest`` with no words imports nothing at all (it runs
+        0 tests): its ``discover`` is what reaches the package."""
+        for python in self.pythons:
+            python2 = self.run_old(python, "-c", "import sys; sys.exit(sys.version_info[0])").returncode == 2
+            for words in ("discover" if python2 else "", "tests.test_server"):
+                command = ["-m", "unittest", *words.split()]
+                with self.subTest(python=python, command=" ".join(command)):
+                    self.assert_one_sentence(self.run_old(python, *command))
