@@ -84,6 +84,11 @@ SWITCH_INTERVAL = 0.05
 END_GRACE = 5.0
 
 
+# How long a closed console window (Windows) may hold the process for the
+# shutdown above; Windows itself ends it about 5 s after the close.
+CONSOLE_CLOSE_WAIT = CLOSE_GRACE + END_GRACE
+
+
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 
 
@@ -306,7 +311,8 @@ class ChatServer:
 
     def _close_everything(self) -> None:
         """Stop accepting, say goodbye, end every session keeping what it never wrote,
-        and only then close the mailbox. SIGINT and SIGTERM both come here."""
+        and only then close the mailbox. Every stop request comes here: SIGINT, SIGTERM,
+        SIGHUP, and on Windows Ctrl-Break and the console window closed."""
         log.info("Encerrando o servidor...")
         self._listener.close()
         connections = self._registry.connections()
@@ -499,7 +505,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Sinal %s recebido.", signal_name)
         server.shutdown()
 
+    stopped = threading.Event()  # a closed console window (Windows) waits for this
     system.on_stop_request(stop)
+    system.on_console_close(stop, stopped, CONSOLE_CLOSE_WAIT)
     status_log.info(
         "Servidor BatChat pronto em %s%s (%d contas em %s).",
         protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
@@ -507,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     server.serve_forever()
     for fd in locks:  # held until everything is written; the next server may start now
         os.close(fd)
+    stopped.set()
     return 0
 
 

@@ -17,6 +17,7 @@ import selectors
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -186,18 +187,86 @@ def peer_ip(address: tuple[str, ...] | tuple[str, int]) -> str:
 
 
 def on_stop_request(handler: Callable[[str], None]) -> None:
-    """Call ``handler(signal name)`` on Ctrl-C (SIGINT), ``kill`` (SIGTERM) and, on
-    Windows, Ctrl-Break (SIGBREAK): each where the platform has it."""
+    """Call ``handler(signal name)`` on Ctrl-C (SIGINT), ``kill`` (SIGTERM), the
+    terminal window closed (SIGHUP, Unix) and Ctrl-Break (SIGBREAK, Windows):
+    each where the platform has it.
+
+    A SIGHUP this process was started ignoring stays ignored: whoever ran it
+    under ``nohup`` asked for it to outlive the terminal.
+    """
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         handler(signal.Signals(signum).name)
 
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"):
         number = getattr(signal, name, None)
         if number is None:
             _skip(f"o sinal {name}")
             continue
+        if name == "SIGHUP" and signal.getsignal(number) == signal.SIG_IGN:
+            log.debug("SIGHUP ignorado (nohup): o servidor continua quando o terminal fecha.")
+            continue
         signal.signal(number, handle)
+
+
+# Windows' console events that end the process whatever its handler does (wincon.h).
+_CONSOLE_ENDINGS = {2: "CTRL_CLOSE_EVENT", 5: "CTRL_LOGOFF_EVENT", 6: "CTRL_SHUTDOWN_EVENT"}
+_console_callbacks: list[object] = []  # Windows keeps calling them: alive as long as the process
+
+
+def console_event_handler(
+    handler: Callable[[str], None], finished: threading.Event, wait: float
+) -> Callable[[int], int]:
+    """What :func:`on_console_close` registers: for a console event that ends the process,
+    ``handler(event name)``, then hold the process until ``finished`` is set (at most
+    ``wait`` seconds) and say the event was handled (1). Any other event (Ctrl-C,
+    Ctrl-Break) goes on to the next handler (0): Python's, which raises the signal."""
+
+    def on_event(event: int) -> int:
+        name = _CONSOLE_ENDINGS.get(event)
+        if name is None:
+            return 0
+        try:
+            handler(name)
+        except Exception:  # a ctypes callback must not raise: Windows would go on ending the process
+            log.exception("Falha ao tratar %s.", name)
+            return 0
+        finished.wait(wait)
+        return 1
+
+    return on_event
+
+
+def on_console_close(handler: Callable[[str], None], finished: threading.Event, wait: float) -> None:
+    """Windows: closing the console window (and logging off, or shutting down) calls
+    ``handler`` as Ctrl-C does, and the process lives until ``finished`` is set.
+
+    Python's ``signal`` hears only Ctrl-C and Ctrl-Break on Windows. Closing
+    the window reaches a process only through ``SetConsoleCtrlHandler``, on a
+    thread Windows starts for it, and Windows ends the process as soon as that
+    handler returns, or about 5 s after the close whatever it does: so the
+    handler asks for the shutdown and waits for it (see
+    :func:`console_event_handler`). Elsewhere (no ``ctypes.windll``) this does
+    nothing: there, a closed terminal sends SIGHUP (:func:`on_stop_request`).
+
+    Written and tested on Linux: the handler's decisions are tested, but not
+    the registration through ctypes, nor that Windows calls it on a closed
+    window, nor how much of the 5 s Windows really leaves for the shutdown.
+    """
+    try:
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        callback = ctypes.WINFUNCTYPE(ctypes.c_int, ctypes.c_uint32)(  # type: ignore[attr-defined]
+            console_event_handler(handler, finished, wait)
+        )
+    except (ImportError, AttributeError):
+        _skip("o aviso de janela do console fechada (SetConsoleCtrlHandler)")
+        return
+    if not kernel32.SetConsoleCtrlHandler(callback, True):
+        log.debug("SetConsoleCtrlHandler recusou o tratador: fechar a janela encerra sem despedida.")
+        return
+    _console_callbacks.append(callback)
 
 
 def terminal_restorer(fd: int) -> Callable[[], None]:

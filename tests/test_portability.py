@@ -6,6 +6,7 @@
 - ``--host ::1`` serves, and the client reaches it (skipped where the machine
   has no IPv6 loopback).
 - Start-up errors are Portuguese sentences that say what to do.
+- What the server asks Windows to do on a console event (the window closed).
 - An old Python gets one line that says which version is needed, from the
   programs and from ``python -m unittest`` (skipped where no Python older than
   3.10 is installed).
@@ -18,8 +19,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import unittest
 from pathlib import Path
+
+from batchat import system
 
 from tests.support import (
     CLIENT, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
@@ -93,7 +97,7 @@ class WithoutUnixTest(StoryMixin, ServerTestCase):
 
     def test_what_was_skipped_is_said_at_debug_level(self) -> None:
         self.register("alice")  # writes users.json: the folder fsync is skipped
-        for what in ("resource", "MSG_DONTWAIT", "fsync de pastas", "TCP_KEEPIDLE"):
+        for what in ("resource", "MSG_DONTWAIT", "fsync de pastas", "TCP_KEEPIDLE", "SetConsoleCtrlHandler"):
             with self.subTest(what=what):
                 self.server.wait_for_log(rf"DEBUG Este sistema não oferece .*{what}")
 
@@ -108,6 +112,37 @@ class Ipv6Test(StoryMixin, ServerTestCase):
         self.logged_in("alice")
         self.server.wait_for_log(r"alice se conectou com o IP ::1 ")
         self.server.wait_for_log(r"Nova conexão de \[::1\]:\d+")
+
+
+class WindowsConsoleCloseTest(unittest.TestCase):
+    """What BatChat asks Windows to call when a console event comes (the registration
+    through ctypes needs Windows: see ``system.on_console_close``)."""
+
+    def setUp(self) -> None:
+        self.asked: list[str] = []
+        self.requested = threading.Event()
+        self.finished = threading.Event()
+
+        def stop(name: str) -> None:
+            self.asked.append(name)
+            self.requested.set()
+
+        self.on_event = system.console_event_handler(stop, self.finished, TIMEOUT)
+
+    def test_closed_window_asks_for_the_shutdown_and_holds_the_process_until_it_ends(self) -> None:
+        returned: list[int] = []
+        windows_thread = threading.Thread(target=lambda: returned.append(self.on_event(2)))  # CTRL_CLOSE_EVENT
+        windows_thread.start()
+        self.assertTrue(self.requested.wait(TIMEOUT))
+        self.assertEqual(self.asked, ["CTRL_CLOSE_EVENT"])
+        self.assertTrue(windows_thread.is_alive(), "returning lets Windows end the process mid-shutdown")
+        self.finished.set()
+        windows_thread.join(TIMEOUT)
+        self.assertEqual(returned, [1])
+
+    def test_ctrl_c_and_ctrl_break_go_on_to_pythons_own_handler(self) -> None:
+        self.assertEqual([self.on_event(0), self.on_event(1)], [0, 0])  # CTRL_C_EVENT, CTRL_BREAK_EVENT
+        self.assertEqual(self.asked, [])
 
 
 class StartUpErrorTest(unittest.TestCase):
