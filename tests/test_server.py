@@ -15,7 +15,7 @@ import time
 import unittest
 
 import protocol
-from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase
+from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen
 
 # Runs the script named next with SIGHUP ignored, as ``nohup`` does.
 AS_NOHUP = (
@@ -246,9 +246,8 @@ class LifecycleTest(ServerTestCase):
         for said in ("Sinal SIGHUP recebido.", "Encerrando o servidor...",
                      "0 mensagens privadas ainda não entregues foram guardadas.", "Servidor encerrado."):
             self.assertIn(said, self.server.log)
-        record = json.loads(self.users_path.read_text(encoding="utf-8"))["users"]["alice"]
-        seen = protocol.parse_timestamp(record.get("last_seen", ""))
-        self.assertTrue(seen is not None and seen >= stopped_at, record)
+        seen = last_seen(self.users_path, "alice")
+        self.assertTrue(seen is not None and seen >= stopped_at, seen)
 
     @unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
     def test_a_server_started_with_nohup_outlives_its_terminal(self) -> None:
