@@ -25,7 +25,6 @@ import argparse
 import errno
 import logging
 import math
-import os
 import selectors
 import socket
 import sys
@@ -46,7 +45,7 @@ from batchat.mailbox import Mailbox
 from batchat.reader import read_lines
 from batchat.registry import SessionRegistry
 from batchat.session import ChatSession, ServerContext
-from batchat.storage import data_folder_problem, describe_os_error, lock_data_file, FolderInUse, StorageError
+from batchat.storage import data_folder_problem, describe_os_error, DataFiles, FolderInUse, StorageError
 from batchat.tls import DEFAULT_TLS_TIMEOUT, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -122,8 +121,15 @@ class ChatServer:
     ) -> None:
         self._limits = limits
         self._tls = tls
+        # Listening first: a port in use stops the start before the mailbox creates its files.
+        self._listener = system.open_listener(host, port, LISTEN_BACKLOG)
+        self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history)
-        self._mailbox = Mailbox(mailbox_path, limits.max_pending)
+        try:
+            self._mailbox = Mailbox(mailbox_path, limits.max_pending)
+        except BaseException:
+            self._listener.close()
+            raise
         self._context = ServerContext(
             users,
             self._registry,
@@ -134,8 +140,6 @@ class ChatServer:
             RateLimiter(limits.register_rate),
             RateLimiter(limits.login_attempts),
         )
-        self._listener = system.open_listener(host, port, LISTEN_BACKLOG)
-        self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._last_refusal_log = -math.inf  # only the accept loop touches these two
@@ -493,11 +497,15 @@ def main(argv: list[str] | None = None) -> int:
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
+    files = DataFiles([args.users, args.mailbox])
     try:
         tls = _load_tls(args)
-        locks = _lock_data_files(args)
+        _lock_data_files(args, files)
         users, server = _open_server(args, tls)
-    except StartUpError as error:
+    except BaseException as error:
+        files.abandon()  # a failed start leaves the folders as it found them
+        if not isinstance(error, StartUpError):
+            raise
         log.critical("%s", error)
         return 1
 
@@ -513,8 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
     )
     server.serve_forever()
-    for fd in locks:  # held until everything is written; the next server may start now
-        os.close(fd)
+    files.release()  # held until everything is written; the next server may start now
     stopped.set()
     return 0
 
@@ -531,14 +538,14 @@ def _load_tls(args: Any) -> TlsSettings | None:
         ) from error
 
 
-def _lock_data_files(args: Any) -> list[int]:
+def _lock_data_files(args: Any, files: DataFiles) -> None:
     """Check the data folders, then lock their files, before anything reads or cleans up
     there: another server may be using them."""
     for folder in dict.fromkeys([args.users.parent, args.mailbox.parent]):
         if (problem := data_folder_problem(folder)) is not None:
             raise StartUpError(problem)
     try:
-        return [lock_data_file(path) for path in dict.fromkeys([args.users, args.mailbox])]
+        files.lock()
     except FolderInUse as error:
         raise StartUpError(str(error)) from error
     except StorageError as error:

@@ -5,7 +5,8 @@
   register, log in, LISTA, CHAT, TODOS, a slow reader, an abrupt drop, SAIR.
 - ``--host ::1`` serves, and the client reaches it (skipped where the machine
   has no IPv6 loopback).
-- Start-up errors are Portuguese sentences that say what to do.
+- Start-up errors are Portuguese sentences that say what to do, and a start
+  that fails leaves its folder as it found it.
 - What the server asks Windows to do on a console event (the window closed).
 - An old Python gets one line that says which version is needed, from the
   programs and from ``python -m unittest`` (skipped where no Python older than
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -186,6 +188,55 @@ class StartUpErrorTest(unittest.TestCase):
         self.addCleanup(set_folder_writable, self, folder, True)
         result = self.start("--host", "127.0.0.1", "--port", "0", "--users", str(folder / "users.json"))
         self.assert_refused(result, f"Não é possível gravar na pasta {folder.resolve()}", "não inicia")
+
+
+class FailedStartLeavesNothingTest(unittest.TestCase):
+    """A start that fails leaves its folder as it found it: no lock, no mailbox (nor its
+    -wal and -shm), no users.json; and the files that were there, untouched."""
+
+    EMPTY_USERS = b'{"version": 1, "users": {\n\n}}\n'
+
+    def setUp(self) -> None:
+        self.folder = temporary_folder(self)
+        self.taken = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(self.taken.close)
+
+    def start_in(self, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """servidor.py with its default files (in the current folder), which must refuse to start."""
+        result = subprocess.run(
+            [sys.executable, str(SERVER), "--hash-cost", TEST_HASH_COST, "--host", "127.0.0.1", *args],
+            cwd=folder, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        return result
+
+    @staticmethod
+    def contents(folder: Path) -> dict[str, tuple[str, int]]:
+        """Each file's name, a digest of its bytes, and when it was last written."""
+        return {
+            path.name: (hashlib.sha256(path.read_bytes()).hexdigest()[:16], path.stat().st_mtime_ns)
+            for path in folder.iterdir()
+        }
+
+    def test_a_failed_start_leaves_the_folder_as_it_found_it(self) -> None:
+        port_taken = ("--port", str(self.taken.getsockname()[1]))
+        cases = [  # (what fails, the files there before, the options)
+            ("porta ocupada", {}, port_taken),
+            ("porta ocupada, com arquivos de antes",
+             {"users.json": self.EMPTY_USERS, "users.json.lock": b""}, port_taken),
+            ("users.json danificado", {"users.json": b'{"version": 1, "users": {'}, ("--port", "0")),
+            ("mailbox.sqlite3 danificado", {"mailbox.sqlite3": b"isto n\xe3o \xe9 SQLite" * 200}, ("--port", "0")),
+        ]
+        for what, files, options in cases:
+            with self.subTest(what):
+                folder = self.folder / what.replace(" ", "-")
+                folder.mkdir()
+                for name, data in files.items():
+                    (folder / name).write_bytes(data)
+                before = self.contents(folder)
+                self.start_in(folder, *options)
+                self.assertEqual(self.contents(folder), before)
 
 
 class ClientFirstContactTest(unittest.TestCase):
