@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import logging
 import math
 import selectors
@@ -478,6 +479,35 @@ def listen_problem(host: str, port: int, error: OSError) -> str:
     return f"Não foi possível escutar em {where} ({describe_os_error(error)})."
 
 
+def how_to_connect(
+    host: str, port: int, tls_cert: Path | None,
+    find_addresses: Callable[[], list[str]] = system.outward_addresses,
+) -> str:
+    """The end of the ready line: the command that connects to this server, for the teacher
+    to hand out. Listening on every address (``0.0.0.0``, ``::``), with this machine's
+    addresses that other machines reach (``find_addresses``); on one address, with it."""
+    def command(address: str | None) -> str:
+        words = ["python3 cliente.py", address, None if port == DEFAULT_PORT else str(port)]
+        if tls_cert is not None:
+            words.append(f"--tls --cafile {tls_cert.name}")
+        return " ".join(word for word in words if word)
+
+    ip = ipaddress.ip_address(host)
+    if not ip.is_unspecified:
+        if ip.is_loopback:
+            return f"Só conexões desta máquina: {command(None if host == '127.0.0.1' else host)}"
+        return f"Os alunos conectam com: {command(host)}"
+    families = {4, 6} if system.wants_dual_stack(host) else {ip.version}
+    found = [address for address in find_addresses() if ipaddress.ip_address(address).version in families]
+    if found:
+        return "Os alunos conectam com: " + " ou ".join(command(address) for address in found)
+    here = command(None if 4 in families else "::1")
+    return (
+        f"Nesta máquina, conecte com: {here}. O IP desta máquina na rede não foi encontrado: "
+        f"veja-o com ip addr (no Windows, ipconfig), e das outras máquinas: {command('<IP>')}"
+    )
+
+
 def tune_threads() -> None:
     """Small thread stacks and a longer GIL switch interval (see the constants)."""
     threading.stack_size(THREAD_STACK_SIZE)
@@ -517,8 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     system.on_stop_request(stop)
     system.on_console_close(stop, stopped, CONSOLE_CLOSE_WAIT)
     status_log.info(
-        "Servidor BatChat pronto em %s%s (%d contas em %s).",
+        "Servidor BatChat pronto em %s%s (%d contas em %s). %s",
         protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
+        how_to_connect(*server.address, args.tls_cert),
     )
     server.serve_forever()
     files.release()  # held until everything is written; the next server may start now

@@ -11,6 +11,7 @@ makes the server sturdier or the terminal nicer where the system offers it.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import selectors
@@ -181,6 +182,48 @@ def peer_ip(address: tuple[str, ...] | tuple[str, int]) -> str:
     shows as ``203.0.113.5``, not ``::ffff:203.0.113.5`` (and counts as that IP)."""
     ip = str(address[0])
     return ip.removeprefix("::ffff:") if ip.startswith("::ffff:") and "." in ip else ip
+
+
+# Documentation addresses (RFC 5737, RFC 3849): routed nowhere, and nothing is ever sent to them.
+_ROUTE_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
+
+
+def outward_addresses() -> list[str]:
+    """This machine's addresses that other machines may reach it at, IPv4 first: for each
+    family, the one the system would send from to reach another network.
+
+    Found by routing alone: connecting a UDP socket only picks a route and a
+    source address; no packet is sent and no name is looked up, so this never
+    waits on the network. A family with no route out gives nothing (an isolated
+    network with no gateway, for one): the caller says how to find the address.
+    """
+    found = []
+    for family, destination in _ROUTE_PROBES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((destination, 9))
+                found.append(probe.getsockname()[0])
+        except OSError as error:  # no such family, or no route out for it
+            log.debug("Sem endereço de saída para %s: %s", destination, error)
+    return shareable_addresses(found)
+
+
+def shareable_addresses(candidates: list[str]) -> list[str]:
+    """The addresses among ``candidates`` another machine could connect to, each once, IPv4
+    first: not loopback, not unspecified, and no IPv6 link-local (``fe80::``), which
+    needs the interface's name on the other machine's side too."""
+    shareable: dict[str, int] = {}
+    for text in candidates:
+        try:
+            address = ipaddress.ip_address(text.split("%")[0])
+        except ValueError:
+            continue
+        if address.version == 6 and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if address.is_loopback or address.is_unspecified or (address.version == 6 and address.is_link_local):
+            continue
+        shareable.setdefault(str(address), address.version)
+    return sorted(shareable, key=shareable.__getitem__)
 
 
 # --- Signals and the terminal ------------------------------------------------------

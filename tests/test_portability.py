@@ -24,8 +24,10 @@ import sys
 import threading
 import unittest
 from pathlib import Path
+from unittest import mock
 
 from batchat import system
+from batchat.server import how_to_connect
 
 from tests.support import (
     CLIENT, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
@@ -110,10 +112,66 @@ class Ipv6Test(StoryMixin, ServerTestCase):
     server_args = NO_FLOOD
 
     def test_ready_line_and_log_show_the_address_in_brackets(self) -> None:
-        self.server.wait_for_log(r"pronto em \[::1\]:\d+")
+        port = self.server.port
+        self.server.wait_for_log(rf"pronto em \[::1\]:{port} .* desta máquina: python3 cliente\.py ::1 {port}$")
         self.logged_in("alice")
         self.server.wait_for_log(r"alice se conectou com o IP ::1 ")
         self.server.wait_for_log(r"Nova conexão de \[::1\]:\d+")
+
+
+class ReadyLineTest(unittest.TestCase):
+    """The ready line ends with the command students type: the teacher hands it out as is.
+
+    Listening on every address (the default) is never done in a test: there the
+    machine's addresses are made up (``find_addresses``), and the real
+    listener is on loopback (``ServerReadyLineTest``)."""
+
+    FOUND = ["192.168.0.12", "10.0.0.5", "2001:db8::5"]
+    NONE_FOUND: list[str] = []
+
+    def test_the_command_for_each_way_of_listening(self) -> None:
+        cert = Path("certs") / "certificado.pem"
+        cases = [  # (host, port, certificate, addresses found, dual stack, the end of the ready line)
+            ("0.0.0.0", 5050, None, self.FOUND, False,
+             "Os alunos conectam com: python3 cliente.py 192.168.0.12 ou python3 cliente.py 10.0.0.5"),
+            ("::", 5050, None, self.FOUND, True, "Os alunos conectam com: python3 cliente.py 192.168.0.12 ou "
+             "python3 cliente.py 10.0.0.5 ou python3 cliente.py 2001:db8::5"),
+            ("::", 5050, None, self.FOUND, False, "Os alunos conectam com: python3 cliente.py 2001:db8::5"),
+            ("0.0.0.0", 5051, cert, ["192.168.0.12"], False,
+             "Os alunos conectam com: python3 cliente.py 192.168.0.12 5051 --tls --cafile certificado.pem"),
+            ("0.0.0.0", 5050, None, self.NONE_FOUND, False,
+             "Nesta máquina, conecte com: python3 cliente.py. O IP desta máquina na rede não foi encontrado: "
+             "veja-o com ip addr (no Windows, ipconfig), e das outras máquinas: python3 cliente.py <IP>"),
+            ("::", 5051, None, ["192.168.0.12"], False,
+             "Nesta máquina, conecte com: python3 cliente.py ::1 5051. O IP desta máquina na rede não foi "
+             "encontrado: veja-o com ip addr (no Windows, ipconfig), e das outras máquinas: "
+             "python3 cliente.py <IP> 5051"),
+            ("192.168.0.12", 5050, None, self.FOUND, False,
+             "Os alunos conectam com: python3 cliente.py 192.168.0.12"),
+            ("127.0.0.1", 5050, None, self.FOUND, False, "Só conexões desta máquina: python3 cliente.py"),
+            ("127.0.0.1", 40000, None, self.FOUND, False, "Só conexões desta máquina: python3 cliente.py 40000"),
+            ("::1", 5050, None, self.FOUND, False, "Só conexões desta máquina: python3 cliente.py ::1"),
+        ]
+        for host, port, certificate, found, dual_stack, expected in cases:
+            with self.subTest(host=host, port=port, found=found, dual_stack=dual_stack):
+                with mock.patch.object(system, "wants_dual_stack", return_value=dual_stack):
+                    said = how_to_connect(host, port, certificate, lambda found=found: found)
+                self.assertEqual(said, expected)
+
+    def test_only_addresses_another_machine_can_reach_each_once_ipv4_first(self) -> None:
+        candidates = ["fd00::2", "127.0.1.1", "192.168.0.12", "::1", "fe80::1%eth0", "0.0.0.0",
+                      "192.168.0.12", "::ffff:10.0.0.9", "169.254.3.4", "não é IP"]
+        self.assertEqual(
+            system.shareable_addresses(candidates), ["192.168.0.12", "10.0.0.9", "169.254.3.4", "fd00::2"]
+        )
+
+
+class ServerReadyLineTest(ServerTestCase):
+    def test_on_loopback_only_this_machine_connects(self) -> None:
+        self.server.wait_for_log(
+            rf"pronto em 127\.0\.0\.1:{self.server.port} \(0 contas em \S*users\.json\)\. "
+            rf"Só conexões desta máquina: python3 cliente\.py {self.server.port}$"
+        )
 
 
 class WindowsConsoleCloseTest(unittest.TestCase):
