@@ -24,6 +24,19 @@ AS_NOHUP = (
 )
 
 
+@unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
+class NohupTest(ServerTestCase):
+    server_launcher = ("-c", AS_NOHUP)
+
+    def test_a_server_started_with_nohup_outlives_its_terminal(self) -> None:
+        """SIGHUP ignored when the server starts (``nohup``) stays ignored."""
+        client = self.connect()
+        self.server.process.send_signal(signal.SIGHUP)
+        self.assertEqual(client.request("PING"), "OK PING")
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        self.assertNotIn("SIGHUP", self.server.log)
+
+
 class ChatStoryTest(ServerTestCase):
     def test_full_story(self) -> None:
         alice = self.logged_in("alice")
@@ -248,18 +261,6 @@ class LifecycleTest(ServerTestCase):
             self.assertIn(said, self.server.log)
         seen = last_seen(self.users_path, "alice")
         self.assertTrue(seen is not None and seen >= stopped_at, seen)
-
-    @unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
-    def test_a_server_started_with_nohup_outlives_its_terminal(self) -> None:
-        """SIGHUP ignored when the server starts (``nohup``) stays ignored."""
-        self.server.stop()
-        self.server_launcher = ("-c", AS_NOHUP)
-        self.server = self.start_server()
-        client = self.connect()
-        self.server.process.send_signal(signal.SIGHUP)
-        self.assertEqual(client.request("PING"), "OK PING")
-        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
-        self.assertNotIn("SIGHUP", self.server.log)
 
     def test_log_shows_connections_and_never_passwords(self) -> None:
         alice = self.logged_in("alice", "senha-secreta-1")
