@@ -184,7 +184,8 @@ def peer_ip(address: tuple[str, ...] | tuple[str, int]) -> str:
     return ip.removeprefix("::ffff:") if ip.startswith("::ffff:") and "." in ip else ip
 
 
-# Documentation addresses (RFC 5737, RFC 3849): routed nowhere, and nothing is ever sent to them.
+# Documentation addresses (RFC 5737, RFC 3849), no real host's: only looked up in the
+# routing table (see outward_addresses); nothing is ever sent to them.
 _ROUTE_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
 
 
@@ -253,7 +254,8 @@ def on_stop_request(handler: Callable[[str], None]) -> None:
 
 
 # Windows' console events that end the process whatever its handler does (wincon.h).
-_CONSOLE_ENDINGS = {2: "CTRL_CLOSE_EVENT", 5: "CTRL_LOGOFF_EVENT", 6: "CTRL_SHUTDOWN_EVENT"}
+# Not CTRL_LOGOFF_EVENT (5): a process run as a service gets it when anyone logs off.
+_CONSOLE_ENDINGS = {2: "CTRL_CLOSE_EVENT", 6: "CTRL_SHUTDOWN_EVENT"}
 _console_callbacks: list[object] = []  # Windows keeps calling them: alive as long as the process
 
 
@@ -281,7 +283,7 @@ def console_event_handler(
 
 
 def on_console_close(handler: Callable[[str], None], finished: threading.Event, wait: float) -> None:
-    """Windows: closing the console window (and logging off, or shutting down) calls
+    """Windows: closing the console window (or shutting Windows down) calls
     ``handler`` as Ctrl-C does, and the process lives until ``finished`` is set.
 
     Python's ``signal`` hears only Ctrl-C and Ctrl-Break on Windows. Closing

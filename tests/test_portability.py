@@ -200,8 +200,11 @@ class WindowsConsoleCloseTest(unittest.TestCase):
         windows_thread.join(TIMEOUT)
         self.assertEqual(returned, [1])
 
-    def test_ctrl_c_and_ctrl_break_go_on_to_pythons_own_handler(self) -> None:
-        self.assertEqual([self.on_event(0), self.on_event(1)], [0, 0])  # CTRL_C_EVENT, CTRL_BREAK_EVENT
+    def test_ctrl_c_ctrl_break_and_log_off_go_on_to_the_next_handler(self) -> None:
+        """Python's own makes Ctrl-C and Ctrl-Break signals; a log-off reaches a server run
+        as a service whoever logs off, and must not stop it."""
+        events = (0, 1, 5)  # CTRL_C_EVENT, CTRL_BREAK_EVENT, CTRL_LOGOFF_EVENT
+        self.assertEqual([self.on_event(event) for event in events], [0, 0, 0])
         self.assertEqual(self.asked, [])
 
 
