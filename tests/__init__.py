@@ -1,23 +1,23 @@
-"""BatChat's tests (``python3 -m unittest``); docs/testes.md says what each file covers.
+# -*- coding: utf-8 -*-
+"""BatChat's tests: ``python3 -m unittest``, from the repository's folder, runs them all.
 
-Every lock the tests make, and every lock of the servers and clients they
-start, checks the tier rule (:mod:`batchat.locks`): a lock taken out of order
-raises, and is recorded for the check at the end of the suite.
+unittest imports this package before any test module in it. On a Python too
+old for BatChat, it ends the run right here with the one sentence the
+programs say (``batchat/version_check.py``), instead of a SyntaxError for
+every test module. It ends with ``os._exit``: unittest's loader catches
+anything else (``SystemExit`` included) and would report a failed import,
+traceback and all, after the sentence.
+
+So this file, like ``servidor.py`` and ``cliente.py``, is written in syntax
+every Python reads (2.7 included): no f-strings, no annotations, no
+``from __future__ import annotations``. Anything else belongs in another
+module, imported below the check.
 """
 
 import os
 
-from batchat import locks
+from batchat.version_check import require_supported_python
 
-os.environ[locks.CHECK_VARIABLE] = "1"  # inherited by every servidor.py and cliente.py started here
-locks.check_lock_order()
+require_supported_python(end=os._exit)
 
-
-def load_tests(loader, standard_tests, pattern):  # type: ignore[no-untyped-def]
-    """The whole suite, then one last check: no lock was taken out of order anywhere in it."""
-    here = os.path.dirname(__file__)
-    standard_tests.addTests(loader.discover(start_dir=here, pattern=pattern or "test*.py"))
-    from tests.test_layers import LockOrderAtTheEnd
-
-    standard_tests.addTest(LockOrderAtTheEnd("check_no_lock_was_taken_out_of_order"))
-    return standard_tests
+from tests.suite import load_tests  # noqa: E402,F401  (after the check: the whole suite, then the lock check)

@@ -6,6 +6,7 @@ a thread and waited on with a condition, never polled with sleep.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -146,6 +147,12 @@ def limit_open_files(count: int) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def last_seen(users_path: Path, name: str) -> float | None:
+    """When users.json says ``name`` (a name key) was last seen, or ``None``."""
+    record = json.loads(users_path.read_text(encoding="utf-8"))["users"][name]
+    return protocol.parse_timestamp(record.get("last_seen", ""))
 
 
 def has_proc() -> bool:

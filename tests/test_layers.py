@@ -31,7 +31,7 @@ LAYERS: list[set[str]] = [
     {"servidor", "cliente"},
 ]
 # The two programs' wings: neither imports the other (what both use is in batchat/ itself).
-WINGS = ("batchat.server", "batchat.client")
+WINGS = ("batchat.server.main", "batchat.client.threads")
 
 
 def module_path(name: str) -> str:
@@ -47,8 +47,8 @@ def modules_on_disk() -> set[str]:
 
 
 def own_imports(name: str) -> set[str]:
-    """The BatChat modules ``name`` imports (``from batchat.server import x`` counts as
-    ``batchat.server.x``)."""
+    """The BatChat modules ``name`` imports (``from batchat.server.main import x`` counts as
+    ``batchat.server.main.x``)."""
     tree = ast.parse((ROOT / module_path(name)).read_text("utf-8"))
     found = set()
     for node in ast.walk(tree):

@@ -5,23 +5,32 @@
   register, log in, LISTA, CHAT, TODOS, a slow reader, an abrupt drop, SAIR.
 - ``--host ::1`` serves, and the client reaches it (skipped where the machine
   has no IPv6 loopback).
-- Start-up errors are Portuguese sentences that say what to do.
-- An old Python gets one line that says which version is needed (skipped where
-  no Python older than 3.10 is installed).
+- Start-up errors are Portuguese sentences that say what to do, and a start
+  that fails leaves its folder as it found it.
+- What the server asks Windows to do on a console event (the window closed).
+- An old Python gets one line that says which version is needed, from the
+  programs and from ``python -m unittest`` (skipped where no Python older than
+  3.10 is installed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import unittest
 from pathlib import Path
+from unittest import mock
+
+from batchat.server import os_support
+from batchat.server.main import how_to_connect
 
 from tests.support import (
-    CLIENT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
+    CLIENT, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
     set_folder_writable, temporary_folder,
 )
 
@@ -92,7 +101,7 @@ class WithoutUnixTest(StoryMixin, ServerTestCase):
 
     def test_what_was_skipped_is_said_at_debug_level(self) -> None:
         self.register("alice")  # writes users.json: the folder fsync is skipped
-        for what in ("resource", "MSG_DONTWAIT", "fsync de pastas", "TCP_KEEPIDLE"):
+        for what in ("resource", "MSG_DONTWAIT", "fsync de pastas", "TCP_KEEPIDLE", "SetConsoleCtrlHandler"):
             with self.subTest(what=what):
                 self.server.wait_for_log(rf"DEBUG Este sistema não oferece .*{what}")
 
@@ -103,10 +112,100 @@ class Ipv6Test(StoryMixin, ServerTestCase):
     server_args = NO_FLOOD
 
     def test_ready_line_and_log_show_the_address_in_brackets(self) -> None:
-        self.server.wait_for_log(r"pronto em \[::1\]:\d+")
+        port = self.server.port
+        self.server.wait_for_log(rf"pronto em \[::1\]:{port} .* desta máquina: python3 cliente\.py ::1 {port}$")
         self.logged_in("alice")
         self.server.wait_for_log(r"alice se conectou com o IP ::1 ")
         self.server.wait_for_log(r"Nova conexão de \[::1\]:\d+")
+
+
+class ReadyLineTest(unittest.TestCase):
+    """The ready line ends with the command students type: the teacher hands it out as is.
+
+    Listening on every address (the default) is never done in a test: there the
+    machine's addresses are made up (``find_addresses``), and the real
+    listener is on loopback (``ServerReadyLineTest``)."""
+
+    FOUND = ["192.168.0.12", "10.0.0.5", "2001:db8::5"]
+    NONE_FOUND: list[str] = []
+
+    def test_the_command_for_each_way_of_listening(self) -> None:
+        cert = Path("certs") / "certificado.pem"
+        cases = [  # (host, port, certificate, addresses found, dual stack, the end of the ready line)
+            ("0.0.0.0", 5050, None, self.FOUND, False,
+             "Os alunos conectam com: python3 cliente.py 192.168.0.12 ou python3 cliente.py 10.0.0.5"),
+            ("::", 5050, None, self.FOUND, True, "Os alunos conectam com: python3 cliente.py 192.168.0.12 ou "
+             "python3 cliente.py 10.0.0.5 ou python3 cliente.py 2001:db8::5"),
+            ("::", 5050, None, self.FOUND, False, "Os alunos conectam com: python3 cliente.py 2001:db8::5"),
+            ("0.0.0.0", 5051, cert, ["192.168.0.12"], False,
+             "Os alunos conectam com: python3 cliente.py 192.168.0.12 5051 --tls --cafile certificado.pem"),
+            ("0.0.0.0", 5050, None, self.NONE_FOUND, False,
+             "Nesta máquina, conecte com: python3 cliente.py. O IP desta máquina na rede não foi encontrado: "
+             "veja-o com ip addr (no Windows, ipconfig), e das outras máquinas: python3 cliente.py <IP>"),
+            ("::", 5051, None, ["192.168.0.12"], False,
+             "Nesta máquina, conecte com: python3 cliente.py ::1 5051. O IP desta máquina na rede não foi "
+             "encontrado: veja-o com ip addr (no Windows, ipconfig), e das outras máquinas: "
+             "python3 cliente.py <IP> 5051"),
+            ("192.168.0.12", 5050, None, self.FOUND, False,
+             "Os alunos conectam com: python3 cliente.py 192.168.0.12"),
+            ("127.0.0.1", 5050, None, self.FOUND, False, "Só conexões desta máquina: python3 cliente.py"),
+            ("127.0.0.1", 40000, None, self.FOUND, False, "Só conexões desta máquina: python3 cliente.py 40000"),
+            ("::1", 5050, None, self.FOUND, False, "Só conexões desta máquina: python3 cliente.py ::1"),
+        ]
+        for host, port, certificate, found, dual_stack, expected in cases:
+            with self.subTest(host=host, port=port, found=found, dual_stack=dual_stack):
+                with mock.patch.object(os_support, "wants_dual_stack", return_value=dual_stack):
+                    said = how_to_connect(host, port, certificate, lambda found=found: found)
+                self.assertEqual(said, expected)
+
+    def test_only_addresses_another_machine_can_reach_each_once_ipv4_first(self) -> None:
+        candidates = ["fd00::2", "127.0.1.1", "192.168.0.12", "::1", "fe80::1%eth0", "0.0.0.0",
+                      "192.168.0.12", "::ffff:10.0.0.9", "169.254.3.4", "não é IP"]
+        self.assertEqual(
+            os_support.shareable_addresses(candidates), ["192.168.0.12", "10.0.0.9", "169.254.3.4", "fd00::2"]
+        )
+
+
+class ServerReadyLineTest(ServerTestCase):
+    def test_on_loopback_only_this_machine_connects(self) -> None:
+        self.server.wait_for_log(
+            rf"pronto em 127\.0\.0\.1:{self.server.port} \(0 contas em \S*users\.json\)\. "
+            rf"Só conexões desta máquina: python3 cliente\.py {self.server.port}$"
+        )
+
+
+class WindowsConsoleCloseTest(unittest.TestCase):
+    """What BatChat asks Windows to call when a console event comes (the registration
+    through ctypes needs Windows: see ``os_support.on_console_close``)."""
+
+    def setUp(self) -> None:
+        self.asked: list[str] = []
+        self.requested = threading.Event()
+        self.finished = threading.Event()
+
+        def stop(name: str) -> None:
+            self.asked.append(name)
+            self.requested.set()
+
+        self.on_event = os_support.console_event_handler(stop, self.finished, TIMEOUT)
+
+    def test_closed_window_asks_for_the_shutdown_and_holds_the_process_until_it_ends(self) -> None:
+        returned: list[int] = []
+        windows_thread = threading.Thread(target=lambda: returned.append(self.on_event(2)))  # CTRL_CLOSE_EVENT
+        windows_thread.start()
+        self.assertTrue(self.requested.wait(TIMEOUT))
+        self.assertEqual(self.asked, ["CTRL_CLOSE_EVENT"])
+        self.assertTrue(windows_thread.is_alive(), "returning lets Windows end the process mid-shutdown")
+        self.finished.set()
+        windows_thread.join(TIMEOUT)
+        self.assertEqual(returned, [1])
+
+    def test_ctrl_c_ctrl_break_and_log_off_go_on_to_the_next_handler(self) -> None:
+        """Python's own makes Ctrl-C and Ctrl-Break signals; a log-off reaches a server run
+        as a service whoever logs off, and must not stop it."""
+        events = (0, 1, 5)  # CTRL_C_EVENT, CTRL_BREAK_EVENT, CTRL_LOGOFF_EVENT
+        self.assertEqual([self.on_event(event) for event in events], [0, 0, 0])
+        self.assertEqual(self.asked, [])
 
 
 class StartUpErrorTest(unittest.TestCase):
@@ -152,6 +251,55 @@ class StartUpErrorTest(unittest.TestCase):
         self.assert_refused(result, f"Não é possível gravar na pasta {folder.resolve()}", "não inicia")
 
 
+class FailedStartLeavesNothingTest(unittest.TestCase):
+    """A start that fails leaves its folder as it found it: no lock, no mailbox (nor its
+    -wal and -shm), no users.json; and the files that were there, untouched."""
+
+    EMPTY_USERS = b'{"version": 1, "users": {\n\n}}\n'
+
+    def setUp(self) -> None:
+        self.folder = temporary_folder(self)
+        self.taken = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(self.taken.close)
+
+    def start_in(self, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """servidor.py with its default files (in the current folder), which must refuse to start."""
+        result = subprocess.run(
+            [sys.executable, str(SERVER), "--hash-cost", TEST_HASH_COST, "--host", "127.0.0.1", *args],
+            cwd=folder, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+        )
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        return result
+
+    @staticmethod
+    def contents(folder: Path) -> dict[str, tuple[str, int]]:
+        """Each file's name, a digest of its bytes, and when it was last written."""
+        return {
+            path.name: (hashlib.sha256(path.read_bytes()).hexdigest()[:16], path.stat().st_mtime_ns)
+            for path in folder.iterdir()
+        }
+
+    def test_a_failed_start_leaves_the_folder_as_it_found_it(self) -> None:
+        port_taken = ("--port", str(self.taken.getsockname()[1]))
+        cases = [  # (what fails, the files there before, the options)
+            ("porta ocupada", {}, port_taken),
+            ("porta ocupada, com arquivos de antes",
+             {"users.json": self.EMPTY_USERS, "users.json.lock": b""}, port_taken),
+            ("users.json danificado", {"users.json": b'{"version": 1, "users": {'}, ("--port", "0")),
+            ("mailbox.sqlite3 danificado", {"mailbox.sqlite3": b"isto n\xe3o \xe9 SQLite" * 200}, ("--port", "0")),
+        ]
+        for what, files, options in cases:
+            with self.subTest(what):
+                folder = self.folder / what.replace(" ", "-")
+                folder.mkdir()
+                for name, data in files.items():
+                    (folder / name).write_bytes(data)
+                before = self.contents(folder)
+                self.start_in(folder, *options)
+                self.assertEqual(self.contents(folder), before)
+
+
 class ClientFirstContactTest(unittest.TestCase):
     def test_host_that_does_not_resolve(self) -> None:
         result = subprocess.run(
@@ -185,20 +333,41 @@ def runs(python: str) -> bool:
 
 
 class OldPythonTest(unittest.TestCase):
-    def test_old_python_gets_one_portuguese_line(self) -> None:
-        pythons = old_pythons()
-        if not pythons:
+    """A Python older than 3.10 gets one Portuguese line and status 2, nothing else."""
+
+    def setUp(self) -> None:
+        self.pythons = old_pythons()
+        if not self.pythons:
             self.skipTest("no Python older than 3.10 on this machine")
-        for python in pythons:
+
+    def run_old(self, python: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python args`` in the repository's folder, writing no bytecode there."""
+        return subprocess.run(
+            [python, *args], capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+
+    def assert_one_sentence(self, result: subprocess.CompletedProcess[str]) -> None:
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertEqual(result.stdout, "")
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertIn("precisa do Python 3.10 ou mais novo", lines[0])
+        self.assertIn("python3 --version", lines[0])
+
+    def test_old_python_gets_one_portuguese_line(self) -> None:
+        for python in self.pythons:
             for program in (SERVER, CLIENT):
                 with self.subTest(python=python, program=program.name):
-                    result = subprocess.run(
-                        [python, str(program), "--help"], capture_output=True, text=True,
-                        timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-                    )
-                    self.assertEqual(result.returncode, 2, result.stderr)
-                    self.assertEqual(result.stdout, "")
-                    lines = result.stderr.splitlines()
-                    self.assertEqual(len(lines), 1, result.stderr)
-                    self.assertIn("precisa do Python 3.10 ou mais novo", lines[0])
-                    self.assertIn("python3 --version", lines[0])
+                    self.assert_one_sentence(self.run_old(python, str(program), "--help"))
+
+    def test_old_python_running_the_tests_gets_the_same_line(self) -> None:
+        """``python -m unittest`` imports tests/__init__.py first, which says it and ends the
+        run. Python 2.7's ``-m unittest`` with no words imports nothing at all (it runs
+        0 tests): its ``discover`` is what reaches the package."""
+        for python in self.pythons:
+            python2 = self.run_old(python, "-c", "import sys; sys.exit(sys.version_info[0])").returncode == 2
+            for words in ("discover" if python2 else "", "tests.test_server"):
+                command = ["-m", "unittest", *words.split()]
+                with self.subTest(python=python, command=" ".join(command)):
+                    self.assert_one_sentence(self.run_old(python, *command))

@@ -15,7 +15,26 @@ import time
 import unittest
 
 import protocol
-from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase
+from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen
+
+# Runs the script named next with SIGHUP ignored, as ``nohup`` does.
+AS_NOHUP = (
+    "import os, runpy, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); sys.argv = sys.argv[1:]; "
+    "sys.path[0] = os.path.dirname(sys.argv[0]); runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+@unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
+class NohupTest(ServerTestCase):
+    server_launcher = ("-c", AS_NOHUP)
+
+    def test_a_server_started_with_nohup_outlives_its_terminal(self) -> None:
+        """SIGHUP ignored when the server starts (``nohup``) stays ignored."""
+        client = self.connect()
+        self.server.process.send_signal(signal.SIGHUP)
+        self.assertEqual(client.request("PING"), "OK PING")
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        self.assertNotIn("SIGHUP", self.server.log)
 
 
 class ChatStoryTest(ServerTestCase):
@@ -227,6 +246,21 @@ class LifecycleTest(ServerTestCase):
     def test_sigint_stops_cleanly(self) -> None:
         self.assertEqual(self.server.stop(signal.SIGINT), 0)
         self.assertIn("Servidor encerrado.", self.server.log)
+
+    @unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
+    def test_closing_the_terminal_takes_the_same_path_as_sigterm(self) -> None:
+        """Closing the server's terminal window sends it SIGHUP."""
+        alice = self.logged_in("alice")
+        stopped_at = int(time.time())  # last-seen times go to the second
+        self.assertEqual(self.server.stop(signal.SIGHUP), 0, "the same status as SIGTERM")
+        lines = alice.expect_closed()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("INFO O servidor está sendo encerrado"), lines)
+        for said in ("Sinal SIGHUP recebido.", "Encerrando o servidor...",
+                     "0 mensagens privadas ainda não entregues foram guardadas.", "Servidor encerrado."):
+            self.assertIn(said, self.server.log)
+        seen = last_seen(self.users_path, "alice")
+        self.assertTrue(seen is not None and seen >= stopped_at, seen)
 
     def test_log_shows_connections_and_never_passwords(self) -> None:
         alice = self.logged_in("alice", "senha-secreta-1")

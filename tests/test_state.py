@@ -420,6 +420,40 @@ class DataLockTest(unittest.TestCase):
         holder.wait(10)
         os.close(storage.lock_data_file(self.path))
 
+    def test_a_lock_file_taken_back_while_it_was_being_locked_is_no_lock(self) -> None:
+        """A failing start removes its lock file while holding it; whoever opened that file
+        just before must not go on holding a lock on a file gone from the folder."""
+        lock_path = self.path.with_name("users.json.lock")
+        with mock.patch.object(storage.os_support, "lock_file_exclusively", lambda _fd: lock_path.unlink()):
+            with self.assertRaises(storage.FolderInUse):
+                storage.lock_data_file(self.path)
+        os.close(storage.lock_data_file(self.path))  # the next try takes a lock file in the folder
+
+    def test_a_failed_start_takes_back_only_what_it_created(self) -> None:
+        folder = self.path.parent
+        mailbox = folder / "mailbox.sqlite3"
+        self.path.write_text("antes")
+        (folder / "users.json.lock").write_text("")  # left by an earlier server
+        other = storage.lock_data_file(mailbox)  # another server holds the mailbox
+        before = sorted(path.name for path in folder.iterdir())
+        files = storage.DataFiles([self.path, mailbox])
+        with self.assertRaises(storage.FolderInUse):
+            files.lock()
+        files.abandon()
+        os.close(other)
+        self.assertEqual(sorted(path.name for path in folder.iterdir()), before)
+        self.assertEqual(self.path.read_text(), "antes")
+
+        for lock in ("users.json.lock", "mailbox.sqlite3.lock"):
+            (folder / lock).unlink()
+        files = storage.DataFiles([self.path, mailbox])
+        files.lock()
+        for created in ("mailbox.sqlite3", "mailbox.sqlite3-wal", "mailbox.sqlite3-shm"):
+            (folder / created).write_text("desta partida")
+        files.abandon()
+        self.assertEqual(sorted(path.name for path in folder.iterdir()), ["users.json"])
+        os.close(storage.lock_data_file(self.path))  # released
+
     def test_no_posix_module_is_needed_to_import_the_server(self) -> None:
         for module in (storage, accounts, registry_module, connection_module):
             self.assertNotIn("fcntl", vars(module), "imported only where used: Windows has no fcntl")

@@ -1,15 +1,21 @@
 """``cliente.py`` as a person uses it: in a pseudo-terminal, against the real server.
 
 Each test reads the emulated screen (:mod:`tests.terminal`), so what it asserts
-is what a person would see: rows of text and where the cursor is.
+is what a person would see: rows of text and where the cursor is. And the
+server in a terminal of its own, which a person closes.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import signal
 import socket
 import stat
+import subprocess
+import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -18,8 +24,10 @@ try:
 except ImportError:  # Windows: no pseudo-terminals; the piped tests cover the client there
     raise unittest.SkipTest("pseudo-terminals (pty, termios) are Unix only") from None
 
-from tests.support import TIMEOUT, ServerTestCase, temporary_folder
-from tests.terminal import CTRL_C, ENTER, LEFT, SGR_RE, TAB, UP, TerminalClient, VirtualScreen
+from tests.support import (
+    READY_RE, SERVER, TEST_HASH_COST, TIMEOUT, LineClient, ServerTestCase, last_seen, temporary_folder,
+)
+from tests.terminal import CTRL_C, ENTER, LEFT, SGR_RE, TAKE_TERMINAL, TAB, UP, TerminalClient, VirtualScreen
 
 STAMP = r"\[\d\d:\d\d\] "  # the time in front of every line from the server
 CTRL_U = "\x15"  # readline: erase the line typed so far
@@ -399,3 +407,43 @@ class VirtualScreenTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ServerWindowClosedTest(unittest.TestCase):
+    """The server's own terminal closed: the kernel sends it SIGHUP, and from then on its
+    log cannot be written (EIO). The shutdown is Ctrl-C's all the same."""
+
+    def start_server_in_a_terminal(self, folder: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+        """servidor.py with a new pty as its controlling terminal: the process, the pty's
+        master side, and the port from the ready line."""
+        master, slave = os.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-c", TAKE_TERMINAL, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+             "--hash-cost", TEST_HASH_COST],
+            stdin=slave, stdout=slave, stderr=slave, start_new_session=True, cwd=folder,
+        )
+        os.close(slave)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        shown = b""
+        deadline = time.monotonic() + TIMEOUT
+        while not (ready := READY_RE.search(shown.decode("utf-8", "replace"))):
+            if not select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                self.fail(f"no ready line: {shown!r}")
+            shown += os.read(master, 4096)
+        return process, master, int(ready.group(1))
+
+    def test_closing_the_servers_terminal_says_goodbye_and_keeps_last_seen(self) -> None:
+        folder = temporary_folder(self)
+        process, master, port = self.start_server_in_a_terminal(folder)
+        alice = LineClient(port)
+        self.addCleanup(alice.close)
+        self.assertEqual(alice.request("NOVO alice senha123"), "OK NOVO alice")
+        self.assertEqual(alice.reply("ENTRAR alice senha123")[0], "OK ENTRAR alice")
+        stopped_at = int(time.time())  # last-seen times go to the second
+        os.close(master)  # the window closed
+        lines = alice.expect_closed()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("INFO O servidor está sendo encerrado"), lines)
+        self.assertEqual(process.wait(TIMEOUT), 0)
+        seen = last_seen(folder / "users.json", "alice")
+        self.assertTrue(seen is not None and seen >= stopped_at, seen)

@@ -57,7 +57,8 @@ class TlsServerTest(ServerTestCase):
         return client
 
     def test_chat_end_to_end(self) -> None:
-        self.server.wait_for_log("pronto em .* com TLS")
+        # The command it shows for connecting asks for TLS, checked against this certificate.
+        self.server.wait_for_log(rf"pronto em .* com TLS .*: python3 cliente\.py \d+ --tls --cafile servidor\.crt$")
         alice = self.tls_client("alice")
         bob = self.tls_client("bob")
         self.assertEqual(alice.read_line(), "ENTROU bob")

@@ -145,6 +145,12 @@ class Mailbox:
         self._max_pending = max_pending
         self._lock = tiered_lock(tiers.LEAF, "Mailbox")  # guards the memory below, never the disk
         self._db = self._open(path)
+        try:
+            kept = self._load(self._db, path)
+            self._last_id = self._last_id_used(self._db, path)
+        except MailboxError:
+            self._db.close()  # as in _open
+            raise
         self._waiting: dict[str, list[WaitingMessage]] = collections.defaultdict(list)
         # Per recipient: kept, handed over at a login, or acknowledged live, and not yet written.
         self._unread: collections.Counter[str] = collections.Counter()
@@ -152,10 +158,9 @@ class Mailbox:
         # in _waiting) when the connection writes them or ends; see wait_until_landed.
         self._in_flight: collections.Counter[str] = collections.Counter()
         self._landed = threading.Condition(self._lock)
-        for message in self._load(self._db, path):
+        for message in kept:
             self._waiting[message.recipient].append(message)
             self._unread[message.recipient] += 1
-        self._last_id = self._last_id_used(self._db, path)
         self.kept_unwritten = 0  # live messages kept because never written, since the start
         self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[sqlite3.Connection], Any]] | None]
         self._jobs = queue.SimpleQueue()
@@ -167,6 +172,7 @@ class Mailbox:
     def _open(path: Path) -> sqlite3.Connection:
         if not path.parent.is_dir():
             raise MailboxError(f"a pasta {path.parent} não existe")
+        db: sqlite3.Connection | None = None
         try:
             # Created private before SQLite opens it; its journal files take the same mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -177,6 +183,8 @@ class Mailbox:
             db.execute(_MAILBOX_SCHEMA)
             return db
         except (sqlite3.Error, OSError) as error:
+            if db is not None:
+                db.close()  # nothing may keep it open: a failed start removes the files it created
             raise MailboxError(
                 f"o arquivo de mensagens guardadas {path} não pode ser usado ({error}). "
                 "Mova-o para outro lugar; o servidor não inicia por cima dele."

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import logging
 import math
-import os
 import selectors
 import socket
 import sys
@@ -47,7 +47,7 @@ from batchat.server.mailbox import Mailbox
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
-from batchat.server.storage import data_folder_problem, disk_error_reason, lock_data_file, FolderInUse, StorageError
+from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,11 @@ SWITCH_INTERVAL = 0.05
 END_GRACE = 5.0
 
 
+# How long a closed console window (Windows) may hold the process for the
+# shutdown above; Windows itself ends it about 5 s after the close.
+CONSOLE_CLOSE_WAIT = CLOSE_GRACE + END_GRACE
+
+
 ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
 
 
@@ -118,8 +123,15 @@ class ChatServer:
     ) -> None:
         self._limits = limits
         self._tls = tls
+        # Listening first: a port in use stops the start before the mailbox creates its files.
+        self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
+        self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history)
-        self._mailbox = Mailbox(mailbox_path, limits.max_pending)
+        try:
+            self._mailbox = Mailbox(mailbox_path, limits.max_pending)
+        except BaseException:
+            self._listener.close()
+            raise
         self._context = ServerContext(
             users,
             self._registry,
@@ -130,8 +142,6 @@ class ChatServer:
             RateLimiter(limits.register_rate),
             RateLimiter(limits.login_attempts),
         )
-        self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
-        self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._last_refusal_log = -math.inf  # only the accept loop touches these two
@@ -307,7 +317,8 @@ class ChatServer:
 
     def _close_everything(self) -> None:
         """Stop accepting, say goodbye, end every session keeping what it never wrote,
-        and only then close the mailbox. SIGINT and SIGTERM both come here."""
+        and only then close the mailbox. Every stop request comes here: SIGINT, SIGTERM,
+        SIGHUP, and on Windows Ctrl-Break and the console window closed."""
         log.info("Encerrando o servidor...")
         self._listener.close()
         connections = self._registry.connections()
@@ -471,6 +482,35 @@ def listen_problem(host: str, port: int, error: OSError) -> str:
     return f"Não foi possível escutar em {where} ({disk_error_reason(error)})."
 
 
+def how_to_connect(
+    host: str, port: int, tls_cert: Path | None,
+    find_addresses: Callable[[], list[str]] = os_support.outward_addresses,
+) -> str:
+    """The end of the ready line: the command that connects to this server, for the teacher
+    to hand out. Listening on every address (``0.0.0.0``, ``::``), with this machine's
+    addresses that other machines reach (``find_addresses``); on one address, with it."""
+    def command(address: str | None) -> str:
+        words = ["python3 cliente.py", address, None if port == DEFAULT_PORT else str(port)]
+        if tls_cert is not None:
+            words.append(f"--tls --cafile {tls_cert.name}")
+        return " ".join(word for word in words if word)
+
+    ip = ipaddress.ip_address(host)
+    if not ip.is_unspecified:
+        if ip.is_loopback:
+            return f"Só conexões desta máquina: {command(None if host == '127.0.0.1' else host)}"
+        return f"Os alunos conectam com: {command(host)}"
+    families = {4, 6} if os_support.wants_dual_stack(host) else {ip.version}
+    found = [address for address in find_addresses() if ipaddress.ip_address(address).version in families]
+    if found:
+        return "Os alunos conectam com: " + " ou ".join(command(address) for address in found)
+    here = command(None if 4 in families else "::1")
+    return (
+        f"Nesta máquina, conecte com: {here}. O IP desta máquina na rede não foi encontrado: "
+        f"veja-o com ip addr (no Windows, ipconfig), e das outras máquinas: {command('<IP>')}"
+    )
+
+
 def tune_threads() -> None:
     """Small thread stacks and a longer GIL switch interval (see the constants)."""
     threading.stack_size(THREAD_STACK_SIZE)
@@ -490,11 +530,15 @@ def main(argv: list[str] | None = None) -> int:
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
+    files = DataFiles([args.users, args.mailbox])
     try:
         tls = _load_tls(args)
-        locks = _lock_data_files(args)
+        _lock_data_files(args, files)
         users, server = _open_server(args, tls)
-    except StartUpError as error:
+    except BaseException as error:
+        files.abandon()  # a failed start leaves the folders as it found them
+        if not isinstance(error, StartUpError):
+            raise
         log.critical("%s", error)
         return 1
 
@@ -502,14 +546,17 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Sinal %s recebido.", signal_name)
         server.shutdown()
 
+    stopped = threading.Event()  # a closed console window (Windows) waits for this
     os_support.on_stop_request(stop)
+    os_support.on_console_close(stop, stopped, CONSOLE_CLOSE_WAIT)
     status_log.info(
-        "Servidor BatChat pronto em %s%s (%d contas em %s).",
+        "Servidor BatChat pronto em %s%s (%d contas em %s). %s",
         protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
+        how_to_connect(*server.address, args.tls_cert),
     )
     server.serve_forever()
-    for fd in locks:  # held until everything is written; the next server may start now
-        os.close(fd)
+    files.release()  # held until everything is written; the next server may start now
+    stopped.set()
     return 0
 
 
@@ -525,14 +572,14 @@ def _load_tls(args: Any) -> TlsSettings | None:
         ) from error
 
 
-def _lock_data_files(args: Any) -> list[int]:
+def _lock_data_files(args: Any, files: DataFiles) -> None:
     """Check the data folders, then lock their files, before anything reads or cleans up
     there: another server may be using them."""
     for folder in dict.fromkeys([args.users.parent, args.mailbox.parent]):
         if (problem := data_folder_problem(folder)) is not None:
             raise StartUpError(problem)
     try:
-        return [lock_data_file(path) for path in dict.fromkeys([args.users, args.mailbox])]
+        files.lock()
     except FolderInUse as error:
         raise StartUpError(str(error)) from error
     except StorageError as error:

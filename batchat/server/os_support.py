@@ -11,10 +11,12 @@ The client's counterpart is :mod:`batchat.client.terminal`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -162,19 +164,131 @@ def peer_ip(address: tuple[str, ...] | tuple[str, int]) -> str:
     return ip.removeprefix("::ffff:") if ip.startswith("::ffff:") and "." in ip else ip
 
 
+# Documentation addresses (RFC 5737, RFC 3849), no real host's: only looked up in the
+# routing table (see outward_addresses); nothing is ever sent to them.
+_ROUTE_PROBES = ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1"))
+
+
+def outward_addresses() -> list[str]:
+    """This machine's addresses that other machines may reach it at, IPv4 first: for each
+    family, the one the system would send from to reach another network.
+
+    Found by routing alone: connecting a UDP socket only picks a route and a
+    source address; no packet is sent and no name is looked up, so this never
+    waits on the network. A family with no route out gives nothing (an isolated
+    network with no gateway, for one): the caller says how to find the address.
+    """
+    found = []
+    for family, destination in _ROUTE_PROBES:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((destination, 9))
+                found.append(probe.getsockname()[0])
+        except OSError as error:  # no such family, or no route out for it
+            log.debug("Sem endereço de saída para %s: %s", destination, error)
+    return shareable_addresses(found)
+
+
+def shareable_addresses(candidates: list[str]) -> list[str]:
+    """The addresses among ``candidates`` another machine could connect to, each once, IPv4
+    first: not loopback, not unspecified, and no IPv6 link-local (``fe80::``), which
+    needs the interface's name on the other machine's side too."""
+    shareable: dict[str, int] = {}
+    for text in candidates:
+        try:
+            address = ipaddress.ip_address(text.split("%")[0])
+        except ValueError:
+            continue
+        if address.version == 6 and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if address.is_loopback or address.is_unspecified or (address.version == 6 and address.is_link_local):
+            continue
+        shareable.setdefault(str(address), address.version)
+    return sorted(shareable, key=shareable.__getitem__)
+
+
 # --- Signals -----------------------------------------------------------------------
 
 
 def on_stop_request(handler: Callable[[str], None]) -> None:
-    """Call ``handler(signal name)`` on Ctrl-C (SIGINT), ``kill`` (SIGTERM) and, on
-    Windows, Ctrl-Break (SIGBREAK): each where the platform has it."""
+    """Call ``handler(signal name)`` on Ctrl-C (SIGINT), ``kill`` (SIGTERM), the
+    terminal window closed (SIGHUP, Unix) and Ctrl-Break (SIGBREAK, Windows):
+    each where the platform has it.
+
+    A SIGHUP this process was started ignoring stays ignored: whoever ran it
+    under ``nohup`` asked for it to outlive the terminal.
+    """
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         handler(signal.Signals(signum).name)
 
-    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"):
         number = getattr(signal, name, None)
         if number is None:
             _skip(f"o sinal {name}")
             continue
+        if name == "SIGHUP" and signal.getsignal(number) == signal.SIG_IGN:
+            log.debug("SIGHUP ignorado (nohup): o servidor continua quando o terminal fecha.")
+            continue
         signal.signal(number, handle)
+
+
+# Windows' console events that end the process whatever its handler does (wincon.h).
+# Not CTRL_LOGOFF_EVENT (5): a process run as a service gets it when anyone logs off.
+_CONSOLE_ENDINGS = {2: "CTRL_CLOSE_EVENT", 6: "CTRL_SHUTDOWN_EVENT"}
+_console_callbacks: list[object] = []  # Windows keeps calling them: alive as long as the process
+
+
+def console_event_handler(
+    handler: Callable[[str], None], finished: threading.Event, wait: float
+) -> Callable[[int], int]:
+    """What :func:`on_console_close` registers: for a console event that ends the process,
+    ``handler(event name)``, then hold the process until ``finished`` is set (at most
+    ``wait`` seconds) and say the event was handled (1). Any other event (Ctrl-C,
+    Ctrl-Break) goes on to the next handler (0): Python's, which raises the signal."""
+
+    def on_event(event: int) -> int:
+        name = _CONSOLE_ENDINGS.get(event)
+        if name is None:
+            return 0
+        try:
+            handler(name)
+        except Exception:  # a ctypes callback must not raise: Windows would go on ending the process
+            log.exception("Falha ao tratar %s.", name)
+            return 0
+        finished.wait(wait)
+        return 1
+
+    return on_event
+
+
+def on_console_close(handler: Callable[[str], None], finished: threading.Event, wait: float) -> None:
+    """Windows: closing the console window (or shutting Windows down) calls
+    ``handler`` as Ctrl-C does, and the process lives until ``finished`` is set.
+
+    Python's ``signal`` hears only Ctrl-C and Ctrl-Break on Windows. Closing
+    the window reaches a process only through ``SetConsoleCtrlHandler``, on a
+    thread Windows starts for it, and Windows ends the process as soon as that
+    handler returns, or about 5 s after the close whatever it does: so the
+    handler asks for the shutdown and waits for it (see
+    :func:`console_event_handler`). Elsewhere (no ``ctypes.windll``) this does
+    nothing: there, a closed terminal sends SIGHUP (:func:`on_stop_request`).
+
+    Written and tested on Linux: the handler's decisions are tested, but not
+    the registration through ctypes, nor that Windows calls it on a closed
+    window, nor how much of the 5 s Windows really leaves for the shutdown.
+    """
+    try:
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        callback = ctypes.WINFUNCTYPE(ctypes.c_int, ctypes.c_uint32)(  # type: ignore[attr-defined]
+            console_event_handler(handler, finished, wait)
+        )
+    except (ImportError, AttributeError):
+        _skip("o aviso de janela do console fechada (SetConsoleCtrlHandler)")
+        return
+    if not kernel32.SetConsoleCtrlHandler(callback, True):
+        log.debug("SetConsoleCtrlHandler recusou o tratador: fechar a janela encerra sem despedida.")
+        return
+    _console_callbacks.append(callback)

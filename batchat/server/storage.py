@@ -1,7 +1,8 @@
 """The data folder: one server per folder, and files written so a crash never tears them.
 
 Owns nothing shared. :func:`lock_data_file` keeps a second server off the same
-files; :func:`write_file_durably` replaces a file atomically and durably;
+files, and :class:`DataFiles` takes back what a failed start created;
+:func:`write_file_durably` replaces a file atomically and durably;
 :func:`data_folder_problem` says, at start-up, why a folder cannot be used.
 Called by the accounts and the mailbox (errors) and by the server's start-up.
 """
@@ -12,6 +13,7 @@ import errno
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from batchat.server import os_support
@@ -38,7 +40,7 @@ def lock_data_file(path: Path) -> int:
     temp files at start-up: the second one refuses to start instead. Call it
     before reading ``path`` or cleaning up beside it.
     """
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = _lock_path(path)
     if not path.parent.is_dir():
         raise StorageError(f"a pasta {path.parent} não existe")
     try:
@@ -50,12 +52,107 @@ def lock_data_file(path: Path) -> int:
     except OSError as error:
         os.close(fd)
         if error.errno in _LOCK_HELD_ERRNOS:
-            raise FolderInUse(
-                f"Outro servidor BatChat já usa os arquivos da pasta {path.parent.resolve()}; "
-                "pare-o antes, ou use outra pasta: --users <outra pasta>/users.json."
-            ) from None
+            raise _in_use(path) from None
         raise StorageError(f"não foi possível travar {lock_path}: {error.strerror}") from error
+    if not _still_in_folder(fd, lock_path):  # another start was failing, and took its lock file back
+        os.close(fd)
+        raise _in_use(path)
     return fd
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _in_use(path: Path) -> FolderInUse:
+    return FolderInUse(
+        f"Outro servidor BatChat já usa os arquivos da pasta {path.parent.resolve()}; "
+        "pare-o antes, ou use outra pasta: --users <outra pasta>/users.json."
+    )
+
+
+def _still_in_folder(fd: int, lock_path: Path) -> bool:
+    """Whether the file locked through ``fd`` is still ``lock_path``. A failed start removes
+    its lock file while holding it (:class:`DataFiles`): a server that opened that file
+    just before would hold a lock on a file no one else can find any more."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(lock_path))
+    except OSError:
+        return False
+
+
+# SQLite's files beside a database (the mailbox); users.json has none, and no harm asking.
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+class DataFiles:
+    """The files one start of the server keeps its data in, their locks, and what this
+    start created, so that a start that fails leaves the folders as it found them.
+
+    :meth:`lock` takes each file's lock (:func:`lock_data_file`) and notes which
+    of its files were already there. :meth:`abandon` (the start failed) removes
+    every other one, while the locks still keep any other server off them,
+    then the lock files this start created, and releases the locks.
+    :meth:`release` (the server stopped) only releases them: the lock files stay.
+    """
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self._paths = list(dict.fromkeys(paths))
+        self._held: list[tuple[Path, int]] = []  # each data file whose lock is held, and the lock's descriptor
+        self._existed: set[Path] = set()  # what was there before this start, of the files below
+
+    @staticmethod
+    def _files(path: Path) -> list[Path]:
+        return [path, *(path.with_name(path.name + suffix) for suffix in _SQLITE_COMPANIONS)]
+
+    def lock(self) -> None:
+        """Lock every file, in order; raise as :func:`lock_data_file` does (the locks
+        taken until then stay held: :meth:`abandon` takes them back)."""
+        for path in self._paths:
+            lock_existed = _lock_path(path).exists()
+            self._held.append((path, lock_data_file(path)))
+            self._existed.update(file for file in self._files(path) if file.exists())
+            if lock_existed:
+                self._existed.add(_lock_path(path))
+
+    def abandon(self) -> None:
+        """Remove what this start created beside each locked file, then its lock file."""
+        for path, fd in reversed(self._held):
+            for created in (file for file in self._files(path) if file not in self._existed):
+                try:
+                    created.unlink(missing_ok=True)
+                except OSError as error:
+                    log.warning("Não foi possível remover %s, criado nesta partida: %s", created, error)
+            if _lock_path(path) in self._existed:
+                os.close(fd)
+            else:
+                _remove_lock_file(_lock_path(path), fd)
+        self._held.clear()
+
+    def release(self) -> None:
+        """Release the locks: the next server may start now."""
+        for _, fd in self._held:
+            os.close(fd)
+        self._held.clear()
+
+
+def _remove_lock_file(lock_path: Path, fd: int) -> None:
+    """Remove a lock file held through ``fd``, then release it. Removed while still held,
+    so no server ever locks it once it is gone from the folder (see :func:`_still_in_folder`).
+    Windows removes no open file: there it is closed first, and stays if another
+    process opened it meanwhile."""
+    try:
+        lock_path.unlink()
+    except PermissionError:
+        os.close(fd)
+        try:
+            lock_path.unlink()
+        except OSError as error:
+            log.debug("%s fica na pasta: %s", lock_path, error)
+        return
+    except OSError as error:
+        log.debug("%s fica na pasta: %s", lock_path, error)
+    os.close(fd)
 
 
 def _temp_prefix(path: Path) -> str:
