@@ -17,6 +17,7 @@ import protocol
 from batchat import tls_endpoint
 from batchat import framing
 from protocol import ErrorCode, ProtocolError
+from batchat import connection as connection_module
 from batchat import mailbox as mailbox_module
 from batchat.accounts import UserStore
 from batchat.connection import Connection
@@ -26,7 +27,7 @@ from batchat.limits import Limits, RateLimiter
 from batchat.mailbox import Mailbox, MailboxError, WaitingMessage
 from batchat.registry import SessionRegistry
 from batchat.session import ChatSession, ServerContext
-from tests.support import TLS_CERT, TLS_KEY, socket_pair
+from tests.support import TIMEOUT, TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")
 
@@ -38,6 +39,14 @@ def fill_until_backlog(connection: Connection) -> None:
         if not connection.send_encoded(b"x" * 4096) or connection._writer:
             return
     raise AssertionError("the socket never filled up")
+
+
+def read_until_closed(peer: socket.socket) -> bytes:
+    """Everything ``peer`` receives until the other end shuts down (each read with its timeout)."""
+    chunks = []
+    while data := peer.recv(65536):
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def stored_rows(path: Path) -> list[tuple[str, str, str]]:
@@ -364,6 +373,59 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
         self.assertEqual(told, [("short", True), ("long", False)], "the short one is not kept twice")
+
+    def test_finish_and_wait_flushed_meet_a_writer_only_once_it_started(self) -> None:
+        """A flush that leaves a backlog runs its written-callbacks after the lock is
+        released; finish() (and close() + wait_flushed(), as at shutdown), called by
+        another thread meanwhile, must find the writer thread started, or none: joining
+        one not yet started raised, which skipped closing the socket and telling the
+        callbacks of the rest, so acknowledged messages could be lost."""
+        for ending in ("finish", "wait_flushed"):
+            with self.subTest(ending), mock.patch.object(connection_module, "CLOSE_GRACE", TIMEOUT):
+                server_side, peer = socket_pair(self, buffer=4096)
+                self.check_ending_during_the_callbacks(Connection(server_side, ("127.0.0.1", 1), 0), peer, ending)
+
+    def check_ending_during_the_callbacks(self, connection: Connection, peer: socket.socket, ending: str) -> None:
+        in_callback, release = threading.Event(), threading.Event()
+        told: list[tuple[str, bool]] = []
+
+        def first_written(written: bool) -> None:  # runs in the sender's flush, lock released
+            told.append(("short", written))
+            in_callback.set()
+            release.wait(TIMEOUT)
+
+        short, long = b"MSG a oi\n", b"MSG a " + b"x" * (1 << 20) + b"\n"
+        watchers = [(len(short), first_written),
+                    (len(short) + len(long), lambda written: told.append(("long", written)))]
+        received: list[bytes] = []
+        reader = threading.Thread(target=lambda: received.append(read_until_closed(peer)))
+        reader.start()  # reads what the writer drains, until it shuts the socket down
+        self.addCleanup(reader.join, TIMEOUT)
+        sender = threading.Thread(target=connection.send_encoded, args=(short + long,), kwargs={"watchers": watchers})
+        sender.start()
+        self.addCleanup(sender.join, TIMEOUT)
+        self.addCleanup(release.set)
+        self.assertTrue(in_callback.wait(TIMEOUT))  # a backlog is left, and its writer made
+        failures: list[BaseException] = []
+
+        def end() -> None:
+            try:
+                if ending == "finish":
+                    connection.finish()
+                else:
+                    connection.close()
+                    connection.wait_flushed(TIMEOUT)
+            except BaseException as error:  # reported by the test thread
+                failures.append(error)
+
+        ender = threading.Thread(target=end)
+        ender.start()
+        ender.join(TIMEOUT)
+        self.assertFalse(ender.is_alive())
+        self.assertEqual(failures, [])
+        reader.join(TIMEOUT)
+        self.assertEqual(received, [short + long])
+        self.assertEqual(told, [("short", True), ("long", True)], "each callback told once")
 
     def test_an_enqueue_over_the_bound_does_no_io_until_flush(self) -> None:
         connection = Connection(self.server_side, ("127.0.0.1", 1), 10)
