@@ -22,9 +22,10 @@ tier  lock                                        guards
                                                   are held across the write or the hash on
                                                   purpose, and never taken under tiers 1-4.
 1     ``Delivery._lock``                          the step "kept messages into the outbox,
-                                                  then visible to the others" at a login
-2     ``SessionRegistry._lock``                   connections, names online, the history,
-                                                  the presence journal's appends
+                                                  then visible to the others" at a login,
+                                                  and a login's claim of its name
+2     ``SessionRegistry._lock``                   connections, names online and claimed,
+                                                  the history, the presence journal's appends
 3     ``Connection._lock``                        one socket's outbox, counters and TLS
                                                   session; the one socket call under a lock
                                                   is this connection's *non-blocking* send,

@@ -22,7 +22,7 @@ from batchat import mailbox as mailbox_module
 from batchat.accounts import UserStore
 from batchat.connection import Connection
 from batchat.delivery import Delivery
-from batchat.ending import Closer, Ending
+from batchat.ending import Closer, Ending, SessionEnded
 from batchat.limits import Limits, RateLimiter
 from batchat.mailbox import Mailbox, MailboxError, WaitingMessage
 from batchat.registry import SessionRegistry
@@ -47,6 +47,17 @@ def read_until_closed(peer: socket.socket) -> bytes:
     while data := peer.recv(65536):
         chunks.append(data)
     return b"".join(chunks)
+
+
+def lines_until_closed_or(peer: socket.socket, last: str) -> tuple[list[str], bool]:
+    """The lines ``peer`` reads up to ``last`` (``False``: found) or to the end (``True``)."""
+    framer, lines = framing.LineFramer(), []
+    while data := peer.recv(65536):
+        for raw in framer.feed(data):
+            lines.append(raw.decode("utf-8"))  # type: ignore[union-attr]
+            if lines[-1] == last:
+                return lines, False
+    return lines, True
 
 
 def stored_rows(path: Path) -> list[tuple[str, str, str]]:
@@ -524,6 +535,66 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         bob.end()
         bob.connection.finish()
         self.assertEqual([m.text for m in context.mailbox.waiting("bob")], ["segredo"])
+
+    def test_logins_racing_while_it_is_unwritten_leave_one_holder_and_tell_every_other(self) -> None:
+        """bob's connection holds it, not reading, when three logins of bob race: each
+        claims the name before any can hand over (they all wait for it to come back),
+        so the last claim wins; the others get only SESSAO_SUBSTITUIDA and are closed,
+        and the winner gets it and the one kept meanwhile, once each, in order."""
+        context = self.context()
+        alice, old = self.session(context, "alice"), self.session(context, "bob", buffer=4096)
+        fill_until_backlog(old.connection)  # bob reads nothing
+        alice.handle_line(b"CHAT bob antes")
+        alice.flush_output()  # acknowledged, in bob's outbox
+        claimed = threading.Semaphore(0)
+        real_wait = context.mailbox.wait_until_landed
+
+        def wait_until_landed(name: str, timeout: float) -> bool:
+            claimed.release()  # the name is claimed: now waiting for "antes" to come back
+            return real_wait(name, timeout)
+
+        logins = [self.connected(context) for _ in range(3)]
+        start = threading.Barrier(len(logins))
+        threads = [threading.Thread(target=self.serve_login, args=(start, session)) for session, _ in logins]
+        with mock.patch.object(context.mailbox, "wait_until_landed", wait_until_landed):
+            for thread in threads:
+                thread.start()
+            for _ in threads:
+                self.assertTrue(claimed.acquire(timeout=TIMEOUT))
+            alice.handle_line(b"CHAT bob durante")  # the old connection takes no line: kept
+            alice.flush_output()
+            old.connection.drop(Ending(Closer.SERVER, "test"))  # as its thread ends it: "antes" back
+            old.end()
+            old.connection.finish()
+            for thread in threads:
+                thread.join(TIMEOUT)
+        outcomes = [lines_until_closed_or(peer, "OK ENTRAR bob") for _, peer in logins]
+        holders = [session for (session, _), (_, closed) in zip(logins, outcomes) if not closed]
+        self.assertEqual(len(holders), 1, outcomes)
+        self.assertIs(context.registry.find("bob"), holders[0])
+        for lines, closed in outcomes:
+            if closed:
+                self.assertEqual(len(lines), 1, lines)
+                self.assertTrue(lines[0].startswith("ERRO SESSAO_SUBSTITUIDA "), lines)
+            else:
+                kept = [pending_fields(line) for line in lines if line.startswith("PENDENTE ")]
+                self.assertEqual(kept, [("PENDENTE", "alice", "antes"), ("PENDENTE", "alice", "durante")])
+
+    def connected(self, context: ServerContext) -> tuple[ChatSession, socket.socket]:
+        """A session not logged in yet, and the peer socket that reads from it."""
+        server_side, peer = socket_pair(self)
+        return ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context), peer
+
+    @staticmethod
+    def serve_login(start: threading.Barrier, session: ChatSession) -> None:
+        """``ENTRAR bob``, then, if the session ends, what its connection's thread does."""
+        start.wait(TIMEOUT)
+        try:
+            session.handle_line(b"ENTRAR bob senha123")
+            session.flush_output()
+        except SessionEnded:
+            session.end()
+            session.connection.finish()
 
     def session(self, context: ServerContext, name: str, buffer: int = 0) -> ChatSession:
         server_side, _ = socket_pair(self, buffer)

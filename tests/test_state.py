@@ -496,6 +496,37 @@ class SessionRegistryTest(unittest.TestCase):
         self.assertIsNone(registry.find("alice"))
         self.assertEqual(registry.names(), ["bob"])
 
+    def test_each_claim_displaces_the_one_before_and_only_the_last_logs_in(self) -> None:
+        registry = SessionRegistry()
+        first, second, third, bob = (FakeSession(name) for name in ("alice", "alice", "Alice", "bob"))
+        self.log_in(registry, first)
+        self.log_in(registry, bob)
+        self.assertIs(registry.claim(second, "alice"), first)  # type: ignore[arg-type]
+        self.assertIs(registry.claim(third, "ALICE"), second, "the pending login, not the holder")  # type: ignore[arg-type]
+        self.assertTrue(first.replaced and second.replaced and not third.replaced)
+        with self.assertRaises(registry_module.ClaimLost):
+            registry.check_claim(second, "alice")  # type: ignore[arg-type]
+        registry.check_claim(third, "alice")  # type: ignore[arg-type]
+        self.assertIs(self.log_in(registry, third), first)
+        with self.assertRaises(registry_module.ClaimLost, msg="still lost once the name is held"):
+            registry.check_claim(second, "alice")  # type: ignore[arg-type]
+        self.assertFalse(registry.log_out(second, "alice"))  # type: ignore[arg-type]
+        self.assertIs(registry.find("alice"), third)
+        registry.deliver_presence()
+        self.assertEqual(bob.connection.lines, [], "a takeover is no SAIU nor ENTROU")
+
+    def test_a_login_that_gives_up_after_its_claim_takes_the_holder_it_displaced_along(self) -> None:
+        registry = SessionRegistry()
+        old, new, bob = FakeSession("alice"), FakeSession("alice"), FakeSession("bob")
+        self.log_in(registry, old)
+        self.log_in(registry, bob)
+        self.assertIs(registry.claim(new, "alice"), old)  # type: ignore[arg-type]
+        self.assertTrue(old.replaced, "so it does not log out as it ends (ChatSession.end)")
+        self.assertTrue(registry.log_out(new, "alice"), "its login ended before logging in")  # type: ignore[arg-type]
+        self.assertIsNone(registry.find("alice"))
+        registry.deliver_presence()
+        self.assertEqual(bob.connection.lines, ["SAIU alice"], "nobody left holding the name")
+
     def test_presence_notices_keep_their_order(self) -> None:
         """A log-out and a fast log-in of one name reach the others in that order
         (with no presence budget: else most of these would be coalesced)."""
