@@ -47,7 +47,8 @@ FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones 
 
 # A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
 # has its SAIU held PRESENCE_HOLD seconds: if it comes back meanwhile, nobody
-# hears it left nor came back. Everyone's screen stays quiet, and still right.
+# hears it left nor came back. Everyone's screen stays quiet, and still right:
+# meanwhile LISTA shows it online to everyone, newcomers too (see names).
 PRESENCE_PER_MINUTE = 4
 
 
@@ -268,10 +269,19 @@ class SessionRegistry:
     def keeps_history(self) -> bool:
         return self._history.maxlen != 0
 
-    def names(self) -> list[str]:
-        """Names online, sorted ignoring case."""
+    def names(self, *, held: bool = True) -> list[str]:
+        """Names online, sorted ignoring case: as everyone was told, so, with ``held``,
+        also those whose ``SAIU`` is held (see :data:`PRESENCE_HOLD`).
+
+        Everyone online before such a log-out still shows that person online,
+        and hears nothing if they come back in time; whoever logs in or asks
+        ``LISTA`` meanwhile must be shown the same, or would never hear they
+        are back. If they stay away, the late ``SAIU`` reaches everyone alike.
+        """
         with self._lock:
             names = [name for session in self._by_name.values() if (name := session.name)]
+            if held:  # never also in _by_name: log_in takes a name out of _held
+                names += [name for name, _ in self._held.values()]
         return sorted(names, key=lambda name: (name.casefold(), name))
 
     def broadcast(self, session: Member, history_line: bytes | None) -> list[Member]:
