@@ -17,16 +17,17 @@ import protocol
 from batchat import tls_bytes
 from batchat import framing
 from protocol import ErrorCode, ProtocolError
+from batchat.server import connection as connection_module
 from batchat.server import mailbox as mailbox_module
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.delivery import Delivery
-from batchat.server.ending import Closer, Ending
+from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, MailboxError, WaitingMessage
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
-from tests.support import TLS_CERT, TLS_KEY, socket_pair
+from tests.support import TIMEOUT, TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")
 
@@ -38,6 +39,25 @@ def fill_until_backlog(connection: Connection) -> None:
         if not connection.send_encoded(b"x" * 4096) or connection._writer:
             return
     raise AssertionError("the socket never filled up")
+
+
+def read_until_closed(peer: socket.socket) -> bytes:
+    """Everything ``peer`` receives until the other end shuts down (each read with its timeout)."""
+    chunks = []
+    while data := peer.recv(65536):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def lines_until_closed_or(peer: socket.socket, last: str) -> tuple[list[str], bool]:
+    """The lines ``peer`` reads up to ``last`` (``False``: found) or to the end (``True``)."""
+    framer, lines = framing.LineFramer(), []
+    while data := peer.recv(65536):
+        for raw in framer.feed(data):
+            lines.append(raw.decode("utf-8"))  # type: ignore[union-attr]
+            if lines[-1] == last:
+                return lines, False
+    return lines, True
 
 
 def stored_rows(path: Path) -> list[tuple[str, str, str]]:
@@ -365,6 +385,59 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.connection.finish()
         self.assertEqual(told, [("short", True), ("long", False)], "the short one is not kept twice")
 
+    def test_finish_and_wait_flushed_meet_a_writer_only_once_it_started(self) -> None:
+        """A flush that leaves a backlog runs its written-callbacks after the lock is
+        released; finish() (and close() + wait_flushed(), as at shutdown), called by
+        another thread meanwhile, must find the writer thread started, or none: joining
+        one not yet started raised, which skipped closing the socket and telling the
+        callbacks of the rest, so acknowledged messages could be lost."""
+        for ending in ("finish", "wait_flushed"):
+            with self.subTest(ending), mock.patch.object(connection_module, "CLOSE_GRACE", TIMEOUT):
+                server_side, peer = socket_pair(self, buffer=4096)
+                self.check_ending_during_the_callbacks(Connection(server_side, ("127.0.0.1", 1), 0), peer, ending)
+
+    def check_ending_during_the_callbacks(self, connection: Connection, peer: socket.socket, ending: str) -> None:
+        in_callback, release = threading.Event(), threading.Event()
+        told: list[tuple[str, bool]] = []
+
+        def first_written(written: bool) -> None:  # runs in the sender's flush, lock released
+            told.append(("short", written))
+            in_callback.set()
+            release.wait(TIMEOUT)
+
+        short, long = b"MSG a oi\n", b"MSG a " + b"x" * (1 << 20) + b"\n"
+        watchers = [(len(short), first_written),
+                    (len(short) + len(long), lambda written: told.append(("long", written)))]
+        received: list[bytes] = []
+        reader = threading.Thread(target=lambda: received.append(read_until_closed(peer)))
+        reader.start()  # reads what the writer drains, until it shuts the socket down
+        self.addCleanup(reader.join, TIMEOUT)
+        sender = threading.Thread(target=connection.send_encoded, args=(short + long,), kwargs={"watchers": watchers})
+        sender.start()
+        self.addCleanup(sender.join, TIMEOUT)
+        self.addCleanup(release.set)
+        self.assertTrue(in_callback.wait(TIMEOUT))  # a backlog is left, and its writer made
+        failures: list[BaseException] = []
+
+        def end() -> None:
+            try:
+                if ending == "finish":
+                    connection.finish()
+                else:
+                    connection.close()
+                    connection.wait_flushed(TIMEOUT)
+            except BaseException as error:  # reported by the test thread
+                failures.append(error)
+
+        ender = threading.Thread(target=end)
+        ender.start()
+        ender.join(TIMEOUT)
+        self.assertFalse(ender.is_alive())
+        self.assertEqual(failures, [])
+        reader.join(TIMEOUT)
+        self.assertEqual(received, [short + long])
+        self.assertEqual(told, [("short", True), ("long", True)], "each callback told once")
+
     def test_an_enqueue_over_the_bound_does_no_io_until_flush(self) -> None:
         connection = Connection(self.server_side, ("127.0.0.1", 1), 10)
         self.assertFalse(connection.enqueue(b"x" * 11))
@@ -462,6 +535,66 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         bob.end()
         bob.connection.finish()
         self.assertEqual([m.text for m in context.mailbox.waiting("bob")], ["segredo"])
+
+    def test_logins_racing_while_it_is_unwritten_leave_one_holder_and_tell_every_other(self) -> None:
+        """bob's connection holds it, not reading, when three logins of bob race: each
+        claims the name before any can hand over (they all wait for it to come back),
+        so the last claim wins; the others get only SESSAO_SUBSTITUIDA and are closed,
+        and the winner gets it and the one kept meanwhile, once each, in order."""
+        context = self.context()
+        alice, old = self.session(context, "alice"), self.session(context, "bob", buffer=4096)
+        fill_until_backlog(old.connection)  # bob reads nothing
+        alice.handle_line(b"CHAT bob antes")
+        alice.flush_output()  # acknowledged, in bob's outbox
+        claimed = threading.Semaphore(0)
+        real_wait = context.mailbox.wait_until_landed
+
+        def wait_until_landed(name: str, timeout: float) -> bool:
+            claimed.release()  # the name is claimed: now waiting for "antes" to come back
+            return real_wait(name, timeout)
+
+        logins = [self.connected(context) for _ in range(3)]
+        start = threading.Barrier(len(logins))
+        threads = [threading.Thread(target=self.serve_login, args=(start, session)) for session, _ in logins]
+        with mock.patch.object(context.mailbox, "wait_until_landed", wait_until_landed):
+            for thread in threads:
+                thread.start()
+            for _ in threads:
+                self.assertTrue(claimed.acquire(timeout=TIMEOUT))
+            alice.handle_line(b"CHAT bob durante")  # the old connection takes no line: kept
+            alice.flush_output()
+            old.connection.drop(Ending(Closer.SERVER, "test"))  # as its thread ends it: "antes" back
+            old.end()
+            old.connection.finish()
+            for thread in threads:
+                thread.join(TIMEOUT)
+        outcomes = [lines_until_closed_or(peer, "OK ENTRAR bob") for _, peer in logins]
+        holders = [session for (session, _), (_, closed) in zip(logins, outcomes) if not closed]
+        self.assertEqual(len(holders), 1, outcomes)
+        self.assertIs(context.registry.find("bob"), holders[0])
+        for lines, closed in outcomes:
+            if closed:
+                self.assertEqual(len(lines), 1, lines)
+                self.assertTrue(lines[0].startswith("ERRO SESSAO_SUBSTITUIDA "), lines)
+            else:
+                kept = [pending_fields(line) for line in lines if line.startswith("PENDENTE ")]
+                self.assertEqual(kept, [("PENDENTE", "alice", "antes"), ("PENDENTE", "alice", "durante")])
+
+    def connected(self, context: ServerContext) -> tuple[ChatSession, socket.socket]:
+        """A session not logged in yet, and the peer socket that reads from it."""
+        server_side, peer = socket_pair(self)
+        return ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context), peer
+
+    @staticmethod
+    def serve_login(start: threading.Barrier, session: ChatSession) -> None:
+        """``ENTRAR bob``, then, if the session ends, what its connection's thread does."""
+        start.wait(TIMEOUT)
+        try:
+            session.handle_line(b"ENTRAR bob senha123")
+            session.flush_output()
+        except SessionEnded:
+            session.end()
+            session.connection.finish()
 
     def session(self, context: ServerContext, name: str, buffer: int = 0) -> ChatSession:
         server_side, _ = socket_pair(self, buffer)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 import time
 
 import protocol
-from tests.support import LineClient, ServerTestCase
+from tests.support import TIMEOUT, LineClient, ServerTestCase
 
 NO_FLOOD = ("--flood-rate", "0")
+RACING_LOGINS = 4  # logins of one account at the same moment
 # The log line of bob's connection, ended by the server after CLOSE_GRACE with lines unwritten.
 BOB_TOO_SLOW = r"\(bob\) encerrada pelo servidor: o cliente não recebeu as últimas mensagens a tempo\.$"
 
@@ -185,6 +187,79 @@ class AcknowledgedUnwrittenTest(ServerTestCase):
         delivered = self.numbers(old_bob.expect_closed(), "MSG")  # what reached the old one's kernel
         self.assertGreater(len(later), 1, "the kernel cannot have taken 9 MB")
         self.assertEqual(delivered + later, list(range(301)), "each once, the older ones first")
+
+    def test_logins_racing_while_the_old_connection_holds_messages_leave_one_session(self) -> None:
+        """Four logins of bob at once while his first connection, not reading, still holds
+        300 acknowledged messages (each login waits for them to come back): the last to
+        claim the name keeps it; every other is told SESSAO_SUBSTITUIDA and closed (none
+        is left a silent zombie); and each acknowledged message reaches bob once, in order."""
+        old_bob, alice = self.stalled_bob_and_alice()
+        self.assertEqual({reply for _, reply in self.send_burst(alice, 0, 300)}, {"OK CHAT bob"})
+        clients = [self.connect() for _ in range(RACING_LOGINS)]
+        replies = self.log_in_at_once(clients, "ENTRAR bob senha123")
+        self.assertIn(alice.request(f"CHAT bob 300 {self.PAD}"), ("OK CHAT bob", "OK CHAT bob GUARDADA"))
+        self.assertEqual(alice.request("CHAT bob marcador"), "OK CHAT bob", "every claim was made by now")
+        winners, received = [], []
+        for client, (reply, before) in zip(clients, replies):
+            if reply.startswith("ERRO "):  # replaced before its login was done
+                self.assertTrue(reply.startswith("ERRO SESSAO_SUBSTITUIDA "), reply)
+                self.assertEqual((before, client.expect_closed()), ([], []), "then nothing, and closed")
+                continue
+            self.assertEqual(reply, "OK ENTRAR bob")
+            after, holds_the_name = self.lines_until_marker_or_closed(client)
+            if holds_the_name:
+                winners.append(client)
+            else:  # logged in, then replaced
+                self.assertTrue(after and after[-1].startswith("ERRO SESSAO_SUBSTITUIDA "), after)
+            numbers = self.numbers(before, "PENDENTE") + self.numbers(after, "MSG")
+            self.assertEqual(numbers, sorted(numbers), "each session's in order")
+            received += numbers
+        self.assertEqual(len(winners), 1, "exactly one session holds the name")
+        delivered = self.numbers(old_bob.expect_closed(), "MSG")  # what reached the old one's kernel
+        self.assertEqual(delivered, list(range(len(delivered))))
+        self.assertEqual(sorted(delivered + received), list(range(301)), "each acknowledged one once")
+        self.assertEqual(winners[0].request("PING"), "OK PING")
+        self.assertEqual(alice.request("LISTA"), "OK LISTA alice bob")
+
+    @staticmethod
+    def log_in_at_once(clients: list[LineClient], line: str) -> list[tuple[str, list[str]]]:
+        """Send ``line`` from every client at the same moment; each one's final reply and
+        the lines before it."""
+        start = threading.Barrier(len(clients))
+        replies: list[tuple[str, list[str]]] = [("", [])] * len(clients)
+        failures: list[BaseException] = []
+
+        def log_in(index: int) -> None:
+            try:
+                start.wait(TIMEOUT)
+                replies[index] = clients[index].reply(line)
+            except BaseException as error:  # reported by the test thread below
+                failures.append(error)
+
+        threads = [threading.Thread(target=log_in, args=(index,)) for index in range(len(clients))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(2 * TIMEOUT)
+        if failures:
+            raise failures[0]
+        return replies
+
+    @staticmethod
+    def lines_until_marker_or_closed(client: LineClient) -> tuple[list[str], bool]:
+        """What ``client`` reads until alice's ``marcador`` (``True``: it holds the name) or
+        until the server closes the connection (``False``)."""
+        lines = []
+        while True:
+            try:
+                line = client.read_line()
+            except (AssertionError, ConnectionResetError) as error:
+                if isinstance(error, AssertionError) and "closed" not in str(error):
+                    raise
+                return lines, False
+            if line == "MSG alice marcador":
+                return lines, True
+            lines.append(line)
 
     def test_order_holds_when_the_recipient_drops_with_messages_unwritten(self) -> None:
         bob, alice = self.stalled_bob_and_alice()

@@ -586,6 +586,37 @@ class SessionRegistryTest(unittest.TestCase):
         self.assertIsNone(registry.find("alice"))
         self.assertEqual(registry.names(), ["bob"])
 
+    def test_each_claim_displaces_the_one_before_and_only_the_last_logs_in(self) -> None:
+        registry = SessionRegistry()
+        first, second, third, bob = (FakeSession(name) for name in ("alice", "alice", "Alice", "bob"))
+        self.log_in(registry, first)
+        self.log_in(registry, bob)
+        self.assertIs(registry.claim(second, "alice"), first)  # type: ignore[arg-type]
+        self.assertIs(registry.claim(third, "ALICE"), second, "the pending login, not the holder")  # type: ignore[arg-type]
+        self.assertTrue(first.replaced and second.replaced and not third.replaced)
+        with self.assertRaises(registry_module.ClaimLost):
+            registry.check_claim(second, "alice")  # type: ignore[arg-type]
+        registry.check_claim(third, "alice")  # type: ignore[arg-type]
+        self.assertIs(self.log_in(registry, third), first)
+        with self.assertRaises(registry_module.ClaimLost, msg="still lost once the name is held"):
+            registry.check_claim(second, "alice")  # type: ignore[arg-type]
+        self.assertFalse(registry.log_out(second, "alice"))  # type: ignore[arg-type]
+        self.assertIs(registry.find("alice"), third)
+        registry.deliver_presence()
+        self.assertEqual(bob.connection.lines, [], "a takeover is no SAIU nor ENTROU")
+
+    def test_a_login_that_gives_up_after_its_claim_takes_the_holder_it_displaced_along(self) -> None:
+        registry = SessionRegistry()
+        old, new, bob = FakeSession("alice"), FakeSession("alice"), FakeSession("bob")
+        self.log_in(registry, old)
+        self.log_in(registry, bob)
+        self.assertIs(registry.claim(new, "alice"), old)  # type: ignore[arg-type]
+        self.assertTrue(old.replaced, "so it does not log out as it ends (ChatSession.end)")
+        self.assertTrue(registry.log_out(new, "alice"), "its login ended before logging in")  # type: ignore[arg-type]
+        self.assertIsNone(registry.find("alice"))
+        registry.deliver_presence()
+        self.assertEqual(bob.connection.lines, ["SAIU alice"], "nobody left holding the name")
+
     def test_presence_notices_keep_their_order(self) -> None:
         """A log-out and a fast log-in of one name reach the others in that order
         (with no presence budget: else most of these would be coalesced)."""
@@ -616,13 +647,15 @@ class SessionRegistryTest(unittest.TestCase):
         budget = registry_module.PRESENCE_PER_MINUTE
         quiet = ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"]
         self.assertEqual(watcher.connection.lines, quiet, "then alice seems to stay")
-        self.assertEqual(registry.names(), ["watcher"])
+        self.assertEqual(registry.names(), ["alice", "watcher"], "to newcomers too")
+        self.assertEqual(registry.names(held=False), ["watcher"])
         now[0] += registry_module.PRESENCE_HOLD - 1
         self.assertEqual(registry.release_departures(), 1.0, "due in a second")
         now[0] += 1
         self.assertIsNone(registry.release_departures())
         registry.deliver_presence()
         self.assertEqual(watcher.connection.lines, [*quiet, "SAIU alice"], "she did not come back: told")
+        self.assertEqual(registry.names(), ["watcher"])
 
     def test_coming_back_while_a_departure_is_held_says_nothing(self) -> None:
         now = [0.0]
@@ -639,6 +672,42 @@ class SessionRegistryTest(unittest.TestCase):
         budget = registry_module.PRESENCE_PER_MINUTE
         self.assertEqual(watcher.connection.lines, ["ENTROU alice", "SAIU alice"] * budget + ["ENTROU alice"])
         self.assertIs(registry.find("alice"), alice)
+
+    def test_whoever_logs_in_or_lists_while_a_departure_is_held_is_right_at_its_end(self) -> None:
+        """carol logs in during alice's held SAIU, and watcher asks LISTA then: both
+        see alice as everyone still does, so whether she comes back in time (no notice
+        at all) or not (SAIU, late), each one's view at the end is the room."""
+        for comes_back in (True, False):
+            with self.subTest(comes_back=comes_back):
+                now = [0.0]
+                registry = SessionRegistry(clock=lambda: now[0])
+                views: dict[FakeSession, tuple[set[str], int]] = {}  # LISTA's names, notices before it
+
+                def lista(session: FakeSession) -> None:
+                    registry.deliver_presence()  # the notices before the reply come first
+                    others = set(registry.names()) - {session.name}
+                    views[session] = (others, len(session.connection.lines))
+
+                watcher, alice, carol = FakeSession("watcher"), FakeSession("alice"), FakeSession("carol")
+                self.log_in(registry, watcher)
+                lista(watcher)
+                for _ in range(registry_module.PRESENCE_PER_MINUTE + 1):  # the last SAIU is held
+                    self.log_in(registry, alice)
+                    registry.log_out(alice, "alice")  # type: ignore[arg-type]
+                self.log_in(registry, carol)
+                lista(carol)
+                lista(watcher)
+                if comes_back:
+                    self.log_in(registry, alice)
+                now[0] += registry_module.PRESENCE_HOLD
+                self.assertIsNone(registry.release_departures())
+                registry.deliver_presence()
+                online = {name for name in ("watcher", "alice", "carol") if registry.find(name) is not None}
+                for session, (view, seen) in views.items():
+                    for line in session.connection.lines[seen:]:
+                        kind, name = line.split(" ")
+                        (view.add if kind == "ENTROU" else view.discard)(name)
+                    self.assertEqual(view, online - {session.name}, session.name)
 
     def test_presence_journal_forgets_only_what_everyone_had(self) -> None:
         journal = presence.PresenceJournal()

@@ -16,10 +16,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 import protocol
-from batchat.locks import tiered_lock
-from batchat.server import tiers
 from batchat import tls_bytes
-from batchat.server import os_support
+from batchat.locks import tiered_lock
+from batchat.server import os_support, tiers
 from batchat.server.ending import Closer, Ending
 from batchat.server.presence import PresenceJournal
 
@@ -279,26 +278,36 @@ class Connection:
 
     def flush(self) -> None:
         """Send what the outbox holds now, without blocking; a writer thread takes the rest."""
-        writer = None
+        failure = None
         with self._lock:
             must_shut_down, self._must_shut_down = self._must_shut_down, False
             due, backlog = self._send_now_locked()
             if backlog:
-                writer = self._writer = threading.Thread(
-                    target=self._write_loop, name=f"writer-{self}", daemon=True
-                )
+                failure = self._start_writer_locked()
         if must_shut_down:
             self._shut_down(socket.SHUT_RDWR)
         if due:
             _run_callbacks(due, True)
-        if writer is None:
-            return
+        if failure is not None:
+            self.drop(Ending(Closer.SERVER, f"sem recursos para enviar ({failure})"))
+
+    def _start_writer_locked(self) -> RuntimeError | None:
+        """Start the writer thread for a backlog; the error if no thread could be started.
+
+        Started under the lock, and published only once started: :meth:`finish`
+        and :meth:`wait_flushed` read ``_writer`` under the lock and join it, and
+        a thread published before its start (the callbacks ran in between) made
+        that join raise, skipping the socket's close and the callbacks of what
+        was never written. ``start()`` waits only for the new thread to begin,
+        never for the network, and the thread's first step waits for this lock.
+        """
+        writer = threading.Thread(target=self._write_loop, name=f"writer-{self}", daemon=True)
         try:
             writer.start()
-        except RuntimeError as error:  # "can't start new thread"
-            with self._lock:
-                self._writer = None
-            self.drop(Ending(Closer.SERVER, f"sem recursos para enviar ({error})"))
+        except RuntimeError as error:  # "can't start new thread": dropped by the caller
+            return error
+        self._writer = writer
+        return None
 
     def _send_now_locked(self) -> tuple[list[Callable[[bool], None]], bool]:
         """One non-blocking send of the whole outbox: the callbacks now due, and
@@ -356,7 +365,8 @@ class Connection:
     def finish(self) -> None:
         """Called by the reader thread last: flush, wait a little, then release the socket."""
         self.close()
-        writer = self._writer
+        with self._lock:  # a writer is published only once started (see _start_writer_locked)
+            writer = self._writer
         if writer is not None:
             writer.join(CLOSE_GRACE)
             if writer.is_alive():
@@ -373,7 +383,9 @@ class Connection:
         _run_callbacks(unwritten, False)
 
     def wait_flushed(self, timeout: float) -> None:
-        writer = self._writer
+        """Wait up to ``timeout`` for the writer thread, if there is one, to end."""
+        with self._lock:  # as in finish(): never a writer not yet started
+            writer = self._writer
         if writer is not None:
             writer.join(timeout)
 

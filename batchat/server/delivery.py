@@ -3,9 +3,11 @@
 Owns the order between the mailbox and the registry: a login takes what the
 mailbox kept and becomes visible in one step under this module's lock, and a
 message kept meanwhile is looked for under the same lock, so it either is
-among those handed over or finds its recipient online. The mailbox only
-stores; this module decides when its messages go out, and formats them.
-Called by the chat sessions (login, private messages) only.
+among those handed over or finds its recipient online. A login's claim of
+its name is made under the same lock too, so a hand-over either is done
+before a newer claim or sees it and takes nothing. The mailbox only stores;
+this module decides when its messages go out, and formats them. Called by
+the chat sessions (login, private messages) only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from batchat.locks import tiered_lock
 from batchat.server import tiers
 from batchat.server.connection import Connection
 from batchat.server.mailbox import Mailbox, WaitingMessage
-from batchat.server.registry import SessionRegistry
+from batchat.server.registry import Member, SessionRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,12 +32,13 @@ T = TypeVar("T")
 class Delivery:
     """Kept messages into outboxes, and back to the mailbox when never written.
 
-    API: :meth:`hand_over` (at a login), :meth:`after_store` (a message kept
+    API: :meth:`claim` and :meth:`hand_over` (at a login), :meth:`after_store` (a message kept
     for someone found offline), :meth:`watch` (live messages just acknowledged).
 
-    ``_lock`` is tier 1, the first taken: under it the registry's lock (tier
-    2, in ``log_in``) and a connection's (tier 3, in ``enqueue``), and the
-    mailbox's (tier 4) briefly. Nothing under it does I/O: ``enqueue`` only
+    ``_lock`` is ``tiers.DELIVERY``, the first state lock taken: under it the
+    registry's (in ``log_in``, ``claim`` and ``check_claim``), a connection's
+    (in ``enqueue``, also the displaced session's error at a claim) and the
+    mailbox's, briefly. Nothing under it does I/O: ``enqueue`` only
     queues, and the bytes are sent (``flush``) after it is released.
     """
 
@@ -44,12 +47,24 @@ class Delivery:
         self._registry = registry
         self._lock = tiered_lock(tiers.DELIVERY, "Delivery")
 
-    def hand_over(self, name: str, connection: Connection, log_in: Callable[[], T]) -> T:
+    def claim(self, name: str, session: Member) -> Member | None:
+        """:meth:`SessionRegistry.claim` under this lock, so it never falls inside a
+        hand-over: the session displaced, if any (the caller closes its connection)."""
+        with self._lock:
+            return self._registry.claim(session, name)
+
+    def hand_over(
+        self, name: str, connection: Connection, log_in: Callable[[], T], claimant: Member | None = None
+    ) -> T:
         """Put the messages kept for ``name`` in ``connection``'s outbox (``PENDENTE``
         lines, then an ``INFO`` with how many), then call ``log_in``, which makes
         the recipient findable, in the same step. Nothing is sent here; the
-        caller flushes."""
+        caller flushes. ``claimant``: the session that claimed ``name`` for this
+        login; raises :class:`batchat.server.registry.ClaimLost`, having taken nothing,
+        if a newer login claimed it since."""
         with self._lock:
+            if claimant is not None:
+                self._registry.check_claim(claimant, name)
             try:
                 count = self._put_in_outbox_locked(protocol.name_key(name), connection, kept=True)
             except Exception:  # they stay kept (see _put_in_outbox_locked); the login goes on

@@ -300,7 +300,7 @@ class ChatServer:
     def _save_last_seen(self) -> None:
         """Whoever is still online was last seen now: on disk before the process ends."""
         now = time.time()
-        for name in self._registry.names():
+        for name in self._registry.names(held=False):  # a held SAIU's person was seen leaving
             self._context.users.record_seen(name, now)
         try:
             self._context.users.save()

@@ -27,12 +27,18 @@ log = logging.getLogger(__name__)
 
 class Member(Protocol):
     """What the registry needs of a session: its connection, its name once logged in,
-    and a way to tell it a newer login of the same account replaced it."""
+    and a way to tell it a newer login of the same account replaced it (called under
+    the registry's lock: it may queue, never send)."""
 
     connection: Connection
     name: str | None
 
     def mark_replaced(self) -> None: ...
+
+
+class ClaimLost(Exception):
+    """A newer login of the same account claimed the name (see :meth:`SessionRegistry.claim`)
+    while this one waited: this login must end, without logging in."""
 
 
 PRESENCE_TICK = 0.02  # seconds the presence thread waits, so a burst of notices shares a send
@@ -43,7 +49,8 @@ FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones 
 
 # A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
 # has its SAIU held PRESENCE_HOLD seconds: if it comes back meanwhile, nobody
-# hears it left nor came back. Everyone's screen stays quiet, and still right.
+# hears it left nor came back. Everyone's screen stays quiet, and still right:
+# meanwhile LISTA shows it online to everyone, newcomers too (see names).
 PRESENCE_PER_MINUTE = 4
 
 
@@ -54,8 +61,9 @@ class SessionRegistry:
     """Every open connection, and which logged-in session holds each name.
 
     API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`, :meth:`wait_until_empty`,
-    :meth:`log_in`, :meth:`log_out`, :meth:`find`, :meth:`find_online`, :meth:`connection_of`,
-    :meth:`names`, :meth:`online_count`, :meth:`broadcast`. Methods return copies.
+    :meth:`claim`, :meth:`check_claim`, :meth:`log_in`, :meth:`log_out`, :meth:`find`,
+    :meth:`find_online`, :meth:`connection_of`, :meth:`names`, :meth:`online_count`,
+    :meth:`broadcast`. Methods return copies.
 
     Writes take the lock; :meth:`find`, on every private message's path, reads
     without it (a single dict operation is atomic under the GIL). Messages are
@@ -82,6 +90,7 @@ class SessionRegistry:
         self._max_clients = max_clients
         self._max_per_ip = max_per_ip
         self._by_name: dict[str, Member] = {}
+        self._claims: dict[str, Member] = {}  # name key -> the login about to hold it (see claim)
         self._connections: set[Connection] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._presence = PresenceJournal()
@@ -120,6 +129,32 @@ class SessionRegistry:
         with self._lock:
             return list(self._connections)
 
+    def claim(self, session: Member, name: str) -> Member | None:
+        """Make ``session``, a login of ``name`` not done yet, the one to hold it next;
+        return the session it displaces, marked replaced here: the login that claimed
+        the name before and has not finished, else the session holding it.
+
+        Recorded at once, under the lock, so that of any number of logins of
+        one account racing, each finds the one before it to replace, and one
+        live session is left: the last to claim. A displaced login learns it at
+        :meth:`check_claim`. Called through ``Delivery.claim`` (a hand-over and
+        a claim never cross); nothing is sent here.
+        """
+        key = protocol.name_key(name)
+        with self._lock:
+            displaced = self._claims.get(key) or self._by_name.get(key)
+            self._claims[key] = session
+            if displaced is not None:
+                displaced.mark_replaced()
+        return displaced
+
+    def check_claim(self, session: Member, name: str) -> None:
+        """Raise :class:`ClaimLost` unless ``session`` still holds its claim of ``name``:
+        a newer login claimed it since (and may even have logged in already)."""
+        with self._lock:
+            if self._claims.get(protocol.name_key(name)) is not session:
+                raise ClaimLost(name)
+
     def log_in(self, session: Member, name: str, reply: bytes = b"") -> Member | None:
         """Make ``session`` the holder of ``name``, replay the public history to it,
         then ``reply`` (``OK ENTRAR``, which ends the login's reply), and tell the
@@ -130,6 +165,8 @@ class SessionRegistry:
         """
         key = protocol.name_key(name)
         with self._lock:
+            if self._claims.get(key) is session:
+                del self._claims[key]  # claimed, now held
             if self._history:  # bounded by --history lines: past max_queue if need be
                 session.connection.enqueue(b"".join(self._history), bounded=False)
             if reply:  # under the lock too: no live message can come before it
@@ -152,6 +189,9 @@ class SessionRegistry:
         """
         key = protocol.name_key(name)
         with self._lock:
+            if self._claims.get(key) is session:  # a login that gave up after its claim:
+                del self._claims[key]  # the holder it displaced leaves with it
+                session = self._by_name.get(key, session)
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
@@ -231,10 +271,19 @@ class SessionRegistry:
     def keeps_history(self) -> bool:
         return self._history.maxlen != 0
 
-    def names(self) -> list[str]:
-        """Names online, sorted ignoring case."""
+    def names(self, *, held: bool = True) -> list[str]:
+        """Names online, sorted ignoring case: as everyone was told, so, with ``held``,
+        also those whose ``SAIU`` is held (see :data:`PRESENCE_HOLD`).
+
+        Everyone online before such a log-out still shows that person online,
+        and hears nothing if they come back in time; whoever logs in or asks
+        ``LISTA`` meanwhile must be shown the same, or would never hear they
+        are back. If they stay away, the late ``SAIU`` reaches everyone alike.
+        """
         with self._lock:
             names = [name for session in self._by_name.values() if (name := session.name)]
+            if held:  # never also in _by_name: log_in takes a name out of _held
+                names += [name for name, _ in self._held.values()]
         return sorted(names, key=lambda name: (name.casefold(), name))
 
     def broadcast(self, session: Member, history_line: bytes | None) -> list[Member]:

@@ -25,7 +25,7 @@ from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.framing import LineTooLong
 from batchat.server.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
 from batchat.server.mailbox import Mailbox, WaitingMessage
-from batchat.server.registry import SessionRegistry
+from batchat.server.registry import ClaimLost, Member, SessionRegistry
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,17 @@ class ChatSession:
         self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
 
     def mark_replaced(self) -> None:
-        """The same account logged in elsewhere: execute nothing more."""
+        """A newer login of the same account claimed our name: execute nothing more, and
+        tell the client why (the newer login then closes our connection, which sends it).
+
+        Called by the registry under its lock, which makes the test and the set
+        one step: the line is only queued (the connection's lock, a higher tier), once.
+        """
+        if self._replaced.is_set():
+            return
         self._replaced.set()
+        error = ProtocolError(ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada.")
+        self.connection.enqueue(protocol.encode_line(protocol.format_error(error)))
 
     def handle_line(self, raw: bytes | LineTooLong) -> None:
         """Decode, parse and execute one framed line; protocol errors become ``ERRO`` replies.
@@ -243,12 +252,7 @@ class ChatSession:
         self.flush_output()
         self._take_over(registered)
         self._wait_for_what_comes_back(registered)
-        reply = protocol.encode_line(protocol.format_ok("ENTRAR", registered))
-        replaced = self._context.delivery.hand_over(
-            registered,
-            self.connection,
-            lambda: self._context.registry.log_in(self, registered, reply),
-        )
+        replaced = self._hand_over(registered)
         self.connection.flush()
         self._context.users.record_seen(registered, time.time())
         log.info(
@@ -260,23 +264,36 @@ class ChatSession:
         if replaced is not None:
             log.info("Sessão anterior de %s (%s) substituída.", registered, replaced.connection)
 
-    def _take_over(self, name: str) -> None:
-        """The same account is online on another connection: close that one first.
+    def _hand_over(self, name: str) -> Member | None:
+        """The kept messages, the history and ``OK ENTRAR`` into our outbox, and our name
+        held, in one step (see ``Delivery.hand_over``); the session it replaced. Ends
+        the session if a newer login claimed the name while we waited: it told our client."""
+        reply = protocol.encode_line(protocol.format_ok("ENTRAR", name))
+        try:
+            return self._context.delivery.hand_over(
+                name, self.connection, lambda: self._context.registry.log_in(self, name, reply), claimant=self
+            )
+        except ClaimLost:
+            raise SessionEnded.of(REPLACED) from None
 
-        From now on it accepts no line, so a private message sent to us meanwhile
-        is kept in the mailbox, after (by its id) what the old connection never
-        wrote, which comes back there as that connection ends; this login's
-        hand-over then gives them all, in order. The old session stays the
-        name's holder until our login replaces it (see :meth:`end`), so nobody
-        hears SAIU and ENTROU for a takeover.
+    def _take_over(self, name: str) -> None:
+        """Claim our name; if the same account is on another connection, online or
+        still logging in, that one is told ``SESSAO_SUBSTITUIDA`` and closed first.
+
+        The claim is recorded at once (see ``SessionRegistry.claim``): a third
+        login finds us to replace, and our login then ends without ``OK
+        ENTRAR``. The old connection accepts no line from now on, so a private
+        message sent to us meanwhile is kept in the mailbox, after (by its id)
+        what the old connection never wrote, which comes back there as that
+        connection ends; this login's hand-over then gives them all, in order.
+        The old session stays the name's holder until our login replaces it
+        (see :meth:`end`), so nobody hears SAIU and ENTROU for a takeover.
         """
-        previous = self._context.registry.find_online(name)
+        previous = self._context.delivery.claim(name, self)
         if previous is None:
             return
-        previous.mark_replaced()
-        error = ProtocolError(ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada.")
-        previous.connection.send_line(protocol.format_error(error))  # not ours: send now
-        previous.connection.close(REPLACED)
+        # Even if it is ending already: a drop (the error over max_queue) shuts it down only here.
+        previous.connection.close(REPLACED)  # sends the error mark_replaced queued
         previous.connection.stop_reading(REPLACED)
 
     def _wait_for_what_comes_back(self, name: str) -> None:
