@@ -32,14 +32,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import protocol
 from batchat import cli, system
 from batchat.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
-from batchat.connection import CLOSE_GRACE, Connection
+from batchat.connection import Connection
 from batchat.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
 from batchat.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.mailbox import Mailbox
@@ -47,6 +47,7 @@ from batchat.reader import read_lines
 from batchat.registry import SessionRegistry
 from batchat.session import ChatSession, ServerContext
 from batchat.storage import data_folder_problem, describe_os_error, lock_data_file, FolderInUse, StorageError
+from batchat.timing import DEFAULT_TIMING, Timing
 from batchat.tls import DEFAULT_TLS_TIMEOUT, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -79,14 +80,6 @@ THREAD_STACK_SIZE = 256 * 1024
 SWITCH_INTERVAL = 0.05
 
 
-# Seconds the sessions get at shutdown, once cut off, to end and keep in the
-# mailbox what their connections never wrote (one commit per batch: fast).
-END_GRACE = 5.0
-
-
-ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
-
-
 # Windows runs a signal handler only when the main thread comes back to Python
 # code, never inside select(): wake up now and then so Ctrl-C is heard there.
 ACCEPT_WAKE = 0.5
@@ -99,6 +92,9 @@ MAX_HISTORY = 10_000
 
 
 SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr
 
 
 class ChatServer:
@@ -114,10 +110,12 @@ class ChatServer:
         mailbox_path: Path,
         history: int = DEFAULT_HISTORY,
         tls: TlsSettings | None = None,
+        timing: Timing = DEFAULT_TIMING,
     ) -> None:
         self._limits = limits
         self._tls = tls
-        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history)
+        self._timing = timing
+        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history, timing=timing)
         self._mailbox = Mailbox(mailbox_path, limits.max_pending)
         self._context = ServerContext(
             users,
@@ -128,6 +126,7 @@ class ChatServer:
             RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
             RateLimiter(limits.register_rate),
             RateLimiter(limits.login_attempts),
+            timing=timing,
         )
         self._listener = system.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
@@ -175,7 +174,7 @@ class ChatServer:
             self._start_session(sock, address)
 
     def _start_session(self, sock: socket.socket, address: tuple[str, int]) -> None:
-        connection = Connection(sock, address, self._limits.max_queue)
+        connection = Connection(sock, address, self._limits.max_queue, self._timing)
         if self._tls is not None:
             connection.expect_tls()
         refusal = self._registry.admit(connection)
@@ -200,8 +199,9 @@ class ChatServer:
         if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
             # The pending connection stays in the backlog and the listener stays
             # readable: pause, or this loop would spin and flood the log.
-            log.error("Sem recursos para aceitar conexões (%s); pausa de %.1f s.", error.strerror, ACCEPT_PAUSE)
-            self._stopping.wait(ACCEPT_PAUSE)
+            pause = self._timing.accept_pause
+            log.error("Sem recursos para aceitar conexões (%s); pausa de %.1f s.", error.strerror, pause)
+            self._stopping.wait(pause)
         else:
             log.warning("Falha ao aceitar conexão: %s", error)
 
@@ -254,14 +254,13 @@ class ChatServer:
                 self._registry.remove_connection(connection)
                 log.info("%s", describe_end(str(connection), session.name, connection.ending or ending))
 
-    @staticmethod
-    def _say_goodbye(connections: list[Connection]) -> None:
-        """Tell everyone, and give what waits for each CLOSE_GRACE to go out."""
+    def _say_goodbye(self, connections: list[Connection]) -> None:
+        """Tell everyone, and give what waits for each connection ``close_grace`` to go out."""
         goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
         for connection in connections:
             connection.send_line(goodbye)
             connection.close(SERVER_STOPPING)
-        deadline = time.monotonic() + CLOSE_GRACE
+        deadline = time.monotonic() + self._timing.close_grace
         for connection in connections:
             connection.wait_flushed(max(0.0, deadline - time.monotonic()))
 
@@ -277,9 +276,9 @@ class ChatServer:
         before = self._mailbox.kept_unwritten
         for connection in connections:
             connection.drop(SERVER_STOPPING)
-        if not self._registry.wait_until_empty(END_GRACE):
-            log.error("Algumas conexões não terminaram em %.0f s; o que elas não escreveram pode se perder.",
-                      END_GRACE)
+        if not self._registry.wait_until_empty(self._timing.end_grace):
+            log.error("Algumas conexões não terminaram em %g s; o que elas não escreveram pode se perder.",
+                      self._timing.end_grace)
         kept = self._mailbox.kept_unwritten - before
         if kept == 1:
             log.info("1 mensagem privada ainda não entregue foi guardada.")
@@ -312,6 +311,7 @@ class ChatServer:
         connections = self._registry.connections()
         self._say_goodbye(connections)
         self._end_sessions(connections)
+        self._registry.close()
         self._mailbox.close()
         self._save_last_seen()
         self._wake_reader.close()
@@ -348,6 +348,14 @@ def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], An
         return value
 
     return parse
+
+
+def _timing(text: str) -> Timing:
+    """argparse type for the hidden ``--timing``: see :meth:`Timing.parse`."""
+    try:
+        return Timing.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
 
 
 # (option, type, largest value, help) for each field of Limits, in --help order.
@@ -424,6 +432,8 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"
     )
+    # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
+    parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)
 
 
 def _add_limit_options(parser: cli.PortugueseArgumentParser) -> None:
@@ -481,33 +491,64 @@ class StartUpError(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Start the server with the command line's options; the exit status."""
     args = parse_arguments(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
     status_log.setLevel(logging.INFO)
     open_files = system.raise_open_file_limit()
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
     try:
-        tls = _load_tls(args)
-        locks = _lock_data_files(args)
-        users, server = _open_server(args, tls)
+        started = start(args)
     except StartUpError as error:
         log.critical("%s", error)
         return 1
 
     def stop(signal_name: str) -> None:
         log.info("Sinal %s recebido.", signal_name)
-        server.shutdown()
+        started.server.shutdown()
 
     system.on_stop_request(stop)
-    status_log.info(
-        "Servidor BatChat pronto em %s%s (%d contas em %s).",
-        protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
-    )
-    server.serve_forever()
-    for fd in locks:  # held until everything is written; the next server may start now
-        os.close(fd)
+    started.serve()
     return 0
+
+
+@dataclass
+class StartedServer:
+    """A server listening with its data files locked, as :func:`start` leaves it."""
+
+    server: ChatServer
+    users: UserStore
+    locks: list[int]  # file descriptors of the data files' locks
+    args: Any
+
+    def serve(self) -> None:
+        """Say it is ready, serve until :meth:`ChatServer.shutdown`, then let the files go."""
+        status_log.info(
+            "Servidor BatChat pronto em %s%s (%d contas em %s).",
+            protocol.format_address(*self.server.address), " com TLS" if self.args.tls_cert else "",
+            len(self.users), self.args.users,
+        )
+        self.server.serve_forever()
+        for fd in self.locks:  # held until everything is written; the next server may start now
+            os.close(fd)
+
+
+def start(args: Any) -> StartedServer:
+    """Everything :func:`main` does before serving that leaves the process alone (no
+    signal handlers, logging set-up or process limits): the certificate, the data files
+    locked, the accounts, the listening socket. Raises :class:`StartUpError`.
+
+    Also called by the tests that run the server on a thread of their own process.
+    """
+    tls = _load_tls(args)
+    locks = _lock_data_files(args)
+    try:
+        users, server = _open_server(args, tls)
+    except StartUpError:
+        for fd in locks:
+            os.close(fd)
+        raise
+    return StartedServer(server, users, locks, args)
 
 
 def _load_tls(args: Any) -> TlsSettings | None:
@@ -542,7 +583,7 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
         users = UserStore(args.users, args.hash_cost)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, history=args.history, tls=tls,
+            mailbox_path=args.mailbox, history=args.history, tls=tls, timing=args.timing,
         )
     except StorageError as error:
         raise StartUpError(f"Não foi possível iniciar: {error}") from error

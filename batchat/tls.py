@@ -17,8 +17,9 @@ from pathlib import Path
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import tls_endpoint
-from batchat.connection import CLOSE_GRACE, RECV_SIZE
+from batchat.connection import RECV_SIZE
 from batchat.ending import Closer, SessionEnded
+from batchat.timing import DEFAULT_TIMING
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class TlsSettings:
         except TimeoutError:
             first = b""
         if protocol.foreign_protocol(first) != "TLS":
-            sock.settimeout(CLOSE_GRACE)
+            sock.settimeout(DEFAULT_TIMING.close_grace)  # it may not read
             sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
             if first:
                 raise SessionEnded(Closer.SERVER, "cliente sem TLS na porta TLS")
