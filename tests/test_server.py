@@ -14,7 +14,7 @@ import time
 import unittest
 
 import protocol
-from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase
+from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase, own_process
 
 
 class ChatStoryTest(ServerTestCase):
@@ -207,6 +207,7 @@ class DeliveryTest(ServerTestCase):
 
 
 class LifecycleTest(ServerTestCase):
+    @own_process  # SIGTERM itself, and the exit status
     def test_sigterm_says_goodbye_and_restart_on_same_port_keeps_accounts(self) -> None:
         alice = self.logged_in("alice")
         anonymous = self.connect()
@@ -219,10 +220,11 @@ class LifecycleTest(ServerTestCase):
             self.assertEqual(len(lines), 1, lines)
             self.assertTrue(lines[0].startswith("INFO O servidor está sendo encerrado"), lines)
 
-        self.server = self.start_server(port)
+        self.server = self.start_server(port, own_process=False)  # the signal was the old one's
         self.assertEqual(self.server.port, port)
         self.logged_in("alice", register=False)
 
+    @own_process  # SIGINT itself, and the exit status
     def test_sigint_stops_cleanly(self) -> None:
         self.assertEqual(self.server.stop(signal.SIGINT), 0)
         self.assertIn("Servidor encerrado.", self.server.log)
@@ -285,11 +287,12 @@ class LifecycleTest(ServerTestCase):
         in_flight.unlink()
         self.assertEqual(self.connect().request("ENTRAR alice senha123"), "OK ENTRAR alice")
 
+    @own_process  # SIGKILL
     def test_the_lock_of_a_killed_server_stops_nobody(self) -> None:
         self.register("alice")
         self.server.kill()
         self.assertTrue((self.folder / "users.json.lock").exists())
-        self.server = self.start_server()
+        self.server = self.start_server(own_process=False)  # only the killed one had to be a process
         self.logged_in("alice", register=False)
 
     def test_a_mailbox_used_by_another_server_is_refused_too(self) -> None:
@@ -333,6 +336,7 @@ class LifecycleTest(ServerTestCase):
             self.assertIn(option, result.stdout)
 
 
+@own_process  # SIGKILL
 class DurabilityTest(ServerTestCase):
     server_args = ("--flood-rate", "0", "--register-rate", "0")
     def test_sigkill_during_registrations_loses_no_acknowledged_account(self) -> None:

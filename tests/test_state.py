@@ -25,7 +25,7 @@ from batchat.connection import QUEUE_FULL, Connection
 from batchat.limits import RateLimiter, TokenBucket
 from batchat.registry import SessionRegistry
 from batchat.timing import DEFAULT_TIMING, Timing
-from tests.support import socket_pair
+from tests.support import long_test, socket_pair
 
 HASH_COST = 4
 PASSWORD = "segredo-muito-bom"
@@ -318,6 +318,7 @@ class UserStoreTest(unittest.TestCase):
             self.store()
         self.assertIn(str(self.path), str(raised.exception))
 
+    @long_test  # 256 MiB of scrypt: seconds
     def test_the_largest_accepted_parameters_really_compute(self) -> None:
         largest = accounts.MAX_SCRYPT_MEMORY // (128 * 8)
         self.assertEqual(largest, 2**accounts.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
