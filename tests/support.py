@@ -7,6 +7,7 @@ by a thread and waited on with a condition, never polled with sleep.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -16,7 +17,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import logging
 import tempfile
 import threading
 import time
