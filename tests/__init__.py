@@ -7,6 +7,7 @@ that module alone and prints no such line.
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import unittest
 from pathlib import Path
@@ -29,16 +30,20 @@ class _SummarisedSuite(unittest.TestSuite):
 
 
 def print_summary(result: unittest.TestResult) -> None:
+    """One line, in Portuguese, on stderr as unittest's own report."""
     from tests.support import LONG_TESTS, LONG_TEST_REASON
 
     long_ones = [test for test, reason in result.skipped if reason == LONG_TEST_REASON]
     others = len(result.skipped) - len(long_ones)
-    ran = f"{result.testsRun - len(result.skipped)} testes rodaram"
+    count = result.testsRun - len(result.skipped)
+    line = "Resumo: 1 teste rodou" if count == 1 else f"Resumo: {count} testes rodaram"
     if others:
-        ran += f" ({others} pulados por falta de algo nesta máquina)"
+        line += " (1 pulado" if others == 1 else f" ({others} pulados"
+        line += " por falta de algo nesta máquina)"
     if long_ones:
         names = ", ".join(f"{type(test).__name__}.{test._testMethodName}" for test in long_ones)
-        left = f"{len(long_ones)} longos ficaram para o CI ({LONG_TESTS}=1 os roda): {names}"
-    else:
-        left = f"os longos também ({LONG_TESTS}=1)"
-    print(f"Resumo: {ran}; {left}.", file=sys.stderr)
+        left = "1 longo ficou" if len(long_ones) == 1 else f"{len(long_ones)} longos ficaram"
+        line += f"; {left} para o CI ({LONG_TESTS}=1 os roda): {names}"
+    elif os.environ.get(LONG_TESTS) == "1":
+        line += f", os longos entre eles ({LONG_TESTS}=1)"
+    print(f"{line}.", file=sys.stderr)
