@@ -1,12 +1,14 @@
-"""Test helpers: the real server as a subprocess, and a raw line-based TCP client.
+"""Test helpers: the real server (on a thread of the test process, or as a
+subprocess), a raw line-based TCP client, and the marks for long tests.
 
-Every wait here is bounded: reads have timeouts, the server's log is drained by
-a thread and waited on with a condition, never polled with sleep.
+Every wait here is bounded: reads have timeouts, the server's log is collected
+by a thread and waited on with a condition, never polled with sleep.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,17 +23,27 @@ import threading
 import time
 import unittest
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import protocol
 from batchat import framing, locks
+from batchat.server import main as server_module
+from batchat.server.timing import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "servidor.py"
 CLIENT = ROOT / "cliente.py"
 TIMEOUT = 10.0  # generous bound for any single wait; a healthy run is far faster
 TEST_HASH_COST = "4"  # scrypt n=16: fast tests; production default is 15
+# The test servers' waits: a closing connection's grace of 2 s would be waited
+# out by every test whose client stops reading (production: Timing()).
+TEST_TIMING = Timing(close_grace=0.25)
+# Long tests (stress loops, the largest scrypt) run only with this set to 1, as
+# .ci/run does; a plain `python3 -m unittest` skips them and says so at the end.
+LONG_TESTS = "BATCHAT_TESTES_LONGOS"
+LONG_TEST_REASON = f"teste longo: roda com {LONG_TESTS}=1 (o .ci/run liga)"
 READY_RE = re.compile(r"pronto em (?:\[[0-9a-f:]+\]|[\d.]+):(\d+)")
 # Runs servidor.py or cliente.py as on Windows: the Unix-only modules missing.
 WITHOUT_UNIX = ROOT / "tests" / "without_unix.py"
@@ -57,27 +69,35 @@ def socket_pair(test: unittest.TestCase, buffer: int = 0) -> tuple[socket.socket
     return server_side, peer
 
 
-class StreamLines:
-    """Drain a text stream in a thread, so the process never blocks on a full pipe,
-    and let a test wait (with a timeout) for a line matching a pattern."""
+def long_test(test: Any) -> Any:
+    """Mark a test method or class as long: skipped unless ``BATCHAT_TESTES_LONGOS=1``."""
+    return unittest.skipUnless(os.environ.get(LONG_TESTS) == "1", LONG_TEST_REASON)(test)
+
+
+def own_process(test: Any) -> Any:
+    """Mark a test method or class whose server must be ``servidor.py`` in a process of
+    its own: where the process is the point (signals, ``kill -9``, SIGSTOP, ``/proc``)."""
+    test.server_in_own_process = True
+    return test
+
+
+class CollectedLines:
+    """Lines another thread adds, and a wait (with a timeout) for one matching a pattern."""
 
     EOF_MARK = "<EOF>"
 
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
+    def __init__(self) -> None:
         self._lines: list[str] = []
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
 
-    def _drain(self) -> None:
-        for line in self._stream:
-            with self._changed:
-                self._lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
+    def add(self, line: str) -> None:
         with self._changed:
-            self._lines.append(self.EOF_MARK)
+            self._lines.append(line)
             self._changed.notify_all()
+
+    def end(self) -> None:
+        """No more lines will come: a wait for one fails at once."""
+        self.add(self.EOF_MARK)
 
     @property
     def text(self) -> str:
@@ -104,6 +124,21 @@ class StreamLines:
                 if remaining <= 0:
                     raise AssertionError(f"no line matched {pattern!r}:\n{self.text}")
                 self._changed.wait(remaining)
+
+
+class StreamLines(CollectedLines):
+    """Drain a text stream in a thread, so the process never blocks on a full pipe."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        for line in self._stream:
+            self.add(line.rstrip("\n"))
+        self.end()
 
     def close(self, timeout: float = TIMEOUT) -> None:
         self._thread.join(timeout)
@@ -142,11 +177,13 @@ def set_folder_writable(test: unittest.TestCase, folder: Path, writable: bool) -
         test.skipTest("running as root without a working chattr: cannot make a folder read-only")
 
 
-def limit_open_files(count: int) -> None:
-    """Lower this process's limit of open files (Unix only: tests that need it skip elsewhere)."""
+def open_files_limiter(count: int) -> Callable[[], None]:
+    """What lowers a child's limit of open files, run between fork and exec (Unix only:
+    tests that need it skip elsewhere). ``resource`` is imported here, in the parent:
+    the child, forked from a process with threads, must not import."""
     import resource
 
-    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def last_seen(users_path: Path, name: str) -> float | None:
@@ -160,37 +197,22 @@ def has_proc() -> bool:
     return Path("/proc/self/status").exists()
 
 
-class ServerProcess:
-    """``servidor.py`` running on 127.0.0.1, its stderr log collected line by line."""
+def server_options(
+    users_path: Path, extra_args: tuple[str, ...], port: int, host: str, timing: Timing | None
+) -> list[str]:
+    """servidor.py's options for a test server: the address, the files, a fast hash."""
+    waits = ("--timing", timing.as_option()) if timing is not None else ()
+    return [
+        "--host", host, "--port", str(port), "--users", str(users_path), "--hash-cost", TEST_HASH_COST,
+        *waits, *extra_args,
+    ]
 
-    def __init__(
-        self, users_path: Path, *extra_args: str, port: int = 0, max_open_files: int = 0,
-        host: str = "127.0.0.1", launcher: tuple[str, ...] = (),
-    ) -> None:
-        """``launcher``: a script that runs servidor.py (e.g. ``WITHOUT_UNIX``)."""
-        self.users_path = users_path
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                *launcher,
-                str(SERVER),
-                "--host", host,
-                "--port", str(port),
-                "--users", str(users_path),
-                "--hash-cost", TEST_HASH_COST,
-                *extra_args,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            encoding="utf-8",
-            errors="replace",
-            cwd=users_path.parent,
-            preexec_fn=(lambda: limit_open_files(max_open_files)) if max_open_files else None,
-        )
-        assert self.process.stderr is not None
-        self._log = StreamLines(self.process.stderr)
-        self.port = 0
+
+class ServerLog:
+    """A test server's log, line by line, and the port its "ready" line names."""
+
+    _log: CollectedLines
+    port: int
 
     @property
     def log(self) -> str:
@@ -203,6 +225,35 @@ class ServerProcess:
         self.port = int(self.wait_for_log(READY_RE.pattern).group(1))
         return self.port
 
+
+class ServerProcess(ServerLog):
+    """``servidor.py`` running on 127.0.0.1, its stderr log collected line by line."""
+
+    def __init__(
+        self, users_path: Path, *extra_args: str, port: int = 0, max_open_files: int = 0,
+        host: str = "127.0.0.1", launcher: tuple[str, ...] = (), timing: Timing | None = None,
+    ) -> None:
+        """``launcher``: a script that runs servidor.py (e.g. ``WITHOUT_UNIX``)."""
+        self.users_path = users_path
+        self.process = subprocess.Popen(
+            [sys.executable, *launcher, str(SERVER), *server_options(users_path, extra_args, port, host, timing)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+            cwd=users_path.parent,
+            preexec_fn=open_files_limiter(max_open_files) if max_open_files else None,
+        )
+        assert self.process.stderr is not None
+        self._stream = StreamLines(self.process.stderr)
+        self._log = self._stream
+        self.port = 0
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> int:
         """Send ``sig`` and wait for the exit; returns the exit status."""
         if self.process.poll() is None:
@@ -210,7 +261,7 @@ class ServerProcess:
         try:
             status = self.process.wait(timeout)
         finally:
-            self._log.close(timeout)
+            self._stream.close(timeout)
         if locks.MARK in self.log:  # a lock taken out of order in the server (see batchat.locks)
             raise AssertionError(f"O servidor pegou uma trava fora da ordem dos níveis:\n{self.log}")
         return status
@@ -230,6 +281,110 @@ class ServerProcess:
 
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+
+class InProcessServer(ServerLog):
+    """The real server on a thread of the test process: servidor.py's own start-up and
+    shutdown (:func:`batchat.server.main.start`, then ``serve``) without a new interpreter,
+    several times cheaper to start than :class:`ServerProcess`.
+
+    It offers what :class:`ServerProcess` does but the process itself: :meth:`stop`
+    is the shutdown SIGTERM and SIGINT both cause, and there is no ``kill``, no
+    ``/proc``. Tests that need those are marked :func:`own_process`. The log is
+    what BatChat's loggers say while it runs, formatted as servidor.py's stderr
+    (a second in-process server running at the same time would show there too).
+    """
+
+    def __init__(
+        self, users_path: Path, *extra_args: str, port: int = 0, host: str = "127.0.0.1",
+        timing: Timing | None = None,
+    ) -> None:
+        self.users_path = users_path
+        self.port = 0
+        args = server_module.parse_arguments(server_options(users_path, extra_args, port, host, timing))
+        self._log = CollectedLines()
+        self._handler = _LinesHandler(self._log)
+        _capture_log(self._handler, args.log_level)
+        try:
+            started = server_module.start(args)
+        except server_module.StartUpError as error:
+            _release_log(self._handler)
+            raise AssertionError(f"the in-process server did not start: {error}") from error
+        self._server = started.server
+        self._status: list[int] = []  # the "exit status", once serve() has returned
+        self._stopped = False
+        self._thread = threading.Thread(target=self._serve, args=(started,), name="servidor-em-teste", daemon=True)
+        self._thread.start()
+
+    def _serve(self, started: server_module.StartedServer) -> None:
+        try:
+            started.serve()
+            self._status.append(0)
+        except Exception:  # as the process would: said in the log, and a non-zero status
+            server_module.log.exception("Erro inesperado: o servidor parou.")
+            self._status.append(1)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopped
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> int:
+        """Shut down as SIGTERM or SIGINT would, and wait for it; returns 0 when clean."""
+        if sig not in (signal.SIGTERM, signal.SIGINT):
+            raise ValueError(f"signal {sig}: an in-process server only stops; mark the test @own_process")
+        if not self._stopped:
+            self._stopped = True
+            self._server.shutdown()
+            self._thread.join(timeout)
+            _release_log(self._handler)
+            if self._thread.is_alive():
+                raise AssertionError("the in-process server did not stop in time")
+        return self._status[0]
+
+
+class _LinesHandler(logging.Handler):
+    """A logging handler adding each line of each record to a :class:`CollectedLines`."""
+
+    def __init__(self, lines: CollectedLines) -> None:
+        super().__init__()
+        self._lines = lines
+        self.setFormatter(logging.Formatter(server_module.LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for line in self.format(record).splitlines():
+            self._lines.add(line)
+
+
+# BatChat's loggers while in-process servers run: their records go to those servers'
+# logs only (not to stderr), at the most detailed --log-level among them.
+_BATCHAT_LOG = logging.getLogger("batchat")
+_capture_lock = threading.Lock()
+_captures: dict[logging.Handler, int] = {}  # handler -> its server's log level
+_saved_log_state: list[tuple[int, bool]] = []  # the logger's level and propagation before
+
+
+def _capture_log(handler: logging.Handler, level_name: str) -> None:
+    with _capture_lock:
+        if not _captures:
+            _saved_log_state.append((_BATCHAT_LOG.level, _BATCHAT_LOG.propagate))
+            server_module.status_log.setLevel(logging.INFO)  # as main() does: "ready" at any level
+        _captures[handler] = logging.getLevelName(level_name)
+        _BATCHAT_LOG.addHandler(handler)
+        _BATCHAT_LOG.setLevel(min(_captures.values()))
+        _BATCHAT_LOG.propagate = False
+
+
+def _release_log(handler: logging.Handler) -> None:
+    with _capture_lock:
+        if _captures.pop(handler, None) is None:
+            return
+        _BATCHAT_LOG.removeHandler(handler)
+        if _captures:
+            _BATCHAT_LOG.setLevel(min(_captures.values()))
+            return
+        level, propagate = _saved_log_state.pop()
+        _BATCHAT_LOG.setLevel(level)
+        _BATCHAT_LOG.propagate = propagate
 
 
 class ClientProcess:
@@ -383,25 +538,46 @@ class LineClient:
 
 
 class ServerTestCase(unittest.TestCase):
-    """A fresh server in a fresh folder for each test, stopped afterwards."""
+    """A fresh server in a fresh folder for each test, stopped afterwards.
+
+    The server runs on a thread of the test process (:class:`InProcessServer`),
+    unless the test or its class is marked :func:`own_process` or has a
+    ``server_launcher``: then it is servidor.py as a subprocess.
+    """
 
     server_args: tuple[str, ...] = ()
     server_host = "127.0.0.1"
     server_launcher: tuple[str, ...] = ()  # e.g. (str(WITHOUT_UNIX),)
+    server_timing: Timing | None = TEST_TIMING  # None: the production waits
+    server_in_own_process = False  # set by @own_process on the class or on one test
 
     def setUp(self) -> None:
         self.folder = temporary_folder(self)
         self.users_path = self.folder / "users.json"
         self.server = self.start_server()
 
-    def start_server(self, port: int = 0) -> ServerProcess:
-        server = ServerProcess(
-            self.users_path, *self.server_args, port=port, host=self.server_host,
-            launcher=self.server_launcher,
-        )
-        self.addCleanup(server.kill)
+    def start_server(self, port: int = 0, own_process: bool | None = None) -> Any:
+        """A :class:`ServerProcess` or an :class:`InProcessServer`, ready. ``own_process``:
+        which one; by default as the test is marked (see the class)."""
+        server: ServerProcess | InProcessServer
+        if self.needs_own_process() if own_process is None else own_process:
+            server = ServerProcess(
+                self.users_path, *self.server_args, port=port, host=self.server_host,
+                launcher=self.server_launcher, timing=self.server_timing,
+            )
+            self.addCleanup(server.kill)
+        else:
+            server = InProcessServer(
+                self.users_path, *self.server_args, port=port, host=self.server_host, timing=self.server_timing,
+            )
+            self.addCleanup(server.stop)
         server.wait_ready()
         return server
+
+    def needs_own_process(self) -> bool:
+        test_method = getattr(self, self._testMethodName, None)
+        marked = self.server_in_own_process or getattr(test_method, "server_in_own_process", False)
+        return bool(marked or self.server_launcher)
 
     def connect(self, **options: Any) -> LineClient:
         client = LineClient(self.server.port, **{"host": self.server_host, **options})

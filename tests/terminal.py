@@ -13,6 +13,7 @@ import codecs
 import fcntl
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -32,6 +33,9 @@ TAKE_TERMINAL = (
     "fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
     "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
 )
+# The same without a second Python to start, where util-linux's setsid is (Linux):
+# a new session, the pty as its controlling terminal (-c), then the client.
+SETSID = shutil.which("setsid")
 T = TypeVar("T")
 CSI_RE = re.compile(r"\x1b\[([?>]?)([0-9;]*)([@-~])")
 SGR_RE = re.compile(rb"\x1b\[[0-9;]*m")
@@ -193,9 +197,10 @@ class TerminalClient:
         }
         env.update(HOME=str(home), TERM="xterm", LC_ALL="C.UTF-8", INPUTRC="/dev/null")
         env.update(environ or {})
+        client = [str(CLIENT), "--port", str(port), *args]
         self.process = subprocess.Popen(
-            [sys.executable, "-c", TAKE_TERMINAL, str(CLIENT), "--port", str(port), *args],
-            stdin=slave, stdout=slave, stderr=slave, start_new_session=True, env=env,
+            [SETSID, "-c", sys.executable, *client] if SETSID else [sys.executable, "-c", TAKE_TERMINAL, *client],
+            stdin=slave, stdout=slave, stderr=slave, start_new_session=not SETSID, env=env,
         )
         # Our copy of the slave keeps the terminal (and its modes) alive after the
         # client exits, so a test can check the client left it as it found it.

@@ -136,9 +136,12 @@ class ClientTest(ServerTestCase):
         self.assertRegex(result.stdout, rf"(?m)^{STAMP}eu: oi$")
 
     def test_a_script_faster_than_the_flood_limit_is_paced_not_dropped(self) -> None:
+        self.server.stop()
+        self.server_args = ("--flood-rate", "50")  # 20 at once, then 50 a second (default: 5)
+        self.server = self.start_server()
         self.register("alice")
         bob = self.logged_in("bob")
-        count = 30  # the default limit lets 20 through at once, then 5 a second
+        count = 30  # past the burst: the last ones must wait their turn
         typed = "ENTRAR alice senha123\n" + "".join(f"TODOS {n}\n" for n in range(count)) + "SAIR\n"
         result = self.run_piped(typed)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)

@@ -34,7 +34,7 @@ from batchat.server.limits import TokenBucket
 from batchat.client.render import Shown, Style
 from tests import test_typed
 from tests.clocks import CLOCK, stamp
-from tests.support import TIMEOUT, ServerTestCase, received_until_closed
+from tests.support import TIMEOUT, ServerTestCase, own_process, received_until_closed
 
 GREETING = protocol.format_greeting("Bem-vindo")
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
@@ -741,6 +741,7 @@ class IdentificationTest(FakeServerTestCase):
 
 
 @unittest.skipUnless(hasattr(signal, "SIGSTOP"), "SIGSTOP is Unix only")
+@own_process  # frozen with SIGSTOP
 class FrozenServerTest(ServerTestCase):
     """The real server, frozen with SIGSTOP: noticed, dropped, and back once it wakes."""
 
@@ -751,7 +752,7 @@ class FrozenServerTest(ServerTestCase):
                                     reconnect=True, clock=CLOCK)
         status: queue.Queue[int] = queue.Queue()
         # Short, for a fast test, but well above a loaded machine's login and greeting times.
-        timings = mock.patch.multiple(flow, PING_AFTER=1.0, ANSWER_DEADLINE=2.0, GREETING_DEADLINE=2.0)
+        timings = mock.patch.multiple(flow, PING_AFTER=0.3, ANSWER_DEADLINE=0.6, GREETING_DEADLINE=0.6)
         with timings, fast_retries():
             first = link.open_link(("127.0.0.1", self.server.port), None)
             threading.Thread(target=lambda: status.put(client.run(first)), daemon=True).start()
@@ -763,7 +764,7 @@ class FrozenServerTest(ServerTestCase):
             self.addCleanup(os.kill, self.server.process.pid, signal.SIGCONT)
             screen_.wait_for(r"^O servidor parou de responder")
             screen_.wait_for(r"^Tentando reconectar")
-            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 2 s\.$")  # still frozen
+            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 0\.6 s\.$")  # still frozen
             os.kill(self.server.process.pid, signal.SIGCONT)
             screen_.wait_for(r"De volta ao chat como alice\.$")
             screen_.typed.put("SAIR")

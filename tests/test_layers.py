@@ -18,7 +18,7 @@ from tests.support import ROOT
 LAYERS: list[set[str]] = [
     {"protocol", "batchat.version_check"},
     {"batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
-     "batchat.server.tiers", "batchat.client.tiers"},
+     "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link"},

@@ -27,6 +27,7 @@ from batchat.server.limits import Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, MailboxError, WaitingMessage
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
+from batchat.server.timing import Timing
 from tests.support import TIMEOUT, TLS_CERT, TLS_KEY, socket_pair
 
 BOB = protocol.name_key("Bob")
@@ -392,9 +393,10 @@ class ConnectionCallbackTest(unittest.TestCase):
         one not yet started raised, which skipped closing the socket and telling the
         callbacks of the rest, so acknowledged messages could be lost."""
         for ending in ("finish", "wait_flushed"):
-            with self.subTest(ending), mock.patch.object(connection_module, "CLOSE_GRACE", TIMEOUT):
+            with self.subTest(ending):
                 server_side, peer = socket_pair(self, buffer=4096)
-                self.check_ending_during_the_callbacks(Connection(server_side, ("127.0.0.1", 1), 0), peer, ending)
+                connection = Connection(server_side, ("127.0.0.1", 1), 0, Timing(close_grace=TIMEOUT))
+                self.check_ending_during_the_callbacks(connection, peer, ending)
 
     def check_ending_during_the_callbacks(self, connection: Connection, peer: socket.socket, ending: str) -> None:
         in_callback, release = threading.Event(), threading.Event()

@@ -9,11 +9,11 @@ import threading
 import time
 
 import protocol
-from tests.support import TIMEOUT, LineClient, ServerTestCase
+from tests.support import TIMEOUT, LineClient, ServerTestCase, own_process
 
 NO_FLOOD = ("--flood-rate", "0")
 RACING_LOGINS = 4  # logins of one account at the same moment
-# The log line of bob's connection, ended by the server after CLOSE_GRACE with lines unwritten.
+# The log line of bob's connection, ended by the server after its close grace with lines unwritten.
 BOB_TOO_SLOW = r"\(bob\) encerrada pelo servidor: o cliente não recebeu as últimas mensagens a tempo\.$"
 
 
@@ -68,6 +68,7 @@ class OfflineMessagesTest(ServerTestCase):
         again = self.log_in("bob")
         self.assertEqual(again.request("PING"), "OK PING", "delivered once: nothing waits any more")
 
+    @own_process  # SIGKILL
     def test_kept_across_a_restart_and_a_sigkill(self) -> None:
         self.register("bob")
         alice = self.logged_in("alice")
@@ -77,7 +78,7 @@ class OfflineMessagesTest(ServerTestCase):
         alice = self.logged_in("alice", register=False)
         self.assertEqual(alice.request("CHAT bob antes do SIGKILL"), "OK CHAT bob GUARDADA")
         self.server.kill()  # no chance to flush anything: only what was durable survives
-        self.server = self.start_server()
+        self.server = self.start_server(own_process=False)  # only reads what the others left
         bob = self.log_in("bob")
         texts = [pending_fields(line)[3] for line in self.read_kept(bob)]
         self.assertEqual(texts, ["antes do SIGTERM", "antes do SIGKILL"])
@@ -160,15 +161,17 @@ class AcknowledgedUnwrittenTest(ServerTestCase):
         old = self.server
         old.stop(sig)
         delivered = self.numbers(bob.expect_closed(), "MSG")  # what reached bob's kernel, read now
-        self.server = self.start_server()
+        self.server = self.start_server(own_process=False)  # only reads what the old one kept
         kept = self.kept_for_bob()
         self.assertGreater(len(kept), 0, "the kernel cannot have taken 9 MB")
         self.assertEqual(delivered + kept, list(range(300)), "each acknowledged message once, in order")
         self.assertIn(f"{len(kept)} mensagens privadas ainda não entregues foram guardadas.", old.log)
 
+    @own_process  # SIGTERM itself
     def test_sigterm_keeps_what_was_acknowledged_and_not_written(self) -> None:
         self.check_shutdown_keeps_them(signal.SIGTERM)
 
+    @own_process  # SIGINT itself
     def test_ctrl_c_keeps_them_too(self) -> None:
         self.check_shutdown_keeps_them(signal.SIGINT)
 
@@ -283,7 +286,7 @@ class AcknowledgedUnwrittenTest(ServerTestCase):
     def test_a_login_right_after_waits_for_what_the_last_connection_never_wrote(self) -> None:
         bob, alice = self.stalled_bob_and_alice()
         self.assertEqual({reply for _, reply in self.send_burst(alice, 0, 300)}, {"OK CHAT bob"})
-        bob.send("SAIR")  # reading nothing: his connection gets CLOSE_GRACE to write them, then ends
+        bob.send("SAIR")  # reading nothing: his connection gets the close grace to write them, then ends
         self.assertEqual(alice.read_line(), "SAIU bob")
         self.assertEqual({reply for _, reply in self.send_burst(alice, 300, 10)}, {"OK CHAT bob GUARDADA"})
         kept = self.kept_for_bob()  # at once, while the old connection still holds most of them

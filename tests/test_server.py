@@ -15,7 +15,7 @@ import time
 import unittest
 
 import protocol
-from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen
+from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen, own_process
 
 # Runs the script named next with SIGHUP ignored, as ``nohup`` does.
 AS_NOHUP = (
@@ -24,6 +24,7 @@ AS_NOHUP = (
 )
 
 
+@own_process
 @unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
 class NohupTest(ServerTestCase):
     server_launcher = ("-c", AS_NOHUP)
@@ -227,6 +228,7 @@ class DeliveryTest(ServerTestCase):
 
 
 class LifecycleTest(ServerTestCase):
+    @own_process  # SIGTERM itself, and the exit status
     def test_sigterm_says_goodbye_and_restart_on_same_port_keeps_accounts(self) -> None:
         alice = self.logged_in("alice")
         anonymous = self.connect()
@@ -239,14 +241,16 @@ class LifecycleTest(ServerTestCase):
             self.assertEqual(len(lines), 1, lines)
             self.assertTrue(lines[0].startswith("INFO O servidor está sendo encerrado"), lines)
 
-        self.server = self.start_server(port)
+        self.server = self.start_server(port, own_process=False)  # the signal was the old one's
         self.assertEqual(self.server.port, port)
         self.logged_in("alice", register=False)
 
+    @own_process  # SIGINT itself, and the exit status
     def test_sigint_stops_cleanly(self) -> None:
         self.assertEqual(self.server.stop(signal.SIGINT), 0)
         self.assertIn("Servidor encerrado.", self.server.log)
 
+    @own_process
     @unittest.skipUnless(hasattr(signal, "SIGHUP"), "no SIGHUP on this system")
     def test_closing_the_terminal_takes_the_same_path_as_sigterm(self) -> None:
         """Closing the server's terminal window sends it SIGHUP."""
@@ -320,11 +324,12 @@ class LifecycleTest(ServerTestCase):
         in_flight.unlink()
         self.assertEqual(self.connect().request("ENTRAR alice senha123"), "OK ENTRAR alice")
 
+    @own_process  # SIGKILL
     def test_the_lock_of_a_killed_server_stops_nobody(self) -> None:
         self.register("alice")
         self.server.kill()
         self.assertTrue((self.folder / "users.json.lock").exists())
-        self.server = self.start_server()
+        self.server = self.start_server(own_process=False)  # only the killed one had to be a process
         self.logged_in("alice", register=False)
 
     def test_a_mailbox_used_by_another_server_is_refused_too(self) -> None:
@@ -374,6 +379,7 @@ class LifecycleTest(ServerTestCase):
             self.assertIn(option, result.stdout)
 
 
+@own_process  # SIGKILL
 class DurabilityTest(ServerTestCase):
     server_args = ("--flood-rate", "0", "--register-rate", "0")
     def test_sigkill_during_registrations_loses_no_acknowledged_account(self) -> None:

@@ -25,7 +25,8 @@ from batchat.server.accounts import UserStore, UserStoreError
 from batchat.server.connection import QUEUE_FULL, Connection
 from batchat.server.limits import RateLimiter, TokenBucket
 from batchat.server.registry import SessionRegistry
-from tests.support import socket_pair
+from batchat.server.timing import DEFAULT_TIMING, Timing
+from tests.support import long_test, socket_pair
 
 HASH_COST = 4
 PASSWORD = "segredo-muito-bom"
@@ -318,6 +319,7 @@ class UserStoreTest(unittest.TestCase):
             self.store()
         self.assertIn(str(self.path), str(raised.exception))
 
+    @long_test  # 256 MiB of scrypt: seconds
     def test_the_largest_accepted_parameters_really_compute(self) -> None:
         largest = accounts.MAX_SCRYPT_MEMORY // (128 * 8)
         self.assertEqual(largest, 2**accounts.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
@@ -649,7 +651,7 @@ class SessionRegistryTest(unittest.TestCase):
         self.assertEqual(watcher.connection.lines, quiet, "then alice seems to stay")
         self.assertEqual(registry.names(), ["alice", "watcher"], "to newcomers too")
         self.assertEqual(registry.names(held=False), ["watcher"])
-        now[0] += registry_module.PRESENCE_HOLD - 1
+        now[0] += DEFAULT_TIMING.presence_hold - 1
         self.assertEqual(registry.release_departures(), 1.0, "due in a second")
         now[0] += 1
         self.assertIsNone(registry.release_departures())
@@ -666,7 +668,7 @@ class SessionRegistryTest(unittest.TestCase):
             self.log_in(registry, alice)
             registry.log_out(alice, "alice")  # type: ignore[arg-type]
         self.log_in(registry, alice)
-        now[0] += registry_module.PRESENCE_HOLD
+        now[0] += DEFAULT_TIMING.presence_hold
         self.assertIsNone(registry.release_departures())
         registry.deliver_presence()
         budget = registry_module.PRESENCE_PER_MINUTE
@@ -699,7 +701,7 @@ class SessionRegistryTest(unittest.TestCase):
                 lista(watcher)
                 if comes_back:
                     self.log_in(registry, alice)
-                now[0] += registry_module.PRESENCE_HOLD
+                now[0] += DEFAULT_TIMING.presence_hold
                 self.assertIsNone(registry.release_departures())
                 registry.deliver_presence()
                 online = {name for name in ("watcher", "alice", "carol") if registry.find(name) is not None}
@@ -819,8 +821,8 @@ class ConnectionTest(unittest.TestCase):
     def setUp(self) -> None:
         self.server_side, self.peer = socket_pair(self)
 
-    def connection(self, max_queue: int = 0) -> Connection:
-        return Connection(self.server_side, ("127.0.0.1", 1234), max_queue)
+    def connection(self, max_queue: int = 0, timing: Timing = DEFAULT_TIMING) -> Connection:
+        return Connection(self.server_side, ("127.0.0.1", 1234), max_queue, timing)
 
     def read_all(self) -> bytes:
         chunks = []
@@ -869,7 +871,8 @@ class ConnectionTest(unittest.TestCase):
 
     def test_a_backlog_gets_a_writer_that_ends_once_drained(self) -> None:
         self.server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        connection = self.connection()
+        timing = Timing(writer_linger=0.05)  # idle for that long, it ends
+        connection = self.connection(timing=timing)
         line = "x" * 1000
         for _ in range(200):  # far more than the socket buffer holds
             self.assertTrue(connection.send_line(line))
@@ -877,7 +880,7 @@ class ConnectionTest(unittest.TestCase):
         received = 0
         while received < 200 * (len(line) + 1):
             received += len(self.peer.recv(65536))
-        writer.join(connection_module.WRITER_LINGER + 5)
+        writer.join(timing.writer_linger + 5)
         self.assertFalse(writer.is_alive(), "an idle writer ends")
         self.assertTrue(connection.send_line("depois"), "and the next line goes straight out")
         self.assertEqual(self.peer.recv(100), b"depois\n")

@@ -139,12 +139,14 @@ class InputLineTest(TerminalTestCase):
 
 
 class PasteTest(TerminalTestCase):
+    server_args = ("--flood-rate", "50")  # 20 at once, then 50 a second (default: 5)
+
     def test_a_pasted_block_arrives_whole_and_in_order(self) -> None:
         bob = self.logged_in("bob")
         alice = self.start_terminal()
         self.log_in(alice)
         self.assertEqual(bob.read_line(), "ENTROU alice")
-        count = 30  # the server's default limit takes 20 at once, then 5 a second
+        count = 30  # past the burst: the last ones wait their turn
         alice.type("".join(f"TODOS linha {number}{ENTER}" for number in range(count)))
         self.assertEqual(
             [bob.read_line() for _ in range(count)],

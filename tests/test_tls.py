@@ -126,7 +126,7 @@ class TlsServerTest(ServerTestCase):
 
     def test_a_client_that_never_finishes_the_handshake_is_dropped_and_blocks_nobody(self) -> None:
         self.server.stop()
-        self.server_args = (*TLS_ARGS, "--tls-timeout", "3")
+        self.server_args = (*TLS_ARGS, "--tls-timeout", "0.5")  # still far more than alice's login below
         self.server = self.start_server()
         silent = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
         self.addCleanup(silent.close)
@@ -218,6 +218,9 @@ class TlsClientTest(ServerTestCase):
         self.assertEqual(self.bob.read_line(), "ENTROU alice")
 
     def test_without_tls_the_server_explains(self) -> None:
+        self.server.stop()  # the client waits for a greeting: the server speaks at --tls-timeout
+        self.server_args = (*TLS_ARGS, "--tls-timeout", "0.2")
+        self.server = self.start_server()
         result = run_client(self.server.port, "ENTRAR alice senha123\n")
         self.assertEqual(result.returncode, 1)
         self.assertIn("é um servidor BatChat com TLS e esta conexão não é cifrada: use --tls", result.stdout)

@@ -21,18 +21,15 @@ from batchat.locks import tiered_lock
 from batchat.server import os_support, tiers
 from batchat.server.ending import Closer, Ending
 from batchat.server.presence import PresenceJournal
+from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
 
 
 RECV_SIZE = 65536  # bytes asked of each recv()
-CLOSE_GRACE = 2.0  # seconds a closing connection gets to flush its last lines
 
 
 QUEUE_FULL = Ending(Closer.LIMIT, "da fila de saída (--max-queue), pois o cliente não está lendo")
-
-
-WRITER_LINGER = 1.0  # seconds an idle writer thread waits for more before ending
 
 
 # (offset in the data where a part ends, its on_written callback): see Connection.enqueue.
@@ -70,11 +67,14 @@ class Connection:
     messages went out before it.
     """
 
-    def __init__(self, sock: socket.socket, address: tuple[str, int], max_queue: int) -> None:
+    def __init__(
+        self, sock: socket.socket, address: tuple[str, int], max_queue: int, timing: Timing = DEFAULT_TIMING
+    ) -> None:
         self.sock = sock
         self.ip, self.port = os_support.peer_ip(address), address[1]
         self.ending: Ending | None = None  # why the server ended it (drop, close, stop_reading)
         self._max_queue = max_queue
+        self._timing = timing  # close_grace and writer_linger
         self._lock = tiered_lock(tiers.CONNECTION, "Connection")  # everything below, and every use of TLS
         self._wake_writer = threading.Condition(self._lock)
         self._outbox: collections.deque[bytes] = collections.deque()
@@ -368,7 +368,7 @@ class Connection:
         with self._lock:  # a writer is published only once started (see _start_writer_locked)
             writer = self._writer
         if writer is not None:
-            writer.join(CLOSE_GRACE)
+            writer.join(self._timing.close_grace)
             if writer.is_alive():
                 self.drop(Ending(Closer.SERVER, "o cliente não recebeu as últimas mensagens a tempo"))
                 writer.join()  # shutdown() makes its sendall() fail at once
@@ -422,7 +422,7 @@ class Connection:
         """Everything waiting, joined into one send; ``b""`` when the writer should end."""
         with self._lock:
             while not self._outbox and not self._closing:
-                if not self._wake_writer.wait(WRITER_LINGER) and not self._outbox:
+                if not self._wake_writer.wait(self._timing.writer_linger) and not self._outbox:
                     if not self._closing:
                         self._writer = None  # idle: the next backlog starts a new writer
                         return b""

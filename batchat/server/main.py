@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ import protocol
 from batchat import cli
 from batchat.server import os_support
 from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
-from batchat.server.connection import CLOSE_GRACE, Connection
+from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
 from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
@@ -48,6 +48,7 @@ from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
 from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
+from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT, TlsSettings
 
 log = logging.getLogger(__name__)
@@ -80,19 +81,6 @@ THREAD_STACK_SIZE = 256 * 1024
 SWITCH_INTERVAL = 0.05
 
 
-# Seconds the sessions get at shutdown, once cut off, to end and keep in the
-# mailbox what their connections never wrote (one commit per batch: fast).
-END_GRACE = 5.0
-
-
-# How long a closed console window (Windows) may hold the process for the
-# shutdown above; Windows itself ends it about 5 s after the close.
-CONSOLE_CLOSE_WAIT = CLOSE_GRACE + END_GRACE
-
-
-ACCEPT_PAUSE = 0.5  # seconds to stop accepting after running out of file descriptors
-
-
 # Windows runs a signal handler only when the main thread comes back to Python
 # code, never inside select(): wake up now and then so Ctrl-C is heard there.
 ACCEPT_WAKE = 0.5
@@ -105,6 +93,9 @@ MAX_HISTORY = 10_000
 
 
 SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr
 
 
 class ChatServer:
@@ -120,13 +111,15 @@ class ChatServer:
         mailbox_path: Path,
         history: int = DEFAULT_HISTORY,
         tls: TlsSettings | None = None,
+        timing: Timing = DEFAULT_TIMING,
     ) -> None:
         self._limits = limits
         self._tls = tls
+        self._timing = timing
         # Listening first: a port in use stops the start before the mailbox creates its files.
         self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
-        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history)
+        self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history, timing=timing)
         try:
             self._mailbox = Mailbox(mailbox_path, limits.max_pending)
         except BaseException:
@@ -141,6 +134,7 @@ class ChatServer:
             RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
             RateLimiter(limits.register_rate),
             RateLimiter(limits.login_attempts),
+            timing=timing,
         )
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -186,7 +180,7 @@ class ChatServer:
             self._start_session(sock, address)
 
     def _start_session(self, sock: socket.socket, address: tuple[str, int]) -> None:
-        connection = Connection(sock, address, self._limits.max_queue)
+        connection = Connection(sock, address, self._limits.max_queue, self._timing)
         if self._tls is not None:
             connection.expect_tls()
         refusal = self._registry.admit(connection)
@@ -211,8 +205,9 @@ class ChatServer:
         if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
             # The pending connection stays in the backlog and the listener stays
             # readable: pause, or this loop would spin and flood the log.
-            log.error("Sem recursos para aceitar conexões (%s); pausa de %.1f s.", error.strerror, ACCEPT_PAUSE)
-            self._stopping.wait(ACCEPT_PAUSE)
+            pause = self._timing.accept_pause
+            log.error("Sem recursos para aceitar conexões (%s); pausa de %.1f s.", error.strerror, pause)
+            self._stopping.wait(pause)
         else:
             log.warning("Falha ao aceitar conexão: %s", error)
 
@@ -265,14 +260,13 @@ class ChatServer:
                 self._registry.remove_connection(connection)
                 log.info("%s", describe_end(str(connection), session.name, connection.ending or ending))
 
-    @staticmethod
-    def _say_goodbye(connections: list[Connection]) -> None:
-        """Tell everyone, and give what waits for each CLOSE_GRACE to go out."""
+    def _say_goodbye(self, connections: list[Connection]) -> None:
+        """Tell everyone, and give what waits for each connection ``close_grace`` to go out."""
         goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
         for connection in connections:
             connection.send_line(goodbye)
             connection.close(SERVER_STOPPING)
-        deadline = time.monotonic() + CLOSE_GRACE
+        deadline = time.monotonic() + self._timing.close_grace
         for connection in connections:
             connection.wait_flushed(max(0.0, deadline - time.monotonic()))
 
@@ -288,9 +282,9 @@ class ChatServer:
         before = self._mailbox.kept_unwritten
         for connection in connections:
             connection.drop(SERVER_STOPPING)
-        if not self._registry.wait_until_empty(END_GRACE):
-            log.error("Algumas conexões não terminaram em %.0f s; o que elas não escreveram pode se perder.",
-                      END_GRACE)
+        if not self._registry.wait_until_empty(self._timing.end_grace):
+            log.error("Algumas conexões não terminaram em %g s; o que elas não escreveram pode se perder.",
+                      self._timing.end_grace)
         kept = self._mailbox.kept_unwritten - before
         if kept == 1:
             log.info("1 mensagem privada ainda não entregue foi guardada.")
@@ -324,6 +318,7 @@ class ChatServer:
         connections = self._registry.connections()
         self._say_goodbye(connections)
         self._end_sessions(connections)
+        self._registry.close()
         self._mailbox.close()
         self._save_last_seen()
         self._wake_reader.close()
@@ -362,6 +357,14 @@ def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], An
         return value
 
     return parse
+
+
+def _timing(text: str) -> Timing:
+    """argparse type for the hidden ``--timing``: see :meth:`Timing.parse`."""
+    try:
+        return Timing.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
 
 
 # (option, type, largest value, help) for each field of Limits, in --help order.
@@ -438,6 +441,8 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"
     )
+    # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
+    parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)
 
 
 def _add_limit_options(parser: cli.PortugueseArgumentParser) -> None:
@@ -524,40 +529,68 @@ class StartUpError(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Start the server with the command line's options; the exit status."""
     args = parse_arguments(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
     status_log.setLevel(logging.INFO)
     open_files = os_support.raise_open_file_limit()
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
     tune_threads()
-    files = DataFiles([args.users, args.mailbox])
     try:
-        tls = _load_tls(args)
-        _lock_data_files(args, files)
-        users, server = _open_server(args, tls)
-    except BaseException as error:
-        files.abandon()  # a failed start leaves the folders as it found them
-        if not isinstance(error, StartUpError):
-            raise
+        started = start(args)
+    except StartUpError as error:
         log.critical("%s", error)
         return 1
 
     def stop(signal_name: str) -> None:
         log.info("Sinal %s recebido.", signal_name)
-        server.shutdown()
+        started.server.shutdown()
 
     stopped = threading.Event()  # a closed console window (Windows) waits for this
     os_support.on_stop_request(stop)
-    os_support.on_console_close(stop, stopped, CONSOLE_CLOSE_WAIT)
-    status_log.info(
-        "Servidor BatChat pronto em %s%s (%d contas em %s). %s",
-        protocol.format_address(*server.address), " com TLS" if tls else "", len(users), args.users,
-        how_to_connect(*server.address, args.tls_cert),
-    )
-    server.serve_forever()
-    files.release()  # held until everything is written; the next server may start now
+    # Windows ends the process about 5 s after the console closes, whatever this says.
+    os_support.on_console_close(stop, stopped, args.timing.close_grace + args.timing.end_grace)
+    started.serve()
     stopped.set()
     return 0
+
+
+@dataclass
+class StartedServer:
+    """A server listening with its data files locked, as :func:`start` leaves it."""
+
+    server: ChatServer
+    users: UserStore
+    files: DataFiles  # locked until the server has written everything
+    args: Any
+
+    def serve(self) -> None:
+        """Say it is ready, serve until :meth:`ChatServer.shutdown`, then let the files go."""
+        status_log.info(
+            "Servidor BatChat pronto em %s%s (%d contas em %s). %s",
+            protocol.format_address(*self.server.address), " com TLS" if self.args.tls_cert else "",
+            len(self.users), self.args.users, how_to_connect(*self.server.address, self.args.tls_cert),
+        )
+        self.server.serve_forever()
+        self.files.release()  # held until everything is written; the next server may start now
+
+
+def start(args: Any) -> StartedServer:
+    """Everything :func:`main` does before serving that leaves the process alone (no
+    signal handlers, logging set-up or process limits): the certificate, the data files
+    locked, the accounts, the listening socket. Raises :class:`StartUpError`, having
+    left the folders as it found them.
+
+    Also called by the tests that run the server on a thread of their own process.
+    """
+    files = DataFiles([args.users, args.mailbox])
+    try:
+        tls = _load_tls(args)
+        _lock_data_files(args, files)
+        users, server = _open_server(args, tls)
+    except BaseException:
+        files.abandon()  # a failed start leaves the folders as it found them
+        raise
+    return StartedServer(server, users, files, args)
 
 
 def _load_tls(args: Any) -> TlsSettings | None:
@@ -592,7 +625,7 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
         users = UserStore(args.users, args.hash_cost)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, history=args.history, tls=tls,
+            mailbox_path=args.mailbox, history=args.history, tls=tls, timing=args.timing,
         )
     except StorageError as error:
         raise StartUpError(f"Não foi possível iniciar: {error}") from error

@@ -21,6 +21,7 @@ from batchat.server import tiers
 from batchat.server.connection import Connection
 from batchat.server.limits import RateLimiter
 from batchat.server.presence import PresenceJournal
+from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,10 @@ FORGET_AFTER = 1024  # presence notices kept before the registry looks for ones 
 
 
 # A name that leaves more than PRESENCE_PER_MINUTE times a minute (a login loop)
-# has its SAIU held PRESENCE_HOLD seconds: if it comes back meanwhile, nobody
+# has its SAIU held Timing.presence_hold seconds: if it comes back meanwhile, nobody
 # hears it left nor came back. Everyone's screen stays quiet, and still right:
 # meanwhile LISTA shows it online to everyone, newcomers too (see names).
 PRESENCE_PER_MINUTE = 4
-
-
-PRESENCE_HOLD = 10.0
 
 
 class SessionRegistry:
@@ -63,7 +61,7 @@ class SessionRegistry:
     API: :meth:`admit`, :meth:`remove_connection`, :meth:`connections`, :meth:`wait_until_empty`,
     :meth:`claim`, :meth:`check_claim`, :meth:`log_in`, :meth:`log_out`, :meth:`find`,
     :meth:`find_online`, :meth:`connection_of`, :meth:`names`, :meth:`online_count`,
-    :meth:`broadcast`. Methods return copies.
+    :meth:`broadcast`, :meth:`close`. Methods return copies.
 
     Writes take the lock; :meth:`find`, on every private message's path, reads
     without it (a single dict operation is atomic under the GIL). Messages are
@@ -80,11 +78,12 @@ class SessionRegistry:
 
     def __init__(
         self, max_clients: int = 0, max_per_ip: int = 0, history: int = 0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, timing: Timing = DEFAULT_TIMING,
     ) -> None:
         self._lock = tiered_lock(tiers.REGISTRY, "SessionRegistry")  # connections, names, history, presence
         self._emptied = threading.Condition(self._lock)  # the last connection was removed
         self._clock = clock
+        self._presence_hold = timing.presence_hold
         self._departures = RateLimiter(PRESENCE_PER_MINUTE, clock)  # SAIU told at once, per name
         self._held: dict[str, tuple[str, float]] = {}  # name key -> (name, when its SAIU is due)
         self._max_clients = max_clients
@@ -96,7 +95,13 @@ class SessionRegistry:
         self._presence = PresenceJournal()
         self._history: collections.deque[bytes] = collections.deque(maxlen=history)
         self._presence_changed = threading.Event()
+        self._closed = threading.Event()
         threading.Thread(target=self._deliver_presence_forever, name="presença", daemon=True).start()
+
+    def close(self) -> None:
+        """End the presence thread (the server has stopped: nobody is left to tell)."""
+        self._closed.set()
+        self._presence_changed.set()
 
     def admit(self, connection: Connection) -> str | None:
         """Count a new connection in, or return why it is refused."""
@@ -198,7 +203,7 @@ class SessionRegistry:
             if self._departures.spend(key):
                 self._presence.append(protocol.encode_line(protocol.format_left(name)))
             else:  # leaving again and again: say it only if it stays away (release_departures)
-                self._held[key] = (name, self._clock() + PRESENCE_HOLD)
+                self._held[key] = (name, self._clock() + self._presence_hold)
         self._presence_changed.set()
         return True
 
@@ -228,7 +233,7 @@ class SessionRegistry:
 
     def _deliver_presence_forever(self) -> None:
         wait: float | None = None  # until a held SAIU is due
-        while True:
+        while not self._closed.is_set():
             self._presence_changed.wait(wait)
             # A short pause lets a burst of logins reach each reader in one send.
             time.sleep(PRESENCE_TICK)
@@ -273,7 +278,7 @@ class SessionRegistry:
 
     def names(self, *, held: bool = True) -> list[str]:
         """Names online, sorted ignoring case: as everyone was told, so, with ``held``,
-        also those whose ``SAIU`` is held (see :data:`PRESENCE_HOLD`).
+        also those whose ``SAIU`` is held (see ``Timing.presence_hold``).
 
         Everyone online before such a log-out still shows that person online,
         and hears nothing if they come back in time; whoever logs in or asks

@@ -26,13 +26,11 @@ from batchat.framing import LineTooLong
 from batchat.server.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.registry import ClaimLost, Member, SessionRegistry
+from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
 
 
-# Seconds a login waits for what the same person's last connection, still
-# ending, never wrote to come back to the mailbox (see _wait_for_what_comes_back).
-RETURN_WAIT = 5.0
 LIST_CHUNK = 1000  # USUARIO lines per send in the answer to LISTA TODOS
 REPLACED = Ending(Closer.SERVER, "a conta entrou em outra conexão")  # a newer login took our name
 
@@ -52,6 +50,7 @@ class ServerContext:
     # passes one; the default (unlimited) keeps contexts built for tests short.
     login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
+    timing: Timing = DEFAULT_TIMING  # return_wait, for a login after a connection that is ending
     # Hands the mailbox's messages out, in step with the registry: made from the two.
     delivery: Delivery = dataclasses.field(init=False)
 
@@ -300,7 +299,7 @@ class ChatSession:
         """If our last connection is ending (dropped, just left, or taken over), wait a
         little for what it never wrote to come back to the mailbox: the login's
         hand-over then has it, before what was kept after it."""
-        if not self._context.mailbox.wait_until_landed(name, RETURN_WAIT):
+        if not self._context.mailbox.wait_until_landed(name, self._context.timing.return_wait):
             log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
 
     def _send_private(self, command: protocol.PrivateMessage) -> None:

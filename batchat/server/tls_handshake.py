@@ -17,8 +17,9 @@ from pathlib import Path
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import tls_bytes
-from batchat.server.connection import CLOSE_GRACE, RECV_SIZE
+from batchat.server.connection import RECV_SIZE
 from batchat.server.ending import Closer, SessionEnded
+from batchat.server.timing import DEFAULT_TIMING
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class TlsSettings:
         except TimeoutError:
             first = b""
         if protocol.foreign_protocol(first) != "TLS":
-            sock.settimeout(CLOSE_GRACE)
+            sock.settimeout(DEFAULT_TIMING.close_grace)  # it may not read
             if first:
                 sock.recv(RECV_SIZE)  # what is there, at least the byte peeked: no wait
             sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
