@@ -7,6 +7,7 @@ it. Imports only go down, never up and never in a cycle::
                                               \\-> accounts, mailbox, limits, storage, tls
     cliente.py   -> client_main -> client -> client_state, flow, screen, link -> render, typed
     everything   -> protocol (the grammar), framing, tls_endpoint, ending, cli, system
+    session, client_state, flow, render -> prices (what a line costs) -> protocol
 
 Lock tiers (the server)
 -----------------------

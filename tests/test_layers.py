@@ -14,6 +14,7 @@ from tests.support import ROOT
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
     {"protocol", "batchat.version_check"},
+    {"batchat.prices"},
     {"batchat.system", "batchat.ending", "batchat.framing", "batchat.tls_endpoint", "batchat.cli",
      "batchat.presence", "batchat.limits", "batchat.flow", "batchat.render"},
     {"batchat.storage", "batchat.connection", "batchat.typed", "batchat.link"},

@@ -139,8 +139,8 @@ class LimitsLineTest(ServerTestCase):
         client = self.connect(read_greeting=False)
         self.assertTrue(client.read_line().startswith("INFO Bem-vindo"))
         line = client.read_line()
-        self.assertEqual(line, "LIMITES 2.5 7 300")
-        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300))
+        self.assertEqual(line, "LIMITES 2.5 7 300 10")
+        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300, 10))
         # The line limit counts the newline, as stated.
         self.assertEqual(client.request("PING" + " " * (300 - 5)), "OK PING")
         self.assertTrue(client.request("PING" + " " * (301 - 5)).startswith("ERRO LINHA_LONGA "))
@@ -149,7 +149,7 @@ class LimitsLineTest(ServerTestCase):
         self.server.stop()
         self.server_args = ("--flood-rate", "0")
         self.server = self.start_server()
-        self.assertEqual(self.connect().limits_line, "LIMITES 0 20 2048")
+        self.assertEqual(self.connect().limits_line, "LIMITES 0 20 2048 10")
 
 
 class DeliveryTest(ServerTestCase):
