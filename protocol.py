@@ -78,10 +78,15 @@ line                           when
 ``INFO <texto>``               human notices (AJUDA, the count of kept
                                messages, the server stopping)
 ``LIMITES <taxa> <rajada>      right after the greeting: the server's limits,
-<linha>``                      lines per second (``--flood-rate``, a decimal
+<linha> <ouvintes-por-ficha>`` lines per second (``--flood-rate``, a decimal
                                number; 0: no limit), lines at once after a
-                               quiet spell (``--flood-burst``) and bytes per
-                               line counting the newline (``--max-line``)
+                               quiet spell (``--flood-burst``), bytes per
+                               line counting the newline (``--max-line``),
+                               and the fan-out price: a ``TODOS`` costs one
+                               token more per that many listeners, a
+                               ``LISTA TODOS`` per that many accounts (0: no
+                               surcharge; absent: 10). Fields after these
+                               are to be ignored: a newer server may add some
 ``PENDENTE <remetente>         part of the reply to ``ENTRAR``, before its
 <quando> <mensagem>``          ``OK ENTRAR``: a private message sent while
                                you were offline, oldest first, then ``INFO``
@@ -104,6 +109,12 @@ TLS) and the end. A client sends no line that carries a password
 greeting: any other first line (an SSH banner, an HTTP reply) means the peer
 is not a BatChat server. The version changes only when old clients could no
 longer work with a new server.
+
+Flood limit: every line costs tokens from a bucket of ``<rajada>`` filled at
+``<taxa>`` per second (:func:`batchat.prices.line_price` says how many; a blank
+line and ``SAIR`` cost none). A line the bucket cannot pay is not executed and
+costs nothing: it gets ``ERRO DEVAGAR <fichas> <espera> <texto>``, its price and
+the seconds until the bucket holds it (see :mod:`batchat.prices`).
 
 Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
 ``2026-11-21T21:14:05Z``. Replies are matched to commands by order, so
@@ -141,6 +152,7 @@ from dataclasses import dataclass, field
 
 ENCODING = "utf-8"
 DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
+FANOUT_PER_TOKEN = 10  # a TODOS costs one token more per this many listeners (LISTA TODOS: accounts)
 # The longest line a server sends, counting the newline; a client drops a server
 # that sends a longer one. A message line is at most --max-line (capped at half
 # of this) plus a prefix, a name and a time; the longest other line is
@@ -182,6 +194,7 @@ class ErrorCode(str, enum.Enum):
     UNAVAILABLE = "INDISPONIVEL"
     LINE_TOO_LONG = "LINHA_LONGA"
     LIMIT = "LIMITE"
+    SLOW_DOWN = "DEVAGAR"  # the flood limit: this line was not executed; fields say when to resend
     WRONG_PROTOCOL = "PROTOCOLO_INVALIDO"
 
 
@@ -467,12 +480,17 @@ def _message_arguments(word: str, rest: str, leading: int) -> list[str]:
     return parts
 
 
+def is_blank(line: str | bytes) -> bool:
+    """A line of nothing but spaces: ignored, with no reply and no cost."""
+    return not line.strip(b" " if isinstance(line, bytes) else " ")
+
+
 def parse_command(line: str) -> Command | None:
     """Parse one decoded line into a command; ``None`` for a blank line.
 
     Raises :class:`ProtocolError` for anything that is not a valid command.
     """
-    if not line.strip(" "):
+    if is_blank(line):
         return None
     word, _, rest = line.lstrip(" ").partition(" ")
     # isascii() first: "lısta".upper() == "LISTA" through the dotless i.
@@ -549,30 +567,38 @@ def format_info(text: str) -> str:
     return f"INFO {text}"
 
 
-def format_limits(rate: float, burst: int, max_line: int) -> str:
-    """``LIMITES <taxa> <rajada> <linha>``: lines per second (0: no limit), lines at once,
-    bytes per line counting the newline."""
-    return f"LIMITES {rate:g} {burst} {max_line}"
+def format_limits(rate: float, burst: int, max_line: int, per_token: int = FANOUT_PER_TOKEN) -> str:
+    """``LIMITES <taxa> <rajada> <linha> <ouvintes-por-ficha>``: lines per second (0: no
+    limit), lines at once, bytes per line counting the newline, and the fan-out price
+    (see :func:`batchat.prices.line_price`)."""
+    return f"LIMITES {rate:g} {burst} {max_line} {per_token}"
 
 
-def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int] | None:
-    """The fields of a ``LIMITES`` line as (rate, burst, max_line); ``None`` if malformed
-    or outside what a server can mean (a hostile server must not make a client wait
-    for ever, or overflow: see the bounds below)."""
-    if len(fields) != 3 or not all(_LIMIT_FIELD_RE.fullmatch(field) for field in fields):
+def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int, int] | None:
+    """The fields of a ``LIMITES`` line as (rate, burst, max_line, per_token); ``None`` if
+    malformed or outside what a server can mean (a hostile server must not make a client
+    wait for ever, or overflow: see the bounds below).
+
+    The fourth field may be missing (a server older than it: 10, what those
+    charged), and fields after it are ignored (a newer server may state more).
+    """
+    stated = [field for field in fields[3:4] if field]
+    if len(fields) < 3 or not all(LIMIT_FIELD_RE.fullmatch(field) for field in [*fields[:3], *stated]):
         return None
     try:
         rate, burst, max_line = float(fields[0]), int(fields[1]), int(fields[2])
+        per_token = int(stated[0]) if stated else FANOUT_PER_TOKEN
     except ValueError:  # a decimal point in the counts
         return None
-    if not (0 <= rate <= MAX_LIMIT_RATE and 0 <= burst <= MAX_LIMIT_BURST and 0 <= max_line <= MAX_SERVER_LINE):
+    if not (0 <= rate <= MAX_LIMIT_RATE and 0 <= burst <= MAX_LIMIT_BURST and 0 <= max_line <= MAX_SERVER_LINE
+            and 0 <= per_token <= MAX_LIMIT_BURST):
         return None
-    return rate, burst, max_line
+    return rate, burst, max_line, per_token
 
 
 # Plain decimal numbers only, and not too many digits: no sign, no "inf" or
 # "nan", no spaces, no "_", no 400-digit count.
-_LIMIT_FIELD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?(e[+-]?[0-9]{1,3})?", re.ASCII)
+LIMIT_FIELD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?(e[+-]?[0-9]{1,3})?", re.ASCII)
 # What a LIMITES line may state (0: no limit): the server's own option maxima,
 # and no line longer than what a client reads. A tiny rate is allowed; the
 # client's pacer never waits more than a minute for it (batchat.client.flow).
@@ -700,7 +726,8 @@ class ServerLine:
 # How many fields each kind has, the last one taking the rest of the line.
 _SERVER_FIELDS = {
     "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
-    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, "LIMITES": 3, GREETING_WORD: 2,
+    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, GREETING_WORD: 2,
+    "LIMITES": 5,  # the four known, then whatever a newer server adds (ignored)
 }
 
 

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 
-from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase, received_until_closed
+from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed
 
 STAMP = r"\[\d\d:\d\d\] "
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
@@ -21,6 +21,68 @@ SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
 def without_time(line: str) -> str:
     """The line with its times (of arrival, or of a message from before) as [hh:mm]."""
     return re.sub(r"\[\d\d:\d\d\]", "[hh:mm]", line)
+
+
+class PricedScriptCase(ServerTestCase):
+    """Scripts of lines that cost more than one token (see ``batchat.prices.line_price``) arrive
+    whole: the client paces by what the server says each costs. Many logins from one
+    address here: the limits on those are off; the flood limit is the point."""
+
+    OTHER_LIMITS_OFF = ("--max-per-ip", "0", "--login-attempts", "0", "--register-rate", "0")
+    SCRIPT_TIMEOUT = 6 * TIMEOUT
+
+    def run_script(self, lines: list[str]) -> list[str]:
+        """``lines`` piped into the client, logged in as alice; what it printed, without times."""
+        typed = "".join(f"{line}\n" for line in ["ENTRAR alice senha123", *lines, "SAIR"])
+        result = subprocess.run(
+            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            input=typed, capture_output=True, text=True, timeout=self.SCRIPT_TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        printed = [without_time(line) for line in result.stdout.splitlines()]
+        self.assertEqual([line for line in printed if "Erro" in line], [], "nothing refused for good")
+        return printed
+
+
+@long_test  # test_pacing.ServerInTheLoopTest asserts the same at default limits, in 0.1 s
+class PricedListTest(PricedScriptCase):
+    """At the server's default flood limit: 6 x 7 tokens, about 6 s."""
+
+    server_args = PricedScriptCase.OTHER_LIMITS_OFF
+
+    def test_six_lista_todos_with_61_accounts_are_all_answered(self) -> None:
+        self.register("alice")
+        for first in range(0, 60, 15):  # 15 a connection: within one flood budget
+            client = self.connect()
+            names = [f"conta{number}" for number in range(first, first + 15)]
+            client.send_bytes("".join(f"NOVO {name} senha123\n" for name in names).encode())
+            self.assertEqual({client.read_line() for _ in names}, {f"OK NOVO {name}" for name in names})
+            client.close()
+        printed = self.run_script(["LISTA TODOS"] * 6)
+        self.assertEqual(printed.count("[hh:mm] Contas (61):"), 6)
+        self.assertEqual(sum(line.startswith("  conta") for line in printed), 6 * 60)
+
+
+@long_test  # test_pacing.ServerInTheLoopTest asserts the same at default limits, in 0.1 s
+class PricedBroadcastTest(PricedScriptCase):
+    """The default burst (20) at four times the default rate: the same prices, in a quarter
+    of the time. 40 TODOS to 35 listeners cost 160 tokens: at the default 5 a second this
+    takes half a minute (32 s measured; 28 s at the least). Not faster: what a retry
+    takes besides the pacing's wait is not scaled, and at 50 a second it alone refilled
+    enough for the old client's retries to catch up, so the test could not fail."""
+
+    server_args = ("--flood-rate", "20", *PricedScriptCase.OTHER_LIMITS_OFF)
+
+    def test_forty_todos_to_35_listeners_arrive_whole(self) -> None:
+        self.register("alice")
+        listener = self.logged_in("ouvinte0")
+        for number in range(1, 35):
+            self.logged_in(f"ouvinte{number}")
+        count = 40
+        printed = self.run_script([f"TODOS linha {number}" for number in range(count)])
+        heard = [line for line in listener.read_until("SAIU alice")[1] if line.startswith("TODOS ")]
+        self.assertEqual(heard, [f"TODOS alice linha {number}" for number in range(count)])
+        self.assertEqual(sum(line.startswith("[hh:mm] eu: linha") for line in printed), count)
 
 
 class ClientTest(ServerTestCase):

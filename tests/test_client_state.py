@@ -426,13 +426,66 @@ class FirstMinuteTest(unittest.TestCase):
     def test_a_flood_refusal_is_sent_again_not_shown(self) -> None:
         state = logged_in()
         sent = state.sent(protocol.Broadcast("oi"), line="TODOS oi")
-        events = state.receive("ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada.")
-        self.assertEqual(events, [Resend(sent)])
+        refusal = "Mensagens demais por segundo; tente de novo em 0,35 s."
+        events = state.receive(f"ERRO DEVAGAR 4 0.35 {refusal}")
+        self.assertEqual([type(event) for event in events], [Resend])
+        (resend,) = events
+        assert isinstance(resend, Resend)
+        self.assertEqual((resend.sent, resend.price, resend.wait), (sent, 4, 0.35))
+        self.assertEqual(described(list(resend.refusal)), [f"[15:00] Erro: {refusal}"], "shown if given up")
         self.assertFalse(sent.finished, "it waits to be sent again")
-        login = state.sent(LOGIN, line="ENTRAR alice senha123")
-        self.assertEqual(feed(state, "ERRO LIMITE Tentativas de login demais; espere um minuto."),
-                         ["[15:00] Erro: Tentativas de login demais; espere um minuto."])
-        self.assertEqual(login.outcome, "LIMITE")
+        login = state.sent(LOGIN, line="ENTRAR alice senha123")  # a login is refused for flooding alike
+        self.assertEqual([type(event) for event in state.receive(f"ERRO DEVAGAR 1 0.2 {refusal}")], [Resend])
+        self.assertIsNone(login.outcome)
+
+    def test_a_limit_that_is_not_the_flood_limit_is_shown(self) -> None:
+        """Only DEVAGAR is sent again: any other ERRO is shown, above all the one the server
+        says last before it hangs up, which answers the line that was one too many."""
+        for line in ["ERRO LIMITE Você foi desconectado por enviar mensagens demais.",
+                     "ERRO LIMITE Tentativas de login demais; espere um minuto.",
+                     "ERRO LIMITE Devagar: mensagens demais por segundo; esta foi descartada."]:
+            for command, typed in [(protocol.Broadcast("oi"), "TODOS oi"), (LOGIN, "ENTRAR alice senha123")]:
+                with self.subTest(line=line, command=command):
+                    state = logged_in()
+                    sent = state.sent(command, line=typed)
+                    self.assertEqual(feed(state, line), [f"[15:00] Erro: {line.split(' ', 2)[2]}"])
+                    self.assertEqual(sent.outcome, "LIMITE")
+
+    def test_prices_come_from_what_the_session_knows(self) -> None:
+        """LIMITES, who is online and how many accounts there are; what a refusal states
+        fills in what a script never asked (who was online before it came)."""
+        state = ClientState(CLOCK)
+        everyone, broadcast = protocol.ListUsers(everyone=True), protocol.Broadcast("oi")
+        feed(state, GREETING, "LIMITES 5 20 2048 10", "ENTROU bob", "ENTROU carol")
+        known = state.price_known
+        self.assertEqual((state.price(broadcast), known(broadcast)), (1, True), "before login: no fan-out")
+        self.assertEqual((state.price(everyone), known(everyone)), (1, True))
+        state.sent(LOGIN)
+        self.assertEqual(known(broadcast), False, "once the login is on its way, there is")
+        feed(state, "OK ENTRAR alice", "SAIU bob", "SAIU carol")
+        self.assertEqual((state.price(broadcast), known(broadcast)), (1, False), "who listens is not known")
+        self.assertEqual((state.price(everyone), known(everyone)), (1, False), "nor how many accounts")
+        self.assertEqual((state.price(protocol.Quit()), known(protocol.Quit())), (0, True))
+        self.assertEqual((state.price(protocol.ListUsers()), known(protocol.ListUsers())), (1, True))
+        state.sent(everyone, line="LISTA TODOS")
+        feed(state, *[f"USUARIO conta{number} OFFLINE" for number in range(61)], "OK LISTA TODOS")
+        self.assertEqual((state.price(everyone), known(everyone)), (7, True))
+        state.sent(broadcast, line="TODOS oi")
+        feed(state, "ERRO DEVAGAR 4 0.6 Devagar.")  # 30 to 39 others online, none known by name
+        self.assertEqual((state.price(broadcast), known(broadcast)), (4, False))
+        feed(state, "ENTROU bob", *[f"SAIU ouvinte{number}" for number in range(21)])
+        self.assertEqual(state.price(broadcast), 2, "30 unseen, bob in, 21 unseen out: 10 listeners")
+        state.sent(protocol.ListUsers(), line="LISTA")
+        feed(state, "OK LISTA alice bob carol")
+        self.assertEqual((state.price(broadcast), known(broadcast)), (1, True), "everyone by name now: two")
+        feed(state, "LIMITES 5 20 2048 1")
+        self.assertEqual(state.price(broadcast), 3, "one more token per listener")
+        state.sent(everyone, line="LISTA TODOS")
+        feed(state, "ERRO DEVAGAR 20 1 Devagar.")  # more accounts since, at least 19
+        self.assertEqual(state.price(everyone), 20)
+        state.connection_lost("O servidor encerrou a conexão.")
+        state.sent(LOGIN, automatic=True)  # logging in again
+        self.assertEqual((known(broadcast), known(everyone)), (False, True), "accounts outlive a connection")
 
     def test_the_clients_own_ping_is_answered_silently(self) -> None:
         state = logged_in()

@@ -35,6 +35,15 @@ class PacerTest(unittest.TestCase):
         pacer.charge(0.0)
         self.assertEqual(pacer.delay(0.0), flow.MAX_DELAY)
 
+    def test_no_line_waits_more_than_a_minute_in_all(self) -> None:
+        """However many waits it takes: the minute counts from when the line was queued."""
+        pacer = Pacer(ServerLimits(1e-12, 1, 2048), 0.0)  # a hostile server's rate
+        pacer.charge(0.0)
+        self.assertEqual(pacer.delay(0.0, since=0.0), flow.MAX_DELAY)
+        self.assertEqual(pacer.delay(45.0, since=0.0), flow.MAX_DELAY - 45.0, "what is left of its minute")
+        self.assertEqual(pacer.delay(flow.MAX_DELAY, since=0.0), 0.0, "its minute is up: it goes")
+        self.assertEqual(pacer.delay(flow.MAX_DELAY, since=flow.MAX_DELAY), flow.MAX_DELAY, "one queued later")
+
     def test_default_limits_burst_then_a_steady_pace(self) -> None:
         times = send_times(Pacer(ServerLimits(), 0.0), 30)
         self.assertEqual(times[:18], [0.0] * 18, "the burst, less a spare of two")
@@ -49,6 +58,30 @@ class PacerTest(unittest.TestCase):
         pacer.refused(0.0)
         self.assertAlmostEqual(pacer.delay(0.0), 1 / 4.5)
 
+    def test_a_refusal_that_says_when_is_resent_then_with_our_margin(self) -> None:
+        """The server's bucket had 2.5 of the 4 a line costs: it said 0.3 s; the line goes
+        again a little later (our margin), when the server's bucket holds it."""
+        server = TokenBucket(5, 20, 0.0)
+        self.assertTrue(server.take(17.5, 0.0))
+        self.assertFalse(server.take(4, 0.0))
+        wait = server.wait_for(4, 0.0)
+        self.assertAlmostEqual(wait, 0.3)
+        pacer = Pacer(ServerLimits(), 0.0)
+        pacer.refused(0.0, 4, wait)
+        resent = pacer.delay(0.0, 4)
+        self.assertAlmostEqual(resent, wait / flow.RATE_MARGIN)
+        self.assertTrue(server.take(4, resent))
+
+    def test_a_line_costing_the_whole_burst_never_outruns_the_server(self) -> None:
+        """The client keeps a spare of two: a line costing all 20 of the server's burst goes
+        when ours holds its 18, and charges the server's 20, so the next waits for those."""
+        server, pacer = TokenBucket(5, 20, 0.0), Pacer(ServerLimits(), 0.0)
+        now = 0.0
+        for _ in range(5):
+            now += pacer.delay(now, 20)
+            pacer.charge(now, 20)
+            self.assertTrue(server.take(20, now), now)
+
     def test_automatic_lines_overdraw_it(self) -> None:
         pacer = Pacer(ServerLimits(5, 20, 2048), 0.0)
         for _ in range(20):
@@ -56,10 +89,19 @@ class PacerTest(unittest.TestCase):
         self.assertAlmostEqual(pacer.delay(0.0), 3 / 4.5)
 
     def test_limits_from_the_line(self) -> None:
-        line = protocol.parse_server_line(protocol.format_limits(2.5, 7, 4096))
-        self.assertEqual(ServerLimits.from_fields(line.fields), ServerLimits(2.5, 7, 4096))
+        line = protocol.parse_server_line(protocol.format_limits(2.5, 7, 4096, 5))
+        self.assertEqual(ServerLimits.from_fields(line.fields), ServerLimits(2.5, 7, 4096, 5))
         self.assertIsNone(ServerLimits.from_fields(protocol.parse_server_line("LIMITES x 1 2").fields))
-        self.assertEqual(protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048")
+        self.assertEqual(protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10")
+        older = protocol.parse_server_line("LIMITES 5 20 2048")  # a server from before the fourth field
+        self.assertEqual(ServerLimits.from_fields(older.fields), ServerLimits())
+
+    def test_prices_follow_the_stated_limits(self) -> None:
+        everyone = protocol.ListUsers(everyone=True)
+        self.assertEqual(ServerLimits().price(protocol.Broadcast("oi"), 35), 4)
+        self.assertEqual(ServerLimits().price(everyone, 61), 7)
+        self.assertEqual(ServerLimits(5, 20, 2048, 5).price(protocol.Broadcast("oi"), 35), 8)
+        self.assertEqual(ServerLimits(5, 3, 2048).price(everyone, 61), 3, "never more than the burst")
 
 
 class LivenessTest(unittest.TestCase):

@@ -12,7 +12,7 @@ import unittest
 from pathlib import Path
 
 import protocol
-from batchat import tls_bytes
+from batchat import prices, tls_bytes
 from batchat import framing
 from protocol import (
     Broadcast,
@@ -465,6 +465,7 @@ class FormatTest(unittest.TestCase):
         ErrorCode.UNAVAILABLE: "INDISPONIVEL",
         ErrorCode.LINE_TOO_LONG: "LINHA_LONGA",
         ErrorCode.LIMIT: "LIMITE",
+        ErrorCode.SLOW_DOWN: "DEVAGAR",
         ErrorCode.WRONG_PROTOCOL: "PROTOCOLO_INVALIDO",
     }
     ARGUMENTS_ERROR = ProtocolError(ErrorCode.ARGUMENTS, "Uso: TODOS <mensagem>")
@@ -516,9 +517,14 @@ class FormatTest(unittest.TestCase):
          ("1 mensagem privada esperava por você.",)),
         (protocol.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
          ("7 mensagens privadas esperavam por você.",)),
-        (protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048", "LIMITES", ("5", "20", "2048")),
-        (protocol.format_limits(0.5, 1, 64), "LIMITES 0.5 1 64", "LIMITES", ("0.5", "1", "64")),
-        (protocol.format_limits(0, 20, 2048), "LIMITES 0 20 2048", "LIMITES", ("0", "20", "2048")),
+        (protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10", "LIMITES", ("5", "20", "2048", "10", "")),
+        (protocol.format_limits(0.5, 1, 64, 3), "LIMITES 0.5 1 64 3", "LIMITES", ("0.5", "1", "64", "3", "")),
+        (protocol.format_limits(0, 20, 2048, 0), "LIMITES 0 20 2048 0", "LIMITES", ("0", "20", "2048", "0", "")),
+        (protocol.format_error(prices.slow_down_error(4, 0.35)),
+         "ERRO DEVAGAR 4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
+         "tente de novo em 0,351 s.", "ERRO",
+         ("DEVAGAR", "4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
+                     "tente de novo em 0,351 s.")),
         (protocol.format_greeting("Bem-vindo ao BatChat!"), "BATCHAT 1 Bem-vindo ao BatChat!", "BATCHAT",
          ("1", "Bem-vindo ao BatChat!")),
     ]
@@ -680,17 +686,19 @@ class ParseServerLineTest(unittest.TestCase):
 
 
 class LimitsLineTest(unittest.TestCase):
-    # (rate, burst, max_line) as the server's options hold them
-    VALUES = [(5.0, 20, 2048), (0.5, 1, 64), (0.0, 0, 0), (1e6, 1_000_000, 32768), (0.001, 3, 100), (2.5, 7, 300)]
+    # (rate, burst, max_line, per_token) as the server's options hold them
+    VALUES = [(5.0, 20, 2048, 10), (0.5, 1, 64, 1), (0.0, 0, 0, 0), (1e6, 1_000_000, 32768, 10),
+              (0.001, 3, 100, 7), (2.5, 7, 300, 10)]
     # A LIMITES line's fields that are no limits: None.
     MALFORMED = [
         ("5", "20", ""), ("", "", ""), ("5", "20"), ("5", "20", "2048 extra"), ("5", "2.0", "2048"),
         ("5", "20", "1e3"), ("-1", "20", "2048"), ("+5", "20", "2048"), ("inf", "20", "2048"),
         ("nan", "20", "2048"), ("1e999", "20", "2048"), ("5,5", "20", "2048"), (" 5", "20", "2048"),
         ("5", "20", "2_048"), ("٥", "20", "2048"), ("5", "vinte", "2048"),
+        ("5", "20", "2048", "1.5"), ("5", "20", "2048", "-1"), ("5", "20", "2048", "dez"),
         # What a hostile server could use to make a client overflow or wait for ever.
         ("1", "9" * 400, "2048"), ("5", "20", str(protocol.MAX_SERVER_LINE + 1)), ("1e7", "20", "2048"),
-        ("5", str(10**7), "2048"),
+        ("5", str(10**7), "2048"), ("5", "20", "2048", str(10**7)),
     ]
 
     def test_round_trip(self) -> None:
@@ -706,9 +714,52 @@ class LimitsLineTest(unittest.TestCase):
                 self.assertIsNone(protocol.parse_limits(fields))
 
     def test_malformed_lines(self) -> None:
-        for line in ("LIMITES", "LIMITES 5 20", "LIMITES 5 20 2048 3", "LIMITES  5 20 2048"):
+        for line in ("LIMITES", "LIMITES 5 20", "LIMITES  5 20 2048", "LIMITES 5 20 2048 x"):
             with self.subTest(line=line):
                 self.assertIsNone(protocol.parse_limits(protocol.parse_server_line(line).fields))
+
+    def test_an_older_or_a_newer_server_is_understood(self) -> None:
+        """Without the fan-out price (a server older than it), what those charged; after
+        it, fields a newer server may add are ignored, not a reason to drop the line."""
+        for line, expected in [
+            ("LIMITES 5 20 2048", (5.0, 20, 2048, 10)),
+            ("LIMITES 5 20 2048 4 novidade 7", (5.0, 20, 2048, 4)),
+            ("LIMITES 5 20 2048 10 ", (5.0, 20, 2048, 10)),
+        ]:
+            with self.subTest(line=line):
+                self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), expected)
+
+
+class PriceTest(unittest.TestCase):
+    """:func:`batchat.prices.line_price`, the one formula both sides use, and the refusal that states it."""
+
+    def test_prices(self) -> None:
+        everyone = protocol.ListUsers(everyone=True)
+        # (command, fan-out, burst, per_token, price)
+        cases = [
+            (Broadcast("oi"), 9, 20, 10, 1), (Broadcast("oi"), 35, 20, 10, 4), (everyone, 61, 20, 10, 7),
+            (protocol.ListUsers(), 61, 20, 10, 1), (PrivateMessage("bob", "oi"), 61, 20, 10, 1),
+            (None, 61, 20, 10, 1), (Broadcast("oi"), 500, 20, 10, 20), (Broadcast("oi"), 35, 20, 0, 1),
+            (Broadcast("oi"), 35, 20, 5, 8), (protocol.Quit(), 35, 20, 10, 0), (Broadcast("oi"), 35, 0, 10, 4),
+        ]
+        for command, fan_out, burst, per_token, price in cases:
+            with self.subTest(command=command, fan_out=fan_out, burst=burst, per_token=per_token):
+                self.assertEqual(prices.line_price(command, fan_out, burst=burst, per_token=per_token), price)
+
+    def test_the_refusal_states_price_and_wait(self) -> None:
+        for price, wait, stated in [(4, 0.35, 0.351), (1, 0.0001, 0.001), (20, 4, 4.001), (7, 1.2345, 1.235)]:
+            with self.subTest(price=price, wait=wait):
+                error = prices.slow_down_error(price, wait)
+                self.assertEqual(error.code, ErrorCode.SLOW_DOWN)
+                parsed = prices.parse_slow_down(error.text)
+                assert parsed is not None
+                self.assertEqual((parsed.price, parsed.wait), (price, stated), "always up: waiting that long is enough")
+                self.assertEqual(prices.error_text("DEVAGAR", error.text), parsed.text)
+                self.assertNotRegex(parsed.text, r"^\d", "the person reads no fields")
+        for text in ("Devagar.", "4 x Devagar", "1.5 2 Devagar", ""):
+            with self.subTest(text=text):
+                self.assertIsNone(prices.parse_slow_down(text))
+                self.assertEqual(prices.error_text("DEVAGAR", text), text)
 
 
 # --- name_key and repr --------------------------------------------------------------

@@ -160,8 +160,8 @@ class LimitsLineTest(ServerTestCase):
         client = self.connect(read_greeting=False)
         self.assertEqual(client.read_line(), "BATCHAT 1 Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
         line = client.read_line()
-        self.assertEqual(line, "LIMITES 2.5 7 300")
-        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300))
+        self.assertEqual(line, "LIMITES 2.5 7 300 10")
+        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300, 10))
         # The line limit counts the newline, as stated.
         self.assertEqual(client.request("PING" + " " * (300 - 5)), "OK PING")
         self.assertTrue(client.request("PING" + " " * (301 - 5)).startswith("ERRO LINHA_LONGA "))
@@ -170,7 +170,7 @@ class LimitsLineTest(ServerTestCase):
         self.server.stop()
         self.server_args = ("--flood-rate", "0")
         self.server = self.start_server()
-        self.assertEqual(self.connect().limits_line, "LIMITES 0 20 2048")
+        self.assertEqual(self.connect().limits_line, "LIMITES 0 20 2048 10")
 
 
 class DeliveryTest(ServerTestCase):

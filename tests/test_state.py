@@ -12,10 +12,13 @@ import socket
 import tempfile
 import threading
 import unittest
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
+import protocol
 from protocol import ErrorCode, ProtocolError
+from batchat import prices
 from batchat.server import accounts, presence, storage
 from batchat.server import connection as connection_module
 from batchat.server import registry as registry_module
@@ -768,24 +771,23 @@ class RecordingConnection(FakeConnection):
         return self.enqueue(data)
 
 
-class FloodBudgetTest(unittest.TestCase):
-    """One line never costs more than the burst: a quiet person can always speak once."""
+class FloodRoom:
+    """A ChatSession called "falante", logged in with ``listeners`` others online and
+    ``accounts`` accounts, at the server's default flood limits; time is ``now``."""
 
-    BURST = 20
-
-    def setUp(self) -> None:
-        self.now = 0.0
+    def __init__(self, listeners: int, accounts_count: int, clock: Callable[[], float]) -> None:
         self.registry = SessionRegistry()
-        self.others = [FakeSession(f"ouvinte{i}") for i in range(200)]
+        self.others = [FakeSession(f"ouvinte{i}") for i in range(listeners)]
         for other in self.others:
             other.connection = RecordingConnection()
             self.registry.log_in(other, other.name)  # type: ignore[arg-type]
         dummy = accounts.PasswordHash(2, 1, 1, b"sal", b"chave")
-        users = mock.Mock(accounts=lambda: [accounts.Account(f"conta{i}", dummy) for i in range(200)])
-        limits = Limits(flood_rate=5, flood_burst=self.BURST)
+        users = mock.MagicMock()
+        users.accounts.side_effect = lambda: [accounts.Account(f"conta{i}", dummy) for i in range(accounts_count)]
+        users.__len__.return_value = accounts_count
         context = ServerContext(
-            users, self.registry, mock.Mock(), limits,
-            RateLimiter(0), RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=lambda: self.now,
+            users, self.registry, mock.Mock(), Limits(),
+            RateLimiter(0), RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=clock,
         )
         self.connection = RecordingConnection()
         self.session = ChatSession(self.connection, context)  # type: ignore[arg-type]
@@ -793,23 +795,84 @@ class FloodBudgetTest(unittest.TestCase):
         self.registry.log_in(self.session, "falante")
 
     def replies(self, line: bytes) -> list[str]:
+        """Every line the session sends itself for ``line`` (no ENTROU: nobody comes)."""
         self.connection.lines.clear()
         self.session.handle_line(line)
         self.session.flush_output()
-        return [line for line in self.connection.lines if line.startswith(("OK ", "ERRO "))]
+        return list(self.connection.lines)
+
+
+class FloodBudgetTest(unittest.TestCase):
+    """One line never costs more than the burst: a quiet person can always speak once.
+    A line refused for flooding costs nothing, and says what it costs and when it fits."""
+
+    BURST = Limits().flood_burst
+    RATE = Limits().flood_rate
+
+    def setUp(self) -> None:
+        self.now = 0.0
+        self.room(200, 200)
+
+    def room(self, listeners: int, accounts_count: int) -> None:
+        room = FloodRoom(listeners, accounts_count, lambda: self.now)
+        self.others, self.session, self.connection = room.others, room.session, room.connection
+        self.replies = room.replies
+
+    def spend(self, tokens: int) -> None:
+        """Spend ``tokens`` of the bucket with PINGs (a token each)."""
+        self.assertEqual(set(sum((self.replies(b"PING") for _ in range(tokens)), [])), {"OK PING"})
+
+    def test_a_refused_line_costs_nothing(self) -> None:
+        """With 3 tokens, a TODOS to 35 listeners (4) is refused, as often as it is sent,
+        without spending them: one token more later, and it goes."""
+        self.room(35, 61)
+        self.spend(self.BURST - 3)
+        refusal = prices.slow_down_error(4, 1 / self.RATE)
+        for _ in range(5):
+            self.assertEqual(self.replies(b"TODOS oi"), [protocol.format_error(refusal)])
+        self.now += 1 / self.RATE
+        self.assertEqual(self.replies(b"TODOS oi"), ["OK TODOS"])
+        self.assertEqual(self.others[0].connection.lines, ["TODOS falante oi"], "once")
+
+    def test_a_refusal_says_the_price_and_when_it_fits(self) -> None:
+        self.room(35, 61)
+        for line, price in [(b"LISTA TODOS", 7), (b"TODOS oi", 4), (b"PING", 1), (b"PONG", 1)]:
+            with self.subTest(line=line):
+                self.now += self.BURST / self.RATE  # a full bucket again
+                self.spend(self.BURST)
+                refused_at = self.now
+                (refused,) = self.replies(line)
+                stated = prices.parse_slow_down(refused.removeprefix("ERRO DEVAGAR "))
+                assert stated is not None, refused
+                self.assertEqual(stated.price, price)
+                self.assertAlmostEqual(stated.wait, price / self.RATE, delta=0.002)
+                self.now = refused_at + price / self.RATE - 0.01
+                self.assertTrue(self.replies(line)[-1].startswith("ERRO DEVAGAR "), "not a moment before")
+                self.now = refused_at + stated.wait
+                self.assertFalse(self.replies(line)[-1].startswith("ERRO DEVAGAR "), "then it fits")
+
+    def test_blank_lines_cost_nothing_and_get_no_reply(self) -> None:
+        """After a burst as much as in a quiet moment: a blank line is ignored, not refused."""
+        self.spend(self.BURST - 1)
+        for _ in range(3 * self.BURST):
+            for blank in (b"", b"   "):
+                self.assertEqual(self.replies(blank), [])
+        self.assertEqual(self.replies(b"PING"), ["OK PING"], "the last token still there")
+        self.assertEqual(self.replies(b""), [], "nor with the bucket empty")
+        self.assertTrue(self.replies(b"PING")[0].startswith("ERRO DEVAGAR "))
 
     def test_a_quiet_person_can_always_broadcast_to_a_big_room(self) -> None:
         self.assertEqual(self.replies(b"TODOS oi a todos"), ["OK TODOS"])
         refused = self.replies(b"TODOS de novo")
-        self.assertTrue(refused[0].startswith("ERRO LIMITE "), refused)
+        self.assertTrue(refused[0].startswith("ERRO DEVAGAR 20 4.001 "), refused)
         self.now += self.BURST / 5  # quiet long enough to refill the burst
         self.assertEqual(self.replies(b"TODOS depois de um tempo"), ["OK TODOS"])
         self.assertIn("TODOS falante depois de um tempo", self.others[0].connection.lines)
 
     def test_a_quiet_person_can_always_list_every_account(self) -> None:
-        self.assertEqual(self.replies(b"LISTA TODOS"), ["OK LISTA TODOS"])
+        self.assertEqual(self.replies(b"LISTA TODOS")[-1], "OK LISTA TODOS")
         self.now += self.BURST / 5
-        self.assertEqual(self.replies(b"LISTA TODOS"), ["OK LISTA TODOS"])
+        self.assertEqual(self.replies(b"LISTA TODOS")[-1], "OK LISTA TODOS")
 
 
 class FakeAddressConnection:

@@ -1,13 +1,14 @@
 """When the client sends, and whether the server is still there; without I/O.
 
 Owns :class:`ServerLimits` (what the server's ``LIMITES`` line states, or its
-defaults), :class:`Pacer` (the client's own token bucket, a little slower than
-the server's, so that a pasted block of lines is spaced out instead of
-refused) and :class:`Liveness` (a ``PING`` after a silence, and
+defaults, and so what each line costs), :class:`Pacer` (the client's own token
+bucket, a little slower than the server's, so that a pasted block of lines is
+spaced out instead of refused; no line waits more than :data:`MAX_DELAY` in
+all) and :class:`Liveness` (a ``PING`` after a silence, and
 the deadlines after which a silent server is given up on).
 
 Pure: time is always passed in (seconds of a monotonic clock). Called by
-:mod:`batchat.client.threads`; imports only :mod:`protocol`.
+:mod:`batchat.client.threads`; imports only :mod:`protocol` and :mod:`batchat.prices`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import protocol
+from batchat import prices
 
 RATE_MARGIN = 0.9  # the client sends at most 90% of the server's rate...
-MAX_DELAY = 60.0  # seconds a queued line waits at most for its turn
+MAX_DELAY = 60.0  # seconds a queued line waits at most for its turn, in all
 BURST_SPARE = 2  # ...and keeps this many of its burst back (automatic lines, clock skew)
 PING_AFTER = 5.0  # seconds without a byte from the server before the client sends PING
 ANSWER_DEADLINE = 5.0  # seconds after that PING with still nothing: the server is gone
@@ -33,17 +35,23 @@ EPSILON = 1e-9  # tokens: less missing than this is rounding, not a reason to wa
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """``LIMITES <taxa> <rajada> <linha>``: lines per second (0: none), lines at once,
-    bytes per line counting the newline. The defaults are the server's."""
+    """``LIMITES <taxa> <rajada> <linha> <ouvintes-por-ficha>``: lines per second (0:
+    none), lines at once, bytes per line counting the newline, and the fan-out price.
+    The defaults are the server's."""
 
     rate: float = 5.0
     burst: int = 20
     max_line: int = protocol.DEFAULT_MAX_LINE
+    per_token: int = protocol.FANOUT_PER_TOKEN
 
     @classmethod
     def from_fields(cls, fields: tuple[str, ...]) -> ServerLimits | None:
         parsed = protocol.parse_limits(fields)
         return None if parsed is None else cls(*parsed)
+
+    def price(self, command: protocol.Command, fan_out: int) -> int:
+        """What this server charges for ``command`` (see :func:`batchat.prices.line_price`)."""
+        return prices.line_price(command, fan_out, burst=self.burst, per_token=self.per_token)
 
 
 class Pacer:
@@ -65,33 +73,37 @@ class Pacer:
         self._tokens = min(self._burst, self._tokens + max(0.0, now - self._stamp) * self._rate)
         self._stamp = now
 
-    def delay(self, now: float, cost: float = 1.0) -> float:
-        """Seconds until a line costing ``cost`` may go (0: now)."""
+    def delay(self, now: float, cost: float = 1.0, since: float | None = None) -> float:
+        """Seconds until a line costing ``cost``, queued at ``since`` (default: now), may
+        go (0: now). Bounded, whatever the server stated: a line never waits more than
+        :data:`MAX_DELAY` since it was queued, however many waits that takes."""
         if not self._rate:
             return 0.0
         self._refill(now)
         missing = min(cost, self._burst) - self._tokens
-        # Bounded, whatever the server stated: a line never waits more than MAX_DELAY.
-        return 0.0 if missing < EPSILON else min(MAX_DELAY, missing / self._rate)
+        if missing < EPSILON:
+            return 0.0
+        deadline = (now if since is None else since) + MAX_DELAY
+        return max(0.0, min(missing / self._rate, deadline - now))
 
     def charge(self, now: float, cost: float = 1.0) -> None:
-        """A line costing ``cost`` was sent."""
+        """A line costing ``cost`` was sent. The server takes up to its whole burst, which
+        may overdraw ours (smaller by the spare): the next line waits for that too."""
         if self._rate:
             self._refill(now)
-            self._tokens -= min(cost, self._burst)
+            self._tokens -= min(cost, max(self._burst, self.limits.burst))
 
-    def refused(self, now: float) -> None:
-        """The server refused a line for flooding: its bucket is empty, so ours is too."""
-        if self._rate:
-            self._refill(now)
+    def refused(self, now: float, cost: float = 1.0, wait: float | None = None) -> None:
+        """The server refused a line costing ``cost`` for flooding; ``wait``: the seconds it
+        said its bucket needs to hold that (``None``: not said, so take it as empty).
+        Ours follows: the line is not sent again before then, with our margin."""
+        if not self._rate:
+            return
+        self._refill(now)
+        if wait is None:
             self._tokens = min(self._tokens, 0.0)
-
-
-def line_cost(command: protocol.Command, others_online: int) -> float:
-    """Flood tokens the server charges for ``command``: a TODOS one more per ten listeners."""
-    if isinstance(command, protocol.Broadcast):
-        return 1.0 + others_online // 10
-    return 1.0
+        else:
+            self._tokens = min(self._tokens, min(cost, self._burst) - wait * self.limits.rate)
 
 
 class Liveness:

@@ -6,7 +6,7 @@ shown is computed, :func:`make_visible` for text from the network, the
 ``render_*`` functions, :func:`describe_moment` and the client's
 :func:`help_text`. Pure: no I/O, no threads, no time but the injected clock.
 
-Anyone may call it; it imports only :mod:`protocol`.
+Anyone may call it; it imports only :mod:`protocol` and :mod:`batchat.prices`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import protocol
+from batchat import prices
 
 ME = "eu"  # how the person's own messages are labelled
 
@@ -260,8 +261,8 @@ def render_parsed(
         case "OK", (command, detail):
             text = render_ok(command, detail, own_name)
             return None if text is None else Shown.of(text, Style.NOTICE)
-        case "ERRO", (_, text):
-            return Shown.of(f"Erro: {text}", Style.ERROR)
+        case "ERRO", (code, text):
+            return Shown.of(f"Erro: {prices.error_text(code, text)}", Style.ERROR)
         case "MSG", (sender, text):
             return render_private(sender, ME, text, own_name)
         case "TODOS", (sender, text):

@@ -4,7 +4,9 @@ Owns what one session knows of the conversation with the server: the commands
 sent and not yet answered (the server answers each one, in order, ending every
 reply with its one ``OK`` or ``ERRO``), the person's name once logged in, the
 credentials that worked (for logging in again after a drop; memory only), who
-is online, the public messages shown, the lines of a login's reply held
+is online, what each line costs (the server's ``LIMITES``, who listens, how
+many accounts there are, and what a refusal for flooding said), the public
+messages shown, the lines of a login's reply held
 until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``,
 whether this connection's server identified itself as BatChat (its first line
 is the greeting ``BATCHAT <versao> <texto>``: until then no line that carries a
@@ -25,7 +27,7 @@ this, set the prompt, send that, send that again, pace by these limits, hang
 up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
-Imports :mod:`protocol`, :mod:`batchat.client.flow` and :mod:`batchat.client.render` only.
+Imports :mod:`protocol`, :mod:`batchat.prices`, :mod:`batchat.client.flow` and :mod:`batchat.client.render` only.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import protocol
+from batchat import prices
 from batchat.client.flow import ServerLimits
 from batchat.client.render import (
     SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
@@ -77,6 +80,8 @@ class Sent:
         self.automatic = automatic  # sent by the client itself (log in again, LISTA, PING)
         self.outcome: str | None = None  # "OK", or the ERRO code, once answered
         self.abandoned = False  # never sent, or the connection ended before its answer
+        self.queued_at: float | None = None  # when it was queued (the shell's clock), if it was
+        self.sequence: int | None = None  # the order it was first sent in: a resend keeps it
 
     @property
     def finished(self) -> bool:
@@ -138,9 +143,14 @@ class Reconnect:
 
 @dataclass(frozen=True)
 class Resend:
-    """The server's flood limit refused this line: send it again, after a pause, first in line."""
+    """The server's flood limit refused this line, unexecuted: send it again first, once
+    ``wait`` seconds have passed (``None``: not said) for its ``price``; or, if that is too
+    late for it, give it up and show ``refusal``."""
 
     sent: Sent
+    price: int = 1
+    wait: float | None = None
+    refusal: tuple[Event, ...] = ()  # how it is shown, if given up
 
 
 @dataclass(frozen=True)
@@ -197,6 +207,15 @@ class ClientState:
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[protocol.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
+        # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
+        # at least as many as a refusal's price implies), whether everyone online is
+        # known by name (after LISTA), and the listeners a refusal implies beyond those
+        # we know by name (a script never asks LISTA).
+        self._limits = ServerLimits()
+        self._account_count: int | None = None
+        self._accounts_counted = False
+        self._online_listed = False
+        self._unseen_listeners = 0
 
     @property
     def own_name(self) -> str | None:
@@ -211,6 +230,29 @@ class ClientState:
     def online(self) -> frozenset[str]:
         """Who else is online, as far as this session knows."""
         return self._online
+
+    def price(self, command: protocol.Command) -> int:
+        """The flood tokens the server will charge for ``command``, as far as this session
+        knows (see :meth:`price_known`)."""
+        fan_out = 0
+        if not self._logged_in_or_logging_in():
+            pass  # refused by the server (NAO_AUTENTICADO): it costs what any line costs
+        elif isinstance(command, protocol.Broadcast):
+            fan_out = len(self._online) + self._unseen_listeners
+        elif prices.fans_out(command):
+            fan_out = self._account_count or 0
+        return self._limits.price(command, fan_out)
+
+    def price_known(self, command: protocol.Command) -> bool:
+        """Whether :meth:`price` is more than a guess: a TODOS once everyone online was
+        listed (LISTA), a LISTA TODOS once the accounts were counted (its answer); and
+        either before logging in, when the server charges no fan-out."""
+        if not prices.fans_out(command) or not self._logged_in_or_logging_in():
+            return True
+        return self._online_listed if isinstance(command, protocol.Broadcast) else self._accounts_counted
+
+    def _logged_in_or_logging_in(self) -> bool:
+        return self._own_name is not None or any(isinstance(sent.command, protocol.Login) for sent in self._pending)
 
     @property
     def said_goodbye(self) -> bool:
@@ -302,13 +344,18 @@ class ClientState:
                 return self._refused(code, text, parsed)
             case "LIMITES", fields:
                 limits = ServerLimits.from_fields(fields)
-                return [] if limits is None else [SetLimits(limits)]
+                if limits is None:
+                    return []
+                self._limits = limits
+                return [SetLimits(limits)]
             case "USUARIO", _ if self._listing_accounts():
                 self._accounts.append(parsed)
                 return []
             case "ENTROU", (name,):
                 self._online = self._online | {name}
             case "SAIU", (name,):
+                if name not in self._online:  # one of those we knew only by count
+                    self._unseen_listeners = max(0, self._unseen_listeners - 1)
                 self._online = self._online - {name}
         self._remember_public(parsed)
         return self._render(parsed)
@@ -377,8 +424,10 @@ class ClientState:
                 return self._logged_in(command, parsed, automatic=bool(sent and sent.automatic))
             case protocol.ListUsers(everyone=False):
                 self._online = frozenset(online_others(detail, self._own_name))
+                self._online_listed, self._unseen_listeners = True, 0  # everyone, by name
             case protocol.ListUsers(everyone=True):
                 accounts, self._accounts = self._accounts, []  # the USUARIO lines were the answer
+                self._account_count, self._accounts_counted = len(accounts), True
                 return [self._stamped(shown) for shown in render_accounts(accounts, self._clock)]
             case protocol.Register() if self._log_in_after_register and sent and not sent.automatic:
                 login = protocol.Login(command.name, command.password)
@@ -431,15 +480,33 @@ class ClientState:
 
     def _refused(self, code: str, text: str, parsed: protocol.ServerLine) -> list[Event]:
         """``ERRO``: it answers the oldest command, unless the server is closing on us;
-        shown, then what follows from it; a flood refusal is sent again instead."""
+        shown, then what follows from it. A refusal for flooding (``DEVAGAR``: not
+        executed) is sent again instead, and what it says of the price is learnt. Any
+        other ERRO is shown, the last one before the server hangs up too."""
         if code == protocol.ErrorCode.SESSION_REPLACED:
             self._replaced = True
             return self._render(parsed)
         sent = self._settle("", code)
-        if sent is not None and _is_flood_refusal(sent, code, text):
+        if sent is not None and sent.line and code == protocol.ErrorCode.SLOW_DOWN:
             sent.outcome = None
-            return [Resend(sent)]
+            stated = prices.parse_slow_down(text)
+            if stated is None:
+                return [Resend(sent, refusal=tuple(self._render(parsed)))]
+            self._learn_price(sent.command, stated.price)
+            return [Resend(sent, stated.price, stated.wait, tuple(self._render(parsed)))]
         return [*self._render(parsed), *self._refusal_follows(sent, code)]
+
+    def _learn_price(self, command: protocol.Command, price: int) -> None:
+        """The server charges ``price`` for ``command``: at least that many listeners, or
+        accounts, are there (the fewest that give that price)."""
+        per_token = self._limits.per_token
+        if not per_token or not prices.fans_out(command):
+            return
+        fewest = (price - 1) * per_token
+        if isinstance(command, protocol.Broadcast):
+            self._unseen_listeners = max(self._unseen_listeners, fewest - len(self._online))
+        else:
+            self._account_count = max(self._account_count or 0, fewest)
 
     def _refusal_follows(self, sent: Sent | None, code: str) -> list[Event]:
         """What follows a refusal of ``sent``: for a login, the end of its reply."""
@@ -478,6 +545,7 @@ class ClientState:
         events = [*self._release_held(replayed=True), *self._unconfirmed()]
         self._own_name = None
         self._online = frozenset()
+        self._online_listed, self._unseen_listeners = False, 0
         events += [SetPrompt(prompt_text(None)), say(how, Style.ERROR)]
         if self._replaced:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
@@ -523,16 +591,6 @@ class ClientState:
     def _remember_public(self, parsed: protocol.ServerLine) -> None:
         if key := _public_of(parsed):
             self._public_shown.append(key)
-
-
-def _is_flood_refusal(sent: Sent, code: str, text: str) -> bool:
-    """``ERRO LIMITE`` for flooding ("... esta foi descartada"): the only limit a message,
-    a list or a PING can hit; a login or a new account also has limits of its own."""
-    if code != protocol.ErrorCode.LIMIT or not sent.line:
-        return False
-    if isinstance(sent.command, (protocol.Login, protocol.Register)):
-        return "descartada" in text
-    return True
 
 
 def _public_of(parsed: protocol.ServerLine) -> PublicKey | None:

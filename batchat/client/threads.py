@@ -31,8 +31,11 @@ Threads
   hidden prompt, answers ``AJUDA``, typos and ``/conversa`` locally, and queues
   the rest.
 - The sending thread sends the queued lines in order, no faster than the
-  server's flood limit allows (its ``LIMITES`` line, or its defaults), so a
-  pasted block arrives whole instead of partly refused.
+  server's flood limit allows (its ``LIMITES`` line, or its defaults), each
+  at its price, so a pasted block arrives whole instead of partly refused; a
+  line whose price is a guess (the first ``LISTA TODOS``) goes alone, and the
+  next waits for its answer, so that a refusal never lets a later line pass.
+  No line waits more than a minute in all; ``/sair`` and Ctrl-D leave at once.
 
 No line that carries a password (``protocol.PASSWORD_COMMANDS``) reaches a
 socket before that connection's server sent the BatChat greeting
@@ -146,6 +149,8 @@ class ChatClient:
         self._answered = threading.Condition(self._send_lock)  # a command got its answer
         self._outbox_changed = threading.Condition(self._send_lock)  # a line queued, or a turn came
         self._outbox: deque[Sent] = deque()  # typed lines waiting for their turn, in order
+        self._sequence = itertools.count(1)  # the order lines are first sent in
+        self._guess: tuple[Sent, int] | None = None  # a line sent at a guessed price, and that price
         self._now = now
         self._pause = pause
         self._limits = ServerLimits()  # until the server states its own
@@ -187,13 +192,30 @@ class ChatClient:
         """Ctrl-C, kill or a closed output: say SAIR if possible and go, whatever comes next."""
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
-        self._quitting.set()
         # Bounded: against a frozen server the keyboard thread may hold the lock in sendall().
-        if self._send_lock.acquire(timeout=1.0):
-            try:
-                self._send_locked(protocol.Quit(), "SAIR")
-            finally:
-                self._send_lock.release()
+        self._leave(lock_timeout=1.0)
+
+    def _leave(self, lock_timeout: float = -1) -> Sent | None:
+        """SAIR now, ahead of the queued lines, which are dropped, and said: the person
+        leaves at once (SAIR is free on the server: never held by the flood limit). The
+        SAIR sent; ``None`` without a connection (or the lock within ``lock_timeout``)."""
+        self._quitting.set()  # wakes the main thread, if it waits to reconnect
+        if not self._send_lock.acquire(timeout=lock_timeout):
+            return None
+        try:
+            dropped, self._outbox = list(self._outbox), deque()
+            for sent in dropped:
+                sent.abandoned = True
+            self._answered.notify_all()
+            self._outbox_changed.notify_all()
+            quit_sent = self._send_locked(protocol.Quit(), "SAIR")
+        finally:
+            self._send_lock.release()
+        if dropped:
+            count = len(dropped)
+            self._screen.say("1 linha na fila não foi enviada." if count == 1 else
+                             f"{count} linhas na fila não foram enviadas.", Style.ERROR)
+        return quit_sent
 
     def _attach(self, link: Link) -> None:
         """Use ``link``, a new connection: its greeting and its flood budget are new too."""
@@ -300,6 +322,8 @@ class ChatClient:
             if self._state.identified and not identified:
                 self._log_in_again_locked()
             self._answered.notify_all()
+            if self._guess is not None and not self._state.is_pending(self._guess[0]):
+                self._settle_guess_locked(*self._guess)
         self._carry_out(events)
         how = next((event.how for event in events if isinstance(event, Disconnect)), None)
         if how is None:  # piped input waits for a greeting, and none will come here
@@ -326,8 +350,8 @@ class ChatClient:
                         self._show_queue_locked()
                 case SendLine(line=line, command=command, automatic=automatic):
                     self._send(command, line, automatic=automatic)
-                case Resend(sent=sent):
-                    self._queue_again(sent)
+                case Resend():
+                    self._queue_again(event)
                 case SetLimits(limits=limits):
                     with self._send_lock:
                         self._limits = limits
@@ -406,29 +430,56 @@ class ChatClient:
             return None
         if sent is None:
             sent = Sent(command, automatic=automatic, line=line)
+        if sent.sequence is None:
+            sent.sequence = next(self._sequence)
         self._state.record(sent)
-        self._pacer.charge(self._now(), self._cost(command))  # automatic lines count too
+        price = self._state.price(command)
+        if not self._state.price_known(command):
+            # A guess: if the server refuses it, the lines sent after it must not pass
+            # before it is sent again, so the next one waits for its answer.
+            self._guess = sent, price
+        self._pacer.charge(self._now(), price)  # automatic lines count too
         # A failed send needs no handling here: the receiving loop sees the
         # connection end and reports this command among the unconfirmed ones.
         with contextlib.suppress(OSError):
             self._link.send(protocol.encode_line(line))
         return sent
 
-    def _cost(self, command: protocol.Command) -> float:
-        return flow.line_cost(command, len(self._state.online))
+    def _settle_guess_locked(self, sent: Sent, guessed: int) -> None:
+        """The line sent at price ``guessed`` was answered: the next may go. If it went
+        through, its answer may have told the price (LISTA TODOS counts the accounts):
+        the pacer is charged what the guess missed. (Refused, it cost nothing.)"""
+        self._guess = None
+        if sent.outcome == "OK":
+            self._pacer.charge(self._now(), max(0, self._state.price(sent.command) - guessed))
+        self._outbox_changed.notify_all()
 
     def _queue(self, sent: Sent) -> None:
         """Put a typed line at the end of the queue; the sending thread sends it in its turn."""
         with self._send_lock:
+            sent.queued_at = self._now()
             self._outbox.append(sent)
             self._outbox_changed.notify_all()
 
-    def _queue_again(self, sent: Sent) -> None:
-        """The server's flood limit refused ``sent``: it goes again first, after a pause."""
+    def _queue_again(self, resend: Resend) -> None:
+        """The server's flood limit refused a line, unexecuted: it goes again before the
+        lines sent after it, once the server said it can be paid. Unless that is past the
+        minute it may wait in all: then it is given up, and the refusal shown."""
+        sent = resend.sent
         with self._send_lock:
-            self._pacer.refused(self._now())
-            self._outbox.appendleft(sent)
-            self._outbox_changed.notify_all()
+            now = self._now()
+            if sent.queued_at is None:  # an automatic line: it waits from now
+                sent.queued_at = now
+            if resend.wait is not None and now + resend.wait > sent.queued_at + flow.MAX_DELAY:
+                sent.outcome = protocol.ErrorCode.SLOW_DOWN.value
+                self._answered.notify_all()
+            else:
+                self._pacer.refused(now, resend.price, resend.wait)
+                first = sent.sequence or 0  # before the lines sent after it, and those never sent
+                self._outbox.insert(sum(1 for queued in self._outbox if (queued.sequence or first) < first), sent)
+                self._outbox_changed.notify_all()
+                return
+        self._carry_out(list(resend.refusal))
 
     # -- sending thread ---------------------------------------------------------------------
 
@@ -454,18 +505,32 @@ class ChatClient:
                 self._screen.say(NOT_SENT, Style.ERROR)
 
     def _next_turn(self) -> Sent | None:
-        """Wait (lock held) for a queued line and its turn; take it off the queue. On a
-        connection whose server has not greeted us yet, typed lines wait: a password
-        must not go to whatever answered, and after a reconnection the automatic
-        ENTRAR goes first (without a connection, the line is taken, and not sent)."""
+        """Wait (lock held) for a queued line and its turn; take it off the queue.
+
+        Its turn comes when the pacer has its price, and, while a line sent at a
+        guessed price awaits its answer, once that answer came; but never later than
+        :data:`batchat.client.flow.MAX_DELAY` after it was queued. On a connection whose
+        server has not greeted us yet, typed lines wait: a password must not go to
+        whatever answered, and after a reconnection the automatic ENTRAR goes first
+        (without a connection, the line is taken, and not sent).
+        """
         while not self._outbox or (self._link is not None and not self._state.identified):
             self._outbox_changed.wait()
         sent = self._outbox[0]
         if self._link is not None:
-            delay = self._pacer.delay(self._now(), self._cost(sent.command))
+            now = self._now()
+            since = now if sent.queued_at is None else sent.queued_at
+            answer_due = self._guess is not None and self._state.is_pending(self._guess[0])
+            if answer_due:
+                delay = max(0.0, since + flow.MAX_DELAY - now)
+            else:
+                delay = self._pacer.delay(now, self._state.price(sent.command), since)
             if delay > 0:
                 self._show_queue_locked(waiting=True)
-                self._pause(self._outbox_changed, delay)
+                if answer_due:  # an answer, not time: woken when it comes (see _handle)
+                    self._outbox_changed.wait(delay)
+                else:
+                    self._pause(self._outbox_changed, delay)
                 return None
         return self._outbox.popleft()
 
@@ -525,15 +590,17 @@ class ChatClient:
 
     def _send_typed(self, command: protocol.Command, line: str) -> None:
         """Queue a typed line (piped input: and wait for its answer). Its length was
-        checked against the server's LIMITES by :func:`batchat.client.typed.interpret`."""
+        checked against the server's LIMITES by :func:`batchat.client.typed.interpret`.
+        SAIR goes at once instead, and what is still queued is dropped, and said."""
         if isinstance(command, protocol.Quit):
-            self._quitting.set()
+            sent = self._leave()
         elif self._link is None:
             self._screen.say(NOT_SENT, Style.ERROR)
             return
-        sent = Sent(command, line=line)
-        self._queue(sent)
-        if self._lockstep:
+        else:
+            sent = Sent(command, line=line)
+            self._queue(sent)
+        if self._lockstep and sent is not None:
             self._wait_for_answer(sent)
 
     def _wait_for_answer(self, sent: Sent) -> str | None:

@@ -23,9 +23,6 @@ from batchat.server import tiers
 log = logging.getLogger(__name__)
 
 
-FANOUT_PER_TOKEN = 10  # a TODOS costs one more flood token per 10 recipients
-
-
 FAILED_LOGINS_PER_IP_FACTOR = 4  # one IP may fail this many times --login-rate, over all names
 
 
@@ -74,13 +71,20 @@ class TokenBucket:
         self._stamp = now
 
     def take(self, cost: float, now: float) -> bool:
-        """Spend ``cost`` tokens if there are that many (never more than ``burst``)."""
+        """Spend ``cost`` tokens if there are that many (never more than ``burst``);
+        if not, spend none."""
         self._refill(now)
         cost = min(cost, self._burst)  # a TODOS to a crowd is slow, never impossible
         if self._tokens < cost:
             return False
         self._tokens -= cost
         return True
+
+    def wait_for(self, cost: float, now: float) -> float:
+        """Seconds until ``cost`` tokens are there (never more than ``burst``); 0: now."""
+        self._refill(now)
+        missing = min(cost, self._burst) - self._tokens
+        return max(0.0, missing / self._rate) if self._rate else 0.0
 
     def give_back(self, cost: float) -> None:
         self._tokens = min(self._burst, self._tokens + cost)

@@ -1,8 +1,10 @@
 """One client's protocol state, and the handler of each of its commands.
 
 Owns :class:`ChatSession` (logged in or not, as whom, its flood budget, the
-lines its commands produce until they are sent). Called by the server's
-connection threads: one session per connection, used by that thread only.
+lines its commands produce until they are sent). What a line costs is
+:func:`batchat.prices.line_price`, the formula the client paces by too. Called
+by the server's connection threads: one session per connection, used by that
+thread only.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
+from batchat import prices
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.delivery import Delivery
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.framing import LineTooLong
-from batchat.server.limits import FANOUT_PER_TOKEN, limit_error, Limits, RateLimiter, TokenBucket
+from batchat.server.limits import limit_error, Limits, RateLimiter, TokenBucket
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.registry import ClaimLost, Member, SessionRegistry
 from batchat.server.timing import DEFAULT_TIMING, Timing
@@ -69,7 +72,6 @@ class ChatSession:
         self._replaced = threading.Event()  # set by the registry on a newer login
         self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
         self._flood_strikes = 0  # lines refused in a row for flooding
-        self._line_cost = 0.0  # flood tokens the line being handled has spent so far
         # What this session's lines produce, per connection, sent together by
         # flush_output() once everything received in one recv() is handled:
         # one send per destination instead of one per line. Only the session's
@@ -99,22 +101,32 @@ class ChatSession:
         """
         if self._replaced.is_set():
             raise SessionEnded.of(REPLACED)
+        if isinstance(raw, bytes) and protocol.is_blank(raw):
+            return  # no reply and no cost; nor is it a sign the client stopped flooding
         try:
-            self._line_cost = 0.0
-            self._charge(1)
+            self._pay_and_execute(raw)
+        except ProtocolError as error:
+            self.send_error(error)
+            if error.code is ErrorCode.SLOW_DOWN:
+                return  # refused unexecuted, at no cost: the strike it added stands
+        self._flood_strikes = 0  # a line got through: the client is not flooding
+
+    def _pay_and_execute(self, raw: bytes | LineTooLong) -> None:
+        """Parse the line, pay its whole price, then execute it. A line that is no valid
+        command costs one token: its ERRO is a reply too."""
+        try:
             if isinstance(raw, LineTooLong):
                 raise ProtocolError(
                     ErrorCode.LINE_TOO_LONG,
                     f"Linha longa demais (máximo de {self._limits.max_line} bytes); descartada.",
                 )
             command = protocol.parse_command(protocol.decode_line(raw))
-            if command is not None:
-                self._execute(command)
-        except ProtocolError as error:
-            self.send_error(error)
-            if error.code is ErrorCode.LIMIT:
-                return  # refused: the strikes it added stand
-        self._flood_strikes = 0  # a line got through: the client is not flooding
+        except ProtocolError:
+            self._pay(prices.line_price(None, 0, burst=self._limits.flood_burst))
+            raise
+        if command is not None:  # never None: blank lines do not get here
+            self._pay(self._price(command))
+            self._execute(command)
 
     def send_error(self, error: ProtocolError) -> None:
         self._deliver(self.connection, protocol.encode_line(protocol.format_error(error)))
@@ -153,24 +165,30 @@ class ChatSession:
         parts.append(data)
         return len(parts) - 1
 
-    def _charge(self, cost: float) -> None:
-        """Spend flood tokens for the line being handled; refuse it when short, end the
-        session if that persists.
+    def _price(self, command: protocol.Command) -> int:
+        """The flood tokens ``command`` costs now: :func:`batchat.prices.line_price`, with the
+        others online for TODOS and the accounts for LISTA TODOS (once logged in:
+        before, the command is refused and costs what any line costs)."""
+        fan_out = 0
+        if self.name is not None and prices.fans_out(command):
+            if isinstance(command, protocol.Broadcast):
+                fan_out = max(0, self._context.registry.online_count() - 1)
+            else:
+                fan_out = len(self._context.users)
+        return prices.line_price(command, fan_out, burst=self._limits.flood_burst)
 
-        A line costs one token, and a fan-out (TODOS, LISTA TODOS) more on top;
-        but one line never costs more than the burst in all, or a command to a
-        big enough room could never pass (1 + 20 > 20 with 200 people online):
-        someone who has been quiet can always speak once, however many listen.
-        """
-        cost = min(cost, self._limits.flood_burst - self._line_cost)
-        if not self._limits.flood_rate or self._flood.take(cost, self._context.clock()):
-            self._line_cost += cost
+    def _pay(self, price: int) -> None:
+        """Spend ``price`` flood tokens for the line being handled, all or none: short,
+        the line is refused with ``ERRO DEVAGAR`` (its price, and when it can be paid)
+        and costs nothing; a client refused more than the burst in a row is ended."""
+        now = self._context.clock()
+        if not self._limits.flood_rate or self._flood.take(price, now):
             return
         self._flood_strikes += 1
         if self._flood_strikes > self._limits.flood_burst:
             self.send_error(limit_error("Você foi desconectado por enviar mensagens demais."))
             raise SessionEnded(Closer.LIMIT, "de mensagens por segundo (--flood-rate)")
-        raise limit_error("Devagar: mensagens demais por segundo; esta foi descartada.")
+        raise prices.slow_down_error(price, self._flood.wait_for(price, now))
 
     def _execute(self, command: protocol.Command) -> None:
         """Check once whether ``command`` may be used now (the command table says),
@@ -341,8 +359,6 @@ class ChatSession:
         text = command.text
         sender = self._require_logged_in()  # checked already: this only gives the name
         registry = self._context.registry
-        others = max(0, registry.online_count() - 1)
-        self._charge(others // FANOUT_PER_TOKEN)  # fan-out counts toward flooding
         self._reply("TODOS")
         history = None
         if registry.keeps_history:
@@ -353,8 +369,7 @@ class ChatSession:
 
     def _list_everyone(self) -> None:
         """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
-        accounts = self._context.users.accounts()
-        self._charge(len(accounts) // FANOUT_PER_TOKEN)  # a long answer costs like a fan-out
+        accounts = self._context.users.accounts()  # paid for already, by their count
         online = {protocol.name_key(name) for name in self._context.registry.names()}
         lines = [
             protocol.encode_line(protocol.format_account(
