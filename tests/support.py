@@ -30,6 +30,7 @@ from typing import IO, Any
 import protocol
 from batchat import framing, locks
 from batchat.server import main as server_module
+from batchat.server import options as server_options_module
 from batchat.server.timing import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -301,7 +302,7 @@ class InProcessServer(ServerLog):
     ) -> None:
         self.users_path = users_path
         self.port = 0
-        args = server_module.parse_arguments(server_options(users_path, extra_args, port, host, timing))
+        args = server_options_module.parse_arguments(server_options(users_path, extra_args, port, host, timing))
         self._log = CollectedLines()
         self._handler = _LinesHandler(self._log)
         _capture_log(self._handler, args.log_level)

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
      "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state"},
     {"batchat.server.delivery", "batchat.client.threads"},
     {"batchat.server.session", "batchat.client.main"},
-    {"batchat.server.read_loop"},
+    {"batchat.server.read_loop", "batchat.server.options"},
     {"batchat.server.main"},
     {"servidor", "cliente"},
 ]
