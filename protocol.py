@@ -48,7 +48,7 @@ is kept for them. So a ``CHAT`` the server could not keep is refused first:
 ``ERRO CAIXA_CHEIA`` when the recipient already has ``--max-pending`` private
 messages not yet written to them, counting those kept while they were offline
 and those acknowledged while they were online but not reading (the text says
-which). The README's table lists every error code.
+which). docs/protocolo.md's table lists every error code.
 
 Grammar (server -> client)
 --------------------------
@@ -65,7 +65,7 @@ line                           when
                                ``OK PING``
 ``ERRO <CODIGO> <texto>``      it failed; the connection stays open, except
                                after ``SESSAO_SUBSTITUIDA`` and the limits
-                               that disconnect (see the README)
+                               that disconnect (docs/protocolo.md)
 ``MSG <remetente> <mensagem>`` a private message for you
 ``TODOS <remetente> <msg>``    a public message
 ``ENTROU <usuario>``           another user logged in

@@ -30,7 +30,7 @@ FAILED_LOGINS_PER_IP_FACTOR = 4  # one IP may fail this many times --login-rate,
 class Limits:
     """What one client may cost the others. 0 turns a limit off.
 
-    The README's table of limits explains each default.
+    docs/seguranca.md's table of limits explains each default.
     """
 
     max_line: int = protocol.DEFAULT_MAX_LINE  # bytes per line, counting the newline
