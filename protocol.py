@@ -127,11 +127,13 @@ by ``batchat.framing.LineFramer``.
 
 Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``,
 none of them invisible (the Hangul fillers count as letters, but are not);
-unique ignoring case; normalised to Unicode NFC. Passwords: 6-128 printable
-characters, no whitespace. Message text: 1 or more characters, no control
-characters, no Unicode line or paragraph separators and no bidi overrides or
-isolates (they could forge a line, or reorder text, on somebody else's
-screen); such text is refused with ``ERRO ARGUMENTOS``.
+unique ignoring case (:func:`name_key`), and a new one may not look like an
+existing one (:func:`name_skeleton`: ``joao`` after ``joão``); normalised to
+Unicode NFC. Passwords: 6-128 printable characters, no whitespace. Message
+text: 1 or more characters, no control characters, no Unicode line or
+paragraph separators and no bidi overrides or isolates (they could forge a
+line, or reorder text, on somebody else's screen); such text is refused with
+``ERRO ARGUMENTOS``.
 
 Also here, still without I/O: recognising a client that speaks HTTP or TLS
 instead (:func:`foreign_protocol`), and the command table both programs use
@@ -450,6 +452,41 @@ def validate_text(text: str) -> str:
 def name_key(name: str) -> str:
     """The identity of a user name: ``Alice`` and ``alice`` are one account."""
     return unicodedata.normalize("NFC", name).casefold()
+
+
+# Letters of other scripts drawn like Latin ones, and the Latin letter each reads as:
+# a capital as it looks among capitals (Cyrillic Е, Greek Ν in "ЕΝTRAR"), a small
+# letter as it looks in a name typed in lower case (Cyrillic а, Greek ο; a Greek ν
+# reads as v there, not n). Mapped before case is folded, so each form reads as
+# itself. Accented forms (Ё, ά) lose their accent first; fullwidth ones (Ｅ) are Latin
+# after NFKD.
+_LOOKALIKES = {
+    "АВСЕНІЈКМОРЅТХУҮԚԜҺԀӀѴ": "ABCEHIJKMOPSTXYYQWHDIV",  # Cyrillic capitals
+    "авсеніјкморѕтхуүԛԝһԁӏѵ": "abcehijkmopstxyyqwhdlv",  # Cyrillic small letters
+    "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹͿ": "ABEZHIKMNOPTYXCJ",  # Greek capitals
+    "αβγεζηικμνορτυχϲϳ": "abyeznikuvoptuxcj",  # Greek small letters
+    "ıɑɡȷ": "iagj",  # Latin ones drawn like plain letters: Turkish ı, IPA's ɑ and ɡ, dotless ȷ
+}
+_LATIN_LOOKALIKES = str.maketrans("".join(_LOOKALIKES), "".join(_LOOKALIKES.values()))
+# The combining marks that accents are, once a letter is decomposed (NFKD: "ã" is "a"
+# and U+0303): the generic blocks, not the vowel signs of Indic or Thai letters.
+_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def unmarked(text: str) -> str:
+    """``text`` as the eye reads it, case and script kept: no invisible characters
+    (:data:`INVISIBLE_IN_NAMES`), width and compatibility forms folded (NFKD: ``Ｅ``
+    is ``E``) and no accents (``É`` is ``E``)."""
+    return _ACCENTS.sub("", unicodedata.normalize("NFKD", INVISIBLE_IN_NAMES.sub("", text)))
+
+
+def name_skeleton(name: str) -> str:
+    """The Latin letters ``name`` looks like, in lower case: names that differ only by
+    case, width, accents or look-alike letters (``joão``, ``JOAO``, ``ｊｏａｏ``, ``jоао``
+    with a Cyrillic ``о`` and ``а``) share one. What a new account may not share with
+    an existing one (``NOVO``), and what the client's look-alike rule compares with
+    ``ENTRAR``."""
+    return unmarked(name).translate(_LATIN_LOOKALIKES).casefold()
 
 
 # --- Parsing client commands ------------------------------------------------

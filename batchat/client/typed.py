@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -191,36 +190,10 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
     return _command(wire, typed, False, max_line)
 
 
-# Capitals of other scripts drawn like Latin ones: Cyrillic Е, Н, О and Greek Ν, Ο look
-# exactly like E, H, O, N, O, so "ЕNTRAR" reads as ENTRAR on screen and must count as
-# ENTRAR. Only capitals are listed (the rule compares words in capitals), mapped by
-# their case-folded form, since the skeleton folds case first. Accented forms (Ё, Ї,
-# Ά...) lose their accent before this table; fullwidth ones (Ｅ) are Latin after NFKC.
-_LOOKALIKE_CAPITALS = {
-    "Cyrillic": ("АВСЕНІЈКМОРЅТХУҮԚԜ", "ABCEHIJKMOPSTXYYQW"),
-    "Greek": ("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"),
-}
-_LATIN_LOOKALIKES = str.maketrans({
-    capital.casefold(): latin.casefold()
-    for capitals, latins in _LOOKALIKE_CAPITALS.values()
-    for capital, latin in zip(capitals, latins, strict=True)
-} | {"ı": "i"})  # the dotless i of Turkish
-
-
-def _unmarked(word: str) -> str:
-    """``word`` as the eye reads it: no invisible characters (Unicode's
-    Default_Ignorable, :data:`protocol.INVISIBLE_IN_NAMES`), width folded (NFKC:
-    ``Ｅ`` is ``E``) and no accents (``É`` is ``E``). Case and script are kept."""
-    visible = unicodedata.normalize("NFKC", protocol.INVISIBLE_IN_NAMES.sub("", word))
-    decomposed = unicodedata.normalize("NFD", visible)
-    return "".join(char for char in decomposed if not unicodedata.category(char).startswith("M"))
-
-
-def skeleton(word: str) -> str:
-    """The Latin letters ``word`` looks like, in lower case: ``ЕNTRÁR`` (a Cyrillic
-    ``Е``), ``ＥＮＴＲＡＲ`` and ``entrar`` all give ``entrar``. What the look-alike rule
-    compares."""
-    return _unmarked(word).casefold().translate(_LATIN_LOOKALIKES)
+# What the look-alike rule compares: the Latin letters a word looks like, in lower case
+# (``ЕNTRÁR`` with a Cyrillic ``Е``, ``ＥＮＴＲＡＲ`` and ``entrar`` all give ``entrar``).
+# The same folding keeps two accounts from looking alike: protocol.py has it, once.
+skeleton = protocol.name_skeleton
 
 
 def _one_edit_apart(first: str, second: str) -> bool:
@@ -260,7 +233,7 @@ def resembled_password_command(word: str) -> str | None:
 def in_capitals(word: str) -> bool:
     """Whether ``word`` starts with three capital letters, in any script and width
     (``NOV``, ``ENTRARbob``, ``ＥＮＴＲＡＲ``, ``ЕNTRAR``, ``ÉNTRAR``), invisible ones aside."""
-    letters = _unmarked(word)[:3]
+    letters = protocol.unmarked(word)[:3]
     return len(letters) == 3 and all(char.isupper() for char in letters)
 
 

@@ -1,9 +1,10 @@
 """The registered accounts: passwords hashed with scrypt, kept in ``users.json``.
 
 Owns :class:`UserStore` (the accounts in memory and on disk, when each was
-last online) with its types :class:`PasswordHash` and :class:`Account`. Called
-by the chat sessions (register, authenticate, names) and the server (save at
-shutdown). Hashing and file writes never happen under the store's lock.
+last online, which name each look-alike belongs to) with its types
+:class:`PasswordHash` and :class:`Account`. Called by the chat sessions
+(register, authenticate, names) and the server (save at shutdown). Hashing and
+file writes never happen under the store's lock.
 """
 
 from __future__ import annotations
@@ -172,6 +173,15 @@ class Account:
         return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
 
 
+def _exists_error(name: str, holder: str) -> ProtocolError:
+    """``USUARIO_EXISTE`` for ``name``, naming ``holder``, the account that has it or looks like it."""
+    if holder == name:
+        return ProtocolError(ErrorCode.USER_EXISTS, "Esse nome de usuário já está em uso.")
+    return ProtocolError(
+        ErrorCode.USER_EXISTS, f"Já existe a conta {holder}, parecida demais com {name}; escolha outro nome."
+    )
+
+
 # What a damaged record raises while it is read (OverflowError: a number like 1e999).
 _DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError, ProtocolError)
 
@@ -264,6 +274,30 @@ def _load_last_seen(record: dict[str, Any]) -> float | None:
     return seconds
 
 
+def _skeleton_index(accounts: dict[str, Account]) -> tuple[dict[str, str], list[list[str]]]:
+    """Which account (its key) each look-alike (:func:`protocol.name_skeleton`) belongs
+    to, and the names of the groups of ``accounts`` that already share one (from before
+    the rule, or written by hand). A skeleton goes to the first of its accounts in the
+    order of ``LISTA TODOS``; the others stay accounts of their own.
+    """
+    groups: dict[str, list[str]] = {}  # skeleton -> keys, in listing order
+    for key, account in sorted(accounts.items(), key=lambda item: _listing_order(item[1])):
+        groups.setdefault(protocol.name_skeleton(account.name), []).append(key)
+    index = {skeleton: keys[0] for skeleton, keys in groups.items()}
+    return index, [[accounts[key].name for key in keys] for keys in groups.values() if len(keys) > 1]
+
+
+def _listing_order(account: Account) -> tuple[str, str]:
+    """How accounts are sorted: by name ignoring case."""
+    return account.name.casefold(), account.name
+
+
+def _clashes_sentence(groups: list[list[str]]) -> str:
+    """The one log line naming ``groups`` of look-alike accounts (``joao e joão; maria, mária e márìa``)."""
+    listed = "; ".join(", ".join(group[:-1]) + f" e {group[-1]}" for group in groups)
+    return f"Contas com nomes parecidos demais (continuam separadas): {listed}."
+
+
 class UserStore:
     """The registered accounts, kept in a JSON file.
 
@@ -281,6 +315,12 @@ class UserStore:
     a thread of the store's own saves those changes SEEN_SAVE_DELAY later, all
     at once, so a stream of logins cannot turn into a stream of file writes.
     A SIGKILL may lose the last few seconds of them, never an account.
+
+    An account is its :func:`protocol.name_key` (``Alice`` is ``alice``), and no new
+    one may look like another: ``_by_skeleton`` gives, for each
+    :func:`protocol.name_skeleton`, the account that has it, so ``NOVO joao`` after
+    ``joão`` is refused in one lookup. Accounts that already shared one when the
+    file was read (it had no such rule) stay apart, and the log names them once.
     """
 
     def __init__(self, path: Path, hash_cost: int = DEFAULT_HASH_COST) -> None:
@@ -293,6 +333,10 @@ class UserStore:
         self._accounts: dict[str, Account] = self._load(path)
         remove_stale_temp_files(path)
         self._pending: dict[str, Account] = {}  # registered, not yet on disk
+        # skeleton -> key of the account (registered or pending) that looks so
+        self._by_skeleton, clashes = _skeleton_index(self._accounts)
+        if clashes:
+            log.warning("%s", _clashes_sentence(clashes))
         self._version = 0  # bumped on every change to the set of accounts
         self._durable_version = 0  # the newest version known to be on disk
         # Unknown names are checked against this hash, so that a login costs
@@ -364,7 +408,7 @@ class UserStore:
         """Every account, sorted by name ignoring case."""
         with self._lock:
             accounts = list(self._accounts.values())
-        return sorted(accounts, key=lambda account: (account.name.casefold(), account.name))
+        return sorted(accounts, key=_listing_order)
 
     def record_seen(self, name: str, when: float) -> None:
         """Note that ``name`` was online at ``when``; on disk within SEEN_SAVE_DELAY."""
@@ -404,22 +448,27 @@ class UserStore:
         """Create an account and return once it is on disk; ``owner`` (the client's
         address) waits for its own earlier hashes first (see :meth:`_hash`).
 
-        Raises ``USUARIO_EXISTE`` if the name is taken (ignoring case, also by a
-        registration still being written), ``INDISPONIVEL`` if the file cannot
+        Raises ``USUARIO_EXISTE`` if the name is taken, or looks like one that is
+        (:func:`protocol.name_skeleton`: ``joao`` after ``joão``), also by a
+        registration still being written; ``INDISPONIVEL`` if the file cannot
         be written. Returns the name as registered.
         """
-        key = protocol.name_key(name)
-        if self._is_taken(key):  # cheap early answer; the check under the lock decides
-            raise self._exists_error()
+        key, skeleton = protocol.name_key(name), protocol.name_skeleton(name)
+        with self._lock:  # cheap early answer; the check under the lock below decides
+            holder = self._holder_locked(key, skeleton)
+        if holder is not None:
+            raise _exists_error(name, holder)
         account = Account(name, self._hash(lambda: PasswordHash.create(password, self._hash_cost), owner))
         with self._lock:
-            if self._holds_locked(key):
-                raise self._exists_error()
+            holder = self._holder_locked(key, skeleton)
+            if holder is not None:
+                raise _exists_error(name, holder)
             self._pending[key] = account
+            self._by_skeleton[skeleton] = key
             self._version += 1
             my_version = self._version
         try:
-            self._write(my_version, rollback=key)
+            self._write(my_version, rollback=(key, skeleton))
         except OSError as error:
             log.error("Não foi possível gravar %s: %s", self._path, error)
             raise ProtocolError(
@@ -437,13 +486,13 @@ class UserStore:
             return account.name
         return None
 
-    def _is_taken(self, key: str) -> bool:
-        with self._lock:
-            return self._holds_locked(key)
-
-    def _holds_locked(self, key: str) -> bool:
-        """Whether ``key`` is registered or being registered; caller holds ``_lock``."""
-        return key in self._accounts or key in self._pending
+    def _holder_locked(self, key: str, skeleton: str) -> str | None:
+        """The name of the account, registered or being registered, that is ``key`` or
+        looks like ``skeleton``; ``None`` if there is none. Caller holds ``_lock``."""
+        holder = key if key in self._accounts or key in self._pending else self._by_skeleton.get(skeleton)
+        if holder is None:
+            return None
+        return (self._accounts.get(holder) or self._pending[holder]).name
 
     def _hash(self, compute: Callable[[], T], owner: Hashable = None) -> T:
         """Run ``compute`` (an scrypt hash) in one of the HASH_CONCURRENCY slots.
@@ -458,13 +507,9 @@ class UserStore:
         with self._turns.hold(owner), self._hash_slots:
             return compute()
 
-    @staticmethod
-    def _exists_error() -> ProtocolError:
-        return ProtocolError(ErrorCode.USER_EXISTS, "Esse nome de usuário já está em uso.")
-
-    def _write(self, version: int, rollback: str | None = None) -> None:
+    def _write(self, version: int, rollback: tuple[str, str] | None = None) -> None:
         """Make sure the accounts as of ``version`` are on disk; on failure drop the
-        pending account ``rollback`` (a registration) and raise.
+        pending account ``rollback`` (a registration: its key and skeleton) and raise.
 
         The pending account is removed while ``_write_lock`` is still held, so
         no later write can carry an account that was refused.
@@ -480,7 +525,8 @@ class UserStore:
             except OSError:
                 if rollback is not None:
                     with self._lock:
-                        del self._pending[rollback]
+                        del self._pending[rollback[0]]
+                        del self._by_skeleton[rollback[1]]
                         self._version += 1
                 raise
             with self._lock:
