@@ -199,12 +199,13 @@ class ErrorCode(str, enum.Enum):
 
 
 class ProtocolError(Exception):
-    """A request the server refuses; becomes ``ERRO <code> <text>`` on the wire."""
+    """A request the server refuses; becomes ``ERRO <code> <text>`` on the wire. ``usage``:
+    the command word whose syntax (:data:`COMMAND_HELP`) a usage error means, for a client
+    to say it its own way; never read from ``text``, which is for people."""
 
-    def __init__(self, code: ErrorCode, text: str) -> None:
+    def __init__(self, code: ErrorCode, text: str, *, usage: str | None = None) -> None:
         super().__init__(f"{code} {text}")
-        self.code = code
-        self.text = text
+        self.code, self.text, self.usage = code, text, usage
 
 
 # --- Client commands --------------------------------------------------------
@@ -456,7 +457,7 @@ def name_key(name: str) -> str:
 
 
 def _arguments_error(word: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].syntax}")
+    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].syntax}", usage=word)
 
 
 def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
