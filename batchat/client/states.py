@@ -20,8 +20,8 @@ its table has no row for, is a bug of the client, and raises
 always taken (it is the authority on what happened: a reply that comes in an
 unexpected order still moves the state where it says); the rows left out are
 those only a mistake of the client itself could reach (a line with no
-connection, a second connection without the end of the first, an automatic
-login with nothing to log in with).
+connection, a second connection without the end of the first, connecting
+again after :attr:`LinkState.GIVEN_UP`).
 
 Pure, no I/O; called by :class:`batchat.client.state.ClientState` only,
 which turns the triggers into these and the states into its answers.
