@@ -607,6 +607,10 @@ class SessionStatesTest(unittest.TestCase):
         ((*SERVED, "login"), L.IDENTIFIED, S.LOGGING_IN, True, False, False),
         ((*SERVED, "login", "ERRO CREDENCIAIS Não."), L.IDENTIFIED, S.LOGGED_OUT, True, False, False),
         ((*SERVED, "login", "ERRO DEVAGAR 1 0.2 Devagar."), L.IDENTIFIED, S.LOGGED_OUT, True, False, False),
+        # Two ENTRAR on their way: the first refused, the second still may log in.
+        ((*SERVED, "login", "login", "ERRO CREDENCIAIS Não."), L.IDENTIFIED, S.LOGGING_IN, True, False, False),
+        ((*SERVED, "login", "login", "ERRO CREDENCIAIS Não.", "OK ENTRAR alice"), L.IDENTIFIED, S.LOGGED_IN,
+         True, True, False),
         (IN, L.IDENTIFIED, S.LOGGED_IN, True, True, False),
         ((*IN, "login", "ERRO JA_AUTENTICADO Já entrou."), L.IDENTIFIED, S.LOGGED_IN, True, True, False),
         ((*IN, "lost"), L.CLOSED, S.AWAY, False, True, False),

@@ -420,8 +420,10 @@ class ClientState:
             return self._render(parsed)
         sent = self._settle("", code)
         if sent is not None and isinstance(sent.command, protocol.Login):
-            rejected = sent.automatic and code == protocol.ErrorCode.CREDENTIALS
-            self._fire(Trigger.PASSWORD_REJECTED if rejected else Trigger.LOGIN_REFUSED)
+            if sent.automatic and code == protocol.ErrorCode.CREDENTIALS:
+                self._fire(Trigger.PASSWORD_REJECTED)
+            elif not any(isinstance(later.command, protocol.Login) for later in self._pending):
+                self._fire(Trigger.LOGIN_REFUSED)  # (another ENTRAR on its way keeps it logging in)
         if sent is not None and sent.line and code == protocol.ErrorCode.SLOW_DOWN:
             sent.outcome = None
             stated = prices.parse_slow_down(text)

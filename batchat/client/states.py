@@ -67,7 +67,7 @@ class Trigger(enum.Enum):
     LOSS = enum.auto()  # the connection ended
     LOGIN_SENT = enum.auto()  # an ENTRAR went out (typed, or the automatic one)
     LOGIN_OK = enum.auto()  # OK ENTRAR
-    LOGIN_REFUSED = enum.auto()  # an ERRO answered an ENTRAR (DEVAGAR too: it was not executed)
+    LOGIN_REFUSED = enum.auto()  # an ERRO answered the last ENTRAR on its way (DEVAGAR too: not executed)
     PASSWORD_REJECTED = enum.auto()  # ERRO CREDENCIAIS answered the automatic ENTRAR: forget it
     GOODBYE = enum.auto()  # OK SAIR
     TAKEN_OVER = enum.auto()  # ERRO SESSAO_SUBSTITUIDA
