@@ -153,7 +153,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 ENCODING = "utf-8"
-DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (the server's --max-line)
+# The server's limits by default (its LIMITES): its options' and a client's, until that line.
+DEFAULT_FLOOD_RATE = 5.0  # lines per second, sustained (--flood-rate)
+DEFAULT_FLOOD_BURST = 20  # lines at once after a quiet spell (--flood-burst)
+DEFAULT_MAX_LINE = 2048  # bytes per line, counting the newline (--max-line)
 FANOUT_PER_TOKEN = 10  # a TODOS costs one token more per this many listeners (LISTA TODOS: accounts)
 # The longest line a server sends, counting the newline; a client drops a server
 # that sends a longer one. A message line is at most --max-line (capped at half
@@ -201,12 +204,12 @@ class ErrorCode(str, enum.Enum):
 
 
 class ProtocolError(Exception):
-    """A request the server refuses; becomes ``ERRO <code> <text>`` on the wire."""
+    """A refused request: ``ERRO <code> <text>`` on the wire. ``usage``: the command word whose
+    syntax (:data:`COMMAND_HELP`) a usage error means; ``text`` is for people, never read."""
 
-    def __init__(self, code: ErrorCode, text: str) -> None:
+    def __init__(self, code: ErrorCode, text: str, *, usage: str | None = None) -> None:
         super().__init__(f"{code} {text}")
-        self.code = code
-        self.text = text
+        self.code, self.text, self.usage = code, text, usage
 
 
 # --- Client commands --------------------------------------------------------
@@ -359,9 +362,7 @@ def decode_line(raw: bytes) -> str:
     try:
         return raw.decode(ENCODING)
     except UnicodeDecodeError:
-        raise ProtocolError(
-            ErrorCode.INVALID_UTF8, "A linha não está em UTF-8 válido e foi descartada."
-        ) from None
+        raise ProtocolError(ErrorCode.INVALID_UTF8, "A linha não está em UTF-8 válido e foi descartada.") from None
 
 
 def encode_line(line: str) -> bytes:
@@ -493,7 +494,7 @@ def name_skeleton(name: str) -> str:
 
 
 def _arguments_error(word: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].syntax}")
+    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].syntax}", usage=word)
 
 
 def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
@@ -667,16 +668,14 @@ def format_account(name: str, online: bool, last_seen: float | None) -> str:
     """``USUARIO <nome> ONLINE`` or ``USUARIO <nome> OFFLINE [<visto>]`` (for ``LISTA TODOS``)."""
     if online:
         return f"USUARIO {name} {ONLINE}"
-    if last_seen is None:
-        return f"USUARIO {name} {OFFLINE}"
-    return f"USUARIO {name} {OFFLINE} {format_timestamp(last_seen)}"
+    seen = "" if last_seen is None else f" {format_timestamp(last_seen)}"
+    return f"USUARIO {name} {OFFLINE}{seen}"
 
 
 def format_waiting_count(count: int) -> str:
     """The ``INFO`` after the ``PENDENTE`` lines: how many there were."""
-    if count == 1:
-        return format_info("1 mensagem privada esperava por você.")
-    return format_info(f"{count} mensagens privadas esperavam por você.")
+    waited = "mensagem privada esperava" if count == 1 else "mensagens privadas esperavam"
+    return format_info(f"{count} {waited} por você.")
 
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

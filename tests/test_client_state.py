@@ -10,8 +10,10 @@ from batchat.client.state import (
     FIRST_LINE_SHOWN, ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, SetLimits,
     SetPrompt, Show, replay_overlap,
 )
+from batchat.client import states
 from batchat.client.flow import ServerLimits
 from batchat.client.render import Style
+from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 from tests.clocks import CLOCK, stamp
 
 LOGIN = protocol.Login("alice", "senha123")
@@ -359,6 +361,8 @@ class ConversationTest(unittest.TestCase):
         self.assertEqual(state.partner, "bob")
         self.assertEqual(state.connection_lost("caiu")[0], SetPrompt("> "))
         self.assertTrue(state.logged_in, "about to log in again: text still has somewhere to go")
+        state.connected("127.0.0.1:5050")
+        feed(state, GREETING)
         state.sent(LOGIN, automatic=True)
         self.assertIn(SetPrompt("alice → bob> "), feed(state, "OK ENTRAR alice"))
         self.assertEqual(described(state.converse(None)), [
@@ -455,6 +459,7 @@ class FirstMinuteTest(unittest.TestCase):
         """LIMITES, who is online and how many accounts there are; what a refusal states
         fills in what a script never asked (who was online before it came)."""
         state = ClientState(CLOCK)
+        state.connected("127.0.0.1:5050")
         everyone, broadcast = protocol.ListUsers(everyone=True), protocol.Broadcast("oi")
         feed(state, GREETING, "LIMITES 5 20 2048 10", "ENTROU bob", "ENTROU carol")
         known = state.price_known
@@ -491,6 +496,167 @@ class FirstMinuteTest(unittest.TestCase):
         state = logged_in()
         state.sent(protocol.Ping(), automatic=True, line="PING")
         self.assertEqual(feed(state, "OK PING"), [])
+
+
+L, S = LinkState, SessionState
+TABLES = [("link", states.LINK_TRANSITIONS), ("session", states.SESSION_TRANSITIONS)]
+
+
+class TransitionTableTest(unittest.TestCase):
+    """The machines of :mod:`batchat.client.states` move by their tables, and only by them."""
+
+    def machine(self, link: LinkState = L.IDENTIFIED, session: SessionState = S.LOGGED_OUT) -> SessionMachine:
+        """A machine in these states (by default, the two where a LOSS is the only trigger
+        both tables name, and each has a row for it)."""
+        machine = SessionMachine()
+        machine.link, machine.session = link, session
+        return machine
+
+    def test_every_row_moves_its_machine_and_leaves_the_other(self) -> None:
+        for name, table in TABLES:
+            other = "session" if name == "link" else "link"
+            for (start, trigger), end in table.items():
+                with self.subTest(machine=name, state=start, trigger=trigger):
+                    machine = self.machine(**{name: start})
+                    before = getattr(machine, other)
+                    machine.fire(trigger)
+                    self.assertIs(getattr(machine, name), end)
+                    if trigger is not Trigger.LOSS:  # the one trigger both tables name
+                        self.assertIs(getattr(machine, other), before)
+
+    def test_a_move_no_table_has_is_an_error_and_moves_nothing(self) -> None:
+        for name, table in TABLES:
+            named = {trigger for _, trigger in table}
+            for start in LinkState if name == "link" else SessionState:
+                for trigger in sorted(named, key=lambda trigger: trigger.value):
+                    if (start, trigger) in table:
+                        continue
+                    with self.subTest(machine=name, state=start, trigger=trigger):
+                        machine = self.machine(**{name: start})
+                        before = (machine.link, machine.session)
+                        with self.assertRaises(StateError) as raised:
+                            machine.fire(trigger)
+                        self.assertEqual((raised.exception.state, raised.exception.trigger), (start, trigger))
+                        self.assertEqual((machine.link, machine.session), before)
+
+    # (connection state, login state, trigger, connection state after, login state after)
+    ROWS = [
+        (L.CLOSED, S.LOGGED_OUT, Trigger.CONNECT, L.AWAITING_GREETING, S.LOGGED_OUT),
+        (L.AWAITING_GREETING, S.AWAY, Trigger.GREETING, L.IDENTIFIED, S.AWAY),
+        (L.AWAITING_GREETING, S.AWAY, Trigger.REFUSAL, L.TURNED_AWAY, S.AWAY),
+        (L.AWAITING_GREETING, S.AWAY, Trigger.STRANGER, L.NOT_BATCHAT, S.AWAY),
+        (L.NOT_BATCHAT, S.AWAY, Trigger.LOSS, L.GIVEN_UP, S.AWAY),
+        (L.TURNED_AWAY, S.AWAY, Trigger.LOSS, L.CLOSED, S.AWAY),
+        (L.IDENTIFIED, S.LOGGED_OUT, Trigger.LOGIN_SENT, L.IDENTIFIED, S.LOGGING_IN),
+        (L.IDENTIFIED, S.LOGGING_IN, Trigger.LOGIN_OK, L.IDENTIFIED, S.LOGGED_IN),
+        (L.IDENTIFIED, S.LOGGING_IN, Trigger.LOGIN_REFUSED, L.IDENTIFIED, S.LOGGED_OUT),
+        (L.IDENTIFIED, S.LOGGED_IN, Trigger.LOSS, L.CLOSED, S.AWAY),
+        (L.IDENTIFIED, S.LOGGING_IN, Trigger.LOSS, L.CLOSED, S.LOGGED_OUT),
+        (L.IDENTIFIED, S.AWAY, Trigger.LOGIN_SENT, L.IDENTIFIED, S.LOGGING_IN_AGAIN),
+        (L.IDENTIFIED, S.LOGGING_IN_AGAIN, Trigger.LOGIN_REFUSED, L.IDENTIFIED, S.AWAY),
+        (L.IDENTIFIED, S.LOGGING_IN_AGAIN, Trigger.PASSWORD_REJECTED, L.IDENTIFIED, S.LOGGED_OUT),
+        (L.IDENTIFIED, S.LOGGED_IN, Trigger.GOODBYE, L.IDENTIFIED, S.SAID_GOODBYE),
+        (L.IDENTIFIED, S.LOGGED_IN, Trigger.TAKEN_OVER, L.IDENTIFIED, S.REPLACED),
+        (L.IDENTIFIED, S.REPLACED, Trigger.LOSS, L.CLOSED, S.REPLACED),
+    ]
+
+    def test_rows(self) -> None:
+        for link, session, trigger, link_after, session_after in self.ROWS:
+            with self.subTest(link=link, session=session, trigger=trigger):
+                machine = self.machine(link, session)
+                machine.fire(trigger)
+                self.assertEqual((machine.link, machine.session), (link_after, session_after))
+
+
+def steps_to(*steps: str) -> ClientState:
+    """A state (reconnecting) after ``steps``: "connect", "lost", "login" (typed), "again" (the
+    automatic one), "quit" (SAIR sent), or a server line."""
+    state = ClientState(CLOCK, reconnect=True)
+    actions = {
+        "connect": lambda: state.connected("127.0.0.1:5050"),
+        "lost": lambda: state.connection_lost("caiu"),
+        "login": lambda: state.sent(LOGIN, line="ENTRAR alice senha123"),
+        "again": lambda: state.sent(LOGIN, automatic=True, line="ENTRAR alice senha123"),
+        "quit": lambda: state.sent(protocol.Quit(), line="SAIR"),
+    }
+    for step in steps:
+        if step in actions:
+            actions[step]()
+        else:
+            state.receive(step)
+    return state
+
+
+SERVED = ("connect", GREETING)
+IN = (*SERVED, "login", "OK ENTRAR alice")
+BACK = (*IN, "lost", *SERVED, "again")
+
+
+class SessionStatesTest(unittest.TestCase):
+    """Where a session stands after what happened, and what it answers from that."""
+
+    # (what happened, connection state, login state, identified, logged_in, said_goodbye)
+    CASES: list[tuple[tuple[str, ...], LinkState, SessionState, bool, bool, bool]] = [
+        ((), L.CLOSED, S.LOGGED_OUT, False, False, False),
+        (("connect",), L.AWAITING_GREETING, S.LOGGED_OUT, False, False, False),
+        (SERVED, L.IDENTIFIED, S.LOGGED_OUT, True, False, False),
+        (("connect", "ERRO LIMITE Conexões demais."), L.TURNED_AWAY, S.LOGGED_OUT, False, False, False),
+        (("connect", "SSH-2.0-OpenSSH_9.2"), L.NOT_BATCHAT, S.LOGGED_OUT, False, False, False),
+        (("connect", "SSH-2.0-OpenSSH_9.2", "lost"), L.GIVEN_UP, S.LOGGED_OUT, False, False, False),
+        (("connect", "ERRO PROTOCOLO_INVALIDO Use TLS.", "lost"), L.GIVEN_UP, S.LOGGED_OUT, False, False, False),
+        ((*SERVED, "login"), L.IDENTIFIED, S.LOGGING_IN, True, False, False),
+        ((*SERVED, "login", "ERRO CREDENCIAIS Não."), L.IDENTIFIED, S.LOGGED_OUT, True, False, False),
+        ((*SERVED, "login", "ERRO DEVAGAR 1 0.2 Devagar."), L.IDENTIFIED, S.LOGGED_OUT, True, False, False),
+        # Two ENTRAR on their way: the first refused, the second still may log in.
+        ((*SERVED, "login", "login", "ERRO CREDENCIAIS Não."), L.IDENTIFIED, S.LOGGING_IN, True, False, False),
+        ((*SERVED, "login", "login", "ERRO CREDENCIAIS Não.", "OK ENTRAR alice"), L.IDENTIFIED, S.LOGGED_IN,
+         True, True, False),
+        (IN, L.IDENTIFIED, S.LOGGED_IN, True, True, False),
+        ((*IN, "login", "ERRO JA_AUTENTICADO Já entrou."), L.IDENTIFIED, S.LOGGED_IN, True, True, False),
+        ((*IN, "lost"), L.CLOSED, S.AWAY, False, True, False),
+        ((*IN, "lost", "connect"), L.AWAITING_GREETING, S.AWAY, False, True, False),
+        (BACK, L.IDENTIFIED, S.LOGGING_IN_AGAIN, True, True, False),
+        ((*BACK, "OK ENTRAR alice"), L.IDENTIFIED, S.LOGGED_IN, True, True, False),
+        ((*BACK, "ERRO LIMITE Cheio."), L.IDENTIFIED, S.AWAY, True, True, False),
+        ((*BACK, "ERRO CREDENCIAIS Não."), L.IDENTIFIED, S.LOGGED_OUT, True, False, False),
+        ((*IN, "quit", "OK SAIR"), L.IDENTIFIED, S.SAID_GOODBYE, True, False, True),
+        ((*SERVED, "quit", "OK SAIR"), L.IDENTIFIED, S.SAID_GOODBYE, True, False, True),
+        ((*IN, "ERRO SESSAO_SUBSTITUIDA Outro lugar."), L.IDENTIFIED, S.REPLACED, True, False, False),
+        ((*IN, "ERRO SESSAO_SUBSTITUIDA Outro lugar.", "lost"), L.CLOSED, S.REPLACED, False, False, False),
+    ]
+
+    def test_states_and_what_they_answer(self) -> None:
+        for steps, link, session, identified, is_logged_in, goodbye in self.CASES:
+            with self.subTest(steps=steps):
+                state = steps_to(*steps)
+                self.assertEqual((state.link_state, state.session_state), (link, session))
+                self.assertEqual((state.identified, state.logged_in, state.said_goodbye),
+                                 (identified, is_logged_in, goodbye))
+
+    def test_a_move_no_table_has_is_shown_as_a_bug_and_changes_nothing(self) -> None:
+        """A line with no connection, a second connection without the end of the first: the
+        client's own mistakes, said as such; the session goes on as it was."""
+        state = ClientState(CLOCK)
+        (bug,) = feed(state, "OK ENTRAR alice")
+        self.assertEqual(bug, "Defeito do cliente: LINE não era esperado no estado CLOSED; foi ignorado.")
+        self.assertEqual((state.link_state, state.own_name), (L.CLOSED, None))
+        state.connected("127.0.0.1:5050")
+        state.connected("127.0.0.1:5050")
+        self.assertEqual(feed(state, GREETING), [
+            "Defeito do cliente: CONNECT não era esperado no estado AWAITING_GREETING; foi ignorado.",
+            "[15:00] Conectado a 127.0.0.1:5050. Bem-vindo ao BatChat!",
+        ])
+        self.assertEqual(feed(state, "INFO oi"), ["[15:00] oi"], "said once")
+
+    def test_only_the_reply_being_given_is_held_for_a_login(self) -> None:
+        """A login's lines come right before its OK ENTRAR, after every earlier command's
+        answer: a HISTORICO before the answer to an earlier TODOS is no part of it."""
+        state = logged_in()
+        state.sent(protocol.Broadcast("oi"))
+        state.sent(LOGIN)
+        self.assertEqual(feed(state, f"HISTORICO carol {WHEN} antes"), ["[histórico] [09:02] carol: antes"])
+        feed(state, "OK TODOS")
+        self.assertEqual(feed(state, f"HISTORICO carol {WHEN} parte"), [], "now it is the login's reply")
 
 
 if __name__ == "__main__":

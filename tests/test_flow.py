@@ -8,7 +8,8 @@ import unittest
 import protocol
 from batchat.client import flow
 from batchat.client.flow import Liveness, Pacer, ServerLimits
-from batchat.server.limits import TokenBucket
+from batchat.server.limits import Limits, TokenBucket
+from batchat.server.main import welcome_lines
 
 
 def send_times(pacer: Pacer, count: int) -> list[float]:
@@ -95,6 +96,14 @@ class PacerTest(unittest.TestCase):
         self.assertEqual(protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10")
         older = protocol.parse_server_line("LIMITES 5 20 2048")  # a server from before the fourth field
         self.assertEqual(ServerLimits.from_fields(older.fields), ServerLimits())
+
+    def test_the_client_assumes_what_a_default_server_states(self) -> None:
+        """The defaults are written once (protocol.py): the server's options and the limits a
+        client paces by before the LIMITES line are the same ones."""
+        (_, stated) = welcome_lines(Limits()).decode().splitlines()
+        self.assertEqual(ServerLimits.from_fields(protocol.parse_server_line(stated).fields), ServerLimits())
+        self.assertEqual(ServerLimits(), ServerLimits(protocol.DEFAULT_FLOOD_RATE, protocol.DEFAULT_FLOOD_BURST,
+                                                      protocol.DEFAULT_MAX_LINE, protocol.FANOUT_PER_TOKEN))
 
     def test_prices_follow_the_stated_limits(self) -> None:
         everyone = protocol.ListUsers(everyone=True)

@@ -211,6 +211,7 @@ class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
             with self.subTest(line=line):
                 error = self.assertParseError(line, ErrorCode.ARGUMENTS)
                 self.assertEqual(error.text, f"Uso: {usage}")
+                self.assertEqual(error.usage, usage.split(" ")[0], "the command it means, as a field")
 
     def test_control_characters_in_text(self) -> None:
         for line in self.CONTROL_LINES:

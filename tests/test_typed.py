@@ -4,6 +4,7 @@ one ``subTest`` per row."""
 from __future__ import annotations
 
 import unittest
+from unittest import mock
 
 import protocol
 from batchat.client import typed
@@ -170,6 +171,20 @@ class InterpretTest(unittest.TestCase):
                 ))
                 self.assertIsInstance(interpret(line[:fit], who), Send, "what fits goes out")
                 self.assertIsInstance(interpret(line[:fit + 1], who), Refuse)
+
+
+    def test_a_usage_error_is_told_by_its_field_not_its_words(self) -> None:
+        """The client writes a usage error from the command table, by the error's ``usage``
+        field; a text that merely reads "Uso: CHAT ..." is shown as it is."""
+        cases = [
+            (protocol.ProtocolError(protocol.ErrorCode.ARGUMENTS, "faltou algo", usage="CHAT"),
+             "Erro: Uso: /chat <usuário> <mensagem>"),
+            (protocol.ProtocolError(protocol.ErrorCode.ARGUMENTS, "Uso: CHAT <usuário> <mensagem>"),
+             "Erro: Uso: CHAT <usuário> <mensagem>"),
+        ]
+        for error, expected in cases:
+            with self.subTest(error=error), mock.patch.object(protocol, "parse_command", side_effect=error):
+                self.assertEqual(interpret("/chat bob", IN), Refuse(expected))
 
 
 class LookalikeTest(unittest.TestCase):

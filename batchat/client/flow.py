@@ -37,10 +37,10 @@ EPSILON = 1e-9  # tokens: less missing than this is rounding, not a reason to wa
 class ServerLimits:
     """``LIMITES <taxa> <rajada> <linha> <ouvintes-por-ficha>``: lines per second (0:
     none), lines at once, bytes per line counting the newline, and the fan-out price.
-    The defaults are the server's."""
+    The defaults are the server's (:mod:`protocol` writes them once, for both)."""
 
-    rate: float = 5.0
-    burst: int = 20
+    rate: float = protocol.DEFAULT_FLOOD_RATE
+    burst: int = protocol.DEFAULT_FLOOD_BURST
     max_line: int = protocol.DEFAULT_MAX_LINE
     per_token: int = protocol.FANOUT_PER_TOKEN
 

@@ -13,6 +13,16 @@ is the greeting ``BATCHAT <versao> <texto>``: until then no line that carries a
 password may be sent, see :attr:`ClientState.identified`), and the
 conversation typed text goes to (``/conversa bob``), which the prompt shows.
 
+Where the session stands is explicit: two small state machines, the
+connection's and the login's, each moved only by its table of transitions
+(:mod:`batchat.client.states`: awaiting the greeting, identified, turned away,
+not BatChat, given up; logged out, logging in, logged in, away, logging in
+again, said goodbye, replaced). :attr:`ClientState.identified`,
+:attr:`~ClientState.logged_in`, :attr:`~ClientState.said_goodbye` and whether
+to reconnect are read from them; the queue of commands sent is only for
+matching replies. A move no table has (a bug of the client) is shown as such
+with the next events, and changes nothing; it never raises.
+
 A first line that is no greeting ends the connection (:class:`Disconnect`):
 an ``ERRO`` refusal (over a limit; or ``PROTOCOLO_INVALIDO``, which a BatChat
 server sends a plaintext client only when it wants TLS), or anything else: then
@@ -27,21 +37,25 @@ this, set the prompt, send that, send that again, pace by these limits, hang
 up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
-Imports :mod:`protocol`, :mod:`batchat.prices`, :mod:`batchat.client.flow` and :mod:`batchat.client.render` only.
+Imports :mod:`protocol`, :mod:`batchat.prices` and, of the client, :mod:`~batchat.client.events`,
+:mod:`~batchat.client.states`, :mod:`~batchat.client.flow` and :mod:`~batchat.client.render` only.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import protocol
 from batchat import prices
+from batchat.client.events import (  # the events, here too for the shell and the tests
+    Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
+)
 from batchat.client.flow import ServerLimits
 from batchat.client.render import (
     SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
     render_accounts, render_echo, render_parsed,
 )
+from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 
 RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
 FIRST_LINE_SHOWN = 60  # characters of a non-BatChat peer's first line quoted to the person
@@ -71,103 +85,6 @@ def replay_overlap(shown: list[PublicKey], replayed: list[PublicKey]) -> int:
     return 0
 
 
-class Sent:
-    """A command sent and not yet answered; the server answers each one, in order."""
-
-    def __init__(self, command: protocol.Command, *, automatic: bool = False, line: str = "") -> None:
-        self.command = command
-        self.line = line  # as sent, to send it again if the flood limit refuses it
-        self.automatic = automatic  # sent by the client itself (log in again, LISTA, PING)
-        self.outcome: str | None = None  # "OK", or the ERRO code, once answered
-        self.abandoned = False  # never sent, or the connection ended before its answer
-        self.queued_at: float | None = None  # when it was queued (the shell's clock), if it was
-        self.sequence: int | None = None  # the order it was first sent in: a resend keeps it
-
-    @property
-    def finished(self) -> bool:
-        """Answered, or never going to be; not while it waits to be sent again."""
-        return self.outcome is not None or self.abandoned
-
-
-# --- Events: what the shell is to do ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Show:
-    """Print this line (already stamped with the time when it should be)."""
-
-    shown: Shown
-
-
-@dataclass(frozen=True)
-class SetPrompt:
-    """Show this prompt from now on: ``alice> `` once logged in (``alice → bob> `` in a
-    conversation), ``> `` before."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class SendLine:
-    """Send this line on the connection (the client's own: log in again, LISTA)."""
-
-    line: str
-    command: protocol.Command
-    automatic: bool = True
-
-
-@dataclass(frozen=True)
-class HangUp:
-    """Close this connection: the reconnection loop tries again later, after a longer wait."""
-
-
-@dataclass(frozen=True)
-class LoggedIn:
-    """A login worked: the next outage's waits start again at the shortest."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Disconnect:
-    """End this connection now, saying ``how``: its first line was no greeting. The
-    session is not worth getting back if that line showed no BatChat server."""
-
-    how: str
-
-
-@dataclass(frozen=True)
-class Reconnect:
-    """The connection is gone, and worth getting back: reconnect with backoff, log in again."""
-
-
-@dataclass(frozen=True)
-class Resend:
-    """The server's flood limit refused this line, unexecuted: send it again first, once
-    ``wait`` seconds have passed (``None``: not said) for its ``price``; or, if that is too
-    late for it, give it up and show ``refusal``."""
-
-    sent: Sent
-    price: int = 1
-    wait: float | None = None
-    refusal: tuple[Event, ...] = ()  # how it is shown, if given up
-
-
-@dataclass(frozen=True)
-class SetLimits:
-    """The server stated its limits (``LIMITES``): pace what is sent by them."""
-
-    limits: ServerLimits
-
-
-Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect | Resend | SetLimits | Disconnect
-
-
-def say(text: str, style: Style = Style.PLAIN) -> Show:
-    """A line of the client's own (not from the server): no time stamp."""
-    return Show(Shown.of(text, style))
-
-
 # --- The state ------------------------------------------------------------------------------
 
 
@@ -192,18 +109,16 @@ class ClientState:
         self._where = ""  # the server's address, as the person gave it ("127.0.0.1:5050")
         self._details = ""  # how the connection is protected, said with the first greeting
         self._encrypted = False  # this connection uses TLS
-        self._identified = False  # this connection's server greeted us as BatChat
-        self._turned_away = False  # this connection's first line was no greeting: nothing more counts
-        self._ever_identified = False  # some connection's did: a later greeting means "back"
-        self._given_up = False  # the peer is no BatChat server, or wants TLS: never reconnect
+        # Where the connection and the login stand: the tables of batchat.client.states.
+        self._machine = SessionMachine()
+        self._bugs: list[StateError] = []  # transitions no table has, to be shown with the next events
+        self._ever_identified = False  # some connection's server greeted us: a later greeting means "back"
         self._accounts: list[protocol.ServerLine] = []  # USUARIO lines, until OK LISTA TODOS
         self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
         self._credentials: protocol.Login | None = None  # the last login that worked
         # Replaced, never mutated: Tab reads it from the keyboard thread.
         self._online: frozenset[str] = frozenset()
-        self._said_goodbye = False  # the server answered OK SAIR
-        self._replaced = False  # the account logged in elsewhere: do not fight over it
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[protocol.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
@@ -252,17 +167,27 @@ class ClientState:
         return self._online_listed if isinstance(command, protocol.Broadcast) else self._accounts_counted
 
     def _logged_in_or_logging_in(self) -> bool:
-        return self._own_name is not None or any(isinstance(sent.command, protocol.Login) for sent in self._pending)
+        return self._machine.session in _CHARGED_AS_LOGGED_IN
+
+    @property
+    def link_state(self) -> LinkState:
+        """Where this session's connection stands (see :mod:`batchat.client.states`)."""
+        return self._machine.link
+
+    @property
+    def session_state(self) -> SessionState:
+        """Where this session's login stands (see :mod:`batchat.client.states`)."""
+        return self._machine.session
 
     @property
     def said_goodbye(self) -> bool:
-        return self._said_goodbye
+        return self._machine.session is SessionState.SAID_GOODBYE
 
     @property
     def logged_in(self) -> bool:
         """Typed text has somewhere to go: logged in, or about to be again after a drop
         (the automatic ENTRAR goes out first; without a connection, the shell says so)."""
-        return self._own_name is not None or self._credentials is not None
+        return self._machine.session in _TEXT_HAS_SOMEWHERE_TO_GO
 
     @property
     def partner(self) -> str | None:
@@ -289,20 +214,22 @@ class ClientState:
     def record(self, sent: Sent) -> Sent:
         """Record ``sent`` as just sent (again, after a flood refusal)."""
         self._pending.append(sent)
+        if isinstance(sent.command, protocol.Login):
+            self._fire(Trigger.LOGIN_SENT)
         return sent
 
     def connected(self, where: str, details: str = "", *, encrypted: bool = False) -> None:
         """A new connection to ``where``, protected as ``details`` says (`` com TLSv1.3``,
         shown with the first greeting): not identified until its server greets us."""
         self._where, self._details, self._encrypted = where, details, encrypted
-        self._identified = self._turned_away = False
+        self._fire(Trigger.CONNECT)
 
     @property
     def identified(self) -> bool:
         """This connection's server sent the BatChat greeting. Until then the shell sends
         no line that carries a password (:func:`protocol.carries_password`), typed or
         automatic: the peer may be any program that took the address."""
-        return self._identified
+        return self._machine.link is LinkState.IDENTIFIED
 
     def no_greeting(self, seconds: float) -> str:
         """How a connection ends whose peer sent no line in ``seconds`` after connecting."""
@@ -317,9 +244,9 @@ class ClientState:
 
     def log_in_again(self) -> SendLine | None:
         """The automatic ENTRAR for a new connection, once its server greeted us; ``None``
-        if there is nothing to log in with, or no greeting yet."""
+        if there is nothing to log in with (not :attr:`SessionState.AWAY`), or no greeting yet."""
         login = self._credentials
-        if login is None or not self._identified:
+        if login is None or not self.identified or self._machine.session is not SessionState.AWAY:
             return None
         return SendLine(f"ENTRAR {login.name} {login.password}", login)
 
@@ -327,11 +254,11 @@ class ClientState:
 
     def receive(self, line: str) -> list[Event]:
         """What to do about one line from the server (without its line end)."""
-        if self._turned_away:
-            return []  # a greeting after a stranger's first line is no greeting
-        if not self._identified:
-            return self._first_line(line)
-        return self._receive(parse_visible(line))
+        if self._machine.link is LinkState.AWAITING_GREETING:
+            return self._with_bugs(self._first_line(line))
+        if not self._fire(Trigger.LINE) or not self.identified:
+            return self._with_bugs([])  # turned away: a greeting after that is no greeting
+        return self._with_bugs(self._receive(parse_visible(line)))
 
     def _receive(self, parsed: protocol.ServerLine) -> list[Event]:
         if self._holds(parsed):
@@ -366,11 +293,11 @@ class ClientState:
         greeting = protocol.parse_greeting(line)
         if greeting is not None:
             return self._greeted(make_visible(greeting.text))
-        self._turned_away = True
         parsed = parse_visible(line)
         code, text = parsed.fields if parsed.kind == "ERRO" else ("", "")
-        if code == protocol.ErrorCode.WRONG_PROTOCOL:  # by its code: the text is for people
-            self._given_up = True
+        wrong_protocol = code == protocol.ErrorCode.WRONG_PROTOCOL  # by its code: the text is for people
+        self._fire(Trigger.REFUSAL if code in _ERROR_CODES and not wrong_protocol else Trigger.STRANGER)
+        if wrong_protocol:
             if not self._encrypted:  # the one reason a BatChat server says it to this client
                 return [Disconnect(f"{self._where} é um servidor BatChat com TLS e esta conexão não é "
                                    "cifrada: use --tls (e --cafile <arquivo>, se o certificado do "
@@ -378,12 +305,11 @@ class ClientState:
             return [Disconnect(f"{self._where} recusou a conexão: {text}")]
         if code in _ERROR_CODES:  # refused before being served: over a limit, try later
             return [Disconnect(f"{self._where} recusou a conexão: {text}")]
-        self._given_up = True
         return [Disconnect(self._not_batchat(make_visible(line)))]
 
     def _greeted(self, text: str) -> list[Event]:
         """The greeting: said with where we connected to, or as being back."""
-        self._identified = True
+        self._fire(Trigger.GREETING)
         if self._ever_identified:
             back = say(f"Conexão com {self._where} restabelecida.", Style.NOTICE)
             return [back, self._stamped(Shown.of(text, Style.NOTICE))] if text else [back]
@@ -402,14 +328,19 @@ class ClientState:
         return (f"{self._where} não é um servidor BatChat (a primeira linha foi \"{first_line}\"), então "
                 "nenhuma senha foi enviada: confira o endereço e a porta (--host, --port).")
 
+    def _answering(self) -> protocol.Command | None:
+        """The command the server's lines answer now: the oldest unanswered one (the
+        server answers in order, and a reply's lines come before its OK or ERRO)."""
+        return self._pending[0].command if self._pending else None
+
     def _listing_accounts(self) -> bool:
-        return any(isinstance(sent.command, protocol.ListUsers) and sent.command.everyone
-                   for sent in self._pending)
+        answering = self._answering()
+        return isinstance(answering, protocol.ListUsers) and answering.everyone
 
     def _holds(self, parsed: protocol.ServerLine) -> bool:
         """Is ``parsed`` part of a login's reply? The counting INFO comes right after
         the kept messages, so no other INFO (a notice) is ever taken for it."""
-        if not any(isinstance(sent.command, protocol.Login) for sent in self._pending):
+        if not isinstance(self._answering(), protocol.Login):
             return False
         if parsed.kind == "INFO":
             return bool(self._held) and self._held[-1].kind == KEPT
@@ -441,13 +372,14 @@ class ClientState:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
                 return [self._stamped(render_echo(command, detail))]
             case protocol.Quit():
-                self._said_goodbye = True
+                self._fire(Trigger.GOODBYE)
         return self._render(parsed)
 
     def _logged_in(
         self, login: protocol.Login, parsed: protocol.ServerLine, *, automatic: bool
     ) -> list[Event]:
         """``OK ENTRAR <name>``: who we are now, then the reply's held lines."""
+        self._fire(Trigger.LOGIN_OK)
         name = self._own_name = parsed.fields[1]
         self._credentials = login
         events: list[Event] = [LoggedIn(name), SetPrompt(prompt_text(name, self._partner))]
@@ -484,9 +416,14 @@ class ClientState:
         executed) is sent again instead, and what it says of the price is learnt. Any
         other ERRO is shown, the last one before the server hangs up too."""
         if code == protocol.ErrorCode.SESSION_REPLACED:
-            self._replaced = True
+            self._fire(Trigger.TAKEN_OVER)
             return self._render(parsed)
         sent = self._settle("", code)
+        if sent is not None and isinstance(sent.command, protocol.Login):
+            if sent.automatic and code == protocol.ErrorCode.CREDENTIALS:
+                self._fire(Trigger.PASSWORD_REJECTED)
+            elif not any(isinstance(later.command, protocol.Login) for later in self._pending):
+                self._fire(Trigger.LOGIN_REFUSED)  # (another ENTRAR on its way keeps it logging in)
         if sent is not None and sent.line and code == protocol.ErrorCode.SLOW_DOWN:
             sent.outcome = None
             stated = prices.parse_slow_down(text)
@@ -542,16 +479,17 @@ class ClientState:
         # A reply cut short still shows what came of it: the server counts the
         # kept messages it wrote as delivered. The history is skipped where it
         # was shown already, as after a re-login.
+        self._fire(Trigger.LOSS)
         events = [*self._release_held(replayed=True), *self._unconfirmed()]
         self._own_name = None
         self._online = frozenset()
         self._online_listed, self._unseen_listeners = False, 0
-        events += [SetPrompt(prompt_text(None)), say(how, Style.ERROR)]
-        if self._replaced:
+        events = self._with_bugs([*events, SetPrompt(prompt_text(None)), say(how, Style.ERROR)])
+        if self._machine.session is SessionState.REPLACED:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
-        if not self._reconnect or self._given_up:
+        if not self._reconnect or self._machine.link is LinkState.GIVEN_UP:
             return events
-        if self._credentials is None:
+        if self._machine.session is not SessionState.AWAY:
             return [*events, say("Para voltar, rode o cliente de novo.")]
         return [
             *events,
@@ -561,7 +499,8 @@ class ClientState:
 
     def left_without_goodbye(self, how: str) -> list[Event]:
         """The person asked to leave, and the connection ended before ``OK SAIR``."""
-        return [*self._unconfirmed(), say(f"{how} Sem confirmação do SAIR.", Style.ERROR)]
+        self._fire(Trigger.LOSS)
+        return self._with_bugs([*self._unconfirmed(), say(f"{how} Sem confirmação do SAIR.", Style.ERROR)])
 
     def _unconfirmed(self) -> list[Event]:
         """Forget every command left unanswered; the messages among them may not have arrived."""
@@ -580,6 +519,22 @@ class ClientState:
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _fire(self, trigger: Trigger) -> bool:
+        """Move the session's states by ``trigger``. A move no table has is a bug of this
+        client: kept to be shown (:meth:`_with_bugs`), nothing moved, ``False``; never raised."""
+        try:
+            self._machine.fire(trigger)
+        except StateError as error:
+            self._bugs.append(error)
+            return False
+        return True
+
+    def _with_bugs(self, events: list[Event]) -> list[Event]:
+        """``events``, after a line for each bug found since the last events returned."""
+        bugs, self._bugs = self._bugs, []
+        return [*(say(f"Defeito do cliente: {bug.trigger.name} não era esperado no estado {bug.state.name}; "
+                      "foi ignorado.", Style.ERROR) for bug in bugs), *events]
+
     def _render(self, parsed: protocol.ServerLine) -> list[Event]:
         shown = render_parsed(parsed, self._own_name, self._clock)
         return [] if shown is None else [self._stamped(shown)]
@@ -591,6 +546,12 @@ class ClientState:
     def _remember_public(self, parsed: protocol.ServerLine) -> None:
         if key := _public_of(parsed):
             self._public_shown.append(key)
+
+
+# Where the server charges a fan-out (it will have logged in when the line comes), and
+# where typed text has somewhere to go (logged in, or about to be again).
+_CHARGED_AS_LOGGED_IN = (SessionState.LOGGING_IN, SessionState.LOGGED_IN, SessionState.LOGGING_IN_AGAIN)
+_TEXT_HAS_SOMEWHERE_TO_GO = (SessionState.LOGGED_IN, SessionState.AWAY, SessionState.LOGGING_IN_AGAIN)
 
 
 def _public_of(parsed: protocol.ServerLine) -> PublicKey | None:

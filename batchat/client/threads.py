@@ -13,7 +13,7 @@ module importing only the ones further down:
 
 - :mod:`batchat.client.screen`: the screen, readline and the input history file;
 - :mod:`batchat.client.link`: the connection, with TLS;
-- :mod:`batchat.client.state`: the session's protocol state, without I/O;
+- :mod:`batchat.client.state`: the session's protocol state, without I/O (and ``states``, ``events``);
 - :mod:`batchat.client.flow`: pacing lines by the server's limits, and noticing a silent server;
 - :mod:`batchat.client.typed`: from typed lines to what is sent;
 - :mod:`batchat.client.render`: from server lines to what the person reads.

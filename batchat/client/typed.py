@@ -279,34 +279,29 @@ def _converse(rest: str, logged_in: bool) -> Typed:
 def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | None:
     """A command line in the protocol's syntax (``wire``), checked before it is sent; a
     refusal's usage is written the way the person typed the command (``/chat`` or ``CHAT``)."""
-    decided = _check_command(wire, typed, can_prompt, max_line)
-    if isinstance(decided, Refuse) and typed.startswith("/"):
-        return Refuse(_USAGE_RE.sub(lambda match: "Uso: " + slash_form(match.group(1)), decided.text))
-    return decided
-
-
-_USAGE_RE = re.compile(r"Uso: ([A-Z]+(?: [^.]*)?)$")
-
-
-def _check_command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | None:
+    slash = typed.startswith("/")
     words = wire.split(" ")
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
     if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
-        return Refuse(f"Erro: A senha não pode ter espaços. Uso: {protocol.COMMAND_HELP[word].syntax}")
-    if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
-        try:
-            return AskPassword(word, protocol.validate_name(words[1]))
-        except protocol.ProtocolError as error:
-            return Refuse(f"Erro: {error.text}")
-    if refusal := _too_long(wire, typed, max_line):
-        return refusal
+        return Refuse(f"Erro: A senha não pode ter espaços. {usage(word, slash=slash)}")
     try:
+        if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
+            return AskPassword(word, protocol.validate_name(words[1]))
+        if refusal := _too_long(wire, typed, max_line):
+            return refusal
         command = protocol.parse_command(wire)
     except protocol.ProtocolError as error:
-        return Refuse(f"Erro: {error.text}")
+        return Refuse(f"Erro: {usage(error.usage, slash=slash) if error.usage else error.text}")
     return None if command is None else Send(wire, command)
+
+
+def usage(word: str, *, slash: bool) -> str:
+    """``Uso: <syntax>`` of the command ``word``, from the command table: as the client
+    takes it (``/chat <usuário> <mensagem>``) with ``slash``, else as on the wire."""
+    syntax = protocol.COMMAND_HELP[word].syntax
+    return f"Uso: {slash_form(syntax) if slash else syntax}"
 
 
 def _too_long(wire: str, typed: str, max_line: int) -> Refuse | None:

@@ -35,8 +35,8 @@ class Limits:
 
     max_line: int = protocol.DEFAULT_MAX_LINE  # bytes per line, counting the newline
     max_queue: int = 256 * 1024  # bytes waiting to be sent to one client
-    flood_rate: float = 5.0  # lines per second, sustained
-    flood_burst: int = 20  # lines at once after a quiet spell
+    flood_rate: float = protocol.DEFAULT_FLOOD_RATE  # lines per second, sustained
+    flood_burst: int = protocol.DEFAULT_FLOOD_BURST  # lines at once after a quiet spell
     login_rate: int = 5  # failed logins per minute, per account and IP
     login_attempts: int = 30  # logins per minute per IP, whatever their outcome
     register_rate: int = 10  # registrations per minute, per IP
