@@ -216,6 +216,19 @@ class LookalikeTest(unittest.TestCase):
         ("NOVObob s3nh4-x", "novo"),
         ("LOGIN bob s3nh4-x", "entrar"),  # another chat's word
         ("REGISTER bob s3nh4-x", "novo"),
+        ("//ENTRAR bob s3nh4-x", "entrar"),  # "//" sends text that starts with "/": not this
+        ("//\u200bNOVO bob s3nh4-x", "novo"),
+        ("\\\\ENTRAR bob s3nh4-x", "entrar"),
+        ("\u2800ENTRAR bob s3nh4-x", "entrar"),  # blank symbols that are not Default_Ignorable
+        ("\U0001d159NOVO bob s3nh4-x", "novo"),
+        ("EN\u2800TRAR bob s3nh4-x", "entrar"),
+        ("N0VO bob s3nh4-x", "novo"),  # digits drawn like capitals
+        ("N0V0 bob s3nh4-x", "novo"),
+        ("3NTR4R bob s3nh4-x", "entrar"),
+        ("ＮＯ０ bob s3nh4-x", "novo"),
+        ("ᴇɴᴛʀᴀʀ bob s3nh4-x", "entrar"),  # small capitals
+        ("ɴᴏᴠᴏ bob s3nh4-x", "novo"),
+        ("ᴇɴᴛʀᴀʀbob s3nh4-x", "entrar"),
         ("NOVA AULA AMANHÃ", "novo"),  # a sentence in capitals too: /todos sends it
         ("ENTRE NÓS", "entrar"),
     ]
@@ -224,6 +237,8 @@ class LookalikeTest(unittest.TestCase):
         "todos prontos para a prova?", "tudo ótimo e vc?", "entrar na sala", "chat é legal",
         "Novo aluno chegou", "Entrar agora?", "Nova aula amanhã", "novo por aqui",
         "OI GENTE", "NÃO SEI", "ENTÃO VAMOS", "NO PROBLEM", "\\o/ passei!", "\\frac{1}{2} é meio",
+        "100 pessoas vieram", "2024 foi bom", "NO1 da turma", "A1 ótimo", "TOP 10 filmes",
+        "ᴏɪ ɢᴇɴᴛᴇ", "\u2800oi gente",
     ]
 
     def test_lookalikes_in_capitals_are_refused_and_never_kept(self) -> None:
@@ -260,8 +275,16 @@ class LookalikeTest(unittest.TestCase):
                 with self.subTest(line=line, who=who):
                     self.assertEqual(interpret(line, who), expected)
 
+    def test_a_double_slash_still_sends_other_text(self) -> None:
+        for line in ("//entrar na sala", "//o/ passei!", "//ENTRAR", "///novo é o comando"):
+            with self.subTest(line=line):
+                self.assertEqual(interpret(line, IN), to_all(line[1:]))
+
     def test_skeleton(self) -> None:
-        words = ["entrar", "ENTRAR", "\u200bENTRAR", "\u0415NTRAR", "ÉNTRAR", "ＥＮＴＲＡＲ", "EN\u00adTRÁR"]
+        words = [
+            "entrar", "ENTRAR", "\u200bENTRAR", "\u0415NTRAR", "ÉNTRAR", "ＥＮＴＲＡＲ", "EN\u00adTRÁR",
+            "\u2800ENTRAR", "ᴇɴᴛʀᴀʀ",
+        ]
         for word in words:
             with self.subTest(word=word):
                 self.assertEqual(typed.skeleton(word), "entrar")

@@ -191,9 +191,22 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
 
 
 # What the look-alike rule compares: the Latin letters a word looks like, in lower case
-# (``ЕNTRÁR`` with a Cyrillic ``Е``, ``ＥＮＴＲＡＲ`` and ``entrar`` all give ``entrar``).
-# The same folding keeps two accounts from looking alike: protocol.py has it, once.
+# (``ЕNTRÁR`` with a Cyrillic ``Е``, ``ＥＮＴＲＡＲ``, ``ᴇɴᴛʀᴀʀ`` and ``entrar`` all give
+# ``entrar``). The same folding keeps two accounts from looking alike: protocol.py has it,
+# once. A command word is also read with its digits as the letters they look like
+# (``N0VO``, ``3NTRAR``), which a name may not be (``ana3`` and ``anae`` are two names).
 skeleton = protocol.name_skeleton
+_DIGITS_AS_LETTERS = ("01234578", "OIZEASTB")
+_AS_CAPITALS = str.maketrans(
+    protocol.SMALL_CAPITALS[0] + _DIGITS_AS_LETTERS[0],
+    protocol.SMALL_CAPITALS[1] + _DIGITS_AS_LETTERS[1],
+)
+_DIGITS_AS_SMALL = str.maketrans(_DIGITS_AS_LETTERS[0], _DIGITS_AS_LETTERS[1].lower())
+
+
+def command_skeleton(word: str) -> str:
+    """:func:`skeleton` of a command word, its digits read as letters: ``N0VO`` is ``novo``."""
+    return skeleton(word).translate(_DIGITS_AS_SMALL)
 
 
 def _one_edit_apart(first: str, second: str) -> bool:
@@ -218,7 +231,7 @@ def resembled_password_command(word: str) -> str | None:
     glued on: ``ENTRARbob``), is one edit away (``ENTAR``, ``NOVA``) or is a prefix
     of at least three letters (``NOV``, ``ENT``); or the typo hint finds the
     command closest (``LOGIN``, ``REGISTER``: :func:`protocol.closest_command`)."""
-    folded = skeleton(word)
+    folded = command_skeleton(word)
     for command in PASSWORD_COMMANDS:
         target = command.casefold()
         if (
@@ -232,9 +245,12 @@ def resembled_password_command(word: str) -> str | None:
 
 def in_capitals(word: str) -> bool:
     """Whether ``word`` starts with three capital letters, in any script and width
-    (``NOV``, ``ENTRARbob``, ``ＥＮＴＲＡＲ``, ``ЕNTRAR``, ``ÉNTRAR``), invisible ones aside."""
-    letters = protocol.unmarked(word)[:3]
-    return len(letters) == 3 and all(char.isupper() for char in letters)
+    (``NOV``, ``ENTRARbob``, ``ＥＮＴＲＡＲ``, ``ЕNTRAR``, ``ÉNTRAR``), invisible ones aside;
+    small capitals count (``ᴇɴᴛʀᴀʀ``), and so do digits drawn like capitals (``N0VO``,
+    ``3NTRAR``) beside at least one letter (``100 pessoas`` is not in capitals)."""
+    first = protocol.unmarked(word)[:3]
+    letters = first.translate(_AS_CAPITALS)
+    return len(letters) == 3 and all(char.isupper() for char in letters) and not first.isdigit()
 
 
 def looks_like_password_command(word: str) -> str | None:
@@ -245,8 +261,10 @@ def looks_like_password_command(word: str) -> str | None:
 
 def _first_word_as_read(text: str) -> tuple[str, str]:
     """The first word of ``text`` and the rest as the look-alike rule reads them:
-    invisible characters dropped (U+200B, then ``ENTRAR``, starts with ``ENTRAR``)."""
-    return _split_first(protocol.INVISIBLE_IN_NAMES.sub("", text).strip())
+    invisible characters dropped (U+200B, then ``ENTRAR``, starts with ``ENTRAR``), and
+    the slashes or backslashes in front (``//ENTRAR``, text after ``//``, reads ``ENTRAR``)."""
+    first, rest = _split_first(protocol.INVISIBLE_IN_NAMES.sub("", text).strip())
+    return first.lstrip("/\\"), rest
 
 
 def _backslash_as_slash(line: str) -> str:
@@ -379,7 +397,7 @@ def history_entry(line: str) -> str | None:
     if _command_word(words[0].removeprefix("/")) in PASSWORD_COMMANDS:
         return " ".join(words[:2])
     first, rest = _first_word_as_read(line)
-    if rest and resembled_password_command(first.removeprefix("/")):
+    if rest and resembled_password_command(first):
         return None
     return line
 
