@@ -275,6 +275,21 @@ class LookalikeTest(unittest.TestCase):
                 with self.subTest(line=line, who=who):
                     self.assertEqual(interpret(line, who), expected)
 
+    def test_the_hint_shows_invisible_characters_escaped(self) -> None:
+        cases = [
+            ("\u200bENTRAR bob s3nh4-x", "\\u200bENTRAR", "entrar"),
+            ("\ufeff\u200bNOVO bob s3nh4-x", "\\ufeff\\u200bNOVO", "novo"),
+            ("\u2800ENTRAR bob s3nh4-x", "\\u2800ENTRAR", "entrar"),
+            ("\u200b ENTRAR bob s3nh4-x", "\\u200b ENTRAR", "entrar"),
+            ("EN\u200bTRAR bob s3nh4-x", "EN\\u200bTRAR", "entrar"),
+            ("//\u200bNOVO bob s3nh4-x", "/\\u200bNOVO", "novo"),
+            ("ENT bob s3nh4-x", "ENT", "entrar"),
+        ]
+        for line, shown, meant in cases:
+            with self.subTest(line=line):
+                self.assertEqual(interpret(line, IN), Refuse(
+                    f"Comando desconhecido: {shown}. Você quis dizer /{meant}?"))
+
     def test_a_double_slash_still_sends_other_text(self) -> None:
         for line in ("//entrar na sala", "//o/ passei!", "//ENTRAR", "///novo é o comando"):
             with self.subTest(line=line):

@@ -183,7 +183,7 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
     text = text[1:] if text.startswith("//") else text
     first, rest = _first_word_as_read(text)
     if rest and (meant := looks_like_password_command(first)):
-        return Refuse(unknown_command_hint(first, slash="", meant=meant))
+        return Refuse(unknown_command_hint(_first_word_as_typed(text), slash="", meant=meant))
     if not logged_in:
         return Refuse(NOT_LOGGED_IN)
     wire = f"CHAT {partner} {text}" if partner else f"TODOS {text}"
@@ -265,6 +265,18 @@ def _first_word_as_read(text: str) -> tuple[str, str]:
     the slashes or backslashes in front (``//ENTRAR``, text after ``//``, reads ``ENTRAR``)."""
     first, rest = _split_first(protocol.INVISIBLE_IN_NAMES.sub("", text).strip())
     return first.lstrip("/\\"), rest
+
+
+# The first word as typed: with the invisible characters (and spaces) among them in front.
+_TYPED_FIRST_RE = re.compile(f"(?:{protocol.INVISIBLE_IN_NAMES.pattern}|\\s)*\\S*")
+
+
+def _first_word_as_typed(text: str) -> str:
+    """The first word of ``text`` with its invisible characters, as the hint shows it
+    (``\\u200bENTRAR``): the person sees why a line that reads ``ENTRAR`` was no command."""
+    match = _TYPED_FIRST_RE.match(text.strip())
+    assert match is not None  # the pattern matches any string
+    return match.group()
 
 
 def _backslash_as_slash(line: str) -> str:
