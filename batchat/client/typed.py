@@ -15,8 +15,9 @@ to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
 sends text that begins with ``/``; ``\\`` before a command is read as ``/``.
 One exception keeps passwords safe: a line whose first word, in capitals,
 looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
-Cyrillic ``Е``) is refused with a hint, never sent as text nor kept in the
-history (:func:`looks_like_password_command`).
+Cyrillic ``Е``) is refused with a hint, never sent as text
+(:func:`looks_like_password_command`), nor kept in the history when a word after
+it may be the password (:func:`history_entry`).
 
 Called by the keyboard side of the client (:mod:`batchat.client.threads`) and by
 :mod:`batchat.client.screen`; imports only :mod:`protocol` and :mod:`batchat.client.render`.
@@ -389,29 +390,33 @@ def unknown_command_hint(word: str, slash: str = "/", meant: str | None = None) 
 def history_entry(line: str) -> str | None:
     """What ↑ brings back of a typed line, sent or refused: all of it, but never a password.
 
-    The rule, with ``/`` (or ``\\`` read as it) at the start or without it, in any case:
+    The rule, with ``/`` (or ``\\`` read as it) at the start or without it:
 
-    - first word ``NOVO`` or ``ENTRAR``: only it and the name are kept
-      (``ENTRAR alice s3nh4`` and ``/entrar alice s3nh4`` keep ``ENTRAR
-      alice`` and ``/entrar alice``; ``\\entrar alice s3nh4`` keeps
-      ``/entrar alice``); recalled, it asks for the password;
-    - first word that may stand for them (:func:`resembled_password_command`,
-      in any case and script), followed by more (``ENTAR alice s3nh4``,
-      ``ENTRARbob s3nh4``, ``/login bob s3nh4``, ``ＥＮＴＲＡＲ bob s3nh4``):
-      nothing is kept, since what follows may be a password. So every line
-      :func:`interpret` refuses as a look-alike is dropped. Text that starts so
-      (``entra aí``, ``novos tempos``) is still sent, but not kept; ``entrar na
-      sala`` is kept as ``entrar na``;
-    - any other line, text and refused lines included, is kept whole.
+    - a ``NOVO`` or ``ENTRAR`` command (:func:`starts_command`): only the word
+      and the name are kept (``ENTRAR alice s3nh4`` and ``/entrar alice s3nh4``
+      keep ``ENTRAR alice`` and ``/entrar alice``; ``\\entrar alice s3nh4``
+      keeps ``/entrar alice``); recalled, it asks for the password;
+    - any other line whose first word may stand for them
+      (:func:`resembled_password_command`, in any case and script) and that has
+      a word after it long enough to be a password (:func:`_may_hold_password`:
+      ``ENTAR alice s3nh4-x``, ``ENTRARbob s3nh4-x``, ``/login bob s3nh4-x``,
+      ``entrar alice s3nh4-x`` in lower case, which goes out as text): nothing
+      is kept, since that word may be a password;
+    - any other line, text and refused lines included, is kept whole
+      (``entrar na sala``, ``ENTRE NÓS``): nothing typed is lost.
     """
     line = tidy_typed(_backslash_as_slash(line))
-    words = line.split(" ")
-    if _command_word(words[0].removeprefix("/")) in PASSWORD_COMMANDS:
-        return " ".join(words[:2])
+    if starts_command(line) in PASSWORD_COMMANDS:
+        return " ".join(line.split(" ")[:2])
     first, rest = _first_word_as_read(line)
-    if rest and resembled_password_command(first):
+    if _may_hold_password(rest) and resembled_password_command(first):
         return None
     return line
+
+
+def _may_hold_password(rest: str) -> bool:
+    """Whether a word of ``rest`` could be a password: as long as the shortest one."""
+    return any(len(word) >= protocol.MIN_PASSWORD_LENGTH for word in rest.split())
 
 
 def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list[str]:
