@@ -307,7 +307,8 @@ class ChatClient:
     def _probe(self) -> None:
         """A plaintext connection still without a greeting: send one blank line (see
         :data:`batchat.client.flow.PROBE_AFTER`), so that a TLS server says at once that it
-        wants TLS. A BatChat server ignores it, and charges it like any line."""
+        wants TLS. A BatChat server ignores it, at no cost (blank lines never count against
+        its limit); the client's own pacing still counts it, which only errs on the safe side."""
         with self._send_lock:
             if self._link is not None:
                 self._pacer.charge(self._now())
