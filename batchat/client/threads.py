@@ -248,8 +248,21 @@ class ChatClient:
 
     def _drop(self, ended: str) -> list[Event]:
         """The connection ended: close it, and carry out what the state makes of that."""
-        events = self._detach(lambda: self._state.connection_lost(ended))
+        events = self._detach(lambda: self._lost_locked(ended))
         self._carry_out(events)
+        return events
+
+    def _lost_locked(self, ended: str) -> list[Event]:
+        """What the state makes of the end (lock held). If the peer never greeted and the
+        client will not try again, the lines queued for its greeting are dropped unsaid:
+        the one sentence that ends the session (not a BatChat server, use --tls, no
+        greeting, a refusal) already says that nothing, no password, was sent to it."""
+        greeted = self._state.identified
+        events = self._state.connection_lost(ended)
+        if not greeted and not any(isinstance(event, Reconnect) for event in events):
+            for sent in self._outbox:
+                sent.abandoned = True
+            self._outbox.clear()
         return events
 
     def _receive_until_closed(self) -> str:
