@@ -388,12 +388,15 @@ _HAS_LETTER_OR_DIGIT_RE = re.compile(r"[^\W_]")  # \w without "_" is exactly str
 # shows as nothing. Four of them are letters to ``\w`` (the Hangul fillers
 # U+115F, U+1160, U+3164, U+FFA0), so "\u3164" alone was a name and
 # "alice\u3164" looked exactly like "alice". No other ``\w`` character renders
-# blank (U+2800, the blank Braille pattern, is a symbol, not a letter). The
-# whole set is here, so a wider name rule can never let the others in.
+# blank. The whole set is here, so a wider name rule can never let the others in;
+# and so are the two symbols that render blank without being Default_Ignorable
+# (U+2800 BRAILLE PATTERN BLANK, U+1D159 MUSICAL SYMBOL NULL NOTEHEAD): no name can
+# hold them anyway (they are not ``\w``), but a word read as the eye reads it
+# (:func:`unmarked`: the client's look-alike rule, "\u2800ENTRAR") must drop them.
 INVISIBLE_IN_NAMES = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d159\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 
 
@@ -461,12 +464,15 @@ def name_key(name: str) -> str:
 # reads as v there, not n). Mapped before case is folded, so each form reads as
 # itself. Accented forms (Ё, ά) lose their accent first; fullwidth ones (Ｅ) are Latin
 # after NFKD.
+# The Latin small capital letters (most in the U+1D00 block), and the capital each is.
+SMALL_CAPITALS = ("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "ABCDEFGHIJKLMNOPRSTUVWYZ")
 _LOOKALIKES = {
     "АВСЕНІЈКМОРЅТХУҮԚԜҺԀӀѴ": "ABCEHIJKMOPSTXYYQWHDIV",  # Cyrillic capitals
     "авсеніјкморѕтхуүԛԝһԁӏѵ": "abcehijkmopstxyyqwhdlv",  # Cyrillic small letters
     "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹͿ": "ABEZHIKMNOPTYXCJ",  # Greek capitals
     "αβγεζηικμνορτυχϲϳ": "abyeznikuvoptuxcj",  # Greek small letters
     "ıɑɡȷ": "iagj",  # Latin ones drawn like plain letters: Turkish ı, IPA's ɑ and ɡ, dotless ȷ
+    SMALL_CAPITALS[0]: SMALL_CAPITALS[1],  # small capitals: "ᴇɴᴛʀᴀʀ" is ENTRAR, smaller
 }
 _LATIN_LOOKALIKES = str.maketrans("".join(_LOOKALIKES), "".join(_LOOKALIKES.values()))
 # The combining marks that accents are, once a letter is decomposed (NFKD: "ã" is "a"

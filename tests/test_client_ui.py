@@ -7,6 +7,7 @@ Rendering, typed lines and the protocol state have their own pure tests
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import itertools
@@ -31,6 +32,7 @@ from batchat.client import main as client_main, flow, link, screen
 from batchat.server import options as server_options
 from batchat.client import terminal
 from batchat.server.limits import TokenBucket
+from batchat.client.events import Sent
 from batchat.client.render import Shown, Style
 from tests import test_typed
 from tests.clocks import CLOCK, stamp
@@ -429,8 +431,9 @@ class ChatClientTest(FakeServerTestCase):
             self.screen.typed.put(line)
             self.screen.wait_for(rf"^Comando desconhecido: .* Você quis dizer /{meant}\?$")
         self.type_and_receive("TODOS fim")  # the first line the server got after the login
-        self.assertEqual(readline.history, ["/entrar alice", "TODOS fim"])
-        self.assertEqual(path.read_text(encoding="utf-8"), "/entrar alice\nTODOS fim\n")
+        kept = ["/entrar alice", "ENTRE NÓS", "TODOS fim"]  # no word there may be a password
+        self.assertEqual(readline.history, kept)
+        self.assertEqual(path.read_text(encoding="utf-8"), "".join(f"{line}\n" for line in kept))
         self.assertEqual(warnings, [])
 
     def test_history_replayed_after_a_reconnection_shows_only_what_is_new(self) -> None:
@@ -681,6 +684,39 @@ class IdentificationTest(FakeServerTestCase):
         self.assertEqual(received, b"", "not a byte, the password least of all")
         self.assertEqual(self.screen.wait_for(r"BatChat"), self.NOT_BATCHAT)
         self.assertEqual(self.exit_status(), 1)
+
+    def said_after_the_end(self) -> list[str]:
+        """Every line shown once the session ended, the sending thread's included: it takes
+        a line queued after the end (a SAIR: never said "not sent") after any it was still
+        on, whose "not sent" it said before that."""
+        self.assertEqual(self.exit_status(), 1)
+        marker = Sent(protocol.Quit(), line="SAIR")
+        self.client._queue(marker)
+        with self.client._answered:
+            self.assertTrue(self.client._answered.wait_for(lambda: marker.abandoned, TIMEOUT))
+        said = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                said.append(self.screen.printed.get_nowait())
+        return said
+
+    def test_a_password_line_typed_early_ends_in_one_sentence(self) -> None:
+        """Not BatChat, a TLS server, or a refusal: one sentence says the session ends and
+        that no password went; the line that waited for the greeting is not said apart."""
+        tls = "ERRO PROTOCOLO_INVALIDO Este servidor BatChat usa TLS. Use: python3 cliente.py --tls"
+        for first_line, sentence in (
+            (SSH_BANNER, re.escape(self.NOT_BATCHAT)),
+            (tls.encode() + b"\n", r"é um servidor BatChat com TLS e esta conexão não é cifrada"),
+            (b"ERRO LIMITE O servidor est\xc3\xa1 cheio.\n", r"recusou a conexão: O servidor está cheio\.$"),
+        ):
+            with self.subTest(first_line=first_line):
+                self.start_client(greeting=None)
+                self.type_before_the_greeting("ENTRAR alice senha123")
+                self.server_end.sendall(first_line)
+                self.assertEqual(received_until_closed(self.server_end, unless=b"senha123"), b"")
+                said = self.said_after_the_end()
+                self.assertEqual([line for line in said if re.search(sentence, line)], [said[-1]])
+                self.assertNotIn(cliente.NOT_SENT, said)
 
     def test_a_password_typed_early_waits_for_the_greeting(self) -> None:
         self.start_client(greeting=None)

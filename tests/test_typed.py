@@ -216,6 +216,19 @@ class LookalikeTest(unittest.TestCase):
         ("NOVObob s3nh4-x", "novo"),
         ("LOGIN bob s3nh4-x", "entrar"),  # another chat's word
         ("REGISTER bob s3nh4-x", "novo"),
+        ("//ENTRAR bob s3nh4-x", "entrar"),  # "//" sends text that starts with "/": not this
+        ("//\u200bNOVO bob s3nh4-x", "novo"),
+        ("\\\\ENTRAR bob s3nh4-x", "entrar"),
+        ("\u2800ENTRAR bob s3nh4-x", "entrar"),  # blank symbols that are not Default_Ignorable
+        ("\U0001d159NOVO bob s3nh4-x", "novo"),
+        ("EN\u2800TRAR bob s3nh4-x", "entrar"),
+        ("N0VO bob s3nh4-x", "novo"),  # digits drawn like capitals
+        ("N0V0 bob s3nh4-x", "novo"),
+        ("3NTR4R bob s3nh4-x", "entrar"),
+        ("ＮＯ０ bob s3nh4-x", "novo"),
+        ("ᴇɴᴛʀᴀʀ bob s3nh4-x", "entrar"),  # small capitals
+        ("ɴᴏᴠᴏ bob s3nh4-x", "novo"),
+        ("ᴇɴᴛʀᴀʀbob s3nh4-x", "entrar"),
         ("NOVA AULA AMANHÃ", "novo"),  # a sentence in capitals too: /todos sends it
         ("ENTRE NÓS", "entrar"),
     ]
@@ -224,6 +237,8 @@ class LookalikeTest(unittest.TestCase):
         "todos prontos para a prova?", "tudo ótimo e vc?", "entrar na sala", "chat é legal",
         "Novo aluno chegou", "Entrar agora?", "Nova aula amanhã", "novo por aqui",
         "OI GENTE", "NÃO SEI", "ENTÃO VAMOS", "NO PROBLEM", "\\o/ passei!", "\\frac{1}{2} é meio",
+        "100 pessoas vieram", "2024 foi bom", "NO1 da turma", "A1 ótimo", "TOP 10 filmes",
+        "ᴏɪ ɢᴇɴᴛᴇ", "\u2800oi gente",
     ]
 
     def test_lookalikes_in_capitals_are_refused_and_never_kept(self) -> None:
@@ -234,8 +249,9 @@ class LookalikeTest(unittest.TestCase):
                     assert isinstance(result, Refuse), result
                     self.assertIn(f"Você quis dizer /{meant}?", result.text)
                     self.assertNotIn("s3nh4", result.text)
-            with self.subTest(line=line, history=True):
-                self.assertIsNone(typed.history_entry(line))
+            with self.subTest(line=line, history=True):  # whole only if nothing may be a password
+                entry = typed.history_entry(line)
+                self.assertEqual(entry, None if "s3nh4" in line or "AMANHÃ" in line else line)
 
     def test_a_backslash_is_read_as_the_slash(self) -> None:
         login = protocol.Login("bob", "s3nh4-x")
@@ -260,8 +276,31 @@ class LookalikeTest(unittest.TestCase):
                 with self.subTest(line=line, who=who):
                     self.assertEqual(interpret(line, who), expected)
 
+    def test_the_hint_shows_invisible_characters_escaped(self) -> None:
+        cases = [
+            ("\u200bENTRAR bob s3nh4-x", "\\u200bENTRAR", "entrar"),
+            ("\ufeff\u200bNOVO bob s3nh4-x", "\\ufeff\\u200bNOVO", "novo"),
+            ("\u2800ENTRAR bob s3nh4-x", "\\u2800ENTRAR", "entrar"),
+            ("\u200b ENTRAR bob s3nh4-x", "\\u200b ENTRAR", "entrar"),
+            ("EN\u200bTRAR bob s3nh4-x", "EN\\u200bTRAR", "entrar"),
+            ("//\u200bNOVO bob s3nh4-x", "/\\u200bNOVO", "novo"),
+            ("ENT bob s3nh4-x", "ENT", "entrar"),
+        ]
+        for line, shown, meant in cases:
+            with self.subTest(line=line):
+                self.assertEqual(interpret(line, IN), Refuse(
+                    f"Comando desconhecido: {shown}. Você quis dizer /{meant}?"))
+
+    def test_a_double_slash_still_sends_other_text(self) -> None:
+        for line in ("//entrar na sala", "//o/ passei!", "//ENTRAR", "///novo é o comando"):
+            with self.subTest(line=line):
+                self.assertEqual(interpret(line, IN), to_all(line[1:]))
+
     def test_skeleton(self) -> None:
-        words = ["entrar", "ENTRAR", "\u200bENTRAR", "\u0415NTRAR", "ÉNTRAR", "ＥＮＴＲＡＲ", "EN\u00adTRÁR"]
+        words = [
+            "entrar", "ENTRAR", "\u200bENTRAR", "\u0415NTRAR", "ÉNTRAR", "ＥＮＴＲＡＲ", "EN\u00adTRÁR",
+            "\u2800ENTRAR", "ᴇɴᴛʀᴀʀ",
+        ]
         for word in words:
             with self.subTest(word=word):
                 self.assertEqual(typed.skeleton(word), "entrar")
@@ -274,14 +313,16 @@ class HistoryEntryTest(unittest.TestCase):
     # (typed line, what history keeps)
     LINES = [
         ("ENTRAR alice senha123", "ENTRAR alice"),
-        ("entrar  alice   senha123  ", "entrar alice"),
+        ("ENTRAR  alice   senha123  ", "ENTRAR alice"),
         ("NOVO bob s3nh4-forte", "NOVO bob"),
-        ("novo\tbob\tsenha123", "novo bob"),
+        ("NOVO\tbob\tsenha123", "NOVO bob"),
         ("ENTRAR alice", "ENTRAR alice"),
         ("ENTRAR", "ENTRAR"),
         ("/entrar alice senha123", "/entrar alice"),
         ("/NOVO ana minha senha secreta", "/NOVO ana"),
-        ("entrar na sala", "entrar na"),  # text that starts like ENTRAR: the password rule wins
+        ("/entrar", "/entrar"),
+        ("entrar", "entrar"),
+        ("\\novo bob senha123", "/novo bob"),
         # A line that starts close to NOVO or ENTRAR is not kept: it may be a mistyped ENTRAR.
         ("ENTAR alice senha123", None),
         ("ENTRARbob senha123", None),
@@ -291,8 +332,19 @@ class HistoryEntryTest(unittest.TestCase):
         ("/ＥＮＴＲＡＲ bob senha123", None),
         ("NOV bob senha123", None),
         ("entra aí, pessoal", None),
-        ("entra", "entra"),  # nothing follows: no password
-        ("entrar\talice senha123\r", "entrar alice"),
+        ("//ENTRAR bob senha123", None),
+        ("\u2800ENTRAR bob senha123", None),
+        ("N0VO bob senha123", None),
+        ("ᴇɴᴛʀᴀʀ bob senha123", None),
+        # Text in lower case that starts like them: it went out, but may hold a password.
+        ("entrar  alice   senha123  ", None),
+        ("novo\tbob\tsenha123", None),
+        ("entrar\talice senha123\r", None),
+        # Unless no word after the first is as long as a password: then it is kept whole.
+        ("entrar na sala", "entrar na sala"),
+        ("ENTRE NÓS", "ENTRE NÓS"),
+        ("entra aí", "entra aí"),
+        ("entra", "entra"),
         # Everything else is kept, sent or refused: nothing typed is lost.
         ("oi gente", "oi gente"),
         ("tudo ótimo e vc?", "tudo ótimo e vc?"),

@@ -248,8 +248,21 @@ class ChatClient:
 
     def _drop(self, ended: str) -> list[Event]:
         """The connection ended: close it, and carry out what the state makes of that."""
-        events = self._detach(lambda: self._state.connection_lost(ended))
+        events = self._detach(lambda: self._lost_locked(ended))
         self._carry_out(events)
+        return events
+
+    def _lost_locked(self, ended: str) -> list[Event]:
+        """What the state makes of the end (lock held). If the peer never greeted and the
+        client will not try again, the lines queued for its greeting are dropped unsaid:
+        the one sentence that ends the session (not a BatChat server, use --tls, no
+        greeting, a refusal) already says that nothing, no password, was sent to it."""
+        greeted = self._state.identified
+        events = self._state.connection_lost(ended)
+        if not greeted and not any(isinstance(event, Reconnect) for event in events):
+            for sent in self._outbox:
+                sent.abandoned = True
+            self._outbox.clear()
         return events
 
     def _receive_until_closed(self) -> str:
@@ -307,7 +320,8 @@ class ChatClient:
     def _probe(self) -> None:
         """A plaintext connection still without a greeting: send one blank line (see
         :data:`batchat.client.flow.PROBE_AFTER`), so that a TLS server says at once that it
-        wants TLS. A BatChat server ignores it, and charges it like any line."""
+        wants TLS. A BatChat server ignores it, at no cost (blank lines never count against
+        its limit); the client's own pacing still counts it, which only errs on the safe side."""
         with self._send_lock:
             if self._link is not None:
                 self._pacer.charge(self._now())

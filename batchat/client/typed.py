@@ -15,8 +15,9 @@ to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
 sends text that begins with ``/``; ``\\`` before a command is read as ``/``.
 One exception keeps passwords safe: a line whose first word, in capitals,
 looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
-Cyrillic ``Е``) is refused with a hint, never sent as text nor kept in the
-history (:func:`looks_like_password_command`).
+Cyrillic ``Е``) is refused with a hint, never sent as text
+(:func:`looks_like_password_command`), nor kept in the history when a word after
+it may be the password (:func:`history_entry`).
 
 Called by the keyboard side of the client (:mod:`batchat.client.threads`) and by
 :mod:`batchat.client.screen`; imports only :mod:`protocol` and :mod:`batchat.client.render`.
@@ -183,7 +184,7 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
     text = text[1:] if text.startswith("//") else text
     first, rest = _first_word_as_read(text)
     if rest and (meant := looks_like_password_command(first)):
-        return Refuse(unknown_command_hint(first, slash="", meant=meant))
+        return Refuse(unknown_command_hint(_first_word_as_typed(text), slash="", meant=meant))
     if not logged_in:
         return Refuse(NOT_LOGGED_IN)
     wire = f"CHAT {partner} {text}" if partner else f"TODOS {text}"
@@ -191,9 +192,22 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
 
 
 # What the look-alike rule compares: the Latin letters a word looks like, in lower case
-# (``ЕNTRÁR`` with a Cyrillic ``Е``, ``ＥＮＴＲＡＲ`` and ``entrar`` all give ``entrar``).
-# The same folding keeps two accounts from looking alike: protocol.py has it, once.
+# (``ЕNTRÁR`` with a Cyrillic ``Е``, ``ＥＮＴＲＡＲ``, ``ᴇɴᴛʀᴀʀ`` and ``entrar`` all give
+# ``entrar``). The same folding keeps two accounts from looking alike: protocol.py has it,
+# once. A command word is also read with its digits as the letters they look like
+# (``N0VO``, ``3NTRAR``), which a name may not be (``ana3`` and ``anae`` are two names).
 skeleton = protocol.name_skeleton
+_DIGITS_AS_LETTERS = ("01234578", "OIZEASTB")
+_AS_CAPITALS = str.maketrans(
+    protocol.SMALL_CAPITALS[0] + _DIGITS_AS_LETTERS[0],
+    protocol.SMALL_CAPITALS[1] + _DIGITS_AS_LETTERS[1],
+)
+_DIGITS_AS_SMALL = str.maketrans(_DIGITS_AS_LETTERS[0], _DIGITS_AS_LETTERS[1].lower())
+
+
+def command_skeleton(word: str) -> str:
+    """:func:`skeleton` of a command word, its digits read as letters: ``N0VO`` is ``novo``."""
+    return skeleton(word).translate(_DIGITS_AS_SMALL)
 
 
 def _one_edit_apart(first: str, second: str) -> bool:
@@ -218,7 +232,7 @@ def resembled_password_command(word: str) -> str | None:
     glued on: ``ENTRARbob``), is one edit away (``ENTAR``, ``NOVA``) or is a prefix
     of at least three letters (``NOV``, ``ENT``); or the typo hint finds the
     command closest (``LOGIN``, ``REGISTER``: :func:`protocol.closest_command`)."""
-    folded = skeleton(word)
+    folded = command_skeleton(word)
     for command in PASSWORD_COMMANDS:
         target = command.casefold()
         if (
@@ -232,9 +246,12 @@ def resembled_password_command(word: str) -> str | None:
 
 def in_capitals(word: str) -> bool:
     """Whether ``word`` starts with three capital letters, in any script and width
-    (``NOV``, ``ENTRARbob``, ``ＥＮＴＲＡＲ``, ``ЕNTRAR``, ``ÉNTRAR``), invisible ones aside."""
-    letters = protocol.unmarked(word)[:3]
-    return len(letters) == 3 and all(char.isupper() for char in letters)
+    (``NOV``, ``ENTRARbob``, ``ＥＮＴＲＡＲ``, ``ЕNTRAR``, ``ÉNTRAR``), invisible ones aside;
+    small capitals count (``ᴇɴᴛʀᴀʀ``), and so do digits drawn like capitals (``N0VO``,
+    ``3NTRAR``) beside at least one letter (``100 pessoas`` is not in capitals)."""
+    first = protocol.unmarked(word)[:3]
+    letters = first.translate(_AS_CAPITALS)
+    return len(letters) == 3 and all(char.isupper() for char in letters) and not first.isdigit()
 
 
 def looks_like_password_command(word: str) -> str | None:
@@ -245,8 +262,22 @@ def looks_like_password_command(word: str) -> str | None:
 
 def _first_word_as_read(text: str) -> tuple[str, str]:
     """The first word of ``text`` and the rest as the look-alike rule reads them:
-    invisible characters dropped (U+200B, then ``ENTRAR``, starts with ``ENTRAR``)."""
-    return _split_first(protocol.INVISIBLE_IN_NAMES.sub("", text).strip())
+    invisible characters dropped (U+200B, then ``ENTRAR``, starts with ``ENTRAR``), and
+    the slashes or backslashes in front (``//ENTRAR``, text after ``//``, reads ``ENTRAR``)."""
+    first, rest = _split_first(protocol.INVISIBLE_IN_NAMES.sub("", text).strip())
+    return first.lstrip("/\\"), rest
+
+
+# The first word as typed: with the invisible characters (and spaces) among them in front.
+_TYPED_FIRST_RE = re.compile(f"(?:{protocol.INVISIBLE_IN_NAMES.pattern}|\\s)*\\S*")
+
+
+def _first_word_as_typed(text: str) -> str:
+    """The first word of ``text`` with its invisible characters, as the hint shows it
+    (``\\u200bENTRAR``): the person sees why a line that reads ``ENTRAR`` was no command."""
+    match = _TYPED_FIRST_RE.match(text.strip())
+    assert match is not None  # the pattern matches any string
+    return match.group()
 
 
 def _backslash_as_slash(line: str) -> str:
@@ -359,29 +390,33 @@ def unknown_command_hint(word: str, slash: str = "/", meant: str | None = None) 
 def history_entry(line: str) -> str | None:
     """What ↑ brings back of a typed line, sent or refused: all of it, but never a password.
 
-    The rule, with ``/`` (or ``\\`` read as it) at the start or without it, in any case:
+    The rule, with ``/`` (or ``\\`` read as it) at the start or without it:
 
-    - first word ``NOVO`` or ``ENTRAR``: only it and the name are kept
-      (``ENTRAR alice s3nh4`` and ``/entrar alice s3nh4`` keep ``ENTRAR
-      alice`` and ``/entrar alice``; ``\\entrar alice s3nh4`` keeps
-      ``/entrar alice``); recalled, it asks for the password;
-    - first word that may stand for them (:func:`resembled_password_command`,
-      in any case and script), followed by more (``ENTAR alice s3nh4``,
-      ``ENTRARbob s3nh4``, ``/login bob s3nh4``, ``ＥＮＴＲＡＲ bob s3nh4``):
-      nothing is kept, since what follows may be a password. So every line
-      :func:`interpret` refuses as a look-alike is dropped. Text that starts so
-      (``entra aí``, ``novos tempos``) is still sent, but not kept; ``entrar na
-      sala`` is kept as ``entrar na``;
-    - any other line, text and refused lines included, is kept whole.
+    - a ``NOVO`` or ``ENTRAR`` command (:func:`starts_command`): only the word
+      and the name are kept (``ENTRAR alice s3nh4`` and ``/entrar alice s3nh4``
+      keep ``ENTRAR alice`` and ``/entrar alice``; ``\\entrar alice s3nh4``
+      keeps ``/entrar alice``); recalled, it asks for the password;
+    - any other line whose first word may stand for them
+      (:func:`resembled_password_command`, in any case and script) and that has
+      a word after it long enough to be a password (:func:`_may_hold_password`:
+      ``ENTAR alice s3nh4-x``, ``ENTRARbob s3nh4-x``, ``/login bob s3nh4-x``,
+      ``entrar alice s3nh4-x`` in lower case, which goes out as text): nothing
+      is kept, since that word may be a password;
+    - any other line, text and refused lines included, is kept whole
+      (``entrar na sala``, ``ENTRE NÓS``): nothing typed is lost.
     """
     line = tidy_typed(_backslash_as_slash(line))
-    words = line.split(" ")
-    if _command_word(words[0].removeprefix("/")) in PASSWORD_COMMANDS:
-        return " ".join(words[:2])
+    if starts_command(line) in PASSWORD_COMMANDS:
+        return " ".join(line.split(" ")[:2])
     first, rest = _first_word_as_read(line)
-    if rest and resembled_password_command(first.removeprefix("/")):
+    if _may_hold_password(rest) and resembled_password_command(first):
         return None
     return line
+
+
+def _may_hold_password(rest: str) -> bool:
+    """Whether a word of ``rest`` could be a password: as long as the shortest one."""
+    return any(len(word) >= protocol.MIN_PASSWORD_LENGTH for word in rest.split())
 
 
 def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list[str]:
