@@ -7,12 +7,14 @@ prompt, no colour, no escape codes. The terminal side is in test_terminal.
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import socket
 import subprocess
-import sys
 
-from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed
+from tests.support import (
+    CLIENT, PERSONS_PYTHON, PYTHON, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed,
+)
 
 STAMP = r"\[\d\d:\d\d\] "
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
@@ -35,7 +37,7 @@ class PricedScriptCase(ServerTestCase):
         """``lines`` piped into the client, logged in as alice; what it printed, without times."""
         typed = "".join(f"{line}\n" for line in ["ENTRAR alice senha123", *lines, "SAIR"])
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input=typed, capture_output=True, text=True, timeout=self.SCRIPT_TIMEOUT,
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
@@ -94,7 +96,7 @@ class ClientTest(ServerTestCase):
 
     def run_piped(self, typed: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input=typed, capture_output=True, text=True, timeout=TIMEOUT,
         )
 
@@ -125,7 +127,7 @@ class ClientTest(ServerTestCase):
         bob = self.logged_in("bob")
         command = (
             f"printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | "
-            f"'{sys.executable}' '{CLIENT}' --port {self.server.port}"
+            f"{shlex.join(PERSONS_PYTHON)} '{CLIENT}' --port {self.server.port}"
         )
         result = subprocess.run(
             ["sh", "-c", command], capture_output=True, text=True, timeout=TIMEOUT
@@ -213,7 +215,7 @@ class ClientTest(ServerTestCase):
 
     def test_closed_output_ends_the_client_without_a_traceback(self) -> None:
         client = subprocess.Popen(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         assert client.stdin and client.stdout and client.stderr
@@ -229,7 +231,7 @@ class ClientTest(ServerTestCase):
     def test_invalid_bytes_typed_are_reported_not_fatal(self) -> None:
         self.register("alice")
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input=b"ENTRAR alice senha123\n\xff\xfe oi\nLISTA\n",  # no SAIR: end of input leaves
             capture_output=True, timeout=TIMEOUT,
         )
@@ -357,7 +359,7 @@ class ClientTest(ServerTestCase):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(port)],
+            [*PYTHON, str(CLIENT), "--port", str(port)],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 1)
@@ -369,7 +371,7 @@ class ClientTest(ServerTestCase):
         """``python3 cliente.py HOST PORT``, as the first examples (and nc, telnet) write it."""
         self.register("alice")
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "127.0.0.1", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "127.0.0.1", str(self.server.port)],
             input="ENTRAR alice senha123\nSAIR\n", capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
@@ -379,7 +381,7 @@ class ClientTest(ServerTestCase):
         for program, default in ((CLIENT, "(padrão: 5050)"), (SERVER, "(padrão: 300)")):
             with self.subTest(program=program.name):
                 result = subprocess.run(
-                    [sys.executable, str(program), "--help"],
+                    [*PERSONS_PYTHON, str(program), "--help"],
                     stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
                 )
                 self.assertEqual(result.returncode, 0, result.stderr)
@@ -396,7 +398,7 @@ class ClientTest(ServerTestCase):
         for args, status, stream, message in cases:
             with self.subTest(args=args):
                 result = subprocess.run(
-                    [sys.executable, str(CLIENT), *args],
+                    [*PYTHON, str(CLIENT), *args],
                     stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
                 )
                 self.assertEqual(result.returncode, status)
