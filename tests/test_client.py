@@ -13,7 +13,7 @@ import socket
 import subprocess
 
 from tests.support import (
-    CLIENT, PERSONS_PYTHON, PYTHON, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed,
+    CLIENT, FAST_RETRY, PERSONS_PYTHON, PYTHON, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed,
 )
 
 STAMP = r"\[\d\d:\d\d\] "
@@ -305,13 +305,13 @@ class ClientTest(ServerTestCase):
 
     def test_a_program_that_takes_the_port_after_a_drop_gets_no_password(self) -> None:
         self.register("alice")
-        client = self.start_client()  # reconnecting is on
+        client = self.start_client(*FAST_RETRY)  # reconnecting is on
         client.type("ENTRAR alice senha123")
         client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
         port = self.server.port
         self.server.stop(signal.SIGTERM)
         with socket.create_server(("127.0.0.1", port)) as stranger:  # the server's port, taken
-            stranger.settimeout(TIMEOUT)  # the client tries again after 1 s, then 2 s, 4 s
+            stranger.settimeout(TIMEOUT)  # the client tries again after 0.2 s, then 0.4 s, 0.8 s
             connection, _ = stranger.accept()
             with connection:
                 connection.settimeout(TIMEOUT)
@@ -405,3 +405,4 @@ class ClientTest(ServerTestCase):
                 self.assertIn(message, getattr(result, stream))
                 self.assertNotIn("Traceback", result.stdout + result.stderr)
                 self.assertNotIn("(padrão: False)", result.stdout, "flags show no default")
+                self.assertNotIn("--first-retry", result.stdout, "the tests' option is hidden")
