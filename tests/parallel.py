@@ -105,15 +105,19 @@ class Worker:
             self.process.wait()
 
     def _read(self, stream: IO[str]) -> None:
-        with stream:
-            for line in stream:
-                report = json.loads(line)
-                with self._changed:
-                    self._outcomes.setdefault(report["id"], []).append(report)
-                    self._changed.notify_all()
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
+        """Collect the worker's reports until it closes the pipe (or this thread fails:
+        then too, waiting stand-ins learn at once that nothing more will come)."""
+        try:
+            with stream:
+                for line in stream:
+                    report = json.loads(line)
+                    with self._changed:
+                        self._outcomes.setdefault(report["id"], []).append(report)
+                        self._changed.notify_all()
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
 
     def outcomes(self, test_id: str) -> list[dict[str, str]]:
         """What the worker said about ``test_id`` once it finished it (an error if it
