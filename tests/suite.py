@@ -2,7 +2,8 @@
 
 Discovery of the package: every test module, then one last check, then one line,
 at the end, saying how many ran and which long ones were left to CI (see
-``tests.support.long_test``). ``python3 -m unittest tests.test_x`` loads that
+``tests.support.long_test``). The mostly-waiting modules run meanwhile in a second
+process (:mod:`tests.parallel`), with their own last check. ``python3 -m unittest tests.test_x`` loads that
 module alone and prints no such line.
 
 Every lock the tests make, and every lock of the servers and clients they
@@ -31,7 +32,9 @@ def load_tests(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: 
     from tests.test_layers import LockOrderAtTheEnd
 
     tests.addTest(LockOrderAtTheEnd("check_no_lock_was_taken_out_of_order"))
-    return _SummarisedSuite([tests])
+    from tests.parallel import split
+
+    return _SummarisedSuite([split(tests)])
 
 
 class _SummarisedSuite(unittest.TestSuite):
@@ -56,7 +59,7 @@ def print_summary(result: unittest.TestResult) -> None:
         line += " (1 pulado" if others == 1 else f" ({others} pulados"
         line += " por falta de algo nesta máquina)"
     if long_ones:
-        names = ", ".join(f"{type(test).__name__}.{test._testMethodName}" for test in long_ones)
+        names = ", ".join(".".join(test.id().split(".")[-2:]) for test in long_ones)
         left = "1 longo ficou" if len(long_ones) == 1 else f"{len(long_ones)} longos ficaram"
         line += f"; {left} para o CI ({LONG_TESTS}=1 os roda): {names}"
     elif os.environ.get(LONG_TESTS) == "1":

@@ -7,6 +7,7 @@ by a thread and waited on with a condition, never polled with sleep.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -36,11 +37,25 @@ from batchat.server.timing import Timing
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "servidor.py"
 CLIENT = ROOT / "cliente.py"
+# How the tests start a Python for servidor.py, cliente.py and their small helper
+# programs (about a hundred per run). -S: without the site module. BatChat is
+# standard library only, so site adds nothing these children import, but each
+# would pay for it: the .pth files of every package installed on the machine run
+# at start-up (one importing certifi costs ~40 ms a process). Not -I or -E: -I
+# leaves the script's folder out of sys.path (servidor.py imports protocol.py from
+# there) and both ignore the PYTHON* variables the tests set. A person runs
+# `python3 cliente.py`, site and all: the --help tests of test_client.py still
+# start both programs that way (PERSONS_PYTHON).
+PYTHON = (sys.executable, "-S")
+PERSONS_PYTHON = (sys.executable,)
 TIMEOUT = 10.0  # generous bound for any single wait; a healthy run is far faster
 TEST_HASH_COST = "4"  # scrypt n=16: fast tests; production default is 15
 # The test servers' waits: a closing connection's grace of 2 s would be waited
 # out by every test whose client stops reading (production: Timing()).
 TEST_TIMING = Timing(close_grace=0.25)
+# cliente.py's hidden option for its first reconnection wait (1 s for a person): tests
+# that watch a real client reconnect wait 0.2 s instead.
+FAST_RETRY = ("--first-retry", "0.2")
 # Long tests (stress loops, the largest scrypt) run only with this set to 1, as
 # .ci/run does; a plain `python3 -m unittest` skips them and says so at the end.
 LONG_TESTS = "BATCHAT_TESTES_LONGOS"
@@ -54,6 +69,27 @@ TLS_FOLDER = ROOT / "tests" / "tls"
 TLS_CERT = TLS_FOLDER / "servidor.crt"
 TLS_KEY = TLS_FOLDER / "servidor.key"
 OTHER_CA = TLS_FOLDER / "outra-ca.crt"
+
+
+def _share_compiled_modules() -> None:
+    """Let the children compile BatChat's modules once per run, not once each.
+
+    With PYTHONDONTWRITEBYTECODE set (as on the machines the suite is often run
+    on), every servidor.py and cliente.py a test starts compiles all of BatChat
+    again (~35 ms). Instead they keep the bytecode in a temporary folder of this
+    run (PYTHONPYCACHEPREFIX, removed at the end): the repository still gets no
+    __pycache__. Where Python may write bytecode, or a prefix is already set,
+    nothing changes. The old Pythons of test_portability set the variable again.
+    """
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    folder = tempfile.mkdtemp(prefix="batchat-testes-pyc-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = folder
+
+
+_share_compiled_modules()
 
 
 def socket_pair(test: unittest.TestCase, buffer: int = 0) -> tuple[socket.socket, socket.socket]:
@@ -237,7 +273,7 @@ class ServerProcess(ServerLog):
         """``launcher``: a script that runs servidor.py (e.g. ``WITHOUT_UNIX``)."""
         self.users_path = users_path
         self.process = subprocess.Popen(
-            [sys.executable, *launcher, str(SERVER), *server_options(users_path, extra_args, port, host, timing)],
+            [*PYTHON, *launcher, str(SERVER), *server_options(users_path, extra_args, port, host, timing)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -395,7 +431,7 @@ class ClientProcess:
         self, port: int, *extra_args: str, host: str = "127.0.0.1", launcher: tuple[str, ...] = ()
     ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, *launcher, str(CLIENT), "--host", host, "--port", str(port), *extra_args],
+            [*PYTHON, *launcher, str(CLIENT), "--host", host, "--port", str(port), *extra_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -16,7 +16,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import termios
 import threading
 import time
@@ -24,14 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from tests.support import CLIENT, TIMEOUT
+from tests.support import CLIENT, PYTHON, TIMEOUT
 
 # Runs in the child, in its own session: take the pty as controlling terminal
-# (as a login shell would), then become the client.
+# (as a login shell would), then become the client, -S and all (see PYTHON).
 TAKE_TERMINAL = (
     "import fcntl, os, sys, termios;"
     "fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
-    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    "os.execv(sys.executable, [sys.executable, *(['-S'] if sys.flags.no_site else []), *sys.argv[1:]])"
 )
 # The same without a second Python to start, where util-linux's setsid is (Linux):
 # a new session, the pty as its controlling terminal (-c), then the client.
@@ -199,7 +198,7 @@ class TerminalClient:
         env.update(environ or {})
         client = [str(CLIENT), "--port", str(port), *args]
         self.process = subprocess.Popen(
-            [SETSID, "-c", sys.executable, *client] if SETSID else [sys.executable, "-c", TAKE_TERMINAL, *client],
+            [SETSID, "-c", *PYTHON, *client] if SETSID else [*PYTHON, "-c", TAKE_TERMINAL, *client],
             stdin=slave, stdout=slave, stderr=slave, start_new_session=not SETSID, env=env,
         )
         # Our copy of the slave keeps the terminal (and its modes) alive after the

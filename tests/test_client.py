@@ -7,12 +7,14 @@ prompt, no colour, no escape codes. The terminal side is in test_terminal.
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import socket
 import subprocess
-import sys
 
-from tests.support import CLIENT, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed
+from tests.support import (
+    CLIENT, FAST_RETRY, PERSONS_PYTHON, PYTHON, SERVER, TIMEOUT, ClientProcess, ServerTestCase, long_test, received_until_closed,
+)
 
 STAMP = r"\[\d\d:\d\d\] "
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2\r\n"
@@ -35,7 +37,7 @@ class PricedScriptCase(ServerTestCase):
         """``lines`` piped into the client, logged in as alice; what it printed, without times."""
         typed = "".join(f"{line}\n" for line in ["ENTRAR alice senha123", *lines, "SAIR"])
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input=typed, capture_output=True, text=True, timeout=self.SCRIPT_TIMEOUT,
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
@@ -94,7 +96,7 @@ class ClientTest(ServerTestCase):
 
     def run_piped(self, typed: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input=typed, capture_output=True, text=True, timeout=TIMEOUT,
         )
 
@@ -125,7 +127,7 @@ class ClientTest(ServerTestCase):
         bob = self.logged_in("bob")
         command = (
             f"printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | "
-            f"'{sys.executable}' '{CLIENT}' --port {self.server.port}"
+            f"{shlex.join(PERSONS_PYTHON)} '{CLIENT}' --port {self.server.port}"
         )
         result = subprocess.run(
             ["sh", "-c", command], capture_output=True, text=True, timeout=TIMEOUT
@@ -213,7 +215,7 @@ class ClientTest(ServerTestCase):
 
     def test_closed_output_ends_the_client_without_a_traceback(self) -> None:
         client = subprocess.Popen(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         assert client.stdin and client.stdout and client.stderr
@@ -229,7 +231,7 @@ class ClientTest(ServerTestCase):
     def test_invalid_bytes_typed_are_reported_not_fatal(self) -> None:
         self.register("alice")
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input=b"ENTRAR alice senha123\n\xff\xfe oi\nLISTA\n",  # no SAIR: end of input leaves
             capture_output=True, timeout=TIMEOUT,
         )
@@ -303,13 +305,13 @@ class ClientTest(ServerTestCase):
 
     def test_a_program_that_takes_the_port_after_a_drop_gets_no_password(self) -> None:
         self.register("alice")
-        client = self.start_client()  # reconnecting is on
+        client = self.start_client(*FAST_RETRY)  # reconnecting is on
         client.type("ENTRAR alice senha123")
         client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
         port = self.server.port
         self.server.stop(signal.SIGTERM)
         with socket.create_server(("127.0.0.1", port)) as stranger:  # the server's port, taken
-            stranger.settimeout(TIMEOUT)  # the client tries again after 1 s, then 2 s, 4 s
+            stranger.settimeout(TIMEOUT)  # the client tries again after 0.2 s, then 0.4 s, 0.8 s
             connection, _ = stranger.accept()
             with connection:
                 connection.settimeout(TIMEOUT)
@@ -357,7 +359,7 @@ class ClientTest(ServerTestCase):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(port)],
+            [*PYTHON, str(CLIENT), "--port", str(port)],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 1)
@@ -369,7 +371,7 @@ class ClientTest(ServerTestCase):
         """``python3 cliente.py HOST PORT``, as the first examples (and nc, telnet) write it."""
         self.register("alice")
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "127.0.0.1", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "127.0.0.1", str(self.server.port)],
             input="ENTRAR alice senha123\nSAIR\n", capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
@@ -379,7 +381,7 @@ class ClientTest(ServerTestCase):
         for program, default in ((CLIENT, "(padrão: 5050)"), (SERVER, "(padrão: 300)")):
             with self.subTest(program=program.name):
                 result = subprocess.run(
-                    [sys.executable, str(program), "--help"],
+                    [*PERSONS_PYTHON, str(program), "--help"],
                     stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
                 )
                 self.assertEqual(result.returncode, 0, result.stderr)
@@ -396,10 +398,11 @@ class ClientTest(ServerTestCase):
         for args, status, stream, message in cases:
             with self.subTest(args=args):
                 result = subprocess.run(
-                    [sys.executable, str(CLIENT), *args],
+                    [*PYTHON, str(CLIENT), *args],
                     stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
                 )
                 self.assertEqual(result.returncode, status)
                 self.assertIn(message, getattr(result, stream))
                 self.assertNotIn("Traceback", result.stdout + result.stderr)
                 self.assertNotIn("(padrão: False)", result.stdout, "flags show no default")
+                self.assertNotIn("--first-retry", result.stdout, "the tests' option is hidden")

@@ -910,7 +910,7 @@ class fast_retries:
         self.started = 0
         self._patch = mock.patch.object(cliente, "retry_delays", self._delays)
 
-    def _delays(self) -> Iterator[float]:
+    def _delays(self, first: float = cliente.FIRST_RETRY_DELAY) -> Iterator[float]:
         self.started += 1
         while True:
             yield 0.01

@@ -20,7 +20,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import unittest
 from pathlib import Path
@@ -30,7 +29,7 @@ from batchat.server import os_support
 from batchat.server.main import how_to_connect
 
 from tests.support import (
-    CLIENT, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
+    CLIENT, PYTHON, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
     set_folder_writable, temporary_folder,
 )
 
@@ -216,7 +215,7 @@ class StartUpErrorTest(unittest.TestCase):
 
     def start(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(SERVER), "--hash-cost", TEST_HASH_COST, *args],
+            [*PYTHON, str(SERVER), "--hash-cost", TEST_HASH_COST, *args],
             cwd=self.folder, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
         )
 
@@ -265,7 +264,7 @@ class FailedStartLeavesNothingTest(unittest.TestCase):
     def start_in(self, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         """servidor.py with its default files (in the current folder), which must refuse to start."""
         result = subprocess.run(
-            [sys.executable, str(SERVER), "--hash-cost", TEST_HASH_COST, "--host", "127.0.0.1", *args],
+            [*PYTHON, str(SERVER), "--hash-cost", TEST_HASH_COST, "--host", "127.0.0.1", *args],
             cwd=folder, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
         )
         self.assertEqual(result.returncode, 1, result.stderr)
@@ -303,7 +302,7 @@ class FailedStartLeavesNothingTest(unittest.TestCase):
 class ClientFirstContactTest(unittest.TestCase):
     def test_host_that_does_not_resolve(self) -> None:
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--host", "nao-existe.invalid"],
+            [*PYTHON, str(CLIENT), "--host", "nao-existe.invalid"],
             capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
         )
         self.assertEqual(result.returncode, 1, result.stderr)

@@ -10,12 +10,11 @@ import selectors
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import unittest
 
 import protocol
-from tests.support import SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen, own_process
+from tests.support import PYTHON, SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen, own_process
 
 # Runs the script named next with SIGHUP ignored, as ``nohup`` does.
 AS_NOHUP = (
@@ -289,7 +288,7 @@ class LifecycleTest(ServerTestCase):
         self.server.stop()
         self.users_path.write_text("{ isto não é json", "utf-8")
         result = subprocess.run(
-            [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+            [*PYTHON, str(SERVER), "--host", "127.0.0.1", "--port", "0",
              "--users", str(self.users_path)],
             capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
         )
@@ -301,7 +300,7 @@ class LifecycleTest(ServerTestCase):
     def run_server(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a server on this test's files to its end (it is expected to refuse to start)."""
         return subprocess.run(
-            [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+            [*PYTHON, str(SERVER), "--host", "127.0.0.1", "--port", "0",
              "--users", str(self.users_path), "--hash-cost", "4", *args],
             capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
         )
@@ -371,7 +370,7 @@ class LifecycleTest(ServerTestCase):
 
     def test_help_option(self) -> None:
         result = subprocess.run(
-            [sys.executable, str(SERVER), "--help"],
+            [*PYTHON, str(SERVER), "--help"],
             capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
         )
         self.assertEqual(result.returncode, 0)

@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import subprocess
-import sys
 import socket
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from batchat.server.connection import QUEUE_FULL, Connection
 from batchat.server.limits import RateLimiter, TokenBucket
 from batchat.server.registry import SessionRegistry
 from batchat.server.timing import DEFAULT_TIMING, Timing
-from tests.support import long_test, socket_pair
+from tests.support import PYTHON, long_test, socket_pair
 
 HASH_COST = 4
 PASSWORD = "segredo-muito-bom"
@@ -413,7 +412,7 @@ class DataLockTest(unittest.TestCase):
             "print('travado', flush=True); sys.stdin.read()"
         )
         holder = subprocess.Popen(
-            [sys.executable, "-c", code, str(self.path)], cwd=Path(storage.__file__).parents[2],
+            [*PYTHON, "-c", code, str(self.path)], cwd=Path(storage.__file__).parents[2],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for cleanup in (holder.stdout.close, holder.stdin.close, holder.kill):  # type: ignore[union-attr]

@@ -14,7 +14,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 import unittest
 from pathlib import Path
@@ -25,7 +24,7 @@ except ImportError:  # Windows: no pseudo-terminals; the piped tests cover the c
     raise unittest.SkipTest("pseudo-terminals (pty, termios) are Unix only") from None
 
 from tests.support import (
-    READY_RE, SERVER, TEST_HASH_COST, TIMEOUT, LineClient, ServerTestCase, last_seen, temporary_folder,
+    FAST_RETRY, PYTHON, READY_RE, SERVER, TEST_HASH_COST, TIMEOUT, LineClient, ServerTestCase, last_seen, temporary_folder,
 )
 from tests.terminal import CTRL_C, ENTER, LEFT, SGR_RE, TAKE_TERMINAL, TAB, UP, TerminalClient, VirtualScreen
 
@@ -354,7 +353,7 @@ class NetworkTextTest(unittest.TestCase):
 
 class ReconnectTest(TerminalTestCase):
     def test_reconnects_and_logs_back_in_after_a_server_restart(self) -> None:
-        alice = self.start_terminal()
+        alice = self.start_terminal(*FAST_RETRY)  # the first retry after 0.2 s, not 1 s
         self.log_in(alice)
         port = self.server.port
         self.server.stop(signal.SIGTERM)
@@ -420,7 +419,7 @@ class ServerWindowClosedTest(unittest.TestCase):
         master side, and the port from the ready line."""
         master, slave = os.openpty()
         process = subprocess.Popen(
-            [sys.executable, "-c", TAKE_TERMINAL, str(SERVER), "--host", "127.0.0.1", "--port", "0",
+            [*PYTHON, "-c", TAKE_TERMINAL, str(SERVER), "--host", "127.0.0.1", "--port", "0",
              "--hash-cost", TEST_HASH_COST],
             stdin=slave, stdout=slave, stderr=slave, start_new_session=True, cwd=folder,
         )

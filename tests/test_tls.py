@@ -19,7 +19,6 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ from unittest import mock
 
 from batchat.client import link as client_link
 from batchat import tls_bytes
-from tests.support import CLIENT, OTHER_CA, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
+from tests.support import CLIENT, OTHER_CA, PYTHON, SERVER, TIMEOUT, TLS_CERT, TLS_KEY, LineClient, ServerTestCase
 
 TLS_ARGS = ("--tls-cert", str(TLS_CERT), "--tls-key", str(TLS_KEY))
 
@@ -166,7 +165,7 @@ class TlsServerTest(ServerTestCase):
 def run_client(port: int, typed: str, *options: str) -> subprocess.CompletedProcess[str]:
     """cliente.py with piped input, to the end."""
     return subprocess.run(
-        [sys.executable, str(CLIENT), "--port", str(port), "--no-reconnect", *options],
+        [*PYTHON, str(CLIENT), "--port", str(port), "--no-reconnect", *options],
         input=typed, capture_output=True, text=True, timeout=TIMEOUT,
     )
 
@@ -234,7 +233,7 @@ class TlsDefaultsTest(ServerTestCase):
 
     def test_a_client_without_tls_is_told_to_use_it(self) -> None:
         result = subprocess.run(
-            [sys.executable, str(CLIENT), "--port", str(self.server.port)],
+            [*PYTHON, str(CLIENT), "--port", str(self.server.port)],
             input="ENTRAR alice senha123\n", capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
@@ -259,7 +258,7 @@ class TlsStartTest(unittest.TestCase):
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
         return subprocess.run(
-            [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0", *args],
+            [*PYTHON, str(SERVER), "--host", "127.0.0.1", "--port", "0", *args],
             capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, cwd=folder.name,
         )
 

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import protocol
 from batchat import cli
-from batchat.client.threads import ChatClient
+from batchat.client.threads import FIRST_RETRY_DELAY, ChatClient
 from batchat.client.link import connect_problem, open_link, tls_context, TlsRefused
 from batchat.client.render import Style
 from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory
@@ -56,6 +56,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--tls-insecure", action="store_true",
         help="TLS SEM verificar o certificado: qualquer um no caminho pode se passar pelo servidor",
     )
+    # Hidden (not in --help): the first reconnection wait, for tests that watch a
+    # reconnection through a real cliente.py. A person has no use for it: 1 s, then
+    # doubling, is what keeps a restarting server from being hammered.
+    parser.option("--first-retry", type=float, default=FIRST_RETRY_DELAY, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tls_insecure and args.cafile:
         parser.error("--tls-insecure não verifica nada: não combina com --cafile")
@@ -127,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         client = ChatClient(
             (args.host, args.port), screen, interactive=interactive, can_prompt=sys.stdin.isatty(),
             reconnect=args.reconnect, history=history, tls=tls, unverified=args.tls_insecure,
+            first_retry=args.first_retry,
         )
         if readline_module is not None:
             set_up_readline(readline_module, client.online_names)

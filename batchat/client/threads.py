@@ -94,9 +94,10 @@ def pause(condition: threading.Condition, seconds: float) -> None:
     condition.wait(seconds)
 
 
-def retry_delays() -> Iterator[float]:
-    """Seconds to wait before each reconnection attempt: 1, 2, 4 ... then 30 for ever."""
-    delay = FIRST_RETRY_DELAY
+def retry_delays(first: float = FIRST_RETRY_DELAY) -> Iterator[float]:
+    """Seconds to wait before each reconnection attempt: 1, 2, 4 ... then 30 for ever
+    (``first``, then doubling: tests start lower)."""
+    delay = first
     while True:
         yield delay
         delay = min(delay * 2, MAX_RETRY_DELAY)
@@ -130,6 +131,7 @@ class ChatClient:
         clock: Clock = SYSTEM_CLOCK,
         now: Callable[[], float] = time.monotonic,
         pause: Callable[[threading.Condition, float], None] = pause,
+        first_retry: float = FIRST_RETRY_DELAY,
     ) -> None:
         self._address = address
         self._screen = screen
@@ -159,6 +161,7 @@ class ChatClient:
         self._tls = tls
         self._link: Link | None = None
         self._retry_delays: Iterator[tuple[float, float]] | None = None  # during an outage
+        self._first_retry = first_retry  # the first of them (1 s; lower in tests)
         self._quitting = threading.Event()  # the person asked to leave
         self._greeted = threading.Event()  # the server's first line was shown
 
@@ -401,7 +404,7 @@ class ChatClient:
         """
         where = protocol.format_address(*self._address)
         if self._retry_delays is None:
-            self._retry_delays = itertools.pairwise(retry_delays())
+            self._retry_delays = itertools.pairwise(retry_delays(self._first_retry))
         for delay, next_delay in self._retry_delays:
             if self._quitting.wait(delay):
                 return False
