@@ -119,6 +119,20 @@ class ClientTest(ServerTestCase):
         self.assertNotIn("\x1b", result.stdout, "plain lines: no colour, no cursor moves")
         self.assertEqual(result.stderr, "")
 
+    def test_piped_session_whose_login_failed_exits_one(self) -> None:
+        """Issue 19 item 16: a script knows its login failed (a refused ENTRAR or NOVO
+        typed last), even though it then left with SAIR; a login that works later wins."""
+        self.register("alice")
+        cases = [
+            ("ENTRAR alice errada99\nSAIR\n", 1),
+            ("NOVO alice outra123\n", 1),
+            ("ENTRAR alice errada99\nENTRAR alice senha123\nSAIR\n", 0),
+        ]
+        for typed, status in cases:
+            with self.subTest(typed=typed):
+                result = self.run_piped(typed)
+                self.assertEqual(result.returncode, status, result.stdout + result.stderr)
+
     def test_the_issue_printf_example(self) -> None:
         """``printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | python3 cliente.py``."""
         self.register("alice")

@@ -55,7 +55,9 @@ interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
 
 Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C; 1 when
 the server cannot be reached at start-up, or the connection ends for good
-(``--no-reconnect``, or the account logged in somewhere else).
+(``--no-reconnect``, or the account logged in somewhere else), and with piped
+input when the last ``ENTRAR`` or ``NOVO`` it typed was refused (or never
+answered): a script knows its login failed.
 """
 
 from __future__ import annotations
@@ -161,6 +163,7 @@ class ChatClient:
         self._retry_delays: Iterator[tuple[float, float]] | None = None  # during an outage
         self._quitting = threading.Event()  # the person asked to leave
         self._greeted = threading.Event()  # the server's first line was shown
+        self._login_refused = False  # piped input: the last typed ENTRAR or NOVO was refused
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ class ChatClient:
                     self._leave_now()
                     return 1
                 if self._quitting.is_set():
-                    return self._quit_status(ended)
+                    return max(self._quit_status(ended), int(self._login_refused))
                 if not any(isinstance(event, Reconnect) for event in self._drop(ended)):
                     return 1
                 if not self._wait_and_reconnect():
@@ -601,7 +604,9 @@ class ChatClient:
             sent = Sent(command, line=line)
             self._queue(sent)
         if self._lockstep and sent is not None:
-            self._wait_for_answer(sent)
+            outcome = self._wait_for_answer(sent)
+            if protocol.carries_password(command):
+                self._login_refused = outcome != "OK"
 
     def _wait_for_answer(self, sent: Sent) -> str | None:
         """Wait until ``sent`` is answered or never will be; its outcome."""
