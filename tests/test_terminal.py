@@ -173,6 +173,18 @@ class PasswordTest(TerminalTestCase):
         client.wait_prompt("carol> ")
         self.assertNotIn(secret.encode(), bytes(client.raw), "the password never reaches the screen")
 
+    def test_slash_novo_takes_one_name_and_asks_the_password_hidden(self) -> None:
+        """Issue 19 item 8: ``/novo Eduarda Ferreira`` is refused (names have no spaces; the
+        extra word, maybe a password, never repeated), and nothing is created."""
+        client = self.start_terminal()
+        client.type(f"/novo Eduarda Ferreira{ENTER}")
+        refusal = client.wait_screen(r"^Erro: Nomes não têm espaços.*\n.*")
+        client.wait_prompt("> ")
+        self.assertNotIn("Ferreira", refusal.group(0))
+        self.assertNotIn(b"Escolha uma senha", bytes(client.raw))
+        other = self.connect()
+        self.assertEqual(other.request("NOVO Eduarda outra123"), "OK NOVO Eduarda", "nothing was created")
+
     def test_new_account_needs_the_same_password_twice(self) -> None:
         client = self.start_terminal()
         client.type(f"NOVO dave{ENTER}")

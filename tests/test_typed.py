@@ -116,6 +116,14 @@ class InterpretTest(unittest.TestCase):
         ("/entrar ana minha senha", PIPE, Refuse(
             "Erro: A senha não pode ter espaços. Uso: /entrar <usuário> <senha>"
         )),
+        # /novo takes one name: the password is asked hidden (issue 19 item 8); in capitals,
+        # NOVO <usuário> <senha> is the protocol's own syntax, for scripts.
+        ("/novo Eduarda Ferreira", OUT, Refuse(typed.NEW_ACCOUNT_ONE_NAME)),
+        ("/novo Eduarda Ferreira", PIPE, Refuse(typed.NEW_ACCOUNT_ONE_NAME_PIPED)),
+        ("\\novo Eduarda Ferreira", OUT, Refuse(typed.NEW_ACCOUNT_ONE_NAME)),
+        ("/NOVO ana minha senha secreta", OUT, Refuse(typed.NEW_ACCOUNT_ONE_NAME)),
+        ("/novo Eduarda", OUT, AskPassword("NOVO", "Eduarda")),
+        ("NOVO Eduarda Ferreira", OUT, Send("NOVO Eduarda Ferreira", protocol.Register("Eduarda", "Ferreira"))),
         # A usage error is written the way the command was typed.
         ("/chat bob", IN, Refuse("Erro: Uso: /chat <usuário> <mensagem>")),
         ("CHAT bob", IN, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),

@@ -86,6 +86,16 @@ IRC_HINTS["PART"] = IRC_HINTS["JOIN"]
 NOT_LOGGED_IN = (
     "Você ainda não entrou: crie uma conta com /novo <nome> ou entre com /entrar <nome>."
 )
+# /novo takes one name, and the password is always asked hidden (twice): "/novo Eduarda
+# Ferreira" must not create Eduarda with the password Ferreira, shown on the screen.
+NEW_ACCOUNT_ONE_NAME = (
+    "Erro: Nomes não têm espaços: /novo leva só o nome (/novo <nome>), e a senha é pedida "
+    "em seguida, sem aparecer na tela."
+)
+NEW_ACCOUNT_ONE_NAME_PIPED = (
+    "Erro: Nomes não têm espaços: /novo leva só o nome; num script, crie a conta com "
+    "NOVO <usuário> <senha>, em maiúsculas."
+)
 CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
 _FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 
@@ -293,6 +303,8 @@ def _check_command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Ty
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
+    if word == "NOVO" and typed.startswith("/") and len(words) > 2:  # never repeat them either
+        return Refuse(NEW_ACCOUNT_ONE_NAME if can_prompt else NEW_ACCOUNT_ONE_NAME_PIPED)
     if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
         return Refuse(f"Erro: A senha não pode ter espaços. Uso: {protocol.COMMAND_HELP[word].syntax}")
     if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
