@@ -133,6 +133,22 @@ class ClientTest(ServerTestCase):
                 result = self.run_piped(typed)
                 self.assertEqual(result.returncode, status, result.stdout + result.stderr)
 
+    def test_a_pasted_indented_block_arrives_with_its_shape(self) -> None:
+        """Issue 19 item 10: indented and tab-indented lines are text, sent with their
+        leading spaces (a tab as spaces to the next multiple of 4); TODOS keeps what follows
+        its one separating space."""
+        self.register("alice")
+        bob = self.logged_in("bob")
+        block = "def f(x):\n    if x:\n\treturn x\n\t\treturn -x\nTODOS     fim\n"
+        result = self.run_piped(f"ENTRAR alice senha123\n{block}SAIR\n")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        self.assertEqual(
+            [bob.read_line() for _ in range(5)],
+            ["TODOS alice def f(x):", "TODOS alice     if x:", "TODOS alice     return x",
+             "TODOS alice         return -x", "TODOS alice     fim"],
+        )
+
     def test_the_issue_printf_example(self) -> None:
         """``printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | python3 cliente.py``."""
         self.register("alice")

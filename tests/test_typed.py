@@ -43,7 +43,7 @@ class InterpretTest(unittest.TestCase):
         ("/HELP", IN, ShowHelp()),
         ("/?", OUT, ShowHelp()),
         ("ENTRAR alice", OUT, AskPassword("ENTRAR", "alice")),
-        ("  NOVO  Alice ", OUT, AskPassword("NOVO", "Alice")),
+        ("NOVO  Alice ", OUT, AskPassword("NOVO", "Alice")),
         ("/novo Alice", OUT, AskPassword("NOVO", "Alice")),
         ("/Entrar alice", OUT, AskPassword("ENTRAR", "alice")),
         ("ENTRAR alice senha123", OUT, Send("ENTRAR alice senha123", LOGIN)),
@@ -51,7 +51,7 @@ class InterpretTest(unittest.TestCase):
         ("ENTRAR alice", PIPE, Refuse("Erro: Uso: ENTRAR <usuário> <senha>")),  # no one to ask
         ("ENTRAR a/b", OUT, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
         ("SAIR", IN, Send("SAIR", protocol.Quit())),
-        (" sair ", IN, Send("sair", protocol.Quit())),
+        ("sair ", IN, Send("sair", protocol.Quit())),
         ("SAIR\r", IN, Send("SAIR", protocol.Quit())),  # CRLF input
         ("sair\t", IN, Send("sair", protocol.Quit())),
         ("/sair", IN, Send("SAIR", protocol.Quit())),
@@ -62,11 +62,32 @@ class InterpretTest(unittest.TestCase):
         ("LISTA TODOS", IN, Send("LISTA TODOS", protocol.ListUsers(everyone=True))),
         ("/ping", OUT, Send("PING", protocol.Ping())),
         ("SAIR agora", IN, Refuse("Erro: Uso: SAIR")),
-        ("CHAT bob  oi ", IN, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
+        ("CHAT bob oi ", IN, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
+        # Issue 19 item 10: the message is everything after the ONE separating space (or
+        # tab), its leading spaces kept; tabs in it become spaces to the next multiple of 4.
+        ("CHAT bob  oi ", IN, Send("CHAT bob  oi ", protocol.PrivateMessage("bob", " oi "))),
+        ("TODOS     return x", IN, to_all("    return x")),
+        ("/todos     return x", IN, to_all("    return x")),
+        ("/chat bob     return x", IN, Send("CHAT bob     return x", protocol.PrivateMessage("bob", "    return x"))),
+        ("TODOS\t\treturn x", IN, to_all("    return x")),
+        ("TODOS a\tb", IN, to_all("a   b")),
+        ("TODOS  ", IN, Refuse("Erro: Uso: TODOS <mensagem>")),  # only spaces: no message
+        # An indented line is text, never a command: pasted code keeps its shape.
+        ("    return x", IN, to_all("    return x")),
+        ("\treturn x", IN, to_all("    return x")),
+        ("\t\tif x:\tpass", IN, to_all("        if x:   pass")),
+        ("  x = 1", WITH_BOB, to_bob("  x = 1")),
+        (" sair ", IN, to_all(" sair ")),
+        ("\t/lista", IN, to_all("    /lista")),
+        ("    return x", OUT, NOT_IN),
+        # ... unless it starts like a password command: the rest may be a password.
+        ("  NOVO  Alice ", OUT, Refuse(typed.INDENTED_PASSWORD_COMMAND.format(command="/novo"))),
+        ("\t/entrar bob s3nh4", IN, Refuse(typed.INDENTED_PASSWORD_COMMAND.format(command="/entrar"))),
+        ("  \\entrar bob s3nh4", IN, Refuse(typed.INDENTED_PASSWORD_COMMAND.format(command="/entrar"))),
         ("CHAT\tbob\u00a0oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
         ("/chat bob oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
         ("/msg bob oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
-        ("/MSG\tbob  oi, tudo?", IN, Send("CHAT bob oi, tudo?", protocol.PrivateMessage("bob", "oi, tudo?"))),
+        ("/MSG\tbob oi, tudo?", IN, Send("CHAT bob oi, tudo?", protocol.PrivateMessage("bob", "oi, tudo?"))),
         ("TODOS\u00a0oi", IN, to_all("oi")),
         ("TODOS oi", IN, to_all("oi")),  # capitals: the original syntax still works
         ("/todos oi", IN, to_all("oi")),
@@ -78,7 +99,7 @@ class InterpretTest(unittest.TestCase):
         ("todos prontos para a prova?", IN, to_all("todos prontos para a prova?")),
         ("entrar na sala", IN, to_all("entrar na sala")),
         ("chat é legal", IN, to_all("chat é legal")),
-        ("  oi gente  ", IN, to_all("oi gente")),
+        ("  oi gente  ", IN, to_all("  oi gente  ")),  # indented: sent as typed
         ("lista todos", IN, to_all("lista todos")),  # not a command word alone, not capitals
         ("Todos aqui?", IN, to_all("Todos aqui?")),
         ("OI GENTE", IN, to_all("OI GENTE")),
@@ -236,7 +257,7 @@ class LookalikeTest(unittest.TestCase):
             ("\\entrar bob s3nh4-x", IN, Send("ENTRAR bob s3nh4-x", login), "/entrar bob"),
             ("\\ENTRAR bob s3nh4-x", OUT, Send("ENTRAR bob s3nh4-x", login), "/ENTRAR bob"),
             ("\\entrar bob", OUT, AskPassword("ENTRAR", "bob"), "/entrar bob"),
-            ("  \\novo bob", OUT, AskPassword("NOVO", "bob"), "/novo bob"),
+            ("\\novo bob", OUT, AskPassword("NOVO", "bob"), "/novo bob"),
             ("\\entar bob s3nh4-x", IN, Refuse(
                 "Comando desconhecido: /entar. Você quis dizer /entrar?"), None),
             ("\\sair", IN, Send("SAIR", protocol.Quit()), "/sair"),
@@ -271,6 +292,10 @@ class HistoryEntryTest(unittest.TestCase):
         ("NOVO bob s3nh4-forte", "NOVO bob"),
         ("novo\tbob\tsenha123", "novo bob"),
         ("ENTRAR alice", "ENTRAR alice"),
+        ("    return x", "    return x"),  # indented text: kept with its shape
+        ("\tif x:", "\tif x:"),
+        ("  /entrar bob s3nh4", None),  # refused, and the rest may be a password
+        ("  ENTRAR bob s3nh4", None),
         ("ENTRAR", "ENTRAR"),
         ("/entrar alice senha123", "/entrar alice"),
         ("/NOVO ana minha senha secreta", "/NOVO ana"),
