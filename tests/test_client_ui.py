@@ -138,6 +138,26 @@ class SmallFunctionsTest(unittest.TestCase):
                 self.assertEqual(wrapped, rows)
                 self.assertTrue(all(screen.display_width(row) <= columns for row in wrapped))
 
+    def test_a_path_in_an_error_is_never_cut_mid_name(self) -> None:
+        """Issue 19 item 18: the history file's error, at 30, 40 and 80 columns: the path
+        goes to a row of its own, and one longer than a row is cut after a "/" only."""
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        (Path(folder.name) / "arquivo").write_text("")  # a file where a folder should be
+        path = Path(folder.name) / "arquivo" / "estado" / "batchat" / "historico"
+        warnings: list[str] = []
+        screen.InputHistory(path, FakeReadline(), warnings.append).add("oi")
+        (sentence,) = warnings
+        self.assertIn(str(path), sentence)
+        for columns in (30, 40, 80):
+            with self.subTest(columns=columns):
+                rows = [row.plain() for row in screen.wrap(Shown.of(sentence), columns)]
+                self.assert_wraps_losslessly(Shown.of(sentence), columns)
+                words = {word for row in rows for word in re.split(r"[/:\s]", row)}
+                for name in path.parts[1:]:
+                    if len(name) < columns - len(screen.WRAP_INDENT):  # a longer one must be cut
+                        self.assertIn(name, words, rows)
+
     def assert_wraps_losslessly(self, shown: Shown, columns: int) -> None:
         """The rows, less the indent of each row after the first, are ``shown`` again,
         character by character and each in its style; none is wider than ``columns``."""

@@ -314,6 +314,21 @@ class ConversationTest(TerminalTestCase):
         self.assertEqual(bob.read_line(), "TODOS alice de volta")
 
 
+class NarrowTerminalTest(TerminalTestCase):
+    def test_help_at_40_columns_keeps_meaning_and_example_apart(self) -> None:
+        """Issue 19 item 18: on a 40-column terminal the help is one command per row, its
+        meaning and example on indented rows below: nothing cut mid-word or run together."""
+        client = TerminalClient(self.server.port, temporary_folder(self), rows=60, columns=40)
+        self.addCleanup(client.close)
+        client.wait_prompt("> ")
+        client.type(f"/ajuda{ENTER}")
+        client.wait_screen(r"^  ex\.: /ping$")
+        for row in ("/lista [todos]", "  quem está online (ou todos)", "  ex.: /lista todos",
+                    "/chat <usuário> <mensagem>", "  ex.: /chat bob oi!"):
+            with self.subTest(row=row):
+                self.assertIn(row, client.screen.text.splitlines())
+
+
 class ColourTest(TerminalTestCase):
     def chat_with_colours(self, environ: dict[str, str] | None) -> bytes:
         bob = self.logged_in("bob")

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 import signal
 import ssl
 import threading
@@ -582,7 +583,7 @@ class ChatClient:
                     events = self._state.converse(partner)
                 self._carry_out(events)
             case ShowHelp():
-                for text in help_text():
+                for text in help_text(shutil.get_terminal_size().columns):
                     self._screen.say(text)
             case Refuse(text=text):
                 self._screen.say(text, Style.ERROR)
