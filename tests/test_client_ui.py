@@ -243,6 +243,11 @@ class ScriptedScreen(screen.PlainScreen):
 
     def wait_for(self, pattern: str) -> str:
         """The next printed line matching ``pattern``; fail after TIMEOUT."""
+        return self.lines_until(pattern)[-1]
+
+    def lines_until(self, pattern: str) -> list[str]:
+        """Every line printed from now to the next one matching ``pattern``, in order;
+        fail after TIMEOUT."""
         deadline = time.monotonic() + TIMEOUT
         seen = []
         while True:
@@ -252,7 +257,7 @@ class ScriptedScreen(screen.PlainScreen):
                 raise AssertionError(f"nothing matched {pattern!r}; printed: {seen}") from None
             seen.append(line)
             if re.search(pattern, line):
-                return line
+                return seen
 
 
 class FakeServerTestCase(unittest.TestCase):
@@ -786,12 +791,19 @@ class FrozenServerTest(ServerTestCase):
             screen_.wait_for(r"Você entrou no chat como alice\.$")
             os.kill(self.server.process.pid, signal.SIGSTOP)
             self.addCleanup(os.kill, self.server.process.pid, signal.SIGCONT)
-            screen_.wait_for(r"^O servidor parou de responder")
-            screen_.wait_for(r"^Tentando reconectar")
-            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 0\.6 s\.$")  # still frozen
+            frozen = screen_.lines_until(r"aceitou a conexão, mas não respondeu em 0\.6 s\.$")  # still frozen
             os.kill(self.server.process.pid, signal.SIGCONT)
-            screen_.wait_for(r"De volta ao chat como alice\.$")
+            back = screen_.lines_until(r"De volta ao chat como alice\.$")
             screen_.typed.put("SAIR")
+            # Issue 19 item 14: said in the order it happens: "restabelecida" only once the
+            # new connection's server greets, after the attempt it did not answer.
+            self.assertRegex(frozen[0], r"^O servidor parou de responder")
+            self.assertRegex(frozen[1], r"^Tentando reconectar")
+            self.assertFalse([line for line in frozen if "restabelecida" in line], frozen)
+            self.assertEqual([line for line in back if "restabelecida" in line],
+                             [f"Conexão com 127.0.0.1:{self.server.port} restabelecida."], back)
+            self.assertRegex(back[-3], r"restabelecida\.$")
+            self.assertRegex(back[-2], r"Bem-vindo ao BatChat!")
             self.assertEqual(status.get(timeout=TIMEOUT), 0)
 
 
