@@ -512,14 +512,16 @@ def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
 
 
 def _message_arguments(word: str, rest: str, leading: int) -> list[str]:
-    """``leading`` single-word arguments, then the message: the rest of the line after
-    the spaces that follow them (its own spaces kept)."""
+    """``leading`` single-word arguments, then the message: everything after the ONE
+    space that follows the last of them (or the command word), its leading spaces kept
+    (indented code keeps its shape). A message of nothing but spaces is refused as
+    missing."""
     parts = []
     for _ in range(leading):  # str.partition, not re.split: this is every message's path
         argument, _, rest = rest.lstrip(" ").partition(" ")
         parts.append(argument)
-    parts.append(rest.lstrip(" "))
-    if not all(parts):
+    parts.append(rest)
+    if not all(parts) or is_blank(rest):
         raise _arguments_error(word)
     return parts
 

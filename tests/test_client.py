@@ -121,6 +121,36 @@ class ClientTest(ServerTestCase):
         self.assertNotIn("\x1b", result.stdout, "plain lines: no colour, no cursor moves")
         self.assertEqual(result.stderr, "")
 
+    def test_piped_session_whose_login_failed_exits_one(self) -> None:
+        """Issue 19 item 16: a script knows its login failed (a refused ENTRAR or NOVO
+        typed last), even though it then left with SAIR; a login that works later wins."""
+        self.register("alice")
+        cases = [
+            ("ENTRAR alice errada99\nSAIR\n", 1),
+            ("NOVO alice outra123\n", 1),
+            ("ENTRAR alice errada99\nENTRAR alice senha123\nSAIR\n", 0),
+        ]
+        for typed, status in cases:
+            with self.subTest(typed=typed):
+                result = self.run_piped(typed)
+                self.assertEqual(result.returncode, status, result.stdout + result.stderr)
+
+    def test_a_pasted_indented_block_arrives_with_its_shape(self) -> None:
+        """Issue 19 item 10: indented and tab-indented lines are text, sent with their
+        leading spaces (a tab as spaces to the next multiple of 4); TODOS keeps what follows
+        its one separating space."""
+        self.register("alice")
+        bob = self.logged_in("bob")
+        block = "def f(x):\n    if x:\n\treturn x\n\t\treturn -x\nTODOS     fim\n"
+        result = self.run_piped(f"ENTRAR alice senha123\n{block}SAIR\n")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        self.assertEqual(
+            [bob.read_line() for _ in range(5)],
+            ["TODOS alice def f(x):", "TODOS alice     if x:", "TODOS alice     return x",
+             "TODOS alice         return -x", "TODOS alice     fim"],
+        )
+
     def test_the_issue_printf_example(self) -> None:
         """``printf 'ENTRAR alice senha123\\nTODOS oi\\nSAIR\\n' | python3 cliente.py``."""
         self.register("alice")

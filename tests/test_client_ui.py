@@ -140,6 +140,26 @@ class SmallFunctionsTest(unittest.TestCase):
                 self.assertEqual(wrapped, rows)
                 self.assertTrue(all(screen.display_width(row) <= columns for row in wrapped))
 
+    def test_a_path_in_an_error_is_never_cut_mid_name(self) -> None:
+        """Issue 19 item 18: the history file's error, at 30, 40 and 80 columns: the path
+        goes to a row of its own, and one longer than a row is cut after a "/" only."""
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        (Path(folder.name) / "arquivo").write_text("")  # a file where a folder should be
+        path = Path(folder.name) / "arquivo" / "estado" / "batchat" / "historico"
+        warnings: list[str] = []
+        screen.InputHistory(path, FakeReadline(), warnings.append).add("oi")
+        (sentence,) = warnings
+        self.assertIn(str(path), sentence)
+        for columns in (30, 40, 80):
+            with self.subTest(columns=columns):
+                rows = [row.plain() for row in screen.wrap(Shown.of(sentence), columns)]
+                self.assert_wraps_losslessly(Shown.of(sentence), columns)
+                words = {word for row in rows for word in re.split(r"[/:\s]", row)}
+                for name in path.parts[1:]:
+                    if len(name) < columns - len(screen.WRAP_INDENT):  # a longer one must be cut
+                        self.assertIn(name, words, rows)
+
     def assert_wraps_losslessly(self, shown: Shown, columns: int) -> None:
         """The rows, less the indent of each row after the first, are ``shown`` again,
         character by character and each in its style; none is wider than ``columns``."""
@@ -225,6 +245,11 @@ class ScriptedScreen(screen.PlainScreen):
 
     def wait_for(self, pattern: str) -> str:
         """The next printed line matching ``pattern``; fail after TIMEOUT."""
+        return self.lines_until(pattern)[-1]
+
+    def lines_until(self, pattern: str) -> list[str]:
+        """Every line printed from now to the next one matching ``pattern``, in order;
+        fail after TIMEOUT."""
         deadline = time.monotonic() + TIMEOUT
         seen = []
         while True:
@@ -234,7 +259,7 @@ class ScriptedScreen(screen.PlainScreen):
                 raise AssertionError(f"nothing matched {pattern!r}; printed: {seen}") from None
             seen.append(line)
             if re.search(pattern, line):
-                return line
+                return seen
 
 
 class FakeServerTestCase(unittest.TestCase):
@@ -802,12 +827,19 @@ class FrozenServerTest(ServerTestCase):
             screen_.wait_for(r"Você entrou no chat como alice\.$")
             os.kill(self.server.process.pid, signal.SIGSTOP)
             self.addCleanup(os.kill, self.server.process.pid, signal.SIGCONT)
-            screen_.wait_for(r"^O servidor parou de responder")
-            screen_.wait_for(r"^Tentando reconectar")
-            screen_.wait_for(r"aceitou a conexão, mas não respondeu em 0\.6 s\.$")  # still frozen
+            frozen = screen_.lines_until(r"aceitou a conexão, mas não respondeu em 0\.6 s\.$")  # still frozen
             os.kill(self.server.process.pid, signal.SIGCONT)
-            screen_.wait_for(r"De volta ao chat como alice\.$")
+            back = screen_.lines_until(r"De volta ao chat como alice\.$")
             screen_.typed.put("SAIR")
+            # Issue 19 item 14: said in the order it happens: "restabelecida" only once the
+            # new connection's server greets, after the attempt it did not answer.
+            self.assertRegex(frozen[0], r"^O servidor parou de responder")
+            self.assertRegex(frozen[1], r"^Tentando reconectar")
+            self.assertFalse([line for line in frozen if "restabelecida" in line], frozen)
+            self.assertEqual([line for line in back if "restabelecida" in line],
+                             [f"Conexão com 127.0.0.1:{self.server.port} restabelecida."], back)
+            self.assertRegex(back[-3], r"restabelecida\.$")
+            self.assertRegex(back[-2], r"Bem-vindo ao BatChat!")
             self.assertEqual(status.get(timeout=TIMEOUT), 0)
 
 

@@ -91,16 +91,22 @@ class ParseCommandValidTest(unittest.TestCase):
         ("AJUDA", Help()),
         ("ping", protocol.Ping()),
         ("Ajuda", Help()),
-        # CHAT: the text is the rest of the line, inner and trailing spaces kept.
+        # CHAT: the text is everything after the ONE space that follows the recipient:
+        # leading, inner and trailing spaces kept (issue 19 item 10: indented code).
         ("CHAT bob oi", PrivateMessage("bob", "oi")),
         ("chat bob oi", PrivateMessage("bob", "oi")),
-        ("CHAT   bob    oi  tudo   bem  ", PrivateMessage("bob", "oi  tudo   bem  ")),
+        ("CHAT   bob    oi  tudo   bem  ", PrivateMessage("bob", "   oi  tudo   bem  ")),
+        ("CHAT bob     return x", PrivateMessage("bob", "    return x")),
+        ("CHAT bob  x", PrivateMessage("bob", " x")),
         (f"CHAT bob {TEXT_UTF8}", PrivateMessage("bob", TEXT_UTF8)),
         (f"CHAT {JOAO_NFD} oi", PrivateMessage(JOAO_NFC, "oi")),
         ("CHAT bob a\u00a0b", PrivateMessage("bob", "a\u00a0b")),  # NBSP is not a control
         # TODOS: same rule; the text itself is not normalised.
         ("TODOS olá pessoal", Broadcast("olá pessoal")),
-        ("todos    a  b  ", Broadcast("a  b  ")),
+        ("todos    a  b  ", Broadcast("   a  b  ")),
+        ("TODOS     return x", Broadcast("    return x")),  # the issue's line: its shape kept
+        ("TODOS         if x:", Broadcast("        if x:")),
+        ("  TODOS  x", Broadcast(" x")),
         (f"TODOS {TEXT_UTF8}", Broadcast(TEXT_UTF8)),
         (f"TODOS {JOAO_NFD}", Broadcast(JOAO_NFD)),
     ]
@@ -165,6 +171,8 @@ class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
         ("CHAT bob     ", "CHAT <usuário> <mensagem>"),
         ("TODOS", "TODOS <mensagem>"),
         ("TODOS      ", "TODOS <mensagem>"),
+        ("TODOS  ", "TODOS <mensagem>"),  # a message of nothing but spaces is missing
+        ("CHAT bob  ", "CHAT <usuário> <mensagem>"),
     ]
     # Control characters in message text, for both message commands.
     CONTROL_LINES = [

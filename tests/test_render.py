@@ -9,7 +9,7 @@ import unittest
 import protocol
 from batchat.client import render
 from batchat.client.render import Shown, Style
-from batchat.client.screen import display_width
+from batchat.client.screen import display_width, wrap
 from tests.clocks import CLOCK, NOW, TEXT_UTF8, ZONE, fixed_clock, is_forbidden, local_seconds, stamp
 
 
@@ -224,13 +224,35 @@ class MakeVisibleTest(unittest.TestCase):
 
 class HelpTextTest(unittest.TestCase):
     def test_help_fits_78_columns_with_an_example_per_command_as_typed_here(self) -> None:
-        lines = render.help_text()
+        lines = render.help_text(78)
         self.assertTrue(all(display_width(line) <= 78 for line in lines), lines)
         for help in protocol.COMMAND_HELP.values():
             with self.subTest(command=help.syntax):
-                (row,) = [line for line in lines if line.startswith(f"{render.slash_form(help.syntax)} ")]
+                syntax, example = render.slash_form(help.syntax), render.slash_form(help.example)
+                if help.kind in (protocol.Register, protocol.Login):  # no password on the line
+                    syntax, example = syntax.removesuffix(" <senha>"), example.removesuffix(" s3nh4x")
+                (row,) = [line for line in lines if line.startswith(f"{syntax} ")]
                 self.assertTrue(row.startswith("/"), row)
-                self.assertTrue(row.endswith(render.slash_form(help.example)), row)
+                self.assertTrue(row.endswith(example), row)
+
+    def test_help_reads_well_at_30_40_and_80_columns(self) -> None:
+        """Issue 19 item 18: as the screen shows it, every row fits; a command's meaning and
+        its example are never on one row without a gap, nor cut; sentences break at spaces."""
+        for columns in (30, 40, 80):
+            with self.subTest(columns=columns):
+                rows = [row.plain() for line in render.help_text(columns)
+                        for row in wrap(Shown.of(line), columns)]
+                self.assertTrue(all(display_width(row) <= columns for row in rows), rows)
+                self.assertEqual(rows, render.help_text(columns), "the screen cuts nothing again")
+                for help in protocol.COMMAND_HELP.values():
+                    (row,) = [row for row in rows if help.meaning in row]
+                    after = row[row.index(help.meaning) + len(help.meaning):]
+                    self.assertTrue(after == "" or (after.startswith("  ") and after.lstrip()[:1] == "/"), row)
+                    example = render.slash_form(help.example).split(" ")[:2]
+                    self.assertTrue(any(" ".join(example) in row for row in rows), example)
+                words = " ".join(render.HELP_RULE + render.HELP_NOTES).split()
+                self.assertTrue(set(words) <= {word for row in rows for word in row.split()},
+                                "no word of a sentence is cut")
 
     def test_slash_form(self) -> None:
         for wire, typed in [("CHAT bob oi!", "/chat bob oi!"), ("LISTA [TODOS]", "/lista [todos]"),

@@ -172,6 +172,18 @@ class PasswordTest(TerminalTestCase):
         client.wait_prompt("carol> ")
         self.assertNotIn(secret.encode(), bytes(client.raw), "the password never reaches the screen")
 
+    def test_slash_novo_takes_one_name_and_asks_the_password_hidden(self) -> None:
+        """Issue 19 item 8: ``/novo Eduarda Ferreira`` is refused (names have no spaces; the
+        extra word, maybe a password, never repeated), and nothing is created."""
+        client = self.start_terminal()
+        client.type(f"/novo Eduarda Ferreira{ENTER}")
+        refusal = client.wait_screen(r"^Erro: Nomes não têm espaços.*\n.*")
+        client.wait_prompt("> ")
+        self.assertNotIn("Ferreira", refusal.group(0))
+        self.assertNotIn(b"Escolha uma senha", bytes(client.raw))
+        other = self.connect()
+        self.assertEqual(other.request("NOVO Eduarda outra123"), "OK NOVO Eduarda", "nothing was created")
+
     def test_new_account_needs_the_same_password_twice(self) -> None:
         client = self.start_terminal()
         client.type(f"NOVO dave{ENTER}")
@@ -299,6 +311,21 @@ class ConversationTest(TerminalTestCase):
         alice.wait_prompt("alice> ")
         alice.type(f"de volta{ENTER}")
         self.assertEqual(bob.read_line(), "TODOS alice de volta")
+
+
+class NarrowTerminalTest(TerminalTestCase):
+    def test_help_at_40_columns_keeps_meaning_and_example_apart(self) -> None:
+        """Issue 19 item 18: on a 40-column terminal the help is one command per row, its
+        meaning and example on indented rows below: nothing cut mid-word or run together."""
+        client = TerminalClient(self.server.port, temporary_folder(self), rows=60, columns=40)
+        self.addCleanup(client.close)
+        client.wait_prompt("> ")
+        client.type(f"/ajuda{ENTER}")
+        client.wait_screen(r"^  ex\.: /ping$")
+        for row in ("/lista [todos]", "  quem está online (ou todos)", "  ex.: /lista todos",
+                    "/chat <usuário> <mensagem>", "  ex.: /chat bob oi!"):
+            with self.subTest(row=row):
+                self.assertIn(row, client.screen.text.splitlines())
 
 
 class ColourTest(TerminalTestCase):

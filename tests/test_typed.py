@@ -44,7 +44,7 @@ class InterpretTest(unittest.TestCase):
         ("/HELP", IN, ShowHelp()),
         ("/?", OUT, ShowHelp()),
         ("ENTRAR alice", OUT, AskPassword("ENTRAR", "alice")),
-        ("  NOVO  Alice ", OUT, AskPassword("NOVO", "Alice")),
+        ("NOVO  Alice ", OUT, AskPassword("NOVO", "Alice")),
         ("/novo Alice", OUT, AskPassword("NOVO", "Alice")),
         ("/Entrar alice", OUT, AskPassword("ENTRAR", "alice")),
         ("ENTRAR alice senha123", OUT, Send("ENTRAR alice senha123", LOGIN)),
@@ -52,7 +52,7 @@ class InterpretTest(unittest.TestCase):
         ("ENTRAR alice", PIPE, Refuse("Erro: Uso: ENTRAR <usuário> <senha>")),  # no one to ask
         ("ENTRAR a/b", OUT, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
         ("SAIR", IN, Send("SAIR", protocol.Quit())),
-        (" sair ", IN, Send("sair", protocol.Quit())),
+        ("sair ", IN, Send("sair", protocol.Quit())),
         ("SAIR\r", IN, Send("SAIR", protocol.Quit())),  # CRLF input
         ("sair\t", IN, Send("sair", protocol.Quit())),
         ("/sair", IN, Send("SAIR", protocol.Quit())),
@@ -63,11 +63,32 @@ class InterpretTest(unittest.TestCase):
         ("LISTA TODOS", IN, Send("LISTA TODOS", protocol.ListUsers(everyone=True))),
         ("/ping", OUT, Send("PING", protocol.Ping())),
         ("SAIR agora", IN, Refuse("Erro: Uso: SAIR")),
-        ("CHAT bob  oi ", IN, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
+        ("CHAT bob oi ", IN, Send("CHAT bob oi ", protocol.PrivateMessage("bob", "oi "))),
+        # Issue 19 item 10: the message is everything after the ONE separating space (or
+        # tab), its leading spaces kept; tabs in it become spaces to the next multiple of 4.
+        ("CHAT bob  oi ", IN, Send("CHAT bob  oi ", protocol.PrivateMessage("bob", " oi "))),
+        ("TODOS     return x", IN, to_all("    return x")),
+        ("/todos     return x", IN, to_all("    return x")),
+        ("/chat bob     return x", IN, Send("CHAT bob     return x", protocol.PrivateMessage("bob", "    return x"))),
+        ("TODOS\t\treturn x", IN, to_all("    return x")),
+        ("TODOS a\tb", IN, to_all("a   b")),
+        ("TODOS  ", IN, Refuse("Erro: Uso: TODOS <mensagem>")),  # only spaces: no message
+        # An indented line is text, never a command: pasted code keeps its shape.
+        ("    return x", IN, to_all("    return x")),
+        ("\treturn x", IN, to_all("    return x")),
+        ("\t\tif x:\tpass", IN, to_all("        if x:   pass")),
+        ("  x = 1", WITH_BOB, to_bob("  x = 1")),
+        (" sair ", IN, to_all(" sair ")),
+        ("\t/lista", IN, to_all("    /lista")),
+        ("    return x", OUT, NOT_IN),
+        # ... unless it starts like a password command: the rest may be a password.
+        ("  NOVO  Alice ", OUT, Refuse(typed.INDENTED_PASSWORD_COMMAND.format(command="/novo"))),
+        ("\t/entrar bob s3nh4", IN, Refuse(typed.INDENTED_PASSWORD_COMMAND.format(command="/entrar"))),
+        ("  \\entrar bob s3nh4", IN, Refuse(typed.INDENTED_PASSWORD_COMMAND.format(command="/entrar"))),
         ("CHAT\tbob\u00a0oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
         ("/chat bob oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
         ("/msg bob oi", IN, Send("CHAT bob oi", protocol.PrivateMessage("bob", "oi"))),
-        ("/MSG\tbob  oi, tudo?", IN, Send("CHAT bob oi, tudo?", protocol.PrivateMessage("bob", "oi, tudo?"))),
+        ("/MSG\tbob oi, tudo?", IN, Send("CHAT bob oi, tudo?", protocol.PrivateMessage("bob", "oi, tudo?"))),
         ("TODOS\u00a0oi", IN, to_all("oi")),
         ("TODOS oi", IN, to_all("oi")),  # capitals: the original syntax still works
         ("/todos oi", IN, to_all("oi")),
@@ -79,7 +100,7 @@ class InterpretTest(unittest.TestCase):
         ("todos prontos para a prova?", IN, to_all("todos prontos para a prova?")),
         ("entrar na sala", IN, to_all("entrar na sala")),
         ("chat é legal", IN, to_all("chat é legal")),
-        ("  oi gente  ", IN, to_all("oi gente")),
+        ("  oi gente  ", IN, to_all("  oi gente  ")),  # indented: sent as typed
         ("lista todos", IN, to_all("lista todos")),  # not a command word alone, not capitals
         ("Todos aqui?", IN, to_all("Todos aqui?")),
         ("OI GENTE", IN, to_all("OI GENTE")),
@@ -117,6 +138,14 @@ class InterpretTest(unittest.TestCase):
         ("/entrar ana minha senha", PIPE, Refuse(
             "Erro: A senha não pode ter espaços. Uso: /entrar <usuário> <senha>"
         )),
+        # /novo takes one name: the password is asked hidden (issue 19 item 8); in capitals,
+        # NOVO <usuário> <senha> is the protocol's own syntax, for scripts.
+        ("/novo Eduarda Ferreira", OUT, Refuse(typed.NEW_ACCOUNT_ONE_NAME)),
+        ("/novo Eduarda Ferreira", PIPE, Refuse(typed.NEW_ACCOUNT_ONE_NAME_PIPED)),
+        ("\\novo Eduarda Ferreira", OUT, Refuse(typed.NEW_ACCOUNT_ONE_NAME)),
+        ("/NOVO ana minha senha secreta", OUT, Refuse(typed.NEW_ACCOUNT_ONE_NAME)),
+        ("/novo Eduarda", OUT, AskPassword("NOVO", "Eduarda")),
+        ("NOVO Eduarda Ferreira", OUT, Send("NOVO Eduarda Ferreira", protocol.Register("Eduarda", "Ferreira"))),
         # A usage error is written the way the command was typed.
         ("/chat bob", IN, Refuse("Erro: Uso: /chat <usuário> <mensagem>")),
         ("CHAT bob", IN, Refuse("Erro: Uso: CHAT <usuário> <mensagem>")),
@@ -259,7 +288,7 @@ class LookalikeTest(unittest.TestCase):
             ("\\entrar bob s3nh4-x", IN, Send("ENTRAR bob s3nh4-x", login), "/entrar bob"),
             ("\\ENTRAR bob s3nh4-x", OUT, Send("ENTRAR bob s3nh4-x", login), "/ENTRAR bob"),
             ("\\entrar bob", OUT, AskPassword("ENTRAR", "bob"), "/entrar bob"),
-            ("  \\novo bob", OUT, AskPassword("NOVO", "bob"), "/novo bob"),
+            ("\\novo bob", OUT, AskPassword("NOVO", "bob"), "/novo bob"),
             ("\\entar bob s3nh4-x", IN, Refuse(
                 "Comando desconhecido: /entar. Você quis dizer /entrar?"), None),
             ("\\sair", IN, Send("SAIR", protocol.Quit()), "/sair"),
@@ -317,6 +346,10 @@ class HistoryEntryTest(unittest.TestCase):
         ("NOVO bob s3nh4-forte", "NOVO bob"),
         ("NOVO\tbob\tsenha123", "NOVO bob"),
         ("ENTRAR alice", "ENTRAR alice"),
+        ("    return x", "    return x"),  # indented text: kept with its shape
+        ("\tif x:", "\tif x:"),
+        ("  /entrar bob s3nh4", None),  # refused, and the rest may be a password
+        ("  ENTRAR bob s3nh4", None),
         ("ENTRAR", "ENTRAR"),
         ("/entrar alice senha123", "/entrar alice"),
         ("/NOVO ana minha senha secreta", "/NOVO ana"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import enum
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -336,17 +337,55 @@ def slash_form(text: str) -> str:
     return f"/{word.lower()} {rest}".rstrip()
 
 
-def help_text() -> list[str]:
-    """The client's ``AJUDA``: the rule for what is text and what is a command, then one
-    aligned row per command with an example; fits 78 columns."""
-    rows = [(slash_form(help.syntax), help.meaning, slash_form(help.example))
-            for help in protocol.COMMAND_HELP.values()]
+HELP_NOTES = (
+    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela.",
+    "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
+)
+HELP_INDENT = "  "  # under a command: its meaning and example, and where a sentence goes on
+
+
+def _help_rows() -> list[tuple[str, str, str]]:
+    """(syntax, meaning, example) per command, as typed in the client: a password is never
+    on the line there (``/novo <usuário>``, ``/entrar alice``), it is asked hidden."""
+    rows = []
+    for word, help in protocol.COMMAND_HELP.items():
+        syntax, example = slash_form(help.syntax), slash_form(help.example)
+        if word in protocol.PASSWORD_COMMANDS:
+            syntax, example = syntax.rsplit(" ", 1)[0], example.rsplit(" ", 1)[0]
+        rows.append((syntax, help.meaning, example))
+    return rows
+
+
+def _fill(text: str, columns: int, indent: str = "") -> list[str]:
+    """``text`` in rows of at most ``columns``, cut at spaces only, the rows after the first
+    indented by :data:`HELP_INDENT` more (a word longer than a row gets a row of its own)."""
+    return textwrap.wrap(
+        text, width=columns, initial_indent=indent, subsequent_indent=indent + HELP_INDENT,
+        break_long_words=False, break_on_hyphens=False,
+    ) or [indent]
+
+
+def _fill_all(texts: tuple[str, ...], columns: int) -> list[str]:
+    return [row for text in texts for row in _fill(text, columns)]
+
+
+def help_text(columns: int = 80) -> list[str]:
+    """The client's ``AJUDA`` for a screen ``columns`` wide: the rule for what is text and
+    what is a command, then each command with its meaning and an example. An aligned
+    table when it fits (78 columns do); on a narrower screen, each command on a row of
+    its own, its meaning and example on indented rows below, never run together; the
+    sentences cut at spaces, with an indent."""
+    rows = _help_rows()
     syntax_width = max(len(syntax) for syntax, _, _ in rows)
     meaning_width = max(len(meaning) for _, meaning, _ in rows)
-    return [
-        *HELP_RULE,
+    table = [
         f"{'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
         *(f"{syntax:<{syntax_width}}  {meaning:<{meaning_width}}  {example}" for syntax, meaning, example in rows),
-        "Em /novo e /entrar, deixe a senha de fora para digitá-la sem que apareça.",
-        "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
     ]
+    if max(map(len, table)) > columns:
+        table = [
+            row for syntax, meaning, example in rows
+            for row in (*_fill(syntax, columns), *_fill(meaning, columns, HELP_INDENT),
+                        *_fill(f"ex.: {example}", columns, HELP_INDENT))
+        ]
+    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all(HELP_NOTES, columns)]

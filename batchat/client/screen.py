@@ -86,12 +86,16 @@ def _place(
 def _longest_start(word: str, room: int, whole: bool) -> str:
     """The longest start of ``word`` that fits in ``room`` columns, at least one character
     if ``whole`` (the row is empty: it must take something); linear, since a hostile
-    server may send a word as long as a line may be."""
+    server may send a word as long as a line may be. A path longer than a row is cut
+    after a ``/`` (or ``\\``), never in the middle of a folder's name, when one fits."""
     used = 0
     for index, char in enumerate(word):
         used += display_width(char)
         if used > room:
-            return word[:max(1, index) if whole else index]
+            if not whole:
+                return word[:index]
+            separator = max(word.rfind("/", 0, index), word.rfind("\\", 0, index))
+            return word[:separator + 1 if separator > 0 else max(1, index)]
     return word
 
 

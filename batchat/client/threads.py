@@ -55,13 +55,16 @@ interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
 
 Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C; 1 when
 the server cannot be reached at start-up, or the connection ends for good
-(``--no-reconnect``, or the account logged in somewhere else).
+(``--no-reconnect``, or the account logged in somewhere else), and with piped
+input when the last ``ENTRAR`` or ``NOVO`` it typed was refused (or never
+answered): a script knows its login failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 import signal
 import ssl
 import threading
@@ -164,6 +167,7 @@ class ChatClient:
         self._first_retry = first_retry  # the first of them (1 s; lower in tests)
         self._quitting = threading.Event()  # the person asked to leave
         self._greeted = threading.Event()  # the server's first line was shown
+        self._login_refused = False  # piped input: the last typed ENTRAR or NOVO was refused
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -179,7 +183,7 @@ class ChatClient:
                     self._leave_now()
                     return 1
                 if self._quitting.is_set():
-                    return self._quit_status(ended)
+                    return max(self._quit_status(ended), int(self._login_refused))
                 if not any(isinstance(event, Reconnect) for event in self._drop(ended)):
                     return 1
                 if not self._wait_and_reconnect():
@@ -596,7 +600,7 @@ class ChatClient:
                     events = self._state.converse(partner)
                 self._carry_out(events)
             case ShowHelp():
-                for text in help_text():
+                for text in help_text(shutil.get_terminal_size().columns):
                     self._screen.say(text)
             case Refuse(text=text):
                 self._screen.say(text, Style.ERROR)
@@ -618,7 +622,9 @@ class ChatClient:
             sent = Sent(command, line=line)
             self._queue(sent)
         if self._lockstep and sent is not None:
-            self._wait_for_answer(sent)
+            outcome = self._wait_for_answer(sent)
+            if protocol.carries_password(command):
+                self._login_refused = outcome != "OK"
 
     def _wait_for_answer(self, sent: Sent) -> str | None:
         """Wait until ``sent`` is answered or never will be; its outcome."""

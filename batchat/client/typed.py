@@ -13,6 +13,10 @@ oi``, ``ENTRAR alice s3nh4``). Every other line is text: to everyone, or to
 the partner of a conversation (``/conversa bob``); before login it has nowhere
 to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
 sends text that begins with ``/``; ``\\`` before a command is read as ``/``.
+A line that starts with a space or a tab is always text, sent with its
+indentation (pasted code keeps its shape); a message's tabs become spaces
+(:data:`TAB_WIDTH`), and its text is everything after the ONE space that
+follows ``TODOS`` or the recipient, as the server reads it.
 One exception keeps passwords safe: a line whose first word, in capitals,
 looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
 Cyrillic ``Е``) is refused with a hint, never sent as text
@@ -87,8 +91,26 @@ IRC_HINTS["PART"] = IRC_HINTS["JOIN"]
 NOT_LOGGED_IN = (
     "Você ainda não entrou: crie uma conta com /novo <nome> ou entre com /entrar <nome>."
 )
+# /novo takes one name, and the password is always asked hidden (twice): "/novo Eduarda
+# Ferreira" must not create Eduarda with the password Ferreira, shown on the screen.
+NEW_ACCOUNT_ONE_NAME = (
+    "Erro: Nomes não têm espaços: /novo leva só o nome (/novo <nome>), e a senha é pedida "
+    "em seguida, sem aparecer na tela."
+)
+NEW_ACCOUNT_ONE_NAME_PIPED = (
+    "Erro: Nomes não têm espaços: /novo leva só o nome; num script, crie a conta com "
+    "NOVO <usuário> <senha>, em maiúsculas."
+)
 CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
 _FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
+_FIRST_WORD_ONE_SPACE_RE = re.compile(r"(\S*)\s?(.*)", re.DOTALL)
+# A tab in a message becomes spaces up to the next multiple of this many columns, counted
+# from the start of the message (the server refuses tabs: they are control characters).
+TAB_WIDTH = 4
+INDENTED_PASSWORD_COMMAND = (
+    "Erro: Uma linha que começa com espaço ou tab é texto, e esta começa como {command}: não "
+    "foi enviada, porque o resto pode ser uma senha. Para o comando, tire o espaço do começo."
+)
 
 
 def _split_first(text: str) -> tuple[str, str]:
@@ -96,6 +118,19 @@ def _split_first(text: str) -> tuple[str, str]:
     match = _FIRST_WORD_RE.match(text)
     assert match is not None  # the pattern matches any string
     return match.group(1), match.group(2)
+
+
+def _split_one(text: str) -> tuple[str, str]:
+    """The first word of ``text`` and the rest after the ONE whitespace character that
+    follows it: the rest's own leading spaces are kept (a message's indentation)."""
+    match = _FIRST_WORD_ONE_SPACE_RE.match(text)
+    assert match is not None  # the pattern matches any string
+    return match.group(1), match.group(2)
+
+
+def as_spaces(text: str) -> str:
+    """``text`` with each tab turned into spaces, to the next multiple of :data:`TAB_WIDTH`."""
+    return text.expandtabs(TAB_WIDTH)
 
 
 def _command_word(word: str) -> str:
@@ -108,15 +143,17 @@ def tidy_typed(line: str) -> str:
 
     A tab or a no-break space (Alt+Space on a Mac keyboard) after ``CHAT``
     would make the server see an unknown command; a ``\r`` left by CRLF input
-    would make the last word wrong. A message keeps its text exactly.
+    would make the last word wrong. A message is everything after the ONE
+    whitespace character that follows ``TODOS`` or the recipient, kept exactly
+    (leading spaces too), but for its tabs, turned into spaces (:func:`as_spaces`).
     """
-    word, rest = _split_first(line.removesuffix("\r").lstrip())
+    word, rest = _split_one(line.removesuffix("\r").lstrip())
     match _command_word(word):
         case "TODOS":
-            return f"{word} {rest}" if rest else word
+            return f"{word} {as_spaces(rest)}" if rest else word
         case "CHAT":
-            name, text = _split_first(rest)
-            return " ".join(part for part in (word, name, text) if part)
+            name, text = _split_one(rest.lstrip())
+            return " ".join(part for part in (word, name, as_spaces(text)) if part)
     return " ".join(line.split())
 
 
@@ -155,13 +192,16 @@ def interpret(
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
     """
-    typed = _backslash_as_slash(line.removesuffix("\r").lstrip())  # a message's own spaces are kept
-    if not typed.strip():
+    line = line.removesuffix("\r")
+    if not line.strip():
         return None
+    if line[:1].isspace():  # indented (pasted code): text, its shape kept, never a command
+        return _indented(line, logged_in, partner, max_line)
+    typed = _backslash_as_slash(line)
     word = starts_command(typed)
     if word is None:
         return _text(typed, logged_in, partner, max_line)
-    first, rest = _split_first(typed)
+    first, rest = _split_one(typed)
     if first == "?":
         return ShowHelp()
     if word == "":
@@ -180,8 +220,7 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
     a mistyped or disguised command, whose next words may be a password, is
     never sent as text (:func:`looks_like_password_command`).
     """
-    text = typed.strip()
-    text = text[1:] if text.startswith("//") else text
+    text = as_spaces(typed[1:] if typed.startswith("//") else typed)
     first, rest = _first_word_as_read(text)
     if rest and (meant := looks_like_password_command(first)):
         return Refuse(unknown_command_hint(_first_word_as_typed(text), slash="", meant=meant))
@@ -189,6 +228,19 @@ def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Ty
         return Refuse(NOT_LOGGED_IN)
     wire = f"CHAT {partner} {text}" if partner else f"TODOS {text}"
     return _command(wire, typed, False, max_line)
+
+
+def _indented(line: str, logged_in: bool, partner: str | None, max_line: int) -> Typed:
+    """A line that starts with a space or a tab: text, sent with its indentation (tabs as
+    :func:`as_spaces`), so pasted code keeps its shape; never a command. But a first word
+    that, after a ``/`` or ``\\``, is or looks like ``ENTRAR`` or ``NOVO`` (``  /entrar bob
+    s3nh4``), or in capitals looks like one (``  ENTRAR bob s3nh4``), is refused: the rest
+    may be a password, and it never goes out as text."""
+    first, rest = _first_word_as_read(line)  # read without a leading / or \\
+    slashed = line.split(maxsplit=1)[0][:1] in ("/", "\\") and resembled_password_command(first)
+    if rest and (meant := slashed or looks_like_password_command(first)):
+        return Refuse(INDENTED_PASSWORD_COMMAND.format(command=f"/{meant.lower()}"))
+    return _text(line, logged_in, partner, max_line)
 
 
 # What the look-alike rule compares: the Latin letters a word looks like, in lower case
@@ -315,6 +367,8 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
+    if word == "NOVO" and typed.startswith("/") and len(words) > 2:  # never repeat them either
+        return Refuse(NEW_ACCOUNT_ONE_NAME if can_prompt else NEW_ACCOUNT_ONE_NAME_PIPED)
     if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
         return Refuse(f"Erro: A senha não pode ter espaços. {usage(word, slash=slash)}")
     try:
@@ -402,9 +456,15 @@ def history_entry(line: str) -> str | None:
       ``ENTAR alice s3nh4-x``, ``ENTRARbob s3nh4-x``, ``/login bob s3nh4-x``,
       ``entrar alice s3nh4-x`` in lower case, which goes out as text): nothing
       is kept, since that word may be a password;
+    - an indented line (a space or a tab first) is kept as typed, unless its
+      first word (with or without a ``/`` or ``\\``) may stand for them and
+      more follows;
     - any other line, text and refused lines included, is kept whole
       (``entrar na sala``, ``ENTRE NÓS``): nothing typed is lost.
     """
+    if line[:1].isspace():  # indented: text, kept with its shape, unless it may hold a password
+        first, rest = _first_word_as_read(line)  # read without a leading / or \\
+        return None if rest and resembled_password_command(first) else line.removesuffix("\r")
     line = tidy_typed(_backslash_as_slash(line))
     if starts_command(line) in PASSWORD_COMMANDS:
         return " ".join(line.split(" ")[:2])
