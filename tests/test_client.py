@@ -194,7 +194,7 @@ class ClientTest(ServerTestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         lines = [without_time(line) for line in result.stdout.splitlines()]
         self.assertRegex(lines[0], r"^\[hh:mm\] Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat! "
-                                   "Digite AJUDA para ver os comandos\.$", "one greeting line")
+                                   r"Digite AJUDA para ver os comandos\.$", "one greeting line")
         self.assertEqual(lines[1], 'Texto sem / vai para todos: "bom dia!" é o mesmo que /todos bom dia!')
         self.assertIn(["comando", "para", "quê", "exemplo"], [line.split() for line in lines])
         self.assertIn("/chat <usuário> <mensagem>  mensagem privada             /chat bob oi!", lines)
