@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import protocol
 from batchat import cli
+from batchat.client import terminal
 from batchat.client.threads import ChatClient
 from batchat.client.link import connect_problem, open_link, tls_context, TlsRefused
 from batchat.client.render import Style
@@ -115,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(connect_problem(args.host, args.port, error), file=sys.stderr)
         return 1
-    # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
-    # are reported as such, instead of the keyboard thread dying.
-    sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    terminal.use_utf8_text()  # accents under LC_ALL=C; bytes that are not UTF-8 reported, not fatal
     screen, readline_module = make_screen(interactive)
     try:
         history = None

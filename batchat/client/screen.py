@@ -14,6 +14,7 @@ Called by :mod:`batchat.client.threads`; imports :mod:`batchat.client.terminal`,
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import queue
 import re
@@ -143,24 +144,52 @@ class InputHistory:
         self._warned = False
 
     def load(self) -> None:
-        """Read the file into readline's history, dropping anything that may hold a password."""
+        """Read the file into readline's history, dropping anything that may hold a password.
+
+        The file is UTF-8 whatever the locale. One that cannot be read (bytes that are
+        not UTF-8, a folder in its place, no permission) is set aside, never deleted,
+        and said in one sentence; the client starts with a new history all the same.
+        """
         try:
             os.chmod(self._path, 0o600)  # a file made by hand, or by an older client
-            text = self._path.read_text(encoding="utf-8", errors="replace")
+            text = self._path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             return
-        except OSError as error:
-            self._problem("ler", error)
+        except (OSError, UnicodeDecodeError):
+            self._set_aside()
             return
         # split("\n"), not splitlines(): a typed line may hold other line breaks.
         lines = text.removesuffix("\n").split("\n") if text else []
         kept = (history_entry(line) for line in lines if line.strip())
         entries = [entry for entry in kept if entry is not None][-HISTORY_LENGTH:]
         for entry in entries:
-            self._readline.add_history(entry)
+            self._remember(entry)
         self._last = entries[-1] if entries else None
         if entries != lines:  # trim it, and heal a file an older client wrote
             self._write_all(entries)
+
+    def _set_aside(self) -> None:
+        """Rename the unreadable file to the first free ``historico.estragado-<n>``, and say so."""
+        for number in itertools.count(1):
+            aside = self._path.with_name(f"{self._path.name}.estragado-{number}")
+            if not os.path.lexists(aside):
+                break
+        try:
+            os.rename(self._path, aside)
+        except OSError as error:
+            self._problem("ler", error)
+            return
+        self._warn(
+            f"O histórico {self._path} não pôde ser lido; ficou guardado como {aside} e um novo começa."
+        )
+
+    def _remember(self, entry: str) -> None:
+        """Give ``entry`` to readline for ↑; a readline that cannot take it (its locale has no
+        such character) leaves it out of this run only: the file keeps it."""
+        try:
+            self._readline.add_history(entry)
+        except UnicodeError:
+            return
 
     def add(self, line: str) -> None:
         """Remember a typed line (without its password), unless it repeats the last one."""
@@ -168,7 +197,7 @@ class InputHistory:
         if entry is None or not entry.strip() or entry == self._last:
             return
         self._last = entry
-        self._readline.add_history(entry)
+        self._remember(entry)
         self._append(entry)
 
     def _problem(self, verb: str, error: OSError) -> None:
@@ -437,3 +466,6 @@ def set_up_readline(readline: Any, online: Callable[[], Iterable[str]]) -> None:
         readline.parse_and_bind("bind ^I rl_complete")
     else:
         readline.parse_and_bind("tab: complete")
+        # Bytes above 127 are text, not Meta keys, even where no UTF-8 locale could be set.
+        for setting in ("input-meta on", "output-meta on", "convert-meta off"):
+            readline.parse_and_bind(f"set {setting}")
