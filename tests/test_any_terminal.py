@@ -26,6 +26,16 @@ WINDOWS_LIKE = (str(WITHOUT_UNIX),)
 CTRL_U = "\x15"
 
 
+def flowing(text: str) -> str:
+    """``text`` with every run of spaces and line breaks as one space: a sentence the
+    screen wrapped reads whole again."""
+    return " ".join(text.split())
+
+
+def wait_sentence(client: TerminalClient, sentence: str) -> None:
+    client.wait_until(lambda screen: sentence in flowing(screen.text), repr(sentence))
+
+
 def history_file(home: Path) -> Path:
     return home / ".local" / "state" / "batchat" / "historico"
 
@@ -92,13 +102,57 @@ class LocaleTest(TerminalTestCase):
                 client = self.start_terminal(home=home, environ={"LC_ALL": "C"})
                 aside = path.with_name("historico.estragado-1")
                 said = f"O histórico {path} não pôde ser lido; ficou guardado como {aside} e um novo começa."
-                client.wait_until(lambda screen: said in " ".join(screen.text.split()), repr(said))
+                wait_sentence(client, said)
                 self.assertTrue(aside.exists(), "nothing is thrown away")
                 client.type(f"ajuda{ENTER}")
                 client.wait_prompt("> ")
                 client.type(UP)
                 client.wait_prompt("> ajuda")
                 self.assertEqual(path.read_text(encoding="utf-8"), "ajuda\n", "a new history")
+
+
+HINT = "Ctrl-C apaga a linha; para sair, /sair, Ctrl-D ou Ctrl-C de novo numa linha vazia."
+
+
+class CtrlCTest(TerminalTestCase):
+    def test_ctrl_c_clears_the_line_keeps_it_for_up_and_the_client_stays(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type("TODOS pela met")
+        alice.wait_prompt("alice> TODOS pela met")
+        alice.type(CTRL_C)
+        wait_sentence(alice, HINT)
+        alice.wait_prompt("alice> ")
+        alice.type("ENTRAR alice s3nh4")  # a password: ↑ gets the line without it
+        alice.wait_prompt("alice> ENTRAR alice s3nh4")
+        alice.type(CTRL_C)
+        alice.wait_prompt("alice> ")
+        alice.type(UP)
+        alice.wait_prompt("alice> ENTRAR alice")
+        alice.type(UP)
+        alice.wait_prompt("alice> TODOS pela met")
+        alice.type(f"ade{ENTER}")
+        self.assertEqual(bob.read_line(), "TODOS alice pela metade", "the client stayed")
+        alice.wait_screen(rf"^{STAMP}eu: pela metade$")
+        self.assertEqual(flowing(alice.screen.text).count(HINT), 1, "the hint is said once")
+        self.assertNotIn("s3nh4", history_file(alice.home).read_text(encoding="utf-8"))
+
+    def test_ctrl_c_twice_on_an_empty_line_leaves(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type(CTRL_C)
+        wait_sentence(alice, HINT)
+        alice.wait_prompt("alice> ")
+        self.assertIsNone(alice.process.poll(), "one Ctrl-C on an empty line does not leave")
+        alice.type(CTRL_C)
+        self.assertEqual(alice.wait_exit(), 0)
+        self.assertEqual(bob.read_line(), "SAIU alice", "SAIR went out")
+        self.assertEqual(alice.terminal_modes(), alice.initial_modes)
+        self.assertNotIn(b"Traceback", bytes(alice.raw))
 
 
 if __name__ == "__main__":

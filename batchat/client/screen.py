@@ -32,6 +32,7 @@ from batchat.client.render import Shown, Style
 from batchat.client.typed import completions, history_entry
 
 HISTORY_LENGTH = 1000
+CTRL_C_HINT = "Ctrl-C apaga a linha; para sair, /sair, Ctrl-D ou Ctrl-C de novo numa linha vazia."
 HISTORY_FILE_NAME = "historico"
 
 
@@ -258,6 +259,15 @@ class PlainScreen:
     def set_prompt(self, prompt: str) -> None:
         """There is no prompt without a terminal."""
 
+    def on_ctrl_c(self, cleared: Callable[[str], None], leave: Callable[[], None]) -> None:
+        """What Ctrl-C at the input line does, where :meth:`interrupt` can clear it: give
+        ``cleared`` the line it erased (for ↑), or ``leave`` (a second Ctrl-C, line empty)."""
+
+    def interrupt(self) -> bool:
+        """Ctrl-C (from the main thread's SIGINT handler): clear the line being typed.
+        ``False`` when this screen cannot (no readline hook): then Ctrl-C leaves."""
+        return False
+
     def finish(self) -> None:
         """Leave the terminal as it was found (nothing to do here)."""
 
@@ -292,8 +302,15 @@ class TerminalScreen(PlainScreen):
         self._moves_cursor = os.environ.get("TERM") != "dumb"
         self._restore_terminal = terminal.terminal_restorer(sys.stdin.fileno())
         self._redraw = ReadlineRedraw.load(readline_module)
+        # Ctrl-C: the signal handler puts one item per press (put() is reentrant); the
+        # keyboard thread takes them in the hook. The rest is the keyboard thread's own.
+        self._interrupts: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._ctrl_c_armed = False  # the last Ctrl-C left the line empty: another one leaves
+        self._ctrl_c_hinted = False
+        self._ctrl_c_cleared: Callable[[str], None] = lambda line: None
+        self._ctrl_c_leave: Callable[[], None] = lambda: None
         if self._redraw is not None:
-            self._redraw.install_hook(self._print_above_input)
+            self._redraw.install_hook(self._between_keys)
 
     def show(self, shown: Shown) -> None:
         columns = shutil.get_terminal_size().columns
@@ -311,6 +328,15 @@ class TerminalScreen(PlainScreen):
         with self._lock:
             self._write_queued()
 
+    def on_ctrl_c(self, cleared: Callable[[str], None], leave: Callable[[], None]) -> None:
+        self._ctrl_c_cleared, self._ctrl_c_leave = cleared, leave
+
+    def interrupt(self) -> bool:
+        if self._redraw is None:
+            return False
+        self._interrupts.put(None)
+        return True
+
     def read_line(self) -> str:
         """Read one line with readline; afterwards, erase it (the reply says what happened)."""
         self.flush()
@@ -318,6 +344,7 @@ class TerminalScreen(PlainScreen):
             prompt = self._shown_prompt = self._prompt
             self._prompt_changed = False
         line = input(prompt)
+        self._ctrl_c_armed = False
         with self._lock:
             self._erase_typed(self._shown_prompt + line)
         return line
@@ -344,9 +371,29 @@ class TerminalScreen(PlainScreen):
         if lines:
             self._write("".join(line + "\n" for line in lines))
 
-    def _print_above_input(self) -> None:
-        """Clear the line being typed, print the queue, redraw prompt and text (the hook)."""
-        if self._queue.empty() and not self._prompt_changed:
+    def _between_keys(self) -> None:
+        """The hook: Ctrl-C pressed since the last call, then what is queued to print."""
+        while not self._interrupts.empty():
+            self._interrupts.get()
+            typed = self._readline.get_line_buffer()
+            if not typed and self._ctrl_c_armed:
+                self._ctrl_c_leave()  # as /sair does; input() is left waiting, the client ends
+                return
+            self._ctrl_c_armed = True
+            if typed:
+                self._ctrl_c_cleared(typed)
+            if not self._ctrl_c_hinted:
+                self._ctrl_c_hinted = True
+                self.say(CTRL_C_HINT, Style.NOTICE)
+            self._print_above_input(clear_line=True)
+        if self._ctrl_c_armed and self._readline.get_line_buffer():
+            self._ctrl_c_armed = False  # typing since: the next Ctrl-C clears again
+        self._print_above_input()
+
+    def _print_above_input(self, clear_line: bool = False) -> None:
+        """Clear the line being typed, print the queue, redraw prompt and text (the hook).
+        ``clear_line``: and empty the text typed (Ctrl-C)."""
+        if self._queue.empty() and not self._prompt_changed and not clear_line:
             return
         with self._lock:
             if self._redraw is None:
@@ -356,6 +403,8 @@ class TerminalScreen(PlainScreen):
                 return
             self._redraw.clear_input()
             try:
+                if clear_line:
+                    self._redraw.empty_line()
                 self._write_queued()
             finally:  # whatever happened above, the person gets their line back
                 if self._prompt_changed:
@@ -399,12 +448,14 @@ class ReadlineRedraw:
         """``None`` when readline is not GNU readline 7 or newer (e.g. libedit)."""
         try:
             library = ctypes.CDLL(readline_module.__file__)
-            for name in ("rl_clear_visible_line", "rl_forced_update_display", "rl_set_prompt"):
+            names = ("rl_clear_visible_line", "rl_forced_update_display", "rl_set_prompt", "rl_replace_line")
+            for name in (*names, "using_history"):
                 getattr(library, name)
             ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
         except (AttributeError, OSError, ValueError):
             return None
         library.rl_set_prompt.argtypes = [ctypes.c_char_p]
+        library.rl_replace_line.argtypes = [ctypes.c_char_p, ctypes.c_int]
         return cls(library)
 
     def install_hook(self, callback: Callable[[], None]) -> None:
@@ -431,6 +482,13 @@ class ReadlineRedraw:
 
     def set_prompt(self, prompt: str) -> None:
         self._library.rl_set_prompt(prompt.encode(sys.stdout.encoding or "utf-8", "replace"))
+
+    def empty_line(self) -> None:
+        """Empty the text being typed (cursor at its start), and have ↑ start from the
+        newest history line again (one just added included)."""
+        self._library.rl_replace_line(b"", 0)
+        ctypes.c_int.in_dll(self._library, "rl_point").value = 0
+        self._library.using_history()
 
     def redraw_input(self) -> None:
         """Draw prompt and typed text again on a fresh line, cursor where it was."""
