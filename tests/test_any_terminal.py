@@ -111,6 +111,29 @@ class LocaleTest(TerminalTestCase):
                 self.assertEqual(path.read_text(encoding="utf-8"), "ajuda\n", "a new history")
 
 
+class WithoutReadlineTest(TerminalTestCase):
+    """A console without readline (Windows): the pty's own echo stands in for the console's."""
+
+    def test_the_prompt_is_shown_and_drawn_again_below_a_message(self) -> None:
+        bob = self.logged_in("bob")
+        alice = self.start_terminal(launcher=WINDOWS_LIKE)  # waits for the prompt "> "
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type(f"/conversa bob{ENTER}")
+        alice.wait_prompt("alice → bob> ")
+        alice.type("meia fr")
+        alice.wait_prompt("alice → bob> meia fr")
+        self.assertEqual(bob.request("CHAT alice chegou isto"), "OK CHAT alice")
+        alice.wait_prompt("alice → bob> ")  # on a fresh row, below the message
+        lines, row = alice.screen.lines(), alice.screen.row
+        self.assertRegex(lines[row - 1], rf"^{STAMP}bob → eu: chegou isto$")
+        self.assertEqual(lines[row - 2], "alice → bob> meia fr", "what was typed stays in sight")
+        alice.type(f"ase{ENTER}")
+        self.assertEqual(bob.read_line(), "MSG alice meia frase", "one line, as typed")
+        alice.wait_screen(rf"^{STAMP}eu → bob: meia frase$")
+        alice.wait_prompt("alice → bob> ")
+
+
 HINT = "Ctrl-C apaga a linha; para sair, /sair, Ctrl-D ou Ctrl-C de novo numa linha vazia."
 
 

@@ -35,12 +35,12 @@ CTRL_U = "\x15"  # readline: erase the line typed so far
 
 class TerminalTestCase(ServerTestCase):
     def start_terminal(
-        self, *args: str, home: Path | None = None, environ: dict[str, str] | None = None,
-        port: int | None = None,
+        self, *args: str, home: Path | None = None, environ: dict[str, str | None] | None = None,
+        port: int | None = None, launcher: tuple[str, ...] = (),
     ) -> TerminalClient:
         if home is None:
             home = temporary_folder(self)
-        client = TerminalClient(port or self.server.port, home, *args, environ=environ)
+        client = TerminalClient(port or self.server.port, home, *args, environ=environ, launcher=launcher)
         self.addCleanup(client.close)
         client.wait_screen(rf"^{STAMP}Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat!")
         client.wait_prompt("> ")

@@ -30,8 +30,9 @@ INSECURE_WARNING = (
     "mas qualquer um no caminho pode se passar pelo servidor e ler tudo, senha inclusive."
 )
 NO_READLINE_NOTE = (
-    "Este Python não tem readline (é assim no Windows): mensagens que chegam enquanto você "
-    "digita aparecem no meio da linha, mas o que você digitou não se perde."
+    "Este Python não tem readline (é assim no Windows): uma mensagem que chega enquanto você "
+    "digita aparece embaixo do que você já digitou, e o prompt volta embaixo dela; continue "
+    "digitando: o Enter envia a linha inteira."
 )
 
 

@@ -231,8 +231,8 @@ class InputHistory:
 
 
 class PlainScreen:
-    """Output for pipes and scripts: each line printed as it comes, no prompt. Also a
-    console without readline (Windows): there, ``wraps`` cuts long lines at spaces."""
+    """Output for pipes and scripts: each line printed as it comes, no prompt.
+    ``wraps`` cuts long lines at spaces (a console: :class:`ConsoleScreen`)."""
 
     def __init__(self, colour: bool, *, wraps: bool = False) -> None:
         self._colour = colour
@@ -241,10 +241,14 @@ class PlainScreen:
         self.broken = threading.Event()  # output can no longer be written (a closed pipe)
 
     def show(self, shown: Shown) -> None:
-        rows = wrap(shown, shutil.get_terminal_size().columns) if self._wraps else [shown]
-        text = "".join((row.painted() if self._colour else row.plain()) + "\n" for row in rows)
+        text = self._rows(shown)
         with self._lock:
             self._write(text)
+
+    def _rows(self, shown: Shown) -> str:
+        """``shown`` as the text to write: its rows, each ending in a line break."""
+        rows = wrap(shown, shutil.get_terminal_size().columns) if self._wraps else [shown]
+        return "".join((row.painted() if self._colour else row.plain()) + "\n" for row in rows)
 
     def say(self, text: str, style: Style = Style.PLAIN) -> None:
         """A line of the client's own (not from the server)."""
@@ -280,6 +284,44 @@ class PlainScreen:
             sys.stdout.flush()
         except OSError:
             self.broken.set()
+
+
+class ConsoleScreen(PlainScreen):
+    """A console without readline (Windows, or a Python built without it): the prompt
+    (name, ``/conversa`` partner, queue), and messages that come while a line is typed.
+
+    Until Enter, what is typed lives in the console's own line buffer, where no program
+    can read it, nor tell whether anything was typed: so it cannot be redrawn. What is
+    possible, and done: a message that comes while the keyboard thread waits goes on a
+    fresh row below the prompt and whatever was typed on it (which stays there, visible),
+    and the prompt is drawn again below the message. What is typed next joins what was
+    typed before, in the same buffer: Enter sends them as one line.
+    """
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__(colour, wraps=True)
+        self._prompt = "> "
+        self._reading = False  # the prompt is on screen and the keyboard thread waits in input()
+
+    def show(self, shown: Shown) -> None:
+        text = self._rows(shown)
+        with self._lock:
+            self._write(f"\n{text}{self._prompt}" if self._reading else text)
+
+    def set_prompt(self, prompt: str) -> None:
+        """Shown from the next line read, or below the next message, whichever comes first."""
+        with self._lock:
+            self._prompt = prompt
+
+    def read_line(self) -> str:
+        with self._lock:
+            self._write(self._prompt)
+            self._reading = True
+        try:
+            return input()
+        finally:
+            with self._lock:
+                self._reading = False
 
 
 class TerminalScreen(PlainScreen):
@@ -503,7 +545,7 @@ def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
     try:
         import readline
     except ImportError:  # Windows, or a Python built without it: plain input(), still a working client
-        return PlainScreen(colour, wraps=True), None
+        return ConsoleScreen(colour), None
     return TerminalScreen(colour, readline), readline
 
 
