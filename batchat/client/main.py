@@ -21,7 +21,7 @@ from batchat.client import terminal
 from batchat.client.threads import ChatClient
 from batchat.client.link import connect_problem, open_link, tls_context, TlsRefused
 from batchat.client.render import Style
-from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory
+from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory, PlainScreen
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5050
@@ -96,6 +96,18 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def catch_ctrl_c(screen: PlainScreen) -> None:
+    """Ctrl-C clears the line being typed, where the screen can (GNU readline: the
+    keyboard thread does it from readline's hook, see :meth:`PlainScreen.interrupt`);
+    elsewhere it leaves at once, as Python's own KeyboardInterrupt."""
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        if not screen.interrupt():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     stop_on_sigterm()
@@ -119,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     terminal.use_utf8_text()  # accents under LC_ALL=C; bytes that are not UTF-8 reported, not fatal
     screen, readline_module = make_screen(interactive)
+    catch_ctrl_c(screen)
     try:
         history = None
         if readline_module is not None:

@@ -53,9 +53,10 @@ Text from the network is shown with control characters escaped, never
 interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
 ``TERM=dumb`` or the output is not a terminal.
 
-Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C (twice on an empty line, with readline); 1 when
-the server cannot be reached at start-up, or the connection ends for good
-(``--no-reconnect``, or the account logged in somewhere else).
+Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C (with GNU
+readline, twice, the second on an empty line); 1 when the server cannot be reached
+at start-up, or the connection ends for good (``--no-reconnect``, or the account
+logged in somewhere else).
 """
 
 from __future__ import annotations
@@ -190,21 +191,13 @@ class ChatClient:
             self._detach()
 
     def _catch_ctrl_c(self) -> None:
-        """Ctrl-C at the input line clears it, where the screen can (readline's hook): the
-        line goes to ↑ (as the history keeps it: never a password), and a second Ctrl-C on
-        the empty line leaves as /sair does. Elsewhere it leaves at once (KeyboardInterrupt)."""
+        """Ctrl-C at the input line (see :func:`batchat.client.main.catch_ctrl_c`): the line
+        cleared goes to ↑ as the history keeps it (never a password); leaving is /sair's."""
         history = self._history
-
-        def interrupt(_signal: int, _frame: object) -> None:
-            if not self._screen.interrupt():
-                raise KeyboardInterrupt
-
         self._screen.on_ctrl_c(
             cleared=history.add if history is not None else lambda line: None,
             leave=lambda: self._send_typed(protocol.Quit(), "SAIR"),
         )
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, interrupt)
 
     def _leave_now(self) -> None:
         """Ctrl-C, kill or a closed output: say SAIR if possible and go, whatever comes next."""
