@@ -195,7 +195,7 @@ class InputHistory:
     def add(self, line: str) -> None:
         """Remember a typed line (without its password), unless it repeats the last one."""
         entry = history_entry(line)
-        if entry is None or not entry.strip() or entry == self._last:
+        if entry is None or not entry.strip() or entry == self._last or not _is_utf8(entry):
             return
         self._last = entry
         self._remember(entry)
@@ -211,7 +211,7 @@ class InputHistory:
         try:
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with open(descriptor, "a", encoding="utf-8", errors="surrogateescape") as file:
+            with open(descriptor, "a", encoding="utf-8") as file:
                 file.write(entry + "\n")
         except OSError as error:
             self._problem("gravar", error)
@@ -220,11 +220,21 @@ class InputHistory:
         temporary = self._path.with_name(self._path.name + ".tmp")
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(descriptor, "w", encoding="utf-8", errors="surrogateescape") as file:
+            with open(descriptor, "w", encoding="utf-8") as file:
                 file.writelines(entry + "\n" for entry in entries)
             os.replace(temporary, self._path)
         except OSError as error:
             self._problem("gravar", error)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: not so for bytes typed that were not
+    UTF-8, which stdin keeps as surrogates (and the history file would then be unreadable)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- The screen ---------------------------------------------------------------------------
