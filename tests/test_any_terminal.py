@@ -133,6 +133,11 @@ class WithoutReadlineTest(TerminalTestCase):
         self.assertEqual(bob.read_line(), "MSG alice meia frase", "one line, as typed")
         alice.wait_screen(rf"^{STAMP}eu → bob: meia frase$")
         alice.wait_prompt("alice → bob> ")
+        alice.type(CTRL_C)  # without readline, Ctrl-C leaves at once, as it always did
+        self.assertEqual(alice.wait_exit(), 0)
+        self.assertEqual(bob.read_line(), "SAIU alice")
+        alice.wait_prompt("", column=0)  # no prompt left behind for the shell's to follow
+        self.assertEqual(alice.screen.lines()[alice.screen.row - 1], "Até logo!")
 
 
 HINT = "Ctrl-C apaga a linha; para sair, /sair, Ctrl-D ou Ctrl-C de novo numa linha vazia."

@@ -333,6 +333,14 @@ class ConsoleScreen(PlainScreen):
             with self._lock:
                 self._reading = False
 
+    def finish(self) -> None:
+        """Rub out the prompt left waiting below the last line (spaces: any console can),
+        so that what comes next (the shell's prompt) starts on a clean row."""
+        with self._lock:
+            if self._reading:
+                self._write("\r" + " " * display_width(self._prompt) + "\r")
+                self._reading = False
+
 
 class TerminalScreen(PlainScreen):
     """A prompt with readline, and pushes printed above the line being typed.
