@@ -1,7 +1,8 @@
 """The terminal client's start-up: options, the first connection, and a clean exit.
 
 Owns :func:`parse_arguments` (``--host``/``--port``, or ``HOST PORT`` as
-plain words), :func:`main` (connect, set up the screen, run a
+plain words), the signals (:func:`stop_on_sigterm`, :func:`catch_ctrl_c`),
+:func:`main` (connect, set up the screen, run a
 :class:`batchat.client.threads.ChatClient`) and :func:`run_and_exit`, which
 ``cliente.py`` calls. Imports :mod:`batchat.client.threads` and the modules below it.
 """
