@@ -184,19 +184,28 @@ class TerminalClient:
 
     def __init__(
         self, port: int, home: Path, *args: str, rows: int = 24, columns: int = 80,
-        environ: dict[str, str] | None = None,
+        environ: dict[str, str | None] | None = None, launcher: tuple[str, ...] = (),
     ) -> None:
+        """``environ`` adds to the test's environment (``None`` removes a name);
+        ``launcher``: a script that runs ``cliente.py`` (e.g. ``tests/without_unix.py``)."""
         self.home = home
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.initial_modes = termios.tcgetattr(slave)
         env = {
             key: value for key, value in os.environ.items()
-            if key not in ("NO_COLOR", "XDG_STATE_HOME", "INPUTRC", "COLUMNS", "LINES")
+            if key not in (
+                "NO_COLOR", "XDG_STATE_HOME", "INPUTRC", "COLUMNS", "LINES", "LANG", "LC_CTYPE",
+                "PYTHONUTF8", "PYTHONIOENCODING", "PYTHONCOERCECLOCALE",
+            )
         }
         env.update(HOME=str(home), TERM="xterm", LC_ALL="C.UTF-8", INPUTRC="/dev/null")
-        env.update(environ or {})
-        client = [str(CLIENT), "--port", str(port), *args]
+        for key, value in (environ or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        client = [*launcher, str(CLIENT), "--port", str(port), *args]
         self.process = subprocess.Popen(
             [SETSID, "-c", *PYTHON, *client] if SETSID else [*PYTHON, "-c", TAKE_TERMINAL, *client],
             stdin=slave, stdout=slave, stderr=slave, start_new_session=not SETSID, env=env,

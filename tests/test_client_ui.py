@@ -94,6 +94,22 @@ class InputHistoryTest(unittest.TestCase):
         self.assertEqual(len(self.warnings), 1, self.warnings)
         self.assertRegex(self.warnings[0], r"^Não foi possível (ler|gravar) o histórico .*historico")
 
+    def test_lines_that_are_not_utf8_are_not_kept_and_unreadable_files_are_set_aside(self) -> None:
+        history, readline = self.history()
+        history.add("TODOS ol\udce1")  # a byte typed that was not UTF-8 (a Ctrl-C'd line)
+        self.assertEqual(readline.history, [])
+        self.assertFalse(self.path.exists())
+        self.path.parent.mkdir(parents=True)
+        self.path.write_bytes(b"TODOS ol\xe1\n")
+        history, readline = self.history()
+        self.path.write_bytes(b"\xff\n")
+        history, readline = self.history()
+        self.assertEqual(
+            [path.name for path in sorted(self.path.parent.iterdir())],
+            ["historico.estragado-1", "historico.estragado-2"], "set aside, never overwritten",
+        )
+        self.assertEqual(len(self.warnings), 2, self.warnings)
+
     def test_history_path(self) -> None:
         self.assertEqual(
             screen.history_path({"XDG_STATE_HOME": "/estado", "HOME": "/casa"}),

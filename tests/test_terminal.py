@@ -34,12 +34,12 @@ CTRL_U = "\x15"  # readline: erase the line typed so far
 
 class TerminalTestCase(ServerTestCase):
     def start_terminal(
-        self, *args: str, home: Path | None = None, environ: dict[str, str] | None = None,
-        port: int | None = None,
+        self, *args: str, home: Path | None = None, environ: dict[str, str | None] | None = None,
+        port: int | None = None, launcher: tuple[str, ...] = (),
     ) -> TerminalClient:
         if home is None:
             home = temporary_folder(self)
-        client = TerminalClient(port or self.server.port, home, *args, environ=environ)
+        client = TerminalClient(port or self.server.port, home, *args, environ=environ, launcher=launcher)
         self.addCleanup(client.close)
         client.wait_screen(rf"^{STAMP}Conectado a 127\.0\.0\.1:\d+\. Bem-vindo ao BatChat!")
         client.wait_prompt("> ")
@@ -205,13 +205,15 @@ class PasswordTest(TerminalTestCase):
         client.wait_screen(r"^Cancelado\.$")
         client.wait_prompt("> ")
         self.log_in(client)  # the client goes on
-        client.type(CTRL_C)  # at the input line, Ctrl-C still leaves
+        client.type(CTRL_C)  # at the input line, Ctrl-C twice leaves: the first says so
+        client.wait_screen(r"^Ctrl-C apaga a linha")
+        client.type(CTRL_C)
         self.assertEqual(client.wait_exit(), 0)
         self.assertEqual(client.terminal_modes(), client.initial_modes, "echo and line mode are back")
 
 
 class LeavingTest(TerminalTestCase):
-    def test_ctrl_c_while_typing_says_goodbye_and_gives_the_terminal_back(self) -> None:
+    def test_ctrl_c_twice_while_typing_says_goodbye_and_gives_the_terminal_back(self) -> None:
         bob = self.logged_in("bob")
         alice = self.start_terminal()
         self.log_in(alice)
@@ -219,7 +221,9 @@ class LeavingTest(TerminalTestCase):
         alice.type("TODOS pela met")
         alice.wait_prompt("alice> TODOS pela met")
         self.assertNotEqual(alice.terminal_modes(), alice.initial_modes, "readline's own modes")
-        alice.type(CTRL_C)
+        alice.type(CTRL_C)  # clears the line
+        alice.wait_prompt("alice> ")
+        alice.type(CTRL_C)  # and on the empty line, leaves
         self.assertEqual(alice.wait_exit(), 0)
         self.assertEqual(bob.read_line(), "SAIU alice", "SAIR went out")
         self.assertEqual(alice.terminal_modes(), alice.initial_modes)

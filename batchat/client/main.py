@@ -1,7 +1,8 @@
 """The terminal client's start-up: options, the first connection, and a clean exit.
 
 Owns :func:`parse_arguments` (``--host``/``--port``, or ``HOST PORT`` as
-plain words), :func:`main` (connect, set up the screen, run a
+plain words), the signals (:func:`stop_on_sigterm`, :func:`catch_ctrl_c`),
+:func:`main` (connect, set up the screen, run a
 :class:`batchat.client.threads.ChatClient`) and :func:`run_and_exit`, which
 ``cliente.py`` calls. Imports :mod:`batchat.client.threads` and the modules below it.
 """
@@ -17,10 +18,11 @@ from typing import NoReturn
 
 import protocol
 from batchat import cli
+from batchat.client import terminal
 from batchat.client.threads import FIRST_RETRY_DELAY, ChatClient
 from batchat.client.link import connect_problem, open_link, tls_context, TlsRefused
 from batchat.client.render import Style
-from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory
+from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory, PlainScreen
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5050
@@ -29,8 +31,9 @@ INSECURE_WARNING = (
     "mas qualquer um no caminho pode se passar pelo servidor e ler tudo, senha inclusive."
 )
 NO_READLINE_NOTE = (
-    "Este Python não tem readline (é assim no Windows): mensagens que chegam enquanto você "
-    "digita aparecem no meio da linha, mas o que você digitou não se perde."
+    "Este Python não tem readline (é assim no Windows): uma mensagem que chega enquanto você "
+    "digita aparece embaixo do que você já digitou, e o prompt volta embaixo dela; continue "
+    "digitando: o Enter envia a linha inteira."
 )
 
 
@@ -98,6 +101,18 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def catch_ctrl_c(screen: PlainScreen) -> None:
+    """Ctrl-C clears the line being typed, where the screen can (GNU readline: the
+    keyboard thread does it from readline's hook, see :meth:`PlainScreen.interrupt`);
+    elsewhere it leaves at once, as Python's own KeyboardInterrupt."""
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        if not screen.interrupt():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     stop_on_sigterm()
@@ -119,10 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(connect_problem(args.host, args.port, error), file=sys.stderr)
         return 1
-    # Bytes that are not UTF-8 arrive as surrogates, whatever the locale, and
-    # are reported as such, instead of the keyboard thread dying.
-    sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    terminal.use_utf8_text()  # accents under LC_ALL=C; bytes that are not UTF-8 reported, not fatal
     screen, readline_module = make_screen(interactive)
+    catch_ctrl_c(screen)
     try:
         history = None
         if readline_module is not None:

@@ -14,6 +14,7 @@ Called by :mod:`batchat.client.threads`; imports :mod:`batchat.client.terminal`,
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import queue
 import re
@@ -31,6 +32,7 @@ from batchat.client.render import Shown, Style
 from batchat.client.typed import completions, history_entry
 
 HISTORY_LENGTH = 1000
+CTRL_C_HINT = "Ctrl-C apaga a linha; para sair, /sair, Ctrl-D ou Ctrl-C de novo numa linha vazia."
 HISTORY_FILE_NAME = "historico"
 
 
@@ -147,32 +149,60 @@ class InputHistory:
         self._warned = False
 
     def load(self) -> None:
-        """Read the file into readline's history, dropping anything that may hold a password."""
+        """Read the file into readline's history, dropping anything that may hold a password.
+
+        The file is UTF-8 whatever the locale. One that cannot be read (bytes that are
+        not UTF-8, a folder in its place, no permission) is set aside, never deleted,
+        and said in one sentence; the client starts with a new history all the same.
+        """
         try:
             os.chmod(self._path, 0o600)  # a file made by hand, or by an older client
-            text = self._path.read_text(encoding="utf-8", errors="replace")
+            text = self._path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             return
-        except OSError as error:
-            self._problem("ler", error)
+        except (OSError, UnicodeDecodeError):
+            self._set_aside()
             return
         # split("\n"), not splitlines(): a typed line may hold other line breaks.
         lines = text.removesuffix("\n").split("\n") if text else []
         kept = (history_entry(line) for line in lines if line.strip())
         entries = [entry for entry in kept if entry is not None][-HISTORY_LENGTH:]
         for entry in entries:
-            self._readline.add_history(entry)
+            self._remember(entry)
         self._last = entries[-1] if entries else None
         if entries != lines:  # trim it, and heal a file an older client wrote
             self._write_all(entries)
 
+    def _set_aside(self) -> None:
+        """Rename the unreadable file to the first free ``historico.estragado-<n>``, and say so."""
+        for number in itertools.count(1):
+            aside = self._path.with_name(f"{self._path.name}.estragado-{number}")
+            if not os.path.lexists(aside):
+                break
+        try:
+            os.rename(self._path, aside)
+        except OSError as error:
+            self._problem("ler", error)
+            return
+        self._warn(
+            f"O histórico {self._path} não pôde ser lido; ficou guardado como {aside} e um novo começa."
+        )
+
+    def _remember(self, entry: str) -> None:
+        """Give ``entry`` to readline for ↑; a readline that cannot take it (its locale has no
+        such character) leaves it out of this run only: the file keeps it."""
+        try:
+            self._readline.add_history(entry)
+        except UnicodeError:
+            return
+
     def add(self, line: str) -> None:
         """Remember a typed line (without its password), unless it repeats the last one."""
         entry = history_entry(line)
-        if entry is None or not entry.strip() or entry == self._last:
+        if entry is None or not entry.strip() or entry == self._last or not _is_utf8(entry):
             return
         self._last = entry
-        self._readline.add_history(entry)
+        self._remember(entry)
         self._append(entry)
 
     def _problem(self, verb: str, error: OSError) -> None:
@@ -185,7 +215,7 @@ class InputHistory:
         try:
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             descriptor = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with open(descriptor, "a", encoding="utf-8", errors="surrogateescape") as file:
+            with open(descriptor, "a", encoding="utf-8") as file:
                 file.write(entry + "\n")
         except OSError as error:
             self._problem("gravar", error)
@@ -194,19 +224,29 @@ class InputHistory:
         temporary = self._path.with_name(self._path.name + ".tmp")
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(descriptor, "w", encoding="utf-8", errors="surrogateescape") as file:
+            with open(descriptor, "w", encoding="utf-8") as file:
                 file.writelines(entry + "\n" for entry in entries)
             os.replace(temporary, self._path)
         except OSError as error:
             self._problem("gravar", error)
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: not so for bytes typed that were not
+    UTF-8, which stdin keeps as surrogates (and the history file would then be unreadable)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # --- The screen ---------------------------------------------------------------------------
 
 
 class PlainScreen:
-    """Output for pipes and scripts: each line printed as it comes, no prompt. Also a
-    console without readline (Windows): there, ``wraps`` cuts long lines at spaces."""
+    """Output for pipes and scripts: each line printed as it comes, no prompt.
+    ``wraps`` cuts long lines at spaces (a console: :class:`ConsoleScreen`)."""
 
     def __init__(self, colour: bool, *, wraps: bool = False) -> None:
         self._colour = colour
@@ -215,10 +255,14 @@ class PlainScreen:
         self.broken = threading.Event()  # output can no longer be written (a closed pipe)
 
     def show(self, shown: Shown) -> None:
-        rows = wrap(shown, shutil.get_terminal_size().columns) if self._wraps else [shown]
-        text = "".join((row.painted() if self._colour else row.plain()) + "\n" for row in rows)
+        text = self._rows(shown)
         with self._lock:
             self._write(text)
+
+    def _rows(self, shown: Shown) -> str:
+        """``shown`` as the text to write: its rows, each ending in a line break."""
+        rows = wrap(shown, shutil.get_terminal_size().columns) if self._wraps else [shown]
+        return "".join((row.painted() if self._colour else row.plain()) + "\n" for row in rows)
 
     def say(self, text: str, style: Style = Style.PLAIN) -> None:
         """A line of the client's own (not from the server)."""
@@ -233,6 +277,15 @@ class PlainScreen:
     def set_prompt(self, prompt: str) -> None:
         """There is no prompt without a terminal."""
 
+    def on_ctrl_c(self, cleared: Callable[[str], None], leave: Callable[[], None]) -> None:
+        """What Ctrl-C at the input line does, where :meth:`interrupt` can clear it: give
+        ``cleared`` the line it erased (for ↑), or ``leave`` (a second Ctrl-C, line empty)."""
+
+    def interrupt(self) -> bool:
+        """Ctrl-C (from the main thread's SIGINT handler): clear the line being typed.
+        ``False`` when this screen cannot (no readline hook): then Ctrl-C leaves."""
+        return False
+
     def finish(self) -> None:
         """Leave the terminal as it was found (nothing to do here)."""
 
@@ -245,6 +298,52 @@ class PlainScreen:
             sys.stdout.flush()
         except OSError:
             self.broken.set()
+
+
+class ConsoleScreen(PlainScreen):
+    """A console without readline (Windows, or a Python built without it): the prompt
+    (name, ``/conversa`` partner, queue), and messages that come while a line is typed.
+
+    Until Enter, what is typed lives in the console's own line buffer, where no program
+    can read it, nor tell whether anything was typed: so it cannot be redrawn. What is
+    possible, and done: a message that comes while the keyboard thread waits goes on a
+    fresh row below the prompt and whatever was typed on it (which stays there, visible),
+    and the prompt is drawn again below the message. What is typed next joins what was
+    typed before, in the same buffer: Enter sends them as one line.
+    """
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__(colour, wraps=True)
+        self._prompt = "> "
+        self._reading = False  # the prompt is on screen and the keyboard thread waits in input()
+
+    def show(self, shown: Shown) -> None:
+        text = self._rows(shown)
+        with self._lock:
+            self._write(f"\n{text}{self._prompt}" if self._reading else text)
+
+    def set_prompt(self, prompt: str) -> None:
+        """Shown from the next line read, or below the next message, whichever comes first."""
+        with self._lock:
+            self._prompt = prompt
+
+    def read_line(self) -> str:
+        with self._lock:
+            self._write(self._prompt)
+            self._reading = True
+        try:
+            return input()
+        finally:
+            with self._lock:
+                self._reading = False
+
+    def finish(self) -> None:
+        """Rub out the prompt left waiting below the last line (spaces: any console can),
+        so that what comes next (the shell's prompt) starts on a clean row."""
+        with self._lock:
+            if self._reading:
+                self._write("\r" + " " * display_width(self._prompt) + "\r")
+                self._reading = False
 
 
 class TerminalScreen(PlainScreen):
@@ -267,8 +366,15 @@ class TerminalScreen(PlainScreen):
         self._moves_cursor = os.environ.get("TERM") != "dumb"
         self._restore_terminal = terminal.terminal_restorer(sys.stdin.fileno())
         self._redraw = ReadlineRedraw.load(readline_module)
+        # Ctrl-C: the signal handler puts one item per press (put() is reentrant); the
+        # keyboard thread takes them in the hook. The rest is the keyboard thread's own.
+        self._interrupts: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._ctrl_c_armed = False  # the last Ctrl-C left the line empty: another one leaves
+        self._ctrl_c_hinted = False
+        self._ctrl_c_cleared: Callable[[str], None] = lambda line: None
+        self._ctrl_c_leave: Callable[[], None] = lambda: None
         if self._redraw is not None:
-            self._redraw.install_hook(self._print_above_input)
+            self._redraw.install_hook(self._between_keys)
 
     def show(self, shown: Shown) -> None:
         columns = shutil.get_terminal_size().columns
@@ -286,6 +392,15 @@ class TerminalScreen(PlainScreen):
         with self._lock:
             self._write_queued()
 
+    def on_ctrl_c(self, cleared: Callable[[str], None], leave: Callable[[], None]) -> None:
+        self._ctrl_c_cleared, self._ctrl_c_leave = cleared, leave
+
+    def interrupt(self) -> bool:
+        if self._redraw is None:
+            return False
+        self._interrupts.put(None)
+        return True
+
     def read_line(self) -> str:
         """Read one line with readline; afterwards, erase it (the reply says what happened)."""
         self.flush()
@@ -293,6 +408,7 @@ class TerminalScreen(PlainScreen):
             prompt = self._shown_prompt = self._prompt
             self._prompt_changed = False
         line = input(prompt)
+        self._ctrl_c_armed = False
         with self._lock:
             self._erase_typed(self._shown_prompt + line)
         return line
@@ -319,9 +435,29 @@ class TerminalScreen(PlainScreen):
         if lines:
             self._write("".join(line + "\n" for line in lines))
 
-    def _print_above_input(self) -> None:
-        """Clear the line being typed, print the queue, redraw prompt and text (the hook)."""
-        if self._queue.empty() and not self._prompt_changed:
+    def _between_keys(self) -> None:
+        """The hook: Ctrl-C pressed since the last call, then what is queued to print."""
+        while not self._interrupts.empty():
+            self._interrupts.get()
+            typed = self._readline.get_line_buffer()
+            if not typed and self._ctrl_c_armed:
+                self._ctrl_c_leave()  # as /sair does; input() is left waiting, the client ends
+                return
+            self._ctrl_c_armed = True
+            if typed:
+                self._ctrl_c_cleared(typed)
+            if not self._ctrl_c_hinted:
+                self._ctrl_c_hinted = True
+                self.say(CTRL_C_HINT, Style.NOTICE)
+            self._print_above_input(clear_line=True)
+        if self._ctrl_c_armed and self._readline.get_line_buffer():
+            self._ctrl_c_armed = False  # typing since: the next Ctrl-C clears again
+        self._print_above_input()
+
+    def _print_above_input(self, clear_line: bool = False) -> None:
+        """Clear the line being typed, print the queue, redraw prompt and text (the hook).
+        ``clear_line``: and empty the text typed (Ctrl-C)."""
+        if self._queue.empty() and not self._prompt_changed and not clear_line:
             return
         with self._lock:
             if self._redraw is None:
@@ -331,6 +467,8 @@ class TerminalScreen(PlainScreen):
                 return
             self._redraw.clear_input()
             try:
+                if clear_line:
+                    self._redraw.empty_line()
                 self._write_queued()
             finally:  # whatever happened above, the person gets their line back
                 if self._prompt_changed:
@@ -374,12 +512,14 @@ class ReadlineRedraw:
         """``None`` when readline is not GNU readline 7 or newer (e.g. libedit)."""
         try:
             library = ctypes.CDLL(readline_module.__file__)
-            for name in ("rl_clear_visible_line", "rl_forced_update_display", "rl_set_prompt"):
+            names = ("rl_clear_visible_line", "rl_forced_update_display", "rl_set_prompt", "rl_replace_line")
+            for name in (*names, "using_history"):
                 getattr(library, name)
             ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
         except (AttributeError, OSError, ValueError):
             return None
         library.rl_set_prompt.argtypes = [ctypes.c_char_p]
+        library.rl_replace_line.argtypes = [ctypes.c_char_p, ctypes.c_int]
         return cls(library)
 
     def install_hook(self, callback: Callable[[], None]) -> None:
@@ -407,6 +547,13 @@ class ReadlineRedraw:
     def set_prompt(self, prompt: str) -> None:
         self._library.rl_set_prompt(prompt.encode(sys.stdout.encoding or "utf-8", "replace"))
 
+    def empty_line(self) -> None:
+        """Empty the text being typed (cursor at its start), and have ↑ start from the
+        newest history line again (one just added included)."""
+        self._library.rl_replace_line(b"", 0)
+        ctypes.c_int.in_dll(self._library, "rl_point").value = 0
+        self._library.using_history()
+
     def redraw_input(self) -> None:
         """Draw prompt and typed text again on a fresh line, cursor where it was."""
         self._library.rl_forced_update_display()
@@ -420,7 +567,7 @@ def make_screen(interactive: bool) -> tuple[PlainScreen, Any]:
     try:
         import readline
     except ImportError:  # Windows, or a Python built without it: plain input(), still a working client
-        return PlainScreen(colour, wraps=True), None
+        return ConsoleScreen(colour), None
     return TerminalScreen(colour, readline), readline
 
 
@@ -441,3 +588,6 @@ def set_up_readline(readline: Any, online: Callable[[], Iterable[str]]) -> None:
         readline.parse_and_bind("bind ^I rl_complete")
     else:
         readline.parse_and_bind("tab: complete")
+        # Bytes above 127 are text, not Meta keys, even where no UTF-8 locale could be set.
+        for setting in ("input-meta on", "output-meta on", "convert-meta off"):
+            readline.parse_and_bind(f"set {setting}")

@@ -9,12 +9,60 @@ is :mod:`batchat.server.os_support`.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import locale
 import os
 import sys
 from collections.abc import Callable
 
 from batchat.portable import skip as _skip
+
+
+# Locales to switch the C library to when it was left at "C" or "POSIX"; the first that exists.
+UTF8_LOCALES = ("C.UTF-8", "C.utf8", "en_US.UTF-8", "UTF-8")
+
+
+def use_utf8_text() -> None:
+    """Read and write UTF-8 where the locale says ASCII (``LC_ALL=C``, ``LC_ALL=POSIX``,
+    ``LANG=C``); call before readline is imported and before any other thread starts.
+
+    Why: a C locale is how minimal images, containers and some lab machines run, not the
+    person's choice; their terminal speaks UTF-8 all the same, as the protocol does. Taken
+    at its word, the locale makes Python's stdin and stdout ASCII (unless Python's UTF-8
+    mode is on: PEP 538/540 do not apply everywhere, and ``PYTHONUTF8=0`` turns them off)
+    and leaves the C library's ``LC_CTYPE`` at ``C``, where readline takes ``ã`` for two
+    keys and the ``readline`` module encodes lines for its history as ASCII: the first
+    accent ended the session. So:
+
+    - stdin becomes UTF-8 whatever the locale, with ``surrogateescape``: bytes that are
+      not UTF-8 reach the keyboard thread, which refuses that line and says why;
+    - stdout and stderr become UTF-8 (``replace``) when they were ASCII; a locale with a
+      real 8-bit encoding (Latin-1) is kept, since there the terminal speaks it;
+    - ``LC_CTYPE`` goes from ``C``/``POSIX`` to the first of :data:`UTF8_LOCALES` the
+      system has (Linux has ``C.UTF-8``, macOS ``UTF-8``); Windows has no such locale.
+    """
+    if _is_ascii(sys.stdin.encoding):
+        sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")  # type: ignore[union-attr]
+    else:
+        sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    for stream in (sys.stdout, sys.stderr):
+        if _is_ascii(stream.encoding):
+            stream.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+    if sys.platform == "win32" or locale.setlocale(locale.LC_CTYPE) not in ("C", "POSIX"):
+        return
+    for name in UTF8_LOCALES:
+        with contextlib.suppress(locale.Error):
+            locale.setlocale(locale.LC_CTYPE, name)
+            return
+    _skip("um locale UTF-8")
+
+
+def _is_ascii(encoding: str | None) -> bool:
+    try:
+        return codecs.lookup(encoding or "ascii").name == "ascii"
+    except LookupError:
+        return True
 
 
 def terminal_restorer(fd: int) -> Callable[[], None]:

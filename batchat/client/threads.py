@@ -53,11 +53,11 @@ Text from the network is shown with control characters escaped, never
 interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
 ``TERM=dumb`` or the output is not a terminal.
 
-Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C; 1 when
-the server cannot be reached at start-up, or the connection ends for good
-(``--no-reconnect``, or the account logged in somewhere else), and with piped
-input when the last ``ENTRAR`` or ``NOVO`` it typed was refused (or never
-answered): a script knows its login failed.
+Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C (with GNU
+readline, twice, the second on an empty line); 1 when the server cannot be reached
+at start-up, or the connection ends for good (``--no-reconnect``, or the account
+logged in somewhere else), and with piped input when the last ``ENTRAR`` or
+``NOVO`` it typed was refused (or never answered): a script knows its login failed.
 """
 
 from __future__ import annotations
@@ -174,6 +174,7 @@ class ChatClient:
     def run(self, link: Link) -> int:
         """Serve the session until the person leaves or it ends for good; the exit status."""
         self._attach(link)
+        self._catch_ctrl_c()
         for target, name in ((self._read_keyboard, "teclado"), (self._send_queued, "envio")):
             threading.Thread(target=target, name=name, daemon=True).start()
         try:
@@ -194,6 +195,15 @@ class ChatClient:
             return 0
         finally:
             self._detach()
+
+    def _catch_ctrl_c(self) -> None:
+        """Ctrl-C at the input line (see :func:`batchat.client.main.catch_ctrl_c`): the line
+        cleared goes to ↑ as the history keeps it (never a password); leaving is /sair's."""
+        history = self._history
+        self._screen.on_ctrl_c(
+            cleared=history.add if history is not None else lambda line: None,
+            leave=lambda: self._send_typed(protocol.Quit(), "SAIR"),
+        )
 
     def _leave_now(self) -> None:
         """Ctrl-C, kill or a closed output: say SAIR if possible and go, whatever comes next."""
