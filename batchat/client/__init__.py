@@ -5,6 +5,54 @@ it. Imports only go down (``tests/test_layers.py`` checks it)::
 
     main -> threads -> state -> events, states; threads -> flow, screen, link, terminal -> render, typed
 
+- ``screen``: the screen, readline and the input history file; ``link``: the
+  connection, with TLS; ``state``: the session's protocol state, without I/O
+  (its tables in ``states``, its events in ``events``); ``flow``: pacing lines by
+  the server's limits, and noticing a silent server; ``typed``: from typed lines
+  to what is sent; ``render``: from server lines to what the person reads;
+  ``threads``: the I/O shell, :class:`~batchat.client.threads.ChatClient`.
+
+Threads
+-------
+- The main thread connects, receives server lines and turns each into what the
+  person reads; when the connection drops without ``SAIR`` it reconnects with
+  backoff (1, 2, 4 ... 30 s) and logs back in with the last credentials that
+  worked, held in memory only, once the new connection's server has greeted
+  it as BatChat.
+  It sends ``PING`` after a few seconds without a byte from the server, and
+  gives the connection up when that gets no answer either.
+- The keyboard thread reads what the person types, asks for passwords with a
+  hidden prompt, answers ``AJUDA``, typos and ``/conversa`` locally, and queues
+  the rest.
+- The sending thread sends the queued lines in order, no faster than the
+  server's flood limit allows (its ``LIMITES`` line, or its defaults), each
+  at its price, so a pasted block arrives whole instead of partly refused; a
+  line whose price is a guess (the first ``LISTA TODOS``) goes alone, and the
+  next waits for its answer, so that a refusal never lets a later line pass.
+  No line waits more than a minute in all; ``/sair`` and Ctrl-D leave at once.
+
+No line that carries a password (``protocol.PASSWORD_COMMANDS``) reaches a
+socket before that connection's server sent the BatChat greeting
+(:attr:`ClientState.identified`): :meth:`ChatClient._send_locked`, the one
+place lines are sent, refuses it, and the sending thread holds typed lines
+until then, so the automatic ENTRAR of a reconnection still goes first. A peer
+whose first line is no greeting (any program that took the address) gets
+nothing more, and the session ends there, without reconnecting.
+
+On a terminal, only the keyboard thread writes to the screen (see
+:class:`batchat.client.screen.TerminalScreen`). With ``--tls`` the TLS session is
+only ever used under the send lock, since two threads share the connection.
+
+Text from the network is shown with control characters escaped, never
+interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
+``TERM=dumb`` or the output is not a terminal.
+
+Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C (with GNU
+readline, twice, the second on an empty line); 1 when the server cannot be reached
+at start-up, or the connection ends for good (``--no-reconnect``, or the account
+logged in somewhere else), and with piped input when the last ``ENTRAR`` or
+``NOVO`` it typed was refused (or never answered): a script knows its login failed.
+
 Locks: the client has two, made by :func:`batchat.locks.tiered_lock` with their
 tiers from :mod:`batchat.client.tiers`, where they and the client's own rule
 (its send lock is held across a blocking ``sendall`` on purpose) are written.

@@ -13,6 +13,8 @@ Pure: time is always passed in (seconds of a monotonic clock). Called by
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import protocol
@@ -160,3 +162,21 @@ class Liveness:
                 return "probe"
             return "no greeting"
         return "ping" if self._pinged is None else "silent"
+
+
+FIRST_RETRY_DELAY = 1.0  # seconds before the first reconnection attempt...
+MAX_RETRY_DELAY = 30.0  # ...doubling up to this
+
+
+def retry_delays(first: float = FIRST_RETRY_DELAY) -> Iterator[float]:
+    """Seconds to wait before each reconnection attempt: 1, 2, 4 ... then 30 for ever
+    (``first``, then doubling: tests start lower)."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, MAX_RETRY_DELAY)
+
+
+def pause(condition: threading.Condition, seconds: float) -> None:
+    """Wait ``seconds`` on ``condition`` (held), or until it is notified: the pacing's wait."""
+    condition.wait(seconds)

@@ -11,53 +11,8 @@ does with each server line is decided by
 :class:`batchat.client.state.ClientState`; the rest lives below it, each
 module importing only the ones further down:
 
-- :mod:`batchat.client.screen`: the screen, readline and the input history file;
-- :mod:`batchat.client.link`: the connection, with TLS;
-- :mod:`batchat.client.state`: the session's protocol state, without I/O (and ``states``, ``events``);
-- :mod:`batchat.client.flow`: pacing lines by the server's limits, and noticing a silent server;
-- :mod:`batchat.client.typed`: from typed lines to what is sent;
-- :mod:`batchat.client.render`: from server lines to what the person reads.
-
-Threads
--------
-- The main thread connects, receives server lines and turns each into what the
-  person reads; when the connection drops without ``SAIR`` it reconnects with
-  backoff (1, 2, 4 ... 30 s) and logs back in with the last credentials that
-  worked, held in memory only, once the new connection's server has greeted
-  it as BatChat.
-  It sends ``PING`` after a few seconds without a byte from the server, and
-  gives the connection up when that gets no answer either.
-- The keyboard thread reads what the person types, asks for passwords with a
-  hidden prompt, answers ``AJUDA``, typos and ``/conversa`` locally, and queues
-  the rest.
-- The sending thread sends the queued lines in order, no faster than the
-  server's flood limit allows (its ``LIMITES`` line, or its defaults), each
-  at its price, so a pasted block arrives whole instead of partly refused; a
-  line whose price is a guess (the first ``LISTA TODOS``) goes alone, and the
-  next waits for its answer, so that a refusal never lets a later line pass.
-  No line waits more than a minute in all; ``/sair`` and Ctrl-D leave at once.
-
-No line that carries a password (``protocol.PASSWORD_COMMANDS``) reaches a
-socket before that connection's server sent the BatChat greeting
-(:attr:`ClientState.identified`): :meth:`ChatClient._send_locked`, the one
-place lines are sent, refuses it, and the sending thread holds typed lines
-until then, so the automatic ENTRAR of a reconnection still goes first. A peer
-whose first line is no greeting (any program that took the address) gets
-nothing more, and the session ends there, without reconnecting.
-
-On a terminal, only the keyboard thread writes to the screen (see
-:class:`batchat.client.screen.TerminalScreen`). With ``--tls`` the TLS session is
-only ever used under the send lock, since two threads share the connection.
-
-Text from the network is shown with control characters escaped, never
-interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,
-``TERM=dumb`` or the output is not a terminal.
-
-Exit status: 0 after ``SAIR``, Ctrl-D, the end of piped input or Ctrl-C (with GNU
-readline, twice, the second on an empty line); 1 when the server cannot be reached
-at start-up, or the connection ends for good (``--no-reconnect``, or the account
-logged in somewhere else), and with piped input when the last ``ENTRAR`` or
-``NOVO`` it typed was refused (or never answered): a script knows its login failed.
+screen, link, flow, typed and render (see the package's docstring, which also
+says what each thread does, when a password may be sent, and the exit status).
 """
 
 from __future__ import annotations
@@ -80,30 +35,15 @@ from batchat.client.state import (
     ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt,
     Show,
 )
-from batchat.client.flow import Liveness, Pacer, ServerLimits
+from batchat.client.flow import FIRST_RETRY_DELAY, Liveness, Pacer, ServerLimits, pause, retry_delays
+from batchat.client.password_prompt import ask_password
 from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
 from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text
 from batchat.client.screen import InputHistory, PlainScreen
 from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
 
 SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
-FIRST_RETRY_DELAY = 1.0
-MAX_RETRY_DELAY = 30.0
 NOT_SENT = "Sem conexão com o servidor; a linha não foi enviada (↑ a traz de volta depois)."
-
-
-def pause(condition: threading.Condition, seconds: float) -> None:
-    """Wait ``seconds`` on ``condition`` (held), or until it is notified: the pacing's wait."""
-    condition.wait(seconds)
-
-
-def retry_delays(first: float = FIRST_RETRY_DELAY) -> Iterator[float]:
-    """Seconds to wait before each reconnection attempt: 1, 2, 4 ... then 30 for ever
-    (``first``, then doubling: tests start lower)."""
-    delay = first
-    while True:
-        yield delay
-        delay = min(delay * 2, MAX_RETRY_DELAY)
 
 
 # --- The client ---------------------------------------------------------------------------
@@ -643,34 +583,14 @@ class ChatClient:
         return sent.outcome
 
     def _ask_password_and_send(self, word: str, name: str) -> None:
-        password = self._ask_password(word, name)
+        self._screen.flush()
+        password = ask_password(self._screen.say, word, name)
         if password is None:
             return
         line = f"{word} {name} {password}"
         command = protocol.parse_command(line)
         assert command is not None
         self._send_typed(command, line)
-
-    def _ask_password(self, word: str, name: str) -> str | None:
-        """The password, typed twice for a new account; ``None`` (and why) if there is none.
-        Ctrl-C (or Ctrl-D) cancels the prompt, not the client."""
-        self._screen.flush()
-        first_prompt = f"Escolha uma senha para {name}: " if word == "NOVO" else f"Senha de {name}: "
-        password = terminal.read_hidden(first_prompt)
-        if password is not None and word == "NOVO":
-            again = terminal.read_hidden("Repita a senha: ")
-            if again is not None and again != password:
-                self._screen.say("As senhas não conferem; a conta não foi criada.", Style.ERROR)
-                return None
-            password = None if again is None else password
-        if password is None:
-            self._screen.say("Cancelado.", Style.NOTICE)
-            return None
-        try:
-            return protocol.validate_password(password)
-        except protocol.ProtocolError as error:
-            self._screen.say(f"Erro: {error.text}", Style.ERROR)
-            return None
 
     def online_names(self) -> frozenset[str]:
         """Who else is online, as far as this client knows (for Tab)."""
