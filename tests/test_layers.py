@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
+     "batchat.server.replies",
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link"},
     {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.registry",

@@ -19,12 +19,13 @@ from batchat import framing
 from protocol import ErrorCode, ProtocolError
 from batchat.server import connection as connection_module
 from batchat.server import mailbox as mailbox_module
+from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.delivery import Delivery
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import Limits, RateLimiter
-from batchat.server.mailbox import Mailbox, MailboxError, WaitingMessage
+from batchat.server.mailbox import Mailbox, MailboxError
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
 from batchat.server.timing import Timing
@@ -322,7 +323,7 @@ class DamagedMailboxTest(unittest.TestCase):
         server_side, peer = socket_pair(self)
         connection = Connection(server_side, ("127.0.0.1", 1), 0)
         logged_in = []
-        with mock.patch.object(WaitingMessage, "line", side_effect=ValueError("falhou")):
+        with mock.patch.object(replies, "waiting", side_effect=ValueError("falhou")):
             with self.assertLogs("batchat", "ERROR"):
                 delivery.hand_over(BOB, connection, lambda: logged_in.append(True))
         self.assertEqual(logged_in, [True], "the login goes on")

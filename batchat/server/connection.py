@@ -104,7 +104,7 @@ class Connection:
         return not self._closing
 
     def send_line(self, line: str) -> bool:
-        """Send ``line``; ``False`` if it was not accepted (closing, or dropped now)."""
+        """Send ``line`` (tests); ``False`` if it was not accepted (closing, or dropped now)."""
         return self.send_encoded(protocol.encode_line(line))
 
     def expect_tls(self) -> None:

@@ -21,6 +21,7 @@ from typing import TypeVar
 import protocol
 from batchat.locks import tiered_lock
 from batchat.server import tiers
+from batchat.server import replies
 from batchat.server.connection import Connection
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.registry import Member, SessionRegistry
@@ -119,9 +120,11 @@ class Delivery:
         settle = functools.partial(self._settle, recipient, messages)
         accepted = False
         try:  # whatever fails, even formatting, the messages go back to wait
-            data = b"".join(message.line(kept=kept) for message in messages)
             if kept:
-                data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
+                data = b"".join(replies.waiting(m.sender, m.sent_at, m.text) for m in messages)
+                data += replies.waiting_count(len(messages))
+            else:
+                data = b"".join(replies.private(m.sender, m.text) for m in messages)
             accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
         finally:
             if not accepted:

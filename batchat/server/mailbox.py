@@ -59,12 +59,6 @@ class WaitingMessage:
     sent_at: float  # seconds since the epoch
     text: str
 
-    def line(self, *, kept: bool) -> bytes:
-        """``PENDENTE`` with its time if ``kept`` (delivered at a login), else a live ``MSG``."""
-        if kept:
-            return protocol.encode_line(protocol.format_waiting(self.sender, self.sent_at, self.text))
-        return protocol.encode_line(protocol.format_private(self.sender, self.text))
-
 
 _MAILBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS waiting (
@@ -97,7 +91,7 @@ def _waiting_row_problem(row: tuple[Any, ...]) -> str | None:
     if type(sent_at) not in (int, float) or not math.isfinite(sent_at):
         return f"hora inválida: {str(sent_at)[:40]!r}"
     try:
-        WaitingMessage(*row).line(kept=True)
+        protocol.format_timestamp(sent_at)  # as its PENDENTE line will say it
     except (ValueError, OverflowError, OSError, UnicodeError):
         return f"hora fora do calendário: {sent_at!r}"
     return None

@@ -38,7 +38,7 @@ from typing import Any
 
 import protocol
 from batchat import cli
-from batchat.server import os_support
+from batchat.server import os_support, replies
 from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
@@ -214,10 +214,10 @@ class ChatServer:
     def _refuse(self, connection: Connection, reason: str) -> None:
         """Tell a connection over the limits why, without ever blocking, and close it."""
         self._log_refusal(connection, reason)
-        line = protocol.format_error(limit_error(reason))
+        line = replies.error(limit_error(reason))
         try:
             connection.sock.setblocking(False)
-            connection.sock.send(protocol.encode_line(line))
+            connection.sock.send(line)
         except OSError:
             log.debug("Não foi possível avisar %s da recusa.", connection)
         connection.sock.close()
@@ -262,9 +262,9 @@ class ChatServer:
 
     def _say_goodbye(self, connections: list[Connection]) -> None:
         """Tell everyone, and give what waits for each connection ``close_grace`` to go out."""
-        goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
+        goodbye = replies.info("O servidor está sendo encerrado. Até logo!")
         for connection in connections:
-            connection.send_line(goodbye)
+            connection.send_encoded(goodbye)
             connection.close(SERVER_STOPPING)
         deadline = time.monotonic() + self._timing.close_grace
         for connection in connections:
@@ -330,9 +330,10 @@ def welcome_lines(limits: Limits) -> bytes:
     """What every connection served gets first: the greeting ``BATCHAT <versao> <texto>``,
     which tells a client it reached a BatChat server (before it, the client sends no
     password), then ``LIMITES``. A connection refused at once gets one ``ERRO`` instead."""
-    greeting = protocol.format_greeting("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
-    stated = protocol.format_limits(limits.flood_rate, limits.flood_burst, limits.max_line)
-    return protocol.encode_line(greeting) + protocol.encode_line(stated)
+    return replies.welcome(
+        "Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.", limits.flood_rate, limits.flood_burst,
+        limits.max_line,
+    )
 
 
 def link_failure(error: OSError) -> Ending:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import protocol
 from batchat.locks import tiered_lock
-from batchat.server import tiers
+from batchat.server import replies, tiers
 from batchat.server.connection import Connection
 from batchat.server.limits import RateLimiter
 from batchat.server.presence import PresenceJournal
@@ -181,7 +181,7 @@ class SessionRegistry:
             if replaced is not None:
                 replaced.mark_replaced()
             elif self._held.pop(key, None) is None:  # else back before anyone heard it left
-                self._presence.append(protocol.encode_line(protocol.format_joined(name)))
+                self._presence.append(replies.joined(name))
             # From here on, it hears of everyone else (and not of itself).
             session.connection.follow_presence(self._presence, self._presence.end)
         self._presence_changed.set()
@@ -201,7 +201,7 @@ class SessionRegistry:
                 return False
             del self._by_name[key]
             if self._departures.spend(key):
-                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+                self._presence.append(replies.left(name))
             else:  # leaving again and again: say it only if it stays away (release_departures)
                 self._held[key] = (name, self._clock() + self._presence_hold)
         self._presence_changed.set()
@@ -214,7 +214,7 @@ class SessionRegistry:
         with self._lock:
             for key in [key for key, (_, due) in self._held.items() if due <= now]:
                 name, _ = self._held.pop(key)
-                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+                self._presence.append(replies.left(name))
             next_due = min((due for _, due in self._held.values()), default=None)
         return None if next_due is None else max(0.0, next_due - now)
 

@@ -21,6 +21,7 @@ from typing import Any
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import prices
+from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.delivery import Delivery
@@ -92,7 +93,7 @@ class ChatSession:
             return
         self._replaced.set()
         error = ProtocolError(ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada.")
-        self.connection.enqueue(protocol.encode_line(protocol.format_error(error)))
+        self.connection.enqueue(replies.error(error))
 
     def handle_line(self, raw: bytes | LineTooLong) -> None:
         """Decode, parse and execute one framed line; protocol errors become ``ERRO`` replies.
@@ -129,7 +130,7 @@ class ChatSession:
             self._execute(command)
 
     def send_error(self, error: ProtocolError) -> None:
-        self._deliver(self.connection, protocol.encode_line(protocol.format_error(error)))
+        self._deliver(self.connection, replies.error(error))
 
     def flush_output(self) -> None:
         """Send what the lines handled since the last flush produced, one send per connection."""
@@ -211,15 +212,14 @@ class ChatSession:
         raise SessionEnded(Closer.CLIENT, "SAIR")
 
     def _help(self, command: protocol.Help) -> None:
-        for line in protocol.help_lines():
-            self._deliver(self.connection, protocol.encode_line(line))
+        self._deliver(self.connection, replies.help_lines())
         self._reply("AJUDA")
 
     def _ping(self, command: protocol.Ping) -> None:
         self._reply("PING")
 
     def _reply(self, command: str, detail: str = "") -> None:
-        self._deliver(self.connection, protocol.encode_line(protocol.format_ok(command, detail)))
+        self._deliver(self.connection, replies.ok(command, detail))
 
     def _require_logged_in(self) -> str:
         """Our name; ``NAO_AUTENTICADO`` before ENTRAR (the command table's "needs login")."""
@@ -285,7 +285,7 @@ class ChatSession:
         """The kept messages, the history and ``OK ENTRAR`` into our outbox, and our name
         held, in one step (see ``Delivery.hand_over``); the session it replaced. Ends
         the session if a newer login claimed the name while we waited: it told our client."""
-        reply = protocol.encode_line(protocol.format_ok("ENTRAR", name))
+        reply = replies.ok("ENTRAR", name)
         try:
             return self._context.delivery.hand_over(
                 name, self.connection, lambda: self._context.registry.log_in(self, name, reply), claimant=self
@@ -328,7 +328,7 @@ class ChatSession:
             # Counted before it is acknowledged: a recipient who does not read gets no more
             # than max_pending, and all of them can be kept if the connection ends.
             message = self._reserve_live(recipient.name, sender, text)
-            index = self._deliver(recipient.connection, message.line(kept=False))
+            index = self._deliver(recipient.connection, replies.private(sender, text))
             self._private.setdefault(recipient.connection, []).append((index, message))
             self._reply("CHAT", recipient.name)
             return
@@ -340,7 +340,7 @@ class ChatSession:
         self.flush_output()
         self._context.delivery.after_store(self._context.mailbox.store(registered, sender, text))
         log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
-        self._deliver(self.connection, protocol.encode_line(protocol.format_stored_ok(registered)))
+        self._deliver(self.connection, replies.stored_ok(registered))
 
     def _reserve_live(self, recipient: str, sender: str, text: str) -> WaitingMessage:
         """:meth:`Mailbox.reserve` for a recipient online. Refused, it is tried once more
@@ -362,8 +362,8 @@ class ChatSession:
         self._reply("TODOS")
         history = None
         if registry.keeps_history:
-            history = protocol.encode_line(protocol.format_history(sender, time.time(), text))
-        data = protocol.encode_line(protocol.format_public(sender, text))
+            history = replies.history(sender, time.time(), text)
+        data = replies.public(sender, text)
         for recipient in registry.broadcast(self, history):
             self._deliver(recipient.connection, data)
 
@@ -371,12 +371,9 @@ class ChatSession:
         """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
         accounts = self._context.users.accounts()  # paid for already, by their count
         online = {protocol.name_key(name) for name in self._context.registry.names()}
-        lines = [
-            protocol.encode_line(protocol.format_account(
-                account.name, protocol.name_key(account.name) in online, account.last_seen
-            ))
-            for account in accounts
-        ]
+        lines = replies.accounts(
+            (account.name, protocol.name_key(account.name) in online, account.last_seen) for account in accounts
+        )
         self.flush_output()
         # In pieces: the whole answer may be more than max_queue, which limits
         # what waits unsent, not what a fast reader may be sent.
