@@ -525,7 +525,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         alice, bob = (self.session(context, name) for name in ("alice", "bob"))
         alice.handle_line(b"CHAT bob oi")  # found online: "OK CHAT bob" is in alice's batch
         bob.connection.close()  # bob leaves before alice's batch goes out
-        alice.flush_output()
+        alice.send_batch()
         self.assertEqual([m.text for m in mailbox.waiting("bob")], ["oi"])
 
     def test_in_the_outbox_when_the_recipient_is_dropped_it_goes_to_the_mailbox(self) -> None:
@@ -533,7 +533,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         alice, bob = (self.session(context, name, buffer=4096) for name in ("alice", "bob"))
         fill_until_backlog(bob.connection)  # bob reads nothing
         alice.handle_line(b"CHAT bob segredo")
-        alice.flush_output()  # accepted into bob's outbox; alice has her OK CHAT bob
+        alice.send_batch()  # accepted into bob's outbox; alice has her OK CHAT bob
         bob.connection.drop(Ending(Closer.SERVER, "test"))
         bob.end()
         bob.connection.finish()
@@ -548,7 +548,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         alice, old = self.session(context, "alice"), self.session(context, "bob", buffer=4096)
         fill_until_backlog(old.connection)  # bob reads nothing
         alice.handle_line(b"CHAT bob antes")
-        alice.flush_output()  # acknowledged, in bob's outbox
+        alice.send_batch()  # acknowledged, in bob's outbox
         claimed = threading.Semaphore(0)
         real_wait = context.mailbox.wait_until_landed
 
@@ -565,7 +565,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
             for _ in threads:
                 self.assertTrue(claimed.acquire(timeout=TIMEOUT))
             alice.handle_line(b"CHAT bob durante")  # the old connection takes no line: kept
-            alice.flush_output()
+            alice.send_batch()
             old.connection.drop(Ending(Closer.SERVER, "test"))  # as its thread ends it: "antes" back
             old.end()
             old.connection.finish()
@@ -594,7 +594,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         start.wait(TIMEOUT)
         try:
             session.handle_line(b"ENTRAR bob senha123")
-            session.flush_output()
+            session.send_batch()
         except SessionEnded:
             session.end()
             session.connection.finish()
@@ -603,6 +603,6 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         server_side, _ = socket_pair(self, buffer)
         session = ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
         session.handle_line(f"ENTRAR {name} senha123".encode())
-        session.flush_output()
+        session.send_batch()
         self.assertEqual(session.name, name)
         return session

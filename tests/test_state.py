@@ -798,7 +798,7 @@ class FloodRoom:
         """Every line the session sends itself for ``line`` (no ENTROU: nobody comes)."""
         self.connection.lines.clear()
         self.session.handle_line(line)
-        self.session.flush_output()
+        self.session.send_batch()
         return list(self.connection.lines)
 
 

@@ -6,13 +6,19 @@ message kept meanwhile is looked for under the same lock, so it either is
 among those handed over or finds its recipient online. A login's claim of
 its name is made under the same lock too, so a hand-over either is done
 before a newer claim or sees it and takes nothing. The mailbox only stores;
-this module decides when its messages go out, and formats them. Called by
-the chat sessions (login, private messages) only.
+this module decides when its messages go out (their lines come from
+:mod:`batchat.server.replies`).
+
+Owns :class:`Batch` too: what the lines of one recv produce, per connection,
+sent together at the end, one send per destination, the acknowledged private
+messages among them watched until written. Called by the chat service and the
+chat sessions only.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -162,3 +168,66 @@ class _LiveBatch:
         elif index < self._kept_from:
             self._delivery.keep_unwritten(self._messages[index:self._kept_from])
             self._kept_from = index
+
+
+class Batch:
+    """What the lines of one recv produce, per connection, sent by :meth:`send`: one
+    send per destination instead of one per line.
+
+    Owned by one session's reader thread (no lock). The read loop hands every
+    line of a recv to the session, which sends its batch once they are all
+    handled; a step that must see its earlier lines out first (a login, a
+    message kept offline, LISTA TODOS) calls :meth:`send` itself, mid-way.
+    """
+
+    __slots__ = ("_delivery", "_parts", "_private")
+
+    def __init__(self, delivery: Delivery) -> None:
+        self._delivery = delivery
+        self._parts: dict[Connection, list[bytes]] = {}
+        # The private messages among them, (index of their part, the message),
+        # counted by the mailbox until written, kept in it if they never are.
+        self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
+
+    def add(self, connection: Connection, data: bytes) -> int:
+        """Add encoded lines for ``connection``; the index of this part in its batch."""
+        parts = self._parts.get(connection)
+        if parts is None:
+            self._parts[connection] = [data]
+            return 0
+        parts.append(data)
+        return len(parts) - 1
+
+    def add_private(self, connection: Connection, data: bytes, message: WaitingMessage) -> None:
+        """Add an acknowledged private message: watched until written, kept if never."""
+        index = self.add(connection, data)
+        self._private.setdefault(connection, []).append((index, message))
+
+    @property
+    def holds_private(self) -> bool:
+        """Whether private messages wait here, unsent (so uncounted as written yet)."""
+        return bool(self._private)
+
+    def send(self) -> None:
+        """Send what was added since the last send, one send per connection."""
+        outgoing, self._parts = self._parts, {}
+        private, self._private = self._private, {}
+        for connection, parts in outgoing.items():
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            messages = private.get(connection)
+            if messages is None:
+                connection.send_encoded(data)
+            else:
+                self._send_watched(connection, data, parts, messages)
+
+    def _send_watched(
+        self, connection: Connection, data: bytes, parts: list[bytes], messages: list[tuple[int, WaitingMessage]]
+    ) -> None:
+        """Send ``data``, which holds acknowledged private messages: each one is counted
+        until its bytes reach the socket, and kept in the mailbox if they never do
+        (refused now, or thrown away with the outbox later)."""
+        ends = list(itertools.accumulate(map(len, parts)))
+        callbacks = self._delivery.watch([message for _, message in messages])
+        watchers = [(ends[index], callback) for (index, _), callback in zip(messages, callbacks)]
+        if not connection.send_encoded(data, watchers=watchers):
+            callbacks[0](False)  # the first never written keeps them all

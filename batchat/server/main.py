@@ -253,7 +253,7 @@ class ChatServer:
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
             try:
-                session.flush_output()  # the replies to the last lines read, SAIR's among them
+                session.send_batch()  # the replies to the last lines read, SAIR's among them
             finally:  # whatever happened above, the session must not stay online
                 session.end()
                 connection.finish()

@@ -10,7 +10,6 @@ thread only.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from batchat import prices
 from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
-from batchat.server.delivery import Delivery
+from batchat.server.delivery import Batch, Delivery
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.framing import LineTooLong
 from batchat.server.limits import limit_error, Limits, RateLimiter, TokenBucket
@@ -73,14 +72,9 @@ class ChatSession:
         self._replaced = threading.Event()  # set by the registry on a newer login
         self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
         self._flood_strikes = 0  # lines refused in a row for flooding
-        # What this session's lines produce, per connection, sent together by
-        # flush_output() once everything received in one recv() is handled:
-        # one send per destination instead of one per line. Only the session's
-        # own reader thread touches it.
-        self._outgoing: dict[Connection, list[bytes]] = {}
-        # The private messages among them, (index of their part, the message),
-        # counted by the mailbox until written, kept in it if they never are.
-        self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
+        # What this session's lines produce, sent once every line of a recv is
+        # handled (see handle_lines). Only the session's own reader thread touches it.
+        self._batch = Batch(context.delivery)
 
     def mark_replaced(self) -> None:
         """A newer login of the same account claimed our name: execute nothing more, and
@@ -95,8 +89,22 @@ class ChatSession:
         error = ProtocolError(ErrorCode.SESSION_REPLACED, "Sua conta entrou em outra conexão; esta será encerrada.")
         self.connection.enqueue(replies.error(error))
 
+    def handle_lines(self, lines: list[bytes | LineTooLong]) -> None:
+        """Handle the lines of one recv, then send what they produced: one send per
+        destination. Raises :class:`SessionEnded` when the session must end (what the
+        lines before produced is sent all the same)."""
+        try:
+            for raw in lines:
+                if not self.connection.accepting:
+                    # No reply can reach the client now: nothing more gets done as if one had.
+                    raise SessionEnded(Closer.SERVER, "a conexão já estava sendo fechada")
+                self.handle_line(raw)
+        finally:
+            self._batch.send()
+
     def handle_line(self, raw: bytes | LineTooLong) -> None:
-        """Decode, parse and execute one framed line; protocol errors become ``ERRO`` replies.
+        """Decode, parse and execute one framed line into the batch; protocol errors become
+        ``ERRO`` replies. :meth:`handle_lines` is the read loop's way in.
 
         Raises :class:`SessionEnded` when the session must end.
         """
@@ -132,39 +140,12 @@ class ChatSession:
     def send_error(self, error: ProtocolError) -> None:
         self._deliver(self.connection, replies.error(error))
 
-    def flush_output(self) -> None:
-        """Send what the lines handled since the last flush produced, one send per connection."""
-        outgoing, self._outgoing = self._outgoing, {}
-        private, self._private = self._private, {}
-        for connection, parts in outgoing.items():
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            messages = private.get(connection)
-            if messages is None:
-                connection.send_encoded(data)
-            else:
-                self._send_watched(connection, data, parts, messages)
-
-    def _send_watched(
-        self, connection: Connection, data: bytes, parts: list[bytes], messages: list[tuple[int, WaitingMessage]]
-    ) -> None:
-        """Send ``data``, which holds acknowledged private messages: each one is counted
-        until its bytes reach the socket, and kept in the mailbox if they never do
-        (refused now, or thrown away with the outbox later)."""
-        ends = list(itertools.accumulate(map(len, parts)))
-        callbacks = self._context.delivery.watch([message for _, message in messages])
-        watchers = [(ends[index], callback) for (index, _), callback in zip(messages, callbacks)]
-        if not connection.send_encoded(data, watchers=watchers):
-            callbacks[0](False)  # the first never written keeps them all
+    def send_batch(self) -> None:
+        """Send what the lines handled since the last send produced, one send per connection."""
+        self._batch.send()
 
     def _deliver(self, connection: Connection, data: bytes) -> int:
-        """Add encoded lines for ``connection`` to the batch :meth:`flush_output` sends;
-        the index of this part in that connection's batch."""
-        parts = self._outgoing.get(connection)
-        if parts is None:
-            self._outgoing[connection] = [data]
-            return 0
-        parts.append(data)
-        return len(parts) - 1
+        return self._batch.add(connection, data)
 
     def _price(self, command: protocol.Command) -> int:
         """The flood tokens ``command`` costs now: :func:`batchat.prices.line_price`, with the
@@ -266,7 +247,7 @@ class ChatSession:
         # ends the reply, go into our outbox before we become visible, so they
         # precede any live message to us; and they leave only once we are
         # visible, so a client that reads OK ENTRAR can at once be written to.
-        self.flush_output()
+        self._batch.send()
         self._take_over(registered)
         self._wait_for_what_comes_back(registered)
         replaced = self._hand_over(registered)
@@ -328,8 +309,7 @@ class ChatSession:
             # Counted before it is acknowledged: a recipient who does not read gets no more
             # than max_pending, and all of them can be kept if the connection ends.
             message = self._reserve_live(recipient.name, sender, text)
-            index = self._deliver(recipient.connection, replies.private(sender, text))
-            self._private.setdefault(recipient.connection, []).append((index, message))
+            self._batch.add_private(recipient.connection, replies.private(sender, text), message)
             self._reply("CHAT", recipient.name)
             return
         registered = self._context.users.registered_name(recipient_name)
@@ -337,7 +317,7 @@ class ChatSession:
             raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
         # Our earlier lines first: the recipient may come online while this is
         # stored, and get it at once.
-        self.flush_output()
+        self._batch.send()
         self._context.delivery.after_store(self._context.mailbox.store(registered, sender, text))
         log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
         self._deliver(self.connection, replies.stored_ok(registered))
@@ -350,9 +330,9 @@ class ChatSession:
         try:
             return mailbox.reserve(recipient, sender, text, online=True)
         except ProtocolError as error:
-            if error.code is not ErrorCode.MAILBOX_FULL or not self._private:
+            if error.code is not ErrorCode.MAILBOX_FULL or not self._batch.holds_private:
                 raise
-        self.flush_output()
+        self._batch.send()
         return mailbox.reserve(recipient, sender, text, online=True)
 
     def _broadcast(self, command: protocol.Broadcast) -> None:
@@ -374,7 +354,7 @@ class ChatSession:
         lines = replies.accounts(
             (account.name, protocol.name_key(account.name) in online, account.last_seen) for account in accounts
         )
-        self.flush_output()
+        self._batch.send()
         # In pieces: the whole answer may be more than max_queue, which limits
         # what waits unsent, not what a fast reader may be sent.
         for start in range(0, len(lines), LIST_CHUNK):
