@@ -11,8 +11,8 @@ this module decides when its messages go out (their lines come from
 
 Owns :class:`Batch` too: what the lines of one recv produce, per connection,
 sent together at the end, one send per destination, the acknowledged private
-messages among them watched until written. Called by the chat service and the
-chat sessions only.
+messages among them watched until written. Called by the chat service (and
+each session, for its batch) only.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limi
 from batchat.server.mailbox import Mailbox
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
-from batchat.server.session import ChatSession, ServerContext
+from batchat.server.chat import ServerContext
+from batchat.server.session import ChatSession
 from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT, TlsSettings

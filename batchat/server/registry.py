@@ -2,8 +2,9 @@
 
 Owns :class:`SessionRegistry` (connections, names online, the public
 history) and the :class:`PresenceJournal` of ``ENTROU``/``SAIU`` notices it
-writes under its lock. Called by the chat sessions and the server. It knows
-sessions only through the small :class:`Member` interface.
+writes under its lock. Called by the chat service and the server. It knows
+sessions only through the small :class:`Member` interface, which the chat
+service uses too.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ log = logging.getLogger(__name__)
 
 
 class Member(Protocol):
-    """What the registry needs of a session: its connection, its name once logged in,
-    and a way to tell it a newer login of the same account replaced it (called under
-    the registry's lock: it may queue, never send)."""
+    """What the registry and the chat service need of a session: its connection, its
+    name once logged in (set by ``ChatService.log_in``), and a way to tell it a newer
+    login of the same account replaced it (called under the registry's lock: it may
+    queue, never send)."""
 
     connection: Connection
     name: str | None
