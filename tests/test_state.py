@@ -520,19 +520,17 @@ class FakeConnection:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.presence_seen = 0
-        self._journal: presence.PresenceJournal | None = None
+        self._feed: presence.PresenceCursor | None = None
         self._lock = threading.Lock()  # the registry's own thread delivers too
 
-    def follow_presence(self, journal: presence.PresenceJournal, start: int) -> None:
+    def follow(self, feed: presence.PresenceCursor) -> None:
         with self._lock:
-            self._journal, self.presence_seen = journal, start
+            self._feed = feed
 
-    def catch_up(self) -> None:
+    def pull_feed(self) -> None:
         with self._lock:
-            if self._journal is not None:
-                data, self.presence_seen = self._journal.since(self.presence_seen)
-                self.lines += data.decode("utf-8").splitlines()
+            if self._feed is not None:
+                self.lines += self._feed.take().decode("utf-8").splitlines()
 
     def enqueue(self, data: bytes, *, bounded: bool = True) -> bool:
         with self._lock:
@@ -953,12 +951,12 @@ class ConnectionTest(unittest.TestCase):
         journal = presence.PresenceJournal()
         journal.append(b"SAIU carol\n")
         connection = self.connection()
-        connection.follow_presence(journal, journal.end)  # not what came before following
+        connection.follow(presence.PresenceCursor(journal, journal.end))  # not what came before following
         journal.append(b"ENTROU bob\n")
         self.assertTrue(connection.send_line("MSG bob oi"))
         self.assertEqual(self.peer.recv(100), b"ENTROU bob\nMSG bob oi\n")
         journal.append(b"SAIU bob\n")
-        connection.catch_up()
+        connection.pull_feed()
         self.assertEqual(self.peer.recv(100), b"SAIU bob\n")
 
     def test_enqueue_sends_nothing_until_flush(self) -> None:

@@ -14,13 +14,13 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import protocol
 from batchat import tls_bytes
 from batchat.locks import tiered_lock
 from batchat.server import os_support, tiers
 from batchat.server.ending import Closer, Ending
-from batchat.server.presence import PresenceJournal
 from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,19 @@ QUEUE_FULL = Ending(Closer.LIMIT, "da fila de saída (--max-queue), pois o clien
 
 # (offset in the data where a part ends, its on_written callback): see Connection.enqueue.
 Watchers = Sequence[tuple[int, Callable[[bool], None]]]
+
+
+class Feed(Protocol):
+    """Bytes a connection puts before anything else it enqueues (the presence notices:
+    ``batchat.server.presence.PresenceCursor``), so they precede what follows them."""
+
+    def ready(self) -> bool:
+        """Whether bytes wait (a hint, read without the connection's lock)."""
+        ...
+
+    def take(self) -> bytes:
+        """The bytes waiting (``b""``: none); called under the connection's lock."""
+        ...
 
 
 class Connection:
@@ -85,8 +98,7 @@ class Connection:
         self._writer: threading.Thread | None = None  # alive only while there is a backlog
         self._closing = False  # no more lines are accepted
         self._shut = False  # closed and flushed: the socket was shut down
-        self._presence: PresenceJournal | None = None  # followed while logged in
-        self.presence_seen = 0  # journal index of the next notice to send
+        self._feed: Feed | None = None  # taken before anything enqueued (presence, once logged in)
         self._tls: tls_bytes.TlsEndpoint | None = None
         self._awaiting_tls = False  # a TLS handshake is under way: no line may go out yet
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
@@ -140,8 +152,8 @@ class Connection:
     ) -> bool:
         """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
 
-        Presence notices not yet sent go first, so they precede what follows
-        them. ``False`` if not accepted: closing, or over ``max_queue`` (the
+        The feed's bytes (:meth:`follow`) go first, so they precede what
+        follows them. ``False`` if not accepted: closing, or over ``max_queue`` (the
         client is then dropped at the next flush). ``bounded=False`` lets
         ``data`` past ``max_queue``, for what the caller bounds itself: the
         kept messages and history at login, which must never lock anyone out;
@@ -154,8 +166,8 @@ class Connection:
         with self._lock:
             if self._closing or self._awaiting_tls:
                 return False
-            self._catch_up_locked()
-            if self._closing:  # the catch-up found the TLS session broken
+            self._take_feed_locked()
+            if self._closing:  # the feed's bytes found the TLS session broken
                 return False
             # The cheap test first (every message passes here): exempt bytes only lower the count.
             over = self._max_queue and self._queued + len(data) > self._max_queue
@@ -249,31 +261,29 @@ class Connection:
             due.append(self._watchers.popleft()[1])
         return due
 
-    def follow_presence(self, journal: PresenceJournal, start: int) -> None:
-        """From now on, send the notices of ``journal`` from index ``start`` on."""
+    def follow(self, feed: Feed) -> None:
+        """From now on, put ``feed``'s bytes before anything else enqueued."""
         with self._lock:
-            self._presence = journal
-            self.presence_seen = start
+            self._feed = feed
 
-    def catch_up(self) -> None:
-        """Send the presence notices this client has not had yet."""
-        journal = self._presence
-        if journal is None or self.presence_seen >= journal.end:  # racy, but only a shortcut
+    def pull_feed(self) -> None:
+        """Send what the feed holds, if anything (the presence thread's pass)."""
+        feed = self._feed
+        if feed is None or not feed.ready():  # racy, but only a shortcut: checked again below
             return
         with self._lock:
             if self._closing:
                 return
-            self._catch_up_locked()
+            self._take_feed_locked()
             overflow = self._over_limit_locked(0)
         if overflow:
             self.drop(QUEUE_FULL)
         else:
             self.flush()
 
-    def _catch_up_locked(self) -> None:
-        journal = self._presence
-        if journal is not None and self.presence_seen < journal.end:
-            data, self.presence_seen = journal.since(self.presence_seen)
+    def _take_feed_locked(self) -> None:
+        feed = self._feed
+        if feed is not None and (data := feed.take()):
             self._append_locked(data)
 
     def flush(self) -> None:

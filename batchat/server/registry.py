@@ -21,7 +21,7 @@ from batchat.locks import tiered_lock
 from batchat.server import replies, tiers
 from batchat.server.connection import Connection
 from batchat.server.limits import RateLimiter
-from batchat.server.presence import PresenceJournal
+from batchat.server.presence import PresenceCursor, PresenceJournal
 from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class SessionRegistry:
         self._connections: set[Connection] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._presence = PresenceJournal()
+        self._cursors: dict[str, PresenceCursor] = {}  # name key -> its holder's place in _presence
         self._history: collections.deque[bytes] = collections.deque(maxlen=history)
         self._presence_changed = threading.Event()
         self._closed = threading.Event()
@@ -185,7 +186,8 @@ class SessionRegistry:
             elif self._held.pop(key, None) is None:  # else back before anyone heard it left
                 self._presence.append(replies.joined(name))
             # From here on, it hears of everyone else (and not of itself).
-            session.connection.follow_presence(self._presence, self._presence.end)
+            cursor = self._cursors[key] = PresenceCursor(self._presence, self._presence.end)
+            session.connection.follow(cursor)
         self._presence_changed.set()
         return replaced
 
@@ -202,6 +204,7 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
+            del self._cursors[key]
             if self._departures.spend(key):
                 self._presence.append(replies.left(name))
             else:  # leaving again and again: say it only if it stays away (release_departures)
@@ -226,11 +229,11 @@ class SessionRegistry:
         # list(values()) is one C call: atomic under the GIL, and under the dict's
         # own lock in free-threaded CPython; a session missed here catches up later.
         for session in list(self._by_name.values()):
-            session.connection.catch_up()
+            session.connection.pull_feed()
         if self._presence.kept <= FORGET_AFTER:
             return  # not worth a pass over every session under the lock
         with self._lock:
-            seen = (session.connection.presence_seen for session in self._by_name.values())
+            seen = (cursor.seen for cursor in self._cursors.values())
             self._presence.forget_before(min(seen, default=self._presence.end))
 
     def _deliver_presence_forever(self) -> None:
