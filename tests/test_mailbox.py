@@ -22,7 +22,7 @@ from batchat.server import mailbox as mailbox_module
 from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
-from batchat.server.delivery import Delivery
+from batchat.server.delivery import Delivery, enqueue_watched, send_watched
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, MailboxError
@@ -345,7 +345,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.outcomes: list[bool] = []
 
     def test_told_once_written(self) -> None:
-        self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
+        enqueue_watched(self.connection, b"MSG a oi\n", [(9, self.outcomes.append)])
         self.assertEqual(self.outcomes, [], "queued is not written")
         self.connection.flush()
         self.assertEqual(self.outcomes, [True])
@@ -353,7 +353,7 @@ class ConnectionCallbackTest(unittest.TestCase):
 
     def test_told_never_when_dropped_first(self) -> None:
         fill_until_backlog(self.connection)
-        self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
+        enqueue_watched(self.connection, b"MSG a oi\n", [(9, self.outcomes.append)])
         self.connection.flush()
         self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
@@ -364,7 +364,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         told: list[tuple[str, bool]] = []
         watchers = [(len(short), lambda written: told.append(("short", written))),
                     (len(short) + len(long), lambda written: told.append(("long", written)))]
-        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        self.assertTrue(send_watched(self.connection, short + long, watchers))
         self.assertEqual(told, [("short", True)], "the socket took the short one, not all of the long one")
         self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
@@ -376,7 +376,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         told: list[tuple[str, bool]] = []
         watchers = [(len(short), lambda written: told.append(("short", written))),
                     (len(short) + len(long), lambda written: told.append(("long", written)))]
-        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        self.assertTrue(send_watched(self.connection, short + long, watchers))
         tail = b""
         for _ in range(100_000):  # read until the short one is through: the writer is in the long one
             if short in tail:
@@ -415,7 +415,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         reader = threading.Thread(target=lambda: received.append(read_until_closed(peer)))
         reader.start()  # reads what the writer drains, until it shuts the socket down
         self.addCleanup(reader.join, TIMEOUT)
-        sender = threading.Thread(target=connection.send_encoded, args=(short + long,), kwargs={"watchers": watchers})
+        sender = threading.Thread(target=send_watched, args=(connection, short + long, watchers))
         sender.start()
         self.addCleanup(sender.join, TIMEOUT)
         self.addCleanup(release.set)

@@ -9,7 +9,9 @@ before a newer claim or sees it and takes nothing. The mailbox only stores;
 this module decides when its messages go out (their lines come from
 :mod:`batchat.server.replies`).
 
-Owns :class:`Batch` too: what the lines of one recv produce, per connection,
+Owns :class:`Receipts` too, the connections' write-progress listener that
+turns a mark reached (or never) into a callback with ``True`` (or
+``False``), and :class:`Batch`: what the lines of one recv produce, per connection,
 sent together at the end, one send per destination, the acknowledged private
 messages among them watched until written. Called by the chat service (and
 each session, for its batch) only.
@@ -22,7 +24,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import protocol
 from batchat.locks import tiered_lock
@@ -34,6 +36,49 @@ from batchat.server.registry import Member, SessionRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+Watchers = list[tuple[int, Callable[[bool], None]]]  # (offset where a part ends, its callback)
+
+
+class Receipts:
+    """A connection's :class:`batchat.server.connection.WriteProgress`: its marks are
+    callbacks, told ``True`` once their bytes were written, ``False`` if they never
+    will be. Stateless (one for all connections); a bug in a callback must not kill
+    the thread that sends."""
+
+    def written(self, tokens: list[object]) -> None:
+        _run_callbacks(tokens, True)
+
+    def ended(self, written: list[object], unwritten: list[object]) -> None:
+        _run_callbacks(written, True)
+        _run_callbacks(unwritten, False)
+
+
+RECEIPTS = Receipts()
+
+
+def _run_callbacks(callbacks: list[Any], written: bool) -> None:
+    for callback in callbacks:
+        try:
+            callback(written)
+        except Exception:
+            log.exception("Erro inesperado ao confirmar um envio.")
+
+
+def enqueue_watched(connection: Connection, data: bytes, watchers: Watchers, *, bounded: bool = True) -> bool:
+    """:meth:`Connection.enqueue` with a callback per part: ``callback(True)`` once its
+    bytes are written to the socket, ``callback(False)`` if they never will be; never
+    while a lock of the connection is held."""
+    connection.progress = RECEIPTS  # the one listener of every connection
+    return connection.enqueue(data, bounded=bounded, marks=watchers)
+
+
+def send_watched(connection: Connection, data: bytes, watchers: Watchers) -> bool:
+    """:func:`enqueue_watched`, then the send."""
+    accepted = enqueue_watched(connection, data, watchers)
+    connection.flush()
+    return accepted
 
 
 class Delivery:
@@ -131,7 +176,7 @@ class Delivery:
                 data += replies.waiting_count(len(messages))
             else:
                 data = b"".join(replies.private(m.sender, m.text) for m in messages)
-            accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
+            accepted = enqueue_watched(connection, data, [(len(data), settle)], bounded=not kept)
         finally:
             if not accepted:
                 self._mailbox.put_back(recipient, messages)  # they wait for the next login
@@ -229,5 +274,5 @@ class Batch:
         ends = list(itertools.accumulate(map(len, parts)))
         callbacks = self._delivery.watch([message for _, message in messages])
         watchers = [(ends[index], callback) for (index, _), callback in zip(messages, callbacks)]
-        if not connection.send_encoded(data, watchers=watchers):
+        if not send_watched(connection, data, watchers):
             callbacks[0](False)  # the first never written keeps them all
