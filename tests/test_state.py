@@ -765,7 +765,7 @@ class RecordingConnection(FakeConnection):
 
     ip, port = "127.0.0.1", 1
 
-    def send_encoded(self, data: bytes, on_written: object = None, *, only_if_lost: bool = False) -> bool:
+    def send_encoded(self, data: bytes, *, marks: object = ()) -> bool:
         return self.enqueue(data)
 
 

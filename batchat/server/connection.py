@@ -123,7 +123,8 @@ class Connection:
 
     @property
     def accepting(self) -> bool:
-        """Whether lines are still accepted (a racy hint: the answer may change at once)."""
+        """Whether lines are still accepted (a racy hint, checked again under the lock by
+        :meth:`enqueue`: see the unlocked reads in :mod:`batchat.server.tiers`)."""
         return not self._closing
 
     def send_line(self, line: str) -> bool:

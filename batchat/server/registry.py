@@ -66,7 +66,7 @@ class SessionRegistry:
     :meth:`broadcast`, :meth:`close`. Methods return copies.
 
     Writes take the lock; :meth:`find`, on every private message's path, reads
-    without it (a single dict operation is atomic under the GIL). Messages are
+    without it, as do a few other hints (listed in :mod:`batchat.server.tiers`). Messages are
     sent after the lock is released, by the caller. Presence notices
     (``ENTROU``/``SAIU``) go into a :class:`PresenceJournal` under the lock, so
     a fast log-out and log-in of one name reach everyone in that order; a
