@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"batchat.server.delivery", "batchat.client.threads"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},
-    {"batchat.server.read_loop"},
+    {"batchat.server.read_loop", "batchat.server.options"},
     {"batchat.server.main"},
     {"servidor", "cliente"},
 ]

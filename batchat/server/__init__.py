@@ -3,7 +3,7 @@ r"""The BatChat server: ``python3 servidor.py`` calls :func:`batchat.server.main
 Each module owns one thing and says so in its docstring, with who may call
 it. Imports only go down (``tests/test_layers.py`` checks it)::
 
-    main -> read_loop -> session -> chat -> delivery -> registry -> connection -> presence
+    main -> options, read_loop -> session -> chat -> delivery -> registry -> connection -> presence
                                           \-> accounts, mailbox, limits, storage, tls_handshake, ending
                   every module that sends -> replies (the one place that encodes server lines)
 

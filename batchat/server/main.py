@@ -1,4 +1,4 @@
-"""BatChat's server: options, start-up, the accept loop and shutdown.
+"""BatChat's server: start-up, the accept loop and shutdown (its options: ``batchat.server.options``).
 
 ``python3 servidor.py`` checks the Python version and calls :func:`main`.
 The flow, top to bottom (imports only go down):
@@ -21,7 +21,6 @@ anything else is logged with its traceback and the server keeps serving.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import ipaddress
 import logging
@@ -32,32 +31,29 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import protocol
-from batchat import cli
 from batchat.server import os_support, replies
-from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST, UserStore
+from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
 from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
+from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
 from batchat.server.chat import ServerContext
 from batchat.server.session import ChatSession
 from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
 from batchat.server.timing import DEFAULT_TIMING, Timing
-from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT, TlsSettings
+from batchat.server.tls_handshake import TlsSettings
 
 log = logging.getLogger(__name__)
 # The "ready" and "stopped" lines are shown whatever --log-level says.
 status_log = logging.getLogger("batchat.status")
-
-
-DEFAULT_PORT = 5050
 
 
 # socketserver's 5 drops connections when a class connects at once; a storm of
@@ -86,11 +82,6 @@ SWITCH_INTERVAL = 0.05
 # code, never inside select(): wake up now and then so Ctrl-C is heard there.
 ACCEPT_WAKE = 0.5
 
-
-DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
-
-
-MAX_HISTORY = 10_000
 
 
 SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
@@ -344,123 +335,6 @@ def link_failure(error: OSError) -> Ending:
     if isinstance(error, TimeoutError):  # keep-alive probes, or data, never acknowledged
         return Ending(Closer.LINK, "o cliente parou de responder")
     return Ending(Closer.LINK, f"erro de conexão ({error.strerror or error})")
-
-
-def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], Any]:
-    """argparse type: a finite number from 0 to ``maximum``."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
-        if not (math.isfinite(value) and 0 <= value <= maximum):
-            raise argparse.ArgumentTypeError(f"deve estar entre 0 e {maximum:g}, não {text}")
-        return value
-
-    return parse
-
-
-def _timing(text: str) -> Timing:
-    """argparse type for the hidden ``--timing``: see :meth:`Timing.parse`."""
-    try:
-        return Timing.parse(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
-
-
-# (option, type, largest value, help) for each field of Limits, in --help order.
-# TCP_KEEPIDLE takes at most 32767 s; other maxima only keep values sane.
-_LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
-    # A message line must fit in what clients accept from a server, prefix and names included.
-    ("max_line", int, protocol.MAX_SERVER_LINE // 2, "bytes por linha, contando a quebra de linha"),
-    ("max_queue", int, 2**30, "bytes esperando envio para um cliente; além disso ele é desconectado"),
-    ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
-    ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
-    ("login_rate", int, 1e6, "logins errados por minuto, por conta e IP (e 4 vezes isso por IP)"),
-    ("login_attempts", int, 1e6, "tentativas de login (ENTRAR) por minuto por IP, certas ou erradas"),
-    ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
-    ("max_clients", int, 1e7, "conexões ao todo"),
-    ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
-    ("login_timeout", float, 86400, "segundos que uma conexão que ainda não entrou (ENTRAR) pode passar "
-     "sem enviar uma linha completa; cada linha recomeça a contagem"),
-    ("login_cap", float, 86400, "segundos para entrar (ENTRAR) desde a conexão, por mais linhas que o cliente envie"),
-    ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
-    ("max_pending", int, 1e6, "mensagens privadas esperando por um usuário (guardadas, ou confirmadas e "
-     "ainda não escritas na conexão dele); além disso, CAIXA_CHEIA"),
-]
-
-
-def parse_arguments(argv: list[str] | None = None) -> Any:
-    parser = cli.PortugueseArgumentParser(
-        "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
-        "Nos limites, 0 desliga o limite.",
-    )
-    _add_server_options(parser)
-    _add_limit_options(parser)
-    args = parser.parse_args(argv)
-    if args.flood_rate and not args.flood_burst:
-        parser.error("--flood-burst deve ser 1 ou mais quando --flood-rate está ligado")
-    if (args.tls_cert is None) != (args.tls_key is None):
-        parser.error("--tls-cert e --tls-key vão juntos")
-    if args.tls_cert is not None and not args.tls_timeout:
-        parser.error("--tls-timeout deve ser maior que 0")
-    if args.mailbox is None:
-        args.mailbox = args.users.parent / "mailbox.sqlite3"
-    return args
-
-
-def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
-    parser.option(
-        "--host", default="0.0.0.0",
-        help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta, "
-        ":: aceita IPv6 e IPv4",
-    )
-    parser.option(
-        "--port", type=cli.port_number, default=DEFAULT_PORT,
-        help="porta TCP; 0 escolhe uma porta livre e a mostra",
-    )
-    parser.option("--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir")
-    parser.option(
-        "--mailbox", type=Path,
-        help="arquivo SQLite das mensagens guardadas para quem está offline "
-        "(padrão: mailbox.sqlite3 na pasta de --users)",
-    )
-    parser.option(
-        "--history", type=_bounded(int, MAX_HISTORY), default=DEFAULT_HISTORY, metavar="N",
-        help="mensagens públicas (TODOS) mostradas a quem entra; 0 desliga",
-    )
-    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
-    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
-    parser.option(
-        "--tls-timeout", type=_bounded(float, 3600), default=DEFAULT_TLS_TIMEOUT, metavar="S",
-        help="segundos que um cliente tem para completar o handshake TLS",
-    )
-    parser.option(
-        "--hash-cost", type=int, default=DEFAULT_HASH_COST, choices=range(1, MAX_HASH_COST + 1), metavar="N",
-        help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
-    )
-    parser.option(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"
-    )
-    # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
-    parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)
-
-
-def _add_limit_options(parser: cli.PortugueseArgumentParser) -> None:
-    defaults = Limits()
-    for name, kind, maximum, text in _LIMIT_OPTIONS:
-        parser.option(
-            "--" + name.replace("_", "-"),
-            type=_bounded(kind, maximum),
-            default=getattr(defaults, name),
-            metavar="N",
-            help=text,
-        )
-
-
-def limits_from(args: Any) -> Limits:
-    return Limits(**{field.name: getattr(args, field.name) for field in fields(Limits)})
 
 
 def listen_problem(host: str, port: int, error: OSError) -> str:

@@ -1,0 +1,148 @@
+"""The server's command-line options, in Portuguese, and the limits they set.
+
+Owns :func:`parse_arguments` (with the hidden ``--timing`` of the tests) and
+:func:`limits_from`. Pure: no socket, no file. Called by
+:mod:`batchat.server.main` (and the tests, through it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import protocol
+from batchat import cli
+from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST
+from batchat.server.limits import Limits
+from batchat.server.timing import DEFAULT_TIMING, Timing
+from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT
+
+
+DEFAULT_PORT = 5050
+
+
+DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
+
+
+MAX_HISTORY = 10_000
+
+
+def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], Any]:
+    """argparse type: a finite number from 0 to ``maximum``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
+        if not (math.isfinite(value) and 0 <= value <= maximum):
+            raise argparse.ArgumentTypeError(f"deve estar entre 0 e {maximum:g}, não {text}")
+        return value
+
+    return parse
+
+
+def _timing(text: str) -> Timing:
+    """argparse type for the hidden ``--timing``: see :meth:`Timing.parse`."""
+    try:
+        return Timing.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
+
+
+# (option, type, largest value, help) for each field of Limits, in --help order.
+# TCP_KEEPIDLE takes at most 32767 s; other maxima only keep values sane.
+_LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
+    # A message line must fit in what clients accept from a server, prefix and names included.
+    ("max_line", int, protocol.MAX_SERVER_LINE // 2, "bytes por linha, contando a quebra de linha"),
+    ("max_queue", int, 2**30, "bytes esperando envio para um cliente; além disso ele é desconectado"),
+    ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
+    ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
+    ("login_rate", int, 1e6, "logins errados por minuto, por conta e IP (e 4 vezes isso por IP)"),
+    ("login_attempts", int, 1e6, "tentativas de login (ENTRAR) por minuto por IP, certas ou erradas"),
+    ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
+    ("max_clients", int, 1e7, "conexões ao todo"),
+    ("max_per_ip", int, 1e7, "conexões a partir de um mesmo IP"),
+    ("login_timeout", float, 86400, "segundos que uma conexão que ainda não entrou (ENTRAR) pode passar "
+     "sem enviar uma linha completa; cada linha recomeça a contagem"),
+    ("login_cap", float, 86400, "segundos para entrar (ENTRAR) desde a conexão, por mais linhas que o cliente envie"),
+    ("idle_timeout", float, 32767, "segundos de silêncio até o servidor testar se o cliente ainda existe"),
+    ("max_pending", int, 1e6, "mensagens privadas esperando por um usuário (guardadas, ou confirmadas e "
+     "ainda não escritas na conexão dele); além disso, CAIXA_CHEIA"),
+]
+
+
+def parse_arguments(argv: list[str] | None = None) -> Any:
+    parser = cli.PortugueseArgumentParser(
+        "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
+        "Nos limites, 0 desliga o limite.",
+    )
+    _add_server_options(parser)
+    _add_limit_options(parser)
+    args = parser.parse_args(argv)
+    if args.flood_rate and not args.flood_burst:
+        parser.error("--flood-burst deve ser 1 ou mais quando --flood-rate está ligado")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert e --tls-key vão juntos")
+    if args.tls_cert is not None and not args.tls_timeout:
+        parser.error("--tls-timeout deve ser maior que 0")
+    if args.mailbox is None:
+        args.mailbox = args.users.parent / "mailbox.sqlite3"
+    return args
+
+
+def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
+    parser.option(
+        "--host", default="0.0.0.0",
+        help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta, "
+        ":: aceita IPv6 e IPv4",
+    )
+    parser.option(
+        "--port", type=cli.port_number, default=DEFAULT_PORT,
+        help="porta TCP; 0 escolhe uma porta livre e a mostra",
+    )
+    parser.option("--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir")
+    parser.option(
+        "--mailbox", type=Path,
+        help="arquivo SQLite das mensagens guardadas para quem está offline "
+        "(padrão: mailbox.sqlite3 na pasta de --users)",
+    )
+    parser.option(
+        "--history", type=_bounded(int, MAX_HISTORY), default=DEFAULT_HISTORY, metavar="N",
+        help="mensagens públicas (TODOS) mostradas a quem entra; 0 desliga",
+    )
+    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
+    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
+    parser.option(
+        "--tls-timeout", type=_bounded(float, 3600), default=DEFAULT_TLS_TIMEOUT, metavar="S",
+        help="segundos que um cliente tem para completar o handshake TLS",
+    )
+    parser.option(
+        "--hash-cost", type=int, default=DEFAULT_HASH_COST, choices=range(1, MAX_HASH_COST + 1), metavar="N",
+        help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
+    )
+    parser.option(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"
+    )
+    # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
+    parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)
+
+
+def _add_limit_options(parser: cli.PortugueseArgumentParser) -> None:
+    defaults = Limits()
+    for name, kind, maximum, text in _LIMIT_OPTIONS:
+        parser.option(
+            "--" + name.replace("_", "-"),
+            type=_bounded(kind, maximum),
+            default=getattr(defaults, name),
+            metavar="N",
+            help=text,
+        )
+
+
+def limits_from(args: Any) -> Limits:
+    return Limits(**{field.name: getattr(args, field.name) for field in fields(Limits)})
