@@ -28,7 +28,7 @@ from unittest import mock
 import protocol
 from batchat.client import threads as cliente
 from batchat.client import main as client_main, flow, link, screen
-from batchat.server import main as server
+from batchat.server import options as server_options
 from batchat.client import terminal
 from batchat.server.limits import TokenBucket
 from batchat.client.render import Shown, Style
@@ -833,7 +833,7 @@ class HostileServerTest(FakeServerTestCase):
 
 def servidor_max_line() -> int:
     """The largest --max-line the server accepts."""
-    (maximum,) = [maximum for name, _, maximum, _ in server._LIMIT_OPTIONS if name == "max_line"]
+    (maximum,) = [maximum for name, _, maximum, _ in server_options._LIMIT_OPTIONS if name == "max_line"]
     return int(maximum)
 
 
