@@ -764,6 +764,7 @@ class RecordingConnection(FakeConnection):
     """A FakeConnection a ChatSession can send to."""
 
     ip, port = "127.0.0.1", 1
+    accepting = True
 
     def send_encoded(self, data: bytes, *, marks: object = ()) -> bool:
         return self.enqueue(data)
@@ -987,3 +988,54 @@ class ConnectionTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChatServiceTest(unittest.TestCase):
+    """The chat rules need of a session only the Member interface: a name, a connection
+    and mark_replaced (no ChatSession here). What goes to others lands in the caller's
+    batch, one line each, encoded once; nothing is sent before the batch is."""
+
+    def setUp(self) -> None:
+        from batchat.server.mailbox import Mailbox
+
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.registry = SessionRegistry()
+        self.addCleanup(self.registry.close)
+        mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100)
+        self.addCleanup(mailbox.close)
+        users = mock.MagicMock()
+        users.registered_name.side_effect = lambda name: name if name in ("alice", "bob", "carol") else None
+        self.context = ServerContext(users, self.registry, mailbox, Limits(), *(RateLimiter(0) for _ in range(3)))
+        self.members = {name: FakeSession(name) for name in ("alice", "bob", "carol")}
+        for member in self.members.values():
+            member.connection = RecordingConnection()
+            self.registry.log_in(member, member.name)  # type: ignore[arg-type]
+            member.connection.lines.clear()
+
+    def batch(self) -> object:
+        from batchat.server.delivery import Batch
+
+        return Batch(self.context.delivery)
+
+    def test_a_private_message_goes_to_its_recipient_only_when_the_batch_is_sent(self) -> None:
+        batch = self.batch()
+        outcome = self.context.chat.send_private(self.members["alice"], "alice", "BOB", "oi", batch)  # type: ignore[arg-type]
+        self.assertEqual(outcome, ("bob", False))
+        self.assertEqual(self.members["bob"].connection.lines, [], "nothing sent before the batch")
+        batch.send()  # type: ignore[attr-defined]
+        self.assertEqual(self.members["bob"].connection.lines, ["MSG alice oi"])
+        self.assertEqual(self.members["carol"].connection.lines, [])
+
+    def test_an_unknown_recipient_is_refused(self) -> None:
+        with self.assertRaises(ProtocolError) as caught:
+            self.context.chat.send_private(self.members["alice"], "alice", "zeca", "oi", self.batch())  # type: ignore[arg-type]
+        self.assertIs(caught.exception.code, ErrorCode.UNKNOWN_USER)
+
+    def test_a_broadcast_reaches_everyone_else_once(self) -> None:
+        batch = self.batch()
+        self.context.chat.broadcast(self.members["alice"], "alice", "olá", batch)  # type: ignore[arg-type]
+        batch.send()  # type: ignore[attr-defined]
+        self.assertEqual(self.members["alice"].connection.lines, [])
+        for name in ("bob", "carol"):
+            self.assertEqual(self.members[name].connection.lines, ["TODOS alice olá"])

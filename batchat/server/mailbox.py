@@ -4,7 +4,7 @@ Owns :class:`Mailbox`: the kept messages in SQLite, mirrored in memory, and
 how many each person has not yet been written (kept, or acknowledged live and
 still in an outbox). It never reaches a connection or the registry: the
 delivery (``batchat.server.delivery``) takes messages out, puts back what was never
-written, and says what was. Called only by the delivery and the server.
+written, and says what was. Called only by the chat service, the delivery and the server.
 """
 
 from __future__ import annotations

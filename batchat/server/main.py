@@ -8,9 +8,11 @@ The flow, top to bottom (imports only go down):
   line, then the read loop (``batchat.server.read_loop``), each line through a
   :class:`batchat.server.session.ChatSession`, until the client leaves; then one
   log line says who ended it (``batchat.server.ending``).
-* The sessions share the stores: accounts (``batchat.server.accounts``), the
-  registry of who is online (``batchat.server.registry``), the kept messages
-  (``batchat.server.mailbox``, handed over by ``batchat.server.delivery``) and the limits
+* Each session calls the one owner of the chat rules
+  (``batchat.server.chat.ChatService``), which uses the shared stores:
+  accounts (``batchat.server.accounts``), the registry of who is online
+  (``batchat.server.registry``), the kept messages (``batchat.server.mailbox``,
+  handed over by ``batchat.server.delivery``) and the limits
   (``batchat.server.limits``); each one owns its state under one lock.
 * Every socket is a :class:`batchat.server.connection.Connection`.
 
