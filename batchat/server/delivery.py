@@ -245,8 +245,11 @@ class Batch:
 
     def add_private(self, connection: Connection, data: bytes, message: WaitingMessage) -> None:
         """Add an acknowledged private message: watched until written, kept if never."""
-        index = self.add(connection, data)
-        self._private.setdefault(connection, []).append((index, message))
+        parts = self._parts.get(connection)  # add() inlined: every CHAT passes here
+        if parts is None:
+            self._parts[connection] = parts = []
+        parts.append(data)
+        self._private.setdefault(connection, []).append((len(parts) - 1, message))
 
     @property
     def holds_private(self) -> bool:
