@@ -22,7 +22,7 @@ from batchat.server import mailbox as mailbox_module
 from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
-from batchat.server.delivery import Delivery, enqueue_watched, send_watched
+from batchat.server.delivery import Delivery, enqueue_watched
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, MailboxError
@@ -336,6 +336,13 @@ class DamagedMailboxTest(unittest.TestCase):
 def pending_fields(line: str) -> tuple[str, str, str]:
     kind, sender, _, text = line.split(" ", 3)
     return kind, sender, text
+
+
+def send_watched(connection: Connection, data: bytes, watchers: list) -> bool:
+    """``enqueue_watched``, then the send, as a batch does it."""
+    accepted = enqueue_watched(connection, data, watchers)
+    connection.flush()
+    return accepted
 
 
 class ConnectionCallbackTest(unittest.TestCase):

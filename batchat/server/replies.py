@@ -16,8 +16,6 @@ from collections.abc import Iterable
 import protocol
 from protocol import ProtocolError
 
-encode = protocol.encode_line  # a line already formatted (tests, a log-free goodbye)
-
 
 def ok(command: str, detail: str = "") -> bytes:
     """``OK <COMANDO> [detalhe]``."""
