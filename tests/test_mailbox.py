@@ -19,12 +19,13 @@ from batchat import framing
 from protocol import ErrorCode, ProtocolError
 from batchat.server import connection as connection_module
 from batchat.server import mailbox as mailbox_module
+from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
-from batchat.server.delivery import Delivery
+from batchat.server.delivery import Delivery, enqueue_watched
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import Limits, RateLimiter
-from batchat.server.mailbox import Mailbox, MailboxError, WaitingMessage
+from batchat.server.mailbox import Mailbox, MailboxError
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
 from batchat.server.timing import Timing
@@ -322,7 +323,7 @@ class DamagedMailboxTest(unittest.TestCase):
         server_side, peer = socket_pair(self)
         connection = Connection(server_side, ("127.0.0.1", 1), 0)
         logged_in = []
-        with mock.patch.object(WaitingMessage, "line", side_effect=ValueError("falhou")):
+        with mock.patch.object(replies, "waiting", side_effect=ValueError("falhou")):
             with self.assertLogs("batchat", "ERROR"):
                 delivery.hand_over(BOB, connection, lambda: logged_in.append(True))
         self.assertEqual(logged_in, [True], "the login goes on")
@@ -337,6 +338,13 @@ def pending_fields(line: str) -> tuple[str, str, str]:
     return kind, sender, text
 
 
+def send_watched(connection: Connection, data: bytes, watchers: list) -> bool:
+    """``enqueue_watched``, then the send, as a batch does it."""
+    accepted = enqueue_watched(connection, data, watchers)
+    connection.flush()
+    return accepted
+
+
 class ConnectionCallbackTest(unittest.TestCase):
     def setUp(self) -> None:
         self.server_side, self.peer = socket_pair(self, buffer=4096)
@@ -344,7 +352,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         self.outcomes: list[bool] = []
 
     def test_told_once_written(self) -> None:
-        self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
+        enqueue_watched(self.connection, b"MSG a oi\n", [(9, self.outcomes.append)])
         self.assertEqual(self.outcomes, [], "queued is not written")
         self.connection.flush()
         self.assertEqual(self.outcomes, [True])
@@ -352,7 +360,7 @@ class ConnectionCallbackTest(unittest.TestCase):
 
     def test_told_never_when_dropped_first(self) -> None:
         fill_until_backlog(self.connection)
-        self.connection.enqueue(b"MSG a oi\n", on_written=self.outcomes.append)
+        enqueue_watched(self.connection, b"MSG a oi\n", [(9, self.outcomes.append)])
         self.connection.flush()
         self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
@@ -363,7 +371,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         told: list[tuple[str, bool]] = []
         watchers = [(len(short), lambda written: told.append(("short", written))),
                     (len(short) + len(long), lambda written: told.append(("long", written)))]
-        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        self.assertTrue(send_watched(self.connection, short + long, watchers))
         self.assertEqual(told, [("short", True)], "the socket took the short one, not all of the long one")
         self.connection.drop(Ending(Closer.SERVER, "test"))
         self.connection.finish()
@@ -375,7 +383,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         told: list[tuple[str, bool]] = []
         watchers = [(len(short), lambda written: told.append(("short", written))),
                     (len(short) + len(long), lambda written: told.append(("long", written)))]
-        self.assertTrue(self.connection.send_encoded(short + long, watchers=watchers))
+        self.assertTrue(send_watched(self.connection, short + long, watchers))
         tail = b""
         for _ in range(100_000):  # read until the short one is through: the writer is in the long one
             if short in tail:
@@ -414,7 +422,7 @@ class ConnectionCallbackTest(unittest.TestCase):
         reader = threading.Thread(target=lambda: received.append(read_until_closed(peer)))
         reader.start()  # reads what the writer drains, until it shuts the socket down
         self.addCleanup(reader.join, TIMEOUT)
-        sender = threading.Thread(target=connection.send_encoded, args=(short + long,), kwargs={"watchers": watchers})
+        sender = threading.Thread(target=send_watched, args=(connection, short + long, watchers))
         sender.start()
         self.addCleanup(sender.join, TIMEOUT)
         self.addCleanup(release.set)
@@ -524,7 +532,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         alice, bob = (self.session(context, name) for name in ("alice", "bob"))
         alice.handle_line(b"CHAT bob oi")  # found online: "OK CHAT bob" is in alice's batch
         bob.connection.close()  # bob leaves before alice's batch goes out
-        alice.flush_output()
+        alice.send_batch()
         self.assertEqual([m.text for m in mailbox.waiting("bob")], ["oi"])
 
     def test_in_the_outbox_when_the_recipient_is_dropped_it_goes_to_the_mailbox(self) -> None:
@@ -532,7 +540,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         alice, bob = (self.session(context, name, buffer=4096) for name in ("alice", "bob"))
         fill_until_backlog(bob.connection)  # bob reads nothing
         alice.handle_line(b"CHAT bob segredo")
-        alice.flush_output()  # accepted into bob's outbox; alice has her OK CHAT bob
+        alice.send_batch()  # accepted into bob's outbox; alice has her OK CHAT bob
         bob.connection.drop(Ending(Closer.SERVER, "test"))
         bob.end()
         bob.connection.finish()
@@ -547,7 +555,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         alice, old = self.session(context, "alice"), self.session(context, "bob", buffer=4096)
         fill_until_backlog(old.connection)  # bob reads nothing
         alice.handle_line(b"CHAT bob antes")
-        alice.flush_output()  # acknowledged, in bob's outbox
+        alice.send_batch()  # acknowledged, in bob's outbox
         claimed = threading.Semaphore(0)
         real_wait = context.mailbox.wait_until_landed
 
@@ -564,7 +572,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
             for _ in threads:
                 self.assertTrue(claimed.acquire(timeout=TIMEOUT))
             alice.handle_line(b"CHAT bob durante")  # the old connection takes no line: kept
-            alice.flush_output()
+            alice.send_batch()
             old.connection.drop(Ending(Closer.SERVER, "test"))  # as its thread ends it: "antes" back
             old.end()
             old.connection.finish()
@@ -593,7 +601,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         start.wait(TIMEOUT)
         try:
             session.handle_line(b"ENTRAR bob senha123")
-            session.flush_output()
+            session.send_batch()
         except SessionEnded:
             session.end()
             session.connection.finish()
@@ -602,6 +610,6 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         server_side, _ = socket_pair(self, buffer)
         session = ChatSession(Connection(server_side, ("127.0.0.1", 1), 0), context)
         session.handle_line(f"ENTRAR {name} senha123".encode())
-        session.flush_output()
+        session.send_batch()
         self.assertEqual(session.name, name)
         return session

@@ -53,7 +53,7 @@ class SessionServer:
                     self._test.push("OK ENTRAR falante")
                     continue
                 session.handle_line(line.rstrip("\n").encode())
-                session.flush_output()
+                session.send_batch()
                 lines = self.room.connection.lines
                 self._test.push(*lines[answered:])
                 answered = len(lines)

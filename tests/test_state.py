@@ -519,19 +519,17 @@ class FakeConnection:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.presence_seen = 0
-        self._journal: presence.PresenceJournal | None = None
+        self._feed: presence.PresenceCursor | None = None
         self._lock = threading.Lock()  # the registry's own thread delivers too
 
-    def follow_presence(self, journal: presence.PresenceJournal, start: int) -> None:
+    def follow(self, feed: presence.PresenceCursor) -> None:
         with self._lock:
-            self._journal, self.presence_seen = journal, start
+            self._feed = feed
 
-    def catch_up(self) -> None:
+    def pull_feed(self) -> None:
         with self._lock:
-            if self._journal is not None:
-                data, self.presence_seen = self._journal.since(self.presence_seen)
-                self.lines += data.decode("utf-8").splitlines()
+            if self._feed is not None:
+                self.lines += self._feed.take().decode("utf-8").splitlines()
 
     def enqueue(self, data: bytes, *, bounded: bool = True) -> bool:
         with self._lock:
@@ -765,8 +763,9 @@ class RecordingConnection(FakeConnection):
     """A FakeConnection a ChatSession can send to."""
 
     ip, port = "127.0.0.1", 1
+    accepting = True
 
-    def send_encoded(self, data: bytes, on_written: object = None, *, only_if_lost: bool = False) -> bool:
+    def send_encoded(self, data: bytes, *, marks: object = ()) -> bool:
         return self.enqueue(data)
 
 
@@ -797,7 +796,7 @@ class FloodRoom:
         """Every line the session sends itself for ``line`` (no ENTROU: nobody comes)."""
         self.connection.lines.clear()
         self.session.handle_line(line)
-        self.session.flush_output()
+        self.session.send_batch()
         return list(self.connection.lines)
 
 
@@ -952,12 +951,12 @@ class ConnectionTest(unittest.TestCase):
         journal = presence.PresenceJournal()
         journal.append(b"SAIU carol\n")
         connection = self.connection()
-        connection.follow_presence(journal, journal.end)  # not what came before following
+        connection.follow(presence.PresenceCursor(journal, journal.end))  # not what came before following
         journal.append(b"ENTROU bob\n")
         self.assertTrue(connection.send_line("MSG bob oi"))
         self.assertEqual(self.peer.recv(100), b"ENTROU bob\nMSG bob oi\n")
         journal.append(b"SAIU bob\n")
-        connection.catch_up()
+        connection.pull_feed()
         self.assertEqual(self.peer.recv(100), b"SAIU bob\n")
 
     def test_enqueue_sends_nothing_until_flush(self) -> None:
@@ -988,3 +987,54 @@ class ConnectionTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChatServiceTest(unittest.TestCase):
+    """The chat rules need of a session only the Member interface: a name, a connection
+    and mark_replaced (no ChatSession here). What goes to others lands in the caller's
+    batch, one line each, encoded once; nothing is sent before the batch is."""
+
+    def setUp(self) -> None:
+        from batchat.server.mailbox import Mailbox
+
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.registry = SessionRegistry()
+        self.addCleanup(self.registry.close)
+        mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100)
+        self.addCleanup(mailbox.close)
+        users = mock.MagicMock()
+        users.registered_name.side_effect = lambda name: name if name in ("alice", "bob", "carol") else None
+        self.context = ServerContext(users, self.registry, mailbox, Limits(), *(RateLimiter(0) for _ in range(3)))
+        self.members = {name: FakeSession(name) for name in ("alice", "bob", "carol")}
+        for member in self.members.values():
+            member.connection = RecordingConnection()
+            self.registry.log_in(member, member.name)  # type: ignore[arg-type]
+            member.connection.lines.clear()
+
+    def batch(self) -> object:
+        from batchat.server.delivery import Batch
+
+        return Batch(self.context.delivery)
+
+    def test_a_private_message_goes_to_its_recipient_only_when_the_batch_is_sent(self) -> None:
+        batch = self.batch()
+        outcome = self.context.chat.send_private(self.members["alice"], "alice", "BOB", "oi", batch)  # type: ignore[arg-type]
+        self.assertEqual(outcome, ("bob", False))
+        self.assertEqual(self.members["bob"].connection.lines, [], "nothing sent before the batch")
+        batch.send()  # type: ignore[attr-defined]
+        self.assertEqual(self.members["bob"].connection.lines, ["MSG alice oi"])
+        self.assertEqual(self.members["carol"].connection.lines, [])
+
+    def test_an_unknown_recipient_is_refused(self) -> None:
+        with self.assertRaises(ProtocolError) as caught:
+            self.context.chat.send_private(self.members["alice"], "alice", "zeca", "oi", self.batch())  # type: ignore[arg-type]
+        self.assertIs(caught.exception.code, ErrorCode.UNKNOWN_USER)
+
+    def test_a_broadcast_reaches_everyone_else_once(self) -> None:
+        batch = self.batch()
+        self.context.chat.broadcast(self.members["alice"], "alice", "olá", batch)  # type: ignore[arg-type]
+        batch.send()  # type: ignore[attr-defined]
+        self.assertEqual(self.members["alice"].connection.lines, [])
+        for name in ("bob", "carol"):
+            self.assertEqual(self.members[name].connection.lines, ["TODOS alice olá"])

@@ -2,7 +2,7 @@
 
 Owns :class:`UserStore` (the accounts in memory and on disk, when each was
 last online, which name each look-alike belongs to) with its types
-:class:`PasswordHash` and :class:`Account`. Called by the chat sessions
+:class:`PasswordHash` and :class:`Account`. Called by the chat service
 (register, authenticate, names) and the server (save at shutdown). Hashing and
 file writes never happen under the store's lock.
 """

@@ -13,14 +13,14 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import protocol
 from batchat import tls_bytes
 from batchat.locks import tiered_lock
 from batchat.server import os_support, tiers
 from batchat.server.ending import Closer, Ending
-from batchat.server.presence import PresenceJournal
 from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,31 @@ RECV_SIZE = 65536  # bytes asked of each recv()
 QUEUE_FULL = Ending(Closer.LIMIT, "da fila de saída (--max-queue), pois o cliente não está lendo")
 
 
-# (offset in the data where a part ends, its on_written callback): see Connection.enqueue.
-Watchers = Sequence[tuple[int, Callable[[bool], None]]]
+# (offset in the data where a part ends, an opaque token): see Connection.enqueue.
+Marks = Sequence[tuple[int, object]]
+
+
+class WriteProgress(Protocol):
+    """Told which marked bytes (:meth:`Connection.enqueue`'s ``marks``) reached the kernel,
+    and, when the connection ends, which never will. Called outside the connection's
+    lock, in the order the marks were made; ``batchat.server.delivery.Receipts`` is one."""
+
+    def written(self, tokens: list[object]) -> None: ...
+
+    def ended(self, written: list[object], unwritten: list[object]) -> None: ...
+
+
+class Feed(Protocol):
+    """Bytes a connection puts before anything else it enqueues (the presence notices:
+    ``batchat.server.presence.PresenceCursor``), so they precede what follows them."""
+
+    def ready(self) -> bool:
+        """Whether bytes wait (a hint, read without the connection's lock)."""
+        ...
+
+    def take(self) -> bytes:
+        """The bytes waiting (``b""``: none); called under the connection's lock."""
+        ...
 
 
 class Connection:
@@ -59,12 +82,12 @@ class Connection:
     which also serialises every other use of the TLS session (see
     :class:`tls_bytes.TlsEndpoint`); the outbox holds ciphertext.
 
-    ``on_written`` callbacks learn when given bytes have been written to the
-    socket (for the mailbox, which deletes a kept message only then, and
-    counts a live private message until then), or, when the connection ends
-    first, that they never will be. Bytes count as written as each send hands
-    them to the kernel, so a send cut short by a drop still tells which
-    messages went out before it.
+    Bytes may be marked as they are enqueued (``marks``); the connection's one
+    :class:`WriteProgress` listener (``progress``) is told when marked bytes
+    have been written to the socket, or, when the connection ends first, that
+    they never will be. Bytes count as written as each send hands them to the
+    kernel, so a send cut short by a drop still tells which went out before
+    it. What a mark means (a receipt for a private message) is the listener's.
     """
 
     def __init__(
@@ -85,26 +108,27 @@ class Connection:
         self._writer: threading.Thread | None = None  # alive only while there is a backlog
         self._closing = False  # no more lines are accepted
         self._shut = False  # closed and flushed: the socket was shut down
-        self._presence: PresenceJournal | None = None  # followed while logged in
-        self.presence_seen = 0  # journal index of the next notice to send
+        self._feed: Feed | None = None  # taken before anything enqueued (presence, once logged in)
         self._tls: tls_bytes.TlsEndpoint | None = None
         self._awaiting_tls = False  # a TLS handshake is under way: no line may go out yet
         self._must_shut_down = False  # dropped by enqueue(); flush() shuts the socket down
         self._enqueued_total = 0  # bytes ever put in the outbox
         self._written_total = 0  # bytes ever handed to the kernel
-        # (stream position, callback), in order.
-        self._watchers: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
+        # (stream position, token), in order; progress is told about them.
+        self._marks: collections.deque[tuple[int, object]] = collections.deque()
+        self.progress: WriteProgress | None = None  # set before making any mark
 
     def __str__(self) -> str:
         return protocol.format_address(self.ip, self.port)
 
     @property
     def accepting(self) -> bool:
-        """Whether lines are still accepted (a racy hint: the answer may change at once)."""
+        """Whether lines are still accepted (a racy hint, checked again under the lock by
+        :meth:`enqueue`: see the unlocked reads in :mod:`batchat.server.tiers`)."""
         return not self._closing
 
     def send_line(self, line: str) -> bool:
-        """Send ``line``; ``False`` if it was not accepted (closing, or dropped now)."""
+        """Send ``line`` (tests); ``False`` if it was not accepted (closing, or dropped now)."""
         return self.send_encoded(protocol.encode_line(line))
 
     def expect_tls(self) -> None:
@@ -121,41 +145,36 @@ class Connection:
             self._awaiting_tls = False
         return self.decrypt(b"") or b""
 
-    def send_encoded(
-        self, data: bytes, on_written: Callable[[bool], None] | None = None, *, watchers: Watchers = ()
-    ) -> bool:
+    def send_encoded(self, data: bytes, *, marks: Marks = ()) -> bool:
         """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does;
-        ``on_written`` and ``watchers`` as for :meth:`enqueue`."""
-        accepted = self.enqueue(data, on_written, watchers=watchers)
+        ``marks`` as for :meth:`enqueue`."""
+        accepted = self.enqueue(data, marks=marks)
         self.flush()
         return accepted
 
     def enqueue(
         self,
         data: bytes,
-        on_written: Callable[[bool], None] | None = None,
         *,
         bounded: bool = True,
-        watchers: Watchers = (),
+        marks: Marks = (),
     ) -> bool:
         """Put ``data`` in the outbox without any I/O; :meth:`flush` sends it.
 
-        Presence notices not yet sent go first, so they precede what follows
-        them. ``False`` if not accepted: closing, or over ``max_queue`` (the
+        The feed's bytes (:meth:`follow`) go first, so they precede what
+        follows them. ``False`` if not accepted: closing, or over ``max_queue`` (the
         client is then dropped at the next flush). ``bounded=False`` lets
         ``data`` past ``max_queue``, for what the caller bounds itself: the
         kept messages and history at login, which must never lock anyone out;
-        anything after them still counts them. ``on_written(True)`` is called
-        once ``data`` was written to the socket, ``on_written(False)`` if it
-        never will be; never while a lock of this connection is held.
-        ``watchers``: the same for parts of ``data``, as (offset in ``data``
-        where the part ends, callback), in order.
+        anything after them still counts them. ``marks``: (offset in ``data``
+        where a part ends, a token), in order; ``progress`` is told each token
+        once that part was written to the socket, or that it never will be.
         """
         with self._lock:
             if self._closing or self._awaiting_tls:
                 return False
-            self._catch_up_locked()
-            if self._closing:  # the catch-up found the TLS session broken
+            self._take_feed_locked()
+            if self._closing:  # the feed's bytes found the TLS session broken
                 return False
             # The cheap test first (every message passes here): exempt bytes only lower the count.
             over = self._max_queue and self._queued + len(data) > self._max_queue
@@ -167,18 +186,15 @@ class Connection:
                 return False
             if not bounded:
                 self._exempt_locked(start, self._enqueued_total)
-            if on_written is not None:
-                self._watchers.append((self._enqueued_total, on_written))
-            if watchers:
-                self._watch_parts_locked(start, watchers)
+            if marks:
+                self._mark_locked(start, marks)
             return True
 
-    def _watch_parts_locked(self, start: int, watchers: Watchers) -> None:
-        """Watch where each part ends in the stream; encrypted, where a part ends is
-        not known, so each is watched to the end of the whole (never too early)."""
-        for end, callback in watchers:
-            mark = start + end if self._tls is None else self._enqueued_total
-            self._watchers.append((mark, callback))
+    def _mark_locked(self, start: int, marks: Marks) -> None:
+        """Note where each part ends in the stream; encrypted, where a part ends is
+        not known, so each is marked at the end of the whole (never too early)."""
+        for end, token in marks:
+            self._marks.append((start + end if self._tls is None else self._enqueued_total, token))
 
     def decrypt(self, data: bytes) -> bytes | None:
         """What the client sent, from bytes received: plaintext (``b""`` for half a TLS
@@ -239,41 +255,44 @@ class Connection:
         self._queued += len(data)
         self._enqueued_total += len(data)
 
-    def _written_locked(self, count: int) -> list[Callable[[bool], None]]:
-        """``count`` more bytes reached the kernel: the callbacks now due, to run unlocked."""
+    def _written_locked(self, count: int) -> list[object]:
+        """``count`` more bytes reached the kernel: the tokens now passed, to report unlocked."""
         self._written_total += count
-        if not self._watchers:  # often: only kept and private messages are watched
+        if not self._marks:  # often: only kept and private messages are marked
             return _NOTHING_DUE
         due = []
-        while self._watchers and self._watchers[0][0] <= self._written_total:
-            due.append(self._watchers.popleft()[1])
+        while self._marks and self._marks[0][0] <= self._written_total:
+            due.append(self._marks.popleft()[1])
         return due
 
-    def follow_presence(self, journal: PresenceJournal, start: int) -> None:
-        """From now on, send the notices of ``journal`` from index ``start`` on."""
-        with self._lock:
-            self._presence = journal
-            self.presence_seen = start
+    def _report_written(self, due: list[object]) -> None:
+        """Tell the listener (outside the lock) which marks the bytes passed."""
+        if due and self.progress is not None:
+            self.progress.written(due)
 
-    def catch_up(self) -> None:
-        """Send the presence notices this client has not had yet."""
-        journal = self._presence
-        if journal is None or self.presence_seen >= journal.end:  # racy, but only a shortcut
+    def follow(self, feed: Feed) -> None:
+        """From now on, put ``feed``'s bytes before anything else enqueued."""
+        with self._lock:
+            self._feed = feed
+
+    def pull_feed(self) -> None:
+        """Send what the feed holds, if anything (the presence thread's pass)."""
+        feed = self._feed
+        if feed is None or not feed.ready():  # racy, but only a shortcut: checked again below
             return
         with self._lock:
             if self._closing:
                 return
-            self._catch_up_locked()
+            self._take_feed_locked()
             overflow = self._over_limit_locked(0)
         if overflow:
             self.drop(QUEUE_FULL)
         else:
             self.flush()
 
-    def _catch_up_locked(self) -> None:
-        journal = self._presence
-        if journal is not None and self.presence_seen < journal.end:
-            data, self.presence_seen = journal.since(self.presence_seen)
+    def _take_feed_locked(self) -> None:
+        feed = self._feed
+        if feed is not None and (data := feed.take()):
             self._append_locked(data)
 
     def flush(self) -> None:
@@ -287,7 +306,7 @@ class Connection:
         if must_shut_down:
             self._shut_down(socket.SHUT_RDWR)
         if due:
-            _run_callbacks(due, True)
+            self._report_written(due)
         if failure is not None:
             self.drop(Ending(Closer.SERVER, f"sem recursos para enviar ({failure})"))
 
@@ -296,8 +315,8 @@ class Connection:
 
         Started under the lock, and published only once started: :meth:`finish`
         and :meth:`wait_flushed` read ``_writer`` under the lock and join it, and
-        a thread published before its start (the callbacks ran in between) made
-        that join raise, skipping the socket's close and the callbacks of what
+        a thread published before its start (the listener ran in between) made
+        that join raise, skipping the socket's close and the listener's news of what
         was never written. ``start()`` waits only for the new thread to begin,
         never for the network, and the thread's first step waits for this lock.
         """
@@ -309,8 +328,8 @@ class Connection:
         self._writer = writer
         return None
 
-    def _send_now_locked(self) -> tuple[list[Callable[[bool], None]], bool]:
-        """One non-blocking send of the whole outbox: the callbacks now due, and
+    def _send_now_locked(self) -> tuple[list[object], bool]:
+        """One non-blocking send of the whole outbox: the tokens now passed, and
         whether a writer thread must start for what the socket did not take."""
         if self._writer is not None:
             self._wake_writer.notify()
@@ -376,11 +395,11 @@ class Connection:
         # is gone: only now may the file descriptor be closed and reused.
         with self._lock:
             self.sock.close()
-            written = [callback for mark, callback in self._watchers if mark <= self._written_total]
-            unwritten = [callback for mark, callback in self._watchers if mark > self._written_total]
-            self._watchers.clear()
-        _run_callbacks(written, True)
-        _run_callbacks(unwritten, False)
+            written = [token for mark, token in self._marks if mark <= self._written_total]
+            unwritten = [token for mark, token in self._marks if mark > self._written_total]
+            self._marks.clear()
+        if (written or unwritten) and self.progress is not None:
+            self.progress.ended(written, unwritten)
 
     def wait_flushed(self, timeout: float) -> None:
         """Wait up to ``timeout`` for the writer thread, if there is one, to end."""
@@ -415,7 +434,7 @@ class Connection:
                 self._queued = max(0, self._queued - sent)
                 due = self._written_locked(sent)
             if due:
-                _run_callbacks(due, True)
+                self._report_written(due)
             data = data[sent:]
 
     def _next_batch(self) -> bytes:
@@ -449,13 +468,4 @@ class Connection:
             log.debug("Socket de %s já estava desconectado.", self)
 
 
-_NOTHING_DUE: list[Callable[[bool], None]] = []  # shared, never appended to
-
-
-def _run_callbacks(callbacks: list[Callable[[bool], None]], written: bool) -> None:
-    """Run ``on_written`` callbacks; a bug in one must not kill the thread that sends."""
-    for callback in callbacks:
-        try:
-            callback(written)
-        except Exception:
-            log.exception("Erro inesperado ao confirmar um envio.")
+_NOTHING_DUE: list[object] = []  # shared, never appended to

@@ -6,27 +6,71 @@ message kept meanwhile is looked for under the same lock, so it either is
 among those handed over or finds its recipient online. A login's claim of
 its name is made under the same lock too, so a hand-over either is done
 before a newer claim or sees it and takes nothing. The mailbox only stores;
-this module decides when its messages go out, and formats them. Called by
-the chat sessions (login, private messages) only.
+this module decides when its messages go out (their lines come from
+:mod:`batchat.server.replies`).
+
+Owns :class:`Receipts` too, the connections' write-progress listener that
+turns a mark reached (or never) into a callback with ``True`` (or
+``False``), and :class:`Batch`: what the lines of one recv produce, per connection,
+sent together at the end, one send per destination, the acknowledged private
+messages among them watched until written. Called by the chat service (and
+each session, for its batch) only.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
-import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import protocol
 from batchat.locks import tiered_lock
 from batchat.server import tiers
+from batchat.server import replies
 from batchat.server.connection import Connection
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.registry import Member, SessionRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+Watchers = list[tuple[int, Callable[[bool], None]]]  # (offset where a part ends, its callback)
+
+
+class Receipts:
+    """A connection's :class:`batchat.server.connection.WriteProgress`: its marks are
+    callbacks, told ``True`` once their bytes were written, ``False`` if they never
+    will be. Stateless (one for all connections); a bug in a callback must not kill
+    the thread that sends."""
+
+    def written(self, tokens: list[object]) -> None:
+        _run_callbacks(tokens, True)
+
+    def ended(self, written: list[object], unwritten: list[object]) -> None:
+        _run_callbacks(written, True)
+        _run_callbacks(unwritten, False)
+
+
+RECEIPTS = Receipts()
+
+
+def _run_callbacks(callbacks: list[Any], written: bool) -> None:
+    for callback in callbacks:
+        try:
+            callback(written)
+        except Exception:
+            log.exception("Erro inesperado ao confirmar um envio.")
+
+
+def enqueue_watched(connection: Connection, data: bytes, watchers: Watchers, *, bounded: bool = True) -> bool:
+    """:meth:`Connection.enqueue` with a callback per part: ``callback(True)`` once its
+    bytes are written to the socket, ``callback(False)`` if they never will be; never
+    while a lock of the connection is held."""
+    connection.progress = RECEIPTS  # the one listener of every connection
+    return connection.enqueue(data, bounded=bounded, marks=watchers)
 
 
 class Delivery:
@@ -119,10 +163,12 @@ class Delivery:
         settle = functools.partial(self._settle, recipient, messages)
         accepted = False
         try:  # whatever fails, even formatting, the messages go back to wait
-            data = b"".join(message.line(kept=kept) for message in messages)
             if kept:
-                data += protocol.encode_line(protocol.format_waiting_count(len(messages)))
-            accepted = connection.enqueue(data, on_written=settle, bounded=not kept)
+                data = b"".join(replies.waiting(m.sender, m.sent_at, m.text) for m in messages)
+                data += replies.waiting_count(len(messages))
+            else:
+                data = b"".join(replies.private(m.sender, m.text) for m in messages)
+            accepted = enqueue_watched(connection, data, [(len(data), settle)], bounded=not kept)
         finally:
             if not accepted:
                 self._mailbox.put_back(recipient, messages)  # they wait for the next login
@@ -159,3 +205,70 @@ class _LiveBatch:
         elif index < self._kept_from:
             self._delivery.keep_unwritten(self._messages[index:self._kept_from])
             self._kept_from = index
+
+
+class Batch:
+    """What the lines of one recv produce, per connection, sent by :meth:`send`: one
+    send per destination instead of one per line.
+
+    Owned by one session's reader thread (no lock). The read loop hands every
+    line of a recv to the session, which sends its batch once they are all
+    handled; a step that must see its earlier lines out first (a login, a
+    message kept offline, LISTA TODOS) calls :meth:`send` itself, mid-way.
+    """
+
+    __slots__ = ("_delivery", "_parts", "_private")
+
+    def __init__(self, delivery: Delivery) -> None:
+        self._delivery = delivery
+        self._parts: dict[Connection, list[bytes]] = {}
+        # The private messages among them, (index of their part, the message),
+        # counted by the mailbox until written, kept in it if they never are.
+        self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
+
+    def add(self, connection: Connection, data: bytes) -> int:
+        """Add encoded lines for ``connection``; the index of this part in its batch."""
+        parts = self._parts.get(connection)
+        if parts is None:
+            self._parts[connection] = [data]
+            return 0
+        parts.append(data)
+        return len(parts) - 1
+
+    def add_private(self, connection: Connection, data: bytes, message: WaitingMessage) -> None:
+        """Add an acknowledged private message: watched until written, kept if never."""
+        parts = self._parts.get(connection)  # add() inlined: every CHAT passes here
+        if parts is None:
+            self._parts[connection] = parts = []
+        parts.append(data)
+        self._private.setdefault(connection, []).append((len(parts) - 1, message))
+
+    @property
+    def holds_private(self) -> bool:
+        """Whether private messages wait here, unsent (so uncounted as written yet)."""
+        return bool(self._private)
+
+    def send(self) -> None:
+        """Send what was added since the last send, one send per connection."""
+        outgoing, self._parts = self._parts, {}
+        private, self._private = self._private, {}
+        for connection, parts in outgoing.items():
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            messages = private.get(connection)
+            if messages is None:
+                connection.send_encoded(data)
+            else:
+                self._send_watched(connection, data, parts, messages)
+
+    def _send_watched(
+        self, connection: Connection, data: bytes, parts: list[bytes], messages: list[tuple[int, WaitingMessage]]
+    ) -> None:
+        """Send ``data``, which holds acknowledged private messages: each one is counted
+        until its bytes reach the socket, and kept in the mailbox if they never do
+        (refused now, or thrown away with the outbox later)."""
+        ends = list(itertools.accumulate(map(len, parts)))
+        callbacks = self._delivery.watch([message for _, message in messages])
+        watchers = [(ends[index], callback) for (index, _), callback in zip(messages, callbacks)]
+        connection.progress = RECEIPTS  # as enqueue_watched, one call less: every CHAT passes here
+        if not connection.send_encoded(data, marks=watchers):
+            callbacks[0](False)  # the first never written keeps them all

@@ -3,14 +3,13 @@
 Owns :class:`Limits` (the options, frozen), :class:`TokenBucket` (one
 budget, unlocked: its owner serialises it), :class:`RateLimiter` (budgets per
 key, one lock) and :class:`OneAtATime` (a line per key). Used by the accounts
-and by the chat sessions; imports nothing of BatChat but ``protocol``.
+the chat service and the sessions; imports nothing of BatChat but ``protocol``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass

@@ -4,7 +4,7 @@ Owns :class:`Mailbox`: the kept messages in SQLite, mirrored in memory, and
 how many each person has not yet been written (kept, or acknowledged live and
 still in an outbox). It never reaches a connection or the registry: the
 delivery (``batchat.server.delivery``) takes messages out, puts back what was never
-written, and says what was. Called only by the delivery and the server.
+written, and says what was. Called only by the chat service, the delivery and the server.
 """
 
 from __future__ import annotations
@@ -59,12 +59,6 @@ class WaitingMessage:
     sent_at: float  # seconds since the epoch
     text: str
 
-    def line(self, *, kept: bool) -> bytes:
-        """``PENDENTE`` with its time if ``kept`` (delivered at a login), else a live ``MSG``."""
-        if kept:
-            return protocol.encode_line(protocol.format_waiting(self.sender, self.sent_at, self.text))
-        return protocol.encode_line(protocol.format_private(self.sender, self.text))
-
 
 _MAILBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS waiting (
@@ -97,7 +91,7 @@ def _waiting_row_problem(row: tuple[Any, ...]) -> str | None:
     if type(sent_at) not in (int, float) or not math.isfinite(sent_at):
         return f"hora inválida: {str(sent_at)[:40]!r}"
     try:
-        WaitingMessage(*row).line(kept=True)
+        protocol.format_timestamp(sent_at)  # as its PENDENTE line will say it
     except (ValueError, OverflowError, OSError, UnicodeError):
         return f"hora fora do calendário: {sent_at!r}"
     return None

@@ -1,4 +1,4 @@
-"""BatChat's server: options, start-up, the accept loop and shutdown.
+"""BatChat's server: start-up, the accept loop and shutdown (its options: ``batchat.server.options``).
 
 ``python3 servidor.py`` checks the Python version and calls :func:`main`.
 The flow, top to bottom (imports only go down):
@@ -8,9 +8,11 @@ The flow, top to bottom (imports only go down):
   line, then the read loop (``batchat.server.read_loop``), each line through a
   :class:`batchat.server.session.ChatSession`, until the client leaves; then one
   log line says who ended it (``batchat.server.ending``).
-* The sessions share the stores: accounts (``batchat.server.accounts``), the
-  registry of who is online (``batchat.server.registry``), the kept messages
-  (``batchat.server.mailbox``, handed over by ``batchat.server.delivery``) and the limits
+* Each session calls the one owner of the chat rules
+  (``batchat.server.chat.ChatService``), which uses the shared stores:
+  accounts (``batchat.server.accounts``), the registry of who is online
+  (``batchat.server.registry``), the kept messages (``batchat.server.mailbox``,
+  handed over by ``batchat.server.delivery``) and the limits
   (``batchat.server.limits``); each one owns its state under one lock.
 * Every socket is a :class:`batchat.server.connection.Connection`.
 
@@ -36,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import protocol
-from batchat import cli
-from batchat.server import os_support
+from batchat.server import os_support, replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
@@ -46,7 +47,8 @@ from batchat.server.mailbox import Mailbox
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
-from batchat.server.session import ChatSession, ServerContext
+from batchat.server.chat import ServerContext
+from batchat.server.session import ChatSession
 from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import TlsSettings
@@ -81,6 +83,7 @@ SWITCH_INTERVAL = 0.05
 # Windows runs a signal handler only when the main thread comes back to Python
 # code, never inside select(): wake up now and then so Ctrl-C is heard there.
 ACCEPT_WAKE = 0.5
+
 
 
 SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
@@ -205,10 +208,10 @@ class ChatServer:
     def _refuse(self, connection: Connection, reason: str) -> None:
         """Tell a connection over the limits why, without ever blocking, and close it."""
         self._log_refusal(connection, reason)
-        line = protocol.format_error(limit_error(reason))
+        line = replies.error(limit_error(reason))
         try:
             connection.sock.setblocking(False)
-            connection.sock.send(protocol.encode_line(line))
+            connection.sock.send(line)
         except OSError:
             log.debug("Não foi possível avisar %s da recusa.", connection)
         connection.sock.close()
@@ -244,7 +247,7 @@ class ChatServer:
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
             try:
-                session.flush_output()  # the replies to the last lines read, SAIR's among them
+                session.send_batch()  # the replies to the last lines read, SAIR's among them
             finally:  # whatever happened above, the session must not stay online
                 session.end()
                 connection.finish()
@@ -253,9 +256,9 @@ class ChatServer:
 
     def _say_goodbye(self, connections: list[Connection]) -> None:
         """Tell everyone, and give what waits for each connection ``close_grace`` to go out."""
-        goodbye = protocol.format_info("O servidor está sendo encerrado. Até logo!")
+        goodbye = replies.info("O servidor está sendo encerrado. Até logo!")
         for connection in connections:
-            connection.send_line(goodbye)
+            connection.send_encoded(goodbye)
             connection.close(SERVER_STOPPING)
         deadline = time.monotonic() + self._timing.close_grace
         for connection in connections:
@@ -321,9 +324,10 @@ def welcome_lines(limits: Limits) -> bytes:
     """What every connection served gets first: the greeting ``BATCHAT <versao> <texto>``,
     which tells a client it reached a BatChat server (before it, the client sends no
     password), then ``LIMITES``. A connection refused at once gets one ``ERRO`` instead."""
-    greeting = protocol.format_greeting("Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
-    stated = protocol.format_limits(limits.flood_rate, limits.flood_burst, limits.max_line)
-    return protocol.encode_line(greeting) + protocol.encode_line(stated)
+    return replies.welcome(
+        "Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.", limits.flood_rate, limits.flood_burst,
+        limits.max_line,
+    )
 
 
 def link_failure(error: OSError) -> Ending:

@@ -2,7 +2,9 @@
 
 Owns :class:`PresenceJournal`, pure data with no lock of its own: the
 registry appends and forgets under its lock, and each connection reads
-without one (see the class for why that is safe). Imports nothing of BatChat.
+without one (see the class for why that is safe); and :class:`PresenceCursor`,
+one logged-in connection's place in it, which that connection takes as its
+feed (``batchat.server.connection.Feed``). Imports nothing of BatChat.
 """
 
 from __future__ import annotations
@@ -53,3 +55,31 @@ class PresenceJournal:
         first, lines = self._state
         if index > first:
             self._state = (index, lines[index - first:])
+
+
+class PresenceCursor:
+    """One connection's place in the journal: its feed (``batchat.server.connection.Feed``).
+
+    :meth:`take` runs under that connection's lock (one taker at a time);
+    :meth:`ready` and :attr:`seen` are read without it, as hints (see the
+    list of unlocked reads in :mod:`batchat.server.tiers`).
+    """
+
+    __slots__ = ("_journal", "seen")
+
+    def __init__(self, journal: PresenceJournal, start: int) -> None:
+        self._journal = journal
+        self.seen = start  # journal index of the next notice to send
+
+    def ready(self) -> bool:
+        """Whether notices wait (a racy hint: the caller takes the lock and checks again)."""
+        return self.seen < self._journal.end
+
+    def take(self) -> bytes:
+        """The notices not yet taken, joined (``b""``: none). Every enqueue of a logged-in
+        connection calls this: the test reads the journal's state itself, one call less."""
+        first, lines = self._journal._state
+        if self.seen >= first + len(lines):
+            return b""
+        data, self.seen = self._journal.since(self.seen)
+        return data

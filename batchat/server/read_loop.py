@@ -94,13 +94,9 @@ def read_lines(connection: Connection, session: ChatSession, limits: Limits, ear
         lines = _frame(framer, data, session)
         if lines and session.name is None:
             clock.line_received(time.monotonic())
-        for raw in lines:
+        if lines:
             first_line = False
-            if not connection.accepting:
-                # No reply can reach the client now: nothing more gets done as if one had.
-                raise SessionEnded(Closer.SERVER, "a conexão já estava sendo fechada")
-            session.handle_line(raw)
-        session.flush_output()
+            session.handle_lines(lines)
 
 
 def _frame(framer: framing.LineFramer, data: bytes, session: ChatSession) -> list[bytes | framing.LineTooLong]:

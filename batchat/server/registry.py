@@ -2,8 +2,9 @@
 
 Owns :class:`SessionRegistry` (connections, names online, the public
 history) and the :class:`PresenceJournal` of ``ENTROU``/``SAIU`` notices it
-writes under its lock. Called by the chat sessions and the server. It knows
-sessions only through the small :class:`Member` interface.
+writes under its lock. Called by the chat service and the server. It knows
+sessions only through the small :class:`Member` interface, which the chat
+service uses too.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from typing import Protocol
 
 import protocol
 from batchat.locks import tiered_lock
-from batchat.server import tiers
+from batchat.server import replies, tiers
 from batchat.server.connection import Connection
 from batchat.server.limits import RateLimiter
-from batchat.server.presence import PresenceJournal
+from batchat.server.presence import PresenceCursor, PresenceJournal
 from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
 
 
 class Member(Protocol):
-    """What the registry needs of a session: its connection, its name once logged in,
-    and a way to tell it a newer login of the same account replaced it (called under
-    the registry's lock: it may queue, never send)."""
+    """What the registry and the chat service need of a session: its connection, its
+    name once logged in (set by ``ChatService.log_in``), and a way to tell it a newer
+    login of the same account replaced it (called under the registry's lock: it may
+    queue, never send)."""
 
     connection: Connection
     name: str | None
@@ -64,7 +66,7 @@ class SessionRegistry:
     :meth:`broadcast`, :meth:`close`. Methods return copies.
 
     Writes take the lock; :meth:`find`, on every private message's path, reads
-    without it (a single dict operation is atomic under the GIL). Messages are
+    without it, as do a few other hints (listed in :mod:`batchat.server.tiers`). Messages are
     sent after the lock is released, by the caller. Presence notices
     (``ENTROU``/``SAIU``) go into a :class:`PresenceJournal` under the lock, so
     a fast log-out and log-in of one name reach everyone in that order; a
@@ -93,6 +95,7 @@ class SessionRegistry:
         self._connections: set[Connection] = set()
         self._per_ip: collections.Counter[str] = collections.Counter()
         self._presence = PresenceJournal()
+        self._cursors: dict[str, PresenceCursor] = {}  # name key -> its holder's place in _presence
         self._history: collections.deque[bytes] = collections.deque(maxlen=history)
         self._presence_changed = threading.Event()
         self._closed = threading.Event()
@@ -181,9 +184,10 @@ class SessionRegistry:
             if replaced is not None:
                 replaced.mark_replaced()
             elif self._held.pop(key, None) is None:  # else back before anyone heard it left
-                self._presence.append(protocol.encode_line(protocol.format_joined(name)))
+                self._presence.append(replies.joined(name))
             # From here on, it hears of everyone else (and not of itself).
-            session.connection.follow_presence(self._presence, self._presence.end)
+            cursor = self._cursors[key] = PresenceCursor(self._presence, self._presence.end)
+            session.connection.follow(cursor)
         self._presence_changed.set()
         return replaced
 
@@ -200,8 +204,9 @@ class SessionRegistry:
             if self._by_name.get(key) is not session:
                 return False
             del self._by_name[key]
+            del self._cursors[key]
             if self._departures.spend(key):
-                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+                self._presence.append(replies.left(name))
             else:  # leaving again and again: say it only if it stays away (release_departures)
                 self._held[key] = (name, self._clock() + self._presence_hold)
         self._presence_changed.set()
@@ -214,7 +219,7 @@ class SessionRegistry:
         with self._lock:
             for key in [key for key, (_, due) in self._held.items() if due <= now]:
                 name, _ = self._held.pop(key)
-                self._presence.append(protocol.encode_line(protocol.format_left(name)))
+                self._presence.append(replies.left(name))
             next_due = min((due for _, due in self._held.values()), default=None)
         return None if next_due is None else max(0.0, next_due - now)
 
@@ -224,11 +229,11 @@ class SessionRegistry:
         # list(values()) is one C call: atomic under the GIL, and under the dict's
         # own lock in free-threaded CPython; a session missed here catches up later.
         for session in list(self._by_name.values()):
-            session.connection.catch_up()
+            session.connection.pull_feed()
         if self._presence.kept <= FORGET_AFTER:
             return  # not worth a pass over every session under the lock
         with self._lock:
-            seen = (session.connection.presence_seen for session in self._by_name.values())
+            seen = (cursor.seen for cursor in self._cursors.values())
             self._presence.forget_before(min(seen, default=self._presence.end))
 
     def _deliver_presence_forever(self) -> None:

@@ -30,6 +30,52 @@ tier  lock                               guards
       ``RateLimiter._lock``,
       ``OneAtATime._lock``
 ====  =================================  ==================================================
+
+Unlocked reads
+--------------
+
+Every read of shared state that skips its owner's lock is listed here, once,
+with why it is safe. Each is atomic (one attribute read, one ``dict.get``,
+one ``len``, one ``list(d.values())``: a single C call, under the GIL, and in
+free-threaded CPython under the object's own per-object lock), so it sees a
+state before or after a concurrent write, never a torn one; and each only
+feeds a *hint* that a locked step checks again (or, for 3 and 10, a price
+or a pass that is fine either way). A stale answer costs a retry or a
+shortcut missed, never a message lost or sent twice.
+
+1. ``SessionRegistry.find`` (``_by_name.get``), on every CHAT: the session
+   found may be leaving. Checked again by ``Connection.enqueue`` under the
+   connection's lock (tier 6), which refuses a closing connection; a refused
+   private message goes back to the mailbox (``Batch`` → ``Receipts``).
+2. ``SessionRegistry.find_online`` / ``connection_of``: ``session.name``
+   (set once by the session's own thread before the session is findable) and
+   ``Connection.accepting`` (item 6). Same re-check as 1; in
+   ``Delivery._deliver_if_online`` a refusal puts the messages back.
+3. ``SessionRegistry.online_count`` (``len(_by_name)``), for the price of a
+   TODOS: only the flood price; the recipients are picked by 4.
+4. ``SessionRegistry.broadcast`` without history (``list(_by_name.values())``):
+   each recipient's ``enqueue`` checks under its lock; someone logging in at
+   that moment may miss the message, as if it were sent just before (with a
+   history kept, the pick is under the registry's lock, tier 5, so each
+   newcomer gets it once, live or replayed).
+5. ``SessionRegistry.deliver_presence``'s ``list(_by_name.values())`` and its
+   ``_presence.kept`` test: each ``pull_feed`` takes the connection's lock;
+   a session missed catches up at its next enqueue or pass; forgetting old
+   notices happens under the registry's lock.
+6. ``Connection.accepting`` (``not _closing``), read by the session before
+   each line and by 2: ``enqueue``, ``pull_feed`` and ``decrypt`` check
+   ``_closing`` again under the connection's lock.
+7. ``Connection.pull_feed``'s shortcut (``_feed`` and ``PresenceCursor.ready``:
+   ``seen < journal.end``): ``_take_feed_locked`` runs ``take``, which checks
+   again, under the connection's lock.
+8. ``PresenceJournal.end`` and ``since``, read by ``PresenceCursor.take`` under
+   a *connection's* lock, not the registry's, which guards the appends:
+   ``_state`` is replaced whole and its list only grows, so a reader sees a
+   prefix; a notice appended a moment later is taken at the next catch-up.
+9. ``SessionRegistry.keeps_history`` (``_history.maxlen``): fixed at start.
+10. ``Connection.decrypt``'s ``_tls is None``: ``_tls`` is set by the reader
+    thread itself (``use_tls``) before it reads; every other use is under
+    the connection's lock.
 """
 
 NAME_TURN = 1

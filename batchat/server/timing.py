@@ -2,7 +2,7 @@
 
 Owns :class:`Timing`, a frozen value object. The server builds one and hands
 it down: :class:`batchat.server.main.ChatServer` and its
-:class:`batchat.server.session.ServerContext`, each :class:`batchat.server.connection.Connection`
+:class:`batchat.server.chat.ServerContext`, each :class:`batchat.server.connection.Connection`
 and the :class:`batchat.server.registry.SessionRegistry`. The defaults are what every
 server runs with; the tests shorten them, so that they do not wait out seconds
 of grace (see :meth:`Timing.parse`). Imports nothing of BatChat.

@@ -17,6 +17,7 @@ from pathlib import Path
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import tls_bytes
+from batchat.server import replies
 from batchat.server.connection import RECV_SIZE
 from batchat.server.ending import Closer, SessionEnded
 from batchat.server.timing import DEFAULT_TIMING
@@ -100,7 +101,7 @@ class TlsSettings:
             sock.settimeout(DEFAULT_TIMING.close_grace)  # it may not read
             if first:
                 sock.recv(RECV_SIZE)  # what is there, at least the byte peeked: no wait
-            sock.sendall(protocol.encode_line(protocol.format_error(tls_required_error())))
+            sock.sendall(replies.error(tls_required_error()))
             if first:
                 raise SessionEnded(Closer.SERVER, "cliente sem TLS na porta TLS")
             raise SessionEnded(Closer.LIMIT, f"{HANDSHAKE_TIME}, pois o cliente não disse nada")

@@ -1,0 +1,239 @@
+"""The chat rules: who may say what to whom, in one service.
+
+Owns :class:`ChatService` (register, log in with its takeover, its wait for a
+dying connection's messages and its hand-over, CHAT, TODOS, LISTA, LISTA
+TODOS, log out; next, rooms and the teacher's powers) and
+:class:`ServerContext`, what it is made from. It sees sessions only through
+:class:`batchat.server.registry.Member`, returns small results (a name, a
+flag, a list) for the session to turn into its reply, and puts what goes to
+*other* members into the caller's :class:`batchat.server.delivery.Batch`;
+their lines come from :mod:`batchat.server.replies`. It never parses and
+never sends on its own. Called by the chat sessions (and the server, which
+builds the context); stateless itself: the state is its stores'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import protocol
+from protocol import ErrorCode, ProtocolError
+from batchat.server import replies
+from batchat.server.accounts import UserStore
+from batchat.server.delivery import Batch, Delivery
+from batchat.server.ending import Closer, Ending
+from batchat.server.limits import limit_error, Limits, RateLimiter
+from batchat.server.mailbox import Mailbox, WaitingMessage
+from batchat.server.registry import Member, SessionRegistry
+from batchat.server.timing import DEFAULT_TIMING, Timing
+
+log = logging.getLogger(__name__)
+
+
+REPLACED = Ending(Closer.SERVER, "a conta entrou em outra conexão")  # a newer login took the name
+
+
+@dataclass
+class ServerContext:
+    """What every session shares: the stores, the limits, the rate limiters, and the
+    chat service made from them."""
+
+    users: UserStore
+    registry: SessionRegistry
+    mailbox: Mailbox
+    limits: Limits
+    failed_logins: RateLimiter  # per (account, IP)
+    failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
+    registrations: RateLimiter
+    # Per IP, every ENTRAR: right passwords cost a hash too. The server always
+    # passes one; the default (unlimited) keeps contexts built for tests short.
+    login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
+    clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
+    timing: Timing = DEFAULT_TIMING  # return_wait, for a login after a connection that is ending
+    # Hands the mailbox's messages out, in step with the registry: made from the two.
+    delivery: Delivery = dataclasses.field(init=False)
+    chat: ChatService = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.delivery = Delivery(self.mailbox, self.registry)
+        self.chat = ChatService(self)
+
+
+class ChatService:
+    """The one owner of the chat rules, for every session (see the module).
+
+    Each method takes the calling :class:`Member` and, when others may hear of
+    it, the caller's batch. A rule broken raises :class:`protocol.ProtocolError`.
+    """
+
+    def __init__(self, context: ServerContext) -> None:
+        self._context = context
+        self._users = context.users
+        self._registry = context.registry
+        self._mailbox = context.mailbox
+        self._delivery = context.delivery
+
+    # --- counts, for what a line costs --------------------------------------
+
+    def others_online(self) -> int:
+        """How many would hear a TODOS now (a hint: read without a lock)."""
+        return max(0, self._registry.online_count() - 1)
+
+    def account_count(self) -> int:
+        return len(self._users)
+
+    # --- accounts ------------------------------------------------------------
+
+    def register(self, member: Member, name: str, password: str) -> str:
+        """``NOVO``: the account's name as registered."""
+        ip = member.connection.ip
+        if not self._context.registrations.spend(ip):
+            raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
+        registered = self._users.register(name, password, ip)
+        log.info("Conta %s criada a partir de %s.", registered, member.connection)
+        return registered
+
+    def authenticate(self, member: Member, name: str, password: str) -> str:
+        """The account ``name`` as registered, if ``password`` is its password, within the
+        login rate limits."""
+        context, ip = self._context, member.connection.ip
+        # Every attempt counts here, right password or not: a loop of good
+        # logins costs a hash each too, and ENTROU/SAIU for everyone.
+        if not context.login_attempts.spend(ip):
+            raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
+        attempt_key = (protocol.name_key(name), ip)
+        # Each attempt takes a token before hashing, so parallel guesses cannot
+        # all slip past the check; a successful login gives its tokens back.
+        if not context.failed_logins.spend(attempt_key):
+            raise limit_error("Tentativas de login demais; espere um minuto.")
+        if not context.failed_logins_by_ip.spend(ip):
+            context.failed_logins.refund(attempt_key)
+            raise limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
+        registered = self._users.authenticate(name, password, ip)
+        if registered is None:
+            log.info("Falha de login a partir de %s.", member.connection)
+            raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
+        context.failed_logins.refund(attempt_key)
+        context.failed_logins_by_ip.refund(ip)
+        return registered
+
+    # --- logging in and out --------------------------------------------------
+
+    def log_in(self, member: Member, name: str, batch: Batch, reply: bytes) -> Member | None:
+        """Make ``member`` (authenticated as ``name``) the one online as ``name``: the
+        kept messages, the history and ``reply`` (``OK ENTRAR``) reach its outbox
+        before it is visible. Returns the session it replaced, if any. Raises
+        :class:`batchat.server.registry.ClaimLost` if a newer login claimed the
+        name while this one waited (that one told our client).
+        """
+        member.name = name
+        # Our earlier replies first; what the hand-over queues leaves only once
+        # we are visible, so a client that reads OK ENTRAR can at once be written to.
+        batch.send()
+        self._take_over(member, name)
+        self._wait_for_what_comes_back(name)
+        replaced = self._delivery.hand_over(
+            name, member.connection, lambda: self._registry.log_in(member, name, reply), claimant=member
+        )
+        connection = member.connection
+        connection.flush()
+        self._users.record_seen(name, time.time())
+        log.info("%s se conectou com o IP %s por meio da porta %d.", name, connection.ip, connection.port)
+        if replaced is not None:
+            log.info("Sessão anterior de %s (%s) substituída.", name, replaced.connection)
+        return replaced
+
+    def _take_over(self, member: Member, name: str) -> None:
+        """Claim ``name``; if the same account is on another connection, online or
+        still logging in, that one is told ``SESSAO_SUBSTITUIDA`` and closed first.
+
+        The claim is recorded at once (see ``SessionRegistry.claim``): a third
+        login finds us to replace, and our login then ends without ``OK
+        ENTRAR``. The old connection accepts no line from now on, so a private
+        message sent to us meanwhile is kept in the mailbox, after (by its id)
+        what the old connection never wrote, which comes back there as that
+        connection ends; this login's hand-over then gives them all, in order.
+        The old session stays the name's holder until our login replaces it
+        (see :meth:`log_out`), so nobody hears SAIU and ENTROU for a takeover.
+        """
+        previous = self._delivery.claim(name, member)
+        if previous is None:
+            return
+        # Even if it is ending already: a drop (the error over max_queue) shuts it down only here.
+        previous.connection.close(REPLACED)  # sends the error mark_replaced queued
+        previous.connection.stop_reading(REPLACED)
+
+    def _wait_for_what_comes_back(self, name: str) -> None:
+        """If our last connection is ending (dropped, just left, or taken over), wait a
+        little for what it never wrote to come back to the mailbox: the login's
+        hand-over then has it, before what was kept after it."""
+        if not self._mailbox.wait_until_landed(name, self._context.timing.return_wait):
+            log.warning("Mensagens para %s ainda em uma conexão que acaba; elas chegarão depois.", name)
+
+    def log_out(self, member: Member) -> None:
+        """``member`` leaves: the others hear ``SAIU`` if it held its name (a session
+        replaced by a newer login of the same account does not)."""
+        if member.name is not None and self._registry.log_out(member, member.name):
+            self._users.record_seen(member.name, time.time())
+
+    # --- messages ------------------------------------------------------------
+
+    def send_private(self, member: Member, sender: str, recipient_name: str, text: str, batch: Batch) -> tuple[str, bool]:
+        """``CHAT``: the message to ``recipient_name``'s connection in ``batch`` if they are
+        online, else kept in the mailbox. Returns the recipient's name and whether it
+        was kept (``GUARDADA``)."""
+        recipient = self._registry.find_online(recipient_name)
+        if recipient is not None and (name := recipient.name) is not None:
+            # Counted before it is acknowledged: a recipient who does not read gets no more
+            # than max_pending, and all of them can be kept if the connection ends.
+            message = self._reserve_live(name, sender, text, batch)
+            batch.add_private(recipient.connection, replies.private(sender, text), message)
+            return name, False
+        registered = self._users.registered_name(recipient_name)
+        if registered is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {recipient_name} não existe.")
+        # Our earlier lines first: the recipient may come online while this is
+        # stored, and get it at once.
+        batch.send()
+        self._delivery.after_store(self._mailbox.store(registered, sender, text))
+        log.info("Mensagem de %s para %s guardada: %s está offline.", sender, registered, registered)
+        return registered, True
+
+    def _reserve_live(self, recipient: str, sender: str, text: str, batch: Batch) -> WaitingMessage:
+        """:meth:`Mailbox.reserve` for a recipient online. Refused, it is tried once more
+        after sending the caller's batch: lines handled from one recv count as unwritten
+        only because they were not sent yet, and a reader's socket takes them at once."""
+        try:
+            return self._mailbox.reserve(recipient, sender, text, online=True)
+        except ProtocolError as error:
+            if error.code is not ErrorCode.MAILBOX_FULL or not batch.holds_private:
+                raise
+        batch.send()
+        return self._mailbox.reserve(recipient, sender, text, online=True)
+
+    def broadcast(self, member: Member, sender: str, text: str, batch: Batch) -> None:
+        """``TODOS``: the message, encoded once, to everyone online but ``member``, and
+        into the history if one is kept."""
+        registry = self._registry
+        history = replies.history(sender, time.time(), text) if registry.keeps_history else None
+        data = replies.public(sender, text)
+        for recipient in registry.broadcast(member, history):
+            batch.add(recipient.connection, data)
+
+    # --- lists ---------------------------------------------------------------
+
+    def names_online(self) -> list[str]:
+        """``LISTA``: the names online, as everyone was told (held ``SAIU`` too)."""
+        return self._registry.names()
+
+    def accounts(self) -> list[tuple[str, bool, float | None]]:
+        """``LISTA TODOS``: (name, online, last seen) for every account."""
+        accounts = self._users.accounts()  # paid for already, by their count
+        online = {protocol.name_key(name) for name in self._registry.names()}
+        return [
+            (account.name, protocol.name_key(account.name) in online, account.last_seen) for account in accounts
+        ]
