@@ -3,102 +3,37 @@
 This module is "sans-I/O" in the style of h11: it never touches a socket, a
 thread or a file. The server and the client feed it bytes or strings and get
 back small frozen dataclasses (client commands, server lines) or formatted
-reply lines. Tests feed it strings directly.
+reply lines. Tests feed it strings directly. docs/protocolo.md describes every
+line and error code for people (in Portuguese); this is the grammar in short.
 
-Framing
--------
-One message per line, UTF-8, ended by ``\\n``; a ``\\r`` right before it is
-dropped. Lines are framed by newline, never by ``recv()`` call: use
-:class:`batchat.framing.LineFramer` to turn a stream of chunks into lines.
+Framing: one message per line, UTF-8, ended by ``\\n`` (a ``\\r`` right before
+it is dropped); lines are cut from the byte stream by
+:class:`batchat.framing.LineFramer`, never by ``recv()`` call.
 
-Grammar (client -> server)
---------------------------
-The command word is case-insensitive (ASCII). Arguments are separated by one
-or more spaces. ``<mensagem>`` is the rest of the line, internal spaces kept.
-A blank line is ignored (no reply).
+Client -> server (the command table, :data:`COMMAND_HELP`, is the source;
+the command word is case-insensitive ASCII; a blank line is ignored, no reply)::
 
-=============================  ====================================  ============
-command                        meaning                               needs login
-=============================  ====================================  ============
-``NOVO <usuario> <senha>``     create an account                     no (and not
-                                                                     while logged
-                                                                     in)
-``ENTRAR <usuario> <senha>``   log in: the kept ``PENDENTE`` lines,  no
-                               their ``INFO``, the ``HISTORICO``
-                               lines, then ``OK ENTRAR``
-``LISTA``                      users online now, sorted, you too     yes
-``LISTA TODOS``                every account: online, or when last   yes
-                               seen (one ``USUARIO`` line each)
-``CHAT <usuario> <mensagem>``  private message; kept for the          yes
-                               recipient if registered but offline
-``TODOS <mensagem>``           public message to everyone else       yes
-``SAIR``                       leave: reply, then connection closed  no
-``AJUDA``                      one ``INFO`` line per command, then   no
-                               ``OK AJUDA``
-``PING``                       ``OK PING``: is the server there?     no
-=============================  ====================================  ============
+    NOVO <usuario> <senha>      ENTRAR <usuario> <senha>     LISTA [TODOS]
+    CHAT <usuario> <mensagem>   TODOS <mensagem>             SAIR   AJUDA   PING
 
-Every command gets exactly one final reply, ``OK <COMANDO> [detalhe]`` or
-``ERRO <CODIGO> <texto>``, so a program can match replies to commands. A
-reply's other lines come before it: it always ends with its ``OK`` or
-``ERRO``.
+``<mensagem>`` is everything after the one space that follows ``TODOS`` or the
+recipient, leading spaces kept. Every command gets exactly one final reply,
+``OK <COMANDO> [detalhe]`` or ``ERRO <CODIGO> <texto>``, and a reply's other
+lines come before it, so replies match commands by order. ``OK CHAT`` is a
+promise: the message reaches the recipient's connection or is kept for them
+(``OK CHAT bob GUARDADA``); a ``CHAT`` that could not be kept is refused first
+(``ERRO CAIXA_CHEIA``).
 
-``OK CHAT`` is a promise: the message reaches the recipient's connection or
-is kept for them. So a ``CHAT`` the server could not keep is refused first:
-``ERRO CAIXA_CHEIA`` when the recipient already has ``--max-pending`` private
-messages not yet written to them, counting those kept while they were offline
-and those acknowledged while they were online but not reading (the text says
-which). docs/protocolo.md's table lists every error code.
+Server -> client::
 
-Grammar (server -> client)
---------------------------
-=============================  ==============================================
-line                           when
-=============================  ==============================================
-``OK <COMANDO> [detalhe]``     the command just sent succeeded, e.g.
-                               ``OK NOVO alice``, ``OK ENTRAR alice``,
-                               ``OK LISTA alice bob``, ``OK LISTA TODOS``,
-                               ``OK CHAT bob`` (delivered),
-                               ``OK CHAT bob GUARDADA`` (bob is offline:
-                               stored, delivered when he logs in),
-                               ``OK TODOS``, ``OK SAIR``, ``OK AJUDA``,
-                               ``OK PING``
-``ERRO <CODIGO> <texto>``      it failed; the connection stays open, except
-                               after ``SESSAO_SUBSTITUIDA`` and the limits
-                               that disconnect (docs/protocolo.md)
-``MSG <remetente> <mensagem>`` a private message for you
-``TODOS <remetente> <msg>``    a public message
-``ENTROU <usuario>``           another user logged in
-``SAIU <usuario>``             another user left (SAIR, closed connection,
-                               or dropped by the server)
-``BATCHAT <versao> <texto>``   the first line of every connection the
-                               server serves: it says the peer is a BatChat
-                               server, of protocol version ``<versao>`` (1),
-                               with a welcome for people (see below)
-``INFO <texto>``               human notices (AJUDA, the count of kept
-                               messages, the server stopping)
-``LIMITES <taxa> <rajada>      right after the greeting: the server's limits,
-<linha> <ouvintes-por-ficha>`` lines per second (``--flood-rate``, a decimal
-                               number; 0: no limit), lines at once after a
-                               quiet spell (``--flood-burst``), bytes per
-                               line counting the newline (``--max-line``),
-                               and the fan-out price: a ``TODOS`` costs one
-                               token more per that many listeners, a
-                               ``LISTA TODOS`` per that many accounts (0: no
-                               surcharge; absent: 10). Fields after these
-                               are to be ignored: a newer server may add some
-``PENDENTE <remetente>         part of the reply to ``ENTRAR``, before its
-<quando> <mensagem>``          ``OK ENTRAR``: a private message sent while
-                               you were offline, oldest first, then ``INFO``
-                               saying how many there were
-``HISTORICO <remetente>        after those, still before ``OK ENTRAR``: one
-<quando> <mensagem>``          of the last public messages (``TODOS``),
-                               oldest first, so a late arrival sees what was
-                               said
-``USUARIO <nome> ONLINE``      one per account, in answer to ``LISTA TODOS``;
-``USUARIO <nome> OFFLINE       ``<visto>`` is when it was last online, absent
-[<visto>]``                    if it never logged in
-=============================  ==============================================
+    BATCHAT <versao> <texto>     first line of every served connection (see below)
+    LIMITES <taxa> <rajada> <linha> <ouvintes-por-ficha> [...]   right after it
+    OK <COMANDO> [detalhe]       ERRO <CODIGO> <texto>
+    MSG <remetente> <mensagem>   TODOS <remetente> <mensagem>
+    ENTROU <usuario>             SAIU <usuario>               INFO <texto>
+    PENDENTE <remetente> <quando> <mensagem>    (ENTRAR's reply: kept messages)
+    HISTORICO <remetente> <quando> <mensagem>   (ENTRAR's reply: last public ones)
+    USUARIO <nome> ONLINE | USUARIO <nome> OFFLINE [<visto>]   (LISTA TODOS)
 
 Identification: a BatChat server's first line on a connection is always
 ``BATCHAT <versao> <texto>`` (:func:`format_greeting`, :func:`parse_greeting`),
@@ -117,27 +52,17 @@ costs nothing: it gets ``ERRO DEVAGAR <fichas> <espera> <texto>``, its price and
 the seconds until the bucket holds it (see :mod:`batchat.prices`).
 
 Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
-``2026-11-21T21:14:05Z``. Replies are matched to commands by order, so
-``OK LISTA TODOS`` answers ``LISTA TODOS`` even if somebody is called TODOS.
-
-Transport: plain TCP, or TLS (1.2 or newer) when the server is started with a
-certificate; ``batchat.tls_bytes`` does TLS as a byte transform over memory
-buffers, so TLS too stays free of sockets. Lines are cut from the byte stream
-by ``batchat.framing.LineFramer``.
+``2026-11-21T21:14:05Z``. Transport: plain TCP, or TLS (1.2 or newer)
+(:mod:`batchat.tls_bytes`: TLS as a byte transform, no socket either).
 
 Names: 1-20 characters, letters (accented too), digits, ``_``, ``-``, ``.``,
-none of them invisible (the Hangul fillers count as letters, but are not);
-unique ignoring case (:func:`name_key`), and a new one may not look like an
-existing one (:func:`name_skeleton`: ``joao`` after ``joão``); normalised to
-Unicode NFC. Passwords: 6-128 printable characters, no whitespace. Message
-text: 1 or more characters, no control characters, no Unicode line or
-paragraph separators and no bidi overrides or isolates (they could forge a
-line, or reorder text, on somebody else's screen); such text is refused with
-``ERRO ARGUMENTOS``.
-
-Also here, still without I/O: recognising a client that speaks HTTP or TLS
-instead (:func:`foreign_protocol`), and the command table both programs use
-(:data:`COMMAND_HELP`).
+none of them invisible; unique ignoring case (:func:`name_key`), and a new one
+may not look like an existing one (:func:`name_skeleton`, from
+:mod:`batchat.lookalikes`: ``joao`` after ``joão``); normalised to NFC.
+Passwords: 6-128 printable characters, no whitespace. Message text: no control
+characters, no Unicode line or paragraph separators and no bidi overrides or
+isolates (they could forge a line, or reorder text, on somebody else's
+screen); such text is refused with ``ERRO ARGUMENTOS``.
 """
 
 from __future__ import annotations
@@ -151,6 +76,9 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+# The look-alike folding is part of the name rule; it lives apart for its size.
+from batchat.lookalikes import INVISIBLE_IN_NAMES, SMALL_CAPITALS, name_skeleton, unmarked  # noqa: F401
 
 ENCODING = "utf-8"
 # The server's limits by default (its LIMITES): its options' and a client's, until that line.
@@ -383,23 +311,6 @@ def encode_line(line: str) -> bytes:
 # handling a message (a test checks it against the Unicode categories).
 FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _HAS_LETTER_OR_DIGIT_RE = re.compile(r"[^\W_]")  # \w without "_" is exactly str.isalnum
-# Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt,
-# Unicode 15.0), which ``unicodedata`` does not expose: characters a renderer
-# shows as nothing. Four of them are letters to ``\w`` (the Hangul fillers
-# U+115F, U+1160, U+3164, U+FFA0), so "\u3164" alone was a name and
-# "alice\u3164" looked exactly like "alice". No other ``\w`` character renders
-# blank. The whole set is here, so a wider name rule can never let the others in;
-# and so are the two symbols that render blank without being Default_Ignorable
-# (U+2800 BRAILLE PATTERN BLANK, U+1D159 MUSICAL SYMBOL NULL NOTEHEAD): no name can
-# hold them anyway (they are not ``\w``), but a word read as the eye reads it
-# (:func:`unmarked`: the client's look-alike rule, "\u2800ENTRAR") must drop them.
-INVISIBLE_IN_NAMES = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d159\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
-)
-
-
 def is_forbidden_char(char: str) -> bool:
     """Whether ``char`` may not travel in a name or message."""
     return FORBIDDEN_CHARS.match(char) is not None
@@ -456,44 +367,6 @@ def validate_text(text: str) -> str:
 def name_key(name: str) -> str:
     """The identity of a user name: ``Alice`` and ``alice`` are one account."""
     return unicodedata.normalize("NFC", name).casefold()
-
-
-# Letters of other scripts drawn like Latin ones, and the Latin letter each reads as:
-# a capital as it looks among capitals (Cyrillic Е, Greek Ν in "ЕΝTRAR"), a small
-# letter as it looks in a name typed in lower case (Cyrillic а, Greek ο; a Greek ν
-# reads as v there, not n). Mapped before case is folded, so each form reads as
-# itself. Accented forms (Ё, ά) lose their accent first; fullwidth ones (Ｅ) are Latin
-# after NFKD.
-# The Latin small capital letters (most in the U+1D00 block), and the capital each is.
-SMALL_CAPITALS = ("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "ABCDEFGHIJKLMNOPRSTUVWYZ")
-_LOOKALIKES = {
-    "АВСЕНІЈКМОРЅТХУҮԚԜҺԀӀѴ": "ABCEHIJKMOPSTXYYQWHDIV",  # Cyrillic capitals
-    "авсеніјкморѕтхуүԛԝһԁӏѵ": "abcehijkmopstxyyqwhdlv",  # Cyrillic small letters
-    "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹͿ": "ABEZHIKMNOPTYXCJ",  # Greek capitals
-    "αβγεζηικμνορτυχϲϳ": "abyeznikuvoptuxcj",  # Greek small letters
-    "ıɑɡȷ": "iagj",  # Latin ones drawn like plain letters: Turkish ı, IPA's ɑ and ɡ, dotless ȷ
-    SMALL_CAPITALS[0]: SMALL_CAPITALS[1],  # small capitals: "ᴇɴᴛʀᴀʀ" is ENTRAR, smaller
-}
-_LATIN_LOOKALIKES = str.maketrans("".join(_LOOKALIKES), "".join(_LOOKALIKES.values()))
-# The combining marks that accents are, once a letter is decomposed (NFKD: "ã" is "a"
-# and U+0303): the generic blocks, not the vowel signs of Indic or Thai letters.
-_ACCENTS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
-def unmarked(text: str) -> str:
-    """``text`` as the eye reads it, case and script kept: no invisible characters
-    (:data:`INVISIBLE_IN_NAMES`), width and compatibility forms folded (NFKD: ``Ｅ``
-    is ``E``) and no accents (``É`` is ``E``)."""
-    return _ACCENTS.sub("", unicodedata.normalize("NFKD", INVISIBLE_IN_NAMES.sub("", text)))
-
-
-def name_skeleton(name: str) -> str:
-    """The Latin letters ``name`` looks like, in lower case: names that differ only by
-    case, width, accents or look-alike letters (``joão``, ``JOAO``, ``ｊｏａｏ``, ``jоао``
-    with a Cyrillic ``о`` and ``а``) share one. What a new account may not share with
-    an existing one (``NOVO``), and what the client's look-alike rule compares with
-    ``ENTRAR``."""
-    return unmarked(name).translate(_LATIN_LOOKALIKES).casefold()
 
 
 # --- Parsing client commands ------------------------------------------------
@@ -613,45 +486,6 @@ def format_info(text: str) -> str:
     return f"INFO {text}"
 
 
-def format_limits(rate: float, burst: int, max_line: int, per_token: int = FANOUT_PER_TOKEN) -> str:
-    """``LIMITES <taxa> <rajada> <linha> <ouvintes-por-ficha>``: lines per second (0: no
-    limit), lines at once, bytes per line counting the newline, and the fan-out price
-    (see :func:`batchat.prices.line_price`)."""
-    return f"LIMITES {rate:g} {burst} {max_line} {per_token}"
-
-
-def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int, int] | None:
-    """The fields of a ``LIMITES`` line as (rate, burst, max_line, per_token); ``None`` if
-    malformed or outside what a server can mean (a hostile server must not make a client
-    wait for ever, or overflow: see the bounds below).
-
-    The fourth field may be missing (a server older than it: 10, what those
-    charged), and fields after it are ignored (a newer server may state more).
-    """
-    stated = [field for field in fields[3:4] if field]
-    if len(fields) < 3 or not all(LIMIT_FIELD_RE.fullmatch(field) for field in [*fields[:3], *stated]):
-        return None
-    try:
-        rate, burst, max_line = float(fields[0]), int(fields[1]), int(fields[2])
-        per_token = int(stated[0]) if stated else FANOUT_PER_TOKEN
-    except ValueError:  # a decimal point in the counts
-        return None
-    if not (0 <= rate <= MAX_LIMIT_RATE and 0 <= burst <= MAX_LIMIT_BURST and 0 <= max_line <= MAX_SERVER_LINE
-            and 0 <= per_token <= MAX_LIMIT_BURST):
-        return None
-    return rate, burst, max_line, per_token
-
-
-# Plain decimal numbers only, and not too many digits: no sign, no "inf" or
-# "nan", no spaces, no "_", no 400-digit count.
-LIMIT_FIELD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?(e[+-]?[0-9]{1,3})?", re.ASCII)
-# What a LIMITES line may state (0: no limit): the server's own option maxima,
-# and no line longer than what a client reads. A tiny rate is allowed; the
-# client's pacer never waits more than a minute for it (batchat.client.flow).
-MAX_LIMIT_RATE = 1e6
-MAX_LIMIT_BURST = 10**6
-
-
 STORED = "GUARDADA"  # the detail of ``OK CHAT <usuario> GUARDADA``: kept, not yet delivered
 ONLINE = "ONLINE"
 OFFLINE = "OFFLINE"
@@ -747,74 +581,6 @@ def parse_greeting(line: str) -> Greeting | None:
 def carries_password(command: Command) -> bool:
     """Whether ``command``'s line holds a password (see :data:`PASSWORD_COMMANDS`)."""
     return command_word(command) in PASSWORD_COMMANDS
-
-
-# --- Parsing server lines (for clients) -------------------------------------
-
-
-@dataclass(frozen=True)
-class ServerLine:
-    """One server line split into its kind and fields.
-
-    ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
-    ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``, ``LIMITES``,
-    ``BATCHAT``); ``fields``
-    holds the words the grammar defines for that kind, the last one keeping
-    the rest of the line (missing ones are ``""``).
-    """
-
-    kind: str
-    fields: tuple[str, ...]
-
-
-# How many fields each kind has, the last one taking the rest of the line.
-_SERVER_FIELDS = {
-    "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
-    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, GREETING_WORD: 2,
-    "LIMITES": 5,  # the four known, then whatever a newer server adds (ignored)
-}
-
-
-def parse_server_line(line: str) -> ServerLine:
-    """Split a server line; an unknown kind comes back as ``INFO`` with the whole line."""
-    kind, _, rest = line.partition(" ")
-    count = _SERVER_FIELDS.get(kind)
-    if count is None:
-        return ServerLine("INFO", (line,))
-    fields = rest.split(" ", count - 1) if rest else []
-    fields += [""] * (count - len(fields))
-    return ServerLine(kind, tuple(fields))
-
-
-# --- Recognising clients that speak something else ----------------------------
-
-_HTTP_REQUEST_RE = re.compile(
-    rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PRI) \S+ HTTP/\d(\.\d)?\r?\n?"
-)
-_TLS_HANDSHAKE = 0x16  # the first byte of every TLS (and SSL 3) handshake record
-
-
-def foreign_protocol(first_bytes: bytes) -> str | None:
-    """Name the protocol a connection's first bytes belong to, if not ours.
-
-    ``"HTTP"`` for an HTTP request line, ``"TLS"`` for a TLS ClientHello;
-    ``None`` when it may be BatChat. Only the start of a connection is checked.
-    """
-    if first_bytes[:1] == bytes([_TLS_HANDSHAKE]):
-        return "TLS"
-    first_line = first_bytes.split(b"\n", 1)[0] + b"\n"
-    if _HTTP_REQUEST_RE.fullmatch(first_line):
-        return "HTTP"
-    return None
-
-
-def foreign_protocol_error(name: str) -> ProtocolError:
-    """The one line a non-BatChat client gets before being disconnected."""
-    return ProtocolError(
-        ErrorCode.WRONG_PROTOCOL,
-        f"Isto é um servidor de chat BatChat (texto puro), não {name}. "
-        "Use: python3 cliente.py --host <servidor>",
-    )
 
 
 # --- Addresses, as people write them -------------------------------------------

@@ -1,8 +1,9 @@
 """What a line costs under the flood limit, and the refusal that says so: one formula
 for the server that charges it and the client that paces by it.
 
-Owns :func:`line_price` (tokens per line: one, more for a fan-out, none for
-``SAIR``) and the ``ERRO DEVAGAR <fichas> <espera> <texto>`` refusal
+Owns the ``LIMITES`` line that states the limits and prices
+(:func:`format_limits`, :func:`parse_limits`), :func:`line_price` (tokens per
+line: one, more for a fan-out, none for ``SAIR``) and the ``ERRO DEVAGAR <fichas> <espera> <texto>`` refusal
 (:func:`slow_down_error` writes it, :func:`parse_slow_down` reads it). The
 fan-out divisor itself, :data:`protocol.FANOUT_PER_TOKEN`, is stated on the wire
 in ``LIMITES``. Pure, without I/O; called by the server's sessions and the
@@ -12,6 +13,7 @@ client's state, pacing and rendering; imports only :mod:`protocol`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import protocol
@@ -74,7 +76,7 @@ def parse_slow_down(text: str) -> SlowDown | None:
     """The fields of a ``DEVAGAR`` refusal's text (after the code); ``None`` if malformed."""
     price, _, rest = text.partition(" ")
     wait, _, shown = rest.partition(" ")
-    if not (protocol.LIMIT_FIELD_RE.fullmatch(price) and protocol.LIMIT_FIELD_RE.fullmatch(wait)):
+    if not (LIMIT_FIELD_RE.fullmatch(price) and LIMIT_FIELD_RE.fullmatch(wait)):
         return None
     try:
         return SlowDown(int(price), float(wait), shown)
@@ -87,3 +89,45 @@ def error_text(code: str, text: str) -> str:
     if code == protocol.ErrorCode.SLOW_DOWN and (stated := parse_slow_down(text)) is not None:
         return stated.text
     return text
+
+
+# --- The LIMITES line ---------------------------------------------------------
+
+
+def format_limits(rate: float, burst: int, max_line: int, per_token: int = protocol.FANOUT_PER_TOKEN) -> str:
+    """``LIMITES <taxa> <rajada> <linha> <ouvintes-por-ficha>``: lines per second (0: no
+    limit), lines at once, bytes per line counting the newline, and the fan-out price
+    (see :func:`batchat.prices.line_price`)."""
+    return f"LIMITES {rate:g} {burst} {max_line} {per_token}"
+
+
+def parse_limits(fields: tuple[str, ...]) -> tuple[float, int, int, int] | None:
+    """The fields of a ``LIMITES`` line as (rate, burst, max_line, per_token); ``None`` if
+    malformed or outside what a server can mean (a hostile server must not make a client
+    wait for ever, or overflow: see the bounds below).
+
+    The fourth field may be missing (a server older than it: 10, what those
+    charged), and fields after it are ignored (a newer server may state more).
+    """
+    stated = [field for field in fields[3:4] if field]
+    if len(fields) < 3 or not all(LIMIT_FIELD_RE.fullmatch(field) for field in [*fields[:3], *stated]):
+        return None
+    try:
+        rate, burst, max_line = float(fields[0]), int(fields[1]), int(fields[2])
+        per_token = int(stated[0]) if stated else protocol.FANOUT_PER_TOKEN
+    except ValueError:  # a decimal point in the counts
+        return None
+    if not (0 <= rate <= MAX_LIMIT_RATE and 0 <= burst <= MAX_LIMIT_BURST and 0 <= max_line <= protocol.MAX_SERVER_LINE
+            and 0 <= per_token <= MAX_LIMIT_BURST):
+        return None
+    return rate, burst, max_line, per_token
+
+
+# Plain decimal numbers only, and not too many digits: no sign, no "inf" or
+# "nan", no spaces, no "_", no 400-digit count.
+LIMIT_FIELD_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?(e[+-]?[0-9]{1,3})?", re.ASCII)
+# What a LIMITES line may state (0: no limit): the server's own option maxima,
+# and no line longer than what a client reads. A tiny rate is allowed; the
+# client's pacer never waits more than a minute for it (batchat.client.flow).
+MAX_LIMIT_RATE = 1e6
+MAX_LIMIT_BURST = 10**6

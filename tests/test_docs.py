@@ -7,6 +7,7 @@ import re
 import unittest
 
 import protocol
+from batchat.client import server_lines
 from tests.support import ROOT
 
 README = ROOT / "README.md"
@@ -47,7 +48,7 @@ class CommandTableTest(unittest.TestCase):
 
     def test_protocol_doc_lists_every_server_line_and_error_code(self) -> None:
         first_cells = {row[0].strip("`").split(" ")[0] for row in table_rows(PROTOCOL_DOC.read_text("utf-8"))}
-        for kind in protocol._SERVER_FIELDS:
+        for kind in server_lines._SERVER_FIELDS:
             with self.subTest(kind=kind):
                 self.assertIn(kind, first_cells)
         for code in protocol.ErrorCode:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import unittest
 
 import protocol
+from batchat import prices
+from batchat.client import server_lines
 from batchat.client import flow
 from batchat.client.flow import Liveness, Pacer, ServerLimits
 from batchat.server.limits import Limits, TokenBucket
@@ -90,18 +92,18 @@ class PacerTest(unittest.TestCase):
         self.assertAlmostEqual(pacer.delay(0.0), 3 / 4.5)
 
     def test_limits_from_the_line(self) -> None:
-        line = protocol.parse_server_line(protocol.format_limits(2.5, 7, 4096, 5))
+        line = server_lines.parse_server_line(prices.format_limits(2.5, 7, 4096, 5))
         self.assertEqual(ServerLimits.from_fields(line.fields), ServerLimits(2.5, 7, 4096, 5))
-        self.assertIsNone(ServerLimits.from_fields(protocol.parse_server_line("LIMITES x 1 2").fields))
-        self.assertEqual(protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10")
-        older = protocol.parse_server_line("LIMITES 5 20 2048")  # a server from before the fourth field
+        self.assertIsNone(ServerLimits.from_fields(server_lines.parse_server_line("LIMITES x 1 2").fields))
+        self.assertEqual(prices.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10")
+        older = server_lines.parse_server_line("LIMITES 5 20 2048")  # a server from before the fourth field
         self.assertEqual(ServerLimits.from_fields(older.fields), ServerLimits())
 
     def test_the_client_assumes_what_a_default_server_states(self) -> None:
         """The defaults are written once (protocol.py): the server's options and the limits a
         client paces by before the LIMITES line are the same ones."""
         (_, stated) = welcome_lines(Limits()).decode().splitlines()
-        self.assertEqual(ServerLimits.from_fields(protocol.parse_server_line(stated).fields), ServerLimits())
+        self.assertEqual(ServerLimits.from_fields(server_lines.parse_server_line(stated).fields), ServerLimits())
         self.assertEqual(ServerLimits(), ServerLimits(protocol.DEFAULT_FLOOD_RATE, protocol.DEFAULT_FLOOD_BURST,
                                                       protocol.DEFAULT_MAX_LINE, protocol.FANOUT_PER_TOKEN))
 

@@ -16,12 +16,13 @@ from tests.support import ROOT
 
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
-    {"protocol", "batchat.version_check"},
+    {"batchat.lookalikes", "batchat.version_check"},
+    {"protocol"},
     {"batchat.prices"},
-    {"batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
+    {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
-     "batchat.server.replies",
+     "batchat.server.replies", "batchat.server.foreign",
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render", "batchat.client.states"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link",
      "batchat.client.events"},

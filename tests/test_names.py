@@ -16,6 +16,7 @@ from typing import TypeVar
 from unittest import mock
 
 import protocol
+from batchat.client import server_lines
 from batchat.server import accounts
 from batchat.server.accounts import PasswordHash, UserStore
 from protocol import ErrorCode, ProtocolError
@@ -184,7 +185,7 @@ class LookAlikeServerTest(ServerTestCase):
         for name in ("joao", "JO\u0410O"):  # the second with a Cyrillic А
             with self.subTest(name=name):
                 reply = client.request(f"NOVO {name} senha123")
-                self.assertEqual(protocol.parse_server_line(reply).fields[0], "USUARIO_EXISTE", reply)
+                self.assertEqual(server_lines.parse_server_line(reply).fields[0], "USUARIO_EXISTE", reply)
                 self.assertIn("joão", reply)
         self.assertTrue(client.request("ENTRAR joao senha123").startswith("ERRO CREDENCIAIS "))
 

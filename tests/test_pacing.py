@@ -16,6 +16,7 @@ import queue
 import threading
 
 import protocol
+from batchat import prices
 from batchat.client import flow
 from batchat.server.ending import SessionEnded
 from batchat.server.limits import Limits
@@ -41,7 +42,7 @@ class SessionServer:
         self.room = FloodRoom(listeners, accounts, lambda: self._now)
         self.ended: queue.Queue[str] = queue.Queue()  # why the session ended, if it did
         self._test = test
-        test.push(protocol.format_limits(Limits().flood_rate, Limits().flood_burst, Limits().max_line))
+        test.push(prices.format_limits(Limits().flood_rate, Limits().flood_burst, Limits().max_line))
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:

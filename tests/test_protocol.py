@@ -13,6 +13,8 @@ from pathlib import Path
 
 import protocol
 from batchat import prices, tls_bytes
+from batchat.client import server_lines
+from batchat.client.server_lines import ServerLine
 from batchat import framing
 from protocol import (
     Broadcast,
@@ -24,7 +26,6 @@ from protocol import (
     ProtocolError,
     Quit,
     Register,
-    ServerLine,
 )
 from tests.support import OTHER_CA, TLS_CERT, TLS_KEY
 
@@ -526,9 +527,9 @@ class FormatTest(unittest.TestCase):
          ("1 mensagem privada esperava por você.",)),
         (protocol.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
          ("7 mensagens privadas esperavam por você.",)),
-        (protocol.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10", "LIMITES", ("5", "20", "2048", "10", "")),
-        (protocol.format_limits(0.5, 1, 64, 3), "LIMITES 0.5 1 64 3", "LIMITES", ("0.5", "1", "64", "3", "")),
-        (protocol.format_limits(0, 20, 2048, 0), "LIMITES 0 20 2048 0", "LIMITES", ("0", "20", "2048", "0", "")),
+        (prices.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10", "LIMITES", ("5", "20", "2048", "10", "")),
+        (prices.format_limits(0.5, 1, 64, 3), "LIMITES 0.5 1 64 3", "LIMITES", ("0.5", "1", "64", "3", "")),
+        (prices.format_limits(0, 20, 2048, 0), "LIMITES 0 20 2048 0", "LIMITES", ("0", "20", "2048", "0", "")),
         (protocol.format_error(prices.slow_down_error(4, 0.35)),
          "ERRO DEVAGAR 4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
          "tente de novo em 0,351 s.", "ERRO",
@@ -552,7 +553,7 @@ class FormatTest(unittest.TestCase):
     def test_round_trip_through_parse_server_line(self) -> None:
         for formatted, _expected, kind, fields in self.LINES:
             with self.subTest(line=formatted):
-                self.assertEqual(protocol.parse_server_line(formatted), ServerLine(kind, fields))
+                self.assertEqual(server_lines.parse_server_line(formatted), ServerLine(kind, fields))
 
     def test_error_codes_have_fixed_wire_names(self) -> None:
         self.assertEqual(set(self.WIRE_CODES), set(ErrorCode))
@@ -612,7 +613,7 @@ class FormatTest(unittest.TestCase):
                 self.assertEqual(line, f"INFO {help.syntax} - {help.meaning} (ex.: {help.example})")
                 self.assertTrue(help.example.startswith(word), "the example uses the command")
                 self.assertTrue(line.startswith(f"INFO {word} "), line)
-                self.assertEqual(protocol.parse_server_line(line).kind, "INFO")
+                self.assertEqual(server_lines.parse_server_line(line).kind, "INFO")
 
 
 # --- The greeting ------------------------------------------------------------------
@@ -691,7 +692,7 @@ class ParseServerLineTest(unittest.TestCase):
     def test_lines(self) -> None:
         for line, kind, fields in self.LINES:
             with self.subTest(line=line):
-                self.assertEqual(protocol.parse_server_line(line), ServerLine(kind, fields))
+                self.assertEqual(server_lines.parse_server_line(line), ServerLine(kind, fields))
 
 
 class LimitsLineTest(unittest.TestCase):
@@ -713,19 +714,19 @@ class LimitsLineTest(unittest.TestCase):
     def test_round_trip(self) -> None:
         for values in self.VALUES:
             with self.subTest(values=values):
-                parsed = protocol.parse_server_line(protocol.format_limits(*values))
+                parsed = server_lines.parse_server_line(prices.format_limits(*values))
                 self.assertEqual(parsed.kind, "LIMITES")
-                self.assertEqual(protocol.parse_limits(parsed.fields), values)
+                self.assertEqual(prices.parse_limits(parsed.fields), values)
 
     def test_malformed_fields(self) -> None:
         for fields in self.MALFORMED:
             with self.subTest(fields=fields):
-                self.assertIsNone(protocol.parse_limits(fields))
+                self.assertIsNone(prices.parse_limits(fields))
 
     def test_malformed_lines(self) -> None:
         for line in ("LIMITES", "LIMITES 5 20", "LIMITES  5 20 2048", "LIMITES 5 20 2048 x"):
             with self.subTest(line=line):
-                self.assertIsNone(protocol.parse_limits(protocol.parse_server_line(line).fields))
+                self.assertIsNone(prices.parse_limits(server_lines.parse_server_line(line).fields))
 
     def test_an_older_or_a_newer_server_is_understood(self) -> None:
         """Without the fan-out price (a server older than it), what those charged; after
@@ -736,7 +737,7 @@ class LimitsLineTest(unittest.TestCase):
             ("LIMITES 5 20 2048 10 ", (5.0, 20, 2048, 10)),
         ]:
             with self.subTest(line=line):
-                self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), expected)
+                self.assertEqual(prices.parse_limits(server_lines.parse_server_line(line).fields), expected)
 
 
 class PriceTest(unittest.TestCase):

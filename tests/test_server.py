@@ -14,6 +14,8 @@ import time
 import unittest
 
 import protocol
+from batchat import prices
+from batchat.client import server_lines
 from tests.support import PYTHON, SERVER, TIMEOUT, LineClient, ServerTestCase, last_seen, own_process
 
 # Runs the script named next with SIGHUP ignored, as ``nohup`` does.
@@ -160,7 +162,7 @@ class LimitsLineTest(ServerTestCase):
         self.assertEqual(client.read_line(), "BATCHAT 1 Bem-vindo ao BatChat! Digite AJUDA para ver os comandos.")
         line = client.read_line()
         self.assertEqual(line, "LIMITES 2.5 7 300 10")
-        self.assertEqual(protocol.parse_limits(protocol.parse_server_line(line).fields), (2.5, 7, 300, 10))
+        self.assertEqual(prices.parse_limits(server_lines.parse_server_line(line).fields), (2.5, 7, 300, 10))
         # The line limit counts the newline, as stated.
         self.assertEqual(client.request("PING" + " " * (300 - 5)), "OK PING")
         self.assertTrue(client.request("PING" + " " * (301 - 5)).startswith("ERRO LINHA_LONGA "))

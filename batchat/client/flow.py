@@ -48,7 +48,7 @@ class ServerLimits:
 
     @classmethod
     def from_fields(cls, fields: tuple[str, ...]) -> ServerLimits | None:
-        parsed = protocol.parse_limits(fields)
+        parsed = prices.parse_limits(fields)
         return None if parsed is None else cls(*parsed)
 
     def price(self, command: protocol.Command, fan_out: int) -> int:

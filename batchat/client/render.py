@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import protocol
 from batchat import prices
+from batchat.client import server_lines
 
 ME = "eu"  # how the person's own messages are labelled
 
@@ -115,9 +116,9 @@ def make_visible(text: str) -> str:
     )
 
 
-def parse_visible(line: str) -> protocol.ServerLine:
+def parse_visible(line: str) -> server_lines.ServerLine:
     """Split a server line, with its control characters already made visible."""
-    return protocol.parse_server_line(make_visible(line))
+    return server_lines.parse_server_line(make_visible(line))
 
 
 def _join_names(names: list[str]) -> str:
@@ -219,7 +220,7 @@ def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
                  dated=True)
 
 
-def render_accounts(accounts: list[protocol.ServerLine], clock: Clock) -> list[Shown]:
+def render_accounts(accounts: list[server_lines.ServerLine], clock: Clock) -> list[Shown]:
     """The answer to ``LISTA TODOS``: ``Contas (3):``, then one indented row per account."""
     header = Shown.of(f"Contas ({len(accounts)}):" if accounts else "Nenhuma conta.", Style.NOTICE)
     return [header, *(render_account(*parsed.fields, clock) for parsed in accounts)]
@@ -252,7 +253,7 @@ def render_public(sender: str, text: str, own_name: str | None) -> Shown:
 
 
 def render_parsed(
-    parsed: protocol.ServerLine, own_name: str | None, clock: Clock = SYSTEM_CLOCK
+    parsed: server_lines.ServerLine, own_name: str | None, clock: Clock = SYSTEM_CLOCK
 ) -> Shown | None:
     """What the person reads for a line :func:`parse_visible` split; ``None`` for nothing.
 

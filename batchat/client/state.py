@@ -47,6 +47,7 @@ from collections import deque
 
 import protocol
 from batchat import prices
+from batchat.client import server_lines
 from batchat.client.events import (  # the events, here too for the shell and the tests
     Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
 )
@@ -113,14 +114,14 @@ class ClientState:
         self._machine = SessionMachine()
         self._bugs: list[StateError] = []  # transitions no table has, to be shown with the next events
         self._ever_identified = False  # some connection's server greeted us: a later greeting means "back"
-        self._accounts: list[protocol.ServerLine] = []  # USUARIO lines, until OK LISTA TODOS
+        self._accounts: list[server_lines.ServerLine] = []  # USUARIO lines, until OK LISTA TODOS
         self._pending: deque[Sent] = deque()
         self._own_name: str | None = None
         self._credentials: protocol.Login | None = None  # the last login that worked
         # Replaced, never mutated: Tab reads it from the keyboard thread.
         self._online: frozenset[str] = frozenset()
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
-        self._held: list[protocol.ServerLine] = []  # a login's reply, until its OK ENTRAR
+        self._held: list[server_lines.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
@@ -260,7 +261,7 @@ class ClientState:
             return self._with_bugs([])  # turned away: a greeting after that is no greeting
         return self._with_bugs(self._receive(parse_visible(line)))
 
-    def _receive(self, parsed: protocol.ServerLine) -> list[Event]:
+    def _receive(self, parsed: server_lines.ServerLine) -> list[Event]:
         if self._holds(parsed):
             self._held.append(parsed)  # shown after OK ENTRAR, which says who we are
             return []
@@ -337,7 +338,7 @@ class ClientState:
         answering = self._answering()
         return isinstance(answering, protocol.ListUsers) and answering.everyone
 
-    def _holds(self, parsed: protocol.ServerLine) -> bool:
+    def _holds(self, parsed: server_lines.ServerLine) -> bool:
         """Is ``parsed`` part of a login's reply? The counting INFO comes right after
         the kept messages, so no other INFO (a notice) is ever taken for it."""
         if not isinstance(self._answering(), protocol.Login):
@@ -346,7 +347,7 @@ class ClientState:
             return bool(self._held) and self._held[-1].kind == KEPT
         return parsed.kind in (KEPT, HISTORY)
 
-    def _answered_ok(self, word: str, detail: str, parsed: protocol.ServerLine) -> list[Event]:
+    def _answered_ok(self, word: str, detail: str, parsed: server_lines.ServerLine) -> list[Event]:
         """``OK <word> <detail>``: settle the command it answers, and say so."""
         sent = self._settle(word, "OK")
         command = sent.command if sent else None
@@ -376,7 +377,7 @@ class ClientState:
         return self._render(parsed)
 
     def _logged_in(
-        self, login: protocol.Login, parsed: protocol.ServerLine, *, automatic: bool
+        self, login: protocol.Login, parsed: server_lines.ServerLine, *, automatic: bool
     ) -> list[Event]:
         """``OK ENTRAR <name>``: who we are now, then the reply's held lines."""
         self._fire(Trigger.LOGIN_OK)
@@ -406,11 +407,11 @@ class ClientState:
             events += self._render(parsed)
         return events
 
-    def _already_shown(self, held: list[protocol.ServerLine]) -> int:
+    def _already_shown(self, held: list[server_lines.ServerLine]) -> int:
         history = [key for parsed in held if (key := _public_of(parsed)) and parsed.kind == HISTORY]
         return replay_overlap(list(self._public_shown), history)
 
-    def _refused(self, code: str, text: str, parsed: protocol.ServerLine) -> list[Event]:
+    def _refused(self, code: str, text: str, parsed: server_lines.ServerLine) -> list[Event]:
         """``ERRO``: it answers the oldest command, unless the server is closing on us;
         shown, then what follows from it. A refusal for flooding (``DEVAGAR``: not
         executed) is sent again instead, and what it says of the price is learnt. Any
@@ -535,7 +536,7 @@ class ClientState:
         return [*(say(f"Defeito do cliente: {bug.trigger.name} não era esperado no estado {bug.state.name}; "
                       "foi ignorado.", Style.ERROR) for bug in bugs), *events]
 
-    def _render(self, parsed: protocol.ServerLine) -> list[Event]:
+    def _render(self, parsed: server_lines.ServerLine) -> list[Event]:
         shown = render_parsed(parsed, self._own_name, self._clock)
         return [] if shown is None else [self._stamped(shown)]
 
@@ -543,7 +544,7 @@ class ClientState:
         """A line from the conversation, with the time it arrived (unless it has its own)."""
         return Show(shown.stamped(self._clock.local_now()))
 
-    def _remember_public(self, parsed: protocol.ServerLine) -> None:
+    def _remember_public(self, parsed: server_lines.ServerLine) -> None:
         if key := _public_of(parsed):
             self._public_shown.append(key)
 
@@ -554,7 +555,7 @@ _CHARGED_AS_LOGGED_IN = (SessionState.LOGGING_IN, SessionState.LOGGED_IN, Sessio
 _TEXT_HAS_SOMEWHERE_TO_GO = (SessionState.LOGGED_IN, SessionState.AWAY, SessionState.LOGGING_IN_AGAIN)
 
 
-def _public_of(parsed: protocol.ServerLine) -> PublicKey | None:
+def _public_of(parsed: server_lines.ServerLine) -> PublicKey | None:
     """The public message a ``TODOS`` or ``HISTORICO`` line carries; ``None`` for others."""
     match parsed.kind, parsed.fields:
         case ("TODOS", (sender, text)) | ("HISTORICO", (sender, _, text)):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import framing, portable
+from batchat.server import foreign
 from batchat.server.connection import RECV_SIZE, Connection
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import limit_error, Limits
@@ -141,7 +142,7 @@ def _receive(connection: Connection, session: ChatSession, clock: LoginClock, li
 
 def _refuse_foreign_protocol(data: bytes, session: ChatSession) -> None:
     """An HTTP request or a TLS handshake gets one clear line, then the door."""
-    name = protocol.foreign_protocol(data)
+    name = foreign.foreign_protocol(data)
     if name is not None:
-        session.send_error(protocol.foreign_protocol_error(name))
+        session.send_error(foreign.foreign_protocol_error(name))
         raise SessionEnded(Closer.SERVER, f"cliente falando {name}, não BatChat")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import protocol
+from batchat import prices
 from protocol import ProtocolError
 
 
@@ -85,4 +86,4 @@ def accounts(entries: Iterable[tuple[str, bool, float | None]]) -> list[bytes]:
 def welcome(text: str, rate: float, burst: int, max_line: int) -> bytes:
     """The greeting ``BATCHAT <versao> <texto>``, then ``LIMITES``."""
     greeting = protocol.encode_line(protocol.format_greeting(text))
-    return greeting + protocol.encode_line(protocol.format_limits(rate, burst, max_line))
+    return greeting + protocol.encode_line(prices.format_limits(rate, burst, max_line))

@@ -17,7 +17,7 @@ from pathlib import Path
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import tls_bytes
-from batchat.server import replies
+from batchat.server import foreign, replies
 from batchat.server.connection import RECV_SIZE
 from batchat.server.ending import Closer, SessionEnded
 from batchat.server.timing import DEFAULT_TIMING
@@ -97,7 +97,7 @@ class TlsSettings:
             first = self._receive(sock, deadline, socket.MSG_PEEK, 1)
         except TimeoutError:
             first = b""
-        if protocol.foreign_protocol(first) != "TLS":
+        if foreign.foreign_protocol(first) != "TLS":
             sock.settimeout(DEFAULT_TIMING.close_grace)  # it may not read
             if first:
                 sock.recv(RECV_SIZE)  # what is there, at least the byte peeked: no wait

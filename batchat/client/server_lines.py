@@ -1,0 +1,45 @@
+"""The server's lines as the client reads them: each split into its kind and its fields.
+
+Owns :class:`ServerLine` and :func:`parse_server_line`; the grammar of those
+lines is in ``protocol.py``'s docstring. Pure; called by the client's state
+and rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import protocol
+
+@dataclass(frozen=True)
+class ServerLine:
+    """One server line split into its kind and fields.
+
+    ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
+    ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``, ``LIMITES``,
+    ``BATCHAT``); ``fields``
+    holds the words the grammar defines for that kind, the last one keeping
+    the rest of the line (missing ones are ``""``).
+    """
+
+    kind: str
+    fields: tuple[str, ...]
+
+
+# How many fields each kind has, the last one taking the rest of the line.
+_SERVER_FIELDS = {
+    "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
+    "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, protocol.GREETING_WORD: 2,
+    "LIMITES": 5,  # the four known, then whatever a newer server adds (ignored)
+}
+
+
+def parse_server_line(line: str) -> ServerLine:
+    """Split a server line; an unknown kind comes back as ``INFO`` with the whole line."""
+    kind, _, rest = line.partition(" ")
+    count = _SERVER_FIELDS.get(kind)
+    if count is None:
+        return ServerLine("INFO", (line,))
+    fields = rest.split(" ", count - 1) if rest else []
+    fields += [""] * (count - len(fields))
+    return ServerLine(kind, tuple(fields))
