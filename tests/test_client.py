@@ -333,6 +333,19 @@ class ClientTest(ServerTestCase):
         self.assertNotIn("reconectar", client.output.text)
         self.assertNotIn("Traceback", client.output.text)
 
+    def check_no_password_reaches(self, listener: socket.socket, client: ClientProcess) -> None:
+        """A program on ``listener`` that greets with an SSH banner gets at most the blank
+        line a TLS server would answer, never the password; the client ends with 1."""
+        listener.settimeout(TIMEOUT)
+        connection, _ = listener.accept()
+        with connection:
+            connection.settimeout(TIMEOUT)
+            connection.sendall(SSH_BANNER)
+            received = received_until_closed(connection, unless=b"senha123")
+            self.assertNotIn(b"senha123", received)
+            self.assertEqual(client.wait(), 1, "no reconnection loop")
+        self.assertEqual(received.strip(b"\n"), b"", "at most the blank line a TLS server would answer")
+
     def test_a_program_that_takes_the_port_after_a_drop_gets_no_password(self) -> None:
         self.register("alice")
         client = self.start_client(*FAST_RETRY)  # reconnecting is on
@@ -341,15 +354,7 @@ class ClientTest(ServerTestCase):
         port = self.server.port
         self.server.stop(signal.SIGTERM)
         with socket.create_server(("127.0.0.1", port)) as stranger:  # the server's port, taken
-            stranger.settimeout(TIMEOUT)  # the client tries again after 0.2 s, then 0.4 s, 0.8 s
-            connection, _ = stranger.accept()
-            with connection:
-                connection.settimeout(TIMEOUT)
-                connection.sendall(SSH_BANNER)
-                received = received_until_closed(connection, unless=b"senha123")
-                self.assertNotIn(b"senha123", received)
-                self.assertEqual(client.wait(), 1, "no reconnection loop")
-        self.assertEqual(received.strip(b"\n"), b"", "at most the blank line a TLS server would answer")
+            self.check_no_password_reaches(stranger, client)  # it tries again after 0.2 s, 0.4 s...
         output = client.output.text
         self.assertIn(f"127.0.0.1:{port} não é mais um servidor BatChat (a primeira linha foi "
                       '"SSH-2.0-OpenSSH_9.2"): outro programa deve ter ocupado a porta', output)
@@ -367,19 +372,11 @@ class ClientTest(ServerTestCase):
 
     def test_an_ssh_server_gets_no_password_and_the_person_is_told(self) -> None:
         with socket.create_server(("127.0.0.1", 0)) as listener:
-            listener.settimeout(TIMEOUT)
             port = listener.getsockname()[1]
             client = ClientProcess(port)
             self.addCleanup(client.kill)
             client.type("ENTRAR alice senha123")
-            connection, _ = listener.accept()
-            with connection:
-                connection.settimeout(TIMEOUT)
-                connection.sendall(SSH_BANNER)
-                received = received_until_closed(connection, unless=b"senha123")
-                self.assertNotIn(b"senha123", received)
-                self.assertEqual(client.wait(), 1)
-        self.assertEqual(received.strip(b"\n"), b"", "at most the blank line a TLS server would answer")
+            self.check_no_password_reaches(listener, client)
         self.assertEqual(client.output.text, f'127.0.0.1:{port} não é um servidor BatChat (a primeira linha '
                          'foi "SSH-2.0-OpenSSH_9.2"), então nenhuma senha foi enviada: confira o endereço e a '
                          "porta (--host, --port).")
