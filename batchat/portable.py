@@ -11,7 +11,7 @@ import logging
 import selectors
 import socket
 
-log = logging.getLogger("batchat.system")
+log = logging.getLogger(__name__)
 
 _skipped: set[str] = set()  # what was already said to be missing: said once per process
 

@@ -39,9 +39,11 @@ until then, so the automatic ENTRAR of a reconnection still goes first. A peer
 whose first line is no greeting (any program that took the address) gets
 nothing more, and the session ends there, without reconnecting.
 
-On a terminal, only the keyboard thread writes to the screen (see
-:class:`batchat.client.screen.TerminalScreen`). With ``--tls`` the TLS session is
-only ever used under the send lock, since two threads share the connection.
+With readline, lines from the server are printed by the keyboard thread, from
+readline's input hook (see :class:`batchat.client.screen.TerminalScreen`);
+without it (a pipe, a console without readline) the screen's lock keeps one
+line at a time. With ``--tls`` the TLS session is only ever used under the
+send lock, since all three threads may touch the connection.
 
 Text from the network is shown with control characters escaped, never
 interpreted. Colour follows https://no-color.org: off when ``NO_COLOR`` is set,

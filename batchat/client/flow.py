@@ -7,8 +7,10 @@ spaced out instead of refused; no line waits more than :data:`MAX_DELAY` in
 all) and :class:`Liveness` (a ``PING`` after a silence, and
 the deadlines after which a silent server is given up on).
 
-Pure: time is always passed in (seconds of a monotonic clock). Called by
-:mod:`batchat.client.threads`; imports only :mod:`protocol` and :mod:`batchat.prices`.
+Pure but for :func:`pause` (the one wait, on a condition the caller holds):
+time is always passed in (seconds of a monotonic clock). Called by
+:mod:`batchat.client.threads` and, for :class:`ServerLimits`, the client's
+state and events; imports only :mod:`protocol` and :mod:`batchat.prices`.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import protocol
 from batchat import prices
 
 RATE_MARGIN = 0.9  # the client sends at most 90% of the server's rate...
-MAX_DELAY = 60.0  # seconds a queued line waits at most for its turn, in all
 BURST_SPARE = 2  # ...and keeps this many of its burst back (automatic lines, clock skew)
+MAX_DELAY = 60.0  # seconds a queued line waits at most for its turn, in all
 PING_AFTER = 5.0  # seconds without a byte from the server before the client sends PING
 ANSWER_DEADLINE = 5.0  # seconds after that PING with still nothing: the server is gone
 GREETING_DEADLINE = 5.0  # seconds after connecting for the greeting line to come

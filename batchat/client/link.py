@@ -1,6 +1,6 @@
 """The connection to the server: a socket, with TLS over it when asked for.
 
-Owns :class:`Link` (what the client's two threads receive from and send on),
+Owns :class:`Link` (what the client's threads receive from and send on),
 :func:`open_link` with the TLS handshake and its one deadline, the client's
 TLS settings (:func:`tls_context`) and the Portuguese words for network
 failures (:func:`network_error_reason`, :func:`connect_problem`).
@@ -66,7 +66,7 @@ def connect_problem(host: str, port: int, error: OSError) -> str:
 class Link:
     """The connection to the server: a socket, with TLS over it when asked for.
 
-    Both threads use it: the main thread receives, either thread sends. An
+    The main thread receives on it; any of the three threads may send. An
     SSL session must never be used by two threads at once (see
     :class:`tls_bytes.TlsEndpoint`), so every use of it happens under the
     client's one send lock: :meth:`send` is called with it held, and

@@ -19,7 +19,8 @@ from typing import NoReturn
 import protocol
 from batchat import cli
 from batchat.client import terminal
-from batchat.client.threads import FIRST_RETRY_DELAY, ChatClient
+from batchat.client.flow import FIRST_RETRY_DELAY
+from batchat.client.threads import ChatClient
 from batchat.client.link import connect_problem, open_link, tls_context, TlsRefused
 from batchat.client.render import Style
 from batchat.client.screen import history_path, make_screen, set_up_readline, InputHistory, PlainScreen

@@ -6,7 +6,8 @@ shown is computed, :func:`make_visible` for text from the network, the
 ``render_*`` functions, :func:`describe_moment` and the client's
 :func:`help_text`. Pure: no I/O, no threads, no time but the injected clock.
 
-Anyone may call it; it imports only :mod:`protocol` and :mod:`batchat.prices`.
+Anyone may call it; it imports only :mod:`protocol`, :mod:`batchat.prices` and
+:mod:`batchat.client.server_lines`.
 """
 
 from __future__ import annotations

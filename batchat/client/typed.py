@@ -245,7 +245,7 @@ def _indented(line: str, logged_in: bool, partner: str | None, max_line: int) ->
 
 # What the look-alike rule compares: the Latin letters a word looks like, in lower case
 # (``ЕNTRÁR`` with a Cyrillic ``Е``, ``ＥＮＴＲＡＲ``, ``ᴇɴᴛʀᴀʀ`` and ``entrar`` all give
-# ``entrar``). The same folding keeps two accounts from looking alike: protocol.py has it,
+# ``entrar``). The same folding keeps two accounts from looking alike: batchat/lookalikes.py has it,
 # once. A command word is also read with its digits as the letters they look like
 # (``N0VO``, ``3NTRAR``), which a name may not be (``ana3`` and ``anae`` are two names).
 skeleton = protocol.name_skeleton

@@ -81,7 +81,8 @@ class Delivery:
 
     ``_lock`` is ``tiers.DELIVERY``, the first state lock taken: under it the
     registry's (in ``log_in``, ``claim`` and ``check_claim``), a connection's
-    (in ``enqueue``, also the displaced session's error at a claim) and the
+    (in ``enqueue``; and at a claim, through ``registry.claim`` → ``mark_replaced``,
+    the displaced session's error) and the
     mailbox's, briefly. Nothing under it does I/O: ``enqueue`` only
     queues, and the bytes are sent (``flush``) after it is released.
     """
@@ -226,14 +227,13 @@ class Batch:
         # counted by the mailbox until written, kept in it if they never are.
         self._private: dict[Connection, list[tuple[int, WaitingMessage]]] = {}
 
-    def add(self, connection: Connection, data: bytes) -> int:
-        """Add encoded lines for ``connection``; the index of this part in its batch."""
+    def add(self, connection: Connection, data: bytes) -> None:
+        """Add encoded lines for ``connection``."""
         parts = self._parts.get(connection)
         if parts is None:
             self._parts[connection] = [data]
-            return 0
-        parts.append(data)
-        return len(parts) - 1
+        else:
+            parts.append(data)
 
     def add_private(self, connection: Connection, data: bytes, message: WaitingMessage) -> None:
         """Add an acknowledged private message: watched until written, kept if never."""

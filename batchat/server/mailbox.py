@@ -102,7 +102,7 @@ class Mailbox:
 
     API: :meth:`reserve`, :meth:`store`, :meth:`keep`, :meth:`take`, :meth:`put_back`,
     :meth:`delivered`, :meth:`release`, :meth:`wait_until_landed`, :meth:`waiting`,
-    :meth:`close`. The lock is a leaf (tier 4 in ``batchat``'s table): nothing
+    :meth:`close`. The lock is a leaf (``tiers.LEAF`` in :mod:`batchat.server.tiers`): nothing
     else is taken while it is held, and nothing outside this class is called.
 
     Kept in SQLite (``sqlite3``, standard library), not in a JSON file: a JSON

@@ -247,7 +247,7 @@ class ChatServer:
             log.exception("Erro inesperado na conexão %s.", connection)
         finally:
             try:
-                session.send_batch()  # the replies to the last lines read, SAIR's among them
+                session.send_batch()  # the ERRO lines the read loop itself queued (a deadline, a long line)
             finally:  # whatever happened above, the session must not stay online
                 session.end()
                 connection.finish()

@@ -23,7 +23,7 @@ from types import FrameType
 
 from batchat.portable import skip as _skip
 
-log = logging.getLogger("batchat.system")
+log = logging.getLogger(__name__)
 
 
 # --- Files ---------------------------------------------------------------------------

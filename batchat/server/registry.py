@@ -250,16 +250,8 @@ class SessionRegistry:
                 log.exception("Erro inesperado ao entregar avisos de presença.")
 
     def find(self, name: str) -> Member | None:
-        """The session holding ``name``, if any; read without the lock.
-
-        Every private message does this, and taking the lock here made 100 busy
-        threads queue on it whenever the GIL switched inside the critical
-        section. It is safe without the lock because it is one ``dict.get``:
-        atomic under the GIL, and in free-threaded CPython (3.13t) dicts lock
-        each operation themselves, so a reader sees the entry before or after a
-        concurrent ``log_in``/``log_out``, never a torn one. Either answer is one
-        the caller already handles (the recipient may leave right after).
-        """
+        """The session holding ``name``, if any; read without the lock (every private
+        message does this: why that is safe is written once, in :mod:`batchat.server.tiers`)."""
         return self._by_name.get(protocol.name_key(name))
 
     def find_online(self, name: str) -> Member | None:

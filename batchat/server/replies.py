@@ -6,7 +6,8 @@ presence (``ENTROU``/``SAIU``), ``USUARIO``, ``INFO``, the welcome and the
 goodbye. The words themselves are :mod:`protocol`'s formatters; this module
 only picks them and encodes, once per line (a line for n recipients is
 encoded once, by its caller's one call). Pure: no I/O, no state. Called by
-every server module that sends; imports only :mod:`protocol`.
+every server module that sends; imports only :mod:`protocol` and :mod:`batchat.prices`
+(the ``LIMITES`` line).
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ from ever being taken under a state lock. Tiers 4 to 7 guard state: under
 them, no blocking socket I/O, no disk I/O, no hashing. The one socket call
 under a lock is a connection's *non-blocking* send, under its own lock
 (tier 6): it never waits for the network, and it is what keeps that
-connection's lines in order.
+connection's lines in order. Two more things happen under that lock on
+purpose: TLS encryption (the records must enter the stream in the order of
+their lines) and starting the writer thread (published only once started;
+the start waits for no network).
 
 ====  =================================  ==================================================
 tier  lock                               guards
