@@ -93,6 +93,7 @@ class Worker:
         self.process.stdin.close()
         self._outcomes: dict[str, list[dict[str, str]]] = {}
         self._ended = False
+        self._explained: set[str] = set()  # set-up failures already reported as their tests'
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, args=(os.fdopen(reading, encoding="utf-8"),), daemon=True)
         self._reader.start()
@@ -120,25 +121,60 @@ class Worker:
                 self._changed.notify_all()
 
     def outcomes(self, test_id: str) -> list[dict[str, str]]:
-        """What the worker said about ``test_id`` once it finished it (an error if it
-        ended first, or said nothing in OUTCOME_TIMEOUT)."""
+        """What the worker said about ``test_id`` once it finished it: its outcome, or
+        the failure or skip of its class's or module's set-up if it never ran, or an
+        error if the worker ended first, said nothing in OUTCOME_TIMEOUT, or said the
+        test stopped without saying how it went."""
         deadline = time.monotonic() + OUTCOME_TIMEOUT
         with self._changed:
             while not any(report["kind"] == "stop" for report in self._outcomes.get(test_id, [])):
                 remaining = deadline - time.monotonic()
                 if self._ended or remaining <= 0:
-                    why = "terminou antes" if self._ended else f"não respondeu em {OUTCOME_TIMEOUT:g} s"
-                    return [{"id": test_id, "kind": "error", "text": f"o processo paralelo {why}"}]
+                    return self._never_ran(test_id, remaining)
                 self._changed.wait(remaining)
-            return self._outcomes.pop(test_id)
+            reports = self._outcomes.pop(test_id)
+        if not any(report["kind"] != "stop" for report in reports):
+            return [{"id": test_id, "kind": "error", "text": "o processo paralelo não disse como o teste terminou"}]
+        return reports
+
+    def _never_ran(self, test_id: str, remaining: float) -> list[dict[str, str]]:
+        """Why ``test_id`` has no outcome (under ``_changed``): a set-up of its class or
+        module failed or skipped (``setUpClass (tests.test_x.Class)``), or the worker
+        ended or hung."""
+        for holder, reports in self._outcomes.items():
+            parent = holder.partition(" (")[2].rstrip(")")
+            if holder.startswith(("setUpClass (", "setUpModule (")) and _within(test_id, parent):
+                self._explained.add(holder)
+                return [dict(report, id=test_id) for report in reports if report["kind"] != "stop"]
+        why = "terminou antes" if self._ended else f"não respondeu em {OUTCOME_TIMEOUT:g} s"
+        return [{"id": test_id, "kind": "error", "text": f"o processo paralelo {why}"}]
 
     def leftovers(self) -> list[dict[str, str]]:
-        """Outcomes of no test asked for (a class's or a module's set-up failing), once
-        the worker ended."""
-        self.process.wait()
-        self._reader.join()
+        """Once the worker ended (killed if it has not in OUTCOME_TIMEOUT): outcomes of no
+        test asked for and explaining none (a class's tear-down failing), and an error if
+        the worker itself failed."""
+        try:
+            self.process.wait(OUTCOME_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        self._reader.join(OUTCOME_TIMEOUT)
         with self._changed:
-            return [report for reports in self._outcomes.values() for report in reports]
+            reports = [
+                report for holder, reports in self._outcomes.items() if holder not in self._explained
+                for report in reports if report["kind"] != "stop"
+            ]
+        if self.process.returncode != 0:
+            text = f"o processo paralelo terminou com o código {self.process.returncode}"
+            reports.append({"id": "tests.parallel", "kind": "error", "text": text})
+        return reports
+
+
+def _within(test_id: str, parent: str) -> bool:
+    """Whether ``test_id`` is in the class or module ``parent`` (the worker may have
+    imported ``tests.test_x`` as ``test_x``: either spelling matches)."""
+    names = (test_id, test_id.removeprefix("tests."))
+    parents = (parent, parent.removeprefix("tests."))
+    return any(name.startswith(prefix + ".") for name in names for prefix in parents)
 
 
 class WorkerFailure(AssertionError):
