@@ -12,7 +12,7 @@ from batchat.client.state import (
 )
 from batchat.client import states
 from batchat.client.flow import ServerLimits
-from batchat.client.render import Style
+from batchat.client.render import Style, timed
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 from tests.clocks import CLOCK, stamp
 
@@ -23,7 +23,7 @@ GREETING = protocol.format_greeting("Bem-vindo ao BatChat!")
 
 def described(events: list[Event]) -> list[object]:
     """Events as a test reads them: a shown line as its plain text, the rest as they are."""
-    return [event.shown.plain() if isinstance(event, Show) else event for event in events]
+    return [timed(event.shown, CLOCK).plain() if isinstance(event, Show) else event for event in events]
 
 
 def feed(state: ClientState, *lines: str) -> list[object]:
@@ -156,7 +156,7 @@ class LoginReplyTest(unittest.TestCase):
         state.connected("127.0.0.1:5050")
         self.assertIsNone(state.log_in_again(), "not before the new connection's greeting")
         self.assertEqual(feed(state, GREETING), [
-            "Conexão com 127.0.0.1:5050 restabelecida.", "[15:00] Bem-vindo ao BatChat!",
+            "[15:00] Conexão com 127.0.0.1:5050 restabelecida.", "[15:00] Bem-vindo ao BatChat!",
         ])
         again = state.log_in_again()
         self.assertEqual(again, SendLine("ENTRAR alice senha123", LOGIN))
@@ -233,7 +233,7 @@ class IdentificationTest(unittest.TestCase):
                                     '"SSH-2.0-OpenSSH_9.2"): outro programa deve ter ocupado a porta, então '
                                     "nenhuma senha foi enviada e o cliente não vai reconectar.")
         self.assertIsNone(state.log_in_again(), "the password stays here")
-        self.assertEqual(described(state.connection_lost(ended.how)), [SetPrompt("> "), ended.how])
+        self.assertEqual(described(state.connection_lost(ended.how)), [SetPrompt("> "), f"[15:00] {ended.how}"])
 
     def test_the_first_line_quoted_is_short_and_harmless(self) -> None:
         state = ClientState(CLOCK)
@@ -284,7 +284,7 @@ class AutomaticLoginRefusedTest(unittest.TestCase):
         state = self.relogging()
         self.assertEqual(feed(state, "ERRO CREDENCIAIS Usuário ou senha incorretos."), [
             "[15:00] Erro: Usuário ou senha incorretos.",
-            "Não foi possível entrar de novo como alice; entre com ENTRAR alice.",
+            "[15:00] Não foi possível entrar de novo como alice; entre com ENTRAR alice.",
         ])
         self.assertIsNone(state.credentials)
         self.assertIsNone(state.log_in_again())
@@ -294,7 +294,7 @@ class AutomaticLoginRefusedTest(unittest.TestCase):
         state = self.relogging()
         self.assertEqual(feed(state, "ERRO LIMITE O servidor está cheio."), [
             "[15:00] Erro: O servidor está cheio.",
-            "Não foi possível entrar de novo como alice agora; tentando mais tarde.",
+            "[15:00] Não foi possível entrar de novo como alice agora; tentando mais tarde.",
             HangUp(),
         ])
         self.assertEqual(state.credentials, LOGIN)
@@ -308,16 +308,16 @@ class ConnectionLostTest(unittest.TestCase):
         self.assertEqual(described(state.connection_lost("O servidor encerrou a conexão.")), [
             "[15:00] Sem confirmação do servidor; talvez não tenha chegado: eu → bob: oi",
             SetPrompt("> "),
-            "O servidor encerrou a conexão.",
+            "[15:00] O servidor encerrou a conexão.",
         ])
 
     # (reconnect?, logged in?, replaced?, what follows how it ended, reconnects?)
     ENDINGS = [
         (False, True, False, [], False),
-        (True, False, False, ["Para voltar, rode o cliente de novo."], False),
-        (True, True, True, ["Sua conta entrou em outro lugar; este cliente não vai reconectar."], False),
+        (True, False, False, ["[15:00] Para voltar, rode o cliente de novo."], False),
+        (True, True, True, ["[15:00] Sua conta entrou em outro lugar; este cliente não vai reconectar."], False),
         (True, True, False,
-         ["Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."], True),
+         ["[15:00] Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."], True),
     ]
 
     def test_whether_to_reconnect(self) -> None:
@@ -328,7 +328,7 @@ class ConnectionLostTest(unittest.TestCase):
                     self.assertEqual(feed(state, "ERRO SESSAO_SUBSTITUIDA Outro lugar."),
                                      ["[15:00] Erro: Outro lugar."])
                 events = described(state.connection_lost("caiu"))
-                self.assertEqual(events[:2], [SetPrompt("> "), "caiu"])
+                self.assertEqual(events[:2], [SetPrompt("> "), "[15:00] caiu"])
                 self.assertEqual(events[2:], [*said, *([Reconnect()] if reconnects else [])])
                 self.assertIsNone(state.own_name)
                 self.assertEqual(state.online, frozenset())
@@ -340,7 +340,7 @@ class ConnectionLostTest(unittest.TestCase):
         self.assertFalse(state.said_goodbye)
         self.assertEqual(described(state.left_without_goodbye("caiu.")), [
             "[15:00] Sem confirmação do servidor; talvez não tenha chegado: eu: importante",
-            "caiu. Sem confirmação do SAIR.",
+            "[15:00] caiu. Sem confirmação do SAIR.",
         ])
 
     def test_goodbye(self) -> None:
@@ -638,12 +638,12 @@ class SessionStatesTest(unittest.TestCase):
         client's own mistakes, said as such; the session goes on as it was."""
         state = ClientState(CLOCK)
         (bug,) = feed(state, "OK ENTRAR alice")
-        self.assertEqual(bug, "Defeito do cliente: LINE não era esperado no estado CLOSED; foi ignorado.")
+        self.assertEqual(bug, "[15:00] Defeito do cliente: LINE não era esperado no estado CLOSED; foi ignorado.")
         self.assertEqual((state.link_state, state.own_name), (L.CLOSED, None))
         state.connected("127.0.0.1:5050")
         state.connected("127.0.0.1:5050")
         self.assertEqual(feed(state, GREETING), [
-            "Defeito do cliente: CONNECT não era esperado no estado AWAITING_GREETING; foi ignorado.",
+            "[15:00] Defeito do cliente: CONNECT não era esperado no estado AWAITING_GREETING; foi ignorado.",
             "[15:00] Conectado a 127.0.0.1:5050. Bem-vindo ao BatChat!",
         ])
         self.assertEqual(feed(state, "INFO oi"), ["[15:00] oi"], "said once")

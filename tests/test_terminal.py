@@ -388,12 +388,12 @@ class ReconnectTest(TerminalTestCase):
         self.log_in(alice)
         port = self.server.port
         self.server.stop(signal.SIGTERM)
-        alice.wait_screen(r"^O servidor encerrou a conexão\.$")
-        alice.wait_screen(r"^Tentando reconectar")
+        alice.wait_screen(rf"^{STAMP}O servidor encerrou a conexão\.$")
+        alice.wait_screen(rf"^{STAMP}Tentando reconectar")
         alice.wait_prompt("> ")
 
         self.server = self.start_server(port=port)
-        alice.wait_screen(rf"^Conexão com 127\.0\.0\.1:{port} restabelecida\.$", timeout=TIMEOUT + 5)
+        alice.wait_screen(rf"^{STAMP}Conexão com 127\.0\.0\.1:{port} restabelecida\.$", timeout=TIMEOUT + 5)
         alice.wait_screen(rf"^{STAMP}De volta ao chat como alice\.$")
         alice.wait_prompt("alice> ")
         bob = self.logged_in("bob")

@@ -53,7 +53,7 @@ from batchat.client.events import (  # the events, here too for the shell and th
 )
 from batchat.client.flow import ServerLimits
 from batchat.client.render import (
-    SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
+    SYSTEM_CLOCK, Clock, Shown, Style, When, make_visible, news, online_others, parse_visible, prompt_text,
     render_accounts, render_echo, render_parsed,
 )
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
@@ -204,7 +204,7 @@ class ClientState:
         else:
             notice = (f"Conversa com {partner}: o que você digitar vai só para {partner}; "
                       "/conversa sozinho volta a falar com todos.")
-        return [SetPrompt(prompt_text(self._own_name, partner)), say(notice, Style.NOTICE)]
+        return [SetPrompt(prompt_text(self._own_name, partner)), say(notice, Style.NOTICE, When.NONE)]
 
     # -- what the shell sent -----------------------------------------------------------------
 
@@ -313,10 +313,10 @@ class ClientState:
         self._fire(Trigger.GREETING)
         if self._ever_identified:
             back = say(f"Conexão com {self._where} restabelecida.", Style.NOTICE)
-            return [back, self._stamped(Shown.of(text, Style.NOTICE))] if text else [back]
+            return [back, Show(news(text))] if text else [back]
         self._ever_identified = True
         where = f"Conectado a {self._where}{self._details}."
-        return [self._stamped(Shown.of(f"{where} {text}" if text else where, Style.NOTICE))]
+        return [Show(news(f"{where} {text}" if text else where))]
 
     def _not_batchat(self, first_line: str) -> str:
         """One sentence: the peer is no BatChat server, so nothing was sent to it."""
@@ -360,18 +360,17 @@ class ClientState:
             case protocol.ListUsers(everyone=True):
                 accounts, self._accounts = self._accounts, []  # the USUARIO lines were the answer
                 self._account_count, self._accounts_counted = len(accounts), True
-                return [self._stamped(shown) for shown in render_accounts(accounts, self._clock)]
+                return [Show(shown) for shown in render_accounts(accounts, self._clock)]
             case protocol.Register() if self._log_in_after_register and sent and not sent.automatic:
                 login = protocol.Login(command.name, command.password)
                 line = f"ENTRAR {login.name} {login.password}"
-                return [Show(Shown.of(f"Conta {detail} criada; entrando…", Style.NOTICE)
-                             .stamped(self._clock.local_now())), SendLine(line, login, automatic=False)]
+                return [Show(news(f"Conta {detail} criada; entrando…")), SendLine(line, login, automatic=False)]
             case protocol.Ping() if sent and sent.automatic:
                 return []  # the client's own check that the server is there
             case protocol.PrivateMessage() | protocol.Broadcast():
                 if isinstance(command, protocol.Broadcast) and self._own_name:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
-                return [self._stamped(render_echo(command, detail))]
+                return [Show(render_echo(command, detail))]
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
         return self._render(parsed)
@@ -385,7 +384,7 @@ class ClientState:
         self._credentials = login
         events: list[Event] = [LoggedIn(name), SetPrompt(prompt_text(name, self._partner))]
         if automatic:
-            events.append(self._stamped(Shown.of(f"De volta ao chat como {name}.", Style.NOTICE)))
+            events.append(Show(news(f"De volta ao chat como {name}.")))
         else:
             events += self._render(parsed)
         events += self._release_held(automatic)
@@ -510,10 +509,10 @@ class ClientState:
         for sent in unanswered:
             sent.abandoned = True
         return [
-            self._stamped(Shown((
+            Show(Shown((
                 (Style.ERROR, "Sem confirmação do servidor; talvez não tenha chegado: "),
                 *render_echo(sent.command).parts,
-            )))
+            ), When.NOW))
             for sent in unanswered
             if isinstance(sent.command, (protocol.PrivateMessage, protocol.Broadcast))
         ]
@@ -538,11 +537,7 @@ class ClientState:
 
     def _render(self, parsed: server_lines.ServerLine) -> list[Event]:
         shown = render_parsed(parsed, self._own_name, self._clock)
-        return [] if shown is None else [self._stamped(shown)]
-
-    def _stamped(self, shown: Shown) -> Show:
-        """A line from the conversation, with the time it arrived (unless it has its own)."""
-        return Show(shown.stamped(self._clock.local_now()))
+        return [] if shown is None else [Show(shown)]
 
     def _remember_public(self, parsed: server_lines.ServerLine) -> None:
         if key := _public_of(parsed):

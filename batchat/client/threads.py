@@ -33,12 +33,12 @@ from batchat.locks import tiered_lock
 from batchat.client import flow, link as links, terminal, tiers
 from batchat.client.state import (
     ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt,
-    Show,
+    Show, say,
 )
 from batchat.client.flow import FIRST_RETRY_DELAY, Liveness, Pacer, ServerLimits, pause, retry_delays
 from batchat.client.password_prompt import ask_password
 from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
-from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text
+from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text, timed
 from batchat.client.screen import InputHistory, PlainScreen
 from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
 
@@ -85,6 +85,7 @@ class ChatClient:
         self._unverified = unverified  # --tls-insecure: said with the greeting
         # A person at a terminal gets LISTA after each login (names for Tab, and who is
         # here), and is logged in after creating an account.
+        self._clock = clock
         self._state = ClientState(
             clock, reconnect=reconnect, list_after_login=interactive,
             log_in_after_register=self._can_prompt,
@@ -314,7 +315,7 @@ class ChatClient:
         for event in events:
             match event:
                 case Show(shown=shown):
-                    self._screen.show(shown)
+                    self._screen.show(timed(shown, self._clock))  # the one place times are put
                 case SetPrompt(text=text):
                     with self._send_lock:
                         self._prompt = text
@@ -366,10 +367,8 @@ class ChatClient:
                 link = open_link(self._address, self._tls)
             except (OSError, TlsRefused) as error:
                 reason = str(error) if isinstance(error, TlsRefused) else network_error_reason(error)
-                self._screen.say(
-                    f"Ainda sem conexão com {where} ({reason}); nova tentativa em {next_delay:g} s.",
-                    Style.NOTICE,
-                )
+                self._carry_out([say(f"Ainda sem conexão com {where} ({reason}); nova tentativa em "
+                                     f"{next_delay:g} s.", Style.NOTICE)])
                 continue
             return self._attach_unless_leaving(link)
         raise AssertionError("retry_delays() never ends")
@@ -460,7 +459,7 @@ class ChatClient:
         try:
             self._send_forever()
         except Exception as error:
-            self._screen.say(f"Erro interno ao enviar ({error}); o cliente vai sair.", Style.ERROR)
+            self._carry_out([say(f"Erro interno ao enviar ({error}); o cliente vai sair.", Style.ERROR)])
             self._quitting.set()
             self._hang_up()
 
