@@ -40,9 +40,14 @@ class Sent:
 
 @dataclass(frozen=True)
 class Show:
-    """Print this line (with the time its :class:`~batchat.client.render.When` asks for)."""
+    """Print this line (with the time its :class:`~batchat.client.render.When` asks for).
+    ``person``: whom it is about, a message's author or who came in (``joined``) or left
+    (``joined`` ``False``): joins and leaves close together are shown as one line
+    (:mod:`batchat.client.grouping`)."""
 
     shown: Shown
+    person: str | None = None
+    joined: bool | None = None  # a presence line: person came in (True) or left (False)
 
 
 @dataclass(frozen=True)

@@ -355,6 +355,13 @@ def prompt_text(own_name: str | None, partner: str | None = None) -> str:
     return f"{own_name} → {partner}> " if partner else f"{own_name}> "
 
 
+def queued_prompt(prompt: str, waiting: int) -> str:
+    """The prompt with the typed lines still waiting their turn: ``[3 linhas na fila] alice> ``."""
+    if not waiting:
+        return prompt
+    return f"[{waiting} {'linha' if waiting == 1 else 'linhas'} na fila] {prompt}"
+
+
 # What is text and what is a command (:mod:`batchat.client.typed` decides so), for AJUDA.
 HELP_RULE = (
     'Texto sem / vai para todos: "bom dia!" é o mesmo que /todos bom dia!',

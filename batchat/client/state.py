@@ -54,8 +54,9 @@ from batchat.client.events import (  # the events, here too for the shell and th
 from batchat.client.flow import ServerLimits
 from batchat.client.render import (
     SYSTEM_CLOCK, Clock, Shown, Style, When, make_visible, news, online_others, parse_visible, prompt_text,
-    render_accounts, render_echo, render_parsed,
+    render_accounts, render_echo, render_parsed, stored_recipient,
 )
+from batchat.client.privates import Privates
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 
 RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
@@ -123,6 +124,7 @@ class ClientState:
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[server_lines.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
+        self.privates = Privates()  # for /privadas and /r: kept across drops, like the partner
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
         # known by name (after LISTA), and the listeners a refusal implies beyond those
@@ -370,7 +372,9 @@ class ClientState:
             case protocol.PrivateMessage() | protocol.Broadcast():
                 if isinstance(command, protocol.Broadcast) and self._own_name:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
-                return [Show(render_echo(command, detail))]
+                elif isinstance(command, protocol.PrivateMessage):
+                    self.privates.sent(stored_recipient(detail)[0] or command.recipient, make_visible(command.text), self._clock.now())
+                return [Show(render_echo(command, detail), self._own_name)]
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
         return self._render(parsed)
@@ -382,6 +386,7 @@ class ClientState:
         self._fire(Trigger.LOGIN_OK)
         name = self._own_name = parsed.fields[1]
         self._credentials = login
+        self.privates.logged_in(name)
         events: list[Event] = [LoggedIn(name), SetPrompt(prompt_text(name, self._partner))]
         if automatic:
             events.append(Show(news(f"De volta ao chat como {name}.")))
@@ -537,7 +542,15 @@ class ClientState:
 
     def _render(self, parsed: server_lines.ServerLine) -> list[Event]:
         shown = render_parsed(parsed, self._own_name, self._clock)
-        return [] if shown is None else [Show(shown)]
+        if shown is None:
+            return []
+        self.privates.note(parsed, self._clock.now())
+        match parsed.kind, parsed.fields:
+            case ("ENTROU" | "SAIU") as kind, (name,):
+                return [Show(shown, name, joined=kind == "ENTROU")]  # grouped by the shell
+            case ("TODOS" | "MSG"), (sender, _):
+                return [Show(shown, sender)]
+        return [Show(shown)]
 
     def _remember_public(self, parsed: server_lines.ServerLine) -> None:
         if key := _public_of(parsed):
