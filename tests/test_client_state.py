@@ -12,6 +12,7 @@ from batchat.client.state import (
 )
 from batchat.client import states
 from batchat.client.flow import ServerLimits
+from batchat.client.privates import KEPT
 from batchat.client.render import Style, timed
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 from tests.clocks import CLOCK, stamp
@@ -298,6 +299,54 @@ class AutomaticLoginRefusedTest(unittest.TestCase):
             HangUp(),
         ])
         self.assertEqual(state.credentials, LOGIN)
+
+
+class PrivatesTest(unittest.TestCase):
+    """Issue 19 item 11: the private lines of the run, both ways, and who wrote last (for
+    /r), kept across a reconnection; /privadas shows them with when they were written."""
+
+    def shown(self, state: ClientState) -> list[str]:
+        return [timed(shown, CLOCK).plain() for shown in state.privates.shown(CLOCK)]
+
+    def test_both_ways_kept_across_a_reconnection(self) -> None:
+        state = logged_in(reconnect=True)
+        self.assertEqual(self.shown(state), ["Nenhuma mensagem privada desde que o cliente abriu."])
+        self.assertIsNone(state.privates.last_sender)
+        feed(state, "MSG bob oi alice", "TODOS carol público")
+        self.assertEqual(state.privates.last_sender, "bob")
+        state.sent(protocol.PrivateMessage("Bob", "oi bob"))
+        feed(state, "OK CHAT bob")
+        state.sent(protocol.PrivateMessage("carol", "até"))
+        feed(state, "OK CHAT carol GUARDADA")
+        state.connection_lost("caiu")
+        state.connected("127.0.0.1:5050")
+        feed(state, GREETING)
+        state.sent(LOGIN, automatic=True)
+        feed(state, f"PENDENTE dani {WHEN} enquanto isso", "INFO 1 mensagem privada esperava por você.",
+             "OK ENTRAR alice")
+        self.assertEqual(state.privates.last_sender, "dani", "kept for me while away: the last to write")
+        self.assertEqual(self.shown(state), [
+            "Últimas mensagens privadas (4):",
+            "  [09:02] dani → eu: enquanto isso",  # in the order they were written
+            "  [15:00] bob → eu: oi alice",
+            "  [15:00] eu → bob: oi bob",  # the name as the server confirmed it
+            "  [15:00] eu → carol: até",
+        ])
+
+    def test_only_the_last_ones_and_only_this_accounts(self) -> None:
+        state = logged_in()
+        feed(state, *(f"MSG bob {number}" for number in range(KEPT + 5)))
+        rows = self.shown(state)
+        self.assertEqual(rows[0], f"Últimas mensagens privadas ({KEPT}):")
+        self.assertEqual(rows[1], "  [15:00] bob → eu: 5")
+        self.assertEqual(rows[-1], f"  [15:00] bob → eu: {KEPT + 4}")
+        state.sent(protocol.Login("Alice", "senha123"))
+        feed(state, "OK ENTRAR alice")  # the same account again: kept
+        self.assertEqual(len(self.shown(state)), KEPT + 1)
+        state.sent(protocol.Login("zoe", "senha123"))
+        feed(state, "OK ENTRAR zoe")  # another account: its own lines only
+        self.assertEqual(self.shown(state), ["Nenhuma mensagem privada desde que o cliente abriu."])
+        self.assertIsNone(state.privates.last_sender)
 
 
 class ConnectionLostTest(unittest.TestCase):
