@@ -369,6 +369,8 @@ HELP_RULE = (
     "Valem também as palavras da tabela em MAIÚSCULAS no início (CHAT bob oi) e",
     "o comando sozinho, em maiúsculas ou não (lista, sair, ajuda, ?).",
     "/conversa bob: o texto vai só para bob, até /conversa sozinho.",
+    "/r oi: responde no privado a quem escreveu para você por último.",
+    "/privadas: as últimas mensagens privadas, as recebidas e as enviadas.",
     "Para um texto que começa com /, use //.",
 )
 

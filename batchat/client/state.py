@@ -11,7 +11,10 @@ until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``,
 whether this connection's server identified itself as BatChat (its first line
 is the greeting ``BATCHAT <versao> <texto>``: until then no line that carries a
 password may be sent, see :attr:`ClientState.identified`), and the
-conversation typed text goes to (``/conversa bob``), which the prompt shows.
+conversation typed text goes to (``/conversa bob``), which the prompt shows,
+and the private lines of the run (:attr:`ClientState.privates`, for
+``/privadas`` and ``/r``): the state lasts as long as the client runs, so
+both are kept across reconnections.
 
 Where the session stands is explicit: two small state machines, the
 connection's and the login's, each moved only by its table of transitions
@@ -38,7 +41,8 @@ up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
 Imports :mod:`protocol`, :mod:`batchat.prices` and, of the client, :mod:`~batchat.client.events`,
-:mod:`~batchat.client.states`, :mod:`~batchat.client.flow` and :mod:`~batchat.client.render` only.
+:mod:`~batchat.client.states`, :mod:`~batchat.client.flow`, :mod:`~batchat.client.privates` and
+:mod:`~batchat.client.render` only.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ command word alone, in any case (``lista``, ``sair``, ``?``), and a line that
 starts with a command word in capitals, the protocol's own syntax (``CHAT bob
 oi``, ``ENTRAR alice s3nh4``). Every other line is text: to everyone, or to
 the partner of a conversation (``/conversa bob``); before login it has nowhere
-to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
+to go, and gets a hint naming ``/novo`` and ``/entrar``. The client's own
+commands need their ``/``: ``/conversa``, ``/privadas`` (the last private
+lines) and ``/r texto`` (``texto`` privately to whoever wrote privately last). ``//`` at the start
 sends text that begins with ``/``; ``\\`` before a command is read as ``/``.
 A line that starts with a space or a tab is always text, sent with its
 indentation (pasted code keeps its shape); a message's tabs become spaces
