@@ -67,7 +67,7 @@ class PresenceGroupsTest(unittest.TestCase):
         ("a message from someone else passes ahead",
          [(0, "+ana"), (0.1, "prof: bom dia"), (1.0, "tick")],
          ["prof: bom dia", "-- ana entrou no chat."]),
-        ("any other line shows the group first", [(0, "+ana"), (0.1, "aviso")],
+        ("any other line (an answer, my own message) shows the group first", [(0, "+ana"), (0.1, "aviso")],
          ["-- ana entrou no chat.", "aviso"]),
         ("an event that is no line passes", [(0, "+ana"), (0.1, "prompt"), (1.0, "tick")],
          ["<prompt>", "-- ana entrou no chat."]),

@@ -378,7 +378,7 @@ class ClientState:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
                 elif isinstance(command, protocol.PrivateMessage):
                     self.privates.sent(stored_recipient(detail)[0] or command.recipient, make_visible(command.text), self._clock.now())
-                return [Show(render_echo(command, detail), self._own_name)]
+                return [Show(render_echo(command, detail))]  # an answer: after any joins held
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
         return self._render(parsed)
