@@ -86,7 +86,6 @@ class ChatClient:
         self._unverified = unverified  # --tls-insecure: said with the greeting
         # A person at a terminal gets LISTA after each login (names for Tab, and who is
         # here), and is logged in after creating an account.
-        self._clock = clock
         self._state = ClientState(
             clock, reconnect=reconnect, list_after_login=interactive,
             log_in_after_register=self._can_prompt,
@@ -98,8 +97,7 @@ class ChatClient:
         self._outbox: deque[Sent] = deque()  # typed lines waiting for their turn, in order
         self._sequence = itertools.count(1)  # the order lines are first sent in
         self._guess: tuple[Sent, int] | None = None  # a line sent at a guessed price, and that price
-        self._now = now
-        self._pause = pause
+        self._clock, self._now, self._pause = clock, now, pause  # the times shown; the pacing's time
         self._limits = ServerLimits()  # until the server states its own
         self._pacer = Pacer(self._limits, now())
         self._presence = PresenceGroups()  # joins and leaves shown in groups; main thread only
