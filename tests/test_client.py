@@ -399,7 +399,8 @@ class ClientTest(ServerTestCase):
             self.addCleanup(client.kill)
             client.type("ENTRAR alice senha123")
             self.check_no_password_reaches(listener, client)
-        self.assertEqual(without_time(client.output.text), f'[hh:mm] 127.0.0.1:{port} não é um servidor BatChat (a primeira linha '
+        self.assertEqual(without_time(client.output.text),
+                         f'[hh:mm] 127.0.0.1:{port} não é um servidor BatChat (a primeira linha '
                          'foi "SSH-2.0-OpenSSH_9.2"), então nenhuma senha foi enviada: confira o endereço e a '
                          "porta (--host, --port).")
 

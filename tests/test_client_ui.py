@@ -783,7 +783,8 @@ class IdentificationTest(FakeServerTestCase):
                 self.assertEqual(received_until_closed(stranger, unless=b"senha123"), b"")
                 self.screen.wait_for(r"^\[15:00\] Tentando reconectar")
                 line = self.screen.wait_for(r"BatChat|restabelecida")
-                self.assertRegex(line, r"^\[15:00\] 127\.0\.0\.1:\d+ não é mais um servidor BatChat \(a primeira linha foi "
+                self.assertRegex(line, r"^\[15:00\] 127\.0\.0\.1:\d+ não é mais um servidor BatChat "
+                                       r"\(a primeira linha foi "
                                        r'"SSH-2\.0-OpenSSH_9\.2"\): outro programa deve ter ocupado a porta, então '
                                        r"nenhuma senha foi enviada e o cliente não vai reconectar\.$")
                 self.assertEqual(self.exit_status(), 1, "the reconnection loop stops there")

@@ -377,7 +377,8 @@ class ClientState:
                 if isinstance(command, protocol.Broadcast) and self._own_name:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
                 elif isinstance(command, protocol.PrivateMessage):
-                    self.privates.sent(stored_recipient(detail)[0] or command.recipient, make_visible(command.text), self._clock.now())
+                    recipient = stored_recipient(detail)[0] or command.recipient
+                    self.privates.sent(recipient, make_visible(command.text), self._clock.now())
                 return [Show(render_echo(command, detail))]  # an answer: after any joins held
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
