@@ -297,6 +297,28 @@ class ClientTest(ServerTestCase):
         self.assertEqual(client.wait(), 0)
         self.assertNotIn("Traceback", client.output.text)
 
+    def test_slash_r_and_privadas_in_a_script(self) -> None:
+        """Issue 19 item 11 with piped input: /r answers whoever wrote privately last (or
+        says no one has), /privadas lists the private lines."""
+        self.register("alice")
+        bob = self.logged_in("bob")
+        client = self.start_client()
+        client.type("ENTRAR alice senha123")
+        client.output.wait_for(rf"^{STAMP}Você entrou no chat como alice\.$")
+        client.type("/r tem alguém?")
+        client.output.wait_for(r"^Ninguém escreveu para você no privado ainda: /r responde")
+        bob.send("CHAT alice oi, alice")
+        self.assertEqual(bob.read_until("OK ")[0], "OK CHAT alice")
+        client.output.wait_for(rf"^{STAMP}bob → eu: oi, alice$")
+        client.type("/r oi, bob")
+        self.assertEqual(bob.read_until("MSG ")[0], "MSG alice oi, bob")
+        client.output.wait_for(rf"^{STAMP}eu → bob: oi, bob$")
+        client.type("/privadas")
+        client.output.wait_for(r"^  \[\d\d:\d\d\] eu → bob: oi, bob$")
+        self.assertIn("Últimas mensagens privadas (2):", client.output.text)
+        client.end_input()
+        self.assertEqual(client.wait(), 0)
+
     def assert_signal_leaves_politely(self, number: signal.Signals) -> None:
         """Logged in, the client gets ``number``: it sends SAIR and exits 0, no traceback."""
         bob = self.logged_in("bob")
@@ -377,7 +399,8 @@ class ClientTest(ServerTestCase):
             self.addCleanup(client.kill)
             client.type("ENTRAR alice senha123")
             self.check_no_password_reaches(listener, client)
-        self.assertEqual(client.output.text, f'127.0.0.1:{port} não é um servidor BatChat (a primeira linha '
+        self.assertEqual(without_time(client.output.text),
+                         f'[hh:mm] 127.0.0.1:{port} não é um servidor BatChat (a primeira linha '
                          'foi "SSH-2.0-OpenSSH_9.2"), então nenhuma senha foi enviada: confira o endereço e a '
                          "porta (--host, --port).")
 

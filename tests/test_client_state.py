@@ -12,7 +12,8 @@ from batchat.client.state import (
 )
 from batchat.client import states
 from batchat.client.flow import ServerLimits
-from batchat.client.render import Style
+from batchat.client.privates import KEPT
+from batchat.client.render import Style, timed
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 from tests.clocks import CLOCK, stamp
 
@@ -23,7 +24,7 @@ GREETING = protocol.format_greeting("Bem-vindo ao BatChat!")
 
 def described(events: list[Event]) -> list[object]:
     """Events as a test reads them: a shown line as its plain text, the rest as they are."""
-    return [event.shown.plain() if isinstance(event, Show) else event for event in events]
+    return [timed(event.shown, CLOCK).plain() if isinstance(event, Show) else event for event in events]
 
 
 def feed(state: ClientState, *lines: str) -> list[object]:
@@ -156,7 +157,7 @@ class LoginReplyTest(unittest.TestCase):
         state.connected("127.0.0.1:5050")
         self.assertIsNone(state.log_in_again(), "not before the new connection's greeting")
         self.assertEqual(feed(state, GREETING), [
-            "Conexão com 127.0.0.1:5050 restabelecida.", "[15:00] Bem-vindo ao BatChat!",
+            "[15:00] Conexão com 127.0.0.1:5050 restabelecida.", "[15:00] Bem-vindo ao BatChat!",
         ])
         again = state.log_in_again()
         self.assertEqual(again, SendLine("ENTRAR alice senha123", LOGIN))
@@ -233,7 +234,7 @@ class IdentificationTest(unittest.TestCase):
                                     '"SSH-2.0-OpenSSH_9.2"): outro programa deve ter ocupado a porta, então '
                                     "nenhuma senha foi enviada e o cliente não vai reconectar.")
         self.assertIsNone(state.log_in_again(), "the password stays here")
-        self.assertEqual(described(state.connection_lost(ended.how)), [SetPrompt("> "), ended.how])
+        self.assertEqual(described(state.connection_lost(ended.how)), [SetPrompt("> "), f"[15:00] {ended.how}"])
 
     def test_the_first_line_quoted_is_short_and_harmless(self) -> None:
         state = ClientState(CLOCK)
@@ -284,7 +285,7 @@ class AutomaticLoginRefusedTest(unittest.TestCase):
         state = self.relogging()
         self.assertEqual(feed(state, "ERRO CREDENCIAIS Usuário ou senha incorretos."), [
             "[15:00] Erro: Usuário ou senha incorretos.",
-            "Não foi possível entrar de novo como alice; entre com ENTRAR alice.",
+            "[15:00] Não foi possível entrar de novo como alice; entre com ENTRAR alice.",
         ])
         self.assertIsNone(state.credentials)
         self.assertIsNone(state.log_in_again())
@@ -294,10 +295,58 @@ class AutomaticLoginRefusedTest(unittest.TestCase):
         state = self.relogging()
         self.assertEqual(feed(state, "ERRO LIMITE O servidor está cheio."), [
             "[15:00] Erro: O servidor está cheio.",
-            "Não foi possível entrar de novo como alice agora; tentando mais tarde.",
+            "[15:00] Não foi possível entrar de novo como alice agora; tentando mais tarde.",
             HangUp(),
         ])
         self.assertEqual(state.credentials, LOGIN)
+
+
+class PrivatesTest(unittest.TestCase):
+    """Issue 19 item 11: the private lines of the run, both ways, and who wrote last (for
+    /r), kept across a reconnection; /privadas shows them with when they were written."""
+
+    def shown(self, state: ClientState) -> list[str]:
+        return [timed(shown, CLOCK).plain() for shown in state.privates.shown(CLOCK)]
+
+    def test_both_ways_kept_across_a_reconnection(self) -> None:
+        state = logged_in(reconnect=True)
+        self.assertEqual(self.shown(state), ["Nenhuma mensagem privada desde que o cliente abriu."])
+        self.assertIsNone(state.privates.last_sender)
+        feed(state, "MSG bob oi alice", "TODOS carol público")
+        self.assertEqual(state.privates.last_sender, "bob")
+        state.sent(protocol.PrivateMessage("Bob", "oi bob"))
+        feed(state, "OK CHAT bob")
+        state.sent(protocol.PrivateMessage("carol", "até"))
+        feed(state, "OK CHAT carol GUARDADA")
+        state.connection_lost("caiu")
+        state.connected("127.0.0.1:5050")
+        feed(state, GREETING)
+        state.sent(LOGIN, automatic=True)
+        feed(state, f"PENDENTE dani {WHEN} enquanto isso", "INFO 1 mensagem privada esperava por você.",
+             "OK ENTRAR alice")
+        self.assertEqual(state.privates.last_sender, "dani", "kept for me while away: the last to write")
+        self.assertEqual(self.shown(state), [
+            "Últimas mensagens privadas (4):",
+            "  [09:02] dani → eu: enquanto isso",  # in the order they were written
+            "  [15:00] bob → eu: oi alice",
+            "  [15:00] eu → bob: oi bob",  # the name as the server confirmed it
+            "  [15:00] eu → carol: até",
+        ])
+
+    def test_only_the_last_ones_and_only_this_accounts(self) -> None:
+        state = logged_in()
+        feed(state, *(f"MSG bob {number}" for number in range(KEPT + 5)))
+        rows = self.shown(state)
+        self.assertEqual(rows[0], f"Últimas mensagens privadas ({KEPT}):")
+        self.assertEqual(rows[1], "  [15:00] bob → eu: 5")
+        self.assertEqual(rows[-1], f"  [15:00] bob → eu: {KEPT + 4}")
+        state.sent(protocol.Login("Alice", "senha123"))
+        feed(state, "OK ENTRAR alice")  # the same account again: kept
+        self.assertEqual(len(self.shown(state)), KEPT + 1)
+        state.sent(protocol.Login("zoe", "senha123"))
+        feed(state, "OK ENTRAR zoe")  # another account: its own lines only
+        self.assertEqual(self.shown(state), ["Nenhuma mensagem privada desde que o cliente abriu."])
+        self.assertIsNone(state.privates.last_sender)
 
 
 class ConnectionLostTest(unittest.TestCase):
@@ -308,16 +357,16 @@ class ConnectionLostTest(unittest.TestCase):
         self.assertEqual(described(state.connection_lost("O servidor encerrou a conexão.")), [
             "[15:00] Sem confirmação do servidor; talvez não tenha chegado: eu → bob: oi",
             SetPrompt("> "),
-            "O servidor encerrou a conexão.",
+            "[15:00] O servidor encerrou a conexão.",
         ])
 
     # (reconnect?, logged in?, replaced?, what follows how it ended, reconnects?)
     ENDINGS = [
         (False, True, False, [], False),
-        (True, False, False, ["Para voltar, rode o cliente de novo."], False),
-        (True, True, True, ["Sua conta entrou em outro lugar; este cliente não vai reconectar."], False),
+        (True, False, False, ["[15:00] Para voltar, rode o cliente de novo."], False),
+        (True, True, True, ["[15:00] Sua conta entrou em outro lugar; este cliente não vai reconectar."], False),
         (True, True, False,
-         ["Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."], True),
+         ["[15:00] Tentando reconectar (1, 2, 4... até 30 s entre tentativas; Ctrl-C para sair)."], True),
     ]
 
     def test_whether_to_reconnect(self) -> None:
@@ -328,7 +377,7 @@ class ConnectionLostTest(unittest.TestCase):
                     self.assertEqual(feed(state, "ERRO SESSAO_SUBSTITUIDA Outro lugar."),
                                      ["[15:00] Erro: Outro lugar."])
                 events = described(state.connection_lost("caiu"))
-                self.assertEqual(events[:2], [SetPrompt("> "), "caiu"])
+                self.assertEqual(events[:2], [SetPrompt("> "), "[15:00] caiu"])
                 self.assertEqual(events[2:], [*said, *([Reconnect()] if reconnects else [])])
                 self.assertIsNone(state.own_name)
                 self.assertEqual(state.online, frozenset())
@@ -340,7 +389,7 @@ class ConnectionLostTest(unittest.TestCase):
         self.assertFalse(state.said_goodbye)
         self.assertEqual(described(state.left_without_goodbye("caiu.")), [
             "[15:00] Sem confirmação do servidor; talvez não tenha chegado: eu: importante",
-            "caiu. Sem confirmação do SAIR.",
+            "[15:00] caiu. Sem confirmação do SAIR.",
         ])
 
     def test_goodbye(self) -> None:
@@ -638,12 +687,12 @@ class SessionStatesTest(unittest.TestCase):
         client's own mistakes, said as such; the session goes on as it was."""
         state = ClientState(CLOCK)
         (bug,) = feed(state, "OK ENTRAR alice")
-        self.assertEqual(bug, "Defeito do cliente: LINE não era esperado no estado CLOSED; foi ignorado.")
+        self.assertEqual(bug, "[15:00] Defeito do cliente: LINE não era esperado no estado CLOSED; foi ignorado.")
         self.assertEqual((state.link_state, state.own_name), (L.CLOSED, None))
         state.connected("127.0.0.1:5050")
         state.connected("127.0.0.1:5050")
         self.assertEqual(feed(state, GREETING), [
-            "Defeito do cliente: CONNECT não era esperado no estado AWAITING_GREETING; foi ignorado.",
+            "[15:00] Defeito do cliente: CONNECT não era esperado no estado AWAITING_GREETING; foi ignorado.",
             "[15:00] Conectado a 127.0.0.1:5050. Bem-vindo ao BatChat!",
         ])
         self.assertEqual(feed(state, "INFO oi"), ["[15:00] oi"], "said once")

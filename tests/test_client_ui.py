@@ -494,7 +494,7 @@ class ChatClientTest(FakeServerTestCase):
             with second, second.makefile("r", encoding="utf-8") as lines:
                 second.sendall(protocol.encode_line(protocol.format_greeting("Bem-vindo de novo")))
                 self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "after the greeting")
-                self.screen.wait_for(r"^Conexão com .* restabelecida\.$")
+                self.screen.wait_for(r"^\[15:00\] Conexão com .* restabelecida\.$")
                 self.assertRegex(self.screen.wait_for(r"."), r"Bem-vindo de novo$")
                 replay = [f"HISTORICO {who} {when} {text}" for who, text in
                           [("bob", "oi"), ("alice", "minha"), ("bob", "oi"), ("dani", "durante a queda")]]
@@ -524,7 +524,7 @@ class ChatClientTest(FakeServerTestCase):
         self.screen.wait_for(r"eu → bob: oi$")
         line = self.screen.wait_for(r"talvez não tenha chegado")
         self.assertRegex(line, r"talvez não tenha chegado: eu: alguém aí\?$")
-        self.screen.wait_for(r"^O servidor encerrou a conexão\.$")
+        self.screen.wait_for(r"^\[15:00\] O servidor encerrou a conexão\.$")
         self.assertEqual(self.exit_status(), 1, "--no-reconnect: the end")
 
     def test_session_taken_over_elsewhere_never_reconnects(self) -> None:
@@ -539,7 +539,7 @@ class ChatClientTest(FakeServerTestCase):
         self.start_client(reconnect=True, address=("127.0.0.1", closed_port()))
         self.log_in()
         self.hang_up()
-        self.screen.wait_for(r"^Tentando reconectar")
+        self.screen.wait_for(r"^\[15:00\] Tentando reconectar")
         self.screen.typed.put("TODOS alguém?")
         self.screen.wait_for(r"^Sem conexão com o servidor; a linha não foi enviada")
         self.screen.typed.put("SAIR")
@@ -548,7 +548,7 @@ class ChatClientTest(FakeServerTestCase):
     def test_a_session_never_logged_in_does_not_reconnect(self) -> None:
         self.start_client(reconnect=True, address=("127.0.0.1", closed_port()))
         self.hang_up()
-        self.screen.wait_for(r"^Para voltar, rode o cliente de novo\.$")
+        self.screen.wait_for(r"^\[15:00\] Para voltar, rode o cliente de novo\.$")
         self.assertEqual(self.exit_status(), 1)
 
     def test_automatic_login_refused_for_good_is_explained(self) -> None:
@@ -563,7 +563,7 @@ class ChatClientTest(FakeServerTestCase):
                 self.assertEqual(lines.readline(), "ENTRAR alice senha123\n", "held in memory")
                 second.sendall("ERRO CREDENCIAIS Usuário ou senha incorretos.\n".encode())
                 self.screen.wait_for(r"Erro: Usuário ou senha incorretos\.$")
-                self.screen.wait_for(r"^Não foi possível entrar de novo como alice; entre com")
+                self.screen.wait_for(r"^\[15:00\] Não foi possível entrar de novo como alice; entre com")
                 self.screen.typed.put(None)  # Ctrl-D
                 self.assertEqual(lines.readline(), "SAIR\n")
                 second.sendall(b"OK SAIR\n")
@@ -683,7 +683,7 @@ class FirstMinuteTest(FakeServerTestCase):
             self.assertEqual(self.receive(), "PING", "a silence gets a PING")
             # ... and no answer to it: the server froze.
             self.screen.wait_for(r"talvez não tenha chegado: eu: alguém aí\?$")
-            self.screen.wait_for(r"^O servidor parou de responder \(nada chegou em 0\.5 s")
+            self.screen.wait_for(r"^\[15:00\] O servidor parou de responder \(nada chegou em 0\.5 s")
             self.assertEqual(self.exit_status(), 1, "--no-reconnect: the end")
 
     def test_an_answered_ping_keeps_the_connection_quietly(self) -> None:
@@ -698,7 +698,7 @@ class FirstMinuteTest(FakeServerTestCase):
             self.start_client(greeting=None)
             self.server_end.sendall(b"220-bem-vindo ao FTP, sem quebra de linha")
             line = self.screen.wait_for(r"aceitou a conexão")
-            self.assertEqual(line, "127.0.0.1:9 aceitou a conexão, mas não respondeu como um servidor "
+            self.assertEqual(line, "[15:00] 127.0.0.1:9 aceitou a conexão, mas não respondeu como um servidor "
                                    "BatChat (nenhuma saudação em 0.3 s). O endereço e a porta "
                                    "(--host, --port) estão certos?")
             self.assertEqual(self.exit_status(), 1)
@@ -708,7 +708,7 @@ class IdentificationTest(FakeServerTestCase):
     """No line with a password goes before the server's greeting says it is BatChat:
     typed early, or sent again by a reconnection to whatever took the address."""
 
-    NOT_BATCHAT = ('127.0.0.1:9 não é um servidor BatChat (a primeira linha foi "SSH-2.0-OpenSSH_9.2"), '
+    NOT_BATCHAT = ('[15:00] 127.0.0.1:9 não é um servidor BatChat (a primeira linha foi "SSH-2.0-OpenSSH_9.2"), '
                    "então nenhuma senha foi enviada: confira o endereço e a porta (--host, --port).")
 
     def type_before_the_greeting(self, line: str) -> None:
@@ -781,9 +781,10 @@ class IdentificationTest(FakeServerTestCase):
             with stranger:
                 stranger.sendall(SSH_BANNER)
                 self.assertEqual(received_until_closed(stranger, unless=b"senha123"), b"")
-                self.screen.wait_for(r"^Tentando reconectar")
+                self.screen.wait_for(r"^\[15:00\] Tentando reconectar")
                 line = self.screen.wait_for(r"BatChat|restabelecida")
-                self.assertRegex(line, r"^127\.0\.0\.1:\d+ não é mais um servidor BatChat \(a primeira linha foi "
+                self.assertRegex(line, r"^\[15:00\] 127\.0\.0\.1:\d+ não é mais um servidor BatChat "
+                                       r"\(a primeira linha foi "
                                        r'"SSH-2\.0-OpenSSH_9\.2"\): outro programa deve ter ocupado a porta, então '
                                        r"nenhuma senha foi enviada e o cliente não vai reconectar\.$")
                 self.assertEqual(self.exit_status(), 1, "the reconnection loop stops there")
@@ -793,7 +794,7 @@ class IdentificationTest(FakeServerTestCase):
         self.start_client(greeting=None, probe_after=0.05)
         self.assertEqual(self.receive(), "", "a blank line: a TLS server answers it at once")
         self.push("ERRO PROTOCOLO_INVALIDO Este servidor BatChat usa TLS. Use: python3 cliente.py --tls")
-        self.assertEqual(self.screen.wait_for(r"TLS"), "127.0.0.1:9 é um servidor BatChat com TLS e esta "
+        self.assertEqual(self.screen.wait_for(r"TLS"), "[15:00] 127.0.0.1:9 é um servidor BatChat com TLS e esta "
                          "conexão não é cifrada: use --tls (e --cafile <arquivo>, se o certificado do servidor "
                          "for próprio).")
         self.assertEqual(self.exit_status(), 1)
@@ -808,7 +809,7 @@ class IdentificationTest(FakeServerTestCase):
             with full:
                 full.sendall("ERRO LIMITE O servidor está cheio.\n".encode())
                 self.assertEqual(received_until_closed(full, unless=b"senha123"), b"", "hung up, password unsent")
-                self.screen.wait_for(r"^127\.0\.0\.1:\d+ recusou a conexão: O servidor está cheio\.$")
+                self.screen.wait_for(r"^\[15:00\] 127\.0\.0\.1:\d+ recusou a conexão: O servidor está cheio\.$")
             accepted = accept(listener)
             with accepted, accepted.makefile("r", encoding="utf-8") as lines:
                 accepted.sendall(protocol.encode_line(GREETING))
@@ -849,11 +850,11 @@ class FrozenServerTest(ServerTestCase):
             screen_.typed.put("SAIR")
             # Issue 19 item 14: said in the order it happens: "restabelecida" only once the
             # new connection's server greets, after the attempt it did not answer.
-            self.assertRegex(frozen[0], r"^O servidor parou de responder")
-            self.assertRegex(frozen[1], r"^Tentando reconectar")
+            self.assertRegex(frozen[0], r"^\[15:00\] O servidor parou de responder")
+            self.assertRegex(frozen[1], r"^\[15:00\] Tentando reconectar")
             self.assertFalse([line for line in frozen if "restabelecida" in line], frozen)
             self.assertEqual([line for line in back if "restabelecida" in line],
-                             [f"Conexão com 127.0.0.1:{self.server.port} restabelecida."], back)
+                             [f"[15:00] Conexão com 127.0.0.1:{self.server.port} restabelecida."], back)
             self.assertRegex(back[-3], r"restabelecida\.$")
             self.assertRegex(back[-2], r"Bem-vindo ao BatChat!")
             self.assertEqual(status.get(timeout=TIMEOUT), 0)
@@ -897,14 +898,14 @@ class HostileServerTest(FakeServerTestCase):
         with mock.patch.object(protocol, "MAX_SERVER_LINE", 1024):
             self.start_client()
             self.flood(b"INFO " + b"x" * (64 * 1024))  # no newline, ever
-            self.screen.wait_for(r"^O servidor mandou uma linha longa demais; conexão encerrada\.$")
+            self.screen.wait_for(r"^\[15:00\] O servidor mandou uma linha longa demais; conexão encerrada\.$")
             self.assertEqual(self.exit_status(), 1)
 
     def test_a_line_over_the_bound_ends_the_connection_too(self) -> None:
         with mock.patch.object(protocol, "MAX_SERVER_LINE", 1024):
             self.start_client()
             self.flood(b"INFO " + b"x" * 2000 + b"\nINFO depois\n")
-            self.screen.wait_for(r"^O servidor mandou uma linha longa demais; conexão encerrada\.$")
+            self.screen.wait_for(r"^\[15:00\] O servidor mandou uma linha longa demais; conexão encerrada\.$")
             self.assertEqual(self.exit_status(), 1)
 
     def test_the_bound_holds_what_a_server_may_send(self) -> None:

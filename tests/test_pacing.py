@@ -173,5 +173,5 @@ class DisconnectionTest(FakeServerTestCase):
                 self.push("ERRO LIMITE Você foi desconectado por enviar mensagens demais.")
                 self.hang_up()
                 self.screen.wait_for(r"^\[15:00\] Erro: Você foi desconectado por enviar mensagens demais\.$")
-                self.screen.wait_for(r"^O servidor encerrou a conexão\.$")
+                self.screen.wait_for(r"^\[15:00\] O servidor encerrou a conexão\.$")
                 self.assertEqual(self.exit_status(), 1)

@@ -7,7 +7,7 @@ import datetime
 import unittest
 
 import protocol
-from batchat.client import render
+from batchat.client import events, render
 from batchat.client.render import Shown, Style
 from batchat.client.screen import display_width, wrap
 from tests.clocks import CLOCK, NOW, TEXT_UTF8, ZONE, fixed_clock, is_forbidden, local_seconds, stamp
@@ -111,15 +111,54 @@ class ShownTest(unittest.TestCase):
     def test_painted_wraps_each_styled_part(self) -> None:
         self.assertEqual(self.SHOWN.painted(), "\x1b[1mbob:\x1b[0m oi \x1b[1;33malice\x1b[0m")
 
-    def test_stamped_starts_with_the_time(self) -> None:
-        when = datetime.datetime(2026, 11, 21, 9, 5, tzinfo=ZONE)
-        self.assertEqual(self.SHOWN.stamped(when).plain(), "[09:05] bob: oi alice")
+    def test_timed_starts_with_the_time(self) -> None:
+        clock = fixed_clock(2026, 11, 21, 9, 5)
+        shown = render.timed(Shown(self.SHOWN.parts, render.When.NOW), clock)
+        self.assertEqual(shown.plain(), "[09:05] bob: oi alice")
+        self.assertEqual(render.timed(shown, clock), shown, "timed once: it carries its time now")
 
-    def test_lines_with_their_own_time_are_not_stamped_again(self) -> None:
-        line = f"HISTORICO bob {stamp(2026, 11, 21, 9, 2)} oi"
-        shown = render.render_parsed(render.parse_visible(line), None, CLOCK)
-        assert shown is not None
-        self.assertEqual(shown.stamped(CLOCK.local_now()).plain(), "[histórico] [09:02] bob: oi")
+
+def parsed(line: str) -> Shown:
+    """A server line as alice reads it (never nothing)."""
+    shown = render.render_parsed(render.parse_visible(line), "alice", CLOCK)
+    assert shown is not None
+    return shown
+
+
+class TimeRuleTest(unittest.TestCase):
+    """Issue 19 item 17: one rule for which lines show a time, applied by ``render.timed``
+    alone: what happened shows when ([15:00]); what was written before, when it was
+    written; the client's own answers and the rows that go on from a line, none."""
+
+    CASES = [
+        ("a public message", parsed("TODOS bob oi"), "[15:00] bob: oi"),
+        ("a private message", parsed("MSG bob oi"), "[15:00] bob → eu: oi"),
+        ("someone came in", parsed("ENTROU bob"), "[15:00] -- bob entrou no chat."),
+        ("several came in", render.render_presence(["a", "b", "c", "d"], joined=True),
+         "[15:00] -- a, b, c e mais 1 entraram no chat."),
+        ("an answer from the server", parsed("OK ENTRAR alice"), "[15:00] Você entrou no chat como alice."),
+        ("an error from the server", parsed("ERRO LIMITE Devagar."), "[15:00] Erro: Devagar."),
+        ("a notice from the server", parsed("INFO aviso"), "[15:00] aviso"),
+        ("my own message, confirmed", render.render_echo(protocol.Broadcast("oi")), "[15:00] eu: oi"),
+        ("the connection dropped", events.say("O servidor encerrou a conexão.").shown,
+         "[15:00] O servidor encerrou a conexão."),
+        ("the connection is back", events.say("Conexão com x restabelecida.").shown,
+         "[15:00] Conexão com x restabelecida."),
+        ("history: its own time", parsed(f"HISTORICO carol {stamp(2026, 11, 20, 9, 2)} oi"),
+         "[histórico] [ontem 09:02] carol: oi"),
+        ("kept: its own time", parsed(f"PENDENTE bob {stamp(2026, 11, 21, 9, 2)} oi"),
+         "[enquanto você estava fora] [09:02] bob → eu: oi"),
+        ("a row of a list", parsed("USUARIO bob ONLINE -"), "  bob: online agora"),
+        ("an answer of the client's own", Shown.of("Comando desconhecido: /x."), "Comando desconhecido: /x."),
+        ("a notice answering what was typed", events.say("Fim da conversa.", when=render.When.NONE).shown,
+         "Fim da conversa."),
+    ]
+
+    def test_one_rule(self) -> None:
+        for what, shown, expected in self.CASES:
+            with self.subTest(what):
+                self.assertEqual(render.timed(shown, CLOCK).plain(), expected)
+                self.assertEqual(render.timed(render.timed(shown, CLOCK), CLOCK).plain(), expected, "once")
 
 
 class MomentTest(unittest.TestCase):

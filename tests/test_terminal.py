@@ -388,18 +388,99 @@ class ReconnectTest(TerminalTestCase):
         self.log_in(alice)
         port = self.server.port
         self.server.stop(signal.SIGTERM)
-        alice.wait_screen(r"^O servidor encerrou a conexão\.$")
-        alice.wait_screen(r"^Tentando reconectar")
+        alice.wait_screen(rf"^{STAMP}O servidor encerrou a conexão\.$")
+        alice.wait_screen(rf"^{STAMP}Tentando reconectar")
         alice.wait_prompt("> ")
 
         self.server = self.start_server(port=port)
-        alice.wait_screen(rf"^Conexão com 127\.0\.0\.1:{port} restabelecida\.$", timeout=TIMEOUT + 5)
+        alice.wait_screen(rf"^{STAMP}Conexão com 127\.0\.0\.1:{port} restabelecida\.$", timeout=TIMEOUT + 5)
         alice.wait_screen(rf"^{STAMP}De volta ao chat como alice\.$")
         alice.wait_prompt("alice> ")
         bob = self.logged_in("bob")
         self.assertEqual(bob.request("LISTA"), "OK LISTA alice bob")
         alice.type(f"TODOS voltei{ENTER}")
         self.assertEqual(bob.read_line(), "TODOS alice voltei")
+
+
+class PrivatesTest(TerminalTestCase):
+    """Issue 19 item 11: /r answers whoever wrote privately last; /privadas shows the last
+    private lines, both ways, with when they were written, after a reconnection too."""
+
+    def test_slash_r_and_privadas_across_a_reconnection(self) -> None:
+        bob, carol = self.logged_in("bob"), self.logged_in("carol")
+        alice = self.start_terminal(*FAST_RETRY)
+        self.log_in(alice)
+        alice.type(f"/r alguém?{ENTER}")
+        alice.wait_screen(r"^Ninguém escreveu para você no privado ainda: /r responde a quem escreveu")
+        for sender, text in ((bob, "oi alice"), (carol, "psiu")):  # (past the ENTROU lines)
+            sender.send(f"CHAT alice {text}")
+            self.assertEqual(sender.read_until("OK ")[0], "OK CHAT alice")
+        alice.wait_screen(rf"^{STAMP}carol → eu: psiu$")
+        alice.type(f"/r oi carol{ENTER}")
+        self.assertEqual(carol.read_until("MSG ")[0], "MSG alice oi carol")
+        alice.wait_screen(rf"^{STAMP}eu → carol: oi carol$")
+
+        port = self.server.port
+        self.server.stop(signal.SIGTERM)
+        alice.wait_screen(rf"^{STAMP}Tentando reconectar")
+        self.server = self.start_server(port=port)
+        alice.wait_screen(rf"^{STAMP}De volta ao chat como alice\.$", timeout=TIMEOUT + 5)
+        alice.wait_prompt("alice> ")
+        alice.type(f"/privadas{ENTER}")
+        alice.wait_screen(r"^Últimas mensagens privadas \(3\):\n"
+                          r"  \[\d\d:\d\d\] bob → eu: oi alice\n"
+                          r"  \[\d\d:\d\d\] carol → eu: psiu\n"
+                          r"  \[\d\d:\d\d\] eu → carol: oi carol$")
+        carol = self.logged_in("carol", register=False)
+        alice.type(f"/r de volta{ENTER}")  # still carol: kept across the reconnection
+        self.assertEqual(carol.read_until("MSG ")[0], "MSG alice de volta")
+
+
+class GroupedPresenceTest(TerminalTestCase):
+    """Issue 19 item 12: a class that arrives at once is one line, not a screen of "entrou"."""
+
+    def test_six_joining_at_once_are_one_line(self) -> None:
+        alice = self.start_terminal()
+        self.log_in(alice)
+        alice.wait_screen(rf"^{STAMP}Ninguém mais está online\.$")
+        names = ["ana", "bia", "caio", "davi", "eva", "fabio"]
+        students = [self.connect() for _ in names]
+        for student, name in zip(students, names):
+            student.send(f"NOVO {name} senha123")
+        for student, name in zip(students, names):
+            self.assertEqual(student.read_line(), f"OK NOVO {name}")
+        for student, name in zip(students, names):  # all at once, as a class logs in
+            student.send(f"ENTRAR {name} senha123")
+        joined = alice.wait_screen(rf"^{STAMP}-- (\w+), (\w+), (\w+) e mais 3 entraram no chat\.$")
+        self.assertLessEqual(set(joined.groups()), set(names))
+        self.assertNotRegex(alice.screen.text, "-- .* entrou no chat", "no line of its own for anyone")
+
+
+class TimeRuleTest(TerminalTestCase):
+    """Issue 19 item 17: one rule for times. What happened shows when: the server's lines,
+    and the connection's news; the client's own answers to what was typed, none."""
+
+    def test_what_happened_has_a_time_and_answers_have_none(self) -> None:
+        alice = self.start_terminal(*FAST_RETRY)  # "Conectado a" with its time: start_terminal
+        self.log_in(alice)  # the server's answer, with its time
+        alice.type(f"/lsta{ENTER}")
+        alice.wait_screen(r"^Comando desconhecido: /lsta\. Você quis dizer /lista\?$")  # an answer: none
+        alice.type(f"/conversa bob{ENTER}")
+        alice.wait_screen(r"^Conversa com bob: ")
+        alice.type(f"/conversa{ENTER}")
+        alice.wait_screen(r"^Fim da conversa privada")
+        self.server.stop(signal.SIGTERM)
+        alice.wait_screen(rf"^{STAMP}O servidor encerrou a conexão\.$")  # what happened: the time
+        alice.wait_screen(rf"^{STAMP}Tentando reconectar")
+        alice.wait_screen(rf"^{STAMP}Ainda sem conexão com 127\.0\.0\.1:\d+ \(.*\); nova tentativa")
+        # Every line but the answers starts with the time (rows that go on from the one
+        # above start with spaces; a typed line, with its /; the prompt is the last row).
+        rows = alice.screen.lines()[:alice.screen.row]
+        self.assertEqual([row for row in rows if row and not re.match(STAMP, row) and row[0] not in " /"], [
+            "Comando desconhecido: /lsta. Você quis dizer /lista?",
+            "Conversa com bob: o que você digitar vai só para bob; /conversa sozinho volta a",
+            "Fim da conversa privada: o que você digitar vai para todos.",
+        ])
 
 
 class VirtualScreenTest(unittest.TestCase):

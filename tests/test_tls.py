@@ -16,6 +16,7 @@ test fixtures only; the key is public, so never use them for a real server.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -237,9 +238,9 @@ class TlsDefaultsTest(ServerTestCase):
             input="ENTRAR alice senha123\n", capture_output=True, text=True, timeout=TIMEOUT,
         )
         self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
-        self.assertEqual(result.stdout, f"127.0.0.1:{self.server.port} é um servidor BatChat com TLS e esta "
-                         "conexão não é cifrada: use --tls (e --cafile <arquivo>, se o certificado do servidor "
-                         "for próprio).\n")
+        self.assertRegex(result.stdout, r"^\[\d\d:\d\d\] " + re.escape(
+            f"127.0.0.1:{self.server.port} é um servidor BatChat com TLS e esta conexão não é cifrada: use --tls "
+            "(e --cafile <arquivo>, se o certificado do servidor for próprio).\n") + "$")
         self.server.wait_for_log(r"encerrada pelo servidor: cliente sem TLS na porta TLS\.$")  # not its deadline
         self.assertEqual(result.stderr, "")
 

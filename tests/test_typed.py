@@ -8,7 +8,7 @@ from unittest import mock
 
 import protocol
 from batchat.client import typed
-from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp
+from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, ShowPrivates
 from tests.clocks import is_forbidden
 
 # Who is typing: (a person at a terminal?, logged in?, the conversation's partner)
@@ -158,6 +158,7 @@ class InterpretTest(unittest.TestCase):
         ("/ſair", IN, "Você quis dizer /sair?"),
         ("/tchau", IN, "Você quis dizer /sair?"),
         ("/convesa bob", IN, "Você quis dizer /conversa?"),
+        ("/privada", IN, "Você quis dizer /privadas?"),
         ("/login bob senha123", OUT, "Você quis dizer /entrar?"),
         ("/xyzzy", IN, "/ajuda mostra os comandos"),
         ("/", IN, "/ajuda mostra todos"),
@@ -172,6 +173,28 @@ class InterpretTest(unittest.TestCase):
         for line, who, expected in self.LINES:
             with self.subTest(line=line, who=who):
                 self.assertEqual(interpret(line, who), expected)
+
+    # Issue 19 item 11: (typed line, logged in?, who wrote privately last, what the client does)
+    REPLIES = [
+        ("/r oi, bob", True, "bob", to_bob("oi, bob")),
+        ("/R oi", True, "bob", to_bob("oi")),
+        ("\\r oi", True, "bob", to_bob("oi")),  # a backslash before a command is its slash
+        ("/r   recuado\tx", True, "bob", to_bob("  recuado   x")),  # after the one space, as typed; tabs as spaces
+        ("/r oi", True, None, Refuse(typed.NO_ONE_TO_REPLY)),
+        ("/r", True, "bob", Refuse(f"Erro: {typed.REPLY_USAGE.format(name='bob')}")),
+        ("/r   ", True, "bob", Refuse(f"Erro: {typed.REPLY_USAGE.format(name='bob')}")),
+        ("/r oi", False, "bob", NOT_IN),
+        ("r oi", True, "bob", to_all("r oi")),  # without the slash: text, as always
+        ("/privadas", True, "bob", ShowPrivates()),
+        ("/PRIVADAS", False, None, ShowPrivates()),
+        ("privadas", True, None, to_all("privadas")),  # a client command needs its slash
+    ]
+
+    def test_reply_and_privates(self) -> None:
+        for line, logged_in, replying_to, expected in self.REPLIES:
+            with self.subTest(line=line, logged_in=logged_in, replying_to=replying_to):
+                self.assertEqual(typed.interpret(line, True, logged_in=logged_in, replying_to=replying_to),
+                                 expected)
 
     def test_typos_get_hints_and_are_not_sent(self) -> None:
         for line, who, hint in self.HINTS:
@@ -411,6 +434,7 @@ class CompletionsTest(unittest.TestCase):
         ("/", 0, "/", [f"/{word} " for word in typed.SLASH_WORDS]),
         ("/li", 0, "/li", ["/lista "]),
         ("/CO", 0, "/CO", ["/conversa "]),
+        ("/pr", 0, "/pr", ["/privadas "]),
         ("/x", 0, "/x", []),
         ("CHAT b", 5, "b", ["Bruna ", "bob "]),
         ("CHAT BO", 5, "BO", ["bob "]),

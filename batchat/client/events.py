@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import protocol
 from batchat.client.flow import ServerLimits
-from batchat.client.render import Shown, Style
+from batchat.client.render import Shown, Style, When
 
 
 class Sent:
@@ -40,9 +40,14 @@ class Sent:
 
 @dataclass(frozen=True)
 class Show:
-    """Print this line (already stamped with the time when it should be)."""
+    """Print this line (with the time its :class:`~batchat.client.render.When` asks for).
+    ``person``: whom it is about, a message's author or who came in (``joined``) or left
+    (``joined`` ``False``): joins and leaves close together are shown as one line
+    (:mod:`batchat.client.grouping`)."""
 
     shown: Shown
+    person: str | None = None
+    joined: bool | None = None  # a presence line: person came in (True) or left (False)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class SetLimits:
 Event = Show | SetPrompt | SendLine | HangUp | LoggedIn | Reconnect | Resend | SetLimits | Disconnect
 
 
-def say(text: str, style: Style = Style.PLAIN) -> Show:
-    """A line of the client's own (not from the server): no time stamp."""
-    return Show(Shown.of(text, style))
+def say(text: str, style: Style = Style.PLAIN, when: When = When.NOW) -> Show:
+    """A line of the client's own about the session (the connection dropped, is back,
+    a login again failed): something that happened, with the time, unless ``when`` is
+    :data:`When.NONE` (an answer to what was just typed)."""
+    return Show(Shown.of(text, style, when))

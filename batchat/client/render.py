@@ -1,10 +1,11 @@
 """From server lines (and the person's own echoes) to what the person reads.
 
 Owns the look of every line: :class:`Style` and :class:`Shown` (plain for
-scripts, coloured on a terminal), the :class:`Clock` through which every time
-shown is computed, :func:`make_visible` for text from the network, the
-``render_*`` functions, :func:`describe_moment` and the client's
-:func:`help_text`. Pure: no I/O, no threads, no time but the injected clock.
+scripts, coloured on a terminal), the rule of which lines show a time
+(:class:`When`, applied in one place, :func:`timed`), the :class:`Clock`
+through which every time shown is computed, :func:`make_visible` for text
+from the network, the ``render_*`` functions, :func:`describe_moment` and the
+client's :func:`help_text`. Pure: no I/O, no threads, no time but the injected clock.
 
 Anyone may call it; it imports only :mod:`protocol`, :mod:`batchat.prices` and
 :mod:`batchat.client.server_lines`.
@@ -44,16 +45,25 @@ class Style(enum.Enum):
 Part = tuple[Style, str]
 
 
+class When(enum.Enum):
+    """Which time a line shows: the client's one rule (docs/cliente.md, "A hora"),
+    applied by :func:`timed` only."""
+
+    NOW = "now"  # something that happened (from the server, or to the connection): [14:05] in front
+    WRITTEN = "written"  # written before (history, kept, /privadas): carries the time it was written
+    NONE = "none"  # the client's own answer to what was typed, or about itself; a row of the one above
+
+
 @dataclass(frozen=True)
 class Shown:
     """One line for the screen, as styled parts: plain for scripts, coloured on a terminal."""
 
     parts: tuple[Part, ...]
-    dated: bool = False  # carries its own time (history, kept messages): no arrival stamp
+    when: When = When.NONE
 
     @classmethod
-    def of(cls, text: str, style: Style = Style.PLAIN) -> Shown:
-        return cls(((style, text),))
+    def of(cls, text: str, style: Style = Style.PLAIN, when: When = When.NONE) -> Shown:
+        return cls(((style, text),), when)
 
     def plain(self) -> str:
         return "".join(text for _, text in self.parts)
@@ -64,11 +74,10 @@ class Shown:
             for style, text in self.parts
         )
 
-    def stamped(self, when: datetime.datetime) -> Shown:
-        """The same line, preceded by the time as ``[14:05]`` (unless it has its own)."""
-        if self.dated:
-            return self
-        return Shown(((Style.PLAIN, when.strftime("[%H:%M] ")), *self.parts))
+
+def news(text: str, style: Style = Style.NOTICE) -> Shown:
+    """A line that says something that happened: it shows the time (:data:`When.NOW`)."""
+    return Shown.of(text, style, When.NOW)
 
 
 # --- Time, as the person reads it ------------------------------------------------------
@@ -101,6 +110,19 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+
+def timed(shown: Shown, clock: Clock) -> Shown:
+    """``shown`` as printed, by the one rule of times: a line that says something that
+    happened (:data:`When.NOW`) starts with the time it is shown, ``[14:05]``; one
+    written before already carries its own time; the client's answers to what was
+    typed, its words about itself and the rows that go on from the line above show
+    none. The line returned carries its time (:data:`When.WRITTEN`): timing it
+    again changes nothing."""
+    if shown.when is not When.NOW:
+        return shown
+    stamp = clock.local_now().strftime("[%H:%M] ")
+    return Shown(((Style.PLAIN, stamp), *shown.parts), When.WRITTEN)
 
 
 # --- From server lines to what the person reads ------------------------------------------
@@ -204,7 +226,7 @@ def render_past(
     return Shown(
         ((Style.NOTICE, f"{mark} [{stamp}]"), (Style.PLAIN, " "), (sender_style, label),
          (Style.PLAIN, " "), *mention_parts(text, own_name)),
-        dated=True,
+        When.WRITTEN,
     )
 
 
@@ -212,18 +234,17 @@ def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
     """A ``USUARIO`` line of ``LISTA TODOS``, as a row of a list (indented, not styled like
     a message from that person): ``  bob: offline, visto por último ontem 21:14``."""
     if state == protocol.ONLINE:
-        return Shown(((Style.PLAIN, f"  {name}: online agora"),), dated=True)
+        return Shown(((Style.PLAIN, f"  {name}: online agora"),))
     moment = protocol.parse_timestamp(seen) if seen else None
     if moment is None:
-        return Shown(((Style.PLAIN, f"  {name}:"), (Style.NOTICE, " offline, nunca entrou")), dated=True)
+        return Shown(((Style.PLAIN, f"  {name}:"), (Style.NOTICE, " offline, nunca entrou")))
     when = describe_moment(moment, clock, today="hoje") or seen
-    return Shown(((Style.PLAIN, f"  {name}:"), (Style.NOTICE, f" offline, visto por último {when}")),
-                 dated=True)
+    return Shown(((Style.PLAIN, f"  {name}:"), (Style.NOTICE, f" offline, visto por último {when}")))
 
 
 def render_accounts(accounts: list[server_lines.ServerLine], clock: Clock) -> list[Shown]:
     """The answer to ``LISTA TODOS``: ``Contas (3):``, then one indented row per account."""
-    header = Shown.of(f"Contas ({len(accounts)}):" if accounts else "Nenhuma conta.", Style.NOTICE)
+    header = news(f"Contas ({len(accounts)}):" if accounts else "Nenhuma conta.")
     return [header, *(render_account(*parsed.fields, clock) for parsed in accounts)]
 
 
@@ -245,12 +266,27 @@ def mention_parts(text: str, own_name: str | None) -> tuple[Part, ...]:
 def render_private(sender: str, recipient: str, text: str, own_name: str | None) -> Shown:
     """``bob → eu: oi``: the arrow marks a private message."""
     return Shown(((Style.PRIVATE, f"{sender} → {recipient}:"), (Style.PLAIN, " "),
-                  *mention_parts(text, own_name)))
+                  *mention_parts(text, own_name)), When.NOW)
 
 
 def render_public(sender: str, text: str, own_name: str | None) -> Shown:
     """``bob: oi``."""
-    return Shown(((Style.SENDER, f"{sender}:"), (Style.PLAIN, " "), *mention_parts(text, own_name)))
+    return Shown(((Style.SENDER, f"{sender}:"), (Style.PLAIN, " "), *mention_parts(text, own_name)), When.NOW)
+
+
+PRESENCE_NAMES = 3  # names a grouped line of joins or leaves shows; the rest are counted
+
+
+def render_presence(names: list[str], *, joined: bool) -> Shown:
+    """Who came in (``joined``) or left: ``-- ana entrou no chat.`` for one;
+    ``-- ana e bia entraram no chat.``; past :data:`PRESENCE_NAMES`,
+    ``-- ana, bia, caio e mais 21 entraram no chat.``."""
+    preposition = "no" if joined else "do"
+    if len(names) == 1:
+        return news(f"-- {names[0]} {'entrou' if joined else 'saiu'} {preposition} chat.")
+    listed = (f"{', '.join(names[:PRESENCE_NAMES])} e mais {len(names) - PRESENCE_NAMES}"
+              if len(names) > PRESENCE_NAMES else _join_names(names))
+    return news(f"-- {listed} {'entraram' if joined else 'saíram'} {preposition} chat.")
 
 
 def render_parsed(
@@ -263,17 +299,17 @@ def render_parsed(
     match parsed.kind, parsed.fields:
         case "OK", (command, detail):
             text = render_ok(command, detail, own_name)
-            return None if text is None else Shown.of(text, Style.NOTICE)
+            return None if text is None else news(text)
         case "ERRO", (code, text):
-            return Shown.of(f"Erro: {prices.error_text(code, text)}", Style.ERROR)
+            return news(f"Erro: {prices.error_text(code, text)}", Style.ERROR)
         case "MSG", (sender, text):
             return render_private(sender, ME, text, own_name)
         case "TODOS", (sender, text):
             return render_public(sender, text, own_name)
         case "ENTROU", (name,):
-            return Shown.of(f"-- {name} entrou no chat.", Style.NOTICE)
+            return render_presence([name], joined=True)
         case "SAIU", (name,):
-            return Shown.of(f"-- {name} saiu do chat.", Style.NOTICE)
+            return render_presence([name], joined=False)
         case "PENDENTE", fields:
             return render_past(AWAY_MARK, Style.PRIVATE, fields, own_name, clock, private=True)
         case "HISTORICO", fields:
@@ -283,9 +319,9 @@ def render_parsed(
         case "LIMITES", _:
             return None  # for programs: how fast they may send
         case "BATCHAT", (_, text):  # the greeting (the client's state shows the first one itself)
-            return Shown.of(text, Style.NOTICE)
+            return news(text)
         case _, fields:
-            return Shown.of(" ".join(fields), Style.NOTICE)
+            return news(" ".join(fields))
 
 
 def render(line: str, own_name: str | None, clock: Clock = SYSTEM_CLOCK) -> str | None:
@@ -308,7 +344,7 @@ def render_echo(
     name, stored = stored_recipient(recipient or command.recipient)
     shown = render_private(ME, name, text, None)
     if stored:
-        return Shown((*shown.parts, (Style.NOTICE, f"  (guardada até {name} entrar)")))
+        return Shown((*shown.parts, (Style.NOTICE, f"  (guardada até {name} entrar)")), shown.when)
     return shown
 
 
@@ -319,6 +355,13 @@ def prompt_text(own_name: str | None, partner: str | None = None) -> str:
     return f"{own_name} → {partner}> " if partner else f"{own_name}> "
 
 
+def queued_prompt(prompt: str, waiting: int) -> str:
+    """The prompt with the typed lines still waiting their turn: ``[3 linhas na fila] alice> ``."""
+    if not waiting:
+        return prompt
+    return f"[{waiting} {'linha' if waiting == 1 else 'linhas'} na fila] {prompt}"
+
+
 # What is text and what is a command (:mod:`batchat.client.typed` decides so), for AJUDA.
 HELP_RULE = (
     'Texto sem / vai para todos: "bom dia!" é o mesmo que /todos bom dia!',
@@ -326,6 +369,8 @@ HELP_RULE = (
     "Valem também as palavras da tabela em MAIÚSCULAS no início (CHAT bob oi) e",
     "o comando sozinho, em maiúsculas ou não (lista, sair, ajuda, ?).",
     "/conversa bob: o texto vai só para bob, até /conversa sozinho.",
+    "/r oi: responde no privado a quem escreveu para você por último.",
+    "/privadas: as últimas mensagens privadas, as recebidas e as enviadas.",
     "Para um texto que começa com /, use //.",
 )
 

@@ -62,7 +62,7 @@ def wrap(shown: Shown, columns: int) -> list[Shown]:
                 width += token_width
             else:  # spaces go on where they are; a word starts a new row first
                 width = _place(rows, width, style, token, columns, new_row=not token.isspace())
-    return [Shown(_join_styles(row), shown.dated) for row in rows if row]
+    return [Shown(_join_styles(row), shown.when) for row in rows if row]
 
 
 def _place(

@@ -11,7 +11,10 @@ until its ``OK ENTRAR`` and those of ``LISTA TODOS`` until its ``OK``,
 whether this connection's server identified itself as BatChat (its first line
 is the greeting ``BATCHAT <versao> <texto>``: until then no line that carries a
 password may be sent, see :attr:`ClientState.identified`), and the
-conversation typed text goes to (``/conversa bob``), which the prompt shows.
+conversation typed text goes to (``/conversa bob``), which the prompt shows,
+and the private lines of the run (:attr:`ClientState.privates`, for
+``/privadas`` and ``/r``): the state lasts as long as the client runs, so
+both are kept across reconnections.
 
 Where the session stands is explicit: two small state machines, the
 connection's and the login's, each moved only by its table of transitions
@@ -38,7 +41,8 @@ up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
 Imports :mod:`protocol`, :mod:`batchat.prices` and, of the client, :mod:`~batchat.client.events`,
-:mod:`~batchat.client.states`, :mod:`~batchat.client.flow` and :mod:`~batchat.client.render` only.
+:mod:`~batchat.client.states`, :mod:`~batchat.client.flow`, :mod:`~batchat.client.privates` and
+:mod:`~batchat.client.render` only.
 """
 
 from __future__ import annotations
@@ -53,9 +57,10 @@ from batchat.client.events import (  # the events, here too for the shell and th
 )
 from batchat.client.flow import ServerLimits
 from batchat.client.render import (
-    SYSTEM_CLOCK, Clock, Shown, Style, make_visible, online_others, parse_visible, prompt_text,
-    render_accounts, render_echo, render_parsed,
+    SYSTEM_CLOCK, Clock, Shown, Style, When, make_visible, news, online_others, parse_visible, prompt_text,
+    render_accounts, render_echo, render_parsed, stored_recipient,
 )
+from batchat.client.privates import Privates
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 
 RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
@@ -123,6 +128,7 @@ class ClientState:
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[server_lines.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
+        self.privates = Privates()  # for /privadas and /r: kept across drops, like the partner
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
         # known by name (after LISTA), and the listeners a refusal implies beyond those
@@ -204,7 +210,7 @@ class ClientState:
         else:
             notice = (f"Conversa com {partner}: o que você digitar vai só para {partner}; "
                       "/conversa sozinho volta a falar com todos.")
-        return [SetPrompt(prompt_text(self._own_name, partner)), say(notice, Style.NOTICE)]
+        return [SetPrompt(prompt_text(self._own_name, partner)), say(notice, Style.NOTICE, When.NONE)]
 
     # -- what the shell sent -----------------------------------------------------------------
 
@@ -313,10 +319,10 @@ class ClientState:
         self._fire(Trigger.GREETING)
         if self._ever_identified:
             back = say(f"Conexão com {self._where} restabelecida.", Style.NOTICE)
-            return [back, self._stamped(Shown.of(text, Style.NOTICE))] if text else [back]
+            return [back, Show(news(text))] if text else [back]
         self._ever_identified = True
         where = f"Conectado a {self._where}{self._details}."
-        return [self._stamped(Shown.of(f"{where} {text}" if text else where, Style.NOTICE))]
+        return [Show(news(f"{where} {text}" if text else where))]
 
     def _not_batchat(self, first_line: str) -> str:
         """One sentence: the peer is no BatChat server, so nothing was sent to it."""
@@ -360,18 +366,20 @@ class ClientState:
             case protocol.ListUsers(everyone=True):
                 accounts, self._accounts = self._accounts, []  # the USUARIO lines were the answer
                 self._account_count, self._accounts_counted = len(accounts), True
-                return [self._stamped(shown) for shown in render_accounts(accounts, self._clock)]
+                return [Show(shown) for shown in render_accounts(accounts, self._clock)]
             case protocol.Register() if self._log_in_after_register and sent and not sent.automatic:
                 login = protocol.Login(command.name, command.password)
                 line = f"ENTRAR {login.name} {login.password}"
-                return [Show(Shown.of(f"Conta {detail} criada; entrando…", Style.NOTICE)
-                             .stamped(self._clock.local_now())), SendLine(line, login, automatic=False)]
+                return [Show(news(f"Conta {detail} criada; entrando…")), SendLine(line, login, automatic=False)]
             case protocol.Ping() if sent and sent.automatic:
                 return []  # the client's own check that the server is there
             case protocol.PrivateMessage() | protocol.Broadcast():
                 if isinstance(command, protocol.Broadcast) and self._own_name:
                     self._public_shown.append(public_key(self._own_name, make_visible(command.text)))
-                return [self._stamped(render_echo(command, detail))]
+                elif isinstance(command, protocol.PrivateMessage):
+                    recipient = stored_recipient(detail)[0] or command.recipient
+                    self.privates.sent(recipient, make_visible(command.text), self._clock.now())
+                return [Show(render_echo(command, detail))]  # an answer: after any joins held
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
         return self._render(parsed)
@@ -383,9 +391,10 @@ class ClientState:
         self._fire(Trigger.LOGIN_OK)
         name = self._own_name = parsed.fields[1]
         self._credentials = login
+        self.privates.logged_in(name)
         events: list[Event] = [LoggedIn(name), SetPrompt(prompt_text(name, self._partner))]
         if automatic:
-            events.append(self._stamped(Shown.of(f"De volta ao chat como {name}.", Style.NOTICE)))
+            events.append(Show(news(f"De volta ao chat como {name}.")))
         else:
             events += self._render(parsed)
         events += self._release_held(automatic)
@@ -510,10 +519,10 @@ class ClientState:
         for sent in unanswered:
             sent.abandoned = True
         return [
-            self._stamped(Shown((
+            Show(Shown((
                 (Style.ERROR, "Sem confirmação do servidor; talvez não tenha chegado: "),
                 *render_echo(sent.command).parts,
-            )))
+            ), When.NOW))
             for sent in unanswered
             if isinstance(sent.command, (protocol.PrivateMessage, protocol.Broadcast))
         ]
@@ -538,11 +547,15 @@ class ClientState:
 
     def _render(self, parsed: server_lines.ServerLine) -> list[Event]:
         shown = render_parsed(parsed, self._own_name, self._clock)
-        return [] if shown is None else [self._stamped(shown)]
-
-    def _stamped(self, shown: Shown) -> Show:
-        """A line from the conversation, with the time it arrived (unless it has its own)."""
-        return Show(shown.stamped(self._clock.local_now()))
+        if shown is None:
+            return []
+        self.privates.note(parsed, self._clock.now())
+        match parsed.kind, parsed.fields:
+            case ("ENTROU" | "SAIU") as kind, (name,):
+                return [Show(shown, name, joined=kind == "ENTROU")]  # grouped by the shell
+            case ("TODOS" | "MSG"), (sender, _):
+                return [Show(shown, sender)]
+        return [Show(shown)]
 
     def _remember_public(self, parsed: server_lines.ServerLine) -> None:
         if key := _public_of(parsed):

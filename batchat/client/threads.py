@@ -33,14 +33,15 @@ from batchat.locks import tiered_lock
 from batchat.client import flow, link as links, terminal, tiers
 from batchat.client.state import (
     ClientState, Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt,
-    Show,
+    Show, say,
 )
+from batchat.client.grouping import PresenceGroups
 from batchat.client.flow import FIRST_RETRY_DELAY, Liveness, Pacer, ServerLimits, pause, retry_delays
 from batchat.client.password_prompt import ask_password
 from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
-from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text
+from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text, queued_prompt, timed
 from batchat.client.screen import InputHistory, PlainScreen
-from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, interpret
+from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, ShowPrivates, interpret
 
 SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
 NOT_SENT = "Sem conexão com o servidor; a linha não foi enviada (↑ a traz de volta depois)."
@@ -96,10 +97,10 @@ class ChatClient:
         self._outbox: deque[Sent] = deque()  # typed lines waiting for their turn, in order
         self._sequence = itertools.count(1)  # the order lines are first sent in
         self._guess: tuple[Sent, int] | None = None  # a line sent at a guessed price, and that price
-        self._now = now
-        self._pause = pause
+        self._clock, self._now, self._pause = clock, now, pause  # the times shown; the pacing's time
         self._limits = ServerLimits()  # until the server states its own
         self._pacer = Pacer(self._limits, now())
+        self._presence = PresenceGroups()  # joins and leaves shown in groups; main thread only
         self._prompt = "> "  # as the state wants it, before the queue count is added
         self._tls = tls
         self._link: Link | None = None
@@ -192,11 +193,12 @@ class ChatClient:
         """Forget the connection and close it; whoever waits for an answer stops waiting.
 
         ``ending`` tells the state, under the same lock as the link is
-        forgotten: nothing can be sent on it after the state's last word on it.
+        forgotten: nothing can be sent on it after the state's last word on it
+        (after the joins and leaves still held: main thread only).
         """
         with self._send_lock:
             link, self._link = self._link, None
-            events = ending() if ending is not None else []
+            events = self._presence.arrange(ending(), self._now()) if ending is not None else []
             self._answered.notify_all()
             self._outbox_changed.notify_all()
         if link is not None:
@@ -232,7 +234,9 @@ class ChatClient:
         framer = framing.LineFramer(protocol.MAX_SERVER_LINE)
         liveness = Liveness(self._now(), probe=not link.encrypted)
         while True:
-            if not link.wait_readable(liveness.next_check(self._now())):
+            now = self._now()
+            self._carry_out(self._presence.tick(now))  # joins and leaves gathered long enough
+            if not link.wait_readable(self._presence.wait(liveness.next_check(now), now)):
                 if (gone := self._check_liveness(liveness)) is not None:
                     return gone
                 continue
@@ -289,7 +293,7 @@ class ChatClient:
         """Carry out what ``line`` means; how the connection ends, if this line ends it."""
         with self._send_lock:
             identified = self._state.identified
-            events = self._state.receive(line)
+            events = self._presence.arrange(self._state.receive(line), self._now())
             if self._state.identified and not identified:
                 self._log_in_again_locked()
             self._answered.notify_all()
@@ -314,7 +318,7 @@ class ChatClient:
         for event in events:
             match event:
                 case Show(shown=shown):
-                    self._screen.show(shown)
+                    self._screen.show(timed(shown, self._clock))  # the one place times are put
                 case SetPrompt(text=text):
                     with self._send_lock:
                         self._prompt = text
@@ -336,12 +340,9 @@ class ChatClient:
                     pass  # the receiving loop ends the connection with its words (_handle)
 
     def _hang_up(self) -> None:
-        with self._send_lock:
+        with self._send_lock, contextlib.suppress(OSError):  # already disconnected: the receive loop ends
             if self._link is not None:
-                try:
-                    self._link.shutdown()
-                except OSError:
-                    return  # already disconnected: the receive loop is ending anyway
+                self._link.shutdown()
 
     def _quit_status(self, ended: str) -> int:
         """The person asked to leave and the connection ended: 0 if the server said goodbye."""
@@ -366,10 +367,8 @@ class ChatClient:
                 link = open_link(self._address, self._tls)
             except (OSError, TlsRefused) as error:
                 reason = str(error) if isinstance(error, TlsRefused) else network_error_reason(error)
-                self._screen.say(
-                    f"Ainda sem conexão com {where} ({reason}); nova tentativa em {next_delay:g} s.",
-                    Style.NOTICE,
-                )
+                self._carry_out([say(f"Ainda sem conexão com {where} ({reason}); nova tentativa em "
+                                     f"{next_delay:g} s.", Style.NOTICE)])
                 continue
             return self._attach_unless_leaving(link)
         raise AssertionError("retry_delays() never ends")
@@ -460,7 +459,7 @@ class ChatClient:
         try:
             self._send_forever()
         except Exception as error:
-            self._screen.say(f"Erro interno ao enviar ({error}); o cliente vai sair.", Style.ERROR)
+            self._carry_out([say(f"Erro interno ao enviar ({error}); o cliente vai sair.", Style.ERROR)])
             self._quitting.set()
             self._hang_up()
 
@@ -508,11 +507,7 @@ class ChatClient:
     def _show_queue_locked(self, *, waiting: bool = False) -> None:
         """The prompt, with how many typed lines wait their turn when some do."""
         waiting_lines = len(self._outbox) if (waiting or self._outbox) and not self._lockstep else 0
-        if waiting_lines:
-            plural = "linha" if waiting_lines == 1 else "linhas"
-            self._screen.set_prompt(f"[{waiting_lines} {plural} na fila] {self._prompt}")
-        else:
-            self._screen.set_prompt(self._prompt)
+        self._screen.set_prompt(queued_prompt(self._prompt, waiting_lines))
 
     # -- keyboard thread -------------------------------------------------------------------
 
@@ -541,14 +536,19 @@ class ChatClient:
             self._history.add(line)
         with self._send_lock:
             logged_in, partner = self._state.logged_in, self._state.partner
-            max_line = self._limits.max_line
-        match interpret(line, self._can_prompt, logged_in=logged_in, partner=partner, max_line=max_line):
+            max_line, replying_to = self._limits.max_line, self._state.privates.last_sender
+        match interpret(line, self._can_prompt, logged_in=logged_in, partner=partner, max_line=max_line,
+                        replying_to=replying_to):
             case None:
                 return
             case Converse(partner=partner):
                 with self._send_lock:
                     events = self._state.converse(partner)
                 self._carry_out(events)
+            case ShowPrivates():
+                with self._send_lock:
+                    rows = self._state.privates.shown(self._clock)
+                self._carry_out([Show(shown) for shown in rows])
             case ShowHelp():
                 for text in help_text(shutil.get_terminal_size().columns):
                     self._screen.say(text)

@@ -11,7 +11,9 @@ command word alone, in any case (``lista``, ``sair``, ``?``), and a line that
 starts with a command word in capitals, the protocol's own syntax (``CHAT bob
 oi``, ``ENTRAR alice s3nh4``). Every other line is text: to everyone, or to
 the partner of a conversation (``/conversa bob``); before login it has nowhere
-to go, and gets a hint naming ``/novo`` and ``/entrar``. ``//`` at the start
+to go, and gets a hint naming ``/novo`` and ``/entrar``. The client's own
+commands need their ``/``: ``/conversa``, ``/privadas`` (the last private
+lines) and ``/r texto`` (``texto`` privately to whoever wrote privately last). ``//`` at the start
 sends text that begins with ``/``; ``\\`` before a command is read as ``/``.
 A line that starts with a space or a tab is always text, sent with its
 indentation (pasted code keeps its shape); a message's tabs become spaces
@@ -72,15 +74,23 @@ class Converse:
     partner: str | None
 
 
-Typed = Send | AskPassword | ShowHelp | Refuse | Converse
+@dataclass(frozen=True)
+class ShowPrivates:
+    """``/privadas``: the last private lines of this run, answered by the client itself."""
+
+
+Typed = Send | AskPassword | ShowHelp | Refuse | Converse | ShowPrivates
 
 # The commands whose next words may be a password (protocol.py keeps the one list): the
 # look-alike rule, the password prompt and the history file check all use it.
 PASSWORD_COMMANDS = protocol.PASSWORD_COMMANDS
 CONVERSE = "CONVERSA"  # the client's own command: nothing goes on the wire
+REPLY = "R"  # /r texto: a private answer to whoever wrote privately last
+PRIVATES = "PRIVADAS"  # /privadas: the last private lines, shown by the client
+CLIENT_WORDS = (CONVERSE, REPLY, PRIVATES)  # the client's own commands, after "/" only
 # Other words for a command after "/", from IRC and English.
 SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}
-SLASH_WORDS = tuple(sorted(word.lower() for word in (*protocol.COMMAND_WORDS, CONVERSE)))
+SLASH_WORDS = tuple(sorted(word.lower() for word in (*protocol.COMMAND_WORDS, *CLIENT_WORDS)))
 # IRC habits with no command here: the BatChat way instead.
 IRC_HINTS = {
     "JOIN": "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma "
@@ -102,6 +112,8 @@ NEW_ACCOUNT_ONE_NAME_PIPED = (
     "NOVO <usuário> <senha>, em maiúsculas."
 )
 CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
+REPLY_USAGE = "Uso: /r <mensagem>, que vai no privado para {name}, quem escreveu para você por último."
+NO_ONE_TO_REPLY = "Ninguém escreveu para você no privado ainda: /r responde a quem escreveu por último."
 _FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 _FIRST_WORD_ONE_SPACE_RE = re.compile(r"(\S*)\s?(.*)", re.DOTALL)
 # A tab in a message becomes spaces up to the next multiple of this many columns, counted
@@ -166,7 +178,7 @@ def starts_command(line: str) -> str | None:
     if word.startswith("/"):
         upper = _command_word(word[1:])
         upper = SLASH_ALIASES.get(upper, upper)
-        return upper if upper in (*protocol.COMMAND_WORDS, CONVERSE) else ""
+        return upper if upper in (*protocol.COMMAND_WORDS, *CLIENT_WORDS) else ""
     if word == "?" and not rest.strip():
         return "AJUDA"
     if word in protocol.COMMAND_WORDS:  # in capitals: the protocol's own syntax
@@ -178,7 +190,7 @@ def starts_command(line: str) -> str | None:
 
 def interpret(
     line: str, can_prompt: bool, *, logged_in: bool = False, partner: str | None = None,
-    max_line: int = protocol.DEFAULT_MAX_LINE,
+    max_line: int = protocol.DEFAULT_MAX_LINE, replying_to: str | None = None,
 ) -> Typed | None:
     """Decide what to do with one typed line; ``None`` for a blank line.
 
@@ -187,7 +199,8 @@ def interpret(
     :attr:`batchat.client.state.ClientState.logged_in`: a login worked, and
     holds or is being made again after a drop) says text has somewhere to
     go; ``partner`` is who a conversation (``/conversa bob``) sends it to;
-    ``max_line`` is the server's longest line (its ``LIMITES``), in bytes.
+    ``max_line`` is the server's longest line (its ``LIMITES``), in bytes;
+    ``replying_to``, who last wrote privately (``/r`` answers them).
     The client checks with the protocol module the server uses, so a typo gets
     its hint at once; what only the server knows (who is online, passwords) it
     still decides.
@@ -208,6 +221,10 @@ def interpret(
         return _unknown_slash(first[1:])
     if word == CONVERSE:
         return _converse(rest, logged_in)
+    if word == PRIVATES:
+        return ShowPrivates()
+    if word == REPLY:
+        return _reply(rest, typed, logged_in, replying_to, max_line)
     wire = tidy_typed(f"{word} {rest}" if first.startswith("/") else typed)
     return _command(wire, typed, can_prompt, max_line)
 
@@ -359,6 +376,17 @@ def _converse(rest: str, logged_in: bool) -> Typed:
         return Refuse(f"Erro: {error.text}")
 
 
+def _reply(rest: str, typed: str, logged_in: bool, replying_to: str | None, max_line: int) -> Typed | None:
+    """``/r texto``: ``texto`` privately to whoever wrote privately last (tabs as spaces)."""
+    if not logged_in:
+        return Refuse(NOT_LOGGED_IN)
+    if replying_to is None:
+        return Refuse(NO_ONE_TO_REPLY)
+    if not rest.strip():
+        return Refuse(f"Erro: {REPLY_USAGE.format(name=replying_to)}")
+    return _command(f"CHAT {replying_to} {as_spaces(rest)}", typed, False, max_line)
+
+
 def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | None:
     """A command line in the protocol's syntax (``wire``), checked before it is sent; a
     refusal's usage is written the way the person typed the command (``/chat`` or ``CHAT``)."""
@@ -420,7 +448,7 @@ def closest_slash_command(word: str) -> str | None:
     """The ``/command`` ``word`` most likely meant (``lsta`` -> ``/lista``), or ``None``."""
     suggestion = protocol.closest_command(word)
     if suggestion is None:
-        matches = difflib.get_close_matches(word.upper(), (CONVERSE, *SLASH_ALIASES), n=1, cutoff=0.6)
+        matches = difflib.get_close_matches(word.upper(), (CONVERSE, PRIVATES, *SLASH_ALIASES), n=1, cutoff=0.6)
         suggestion = SLASH_ALIASES.get(matches[0], matches[0]) if matches else None
     return f"/{suggestion.lower()}" if suggestion else None
 
