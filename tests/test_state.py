@@ -601,6 +601,17 @@ class GuessThrottleTest(unittest.TestCase):
         self.assertEqual(self.order[5:], ["owner", "guesser0", "guesser1"], "the owner first, then the line")
         self.assertEqual((outcomes["guesser0"], outcomes["guesser1"]), (None, None), "checked: wrong")
 
+    def test_a_stopping_server_wakes_the_logins_that_wait(self) -> None:
+        throttle = GuessThrottle(30, clock=lambda: self.now, wait=self.wait_asleep)
+        for _ in range(5):
+            throttle.check("alice", 0, self.check_wrong)
+        outcomes: dict[str, object] = {}
+        waiting = self.in_thread(throttle, "guesser", 5, outcomes)
+        self.wait_until_asleep(1)
+        throttle.close()
+        waiting.join(10)
+        self.assertEqual(outcomes["guesser"], ErrorCode.LIMIT, "refused at once, the clock never moved")
+
     # --- helpers of the line test: real threads, the fake clock ----------------
 
     def check_wrong(self) -> None:

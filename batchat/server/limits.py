@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 
 GUESS_BURST = 5  # password checks one account gets at once before they wait their turn
+STOPPING = "O servidor está sendo encerrado."  # to a login that was waiting for its turn
 MIN_WAIT = 0.001  # seconds: the shortest wait for a turn
 MAX_WAITING_LOGINS = 128  # logins waiting for their account's turn, over all accounts
 
@@ -169,9 +170,9 @@ class GuessThrottle:
     """Per account: at most ``per_minute`` passwords checked a minute, by delay, not refusal.
 
     Each check takes a token before it hashes; a right password gives it back,
-    so only wrong guesses spend the budget: a burst of GUESS_BURST, then one
-    every 60 / (``per_minute`` - burst) seconds (2.4 s at 30), never more than
-    ``per_minute`` in any minute. With the bucket empty a login *waits* for the
+    so only wrong guesses spend the budget: a burst of GUESS_BURST (at most half
+    of ``per_minute``), then one every 60 / (``per_minute`` - burst) seconds (2.4 s
+    at 30), never more than ``per_minute`` in any minute (2 if it is 1). With the bucket empty a login *waits* for the
     next token, first the ones whose connection failed fewest logins, then by
     arrival: the owner, on a connection that has not failed, is next whenever
     a token frees, however many guessers wait. At most
@@ -188,7 +189,7 @@ class GuessThrottle:
         self, per_minute: int, *, max_wait: float = DEFAULT_TIMING.login_wait,
         max_waiting: int = MAX_WAITING_LOGINS, clock: Callable[[], float] = time.monotonic, wait: Wait = _wait_on,
     ) -> None:
-        self._burst = min(GUESS_BURST, per_minute)
+        self._burst = max(1, min(GUESS_BURST, per_minute // 2))
         self._rate = max(per_minute - self._burst, 1) / 60  # tokens per second
         self.interval = 1 / self._rate  # seconds between two checks once the burst is spent
         self._per_account = max(1, int(max_wait / self.interval))
@@ -202,6 +203,7 @@ class GuessThrottle:
         self._waiting = 0  # over all accounts
         self._arrivals = itertools.count()
         self._next_prune = 1024
+        self._closed = False  # the server is stopping: nobody waits any more
 
     def check(self, key: Hashable, failures: int, check: Callable[[], T]) -> T:
         """``check()`` (a password hash: a true value if the password is right) once ``key``
@@ -228,6 +230,8 @@ class GuessThrottle:
                 turns = self._turns[key] = _Turns(TokenBucket(self._rate, self._burst, now), [])
             if not turns.waiting and turns.bucket.take(1, now):
                 return
+            if self._closed:
+                raise limit_error(STOPPING)
             waiter = self._enrol(turns, (failures, next(self._arrivals)), now)
             try:
                 self._wait_for_token(turns, waiter)
@@ -260,6 +264,8 @@ class GuessThrottle:
         while True:
             if waiter.pushed_out:
                 raise self._busy(len(turns.waiting))
+            if self._closed:
+                raise limit_error(STOPPING)
             now = self._clock()
             first = turns.waiting[0] is waiter
             if first and turns.bucket.take(1, now):
@@ -269,6 +275,12 @@ class GuessThrottle:
             delay = turns.bucket.wait_for(1, now) if first else self.interval
             # At least a millisecond: a refill computed in floats may fall short of a token by 1e-16.
             self._wait(self._changed, max(MIN_WAIT, min(delay, waiter.since + self._max_wait - now)))
+
+    def close(self) -> None:
+        """The server is stopping: every waiting login is refused now, not at its deadline."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     def _give_back(self, key: Hashable) -> None:
         with self._changed:

@@ -273,6 +273,7 @@ class ChatServer:
         for those commits; the log says how many there were.
         """
         before = self._mailbox.kept_unwritten
+        self._context.guesses.close()  # a login waiting for its turn ends now
         for connection in connections:
             connection.drop(SERVER_STOPPING)
         if not self._registry.wait_until_empty(self._timing.end_grace):
