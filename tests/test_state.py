@@ -531,6 +531,9 @@ def guesser(ip: str, failures: int = 0) -> types.SimpleNamespace:
     return types.SimpleNamespace(connection=types.SimpleNamespace(ip=ip), name=None, failed_logins=failures)
 
 
+NO_PAUSE = Timing(failure_pause=0)  # the line's tests: no pause per connection (its own test)
+
+
 class GuessThrottleTest(unittest.TestCase):
     """--login-rate with the default limits: per account, wrong guesses wait their turn
     (no more than 30 checked in any minute), and the owner is checked at the next turn."""
@@ -578,8 +581,26 @@ class GuessThrottleTest(unittest.TestCase):
         self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa"), "alice")
         self.assertLess(self.now - before, 2.5, "one turn of 2.4 s")
 
+    def test_a_connection_pauses_after_three_wrong_passwords_whatever_the_names(self) -> None:
+        clock = lambda: self.now  # noqa: E731
+        context = ServerContext(
+            self.fake_users(), SessionRegistry(), mock.Mock(), Limits(),
+            guesses=GuessThrottle(Limits().login_rate, clock=clock, wait=self.sleep),
+        )
+        member, pauses = guesser("10.0.0.1"), []
+        for i in range(8):  # a name each: no account's budget is involved
+            before = self.now
+            with self.assertRaises(ProtocolError):
+                context.chat.authenticate(member, f"nome{i}", "errada")
+            pauses.append(self.now - before)
+        self.assertEqual(pauses, [0, 0, 0, 1, 2, 3, 4, 4])
+        self.assertEqual(member.failed_logins, 8)
+        before = self.now  # another connection, same address: its own count
+        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa"), "alice")
+        self.assertEqual(self.now, before)
+
     def test_the_owner_goes_before_guessers_and_the_line_is_bounded(self) -> None:
-        throttle = GuessThrottle(30, clock=lambda: self.now, wait=self.wait_asleep)
+        throttle = GuessThrottle(30, timing=NO_PAUSE, clock=lambda: self.now, wait=self.wait_asleep)
         for _ in range(5):  # the burst: checked at once
             self.assertIsNone(throttle.check("alice", 5, self.check_wrong))
         outcomes: dict[str, object] = {}
@@ -602,7 +623,7 @@ class GuessThrottleTest(unittest.TestCase):
         self.assertEqual((outcomes["guesser0"], outcomes["guesser1"]), (None, None), "checked: wrong")
 
     def test_a_stopping_server_wakes_the_logins_that_wait(self) -> None:
-        throttle = GuessThrottle(30, clock=lambda: self.now, wait=self.wait_asleep)
+        throttle = GuessThrottle(30, timing=NO_PAUSE, clock=lambda: self.now, wait=self.wait_asleep)
         for _ in range(5):
             throttle.check("alice", 0, self.check_wrong)
         outcomes: dict[str, object] = {}

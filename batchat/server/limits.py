@@ -25,13 +25,15 @@ import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.locks import Lock, tiered_lock
 from batchat.server import tiers
-from batchat.server.timing import DEFAULT_TIMING
+from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 GUESS_BURST = 5  # password checks one account gets at once before they wait their turn
+FREE_FAILURES = 3  # wrong passwords on one connection before its next ENTRAR pauses first
+MAX_PAUSES = 4  # the longest such pause, in Timing.failure_pause: 4 s
 STOPPING = "O servidor está sendo encerrado."  # to a login that was waiting for its turn
 MIN_WAIT = 0.001  # seconds: the shortest wait for a turn
 MAX_WAITING_LOGINS = 128  # logins waiting for their account's turn, over all accounts
@@ -176,24 +178,29 @@ class GuessThrottle:
     next token, first the ones whose connection failed fewest logins, then by
     arrival: the owner, on a connection that has not failed, is next whenever
     a token frees, however many guessers wait. At most
-    ``max_wait`` / that interval logins wait for one account (one better-ranked
+    ``Timing.login_wait`` / that interval logins wait for one account (one better-ranked
     pushes the last out, which is refused with ``ERRO LIMITE``), ``max_waiting``
-    in all, and none longer than ``max_wait`` (``Timing.login_wait``): sleeping
+    in all, and none longer than ``Timing.login_wait``: sleeping
     connection threads hold no lock, and their number is bounded.
+
+    Per connection, too: after FREE_FAILURES wrong passwords on one, its next
+    attempt first pauses ``failure_pause`` per failure past them (1, 2, 3, 4,
+    4... s), whatever the account: one connection guesses a few names a minute.
 
     ``clock`` and ``wait`` (``Condition.wait``) are injected: a test can run
     hours of guesses in a few milliseconds.
     """
 
     def __init__(
-        self, per_minute: int, *, max_wait: float = DEFAULT_TIMING.login_wait,
-        max_waiting: int = MAX_WAITING_LOGINS, clock: Callable[[], float] = time.monotonic, wait: Wait = _wait_on,
+        self, per_minute: int, *, timing: Timing = DEFAULT_TIMING, max_waiting: int = MAX_WAITING_LOGINS,
+        clock: Callable[[], float] = time.monotonic, wait: Wait = _wait_on,
     ) -> None:
         self._burst = max(1, min(GUESS_BURST, per_minute // 2))
         self._rate = max(per_minute - self._burst, 1) / 60  # tokens per second
         self.interval = 1 / self._rate  # seconds between two checks once the burst is spent
-        self._per_account = max(1, int(max_wait / self.interval))
-        self._max_wait = max_wait
+        self._per_account = max(1, int(timing.login_wait / self.interval))
+        self._max_wait = timing.login_wait
+        self._failure_pause = timing.failure_pause
         self._per_minute = per_minute
         self._max_waiting = max_waiting
         self._clock, self._wait = clock, wait
@@ -211,6 +218,7 @@ class GuessThrottle:
         its place in line. Raises ``ERRO LIMITE`` if it cannot wait (see the class)."""
         if not self._per_minute:
             return check()
+        self._pause(self._failure_pause * min(MAX_PAUSES, failures - FREE_FAILURES + 1))
         self._take_turn(key, failures)
         try:
             right = check()
@@ -275,6 +283,16 @@ class GuessThrottle:
             delay = turns.bucket.wait_for(1, now) if first else self.interval
             # At least a millisecond: a refill computed in floats may fall short of a token by 1e-16.
             self._wait(self._changed, max(MIN_WAIT, min(delay, waiter.since + self._max_wait - now)))
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (nothing if 0 or less), holding no turn; ``ERRO LIMITE`` if
+        the server stops meanwhile."""
+        with self._changed:
+            until = self._clock() + seconds
+            while not self._closed and (now := self._clock()) < until:
+                self._wait(self._changed, max(MIN_WAIT, until - now))
+            if self._closed:
+                raise limit_error(STOPPING)
 
     def close(self) -> None:
         """The server is stopping: every waiting login is refused now, not at its deadline."""

@@ -126,7 +126,7 @@ class ChatServer:
             limits,
             registrations=RateLimiter(limits.register_rate),
             login_attempts=RateLimiter(limits.login_attempts),
-            guesses=GuessThrottle(limits.login_rate, max_wait=timing.login_wait),
+            guesses=GuessThrottle(limits.login_rate, timing=timing),
             timing=timing,
         )
         self._stopping = threading.Event()
