@@ -51,8 +51,9 @@ PERSONS_PYTHON = (sys.executable,)
 TIMEOUT = 10.0  # generous bound for any single wait; a healthy run is far faster
 TEST_HASH_COST = "4"  # scrypt n=16: fast tests; production default is 15
 # The test servers' waits: a closing connection's grace of 2 s would be waited
-# out by every test whose client stops reading (production: Timing()).
-TEST_TIMING = Timing(close_grace=0.25)
+# out by every test whose client stops reading, and a connection's pause after
+# three wrong passwords by every test that types more (production: Timing()).
+TEST_TIMING = Timing(close_grace=0.25, failure_pause=0.01)
 # cliente.py's hidden option for its first reconnection wait (1 s for a person): tests
 # that watch a real client reconnect wait 0.2 s instead.
 FAST_RETRY = ("--first-retry", "0.2")

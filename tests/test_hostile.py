@@ -230,21 +230,19 @@ class BigRoomTest(ServerTestCase):
 
 
 class PasswordGuessingTest(ServerTestCase):
-    # --login-attempts off: these count the limits on wrong passwords alone.
-    server_args = ("--login-rate", "5", "--register-rate", "3", "--login-attempts", "0", *NO_FLOOD)
+    # --login-attempts off: these count the limit on guesses per account alone. A
+    # login waits 0.2 s for its account's turn, not 8 s: the tests are short.
+    server_args = ("--login-rate", "10", "--register-rate", "3", "--login-attempts", "0", *NO_FLOOD)
+    server_timing = replace(TEST_TIMING, login_wait=0.2)
 
-    def test_sixty_wrong_passwords_are_limited(self) -> None:
+    def test_guesses_past_the_rate_wait_their_turn_then_are_refused(self) -> None:
         self.register("alvo")
         attacker = self.connect()
-        attacker.send_bytes(b"".join(b"ENTRAR alvo errada%02d\n" % i for i in range(60)))
-        replies = [attacker.read_line() for _ in range(60)]
-        self.assertEqual([r.split()[1] for r in replies[:5]], ["CREDENCIAIS"] * 5)
-        self.assertEqual({r.split()[1] for r in replies[5:]}, {"LIMITE"})
-        self.assertTrue(
-            attacker.request("ENTRAR alvo senha123").startswith("ERRO LIMITE "),
-            "even the right password waits: otherwise the limit tells the guesser when it hit",
-        )
-        self.register("outra")  # another account from the same IP is not locked
+        attacker.send_bytes(b"".join(b"ENTRAR alvo errada%02d\n" % i for i in range(7)))
+        replies = [attacker.read_line() for _ in range(7)]
+        self.assertEqual([r.split()[1] for r in replies], ["CREDENCIAIS"] * 5 + ["LIMITE"] * 2, replies)
+        self.assertRegex(replies[-1], r"^ERRO LIMITE .* tente de novo em \d+ s\.$")
+        self.register("outra")  # another account from the same IP is not slowed
         self.assertEqual(self.connect().request("ENTRAR outra senha123"), "OK ENTRAR outra")
 
     def test_parallel_guesses_share_one_budget(self) -> None:
@@ -255,15 +253,6 @@ class PasswordGuessingTest(ServerTestCase):
         codes = [guesser.read_line().split()[1] for guesser in guessers]
         self.assertEqual(codes.count("CREDENCIAIS"), 5, codes)
         self.assertEqual(codes.count("LIMITE"), 10, codes)
-
-    def test_one_ip_cannot_burn_hashes_on_many_names(self) -> None:
-        client = self.connect()
-        client.send_bytes(b"".join(b"ENTRAR nome%02d errada1\n" % i for i in range(30)))
-        codes = [client.read_line().split()[1] for _ in range(30)]
-        self.assertEqual(codes.count("CREDENCIAIS"), 20, "4 x --login-rate per IP, over all names")
-        other_ip = self.connect(source_ip="127.0.0.2")
-        self.register("livre")
-        self.assertEqual(other_ip.request("ENTRAR livre senha123"), "OK ENTRAR livre")
 
     def test_registrations_per_ip_are_limited(self) -> None:
         client = self.connect()
@@ -279,6 +268,15 @@ class LoginLoopTest(ServerTestCase):
 
     server_args = ("--login-attempts", "3", "--register-rate", "0", *NO_FLOOD)
 
+    def test_one_ip_cannot_burn_hashes_on_many_names(self) -> None:
+        client = self.connect()
+        client.send_bytes(b"".join(b"ENTRAR nome%02d errada1\n" % i for i in range(5)))
+        codes = [client.read_line().split()[1] for _ in range(5)]
+        self.assertEqual(codes, ["CREDENCIAIS"] * 3 + ["LIMITE"] * 2, "--login-attempts per IP, over all names")
+        other_ip = self.connect(source_ip="127.0.0.2")
+        self.register("livre")
+        self.assertEqual(other_ip.request("ENTRAR livre senha123"), "OK ENTRAR livre")
+
     def test_every_login_counts_per_address_whatever_its_outcome(self) -> None:
         self.register("alice")
         for _ in range(3):
@@ -290,6 +288,48 @@ class LoginLoopTest(ServerTestCase):
         self.assertEqual(refused, "ERRO LIMITE Logins demais a partir do seu IP; espere um minuto.")
         other_ip = self.connect(source_ip="127.0.0.2")
         self.assertEqual(other_ip.request("ENTRAR alice senha123"), "OK ENTRAR alice")
+
+
+class OwnerBesideGuesserTest(ServerTestCase):
+    """The default limits: a classmate guessing alice's password from the lab's address
+    slows the guesses, never alice (her right password is checked at the next turn)."""
+
+    server_args = NO_FLOOD
+
+    def test_the_owner_gets_in_while_a_guesser_hammers_from_the_same_address(self) -> None:
+        self.register("alice")
+        guesser = self.connect()
+        guesser.send_bytes(b"".join(b"ENTRAR alice errada%02d\n" % i for i in range(5)))
+        self.assertEqual([guesser.read_line().split()[1] for _ in range(5)], ["CREDENCIAIS"] * 5)
+        guesser.send("ENTRAR alice errada05")  # the budget is spent: this one waits its turn
+        owner = self.connect()
+        started = time.monotonic()
+        reply, _ = owner.reply("ENTRAR alice senha123")
+        elapsed = time.monotonic() - started
+        self.assertEqual(reply, "OK ENTRAR alice")
+        self.assertLess(elapsed, 4.0, "one turn of --login-rate 30 (2.4 s) and a hash, at most")
+        # The guess waited behind her, and was checked after: a delay, never a lock.
+        self.assertEqual(guesser.read_line().split()[1], "CREDENCIAIS")
+
+
+@own_process  # servidor.py as a lab would run it
+class LabBehindOneAddressTest(ServerTestCase):
+    """40 students behind one address (NAT, or the server's own machine), default limits."""
+
+    server_args = ()
+    CLASS = 40
+
+    def test_forty_students_from_one_address_register_and_log_in(self) -> None:
+        students = [self.connect() for _ in range(self.CLASS)]  # all connected at once
+        for i, student in enumerate(students):
+            student.send(f"NOVO aluno{i:02d} senha{i:02d}")
+        self.assertEqual([s.read_line() for s in students], [f"OK NOVO aluno{i:02d}" for i in range(self.CLASS)])
+        for i, student in enumerate(students):
+            student.send(f"ENTRAR aluno{i:02d} senha{i:02d}")
+        for i, student in enumerate(students):
+            while (reply := student.read_line()).startswith("ENTROU "):  # classmates' logins may come first
+                pass
+            self.assertEqual(reply, f"OK ENTRAR aluno{i:02d}")
 
 
 class ConnectionLimitTest(ServerTestCase):

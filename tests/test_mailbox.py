@@ -24,7 +24,7 @@ from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.delivery import Delivery, enqueue_watched
 from batchat.server.ending import Closer, Ending, SessionEnded
-from batchat.server.limits import Limits, RateLimiter
+from batchat.server.limits import Limits
 from batchat.server.mailbox import Mailbox, MailboxError
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession, ServerContext
@@ -524,7 +524,7 @@ class AcknowledgedPrivateMessageTest(unittest.TestCase):
         mailbox = Mailbox(Path(folder.name) / "mailbox.sqlite3", 100)
         self.addCleanup(mailbox.close)
         limits = Limits(flood_rate=0)
-        return ServerContext(users, registry, mailbox, limits, *(RateLimiter(0) for _ in range(3)))
+        return ServerContext(users, registry, mailbox, limits)
 
     def test_refused_at_the_send_it_goes_to_the_mailbox(self) -> None:
         context = self.context()

@@ -10,6 +10,7 @@ import subprocess
 import socket
 import tempfile
 import threading
+import types
 import unittest
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from batchat.server.limits import Limits
 from batchat.server.session import ChatSession, ServerContext
 from batchat.server.accounts import UserStore, UserStoreError
 from batchat.server.connection import QUEUE_FULL, Connection
-from batchat.server.limits import RateLimiter, TokenBucket
+from batchat.server.limits import GuessThrottle, RateLimiter, TokenBucket
 from batchat.server.registry import SessionRegistry
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from tests.support import PYTHON, long_test, socket_pair
@@ -52,6 +53,25 @@ class UserStoreTest(unittest.TestCase):
         except ProtocolError as error:
             return error.code
         return None
+
+    def test_a_full_hash_queue_refuses_and_says_when_to_retry(self) -> None:
+        store = self.store()
+        store.register("alice", PASSWORD)
+        store.max_hashing = 0  # as if the queue held all it may
+        with self.assertRaises(ProtocolError) as refused:
+            store.authenticate("alice", PASSWORD)
+        self.assertEqual(refused.exception.code, ErrorCode.LIMIT)
+        self.assertRegex(refused.exception.text, r"tente de novo em \d+ s\.$")
+        store.max_hashing = 1
+        self.assertEqual(store.authenticate("alice", PASSWORD), "alice", "nothing stays counted")
+
+    def test_the_hash_queue_grows_with_what_the_machine_hashes(self) -> None:
+        slots = accounts.HASH_CONCURRENCY
+        fits = int(accounts.HASH_QUEUE_SECONDS * slots / 0.1)
+        self.assertEqual(accounts.hash_queue_bound(0.1), min(fits, accounts.MAX_HASH_QUEUE))
+        self.assertEqual(accounts.hash_queue_bound(60.0), accounts.MIN_HASH_QUEUE, "a slow machine: a class still queues")
+        self.assertEqual(accounts.hash_queue_bound(1e-5), accounts.MAX_HASH_QUEUE)
+        self.assertGreater(self.store().hash_seconds, 0, "measured at the start")
 
     def test_missing_file_means_no_accounts(self) -> None:
         self.assertEqual(len(self.store()), 0)
@@ -490,14 +510,6 @@ class RateLimiterTest(unittest.TestCase):
         self.assertTrue(limiter.spend("a"))
         self.assertFalse(limiter.spend("a"))
 
-    def test_refund_gives_back_one_event(self) -> None:
-        limiter = RateLimiter(per_minute=2, clock=lambda: 0.0)
-        self.assertEqual([limiter.spend("a"), limiter.spend("a")], [True, True])
-        limiter.refund("a")
-        self.assertEqual([limiter.spend("a"), limiter.spend("a")], [True, False])
-        limiter.refund("never-seen")  # nothing to give back: no error, no bucket
-        self.assertEqual(len(limiter), 1)
-
     def test_zero_means_unlimited(self) -> None:
         limiter = RateLimiter(per_minute=0)
         self.assertTrue(all(limiter.spend("a") for _ in range(1000)))
@@ -512,6 +524,146 @@ class RateLimiterTest(unittest.TestCase):
         for key in range(5000, 8500):  # crosses the next pruning point (8192 keys)
             limiter.spend(key)
         self.assertEqual(len(limiter), 8500 - 5000)
+
+
+def guesser(ip: str, failures: int = 0) -> types.SimpleNamespace:
+    """What ChatService.authenticate needs of a member: its address and its failed logins."""
+    return types.SimpleNamespace(connection=types.SimpleNamespace(ip=ip), name=None, failed_logins=failures)
+
+
+NO_PAUSE = Timing(failure_pause=0)  # the line's tests: no pause per connection (its own test)
+
+
+class GuessThrottleTest(unittest.TestCase):
+    """--login-rate with the default limits: per account, wrong guesses wait their turn
+    (no more than 30 checked in any minute), and the owner is checked at the next turn."""
+
+    def setUp(self) -> None:
+        self.now = 0.0
+        self.hashed: list[float] = []  # when each password was checked, on the fake clock
+        self.order: list[str] = []  # who was checked, in order (the line test)
+        self.asleep: set[int] = set()  # the threads that waited for their turn
+        self.changed = threading.Condition()
+
+    def sleep(self, condition: threading.Condition, seconds: float) -> None:
+        """The connection thread's wait for its turn: here the fake clock moves instead."""
+        self.now += seconds
+
+    def fake_users(self) -> mock.MagicMock:
+        users = mock.MagicMock()
+
+        def authenticate(name: str, password: str, owner: object = None) -> str | None:
+            self.hashed.append(self.now)
+            return "alice" if password == "certa" else None
+
+        users.authenticate.side_effect = authenticate
+        return users
+
+    def test_at_most_thirty_guesses_a_minute_are_hashed_for_one_account(self) -> None:
+        limits = Limits()
+        clock = lambda: self.now  # noqa: E731
+        context = ServerContext(
+            self.fake_users(), SessionRegistry(), mock.Mock(), limits,
+            login_attempts=RateLimiter(limits.login_attempts, clock),
+            guesses=GuessThrottle(limits.login_rate, clock=clock, wait=self.sleep),
+        )
+        # 100 addresses take turns (a lab, a botnet, an IPv6 block): 600 wrong guesses.
+        for i in range(600):
+            with self.assertRaises(ProtocolError) as refused:
+                context.chat.authenticate(guesser(f"10.0.{i % 100}.1", i // 100), "alice", f"errada{i}")
+            self.assertEqual(refused.exception.code, ErrorCode.CREDENTIALS, "a delay, not a refusal")
+        busiest = max(sum(1 for t in self.hashed if start <= t < start + 60) for start in self.hashed)
+        self.assertLessEqual(busiest, 30, "never more than --login-rate checked in any minute")
+        self.assertGreaterEqual(busiest, 29, "a delay, not a lock: the guesses go on at that pace")
+        self.assertGreater(self.now, 20 * 60, "600 guesses took their time")
+        # The owner, from any address, is checked at the next turn: 2.4 s at most.
+        before = self.now
+        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa"), "alice")
+        self.assertLess(self.now - before, 2.5, "one turn of 2.4 s")
+
+    def test_a_connection_pauses_after_three_wrong_passwords_whatever_the_names(self) -> None:
+        clock = lambda: self.now  # noqa: E731
+        context = ServerContext(
+            self.fake_users(), SessionRegistry(), mock.Mock(), Limits(),
+            guesses=GuessThrottle(Limits().login_rate, clock=clock, wait=self.sleep),
+        )
+        member, pauses = guesser("10.0.0.1"), []
+        for i in range(8):  # a name each: no account's budget is involved
+            before = self.now
+            with self.assertRaises(ProtocolError):
+                context.chat.authenticate(member, f"nome{i}", "errada")
+            pauses.append(self.now - before)
+        self.assertEqual(pauses, [0, 0, 0, 1, 2, 3, 4, 4])
+        self.assertEqual(member.failed_logins, 8)
+        before = self.now  # another connection, same address: its own count
+        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa"), "alice")
+        self.assertEqual(self.now, before)
+
+    def test_the_owner_goes_before_guessers_and_the_line_is_bounded(self) -> None:
+        throttle = GuessThrottle(30, timing=NO_PAUSE, clock=lambda: self.now, wait=self.wait_asleep)
+        for _ in range(5):  # the burst: checked at once
+            self.assertIsNone(throttle.check("alice", 5, self.check_wrong))
+        outcomes: dict[str, object] = {}
+        threads = [self.in_thread(throttle, f"guesser{i}", 5 + i, outcomes) for i in range(3)]
+        self.wait_until_asleep(3)  # a full line: 8 s / 2.4 s per turn
+        with self.assertRaises(ProtocolError) as refused:  # one more guesser: no place
+            throttle.check("alice", 9, self.check_wrong)
+        self.assertEqual(refused.exception.code, ErrorCode.LIMIT)
+        threads.append(self.in_thread(throttle, "owner", 0, outcomes, password="certa"))
+        self.wait_until_asleep(4)
+        threads[2].join(10)  # the last guesser was pushed out of the line
+        self.assertEqual(outcomes["guesser2"], ErrorCode.LIMIT)
+        self.now += 2.4  # the next turn: the owner's, then (her token back) guesser0's
+        threads[3].join(10)
+        self.assertEqual(outcomes["owner"], "alice")
+        self.now += 2.4  # guesser0 spent that turn: guesser1's comes next
+        for thread in threads:
+            thread.join(10)
+        self.assertEqual(self.order[5:], ["owner", "guesser0", "guesser1"], "the owner first, then the line")
+        self.assertEqual((outcomes["guesser0"], outcomes["guesser1"]), (None, None), "checked: wrong")
+
+    def test_a_stopping_server_wakes_the_logins_that_wait(self) -> None:
+        throttle = GuessThrottle(30, timing=NO_PAUSE, clock=lambda: self.now, wait=self.wait_asleep)
+        for _ in range(5):
+            throttle.check("alice", 0, self.check_wrong)
+        outcomes: dict[str, object] = {}
+        waiting = self.in_thread(throttle, "guesser", 5, outcomes)
+        self.wait_until_asleep(1)
+        throttle.close()
+        waiting.join(10)
+        self.assertEqual(outcomes["guesser"], ErrorCode.LIMIT, "refused at once, the clock never moved")
+
+    # --- helpers of the line test: real threads, the fake clock ----------------
+
+    def check_wrong(self) -> None:
+        self.order.append("guess")
+
+    def wait_asleep(self, condition: threading.Condition, seconds: float) -> None:
+        with self.changed:
+            self.asleep.add(threading.get_ident())
+            self.changed.notify_all()
+        condition.wait(0.01)  # the clock is the test's: wake up often and look again
+
+    def wait_until_asleep(self, count: int) -> None:
+        with self.changed:
+            self.assertTrue(self.changed.wait_for(lambda: len(self.asleep) >= count, 10))
+
+    def in_thread(
+        self, throttle: GuessThrottle, who: str, failures: int, outcomes: dict[str, object], password: str = "x"
+    ) -> threading.Thread:
+        def check() -> str | None:
+            self.order.append(who)
+            return "alice" if password == "certa" else None
+
+        def run() -> None:
+            try:
+                outcomes[who] = throttle.check("alice", failures, check)
+            except ProtocolError as error:
+                outcomes[who] = error.code
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
 
 
 class FakeConnection:
@@ -784,8 +936,7 @@ class FloodRoom:
         users.accounts.side_effect = lambda: [accounts.Account(f"conta{i}", dummy) for i in range(accounts_count)]
         users.__len__.return_value = accounts_count
         context = ServerContext(
-            users, self.registry, mock.Mock(), Limits(),
-            RateLimiter(0), RateLimiter(0), RateLimiter(0), RateLimiter(0), clock=clock,
+            users, self.registry, mock.Mock(), Limits(), clock=clock,
         )
         self.connection = RecordingConnection()
         self.session = ChatSession(self.connection, context)  # type: ignore[arg-type]
@@ -1005,7 +1156,7 @@ class ChatServiceTest(unittest.TestCase):
         self.addCleanup(mailbox.close)
         users = mock.MagicMock()
         users.registered_name.side_effect = lambda name: name if name in ("alice", "bob", "carol") else None
-        self.context = ServerContext(users, self.registry, mailbox, Limits(), *(RateLimiter(0) for _ in range(3)))
+        self.context = ServerContext(users, self.registry, mailbox, Limits())
         self.members = {name: FakeSession(name) for name in ("alice", "bob", "carol")}
         for member in self.members.values():
             member.connection = RecordingConnection()

@@ -17,8 +17,10 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.locks import tiered_lock, tiered_semaphore
 from batchat.server import tiers
-from batchat.server.limits import OneAtATime
+from batchat.server.limits import limit_error, OneAtATime
 from batchat.server.storage import remove_stale_temp_files, write_file_durably, StorageError
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,15 @@ SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that r
 # Each scrypt call takes 128 * r * n bytes (32 MiB at the default cost): bound how
 # many run at once, so a login storm queues instead of eating memory and CPU.
 HASH_CONCURRENCY = max(2, os.cpu_count() or 2)
+
+
+# How many seconds of hashing may wait in the queue: what this machine hashes in that
+# time (the start measures one hash) is how many logins and registrations may wait;
+# the next is refused with ERRO LIMITE and when to try again. The client waits 10 s
+# for an answer before it gives the server up.
+HASH_QUEUE_SECONDS = 6.0
+MIN_HASH_QUEUE = 64  # however slow the machine: a class logging in together queues
+MAX_HASH_QUEUE = 10_000  # however fast (a test's tiny cost): bounded all the same
 
 
 # The most memory one stored hash may ask scrypt for (128 * r * n bytes): more
@@ -298,6 +309,21 @@ def _clashes_sentence(groups: list[list[str]]) -> str:
     return f"Contas com nomes parecidos demais (continuam separadas): {listed}."
 
 
+def _time_one_hash(stored: PasswordHash) -> float:
+    """Seconds one check of ``stored`` takes here, measured once at the start (the
+    hash that made it took longer: scrypt's first run also gets its memory)."""
+    started = time.perf_counter()
+    stored.matches("batchat-dummy-password")
+    return time.perf_counter() - started
+
+
+def hash_queue_bound(hash_seconds: float) -> int:
+    """How many hashes may run or wait at once: HASH_QUEUE_SECONDS of what the
+    HASH_CONCURRENCY slots compute, ``hash_seconds`` each (within the bounds)."""
+    fits = HASH_QUEUE_SECONDS * HASH_CONCURRENCY / max(hash_seconds, 1e-6)
+    return int(min(MAX_HASH_QUEUE, max(MIN_HASH_QUEUE, fits)))
+
+
 class UserStore:
     """The registered accounts, kept in a JSON file.
 
@@ -342,6 +368,10 @@ class UserStore:
         # Unknown names are checked against this hash, so that a login costs
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
+        self.hash_seconds = _time_one_hash(self._dummy_hash)  # one login's hash on this machine
+        self.max_hashing = hash_queue_bound(self.hash_seconds)
+        log.debug("Um hash de senha leva %.0f ms; até %d esperam a vez.", self.hash_seconds * 1000, self.max_hashing)
+        self._hashing = 0  # hashes running or waiting for a slot (under _lock)
         self._hash_slots = tiered_semaphore(tiers.HASH_SLOTS, "UserStore.hash", HASH_CONCURRENCY)  # a queue for scrypt
         self._turns = OneAtATime()  # per address: one hash in flight each (tiers.NAME_TURN)
         self._seen_changed = threading.Event()
@@ -500,12 +530,23 @@ class UserStore:
         An ``owner`` (an address) has one hash in flight at a time: its next
         ones wait in its own line, so one address looping logins holds one
         slot, never all of them, and everyone else's login keeps its pace.
+        At most ``max_hashing`` run or wait, in all (:func:`hash_queue_bound`):
+        the next is refused with ``ERRO LIMITE`` and when to try again.
         """
-        if owner is None:
-            with self._hash_slots:
+        with self._lock:
+            if self._hashing >= self.max_hashing:
+                wait = math.ceil(self._hashing * self.hash_seconds / HASH_CONCURRENCY) + 1
+                raise limit_error(f"Servidor ocupado conferindo senhas; tente de novo em {wait} s.")
+            self._hashing += 1
+        try:
+            if owner is None:
+                with self._hash_slots:
+                    return compute()
+            with self._turns.hold(owner), self._hash_slots:
                 return compute()
-        with self._turns.hold(owner), self._hash_slots:
-            return compute()
+        finally:
+            with self._lock:
+                self._hashing -= 1
 
     def _write(self, version: int, rollback: tuple[str, str] | None = None) -> None:
         """Make sure the accounts as of ``version`` are on disk; on failure drop the

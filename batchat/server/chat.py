@@ -26,7 +26,7 @@ from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.delivery import Batch, Delivery
 from batchat.server.ending import Closer, Ending
-from batchat.server.limits import limit_error, Limits, RateLimiter
+from batchat.server.limits import GuessThrottle, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.registry import Member, SessionRegistry
 from batchat.server.timing import DEFAULT_TIMING, Timing
@@ -40,18 +40,18 @@ REPLACED = Ending(Closer.SERVER, "a conta entrou em outra conexão")  # a newer 
 @dataclass
 class ServerContext:
     """What every session shares: the stores, the limits, the rate limiters, and the
-    chat service made from them."""
+    chat service made from them. The server always passes every limiter; the
+    defaults (unlimited) keep contexts built for tests short."""
 
     users: UserStore
     registry: SessionRegistry
     mailbox: Mailbox
     limits: Limits
-    failed_logins: RateLimiter  # per (account, IP)
-    failed_logins_by_ip: RateLimiter  # per IP, any name: bounds the hashing one address can cause
-    registrations: RateLimiter
-    # Per IP, every ENTRAR: right passwords cost a hash too. The server always
-    # passes one; the default (unlimited) keeps contexts built for tests short.
+    registrations: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))  # per IP
+    # Per IP, every ENTRAR: right passwords cost a hash too.
     login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
+    # Per account, from any IP: the passwords checked (wrong guesses wait their turn).
+    guesses: GuessThrottle = dataclasses.field(default_factory=lambda: GuessThrottle(0))
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
     timing: Timing = DEFAULT_TIMING  # return_wait, for a login after a connection that is ending
     # Hands the mailbox's messages out, in step with the registry: made from the two.
@@ -105,20 +105,15 @@ class ChatService:
         # logins costs a hash each too, and ENTROU/SAIU for everyone.
         if not context.login_attempts.spend(ip):
             raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
-        attempt_key = (protocol.name_key(name), ip)
-        # Each attempt takes a token before hashing, so parallel guesses cannot
-        # all slip past the check; a successful login gives its tokens back.
-        if not context.failed_logins.spend(attempt_key):
-            raise limit_error("Tentativas de login demais; espere um minuto.")
-        if not context.failed_logins_by_ip.spend(ip):
-            context.failed_logins.refund(attempt_key)
-            raise limit_error("Tentativas de login demais a partir do seu IP; espere um minuto.")
-        registered = self._users.authenticate(name, password, ip)
+        # Per account, a wrong guess waits its turn rather than locking the owner out:
+        # a connection that has not failed goes first (see GuessThrottle).
+        registered = context.guesses.check(
+            protocol.name_key(name), member.failed_logins, lambda: self._users.authenticate(name, password, ip)
+        )
         if registered is None:
+            member.failed_logins += 1
             log.info("Falha de login a partir de %s.", member.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
-        context.failed_logins.refund(attempt_key)
-        context.failed_logins_by_ip.refund(ip)
         return registered
 
     # --- logging in and out --------------------------------------------------

@@ -42,7 +42,7 @@ from batchat.server import os_support, replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
-from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
+from batchat.server.limits import GuessThrottle, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
@@ -124,10 +124,9 @@ class ChatServer:
             self._registry,
             self._mailbox,
             limits,
-            RateLimiter(limits.login_rate),
-            RateLimiter(limits.login_rate * FAILED_LOGINS_PER_IP_FACTOR),
-            RateLimiter(limits.register_rate),
-            RateLimiter(limits.login_attempts),
+            registrations=RateLimiter(limits.register_rate),
+            login_attempts=RateLimiter(limits.login_attempts),
+            guesses=GuessThrottle(limits.login_rate, timing=timing),
             timing=timing,
         )
         self._stopping = threading.Event()
@@ -274,6 +273,7 @@ class ChatServer:
         for those commits; the log says how many there were.
         """
         before = self._mailbox.kept_unwritten
+        self._context.guesses.close()  # a login waiting for its turn ends now
         for connection in connections:
             connection.drop(SERVER_STOPPING)
         if not self._registry.wait_until_empty(self._timing.end_grace):

@@ -60,7 +60,8 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
     ("max_queue", int, 2**30, "bytes esperando envio para um cliente; além disso ele é desconectado"),
     ("flood_rate", float, 1e6, "linhas por segundo por conexão, em média"),
     ("flood_burst", int, 1e6, "linhas seguidas permitidas depois de um tempo quieto (1 ou mais)"),
-    ("login_rate", int, 1e6, "logins errados por minuto, por conta e IP (e 4 vezes isso por IP)"),
+    ("login_rate", int, 1e6, "senhas conferidas por minuto, por conta (de qualquer IP); as tentativas além "
+     "disso esperam a vez, sem recusar a senha certa"),
     ("login_attempts", int, 1e6, "tentativas de login (ENTRAR) por minuto por IP, certas ou erradas"),
     ("register_rate", int, 1e6, "cadastros (NOVO) por minuto, por IP"),
     ("max_clients", int, 1e7, "conexões ao todo"),

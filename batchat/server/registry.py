@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 
 class Member(Protocol):
     """What the registry and the chat service need of a session: its connection, its
-    name once logged in (set by ``ChatService.log_in``), and a way to tell it a newer
-    login of the same account replaced it (called under the registry's lock: it may
-    queue, never send)."""
+    name once logged in (set by ``ChatService.log_in``), its failed logins (counted by
+    ``ChatService.authenticate``), and a way to tell it a newer login of the same
+    account replaced it (called under the registry's lock: it may queue, never send)."""
 
     connection: Connection
     name: str | None
+    failed_logins: int
 
     def mark_replaced(self) -> None: ...
 

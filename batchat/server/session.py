@@ -39,6 +39,7 @@ class ChatSession:
     def __init__(self, connection: Connection, context: ServerContext) -> None:
         self.connection = connection
         self.name: str | None = None  # set once logged in
+        self.failed_logins = 0  # wrong passwords on this connection: its place in an account's line
         self._chat = context.chat
         self._clock = context.clock
         self._limits = context.limits

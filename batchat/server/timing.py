@@ -39,6 +39,13 @@ class Timing:
     end_grace: float = 5.0
     # Out of file descriptors, the accept loop stops this long instead of spinning.
     accept_pause: float = 0.5
+    # A login waits at most this long for its account's turn to have a password
+    # checked (--login-rate), then is refused: the client says PING after 5 s of
+    # silence and gives the server 5 s more.
+    login_wait: float = 8.0
+    # After FREE_FAILURES wrong passwords on one connection, each next ENTRAR on it
+    # first waits this long per failure past them (at most MAX_PAUSES times it).
+    failure_pause: float = 1.0
 
     @classmethod
     def parse(cls, text: str) -> Timing:
