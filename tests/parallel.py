@@ -1,14 +1,14 @@
-"""Half of the whole suite in a second process, at the same time: the suite's run split in two.
+"""Parts of the whole suite in other processes, at the same time: the suite's run split in three.
 
 Most of the suite's wall time is waiting (a deadline that must pass, a client
-process starting, readline's 0.1 s redraw), with the CPU idle; a second process
-running other tests meanwhile uses it. :func:`split` (called by
-``tests.suite``) moves the tests of :data:`WORKER_MODULES` to one worker,
+process starting, readline's 0.1 s redraw), with the CPU idle; other processes
+running other tests meanwhile use it. :func:`split` (called by ``tests.suite``)
+moves the tests of each group of :data:`WORKER_GROUPS` to its own worker,
 ``python -m tests.parallel``, started at once, and leaves in their place
 :class:`WorkerTest` stand-ins that, in the main run, wait for each one's outcome
 and report it as if it had run there: the count, the failures with their
-traceback, the skips with their reason (the summary line reads those). The worker
-ends with its own lock-order check (one more test in the count).
+traceback, the skips with their reason (the summary line reads those). Each
+worker ends with its own lock-order check (one more test in the count).
 
 Each test runs exactly as in one process: its own server, its own folder, its
 own port. Only POSIX (the outcomes come back on an inherited pipe);
@@ -33,11 +33,12 @@ from types import TracebackType
 from typing import IO, Any
 
 SERIAL = "BATCHAT_TESTES_SERIAL"
-# Mostly waiting: in the worker. The others (more CPU: most child processes) stay.
-WORKER_MODULES = ("test_terminal", "test_hostile", "test_client_ui", "test_tls")
+# Mostly waiting: in the workers, one process per group, the groups of about equal
+# time (docs/testes.md). The others (more CPU: most child processes) stay.
+WORKER_GROUPS = (("test_terminal", "test_client_ui"), ("test_hostile", "test_tls", "test_any_terminal"))
 LOCK_CHECK = "test_layers.LockOrderAtTheEnd.check_no_lock_was_taken_out_of_order"
 TESTS_FOLDER = Path(__file__).resolve().parent
-# The longest one test in the worker may take to be reported (each has its own
+# The longest one test in a worker may take to be reported (each has its own
 # shorter timeouts; this only keeps a hung worker from hanging the run).
 OUTCOME_TIMEOUT = 300.0
 PARALLEL_MARK = " (processo paralelo)"
@@ -59,23 +60,31 @@ def leaves(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
 
 
 def split(suite: unittest.TestSuite) -> unittest.TestSuite:
-    """``suite`` with the worker's tests replaced by stand-ins, the worker started;
+    """``suite`` with the workers' tests replaced by stand-ins, the workers started;
     ``suite`` itself when running in one process is asked for or needed."""
     tests = list(leaves(suite))
-    moved = [test for test in tests if module_of(test) in WORKER_MODULES]
+    groups = [[test for test in tests if module_of(test) in modules] for modules in WORKER_GROUPS]
+    moved = {test.id() for group in groups for test in group}
     if os.environ.get(SERIAL) == "1" or os.name != "posix" or not moved or len(moved) == len(tests):
         return suite
-    lock_check_id = ("tests." if moved[0].id().startswith("tests.") else "") + LOCK_CHECK
-    worker = Worker([test.id() for test in moved] + [lock_check_id])
-    stand_ins = {test.id(): WorkerTest(worker, test.id(), str(test), test.shortDescription()) for test in moved}
-    ordered = [test for test in tests if test.id() not in stand_ins]
+    ordered = [test for test in tests if test.id() not in moved]
     lock_check = ordered.pop() if ordered and ordered[-1].id().endswith(LOCK_CHECK) else None
-    ordered += list(stand_ins.values())
-    ordered.append(WorkerTest(worker, lock_check_id, f"check_no_lock_was_taken_out_of_order ({lock_check_id}"
-                                                     f"{PARALLEL_MARK})", None, last=True))
+    for number, group in enumerate(filter(None, groups), 1):
+        ordered += _stand_ins(group, number)
     if lock_check is not None:  # the main process's own check stays the very last
         ordered.append(lock_check)
     return unittest.TestSuite(ordered)
+
+
+def _stand_ins(group: list[unittest.TestCase], number: int) -> list[WorkerTest]:
+    """A worker started for ``group``, and a stand-in for each of its tests, then one for
+    its own lock-order check."""
+    lock_check_id = ("tests." if group[0].id().startswith("tests.") else "") + LOCK_CHECK
+    worker = Worker([test.id() for test in group] + [lock_check_id])
+    stand_ins = [WorkerTest(worker, test.id(), str(test), test.shortDescription()) for test in group]
+    mark = PARALLEL_MARK.replace(")", f" {number})")
+    text = f"check_no_lock_was_taken_out_of_order ({lock_check_id}{mark})"
+    return stand_ins + [WorkerTest(worker, lock_check_id, text, None, last=True, mark=mark)]
 
 
 class Worker:
@@ -185,16 +194,19 @@ class WorkerTest(unittest.TestCase):
     """Stands in for one test that runs in the worker; ``last``: for the worker's own
     lock-order check, and then anything it reported about no test."""
 
-    def __init__(self, worker: Worker, test_id: str, text: str, doc: str | None, last: bool = False) -> None:
+    def __init__(
+        self, worker: Worker, test_id: str, text: str, doc: str | None, last: bool = False, mark: str = PARALLEL_MARK
+    ) -> None:
         super().__init__("report")
         self._worker = worker
         self._id = test_id
         self._text = text
         self._doc = doc
         self._last = last
+        self._mark = mark
 
     def id(self) -> str:
-        return self._id + (PARALLEL_MARK if self._last else "")
+        return self._id + (self._mark if self._last else "")
 
     def __str__(self) -> str:
         return self._text
