@@ -39,6 +39,7 @@ class Style(enum.Enum):
     PRIVATE = "1;35"  # bold magenta: private messages, both ways
     SENDER = "1"  # bold: who wrote a public message
     MENTION = "1;33"  # bold yellow: my own name in someone's text
+    ANNOUNCEMENT = "1;36"  # bold cyan: a teacher's announcement, and what changes for everyone
 
 
 Part = tuple[Style, str]

@@ -48,6 +48,7 @@ from collections import deque
 import protocol
 from batchat import prices
 from batchat.client import server_lines
+from batchat.client.moderation import SHUT_OUT_CODES, Moderation
 from batchat.client.events import (  # the events, here too for the shell and the tests
     Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
 )
@@ -62,8 +63,10 @@ RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips 
 FIRST_LINE_SHOWN = 60  # characters of a non-BatChat peer's first line quoted to the person
 _ERROR_CODES = frozenset(code.value for code in protocol.ErrorCode)
 # What a login's reply holds before its OK ENTRAR: the private messages kept
-# (then an INFO that counts them) and the public history.
-KEPT, HISTORY = "PENDENTE", "HISTORICO"
+# (then an INFO that counts them) and the public history; and what stands for
+# everyone: the pinned announcement, the exam mode.
+KEPT, HISTORY, PINNED = "PENDENTE", "HISTORICO", "AVISO"
+HELD_KINDS = (KEPT, HISTORY, PINNED, "PRIVADO")
 
 PublicKey = tuple[str, str]  # (sender's name key, text): a public message, as far as we can tell
 
@@ -123,6 +126,7 @@ class ClientState:
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[server_lines.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
+        self._moderation = Moderation(clock)  # what the teacher's acts on this session said
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
         # known by name (after LISTA), and the listeners a refusal implies beyond those
@@ -345,7 +349,7 @@ class ClientState:
             return False
         if parsed.kind == "INFO":
             return bool(self._held) and self._held[-1].kind == KEPT
-        return parsed.kind in (KEPT, HISTORY)
+        return parsed.kind in HELD_KINDS
 
     def _answered_ok(self, word: str, detail: str, parsed: server_lines.ServerLine) -> list[Event]:
         """``OK <word> <detail>``: settle the command it answers, and say so."""
@@ -374,7 +378,17 @@ class ClientState:
                 return [self._stamped(render_echo(command, detail))]
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
+        self._account_changed(word, sent)
         return self._render(parsed)
+
+    def _account_changed(self, word: str, sent: Sent | None) -> None:
+        """``OK SENHA``: a later automatic login uses the new password (the third word of
+        the line sent); ``OK EXCLUIR``: the account is gone, and so is the session."""
+        if word == "SENHA" and sent is not None and self._credentials is not None:
+            self._credentials = protocol.Login(self._credentials.name, sent.line.split(" ")[2])
+        elif word == "EXCLUIR":
+            self._credentials = None
+            self._fire(Trigger.GOODBYE)
 
     def _logged_in(
         self, login: protocol.Login, parsed: server_lines.ServerLine, *, automatic: bool
@@ -404,7 +418,7 @@ class ClientState:
                 skip -= 1
                 continue
             self._remember_public(parsed)
-            events += self._render(parsed)
+            events += self._render(parsed, pinned=True, replayed=replayed)
         return events
 
     def _already_shown(self, held: list[server_lines.ServerLine]) -> int:
@@ -418,6 +432,10 @@ class ClientState:
         other ERRO is shown, the last one before the server hangs up too."""
         if code == protocol.ErrorCode.SESSION_REPLACED:
             self._fire(Trigger.TAKEN_OVER)
+            return self._render(parsed)
+        if code in SHUT_OUT_CODES and self._machine.session is SessionState.LOGGED_IN:
+            self._fire(Trigger.SHUT_OUT)  # pushed: the server closes now, and nothing is answered
+            self._credentials = None
             return self._render(parsed)
         sent = self._settle("", code)
         if sent is not None and isinstance(sent.command, protocol.Login):
@@ -449,12 +467,17 @@ class ClientState:
     def _refusal_follows(self, sent: Sent | None, code: str) -> list[Event]:
         """What follows a refusal of ``sent``: for a login, the end of its reply."""
         self._accounts = []
+        self._moderation.forget_record()
         if sent is None or not isinstance(sent.command, protocol.Login):
             return []
         events = self._release_held(replayed=False)  # none, for a refused login: nothing is lost
         if not sent.automatic:
             return events
         name = sent.command.name
+        if code in SHUT_OUT_CODES:  # kicked or banned meanwhile: trying again would not help
+            self._fire(Trigger.SHUT_OUT)
+            self._credentials = None
+            return [*events, HangUp()]
         if code == protocol.ErrorCode.CREDENTIALS:
             self._credentials = None
             return [*events, say(f"Não foi possível entrar de novo como {name}; entre com ENTRAR {name}.",
@@ -486,8 +509,11 @@ class ClientState:
         self._online = frozenset()
         self._online_listed, self._unseen_listeners = False, 0
         events = self._with_bugs([*events, SetPrompt(prompt_text(None)), say(how, Style.ERROR)])
+        self._moderation.forget_record()
         if self._machine.session is SessionState.REPLACED:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
+        if self._machine.session is SessionState.SHUT_OUT:
+            return [*events, say("Este cliente não vai reconectar sozinho; a frase acima diz quando voltar.")]
         if not self._reconnect or self._machine.link is LinkState.GIVEN_UP:
             return events
         if self._machine.session is not SessionState.AWAY:
@@ -536,9 +562,14 @@ class ClientState:
         return [*(say(f"Defeito do cliente: {bug.trigger.name} não era esperado no estado {bug.state.name}; "
                       "foi ignorado.", Style.ERROR) for bug in bugs), *events]
 
-    def _render(self, parsed: server_lines.ServerLine) -> list[Event]:
-        shown = render_parsed(parsed, self._own_name, self._clock)
-        return [] if shown is None else [self._stamped(shown)]
+    def _render(self, parsed: server_lines.ServerLine, *, pinned: bool = False, replayed: bool = False) -> list[Event]:
+        """What the person reads of ``parsed`` (``pinned``, ``replayed``: as the login reply's
+        lines, see :meth:`Moderation.render`)."""
+        shown = self._moderation.render(parsed, self._own_name, pinned=pinned, replayed=replayed)
+        if shown is None:
+            one = render_parsed(parsed, self._own_name, self._clock)
+            shown = [] if one is None else [one]
+        return [self._stamped(line) for line in shown]
 
     def _stamped(self, shown: Shown) -> Show:
         """A line from the conversation, with the time it arrived (unless it has its own)."""
