@@ -74,7 +74,6 @@ import functools
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # The look-alike folding is part of the name rule; it lives apart for its size.
@@ -448,76 +447,7 @@ def unknown_command_error(word: str) -> ProtocolError:
     )
 
 
-# --- Formatting server lines ------------------------------------------------
-
-
-def format_ok(command: str, detail: str = "") -> str:
-    """``OK <COMANDO> [detalhe]``."""
-    return f"OK {command} {detail}" if detail else f"OK {command}"
-
-
-def format_error(error: ProtocolError) -> str:
-    """``ERRO <CODIGO> <texto>``."""
-    return f"ERRO {error.code} {error.text}"
-
-
-def format_private(sender: str, text: str) -> str:
-    """``MSG <remetente> <mensagem>``."""
-    return f"MSG {sender} {text}"
-
-
-def format_public(sender: str, text: str) -> str:
-    """``TODOS <remetente> <mensagem>``."""
-    return f"TODOS {sender} {text}"
-
-
-def format_joined(name: str) -> str:
-    """``ENTROU <usuario>``."""
-    return f"ENTROU {name}"
-
-
-def format_left(name: str) -> str:
-    """``SAIU <usuario>``."""
-    return f"SAIU {name}"
-
-
-def format_info(text: str) -> str:
-    """``INFO <texto>``."""
-    return f"INFO {text}"
-
-
-STORED = "GUARDADA"  # the detail of ``OK CHAT <usuario> GUARDADA``: kept, not yet delivered
-ONLINE = "ONLINE"
-OFFLINE = "OFFLINE"
-
-
-def format_stored_ok(recipient: str) -> str:
-    """``OK CHAT <usuario> GUARDADA``: the recipient is offline; the message waits for them."""
-    return format_ok("CHAT", f"{recipient} {STORED}")
-
-
-def format_waiting(sender: str, sent_at: float, text: str) -> str:
-    """``PENDENTE <remetente> <quando> <mensagem>``: a private message kept while you were away."""
-    return f"PENDENTE {sender} {format_timestamp(sent_at)} {text}"
-
-
-def format_history(sender: str, sent_at: float, text: str) -> str:
-    """``HISTORICO <remetente> <quando> <mensagem>``: a public message from before you came."""
-    return f"HISTORICO {sender} {format_timestamp(sent_at)} {text}"
-
-
-def format_account(name: str, online: bool, last_seen: float | None) -> str:
-    """``USUARIO <nome> ONLINE`` or ``USUARIO <nome> OFFLINE [<visto>]`` (for ``LISTA TODOS``)."""
-    if online:
-        return f"USUARIO {name} {ONLINE}"
-    seen = "" if last_seen is None else f" {format_timestamp(last_seen)}"
-    return f"USUARIO {name} {OFFLINE}{seen}"
-
-
-def format_waiting_count(count: int) -> str:
-    """The ``INFO`` after the ``PENDENTE`` lines: how many there were."""
-    waited = "mensagem privada esperava" if count == 1 else "mensagens privadas esperavam"
-    return format_info(f"{count} {waited} por você.")
+# --- Times -------------------------------------------------------------------
 
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -534,11 +464,6 @@ def parse_timestamp(text: str) -> float | None:
         return float(calendar.timegm(time.strptime(text, _TIMESTAMP_FORMAT)))
     except ValueError:
         return None
-
-
-def help_lines() -> Iterator[str]:
-    """The ``INFO`` lines that answer ``AJUDA``."""
-    return (format_info(help.line()) for help in COMMAND_HELP.values())
 
 
 # --- The greeting: how a server says it is BatChat -------------------------------

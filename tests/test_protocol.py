@@ -12,7 +12,7 @@ import unittest
 from pathlib import Path
 
 import protocol
-from batchat import prices, tls_bytes
+from batchat import formatting, prices, tls_bytes
 from batchat.client import server_lines
 from batchat.client.server_lines import ServerLine
 from batchat import framing
@@ -482,55 +482,55 @@ class FormatTest(unittest.TestCase):
 
     # (formatted line, expected text, expected parse_server_line kind, fields)
     LINES = [
-        (protocol.format_ok("LISTA", "ana bob"), "OK LISTA ana bob", "OK", ("LISTA", "ana bob")),
-        (protocol.format_ok("NOVO", JOAO_NFC), f"OK NOVO {JOAO_NFC}", "OK", ("NOVO", JOAO_NFC)),
-        (protocol.format_ok("TODOS"), "OK TODOS", "OK", ("TODOS", "")),
-        (protocol.format_ok("AJUDA", ""), "OK AJUDA", "OK", ("AJUDA", "")),
+        (formatting.format_ok("LISTA", "ana bob"), "OK LISTA ana bob", "OK", ("LISTA", "ana bob")),
+        (formatting.format_ok("NOVO", JOAO_NFC), f"OK NOVO {JOAO_NFC}", "OK", ("NOVO", JOAO_NFC)),
+        (formatting.format_ok("TODOS"), "OK TODOS", "OK", ("TODOS", "")),
+        (formatting.format_ok("AJUDA", ""), "OK AJUDA", "OK", ("AJUDA", "")),
         (
-            protocol.format_error(ARGUMENTS_ERROR),
+            formatting.format_error(ARGUMENTS_ERROR),
             "ERRO ARGUMENTOS Uso: TODOS <mensagem>",
             "ERRO",
             ("ARGUMENTOS", "Uso: TODOS <mensagem>"),
         ),
         (
-            protocol.format_private("alice", f"  {TEXT_UTF8}  "),
+            formatting.format_private("alice", f"  {TEXT_UTF8}  "),
             f"MSG alice   {TEXT_UTF8}  ",
             "MSG",
             ("alice", f"  {TEXT_UTF8}  "),
         ),
-        (protocol.format_public("bob", "oi  e"), "TODOS bob oi  e", "TODOS", ("bob", "oi  e")),
-        (protocol.format_joined("alice"), "ENTROU alice", "ENTROU", ("alice",)),
-        (protocol.format_left(JOAO_NFC), f"SAIU {JOAO_NFC}", "SAIU", (JOAO_NFC,)),
-        (protocol.format_info("Bem-vindo!"), "INFO Bem-vindo!", "INFO", ("Bem-vindo!",)),
-        (protocol.format_stored_ok("Bob"), "OK CHAT Bob GUARDADA", "OK", ("CHAT", "Bob GUARDADA")),
+        (formatting.format_public("bob", "oi  e"), "TODOS bob oi  e", "TODOS", ("bob", "oi  e")),
+        (formatting.format_joined("alice"), "ENTROU alice", "ENTROU", ("alice",)),
+        (formatting.format_left(JOAO_NFC), f"SAIU {JOAO_NFC}", "SAIU", (JOAO_NFC,)),
+        (formatting.format_info("Bem-vindo!"), "INFO Bem-vindo!", "INFO", ("Bem-vindo!",)),
+        (formatting.format_stored_ok("Bob"), "OK CHAT Bob GUARDADA", "OK", ("CHAT", "Bob GUARDADA")),
         (
-            protocol.format_waiting("alice", MOMENT, f" {TEXT_UTF8}"),
+            formatting.format_waiting("alice", MOMENT, f" {TEXT_UTF8}"),
             f"PENDENTE alice {MOMENT_TEXT}  {TEXT_UTF8}",
             "PENDENTE",
             ("alice", MOMENT_TEXT, f" {TEXT_UTF8}"),
         ),
         (
-            protocol.format_history("carol", MOMENT, "bom dia"),
+            formatting.format_history("carol", MOMENT, "bom dia"),
             f"HISTORICO carol {MOMENT_TEXT} bom dia",
             "HISTORICO",
             ("carol", MOMENT_TEXT, "bom dia"),
         ),
-        (protocol.format_account("ana", True, MOMENT), "USUARIO ana ONLINE", "USUARIO", ("ana", "ONLINE", "")),
+        (formatting.format_account("ana", True, MOMENT), "USUARIO ana ONLINE", "USUARIO", ("ana", "ONLINE", "")),
         (
-            protocol.format_account("bob", False, MOMENT),
+            formatting.format_account("bob", False, MOMENT),
             f"USUARIO bob OFFLINE {MOMENT_TEXT}",
             "USUARIO",
             ("bob", "OFFLINE", MOMENT_TEXT),
         ),
-        (protocol.format_account("cy", False, None), "USUARIO cy OFFLINE", "USUARIO", ("cy", "OFFLINE", "")),
-        (protocol.format_waiting_count(1), "INFO 1 mensagem privada esperava por você.", "INFO",
+        (formatting.format_account("cy", False, None), "USUARIO cy OFFLINE", "USUARIO", ("cy", "OFFLINE", "")),
+        (formatting.format_waiting_count(1), "INFO 1 mensagem privada esperava por você.", "INFO",
          ("1 mensagem privada esperava por você.",)),
-        (protocol.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
+        (formatting.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
          ("7 mensagens privadas esperavam por você.",)),
         (prices.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10", "LIMITES", ("5", "20", "2048", "10", "")),
         (prices.format_limits(0.5, 1, 64, 3), "LIMITES 0.5 1 64 3", "LIMITES", ("0.5", "1", "64", "3", "")),
         (prices.format_limits(0, 20, 2048, 0), "LIMITES 0 20 2048 0", "LIMITES", ("0", "20", "2048", "0", "")),
-        (protocol.format_error(prices.slow_down_error(4, 0.35)),
+        (formatting.format_error(prices.slow_down_error(4, 0.35)),
          "ERRO DEVAGAR 4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
          "tente de novo em 0,351 s.", "ERRO",
          ("DEVAGAR", "4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
@@ -559,7 +559,7 @@ class FormatTest(unittest.TestCase):
         self.assertEqual(set(self.WIRE_CODES), set(ErrorCode))
         for code, wire in self.WIRE_CODES.items():
             with self.subTest(code=code):
-                line = protocol.format_error(ProtocolError(code, "texto"))
+                line = formatting.format_error(ProtocolError(code, "texto"))
                 self.assertEqual(line, f"ERRO {wire} texto")
 
     def test_encode_line(self) -> None:
@@ -605,7 +605,7 @@ class FormatTest(unittest.TestCase):
 
     def test_help_lines_one_info_per_command(self) -> None:
         self.assertEqual(protocol.COMMAND_WORDS, self.EXPECTED_WORDS)
-        lines = list(protocol.help_lines())
+        lines = list(formatting.help_lines())
         self.assertEqual(len(lines), len(self.EXPECTED_WORDS))
         for word, line in zip(self.EXPECTED_WORDS, lines):
             with self.subTest(word=word):

@@ -7,6 +7,7 @@ import datetime
 import unittest
 
 import protocol
+from batchat import formatting
 from batchat.client import render
 from batchat.client.render import Shown, Style
 from batchat.client.screen import display_width, wrap
@@ -97,7 +98,7 @@ class RenderTest(unittest.TestCase):
                 self.assertEqual([style for style, _ in shown.parts], styles)
 
     def test_help_lines_render_as_their_text(self) -> None:
-        for line, help in zip(protocol.help_lines(), protocol.COMMAND_HELP.values()):
+        for line, help in zip(formatting.help_lines(), protocol.COMMAND_HELP.values()):
             with self.subTest(line=line):
                 self.assertEqual(render.render(line, None), help.line())
 

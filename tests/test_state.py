@@ -15,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import prices
+from batchat import formatting, prices
 from batchat.server import accounts, presence, storage
 from batchat.server import connection as connection_module
 from batchat.server import registry as registry_module
@@ -827,7 +826,7 @@ class FloodBudgetTest(unittest.TestCase):
         self.spend(self.BURST - 3)
         refusal = prices.slow_down_error(4, 1 / self.RATE)
         for _ in range(5):
-            self.assertEqual(self.replies(b"TODOS oi"), [protocol.format_error(refusal)])
+            self.assertEqual(self.replies(b"TODOS oi"), [formatting.format_error(refusal)])
         self.now += 1 / self.RATE
         self.assertEqual(self.replies(b"TODOS oi"), ["OK TODOS"])
         self.assertEqual(self.others[0].connection.lines, ["TODOS falante oi"], "once")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import protocol
-from batchat import prices
+from batchat import formatting, prices
 from batchat.client import server_lines
 
 ME = "eu"  # how the person's own messages are labelled
@@ -164,7 +164,7 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
 def stored_recipient(detail: str) -> tuple[str, bool]:
     """``OK CHAT <detail>``: the recipient, and whether the message was kept for later."""
     name, _, rest = detail.partition(" ")
-    return name, rest == protocol.STORED
+    return name, rest == formatting.STORED
 
 
 AWAY_MARK = "[enquanto você estava fora]"
@@ -212,7 +212,7 @@ def render_past(
 def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
     """A ``USUARIO`` line of ``LISTA TODOS``, as a row of a list (indented, not styled like
     a message from that person): ``  bob: offline, visto por último ontem 21:14``."""
-    if state == protocol.ONLINE:
+    if state == formatting.ONLINE:
         return Shown(((Style.PLAIN, f"  {name}: online agora"),), dated=True)
     moment = protocol.parse_timestamp(seen) if seen else None
     if moment is None:
