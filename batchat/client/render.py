@@ -331,30 +331,59 @@ HELP_RULE = (
 )
 
 
+# The words a command takes as they are on the wire, in capitals (``LISTA TODOS``, ``PRIVADO
+# NAO``, ``BANIR bob SEMPRE``, ``CARGO ana PROFESSOR``), typed in any case in the client
+# (``/privado não``): each as the client reads it, and the position after the command word
+# where a command takes one (anywhere else, such a word is a message's own).
+WIRE_KEYWORDS = {
+    "todos": "TODOS", "nao": "NAO", "não": "NAO", "sim": "SIM", "sempre": "SEMPRE",
+    "professor": "PROFESSOR", "professora": "PROFESSOR", "aluno": "ALUNO", "aluna": "ALUNO",
+}
+KEYWORD_POSITION = {"PRIVADO": 1, "BANIR": 2, "CARGO": 2}  # (LISTA takes todos in any case)
+_WIRE_KEYWORD_RE = re.compile(r"\b(?:TODOS|NAO|SIM|SEMPRE|PROFESSOR|ALUNO)\b")
+# How many words of a command that carries a password come before the first password:
+# ``ENTRAR alice <senha>`` keeps two, ``SENHA <atual> <nova>`` and ``EXCLUIR <senha>`` one.
+_WORDS_BEFORE_PASSWORD = {"SENHA": 1, "EXCLUIR": 1}
+
+
+def words_before_password(word: str) -> int:
+    """How many words of the password command ``word``'s line hold no password."""
+    return _WORDS_BEFORE_PASSWORD.get(word, 2)
+
+
 def slash_form(text: str) -> str:
     """A command as the person types it in the client: ``CHAT bob oi`` -> ``/chat bob oi``,
-    ``LISTA [TODOS]`` -> ``/lista [todos]`` (the command table is written as on the wire)."""
+    ``LISTA [TODOS]`` -> ``/lista [todos]``, ``PRIVADO NAO|SIM`` -> ``/privado nao|sim`` (the
+    command table is written as on the wire)."""
     word, _, rest = text.partition(" ")
-    if word == "LISTA":
-        rest = rest.lower()
+    if word == "LISTA" or word in KEYWORD_POSITION:
+        rest = _WIRE_KEYWORD_RE.sub(lambda match: match.group().lower(), rest)
     return f"/{word.lower()} {rest}".rstrip()
 
 
 HELP_NOTES = (
-    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela.",
+    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela; /senha e",
+    "/excluir também pedem as senhas assim.",
     "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
 )
+# The heading of the teacher's commands: the client does not know who is a teacher (the
+# server's AJUDA lists only what the asker may use); a student gets ERRO SEM_PERMISSAO.
+TEACHER_HEADING = "Para professores (um aluno recebe uma recusa):"
 HELP_INDENT = "  "  # under a command: its meaning and example, and where a sentence goes on
 
 
-def _help_rows() -> list[tuple[str, str, str]]:
-    """(syntax, meaning, example) per command, as typed in the client: a password is never
-    on the line there (``/novo <usuário>``, ``/entrar alice``), it is asked hidden."""
+def _help_rows(*, teacher: bool) -> list[tuple[str, str, str]]:
+    """(syntax, meaning, example) per command, the teacher's (``teacher``) or everyone's,
+    as typed in the client: a password is never on the line there (``/novo <usuário>``,
+    ``/entrar alice``, ``/senha``), it is asked hidden."""
     rows = []
     for word, help in protocol.COMMAND_HELP.items():
+        if (help.access is getattr(protocol.Access, "TEACHER", None)) != teacher:
+            continue
         syntax, example = slash_form(help.syntax), slash_form(help.example)
         if word in protocol.PASSWORD_COMMANDS:
-            syntax, example = syntax.rsplit(" ", 1)[0], example.rsplit(" ", 1)[0]
+            kept = words_before_password(word)
+            syntax, example = " ".join(syntax.split(" ")[:kept]), " ".join(example.split(" ")[:kept])
         rows.append((syntax, help.meaning, example))
     return rows
 
@@ -378,17 +407,25 @@ def help_text(columns: int = 80) -> list[str]:
     table when it fits (78 columns do); on a narrower screen, each command on a row of
     its own, its meaning and example on indented rows below, never run together; the
     sentences cut at spaces, with an indent."""
-    rows = _help_rows()
+    table = _help_table(_help_rows(teacher=False), columns)
+    if teacher_rows := _help_rows(teacher=True):
+        table += [*_fill(TEACHER_HEADING, columns), *_help_table(teacher_rows, columns)]
+    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all(HELP_NOTES, columns)]
+
+
+def _help_table(rows: list[tuple[str, str, str]], columns: int) -> list[str]:
+    """``rows`` aligned under a header, or, if that is wider than ``columns``, each command
+    on a row of its own with its meaning and example indented below."""
     syntax_width = max(len(syntax) for syntax, _, _ in rows)
     meaning_width = max(len(meaning) for _, meaning, _ in rows)
     table = [
         f"{'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
         *(f"{syntax:<{syntax_width}}  {meaning:<{meaning_width}}  {example}" for syntax, meaning, example in rows),
     ]
-    if max(map(len, table)) > columns:
-        table = [
-            row for syntax, meaning, example in rows
-            for row in (*_fill(syntax, columns), *_fill(meaning, columns, HELP_INDENT),
-                        *_fill(f"ex.: {example}", columns, HELP_INDENT))
-        ]
-    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all(HELP_NOTES, columns)]
+    if max(map(len, table)) <= columns:
+        return table
+    return [
+        row for syntax, meaning, example in rows
+        for row in (*_fill(syntax, columns), *_fill(meaning, columns, HELP_INDENT),
+                    *_fill(f"ex.: {example}", columns, HELP_INDENT))
+    ]

@@ -36,7 +36,7 @@ from batchat.client.state import (
     Show,
 )
 from batchat.client.flow import FIRST_RETRY_DELAY, Liveness, Pacer, ServerLimits, pause, retry_delays
-from batchat.client.password_prompt import ask_password
+from batchat.client.password_prompt import ask_line
 from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
 from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text
 from batchat.client.screen import InputHistory, PlainScreen
@@ -123,7 +123,7 @@ class ChatClient:
                 if self._screen.broken.is_set():
                     self._leave_now()
                     return 1
-                if self._quitting.is_set():
+                if self._quitting.is_set() or self._state.said_goodbye:  # SAIR, or OK EXCLUIR
                     return max(self._quit_status(ended), int(self._login_refused))
                 if not any(isinstance(event, Reconnect) for event in self._drop(ended)):
                     return 1
@@ -573,7 +573,7 @@ class ChatClient:
             self._queue(sent)
         if self._lockstep and sent is not None:
             outcome = self._wait_for_answer(sent)
-            if protocol.carries_password(command):
+            if isinstance(command, (protocol.Login, protocol.Register)):
                 self._login_refused = outcome != "OK"
 
     def _wait_for_answer(self, sent: Sent) -> str | None:
@@ -583,11 +583,13 @@ class ChatClient:
         return sent.outcome
 
     def _ask_password_and_send(self, word: str, name: str) -> None:
+        """``NOVO``/``ENTRAR <name>``, or ``/senha``, ``/excluir`` (no name): ask, hidden, and send."""
         self._screen.flush()
-        password = ask_password(self._screen.say, word, name)
-        if password is None:
+        with self._send_lock:
+            own_name = self._state.own_name or ""
+        line = ask_line(self._screen.say, word, name, own_name)
+        if line is None:
             return
-        line = f"{word} {name} {password}"
         command = protocol.parse_command(line)
         assert command is not None
         self._send_typed(command, line)

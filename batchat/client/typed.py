@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import protocol
-from batchat.client.render import make_visible, slash_form
+from batchat.client.render import KEYWORD_POSITION, WIRE_KEYWORDS, make_visible, slash_form, words_before_password
 
 @dataclass(frozen=True)
 class Send:
@@ -47,9 +47,10 @@ class Send:
 
 @dataclass(frozen=True)
 class AskPassword:
-    """``NOVO alice`` or ``ENTRAR alice``: ask for the password, hidden, then send."""
+    """``NOVO alice`` or ``ENTRAR alice``: ask for the password, hidden, then send; ``/senha``
+    or ``/excluir`` (``name`` empty): ask every password they take, hidden, then send."""
 
-    word: str  # "NOVO" or "ENTRAR"
+    word: str  # "NOVO", "ENTRAR", "SENHA" or "EXCLUIR"
     name: str
 
 
@@ -102,6 +103,13 @@ NEW_ACCOUNT_ONE_NAME_PIPED = (
     "NOVO <usuário> <senha>, em maiúsculas."
 )
 CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
+# The commands about one's own account whose every word is a password: typed alone, the
+# client asks them hidden (never on the line, never in the history).
+ACCOUNT_COMMANDS = ("SENHA", "EXCLUIR")
+ACCOUNT_COMMAND_ALONE = (
+    "Erro: {command} vai sozinho na linha: as senhas são pedidas em seguida, sem aparecer na tela."
+)
+ACCOUNT_COMMAND_PIPED = "Erro: Num script, use {syntax}, em maiúsculas."
 _FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 _FIRST_WORD_ONE_SPACE_RE = re.compile(r"(\S*)\s?(.*)", re.DOTALL)
 # A tab in a message becomes spaces up to the next multiple of this many columns, counted
@@ -149,7 +157,7 @@ def tidy_typed(line: str) -> str:
     """
     word, rest = _split_one(line.removesuffix("\r").lstrip())
     match _command_word(word):
-        case "TODOS":
+        case "TODOS" | "AVISO":
             return f"{word} {as_spaces(rest)}" if rest else word
         case "CHAT":
             name, text = _split_one(rest.lstrip())
@@ -208,8 +216,21 @@ def interpret(
         return _unknown_slash(first[1:])
     if word == CONVERSE:
         return _converse(rest, logged_in)
-    wire = tidy_typed(f"{word} {rest}" if first.startswith("/") else typed)
+    if word in ACCOUNT_COMMANDS and not logged_in:
+        return Refuse(NOT_LOGGED_IN)
+    wire = in_wire_keywords(tidy_typed(f"{word} {rest}" if first.startswith("/") else typed))
     return _command(wire, typed, can_prompt, max_line)
+
+
+def in_wire_keywords(wire: str) -> str:
+    """``wire`` with the word a command takes at its place as on the wire (``PRIVADO não``
+    -> ``PRIVADO NAO``, ``BANIR bob sempre`` -> ``BANIR bob SEMPRE``, ``CARGO ana
+    professora`` -> ``CARGO ana PROFESSOR``); any other word, and a message, as typed."""
+    words = wire.split(" ")
+    position = KEYWORD_POSITION.get(_command_word(words[0]))
+    if position is not None and position < len(words):
+        words[position] = WIRE_KEYWORDS.get(words[position].casefold(), words[position])
+    return " ".join(words)
 
 
 def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Typed:
@@ -367,12 +388,14 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
+    if word in ACCOUNT_COMMANDS and (slash or len(words) == 1):
+        return _account_command(word, len(words) == 1, can_prompt)
     if word == "NOVO" and typed.startswith("/") and len(words) > 2:  # never repeat them either
         return Refuse(NEW_ACCOUNT_ONE_NAME if can_prompt else NEW_ACCOUNT_ONE_NAME_PIPED)
     if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
         return Refuse(f"Erro: A senha não pode ter espaços. {usage(word, slash=slash)}")
     try:
-        if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
+        if can_prompt and word in PASSWORD_COMMANDS and word not in ACCOUNT_COMMANDS and len(words) == 2:
             return AskPassword(word, protocol.validate_name(words[1]))
         if refusal := _too_long(wire, typed, max_line):
             return refusal
@@ -380,6 +403,16 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     except protocol.ProtocolError as error:
         return Refuse(f"Erro: {usage(error.usage, slash=slash) if error.usage else error.text}")
     return None if command is None else Send(wire, command)
+
+
+def _account_command(word: str, alone: bool, can_prompt: bool) -> Typed:
+    """``/senha`` or ``/excluir`` (or the word alone): every password they take is asked
+    hidden; more on the line is refused, never repeated (it may be a password)."""
+    if not alone:
+        return Refuse(ACCOUNT_COMMAND_ALONE.format(command=f"/{word.lower()}"))
+    if not can_prompt:
+        return Refuse(ACCOUNT_COMMAND_PIPED.format(syntax=protocol.COMMAND_HELP[word].syntax))
+    return AskPassword(word, "")
 
 
 def usage(word: str, *, slash: bool) -> str:
@@ -466,8 +499,8 @@ def history_entry(line: str) -> str | None:
         first, rest = _first_word_as_read(line)  # read without a leading / or \\
         return None if rest and resembled_password_command(first) else line.removesuffix("\r")
     line = tidy_typed(_backslash_as_slash(line))
-    if starts_command(line) in PASSWORD_COMMANDS:
-        return " ".join(line.split(" ")[:2])
+    if (word := starts_command(line)) in PASSWORD_COMMANDS:
+        return " ".join(line.split(" ")[:words_before_password(word or "")])
     first, rest = _first_word_as_read(line)
     if _may_hold_password(rest) and resembled_password_command(first):
         return None
