@@ -18,7 +18,7 @@ from tests.support import ROOT
 LAYERS: list[set[str]] = [
     {"batchat.lookalikes", "batchat.version_check"},
     {"protocol"},
-    {"batchat.prices", "batchat.formatting"},
+    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",

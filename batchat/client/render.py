@@ -346,15 +346,22 @@ HELP_NOTES = (
 HELP_INDENT = "  "  # under a command: its meaning and example, and where a sentence goes on
 
 
+PASSWORD_ARGUMENTS = ("<senha>", "<atual>", "<nova>")  # asked hidden, never typed on the line
+
+
 def _help_rows() -> list[tuple[str, str, str]]:
-    """(syntax, meaning, example) per command, as typed in the client: a password is never
-    on the line there (``/novo <usuário>``, ``/entrar alice``), it is asked hidden."""
+    """(syntax, meaning, example) per command a student may use, as typed in the client: a
+    password is never on the line there (``/novo <usuário>``, ``/entrar alice``,
+    ``/senha``), it is asked hidden. (The server's AJUDA gives a teacher the teacher's
+    commands too.)"""
     rows = []
-    for word, help in protocol.COMMAND_HELP.items():
-        syntax, example = slash_form(help.syntax), slash_form(help.example)
-        if word in protocol.PASSWORD_COMMANDS:
-            syntax, example = syntax.rsplit(" ", 1)[0], example.rsplit(" ", 1)[0]
-        rows.append((syntax, help.meaning, example))
+    for help in protocol.COMMAND_HELP.values():
+        if help.access is protocol.Access.TEACHER:
+            continue
+        syntax, example = slash_form(help.syntax).split(" "), slash_form(help.example).split(" ")
+        hidden = sum(argument in PASSWORD_ARGUMENTS for argument in syntax)
+        syntax = [argument for argument in syntax if argument not in PASSWORD_ARGUMENTS]
+        rows.append((" ".join(syntax), help.meaning, " ".join(example[:len(example) - hidden])))
     return rows
 
 

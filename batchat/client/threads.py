@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import protocol
-from batchat import framing
+from batchat import framing, parsing
 from batchat.locks import tiered_lock
 from batchat.client import flow, link as links, terminal, tiers
 from batchat.client.state import (
@@ -588,7 +588,7 @@ class ChatClient:
         if password is None:
             return
         line = f"{word} {name} {password}"
-        command = protocol.parse_command(line)
+        command = parsing.parse_command(line)
         assert command is not None
         self._send_typed(command, line)
 

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import protocol
+from batchat import parsing
 from batchat.client.render import make_visible, slash_form
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
             return AskPassword(word, protocol.validate_name(words[1]))
         if refusal := _too_long(wire, typed, max_line):
             return refusal
-        command = protocol.parse_command(wire)
+        command = parsing.parse_command(wire)
     except protocol.ProtocolError as error:
         return Refuse(f"Erro: {usage(error.usage, slash=slash) if error.usage else error.text}")
     return None if command is None else Send(wire, command)
