@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render", "batchat.client.states"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link",
      "batchat.client.events"},
+    {"batchat.server.users_file"},
     {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.registry",
      "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state", "batchat.client.password_prompt"},
     {"batchat.server.delivery", "batchat.client.threads"},
