@@ -83,6 +83,58 @@ def format_waiting_count(count: int) -> str:
     return format_info(f"{count} {waited} por você.")
 
 
-def help_lines() -> Iterator[str]:
-    """The ``INFO`` lines that answer ``AJUDA``."""
-    return (format_info(help.line()) for help in protocol.COMMAND_HELP.values())
+def help_lines(teacher: bool) -> Iterator[str]:
+    """The ``INFO`` lines that answer ``AJUDA``: the commands the asker may use (a
+    teacher's too only for a ``teacher``)."""
+    return (
+        format_info(help.line()) for help in protocol.COMMAND_HELP.values()
+        if teacher or help.access is not protocol.Access.TEACHER
+    )
+
+
+# --- The teacher's lines (issue 20) ---
+
+FOREVER = "SEMPRE"  # an <ate> with no end (BANIR ... SEMPRE)
+TEACHER = "PROFESSOR"  # the roles, as CARGO names them
+STUDENT = "ALUNO"
+NOBODY = "-"  # ACAO's <professor> for the server itself, <alvo> of an act on nobody
+
+
+def format_until(until: float | None) -> str:
+    """``<ate>``: when a sanction ends (UTC ISO), or ``SEMPRE``."""
+    return FOREVER if until is None else protocol.format_timestamp(until)
+
+
+def format_role(teacher: bool) -> str:
+    return TEACHER if teacher else STUDENT
+
+
+def format_announcement(teacher: str, text: str) -> str:
+    """``AVISO <professor> <mensagem>``: pushed to everyone, and at each login while pinned."""
+    return f"AVISO {teacher} {text}"
+
+
+def format_muted(until: float, teacher: str, reason: str) -> str:
+    """``SILENCIADO <ate> <professor> [motivo]``: pushed to a student just muted."""
+    return f"SILENCIADO {format_until(until)} {teacher}" + (f" {reason}" if reason else "")
+
+
+def format_released(teacher: str) -> str:
+    """``LIBERADO <professor>``: the student's sanctions were lifted."""
+    return f"LIBERADO {teacher}"
+
+
+def format_private_chats(allowed: bool, teacher: str) -> str:
+    """``PRIVADO NAO|SIM <professor>``: exam mode on (NAO) or off (SIM)."""
+    return f"PRIVADO {'SIM' if allowed else 'NAO'} {teacher}"
+
+
+def format_role_change(name: str, teacher: bool) -> str:
+    """``CARGO <usuario> PROFESSOR|ALUNO``: pushed to the account whose role changed."""
+    return f"CARGO {name} {format_role(teacher)}"
+
+
+def format_act(when: float, teacher: str | None, act: str, target: str | None, detail: str) -> str:
+    """``ACAO <quando> <professor> <ato> <alvo> [detalhe]``: one line of REGISTRO."""
+    line = f"ACAO {protocol.format_timestamp(when)} {teacher or NOBODY} {act} {target or NOBODY}"
+    return f"{line} {detail}" if detail else line

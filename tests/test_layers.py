@@ -18,7 +18,7 @@ from tests.support import ROOT
 LAYERS: list[set[str]] = [
     {"batchat.lookalikes", "batchat.version_check"},
     {"protocol"},
-    {"batchat.prices", "batchat.formatting"},
+    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render", "batchat.client.states"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link",
      "batchat.client.events"},
-    {"batchat.client.moderation"},
+    {"batchat.server.users_file", "batchat.client.moderation"},
     {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.registry",
      "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state", "batchat.client.password_prompt"},
     {"batchat.server.delivery", "batchat.client.threads"},

@@ -17,12 +17,13 @@ from unittest import mock
 
 from protocol import ErrorCode, ProtocolError
 from batchat import formatting, prices
-from batchat.server import accounts, presence, storage
+from batchat.server import accounts, presence, storage, users_file
 from batchat.server import connection as connection_module
 from batchat.server import registry as registry_module
 from batchat.server.limits import Limits
 from batchat.server.session import ChatSession, ServerContext
-from batchat.server.accounts import UserStore, UserStoreError
+from batchat.server.accounts import UserStore
+from batchat.server.users_file import UserStoreError
 from batchat.server.connection import QUEUE_FULL, Connection
 from batchat.server.limits import RateLimiter, TokenBucket
 from batchat.server.registry import SessionRegistry
@@ -184,7 +185,7 @@ class UserStoreTest(unittest.TestCase):
         store = self.store()
         store.register("alice", PASSWORD)
         for name in ("alice", "ninguem"):
-            with self.subTest(name=name), mock.patch.object(accounts, "_scrypt", wraps=accounts._scrypt) as scrypt:
+            with self.subTest(name=name), mock.patch.object(users_file, "_scrypt", wraps=users_file._scrypt) as scrypt:
                 self.assertIsNone(store.authenticate(name, "senha-errada"))
                 self.assertEqual(scrypt.call_count, 1)
                 self.assertEqual(scrypt.call_args.args[2], 2**HASH_COST, "same cost, same time")
@@ -206,7 +207,7 @@ class UserStoreTest(unittest.TestCase):
                 active -= 1
             return b"x" * 32
 
-        with mock.patch.object(accounts, "_scrypt", blocking_scrypt):
+        with mock.patch.object(users_file, "_scrypt", blocking_scrypt):
             threads = [
                 threading.Thread(target=store.authenticate, args=(f"u{i}", PASSWORD))
                 for i in range(limit + 5)
@@ -235,7 +236,7 @@ class UserStoreTest(unittest.TestCase):
                 active.remove(password)
             return b"x" * 32
 
-        with mock.patch.object(accounts, "_scrypt", blocking_scrypt):
+        with mock.patch.object(users_file, "_scrypt", blocking_scrypt):
             threads = [
                 threading.Thread(target=store.authenticate, args=(f"u{i}", "loop-senha", "10.0.0.1"))
                 for i in range(accounts.HASH_CONCURRENCY + 3)
@@ -266,7 +267,7 @@ class UserStoreTest(unittest.TestCase):
     def test_dummy_hash_costs_what_stored_accounts_cost(self) -> None:
         UserStore(self.path, hash_cost=6).register("alice", PASSWORD)
         restarted = UserStore(self.path, hash_cost=4)  # new accounts cheaper; old ones are not
-        with mock.patch.object(accounts, "_scrypt", wraps=accounts._scrypt) as scrypt:
+        with mock.patch.object(users_file, "_scrypt", wraps=users_file._scrypt) as scrypt:
             restarted.authenticate("ninguem", PASSWORD)
         self.assertEqual(scrypt.call_args.args[2], 2**6)
 
@@ -322,11 +323,11 @@ class UserStoreTest(unittest.TestCase):
 
     @long_test  # 256 MiB of scrypt: seconds
     def test_the_largest_accepted_parameters_really_compute(self) -> None:
-        largest = accounts.MAX_SCRYPT_MEMORY // (128 * 8)
-        self.assertEqual(largest, 2**accounts.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
+        largest = users_file.MAX_SCRYPT_MEMORY // (128 * 8)
+        self.assertEqual(largest, 2**users_file.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
         for n, r in ((largest, 8), (2**15, 1)):
             with self.subTest(n=n, r=r):
-                stored = accounts.PasswordHash.from_json({
+                stored = users_file.PasswordHash.from_json({
                     "alg": "scrypt", "n": n, "r": r, "p": 1,
                     "salt": base64.b64encode(bytes(16)).decode(), "key": base64.b64encode(bytes(32)).decode(),
                 })
@@ -778,9 +779,9 @@ class FloodRoom:
         for other in self.others:
             other.connection = RecordingConnection()
             self.registry.log_in(other, other.name)  # type: ignore[arg-type]
-        dummy = accounts.PasswordHash(2, 1, 1, b"sal", b"chave")
+        dummy = users_file.PasswordHash(2, 1, 1, b"sal", b"chave")
         users = mock.MagicMock()
-        users.accounts.side_effect = lambda: [accounts.Account(f"conta{i}", dummy) for i in range(accounts_count)]
+        users.accounts.side_effect = lambda: [users_file.Account(f"conta{i}", dummy) for i in range(accounts_count)]
         users.__len__.return_value = accounts_count
         context = ServerContext(
             users, self.registry, mock.Mock(), Limits(),

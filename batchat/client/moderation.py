@@ -16,22 +16,23 @@ the person can still do.
 muted this person, who turned private messages off, the announcement shown,
 the record being received), so that a later refusal can name the teacher to
 write to. Pure, no I/O; called by :class:`batchat.client.state.ClientState`
-only; imports :mod:`protocol`, :mod:`batchat.client.server_lines` and
-:mod:`batchat.client.render`.
+only; imports :mod:`protocol`, :mod:`batchat.formatting` (the words of those lines),
+:mod:`batchat.client.server_lines` and :mod:`batchat.client.render`.
 """
 
 from __future__ import annotations
 
 import protocol
+from batchat import formatting
 from batchat.client import server_lines
 from batchat.client.render import Clock, Shown, Style, describe_moment
 
-FOREVER = "SEMPRE"  # the <ate> of a ban with no end
-NO_TARGET = "-"  # ACAO's <alvo> (or <professor>) when there is none; AVISO's text when unpinned
-TEACHER, STUDENT = "PROFESSOR", "ALUNO"
+E = protocol.ErrorCode
+FOREVER = formatting.FOREVER  # the <ate> of a ban with no end
+NO_TARGET = formatting.NOBODY  # ACAO's <alvo> (or <professor>) when there is none; AVISO's text when unpinned
 # The refusals after which the server closes every session of this account, and this
 # client must not log in again by itself (kicked, banned, password reset).
-SHUT_OUT_CODES = frozenset({"EXPULSO", "BANIDO", "SENHA_REDEFINIDA"})
+SHUT_OUT_CODES = frozenset({E.KICKED.value, E.BANNED.value, E.PASSWORD_RESET.value})
 # What a sanction sentence offers: how to reach a teacher when muted or in exam mode.
 WRITE_TO = "você ainda pode escrever ao professor com /msg {teacher} <mensagem>"
 SOME_TEACHER = "<professor>"
@@ -143,8 +144,9 @@ class Moderation:
     def _role(name: str, role: str, own_name: str | None) -> Shown:
         if own_name is not None and protocol.name_key(name) != protocol.name_key(own_name):
             return Shown.of(f"{name} agora é {role.lower()}.", Style.NOTICE)
-        if role == TEACHER:
-            return Shown.of("Agora você é professor: /ajuda mostra os comandos de professor.", Style.ANNOUNCEMENT)
+        if role == formatting.TEACHER:
+            return Shown.of("Agora você é professor: /ajuda professor mostra os comandos de professor.",
+                            Style.ANNOUNCEMENT)
         return Shown.of("Agora você é aluno: os comandos de professor não valem mais para você.",
                         Style.ANNOUNCEMENT)
 
@@ -153,27 +155,27 @@ class Moderation:
         ``None`` for a code that is not issue 20's."""
         ate, _ = _first_and_rest(text)
         match code:
-            case "SILENCIADO":
+            case E.MUTED:
                 teacher = self._muted_by or SOME_TEACHER
                 return (f"Você está silenciado {until(ate, self._clock)}: a mensagem não foi entregue; "
                         f"{WRITE_TO.format(teacher=teacher)}.")
-            case "PRIVADO_BLOQUEADO":
+            case E.PRIVATE_BLOCKED:
                 teacher = self._exam_by or SOME_TEACHER
                 return ("As mensagens privadas entre alunos estão desligadas (modo prova): a mensagem não "
                         f"foi entregue; você pode escrever para todos, e {WRITE_TO.format(teacher=teacher)}.")
-            case "EXPULSO":
+            case E.KICKED:
                 return (f"Você foi expulso do chat por um professor e não pode entrar de novo "
                         f"{until(ate, self._clock)}; depois disso, rode o cliente e entre de novo.")
-            case "BANIDO":
+            case E.BANNED:
                 if ate == FOREVER:
                     return ("Você foi banido do chat por um professor, sem prazo para acabar: só um "
                             "professor pode liberar você; se for um engano, fale com ele.")
                 return (f"Você foi banido do chat por um professor e não pode entrar {until(ate, self._clock)}; "
                         "se for um engano, fale com ele.")
-            case "TROCAR_SENHA":
+            case E.MUST_CHANGE_PASSWORD:
                 return ("Você entrou com uma senha provisória: antes de qualquer outra coisa, troque-a "
                         "com /senha (ela é pedida sem aparecer na tela).")
-            case "SENHA_REDEFINIDA":
+            case E.PASSWORD_RESET:
                 return ("Um professor redefiniu a senha desta conta, e esta sessão foi encerrada: peça a "
                         "ele a senha provisória, entre com ela e troque-a com /senha.")
         return _TEACHER_REFUSALS.get(code)
@@ -206,11 +208,11 @@ class Moderation:
 
 
 _TEACHER_REFUSALS = {
-    "SEM_PERMISSAO": "Esse comando é só para professores; /ajuda mostra os que você pode usar.",
-    "DURACAO_INVALIDA": ("Duração inválida: use um número e uma letra, como 30s, 10m, 2h ou 1d (de 1s a "
+    E.NO_PERMISSION.value: "Esse comando é só para professores; /ajuda mostra os que você pode usar.",
+    E.INVALID_DURATION.value: ("Duração inválida: use um número e uma letra, como 30s, 10m, 2h ou 1d (de 1s a "
                          "365d); só /banir aceita também sempre."),
-    "ALVO_PROFESSOR": "Um professor não pode ser silenciado, expulso, banido nem ter a senha redefinida.",
-    "ULTIMO_PROFESSOR": ("Esta é a última conta de professor, e o chat precisa de pelo menos uma: dê o "
+    E.TARGET_TEACHER.value: "Um professor não pode ser silenciado, expulso, banido nem ter a senha redefinida.",
+    E.LAST_TEACHER.value: ("Esta é a última conta de professor, e o chat precisa de pelo menos uma: dê o "
                          "cargo a outra pessoa antes, com /cargo <nome> professor."),
 }
 

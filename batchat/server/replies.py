@@ -74,9 +74,10 @@ def info(text: str) -> bytes:
     return protocol.encode_line(formatting.format_info(text))
 
 
-def help_lines() -> bytes:
-    """The ``INFO`` lines that answer ``AJUDA`` (its ``OK AJUDA`` aside)."""
-    return b"".join(protocol.encode_line(line) for line in formatting.help_lines())
+def help_lines(teacher: bool) -> bytes:
+    """The ``INFO`` lines that answer ``AJUDA`` (its ``OK AJUDA`` aside): a teacher's
+    commands only for a ``teacher``."""
+    return b"".join(protocol.encode_line(line) for line in formatting.help_lines(teacher))
 
 
 def accounts(entries: Iterable[tuple[str, bool, float | None]]) -> list[bytes]:

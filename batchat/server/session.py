@@ -18,7 +18,7 @@ from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import prices
+from batchat import parsing, prices
 from batchat.server import replies
 from batchat.server.chat import REPLACED, ServerContext
 from batchat.server.connection import Connection
@@ -83,7 +83,7 @@ class ChatSession:
         """
         if self._replaced.is_set():
             raise SessionEnded.of(REPLACED)
-        if isinstance(raw, bytes) and protocol.is_blank(raw):
+        if isinstance(raw, bytes) and parsing.is_blank(raw):
             return  # no reply and no cost; nor is it a sign the client stopped flooding
         try:
             self._pay_and_execute(raw)
@@ -102,7 +102,7 @@ class ChatSession:
                     ErrorCode.LINE_TOO_LONG,
                     f"Linha longa demais (máximo de {self._limits.max_line} bytes); descartada.",
                 )
-            command = protocol.parse_command(protocol.decode_line(raw))
+            command = parsing.parse_command(protocol.decode_line(raw))
         except ProtocolError:
             self._pay(prices.line_price(None, 0, burst=self._limits.flood_burst))
             raise
@@ -150,6 +150,8 @@ class ChatSession:
             self._require_logged_in()
         elif access is protocol.Access.LOGGED_OUT:
             self._require_logged_out()
+        elif access is protocol.Access.TEACHER:
+            self._require_teacher()
         _HANDLERS[type(command)](self, command)
 
     def _list(self, command: protocol.ListUsers) -> None:
@@ -163,7 +165,7 @@ class ChatSession:
         raise SessionEnded(Closer.CLIENT, "SAIR")
 
     def _help(self, command: protocol.Help) -> None:
-        self._batch.add(self.connection, replies.help_lines())
+        self._batch.add(self.connection, replies.help_lines(self.name is not None and self._chat.is_teacher(self.name)))
         self._reply("AJUDA")
 
     def _ping(self, command: protocol.Ping) -> None:
@@ -179,6 +181,13 @@ class ChatSession:
                 ErrorCode.NOT_AUTHENTICATED, "Entre primeiro com ENTRAR <usuário> <senha>."
             )
         return self.name
+
+    def _require_teacher(self) -> str:
+        """Our name, if we are a teacher now; ``SEM_PERMISSAO`` for a student."""
+        name = self._require_logged_in()
+        if not self._chat.is_teacher(name):
+            raise ProtocolError(ErrorCode.NO_PERMISSION, "Só um professor pode usar esse comando.")
+        return name
 
     def _require_logged_out(self) -> None:
         if self.name is not None:
