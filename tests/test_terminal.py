@@ -438,6 +438,24 @@ class TeacherAndAccountTest(unittest.TestCase):
         history = (home / ".local" / "state" / "batchat" / "historico").read_text(encoding="utf-8")
         self.assertEqual(history.splitlines(), ["ENTRAR alice", "/senha", "SAIR"])
 
+    def test_excluir_shows_the_confirmation_typed_and_hides_the_password(self) -> None:
+        client, connection, lines = self.served_and_logged_in(temporary_folder(self))
+        client.type(f"/excluir{ENTER}")
+        client.wait_screen(r"^Excluir a conta alice apaga a conta e as mensagens guardadas para ela")
+        client.wait_prompt("Para confirmar, digite alice ou sim: ")
+        client.type("sin\x7fm")  # a typo, erased
+        client.wait_prompt("Para confirmar, digite alice ou sim: sim")
+        client.type(ENTER)
+        client.wait_screen(r"^Senha de alice:")
+        self.assertFalse(client.terminal_modes()[3] & termios.ECHO, "typing is hidden")
+        client.type(f"senha-da-conta{ENTER}")
+        self.assertEqual(lines.readline(), "EXCLUIR senha-da-conta\n")
+        connection.sendall(b"OK EXCLUIR alice\n")
+        connection.shutdown(socket.SHUT_RDWR)
+        client.wait_screen(rf"^{STAMP}Conta alice excluída, com as mensagens guardadas para ela\. Até logo!$")
+        self.assertEqual(client.wait_exit(), 0, "a goodbye, not a drop to reconnect from")
+        self.assertNotIn(b"senha-da-conta", bytes(client.raw))
+
 
 class ReconnectTest(TerminalTestCase):
     def test_reconnects_and_logs_back_in_after_a_server_restart(self) -> None:

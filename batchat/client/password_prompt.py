@@ -21,12 +21,15 @@ Say = Callable[..., None]
 CONFIRMATION = "sim"  # or the account's name: what /excluir wants typed before the password
 
 
-def ask_line(say: Say, word: str, name: str, own_name: str) -> str | None:
+def ask_line(
+    say: Say, word: str, name: str, own_name: str, flush: Callable[[], None] = lambda: None
+) -> str | None:
     """The line to send for ``AskPassword(word, name)`` (see :mod:`batchat.client.typed`), its
     passwords asked hidden: ``NOVO``/``ENTRAR <name> <senha>``, or ``/senha`` and ``/excluir``
-    for the account ``own_name``; ``None`` (and why) if cancelled or refused."""
+    for the account ``own_name``; ``None`` (and why) if cancelled or refused. ``flush``
+    prints what was said, before a question is asked below it."""
     if word in ACCOUNT_COMMANDS:
-        return ask_account_line(say, word, own_name)
+        return ask_account_line(say, word, own_name, flush)
     password = ask_password(say, word, name)
     return None if password is None else f"{word} {name} {password}"
 
@@ -40,11 +43,11 @@ def ask_password(say: Say, word: str, name: str) -> str | None:
     return _checked(say, terminal.read_hidden(first_prompt))
 
 
-def ask_account_line(say: Say, word: str, own_name: str) -> str | None:
+def ask_account_line(say: Say, word: str, own_name: str, flush: Callable[[], None] = lambda: None) -> str | None:
     """The line ``/senha`` (``SENHA <atual> <nova>``) or ``/excluir`` (``EXCLUIR <senha>``)
     sends, every password asked hidden; ``None`` (and why) if cancelled or refused."""
     if word == "EXCLUIR":
-        return _deletion_line(say, own_name)
+        return _deletion_line(say, own_name, flush)
     current = _checked(say, terminal.read_hidden("Senha atual: "))
     if current is None:
         return None
@@ -58,10 +61,11 @@ def ask_account_line(say: Say, word: str, own_name: str) -> str | None:
     return f"SENHA {current} {new}"
 
 
-def _deletion_line(say: Say, own_name: str) -> str | None:
+def _deletion_line(say: Say, own_name: str, flush: Callable[[], None]) -> str | None:
     """Say what deleting the account loses, have it confirmed, then ask the password."""
     say(f"Excluir a conta {own_name} apaga a conta e as mensagens guardadas para ela, e não tem volta: "
         f"o nome {own_name} fica livre, e outra pessoa pode criar uma conta com ele.", Style.ERROR)
+    flush()
     answer = terminal.read_hidden(f"Para confirmar, digite {own_name} ou {CONFIRMATION}: ", echo=True)
     if answer is None or answer.strip().casefold() not in (CONFIRMATION, own_name.casefold()):
         say("A conta não foi excluída.", Style.NOTICE)

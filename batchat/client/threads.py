@@ -587,7 +587,7 @@ class ChatClient:
         self._screen.flush()
         with self._send_lock:
             own_name = self._state.own_name or ""
-        line = ask_line(self._screen.say, word, name, own_name)
+        line = ask_line(self._screen.say, word, name, own_name, self._screen.flush)
         if line is None:
             return
         command = parsing.parse_command(line)
