@@ -64,8 +64,10 @@ class TypedTest(unittest.TestCase):
         ("/senha", IN, AskPassword("SENHA", "")),
         ("senha", IN, AskPassword("SENHA", "")),
         ("/excluir", IN, AskPassword("EXCLUIR", "")),
-        ("/senha velha123 nova1234", IN, Refuse(typed.ACCOUNT_COMMAND_ALONE.format(command="/senha"))),
-        ("/excluir s3nh4x", IN, Refuse(typed.ACCOUNT_COMMAND_ALONE.format(command="/excluir"))),
+        ("/senha velha123 nova1234", IN, Refuse(
+            "Erro: /senha vai sozinho na linha: as senhas são pedidas em seguida, sem aparecer na tela.")),
+        ("/excluir s3nh4x", IN, Refuse(
+            "Erro: /excluir vai sozinho na linha: as senhas são pedidas em seguida, sem aparecer na tela.")),
         ("/senha", OUT, Refuse(typed.NOT_LOGGED_IN)),
         ("/senha", (False, True, None), Refuse("Erro: Num script, use SENHA <atual> <nova>, em maiúsculas.")),
         ("SENHA velha123 nova1234", (False, True, None), sent("SENHA velha123 nova1234")),
