@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
     {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.registry",
      "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state", "batchat.client.password_prompt"},
     {"batchat.server.delivery", "batchat.client.threads"},
+    {"batchat.server.teaching", "batchat.server.appointment"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},
     {"batchat.server.read_loop", "batchat.server.options"},

@@ -40,6 +40,7 @@ from typing import Any
 import protocol
 from batchat.server import os_support, replies
 from batchat.server.accounts import UserStore
+from batchat.server.appointment import appoint_teachers, AppointmentError
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
 from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
@@ -501,12 +502,16 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
     """The accounts, then the server listening (the mailbox opens with it)."""
     try:
         users = UserStore(args.users, args.hash_cost)
+        appoint_teachers(users, args.professor)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
             mailbox_path=args.mailbox, history=args.history, tls=tls, timing=args.timing,
         )
     except StorageError as error:
         raise StartUpError(f"Não foi possível iniciar: {error}") from error
+    except AppointmentError as error:
+        users.close()
+        raise StartUpError(str(error)) from error
     except OSError as error:
         raise StartUpError(listen_problem(args.host, args.port, error)) from error
     return users, server

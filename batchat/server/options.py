@@ -75,6 +75,14 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
 ]
 
 
+def _account_name(text: str) -> str:
+    """An account's name, as the name rule allows one (for --professor)."""
+    try:
+        return protocol.validate_name(text)
+    except protocol.ProtocolError as error:
+        raise argparse.ArgumentTypeError(error.text) from None
+
+
 def parse_arguments(argv: list[str] | None = None) -> Any:
     parser = cli.PortugueseArgumentParser(
         "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
@@ -123,6 +131,11 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--hash-cost", type=int, default=DEFAULT_HASH_COST, choices=range(1, MAX_HASH_COST + 1), metavar="N",
         help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
+    )
+    parser.option(
+        "--professor", type=_account_name, action="append", default=[], metavar="NOME",
+        help="torna a conta NOME professor (repetível); a marca fica em --users. Se a conta não existe, "
+        "a senha é pedida neste terminal",
     )
     parser.option(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"

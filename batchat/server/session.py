@@ -18,7 +18,7 @@ from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import parsing, prices
+from batchat import formatting, parsing, prices
 from batchat.server import replies
 from batchat.server.chat import REPLACED, ServerContext
 from batchat.server.connection import Connection
@@ -40,11 +40,14 @@ class ChatSession:
         self.connection = connection
         self.name: str | None = None  # set once logged in
         self._chat = context.chat
+        self._teaching = context.teaching
         self._clock = context.clock
         self._limits = context.limits
         self._replaced = threading.Event()  # set by the registry on a newer login
         self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
         self._flood_strikes = 0  # lines refused in a row for flooding
+        # Logged in with REDEFINIR's one-time password: only SENHA (and SAIR, AJUDA, PING) until it is replaced.
+        self._one_time_password: str | None = None
         # What this session's lines produce, sent once every line of a recv is
         # handled (see handle_lines). Only the session's own reader thread touches it.
         self._batch = Batch(context.delivery)
@@ -152,6 +155,11 @@ class ChatSession:
             self._require_logged_out()
         elif access is protocol.Access.TEACHER:
             self._require_teacher()
+        if self._one_time_password is not None and type(command) not in _WHILE_CHANGING_PASSWORD:
+            raise ProtocolError(
+                ErrorCode.MUST_CHANGE_PASSWORD,
+                "Você entrou com uma senha provisória: troque-a primeiro com SENHA <provisória> <nova>.",
+            )
         _HANDLERS[type(command)](self, command)
 
     def _list(self, command: protocol.ListUsers) -> None:
@@ -201,7 +209,10 @@ class ChatSession:
         the reply, reach our outbox before we become visible (see ``ChatService.log_in``).
         Ends the session if a newer login claimed the name while we waited: it told
         our client."""
-        registered = self._chat.authenticate(self, command.name, command.password)
+        account = self._chat.authenticate(self, command.name, command.password)
+        registered = account.name
+        if account.provisional:
+            self._one_time_password = command.password  # SENHA's <atual>, until SENHA replaces it
         try:
             self._chat.log_in(self, registered, self._batch, replies.ok("ENTRAR", registered))
         except ClaimLost:
@@ -216,6 +227,28 @@ class ChatSession:
         sender = self._require_logged_in()  # checked already: this only gives the name
         self._reply("TODOS")  # ours first: the batch sends to us before the others
         self._chat.broadcast(self, sender, command.text, self._batch)
+
+    def _change_password(self, command: protocol.ChangePassword) -> None:
+        name = self._require_logged_in()  # checked already: this only gives the name
+        self._chat.change_password(self, name, command.current, command.new, self._one_time_password)
+        self._one_time_password = None
+        self._reply("SENHA")
+
+    def _delete_account(self, command: protocol.DeleteAccount) -> None:
+        """``EXCLUIR``: ``OK EXCLUIR <nome>``, then the connection ends (the others hear ``SAIU``)."""
+        name = self._require_logged_in()  # checked already: this only gives the name
+        self._reply("EXCLUIR", self._chat.delete_account(self, name, command.password))
+        raise SessionEnded(Closer.CLIENT, "EXCLUIR")
+
+    def _set_role(self, command: protocol.SetRole) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        registered = self._teaching.set_role(teacher, command.name, command.teacher, self._batch)
+        self._reply("CARGO", f"{registered} {formatting.format_role(command.teacher)}")
+
+    def _reset_password(self, command: protocol.ResetPassword) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        registered, one_time = self._teaching.reset_password(teacher, command.name)
+        self._reply("REDEFINIR", f"{registered} {one_time}")
 
     def _list_everyone(self) -> None:
         """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
@@ -246,4 +279,10 @@ _HANDLERS: dict[type, Callable[[ChatSession, Any], None]] = {
     protocol.Quit: ChatSession._quit,
     protocol.Help: ChatSession._help,
     protocol.Ping: ChatSession._ping,
+    protocol.ChangePassword: ChatSession._change_password,
+    protocol.DeleteAccount: ChatSession._delete_account,
+    protocol.SetRole: ChatSession._set_role,
+    protocol.ResetPassword: ChatSession._reset_password,
 }
+# What a session logged in with a one-time password may do before SENHA.
+_WHILE_CHANGING_PASSWORD = (protocol.ChangePassword, protocol.Quit, protocol.Help, protocol.Ping)
