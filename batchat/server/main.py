@@ -12,7 +12,8 @@ The flow, top to bottom (imports only go down):
   (``batchat.server.chat.ChatService``), which uses the shared stores:
   accounts (``batchat.server.accounts``), the registry of who is online
   (``batchat.server.registry``), the kept messages (``batchat.server.mailbox``,
-  handed over by ``batchat.server.delivery``) and the limits
+  handed over by ``batchat.server.delivery``), the moderation state
+  (``batchat.server.moderation``) and the limits
   (``batchat.server.limits``); each one owns its state under one lock.
 * Every socket is a :class:`batchat.server.connection.Connection`.
 
@@ -23,6 +24,7 @@ anything else is logged with its traceback and the server keeps serving.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -44,6 +46,7 @@ from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
 from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
+from batchat.server.moderation import Moderation
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
@@ -103,6 +106,7 @@ class ChatServer:
         limits: Limits,
         *,
         mailbox_path: Path,
+        moderation_path: Path,
         history: int = DEFAULT_HISTORY,
         tls: TlsSettings | None = None,
         timing: Timing = DEFAULT_TIMING,
@@ -114,11 +118,12 @@ class ChatServer:
         self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history, timing=timing)
-        try:
+        with contextlib.ExitStack() as undo:  # a store that fails to open closes what opened before it
+            undo.callback(self._listener.close)
             self._mailbox = Mailbox(mailbox_path, limits.max_pending)
-        except BaseException:
-            self._listener.close()
-            raise
+            undo.callback(self._mailbox.close)
+            self._moderation = Moderation(moderation_path)
+            undo.pop_all()
         self._context = ServerContext(
             users,
             self._registry,
@@ -129,6 +134,7 @@ class ChatServer:
             RateLimiter(limits.register_rate),
             RateLimiter(limits.login_attempts),
             timing=timing,
+            moderation=self._moderation,
         )
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -314,6 +320,7 @@ class ChatServer:
         self._end_sessions(connections)
         self._registry.close()
         self._mailbox.close()
+        self._moderation.close()
         self._save_last_seen()
         self._wake_reader.close()
         self._wake_writer.close()
@@ -460,7 +467,7 @@ def start(args: Any) -> StartedServer:
 
     Also called by the tests that run the server on a thread of their own process.
     """
-    files = DataFiles([args.users, args.mailbox])
+    files = DataFiles([args.users, args.mailbox, args.moderation])
     try:
         tls = _load_tls(args)
         _lock_data_files(args, files)
@@ -503,7 +510,8 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
         users = UserStore(args.users, args.hash_cost)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, history=args.history, tls=tls, timing=args.timing,
+            mailbox_path=args.mailbox, moderation_path=args.moderation, history=args.history,
+            tls=tls, timing=args.timing,
         )
     except StorageError as error:
         raise StartUpError(f"Não foi possível iniciar: {error}") from error

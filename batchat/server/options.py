@@ -17,6 +17,7 @@ from typing import Any
 import protocol
 from batchat import cli
 from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST
+from batchat.server import moderation
 from batchat.server.limits import Limits
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT
@@ -90,6 +91,7 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
         parser.error("--tls-timeout deve ser maior que 0")
     if args.mailbox is None:
         args.mailbox = args.users.parent / "mailbox.sqlite3"
+    args.moderation = args.users.parent / moderation.FILE_NAME  # always beside users.json
     return args
 
 
