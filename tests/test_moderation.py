@@ -31,6 +31,14 @@ class ModerationStoreTest(unittest.TestCase):
         self.addCleanup(store.close)
         return store
 
+    def test_write_ahead_log_and_every_commit_synced(self) -> None:
+        store = self.open()
+        self.assertEqual(store._db.execute("PRAGMA synchronous").fetchone()[0], 2, "FULL")
+        with sqlite3.connect(self.path) as db:  # WAL is the file's own mode: any connection sees it
+            self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        db.close()
+        self.assertEqual(self.path.stat().st_mode & 0o777, 0o600)
+
     def test_a_new_store_has_nothing_and_private_messages_open(self) -> None:
         store = self.open()
         self.assertEqual(store.current("bob"), NO_SANCTIONS)
