@@ -1,6 +1,7 @@
 """Durations as people type them (``30s``, ``10m``, ``2h``, ``1d``, ``SEMPRE``) and as they read them.
 
-Owns :func:`parse_duration` and :func:`describe_duration`. Pure: no I/O, no
+Owns :func:`parse_duration`, its inverse :func:`duration_word`, and
+:func:`describe_duration`. Pure: no I/O, no
 clock, no BatChat import. Used by the server (the teacher's SILENCIAR and
 BANIR, the option ``--espera-expulsao``) and by the client (its sentences).
 A bad duration raises ``ValueError`` with a Portuguese sentence; the caller
@@ -54,6 +55,14 @@ def _what_is_valid(forever_allowed: bool) -> str:
         "use um número seguido de s, m, h ou d (segundos, minutos, horas, dias), "
         f"de 1s a 365d, como 30s, 10m, 2h ou 1d{forever}."
     )
+
+
+def duration_word(seconds: int) -> str:
+    """The shortest word :func:`parse_duration` reads as ``seconds``: ``5m``, ``2h``, ``90s``."""
+    for unit in "dhm":
+        if seconds % UNIT_SECONDS[unit] == 0:
+            return f"{seconds // UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
 
 
 def describe_duration(seconds: int | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unittest
 
-from batchat.durations import describe_duration, parse_duration
+from batchat.durations import describe_duration, duration_word, parse_duration
 
 
 class ParseDurationTest(unittest.TestCase):
@@ -71,6 +71,17 @@ class ParseDurationTest(unittest.TestCase):
                 self.assertIn("Aqui não vale SEMPRE", str(raised.exception))
         with self.assertRaises(ValueError):
             parse_duration("SEMPREs", forever_allowed=True)
+
+
+class DurationWordTest(unittest.TestCase):
+    CASES = {1: "1s", 90: "90s", 300: "5m", 5400: "90m", 7200: "2h", 86400: "1d", 90000: "25h",
+             365 * 86400: "365d"}
+
+    def test_the_shortest_word_that_reads_back_the_same(self) -> None:
+        for seconds, word in self.CASES.items():
+            with self.subTest(seconds=seconds):
+                self.assertEqual(duration_word(seconds), word)
+                self.assertEqual(parse_duration(word), seconds)
 
 
 class DescribeDurationTest(unittest.TestCase):

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link",
      "batchat.client.events"},
     {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.moderation", "batchat.server.registry",
-     "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state", "batchat.client.password_prompt"},
+     "batchat.server.log_file", "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state", "batchat.client.password_prompt"},
     {"batchat.server.delivery", "batchat.client.threads"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},

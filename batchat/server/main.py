@@ -44,6 +44,7 @@ from batchat.server import os_support, replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
+from batchat.server.log_file import LogFileError, open_log_file
 from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
 from batchat.server.moderation import Moderation
@@ -92,7 +93,7 @@ ACCEPT_WAKE = 0.5
 SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr (and in --log-file)
 
 
 class ChatServer:
@@ -414,8 +415,10 @@ class StartUpError(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Start the server with the command line's options; the exit status."""
     args = parse_arguments(argv)
-    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
-    status_log.setLevel(logging.INFO)
+    log_file_problem = _set_up_logging(args)
+    if log_file_problem is not None:
+        log.critical("%s", log_file_problem)
+        return 1
     open_files = os_support.raise_open_file_limit()
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
@@ -437,6 +440,22 @@ def main(argv: list[str] | None = None) -> int:
     started.serve()
     stopped.set()
     return 0
+
+
+def _set_up_logging(args: Any) -> str | None:
+    """The log on stderr and, with ``--log-file``, in that file too; why the file cannot
+    be written, or ``None``."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    problem = None
+    if args.log_file is not None:
+        try:
+            # First: each line is in the file by the time stderr shows it (tests wait on stderr).
+            handlers.insert(0, open_log_file(args.log_file))
+        except LogFileError as error:
+            problem = str(error)
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, handlers=handlers)
+    status_log.setLevel(logging.INFO)
+    return problem
 
 
 @dataclass
