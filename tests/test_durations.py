@@ -43,6 +43,8 @@ class ParseDurationTest(unittest.TestCase):
         "Arabic-Indic digits": "\u0663m",
         "fullwidth digits": "\uff13m",
         "fullwidth unit": "3\uff4d",
+        "long s, an s only ignoring case in Unicode": "3\u017f",
+        "Kelvin sign": "3\u212a",
         "word": "cinco",
     }
 
