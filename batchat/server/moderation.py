@@ -58,6 +58,8 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True)
 class Sanction:
+    """One sanction on an account, as the teacher gave it."""
+
     kind: Kind
     until: float | None  # seconds since the epoch; None: forever
     teacher: str  # the registered spelling
@@ -84,6 +86,8 @@ NO_SANCTIONS = Sanctions()
 
 @dataclass(frozen=True)
 class Announcement:
+    """The pinned ``AVISO``: every login gets it before ``OK ENTRAR``."""
+
     teacher: str
     text: str
 
