@@ -31,6 +31,7 @@ from batchat.server.delivery import Batch, Delivery
 from batchat.server.ending import Closer, Ending
 from batchat.server.limits import limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, WaitingMessage
+from batchat.server.moderation import Moderation
 from batchat.server.registry import Member, SessionRegistry
 from batchat.server.teaching import TeachingService
 from batchat.server.timing import DEFAULT_TIMING, Timing
@@ -59,6 +60,8 @@ class ServerContext:
     login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
     timing: Timing = DEFAULT_TIMING  # return_wait, for a login after a connection that is ending
+    # Sanctions, the pinned AVISO, exam mode, the record: the server passes its file's; contexts built for tests, one in memory.
+    moderation: Moderation = dataclasses.field(default_factory=Moderation.in_memory)
     # Hands the mailbox's messages out, in step with the registry: made from the two.
     delivery: Delivery = dataclasses.field(init=False)
     chat: ChatService = dataclasses.field(init=False)
