@@ -138,7 +138,9 @@ class AppointmentTest(unittest.TestCase):
     def test_an_existing_account_becomes_a_teacher_without_a_terminal(self) -> None:
         make_accounts(self.path, students=("Ana",))
         appointed = appoint_teachers(self.store(), ["ana"], ask=self.fail, has_terminal=lambda: False)
-        self.assertEqual(appointed, ["Ana"])
+        self.assertEqual(appointed, ["Ana"], "newly a teacher")
+        self.assertEqual(appoint_teachers(self.store(), ["ana"], ask=self.fail, has_terminal=lambda: False), [],
+                         "already one: nothing new for the record")
         self.assertTrue(self.store().is_teacher("ana"), "kept in users.json")
 
     def test_a_missing_account_is_created_with_the_password_typed_twice(self) -> None:

@@ -34,7 +34,8 @@ def appoint_teachers(
     has_terminal: Callable[[], bool] = lambda: sys.stdin is not None and sys.stdin.isatty(),
 ) -> list[str]:
     """Make each of ``names`` a teacher, creating the missing accounts (see the module).
-    Returns the names as registered, newly made teachers first noted in the log."""
+    Returns the names (as registered) of those who were not teachers before, for the
+    record (``ACAO ... PROFESSOR``)."""
     appointed = []
     for name in names:
         registered = users.registered_name(name)
@@ -49,10 +50,10 @@ def appoint_teachers(
                 registered = users.register(name, _ask_new_password(name, ask))
             if not users.is_teacher(registered):
                 users.set_role(registered, True)
+                appointed.append(registered)
         except ProtocolError as error:  # a name like an existing one's, or users.json unwritable
             raise AppointmentError(f"Não foi possível tornar {name} professor: {error.text}") from error
         log.info("%s é professor.", registered)
-        appointed.append(registered)
     return appointed
 
 

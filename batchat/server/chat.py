@@ -60,6 +60,7 @@ class ServerContext:
     login_attempts: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(0))
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
     timing: Timing = DEFAULT_TIMING  # return_wait, for a login after a connection that is ending
+    now: Callable[[], float] = time.time  # the wall clock, for sanctions; tests pass their own
     # Sanctions, the pinned AVISO, exam mode, the record: the server passes its file's; contexts built for tests, one in memory.
     moderation: Moderation = dataclasses.field(default_factory=Moderation.in_memory)
     # Hands the mailbox's messages out, in step with the registry: made from the two.
@@ -69,8 +70,8 @@ class ServerContext:
 
     def __post_init__(self) -> None:
         self.delivery = Delivery(self.mailbox, self.registry)
+        self.teaching = TeachingService(self.users, self.registry, self.moderation, self.limits.kick_wait, self.now)
         self.chat = ChatService(self)
-        self.teaching = TeachingService(self.users, self.registry)
 
 
 class ChatService:
@@ -86,6 +87,7 @@ class ChatService:
         self._registry = context.registry
         self._mailbox = context.mailbox
         self._delivery = context.delivery
+        self._teaching = context.teaching
 
     # --- counts, for what a line costs --------------------------------------
 
@@ -107,7 +109,7 @@ class ChatService:
         with REDEFINIR's password, which it holds; the account is locked meanwhile), then
         ``new`` in its place, hashed at today's cost."""
         if one_time is None:
-            self.authenticate(member, name, current)
+            self.confirm_password(member, name, current)
         else:
             matches = hmac.compare_digest(current.encode("utf-8"), one_time.encode("utf-8"))
             self._within_login_limits(member, name, lambda: True if matches else None)
@@ -117,8 +119,10 @@ class ChatService:
     def delete_account(self, member: Member, name: str, password: str) -> str:
         """``EXCLUIR``: the account and the messages kept for it, once the password is
         right; the name as it was registered. The last teacher may not."""
-        registered = self.authenticate(member, name, password).name
+        registered = self._users.registered_name(name) or name
+        self.confirm_password(member, registered, password)
         self._users.delete(registered)
+        self._teaching.record(registered, "EXCLUIR", registered)
         self._mailbox.forget(registered)
         log.info("Conta %s excluída pela própria pessoa (%s).", registered, member.connection)
         return registered
@@ -141,13 +145,25 @@ class ChatService:
         """The account ``name`` (as it was when the password matched), if ``password`` is its
         password, within the login rate limits; ``CREDENCIAIS`` if not. ENTRAR, SENHA and
         EXCLUIR all check a password here, and spend the same budgets."""
-        return self._within_login_limits(
-            member, name, lambda: self._users.check_login(name, password, member.connection.ip)
+        account = self._within_login_limits(
+            member, name, lambda: self._users.check_login(name, password, member.connection.ip),
+            lambda account: self._teaching.login_refusal(account.name),
         )
+        return account
 
-    def _within_login_limits(self, member: Member, name: str, check: Callable[[], T | None]) -> T:
+    def confirm_password(self, member: Member, name: str, password: str) -> None:
+        """SENHA's and EXCLUIR's check of the current password: as a login's, and within
+        the same limits (``CREDENCIAIS``)."""
+        self._within_login_limits(member, name, lambda: self._users.check_login(name, password, member.connection.ip))
+
+    def _within_login_limits(
+        self, member: Member, name: str, check: Callable[[], T | None],
+        refusal: Callable[[T], ProtocolError | None] = lambda _: None,
+    ) -> T:
         """``check()`` (a password check), if the login rate limits allow one now; its
-        ``None`` is a wrong password: ``CREDENCIAIS``, and the attempt stays spent."""
+        ``None`` is a wrong password: ``CREDENCIAIS``, and the attempt stays spent. A right
+        one that ``refusal`` still refuses (a ban) is spent the same way, so the answer
+        gives nothing away that a wrong password would not."""
         context, ip = self._context, member.connection.ip
         # Every attempt counts here, right password or not: a loop of good
         # logins costs a hash each too, and ENTROU/SAIU for everyone.
@@ -165,6 +181,10 @@ class ChatService:
         if registered is None:
             log.info("Falha de login a partir de %s.", member.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
+        refused = refusal(registered)
+        if refused is not None:
+            log.info("Login recusado a partir de %s: %s.", member.connection, refused.code)
+            raise refused
         context.failed_logins.refund(attempt_key)
         context.failed_logins_by_ip.refund(ip)
         return registered
@@ -233,7 +253,8 @@ class ChatService:
     def send_private(self, member: Member, sender: str, recipient_name: str, text: str, batch: Batch) -> tuple[str, bool]:
         """``CHAT``: the message to ``recipient_name``'s connection in ``batch`` if they are
         online, else kept in the mailbox. Returns the recipient's name and whether it
-        was kept (``GUARDADA``)."""
+        was kept (``GUARDADA``). A muted student, or exam mode, may refuse it first."""
+        self._teaching.check_private(sender, recipient_name)
         recipient = self._registry.find_online(recipient_name)
         if recipient is not None and (name := recipient.name) is not None:
             # Counted before it is acknowledged: a recipient who does not read gets no more
@@ -262,6 +283,10 @@ class ChatService:
                 raise
         batch.send()
         return self._mailbox.reserve(recipient, sender, text, online=True)
+
+    def check_broadcast(self, sender: str) -> None:
+        """Whether ``sender`` may send a TODOS now (``SILENCIADO`` if not): before its ``OK``."""
+        self._teaching.check_public(sender)
 
     def broadcast(self, member: Member, sender: str, text: str, batch: Batch) -> None:
         """``TODOS``: the message, encoded once, to everyone online but ``member``, and

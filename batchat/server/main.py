@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import protocol
+from protocol import ProtocolError
 from batchat.server import os_support, replies
 from batchat.server.accounts import UserStore
 from batchat.server.appointment import appoint_teachers, AppointmentError
@@ -48,7 +49,7 @@ from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, S
 from batchat.server.log_file import LogFileError, open_log_file
 from batchat.server.limits import FAILED_LOGINS_PER_IP_FACTOR, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
-from batchat.server.moderation import Moderation
+from batchat.server.moderation import Moderation, NOBODY
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
@@ -148,6 +149,14 @@ class ChatServer:
     def address(self) -> tuple[str, int]:
         host, port = self._listener.getsockname()[:2]
         return os_support.peer_ip((host,)), port
+
+    def record_appointed(self, names: list[str]) -> None:
+        """Record the teachers ``--professor`` made at this start (``ACAO <quando> - PROFESSOR <nome>``)."""
+        for name in names:
+            try:
+                self._context.teaching.record(NOBODY, "PROFESSOR", name)
+            except ProtocolError as error:  # INDISPONIVEL: the disk refused; the role itself is kept
+                log.error("O registro não anotou que %s virou professor: %s", name, error.text)
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called, then close them all."""
@@ -528,12 +537,13 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
     """The accounts, then the server listening (the mailbox opens with it)."""
     try:
         users = UserStore(args.users, args.hash_cost)
-        appoint_teachers(users, args.professor)
+        appointed = appoint_teachers(users, args.professor)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
             mailbox_path=args.mailbox, moderation_path=args.moderation, history=args.history,
             tls=tls, timing=args.timing,
         )
+        server.record_appointed(appointed)
     except StorageError as error:
         raise StartUpError(f"Não foi possível iniciar: {error}") from error
     except AppointmentError as error:

@@ -26,6 +26,7 @@ from batchat.server.delivery import Batch
 from batchat.server.ending import Closer, SessionEnded
 from batchat.framing import LineTooLong
 from batchat.server.limits import limit_error, TokenBucket
+from batchat.server.moderation import Kind
 from batchat.server.registry import ClaimLost
 
 __all__ = ["ChatSession", "ServerContext"]
@@ -214,7 +215,8 @@ class ChatSession:
         if account.provisional:
             self._one_time_password = command.password  # SENHA's <atual>, until SENHA replaces it
         try:
-            self._chat.log_in(self, registered, self._batch, replies.ok("ENTRAR", registered))
+            reply = self._teaching.login_notices() + replies.ok("ENTRAR", registered)
+            self._chat.log_in(self, registered, self._batch, reply)
         except ClaimLost:
             raise SessionEnded.of(REPLACED) from None
 
@@ -225,6 +227,7 @@ class ChatSession:
 
     def _broadcast(self, command: protocol.Broadcast) -> None:
         sender = self._require_logged_in()  # checked already: this only gives the name
+        self._chat.check_broadcast(sender)
         self._reply("TODOS")  # ours first: the batch sends to us before the others
         self._chat.broadcast(self, sender, command.text, self._batch)
 
@@ -239,6 +242,37 @@ class ChatSession:
         name = self._require_logged_in()  # checked already: this only gives the name
         self._reply("EXCLUIR", self._chat.delete_account(self, name, command.password))
         raise SessionEnded(Closer.CLIENT, "EXCLUIR")
+
+    def _announce(self, command: protocol.Announce) -> None:
+        self._teaching.announce(self, command.text, self._batch)
+        self._reply("AVISO", "-" if command.text is None else "")
+
+    def _mute(self, command: protocol.Mute) -> None:
+        self._sanction("SILENCIAR", Kind.MUTE, command.name, command.seconds, command.reason)
+
+    def _kick(self, command: protocol.Kick) -> None:
+        self._sanction("EXPULSAR", Kind.KICK, command.name, None, command.reason)
+
+    def _ban(self, command: protocol.Ban) -> None:
+        self._sanction("BANIR", Kind.BAN, command.name, command.seconds, command.reason)
+
+    def _sanction(self, word: str, kind: Kind, target: str, seconds: int | None, reason: str) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        registered, until = self._teaching.sanction(teacher, target, kind, seconds, reason, self._batch)
+        self._reply(word, f"{registered} {until}")
+
+    def _release(self, command: protocol.Release) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        self._reply("LIBERAR", self._teaching.release(teacher, command.name, self._batch))
+
+    def _private_chats(self, command: protocol.PrivateChats) -> None:
+        self._teaching.set_private_chats(self, command.allowed, self._batch)
+        self._reply("PRIVADO", "SIM" if command.allowed else "NAO")
+
+    def _moderation_log(self, command: protocol.ModerationLog) -> None:
+        lines = self._teaching.last_acts(command.count)
+        self._batch.add(self.connection, b"".join(lines))
+        self._reply("REGISTRO", str(len(lines)))
 
     def _set_role(self, command: protocol.SetRole) -> None:
         teacher = self._require_logged_in()  # a teacher: checked already
@@ -283,6 +317,13 @@ _HANDLERS: dict[type, Callable[[ChatSession, Any], None]] = {
     protocol.DeleteAccount: ChatSession._delete_account,
     protocol.SetRole: ChatSession._set_role,
     protocol.ResetPassword: ChatSession._reset_password,
+    protocol.Announce: ChatSession._announce,
+    protocol.Mute: ChatSession._mute,
+    protocol.Kick: ChatSession._kick,
+    protocol.Ban: ChatSession._ban,
+    protocol.Release: ChatSession._release,
+    protocol.PrivateChats: ChatSession._private_chats,
+    protocol.ModerationLog: ChatSession._moderation_log,
 }
 # What a session logged in with a one-time password may do before SENHA.
 _WHILE_CHANGING_PASSWORD = (protocol.ChangePassword, protocol.Quit, protocol.Help, protocol.Ping)
