@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unittest
+from collections.abc import Callable
 from pathlib import Path
 
 import protocol
@@ -20,10 +21,11 @@ from batchat.server.chat import ServerContext
 from batchat.server.delivery import Batch
 from batchat.server.limits import Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
+from batchat.server.moderation import Kind, Moderation
 from batchat.server.registry import SessionRegistry
 from batchat.server.users_file import UserStoreError
 from tests.test_state import FakeSession, RecordingConnection
-from tests.support import own_process, ServerProcess, ServerTestCase, temporary_folder, TEST_HASH_COST
+from tests.support import LineClient, own_process, ServerProcess, ServerTestCase, temporary_folder, TEST_HASH_COST
 
 PASSWORD = "senha123"
 HASH_COST = int(TEST_HASH_COST)
@@ -46,6 +48,13 @@ def make_accounts(path: Path, students: tuple[str, ...] = (), teachers: tuple[st
             store.set_role(name, True)
     finally:
         store.close()
+
+
+def fake_member(name: str) -> FakeSession:
+    """A session as the services see one: a name and a connection that records what it gets."""
+    member = FakeSession(name)
+    member.connection = RecordingConnection()
+    return member
 
 
 class RoleStoreTest(unittest.TestCase):
@@ -177,18 +186,13 @@ class ServiceTest(unittest.TestCase):
         self.context = ServerContext(users, self.registry, self.mailbox, Limits(), *(RateLimiter(0) for _ in range(3)))
         self.folder = folder
 
-    def member(self, name: str) -> FakeSession:
-        member = FakeSession(name)
-        member.connection = RecordingConnection()
-        return member
-
     def test_excluir_deletes_what_was_kept_and_a_new_owner_starts_empty(self) -> None:
         self.mailbox.store("bob", "carla", "guardada")
-        bob = self.member("bob")
+        bob = fake_member("bob")
         self.assertEqual(self.context.chat.delete_account(bob, "BOB", PASSWORD), "bob")
         self.assertEqual(self.mailbox.waiting("bob"), [])
         self.mailbox.store("bob", "carla", "a que a conexão de bob nunca escreveu")  # given back as it ends
-        self.assertEqual(self.context.chat.register(self.member("bob"), "Bob", "outra-senha"), "Bob")
+        self.assertEqual(self.context.chat.register(fake_member("bob"), "Bob", "outra-senha"), "Bob")
         self.assertEqual(self.mailbox.waiting("bob"), [], "nothing from before reaches the new owner")
         self.mailbox.close()
         self.assertEqual(Mailbox(self.folder / "mailbox.sqlite3", 100).waiting("bob"), [], "nor from the disk")
@@ -197,7 +201,7 @@ class ServiceTest(unittest.TestCase):
         context = ServerContext(
             self.context.users, self.registry, self.mailbox, Limits(), RateLimiter(2), RateLimiter(0), RateLimiter(0)
         )
-        bob = self.member("bob")
+        bob = fake_member("bob")
         for _ in range(2):
             with self.assertRaises(ProtocolError) as raised:
                 context.chat.change_password(bob, "bob", "errada1", "nova-senha", None)
@@ -207,7 +211,7 @@ class ServiceTest(unittest.TestCase):
         self.assertIs(raised.exception.code, ErrorCode.LIMIT, "the right one waits, as a login would")
 
     def test_cargo_tells_the_target_online(self) -> None:
-        bob = self.member("bob")
+        bob = fake_member("bob")
         self.registry.log_in(bob, "bob")
         batch = Batch(self.context.delivery)
         self.assertEqual(self.context.teaching.set_role("prof", "BOB", True, batch), "bob")
@@ -227,9 +231,16 @@ class TeacherServerTestCase(ServerTestCase):
         make_accounts(self.users_path, students=("bob", "carla"), teachers=("prof",))
         self.server = self.start_server()
 
-    def enter(self, name: str, password: str = PASSWORD) -> object:
-        client = self.logged_in(name, password, register=False)
-        return client
+    def enter(self, name: str, password: str = PASSWORD) -> LineClient:
+        return self.logged_in(name, password, register=False)
+
+    def ends_a_session(self, teacher: LineClient, line: str, student: str) -> str:
+        """Send ``line`` (EXPULSAR, BANIR...), which ends ``student``'s session; its reply.
+        The others' ``SAIU`` comes when that connection ends: before or after the reply."""
+        reply, before = teacher.reply(line)
+        if f"SAIU {student}" not in before:
+            teacher.expect(f"SAIU {student}")
+        return reply
 
 
 class RolesEndToEndTest(TeacherServerTestCase):
@@ -313,13 +324,12 @@ class AccountsEndToEndTest(TeacherServerTestCase):
         prof.expect("ENTROU bob")
         self.assertTrue(prof.request("REDEFINIR prof").startswith("ERRO ALVO_PROFESSOR "))
         self.assertTrue(prof.request("REDEFINIR zé").startswith("ERRO USUARIO_INEXISTENTE "))
-        reply = prof.request("REDEFINIR Bob")
+        reply = self.ends_a_session(prof, "REDEFINIR Bob", "bob")
         word, command, name, one_time = reply.split(" ")
         self.assertEqual((word, command, name), ("OK", "REDEFINIR", "bob"))
         self.assertEqual(protocol.validate_password(one_time), one_time)
         self.assertTrue(bob.read_line().startswith("ERRO SENHA_REDEFINIDA "))
         bob.expect_closed()
-        prof.expect("SAIU bob")
         client = self.connect()
         self.assertTrue(client.request("ENTRAR bob senha123").startswith("ERRO CREDENCIAIS "), "the old one is gone")
         self.assertEqual(client.request(f"ENTRAR bob {one_time}"), "OK ENTRAR bob")
@@ -362,3 +372,216 @@ class ProfessorOptionTest(ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SanctionServiceTest(unittest.TestCase):
+    """TeachingService with the real stores in a folder and a clock the test moves."""
+
+    def setUp(self) -> None:
+        self.folder = temporary_folder(self)
+        make_accounts(self.folder / "users.json", students=("bob", "carla"), teachers=("prof",))
+        self.time = 1_800_000_000.0
+        self.open_stores()
+
+    def open_stores(self) -> None:
+        """The stores and a context as a (re)started server has them."""
+        self.users = UserStore(self.folder / "users.json", HASH_COST)
+        self.addCleanup(self.users.close)
+        self.moderation = Moderation(self.folder / "moderacao.sqlite3", clock=lambda: self.time)
+        self.addCleanup(self.moderation.close)
+        self.mailbox = Mailbox(self.folder / "mailbox.sqlite3", 100)
+        self.addCleanup(self.mailbox.close)
+        registry = SessionRegistry()
+        self.addCleanup(registry.close)
+        self.context = ServerContext(
+            self.users, registry, self.mailbox, Limits(kick_wait=300), RateLimiter(2), RateLimiter(0), RateLimiter(0),
+            moderation=self.moderation, now=lambda: self.time,
+        )
+        self.teaching = self.context.teaching
+
+    def batch(self) -> Batch:
+        return Batch(self.context.delivery)
+
+    def refused(self, call: Callable[[], object], code: ErrorCode) -> str:
+        """The text of the ``ProtocolError`` ``call`` raises, which must be ``code``."""
+        with self.assertRaises(ProtocolError) as raised:
+            call()
+        self.assertIs(raised.exception.code, code)
+        return raised.exception.text
+
+    def test_a_muted_student_writes_only_to_teachers_until_it_ends(self) -> None:
+        name, until = self.teaching.sanction("prof", "BOB", Kind.MUTE, 600, "spam", self.batch())
+        self.assertEqual((name, until), ("bob", protocol.format_timestamp(self.time + 600)))
+        text = self.refused(lambda: self.teaching.check_public("bob"), ErrorCode.MUTED)
+        self.assertEqual(text.split(" ")[0], until, "the first field is <ate>")
+        self.refused(lambda: self.teaching.check_private("bob", "carla"), ErrorCode.MUTED)
+        self.teaching.check_private("bob", "PROF")  # a question to the teacher goes through
+        self.teaching.check_public("carla")
+        self.time += 600
+        self.teaching.check_public("bob")
+        self.teaching.check_private("bob", "carla")
+
+    def test_exam_mode_blocks_chat_between_students_only(self) -> None:
+        prof = fake_member("prof")
+        self.teaching.set_private_chats(prof, False, self.batch())
+        self.refused(lambda: self.teaching.check_private("bob", "carla"), ErrorCode.PRIVATE_BLOCKED)
+        self.teaching.check_private("bob", "prof")
+        self.teaching.check_private("prof", "bob")
+        self.assertEqual(self.teaching.login_notices(), b"PRIVADO NAO prof\n")
+        self.teaching.set_private_chats(prof, True, self.batch())
+        self.teaching.check_private("bob", "carla")
+        self.assertEqual(self.teaching.login_notices(), b"")
+
+    def test_kick_wait_and_ban_at_login(self) -> None:
+        self.assertIsNone(self.teaching.login_refusal("bob"))
+        self.teaching.sanction("prof", "bob", Kind.KICK, None, "", self.batch())
+        error = self.teaching.login_refusal("BOB")
+        self.assertIs(error.code, ErrorCode.KICKED)
+        self.assertEqual(error.text.split(" ")[0], protocol.format_timestamp(self.time + 300), "--espera-expulsao")
+        self.time += 300
+        self.assertIsNone(self.teaching.login_refusal("bob"))
+        self.teaching.sanction("prof", "bob", Kind.BAN, None, "cola", self.batch())
+        self.time += 10 * 365 * 86400
+        error = self.teaching.login_refusal("bob")
+        self.assertIs(error.code, ErrorCode.BANNED)
+        self.assertTrue(error.text.startswith("SEMPRE "), error.text)
+        self.teaching.release("prof", "bob", self.batch())
+        self.assertIsNone(self.teaching.login_refusal("bob"))
+
+    def test_a_ban_at_login_costs_the_budget_of_a_wrong_password(self) -> None:
+        self.teaching.sanction("prof", "bob", Kind.BAN, 3600, "", self.batch())
+        bob = fake_member("bob")
+        for _ in range(2):  # RateLimiter(2) per account and address, as in setUp
+            self.refused(lambda: self.context.chat.authenticate(bob, "bob", PASSWORD), ErrorCode.BANNED)
+        self.refused(lambda: self.context.chat.authenticate(bob, "bob", PASSWORD), ErrorCode.LIMIT)
+
+    def test_a_wrong_password_gets_credentials_whatever_the_ban(self) -> None:
+        self.teaching.sanction("prof", "bob", Kind.BAN, None, "", self.batch())
+        bob = fake_member("bob")
+        self.refused(lambda: self.context.chat.authenticate(bob, "bob", "errada1"), ErrorCode.CREDENTIALS)
+        self.refused(lambda: self.context.chat.authenticate(bob, "ninguem", PASSWORD), ErrorCode.CREDENTIALS)
+
+    def test_teachers_are_never_sanctioned_and_unknown_names_are_told(self) -> None:
+        for kind in Kind:
+            with self.subTest(kind=kind):
+                self.refused(lambda: self.teaching.sanction("prof", "Prof", kind, 60, "", self.batch()),
+                             ErrorCode.TARGET_TEACHER)
+                self.refused(lambda: self.teaching.sanction("prof", "zé", kind, 60, "", self.batch()),
+                             ErrorCode.UNKNOWN_USER)
+        self.refused(lambda: self.teaching.release("prof", "zé", self.batch()), ErrorCode.UNKNOWN_USER)
+
+    def test_a_sanction_survives_a_restart_and_excluir_with_a_new_registration(self) -> None:
+        self.teaching.sanction("prof", "bob", Kind.BAN, None, "", self.batch())
+        self.context.chat.delete_account(fake_member("bob"), "bob", PASSWORD)
+        self.users.close()
+        self.moderation.close()
+        self.mailbox.close()
+        self.open_stores()
+        self.users.register("Bob", "outra-senha")
+        self.assertIs(self.teaching.login_refusal("Bob").code, ErrorCode.BANNED)
+
+    def test_the_record_has_every_act_oldest_first(self) -> None:
+        prof = fake_member("prof")
+        self.teaching.announce(prof, "prova às 10h", self.batch())
+        self.time += 1
+        self.teaching.sanction("prof", "bob", Kind.MUTE, 60, "spam demais", self.batch())
+        self.teaching.set_private_chats(prof, False, self.batch())
+        self.teaching.set_role("prof", "carla", True, self.batch())
+        self.teaching.announce(prof, None, self.batch())
+        when, later = protocol.format_timestamp(self.time - 1), protocol.format_timestamp(self.time)
+        self.assertEqual([line.decode("utf-8") for line in self.teaching.last_acts(20)], [
+            f"ACAO {when} prof AVISO - prova às 10h\n",
+            f"ACAO {later} prof SILENCIAR bob {protocol.format_timestamp(self.time + 60)} spam demais\n",
+            f"ACAO {later} prof PRIVADO - NAO\n",
+            f"ACAO {later} prof CARGO carla PROFESSOR\n",
+            f"ACAO {later} prof AVISO - -\n",
+        ])
+        self.assertEqual(len(self.teaching.last_acts(2)), 2)
+
+
+class ModerationEndToEndTest(TeacherServerTestCase):
+    """The teacher's commands over raw TCP, and what survives a restart of the server."""
+
+    def restart(self, own_process: bool = False) -> None:
+        self.server.stop()
+        self.server = self.start_server(own_process=own_process)
+
+    def test_aviso_reaches_everyone_and_stays_pinned_across_a_restart(self) -> None:
+        prof, bob = self.enter("prof"), self.enter("bob")
+        prof.expect("ENTROU bob")
+        self.assertEqual(prof.reply("AVISO prova às 10h"), ("OK AVISO", ["AVISO prof prova às 10h"]))
+        self.assertEqual(bob.read_line(), "AVISO prof prova às 10h")
+        self.assertEqual(self.enter("carla").login_lines[-1], "AVISO prof prova às 10h", "right before OK ENTRAR")
+        self.restart()
+        self.assertEqual(self.enter("bob").login_lines, ["AVISO prof prova às 10h"])
+        prof = self.enter("prof")
+        self.assertEqual(prof.reply("AVISO -"), ("OK AVISO -", []))
+        self.assertEqual(self.enter("carla").login_lines, [], "unpinned")
+
+    def test_silenciar_then_liberar(self) -> None:
+        prof, bob, carla = self.enter("prof"), self.enter("bob"), self.enter("carla")
+        prof.read_until("ENTROU carla")
+        bob.expect("ENTROU carla")
+        reply = prof.request("SILENCIAR bob 10m spam demais")
+        word, command, name, until = reply.split(" ")
+        self.assertEqual((word, command, name), ("OK", "SILENCIAR", "bob"))
+        self.assertEqual(bob.read_line(), f"SILENCIADO {until} prof spam demais")
+        for line in ("TODOS oi", "CHAT carla oi"):
+            with self.subTest(line=line):
+                self.assertTrue(bob.request(line).startswith(f"ERRO SILENCIADO {until} "))
+        self.assertEqual(bob.request("CHAT prof desculpa"), "OK CHAT prof")
+        self.assertEqual(prof.read_line(), "MSG bob desculpa")
+        self.assertEqual(prof.request("LIBERAR bob"), "OK LIBERAR bob")
+        self.assertEqual(bob.read_line(), "LIBERADO prof")
+        self.assertEqual(bob.request("CHAT carla voltei"), "OK CHAT bob".replace("bob", "carla"))
+        self.assertEqual(carla.read_line(), "MSG bob voltei")
+
+    def test_expulsar_closes_the_session_and_holds_entrar_for_a_while(self) -> None:
+        prof, bob = self.enter("prof"), self.enter("bob")
+        prof.expect("ENTROU bob")
+        word, command, name, until = self.ends_a_session(prof, "EXPULSAR bob bagunça", "bob").split(" ")
+        self.assertEqual((word, command, name), ("OK", "EXPULSAR", "bob"))
+        self.assertTrue(bob.read_line().startswith(f"ERRO EXPULSO {until} "))
+        bob.expect_closed()
+        client = self.connect()
+        self.assertTrue(client.request("ENTRAR bob errada1").startswith("ERRO CREDENCIAIS "), "a wrong password first")
+        self.assertTrue(client.request("ENTRAR bob senha123").startswith(f"ERRO EXPULSO {until} "))
+        self.assertEqual(prof.request("LIBERAR bob"), "OK LIBERAR bob")
+        self.assertEqual(client.request("ENTRAR bob senha123"), "OK ENTRAR bob")
+
+    def test_a_ban_and_exam_mode_survive_a_restart(self) -> None:
+        prof, bob, carla = self.enter("prof"), self.enter("bob"), self.enter("carla")
+        prof.read_until("ENTROU carla")
+        self.assertEqual(self.ends_a_session(prof, "BANIR bob SEMPRE cola", "bob"), "OK BANIR bob SEMPRE")
+        self.assertTrue(bob.read_until("ERRO ")[0].startswith("ERRO BANIDO SEMPRE "))
+        bob.expect_closed()
+        carla.expect("SAIU bob")
+        self.assertEqual(prof.reply("PRIVADO NAO"), ("OK PRIVADO NAO", ["PRIVADO NAO prof"]))
+        self.assertEqual(carla.read_line(), "PRIVADO NAO prof")
+        self.restart(own_process=True)
+        client = self.connect()
+        self.assertTrue(client.request("ENTRAR bob senha123").startswith("ERRO BANIDO SEMPRE "))
+        carla = self.enter("carla")
+        self.assertEqual(carla.login_lines, ["PRIVADO NAO prof"])
+        self.register("dani")
+        self.assertTrue(carla.request("CHAT dani oi").startswith("ERRO PRIVADO_BLOQUEADO "))
+        self.assertEqual(carla.request("CHAT prof posso sair?"), "OK CHAT prof GUARDADA")
+        prof = self.enter("prof")
+        self.assertEqual(prof.reply("PRIVADO SIM")[0], "OK PRIVADO SIM")
+        self.assertEqual(carla.read_until("PRIVADO SIM")[0], "PRIVADO SIM prof")
+        self.assertEqual(carla.request("CHAT dani oi"), "OK CHAT dani GUARDADA")
+
+    def test_registro_lists_the_acts(self) -> None:
+        prof = self.enter("prof")
+        prof.request("SILENCIAR carla 1h")
+        prof.request("CARGO bob PROFESSOR")
+        self.server_args = ("--professor", "prof", "--professor", "Carla")  # prof was one already
+        self.restart()
+        reply, lines = self.enter("bob").reply("REGISTRO 5")
+        self.assertEqual(reply, f"OK REGISTRO {len(lines)}")
+        self.assertEqual([line.split(" ")[2:5] for line in lines], [
+            ["prof", "SILENCIAR", "carla"], ["prof", "CARGO", "bob"], ["-", "PROFESSOR", "carla"],
+        ])
+        prof = self.enter("prof")
+        self.assertTrue(all(protocol.parse_timestamp(line.split(" ")[1]) for line in lines))
+        self.assertEqual(prof.reply("REGISTRO 1"), ("OK REGISTRO 1", [lines[-1]]))
