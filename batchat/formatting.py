@@ -97,7 +97,6 @@ def help_lines(teacher: bool) -> Iterator[str]:
 FOREVER = "SEMPRE"  # an <ate> with no end (BANIR ... SEMPRE)
 TEACHER = "PROFESSOR"  # the roles, as CARGO names them
 STUDENT = "ALUNO"
-NOBODY = "-"  # ACAO's <professor> for the server itself, <alvo> of an act on nobody
 
 
 def format_until(until: float | None) -> str:
@@ -134,7 +133,8 @@ def format_role_change(name: str, teacher: bool) -> str:
     return f"CARGO {name} {format_role(teacher)}"
 
 
-def format_act(when: float, teacher: str | None, act: str, target: str | None, detail: str) -> str:
-    """``ACAO <quando> <professor> <ato> <alvo> [detalhe]``: one line of REGISTRO."""
-    line = f"ACAO {protocol.format_timestamp(when)} {teacher or NOBODY} {act} {target or NOBODY}"
+def format_act(when: float, teacher: str, act: str, target: str, detail: str) -> str:
+    """``ACAO <quando> <professor> <ato> <alvo> [detalhe]``: one line of REGISTRO
+    (``-`` for the server itself, or no target)."""
+    line = f"ACAO {protocol.format_timestamp(when)} {teacher} {act} {target}"
     return f"{line} {detail}" if detail else line

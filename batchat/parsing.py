@@ -1,8 +1,8 @@
 """From a decoded line to a client command: every command's argument rules.
 
 Owns :func:`parse_command` (the one parser: the server's sessions and the
-client's check of what is typed both use it), the durations of the teacher's
-sanctions (:func:`parse_duration`), :func:`is_blank` and the
+client's check of what is typed both use it; a duration is read by
+:mod:`batchat.durations`), :func:`is_blank` and the
 ``COMANDO_DESCONHECIDO`` error with its hint. The grammar itself, the
 command classes and the command table are :mod:`protocol`'s; this module only
 reads lines into them. Pure: no I/O.
@@ -10,33 +10,25 @@ reads lines into them. Pure: no I/O.
 
 from __future__ import annotations
 
-import re
-
 import protocol
+from batchat import durations
 from protocol import (
     Announce, Ban, Broadcast, ChangePassword, Command, COMMAND_HELP, DeleteAccount, ErrorCode, Help, Kick, ListUsers,
     Login, ModerationLog, Mute, Ping, PrivateChats, PrivateMessage, ProtocolError, Quit, Register, Release,
     ResetPassword, SetRole, validate_name, validate_password, validate_text,
 )
 
-MAX_DURATION = 365 * 24 * 3600  # the longest sanction that is not SEMPRE
-FOREVER = "SEMPRE"  # BANIR's duration with no end
 MAX_LOG_LINES = 500  # REGISTRO's largest n
-_DURATION_RE = re.compile(r"([0-9]{1,9})([smhd])", re.ASCII | re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> int:
-    """``30s``, ``10m``, ``2h``, ``1d`` (any case) as seconds, 1 s to 365 d; else
-    ``DURACAO_INVALIDA``."""
-    match = _DURATION_RE.fullmatch(text)
-    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()] if match else 0
-    if not 1 <= seconds <= MAX_DURATION:
-        raise ProtocolError(
-            ErrorCode.INVALID_DURATION,
-            "Duração inválida: use um número seguido de s, m, h ou d (30s, 10m, 2h, 1d), de 1s até 365d.",
-        )
-    return seconds
+def _duration(text: str, *, forever_allowed: bool = False) -> int | None:
+    """:func:`batchat.durations.parse_duration`, its refusal as ``DURACAO_INVALIDA``."""
+    try:
+        if not text.isascii():  # "ſempre".upper() is SEMPRE through the long s
+            raise ValueError("Duração inválida: use dígitos e letras ASCII, como 30s, 10m, 2h ou 1d.")
+        return durations.parse_duration(text, forever_allowed=forever_allowed)
+    except ValueError as error:
+        raise ProtocolError(ErrorCode.INVALID_DURATION, str(error)) from None
 
 
 def _arguments_error(word: str) -> ProtocolError:
@@ -138,7 +130,9 @@ def _announce(word: str, rest: str) -> Announce:
 
 def _mute(word: str, rest: str) -> Mute:
     (name, duration), reason = _leading_arguments(word, rest, 2)
-    return Mute(validate_name(name), parse_duration(duration), _reason(reason))
+    seconds = _duration(duration)
+    assert seconds is not None  # SEMPRE is refused without forever_allowed
+    return Mute(validate_name(name), seconds, _reason(reason))
 
 
 def _kick(word: str, rest: str) -> Kick:
@@ -148,8 +142,7 @@ def _kick(word: str, rest: str) -> Kick:
 
 def _ban(word: str, rest: str) -> Ban:
     (name, duration), reason = _leading_arguments(word, rest, 2)
-    seconds = None if duration.isascii() and duration.upper() == FOREVER else parse_duration(duration)
-    return Ban(validate_name(name), seconds, _reason(reason))
+    return Ban(validate_name(name), _duration(duration, forever_allowed=True), _reason(reason))
 
 
 def _log(word: str, rest: str) -> ModerationLog:

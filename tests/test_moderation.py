@@ -1,354 +1,355 @@
-"""Issue 20 in the client, pure: the teacher's and the account commands as typed, and the
-teacher's lines as read (:mod:`batchat.client.moderation`), then in the session's state
-(:class:`batchat.client.state.ClientState`). No socket, no thread; the clock and its zone
-fixed (15:00 of 21/11/2026 in UTC-3, :mod:`tests.clocks`), or given explicitly."""
+"""State tests: the moderation store (``batchat.server.moderation``), on real SQLite files in
+a temporary folder: sanctions, the pinned announcement, exam mode, the record, a restart,
+a damaged file; and one process killed right after an acknowledged act."""
 
 from __future__ import annotations
 
-import datetime
+import sqlite3
+import subprocess
+import sys
 import unittest
+from pathlib import Path
+from typing import Any
+from unittest import mock
 
-import protocol
-from batchat import parsing
-from batchat.client import typed
-from batchat.client.moderation import Moderation, act_sentence, until
-from batchat.client.render import Style, help_text
-from batchat.client.server_lines import parse_server_line
-from batchat.client.state import ClientState, HangUp, Reconnect, SendLine
-from batchat.client.states import SessionState
-from batchat.client.typed import AskPassword, Refuse, Send, ShowHelp
-from tests.clocks import CLOCK, fixed_clock, stamp
-from tests.test_client_state import GREETING, LOGIN, described, feed, logged_in
-from tests.test_typed import IN, OUT, PIPE, interpret
+from protocol import ErrorCode, ProtocolError
+from batchat.server import moderation as moderation_module
+from batchat.server.moderation import (
+    Act, Announcement, Kind, Moderation, ModerationError, NO_SANCTIONS, PrivateState, Sanction, Sanctions,
+)
+from tests.support import PYTHON, ROOT, TIMEOUT, ServerTestCase, temporary_folder
 
-LATER_TODAY = stamp(2026, 11, 21, 15, 30)
-TOMORROW = stamp(2026, 11, 22, 9, 0)
-NEXT_MONTH = stamp(2026, 12, 3, 10, 5)
-NEXT_YEAR = stamp(2027, 1, 5, 10, 0)
-YESTERDAY = stamp(2026, 11, 20, 21, 14)
+NOW = 1_800_000_000.0  # every time here is this one, or counted from it: no clock is read
 
 
-def sent(line: str) -> Send:
-    """The Send for a wire line, as the protocol parses it."""
-    command = parsing.parse_command(line)
-    assert command is not None
-    return Send(line, command)
+class ModerationStoreTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.path = temporary_folder(self) / "moderacao.sqlite3"
+
+    def open(self) -> Moderation:
+        store = Moderation(self.path, clock=lambda: NOW)
+        self.addCleanup(store.close)
+        return store
+
+    def test_write_ahead_log_and_every_commit_synced(self) -> None:
+        store = self.open()
+        self.assertEqual(store._db.execute("PRAGMA synchronous").fetchone()[0], 2, "FULL")
+        with sqlite3.connect(self.path) as db:  # WAL is the file's own mode: any connection sees it
+            self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        db.close()
+        self.assertEqual(self.path.stat().st_mode & 0o777, 0o600)
+
+    def test_a_new_store_has_nothing_and_private_messages_open(self) -> None:
+        store = self.open()
+        self.assertEqual(store.current("bob"), NO_SANCTIONS)
+        self.assertFalse(store.current("bob"))
+        self.assertIsNone(store.pinned())
+        self.assertEqual(store.private_state(), PrivateState(True, None))
+        self.assertEqual(store.last_acts(20), [])
+
+    def test_sanctions_by_kind_until_they_expire(self) -> None:
+        store = self.open()
+        mute = store.sanction("bob", Kind.MUTE, NOW + 60, "Ana", "conversa")
+        ban = store.sanction("bob", Kind.BAN, None, "Ana")
+        self.assertEqual(store.current("bob", NOW), Sanctions(mute=mute, ban=ban))
+        self.assertEqual(store.current("bob"), Sanctions(mute=mute, ban=ban), "the injected clock's now")
+        self.assertEqual(store.current("bob", NOW + 60), Sanctions(ban=ban), "a mute ends at its until")
+        self.assertEqual(store.current("carol", NOW), NO_SANCTIONS)
+        kick = store.sanction("bob", Kind.KICK, NOW + 300, "Ana")
+        self.assertEqual(store.current("bob", NOW).kick, kick)
+
+    def test_a_new_sanction_replaces_one_of_its_kind(self) -> None:
+        store = self.open()
+        store.sanction("bob", Kind.MUTE, NOW + 60, "Ana", "primeira")
+        later = store.sanction("bob", Kind.MUTE, NOW + 3600, "Carla", "segunda")
+        self.assertEqual(store.current("bob", NOW + 120).mute, later)
+
+    def test_lift_ends_every_kind_for_that_account_only(self) -> None:
+        store = self.open()
+        for kind in Kind:
+            store.sanction("bob", kind, None, "Ana")
+        store.sanction("dani", Kind.MUTE, None, "Ana")
+        store.lift("bob")
+        self.assertEqual(store.current("bob", NOW), NO_SANCTIONS)
+        self.assertTrue(store.current("dani", NOW).mute)
+        store.lift("ninguem")  # nothing to lift is no error
+
+    def test_pin_replace_and_unpin(self) -> None:
+        store = self.open()
+        store.pin("Ana", "Prova às 10h")
+        self.assertEqual(store.pin("Carla", "Prova adiada"), Announcement("Carla", "Prova adiada"))
+        self.assertEqual(store.pinned(), Announcement("Carla", "Prova adiada"))
+        store.unpin()
+        self.assertIsNone(store.pinned())
+
+    def test_exam_mode_closes_and_opens_private_messages(self) -> None:
+        store = self.open()
+        store.set_private_open(False, "Ana")
+        self.assertEqual(store.private_state(), PrivateState(False, "Ana"))
+        store.set_private_open(True, "Carla")
+        self.assertEqual(store.private_state(), PrivateState(True, "Carla"))
+
+    def test_the_last_acts_oldest_first(self) -> None:
+        store = self.open()
+        acts = [store.record(NOW + i, "Ana", "AVISO", "-", f"aviso {i}") for i in range(5)]
+        self.assertEqual(store.last_acts(3), acts[2:])
+        self.assertEqual(store.last_acts(500), acts)
+        self.assertEqual(store.last_acts(0), [])
+
+    def test_memory_keeps_the_newest_acts_and_so_does_a_restart(self) -> None:
+        with mock.patch.object(moderation_module, "ACTS_IN_MEMORY", 3):
+            store = self.open()
+            acts = [store.record(NOW + i, "Ana", "PRIVADO", "-", "NAO") for i in range(5)]
+            self.assertEqual(store.last_acts(10), acts[2:])
+            store.close()
+            self.assertEqual(self.open().last_acts(10), acts[2:])
+        with sqlite3.connect(self.path) as db:
+            self.assertEqual(db.execute("SELECT count(*) FROM acts").fetchone()[0], 5, "the file keeps them all")
+        db.close()
+
+    def test_an_act_given_with_a_write_is_recorded_with_it(self) -> None:
+        store = self.open()
+        act = Act(NOW, "Ana", "SILENCIAR", "Bob", "2026-12-03T14:30:00Z conversa")
+        store.sanction("bob", Kind.MUTE, NOW + 60, "Ana", "conversa", act=act)
+        self.assertEqual(store.last_acts(1), [act])
+        unpinned = Act(NOW, "Ana", "AVISO", "-", "-")
+        store.unpin(act=unpinned)
+        self.assertEqual(store.last_acts(2), [act, unpinned])
+
+    def test_everything_is_back_after_a_restart(self) -> None:
+        store = self.open()
+        mute = store.sanction("bob", Kind.MUTE, NOW + 60, "Ana", "conversa")
+        ban = store.sanction("joão", Kind.BAN, None, "Ana")
+        store.sanction("carol", Kind.KICK, NOW + 300, "Ana")
+        store.lift("carol")
+        store.pin("Ana", "Prova às 10h 🦇")
+        store.set_private_open(False, "Ana")
+        acts = [store.record(NOW, "-", "PROFESSOR", "Ana"), store.record(NOW + 1, "Ana", "BANIR", "João", "SEMPRE")]
+        store.close()
+        again = self.open()
+        self.assertEqual(again.current("bob", NOW), Sanctions(mute=mute))
+        self.assertEqual(again.current("joão", NOW), Sanctions(ban=ban))
+        self.assertEqual(again.current("carol", NOW), NO_SANCTIONS)
+        self.assertEqual(again.pinned(), Announcement("Ana", "Prova às 10h 🦇"))
+        self.assertEqual(again.private_state(), PrivateState(False, "Ana"))
+        self.assertEqual(again.last_acts(20), acts)
+
+    def test_what_a_line_could_not_carry_is_refused_and_nothing_changes(self) -> None:
+        store = self.open()
+        bad = {
+            "key not a name key": lambda: store.sanction("Bob", Kind.MUTE, None, "Ana"),
+            "key with a space": lambda: store.sanction("bo b", Kind.MUTE, None, "Ana"),
+            "teacher not a name": lambda: store.sanction("bob", Kind.MUTE, None, "Ana Maria"),
+            "newline in the reason": lambda: store.sanction("bob", Kind.MUTE, None, "Ana", "a\nOK ENTRAR x"),
+            "until infinite": lambda: store.sanction("bob", Kind.MUTE, float("inf"), "Ana"),
+            "escape in the announcement": lambda: store.pin("Ana", "oi\x1b[2J"),
+            "empty announcement": lambda: store.pin("Ana", ""),
+            "act word in lower case": lambda: store.record(NOW, "Ana", "aviso", "-"),
+            "act time past the calendar": lambda: store.record(1e300, "Ana", "AVISO", "-"),
+            "act with a bad act given along": lambda: store.sanction(
+                "bob", Kind.MUTE, None, "Ana", act=Act(NOW, "Ana", "SILENCIAR", "Bob", "\r")),
+        }
+        for label, call in bad.items():
+            with self.subTest(label):
+                with self.assertRaises(ValueError):
+                    call()
+        self.assertEqual(store.current("bob", NOW), NO_SANCTIONS)
+        self.assertIsNone(store.pinned())
+        self.assertEqual(store.last_acts(20), [])
+
+    def test_reads_never_touch_the_disk(self) -> None:
+        store = self.open()
+        store.sanction("bob", Kind.MUTE, None, "Ana")
+        store.pin("Ana", "oi")
+        act = store.record(NOW, "Ana", "AVISO", "-", "oi")
+        real_db = store._db
+        store._db = None  # type: ignore[assignment]  # any use would raise
+        try:
+            self.assertTrue(store.current("bob", NOW).mute)
+            self.assertEqual(store.pinned(), Announcement("Ana", "oi"))
+            self.assertTrue(store.private_state().open)
+            self.assertEqual(store.last_acts(5), [act])
+        finally:
+            store._db = real_db
+
+    def test_a_disk_that_refuses_answers_unavailable_and_changes_nothing(self) -> None:
+        store = self.open()
+        real_db = store._db
+        store._db = FailingCommit(real_db)  # type: ignore[assignment]
+        try:
+            with self.assertLogs("batchat.server.moderation", "ERROR"):
+                with self.assertRaises(ProtocolError) as raised:
+                    store.sanction("bob", Kind.BAN, None, "Ana", act=Act(NOW, "Ana", "BANIR", "Bob", "SEMPRE"))
+        finally:
+            store._db = real_db
+        self.assertIs(raised.exception.code, ErrorCode.UNAVAILABLE)
+        self.assertEqual(store.current("bob", NOW), NO_SANCTIONS)
+        self.assertEqual(store.last_acts(5), [])
+        store.close()
+        self.assertEqual(self.open().current("bob", NOW), NO_SANCTIONS, "rolled back on disk too")
+
+    def test_after_close_a_write_is_refused(self) -> None:
+        store = self.open()
+        store.close()
+        with self.assertRaises(ProtocolError) as raised:
+            store.pin("Ana", "oi")
+        self.assertIs(raised.exception.code, ErrorCode.UNAVAILABLE)
+
+    def test_in_memory_keeps_no_file(self) -> None:
+        store = Moderation.in_memory()
+        store.pin("Ana", "oi")
+        self.assertEqual(store.pinned(), Announcement("Ana", "oi"))
+        self.assertFalse(self.path.exists())
 
 
-class TypedTest(unittest.TestCase):
-    """What the person types, and what goes on the wire."""
+class FailingCommit:
+    """A database whose every COMMIT fails as a full or broken disk would."""
 
-    # (typed line, who types it, what the client does)
-    LINES = [
-        ("/aviso prova às 10h", IN, sent("AVISO prova às 10h")),
-        ("/aviso   recuo\tmantido", IN, sent("AVISO   recuo mantido")),  # as TODOS: one space, tabs
-        ("/aviso -", IN, sent("AVISO -")),
-        ("/aviso sim, amanhã", IN, sent("AVISO sim, amanhã")),  # a message's words stay as typed
-        ("/silenciar bob 10m conversa paralela", IN, sent("SILENCIAR bob 10m conversa paralela")),
-        ("/expulsar bob", IN, sent("EXPULSAR bob")),
-        ("/expulsar bob bagunça", IN, sent("EXPULSAR bob bagunça")),
-        ("/banir bob sempre spam", IN, sent("BANIR bob SEMPRE spam")),
-        ("/banir bob 1d", IN, sent("BANIR bob 1d")),
-        ("/liberar bob", IN, sent("LIBERAR bob")),
-        ("/privado nao", IN, sent("PRIVADO NAO")),
-        ("/privado não", IN, sent("PRIVADO NAO")),
-        ("/privado Sim", IN, sent("PRIVADO SIM")),
-        ("/redefinir bob", IN, sent("REDEFINIR bob")),
-        ("/registro", IN, sent("REGISTRO")),
-        ("/registro 50", IN, sent("REGISTRO 50")),
-        ("/cargo bia professor", IN, sent("CARGO bia PROFESSOR")),
-        ("/cargo bia professora", IN, sent("CARGO bia PROFESSOR")),
-        ("/cargo bia aluna", IN, sent("CARGO bia ALUNO")),
-        ("/privado talvez", IN, Refuse("Erro: Uso: /privado nao|sim")),
-        # The account's own commands: every password asked hidden, never on the line.
-        ("/senha", IN, AskPassword("SENHA", "")),
-        ("senha", IN, AskPassword("SENHA", "")),
-        ("/excluir", IN, AskPassword("EXCLUIR", "")),
-        ("/senha velha123 nova1234", IN, Refuse(
-            "Erro: /senha vai sozinho na linha: as senhas são pedidas em seguida, sem aparecer na tela.")),
-        ("/excluir s3nh4x", IN, Refuse(
-            "Erro: /excluir vai sozinho na linha: as senhas são pedidas em seguida, sem aparecer na tela.")),
-        ("/senha", OUT, Refuse(typed.NOT_LOGGED_IN)),
-        ("/senha", (False, True, None), Refuse("Erro: Num script, use SENHA <atual> <nova>, em maiúsculas.")),
-        ("SENHA velha123 nova1234", (False, True, None), sent("SENHA velha123 nova1234")),
-        ("EXCLUIR s3nh4x", IN, sent("EXCLUIR s3nh4x")),
-        ("SENHA velha123", IN, Refuse("Erro: Uso: SENHA <atual> <nova>")),  # never asks for a name
-        ("/ajuda professor", IN, ShowHelp(teacher=True)),
-        ("/ajuda Professores", PIPE, ShowHelp(teacher=True)),
-    ]
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
 
-    def test_interpret(self) -> None:
-        for line, who, expected in self.LINES:
-            with self.subTest(line=line, who=who):
-                self.assertEqual(interpret(line, who), expected)
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._db.execute(sql, *args)
 
-    # (typed line, what ↑ brings back of it)
-    HISTORY = [
-        ("SENHA velha123 nova1234", "SENHA"),
-        ("/senha velha123 nova1234", "/senha"),
-        ("EXCLUIR s3nh4x", "EXCLUIR"),
-        ("\\excluir s3nh4x", "/excluir"),
-        ("/senha", "/senha"),
-        ("/banir bob sempre spam", "/banir bob sempre spam"),
-        ("ENTRAR alice senha123", "ENTRAR alice"),  # as before
-    ]
-
-    def test_history_keeps_no_password(self) -> None:
-        for line, kept in self.HISTORY:
-            with self.subTest(line=line):
-                self.assertEqual(typed.history_entry(line), kept)
-
-    def test_help_points_to_the_teachers_own(self) -> None:
-        everyone = help_text(78)
-        self.assertIn("Professores: /ajuda professor mostra os comandos de professor.", everyone)
-        self.assertFalse(any(line.startswith("/silenciar") for line in everyone), "a student's help stays short")
-        teacher = help_text(78, teacher=True)
-        for syntax in ("/aviso <mensagem>|-", "/banir <usuário> <duração>|sempre [motivo]", "/privado nao|sim",
-                       "/cargo <usuário> professor|aluno"):
-            with self.subTest(syntax=syntax):
-                self.assertTrue(any(line.startswith(syntax) for line in teacher), teacher)
-        self.assertTrue(any(line.startswith("/senha ") for line in everyone), "no password on the line")
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
 
 
-class UntilTest(unittest.TestCase):
-    # (<ate> on the wire, how it reads at 15:00 of 21/11/2026 in UTC-3)
-    CASES = [
-        (LATER_TODAY, "até 15:30"),
-        (TOMORROW, "até amanhã às 09:00"),
-        (NEXT_MONTH, "até 03/12 às 10:05"),
-        (NEXT_YEAR, "até 05/01/2027 às 10:00"),
-        ("SEMPRE", "para sempre"),
-        ("amanhã", "até amanhã"),  # no time: the field as it came
-    ]
+class DamagedModerationFileTest(unittest.TestCase):
+    """A file that is not this store's, or has one bad row, stops the start with one
+    sentence naming the file (and the row)."""
 
-    def test_local_time(self) -> None:
-        for ate, expected in self.CASES:
-            with self.subTest(ate=ate):
-                self.assertEqual(until(ate, CLOCK), expected)
+    def setUp(self) -> None:
+        self.path = temporary_folder(self) / "moderacao.sqlite3"
 
-    def test_the_same_moment_reads_in_the_zone_of_the_clock(self) -> None:
-        zone = datetime.timezone(datetime.timedelta(hours=2))
-        clock = fixed_clock(2026, 11, 21, 20, 0, zone=zone)  # 15:00 in UTC-3
-        self.assertEqual(until(LATER_TODAY, clock), "até 20:30")
+    def refused(self) -> str:
+        with self.assertRaises(ModerationError) as raised:
+            Moderation(self.path).close()
+        sentence = str(raised.exception)
+        self.assertIn(str(self.path), sentence)
+        self.assertNotIn("\n", sentence)
+        return sentence
 
+    def test_garbage_is_refused(self) -> None:
+        self.path.write_bytes(b"isto n\xe3o \xe9 SQLite" * 200)
+        self.assertIn("não pode ser usado", self.refused())
 
-class SentenceTest(unittest.TestCase):
-    """Each of issue 20's lines as the person reads it: from its fields, never from the
-    server's text (which here says only "texto"), with local times."""
+    def test_an_unknown_schema_is_refused(self) -> None:
+        cases = {
+            "a newer version": "PRAGMA user_version = 2",
+            "another program's database": "CREATE TABLE waiting (id INTEGER)",
+        }
+        for label, statement in cases.items():
+            with self.subTest(label):
+                self.path.unlink(missing_ok=True)
+                with sqlite3.connect(self.path) as db:
+                    db.execute(statement)
+                db.close()
+                self.assertIn("formato desconhecido", self.refused())
 
-    # (server lines, in order; the last one's text as shown, with its style)
-    CASES = [
-        (["AVISO ana prova às 10h"], "*** Aviso do professor ana: prova às 10h", Style.ANNOUNCEMENT),
-        ([f"SILENCIADO {LATER_TODAY} ana conversa paralela"],
-         "O professor ana silenciou você até 15:30 (motivo: conversa paralela): suas mensagens para todos e "
-         "para os colegas não serão entregues; você ainda pode escrever ao professor com /msg ana <mensagem>.",
-         Style.ERROR),
-        ([f"SILENCIADO {LATER_TODAY} ana", f"ERRO SILENCIADO {LATER_TODAY} texto"],
-         "Erro: Você está silenciado até 15:30: a mensagem não foi entregue; você ainda pode escrever ao "
-         "professor com /msg ana <mensagem>.", Style.ERROR),
-        ([f"ERRO SILENCIADO {TOMORROW} texto"],
-         "Erro: Você está silenciado até amanhã às 09:00: a mensagem não foi entregue; você ainda pode "
-         "escrever ao professor com /msg <professor> <mensagem>.", Style.ERROR),
-        (["LIBERADO ana"], "O professor ana liberou você: pode voltar a escrever para todos.", Style.NOTICE),
-        ([f"SILENCIADO {LATER_TODAY} ana", "LIBERADO ana", f"ERRO SILENCIADO {LATER_TODAY} texto"],
-         "Erro: Você está silenciado até 15:30: a mensagem não foi entregue; você ainda pode escrever ao "
-         "professor com /msg <professor> <mensagem>.", Style.ERROR),
-        (["PRIVADO NAO ana"], "O professor ana desligou as mensagens privadas entre alunos (modo prova); "
-         "você ainda pode escrever ao professor com /msg ana <mensagem>.", Style.ANNOUNCEMENT),
-        (["PRIVADO SIM ana"], "O professor ana religou as mensagens privadas entre alunos.", Style.ANNOUNCEMENT),
-        (["PRIVADO NAO ana", "ERRO PRIVADO_BLOQUEADO texto"],
-         "Erro: As mensagens privadas entre alunos estão desligadas (modo prova): a mensagem não foi "
-         "entregue; você pode escrever para todos, e você ainda pode escrever ao professor com /msg ana "
-         "<mensagem>.", Style.ERROR),
-        ([f"ERRO EXPULSO {LATER_TODAY} texto"],
-         "Erro: Você foi expulso do chat por um professor e não pode entrar de novo até 15:30; depois disso, "
-         "rode o cliente e entre de novo.", Style.ERROR),
-        ([f"ERRO BANIDO {NEXT_MONTH} texto"],
-         "Erro: Você foi banido do chat por um professor e não pode entrar até 03/12 às 10:05; se for um "
-         "engano, fale com ele.", Style.ERROR),
-        (["ERRO BANIDO SEMPRE texto"],
-         "Erro: Você foi banido do chat por um professor, sem prazo para acabar: só um professor pode "
-         "liberar você; se for um engano, fale com ele.", Style.ERROR),
-        (["ERRO TROCAR_SENHA texto"], "Erro: Você entrou com uma senha provisória: antes de qualquer outra "
-         "coisa, troque-a com /senha (ela é pedida sem aparecer na tela).", Style.ERROR),
-        (["ERRO SENHA_REDEFINIDA texto"], "Erro: Um professor redefiniu a senha desta conta, e esta sessão foi "
-         "encerrada: peça a ele a senha provisória, entre com ela e troque-a com /senha.", Style.ERROR),
-        (["ERRO SEM_PERMISSAO texto"],
-         "Erro: Esse comando é só para professores; /ajuda mostra os que você pode usar.", Style.ERROR),
-        (["ERRO DURACAO_INVALIDA texto"], "Erro: Duração inválida: use um número e uma letra, como 30s, 10m, "
-         "2h ou 1d (de 1s a 365d); só /banir aceita também sempre.", Style.ERROR),
-        (["ERRO ALVO_PROFESSOR texto"],
-         "Erro: Um professor não pode ser silenciado, expulso, banido nem ter a senha redefinida.", Style.ERROR),
-        (["ERRO ULTIMO_PROFESSOR texto"], "Erro: Esta é a última conta de professor, e o chat precisa de pelo "
-         "menos uma: dê o cargo a outra pessoa antes, com /cargo <nome> professor.", Style.ERROR),
-        (["CARGO alice PROFESSOR"],
-         "Agora você é professor: /ajuda professor mostra os comandos de professor.", Style.ANNOUNCEMENT),
-        (["CARGO alice ALUNO"],
-         "Agora você é aluno: os comandos de professor não valem mais para você.", Style.ANNOUNCEMENT),
-        (["OK AVISO"], "Aviso enviado a todos e fixado: quem entrar depois também o verá; /aviso - o retira.",
-         Style.NOTICE),
-        (["OK AVISO -"], "Aviso retirado.", Style.NOTICE),
-        ([f"OK SILENCIAR bob {LATER_TODAY}"], "bob está silenciado até 15:30: pode escrever só ao professor.",
-         Style.NOTICE),
-        ([f"OK EXPULSAR bob {LATER_TODAY}"], "bob foi expulso e não pode entrar de novo até 15:30.", Style.NOTICE),
-        (["OK BANIR bob SEMPRE"], "bob está banido para sempre; /liberar bob desfaz.", Style.NOTICE),
-        (["OK LIBERAR bob"], "bob foi liberado: nenhum silêncio, expulsão ou banimento vale mais para ele.",
-         Style.NOTICE),
-        (["OK PRIVADO NAO"], "Modo prova ligado: alunos não trocam mais mensagens privadas; /privado sim religa.",
-         Style.NOTICE),
-        (["OK PRIVADO SIM"], "Mensagens privadas entre alunos religadas.", Style.NOTICE),
-        (["OK CARGO bia PROFESSOR"], "bia agora é professor.", Style.NOTICE),
-        (["OK SENHA"], "Senha trocada: da próxima vez, entre com a nova.", Style.NOTICE),
-        (["OK EXCLUIR alice"], "Conta alice excluída, com as mensagens guardadas para ela. Até logo!",
-         Style.NOTICE),
-        (["OK REGISTRO 0"], "O registro está vazio: nenhum ato de professor ainda.", Style.NOTICE),
-    ]
+    def test_missing_tables_are_refused(self) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute(f"PRAGMA user_version = {moderation_module.SCHEMA_VERSION}")
+            db.execute("CREATE TABLE other (x)")
+        db.close()
+        self.assertIn("corrompido", self.refused())
 
-    def test_sentences(self) -> None:
-        for lines, expected, style in self.CASES:
-            with self.subTest(lines=lines):
-                moderation = Moderation(CLOCK)
-                for line in lines:
-                    shown = moderation.render(parse_server_line(line), "alice")
-                assert shown is not None
-                (last,) = shown
-                self.assertEqual(last.plain(), expected)
-                self.assertIn(style, [part_style for part_style, _ in last.parts])
+    ROWS: dict[str, tuple[str, tuple[Any, ...], str]] = {  # (table's insert, row, what the sentence names)
+        "sanction of an unknown kind": ("sanctions", ("bob", "EXILE", None, "Ana", ""), "tipo desconhecido"),
+        "sanction until not a number": ("sanctions", ("bob", "MUTE", "amanhã", "Ana", ""), "hora inválida"),
+        "sanction until infinite": ("sanctions", ("bob", "BAN", float("inf"), "Ana", ""), "hora inválida"),
+        "sanction by no name": ("sanctions", ("bob", "MUTE", None, "Ana Maria", ""), "nome inválido"),
+        "sanction with a newline": ("sanctions", ("bob", "MUTE", None, "Ana", "x\nERRO"), "caracteres proibidos"),
+        "sanction on no name key": ("sanctions", ("Bob", "MUTE", None, "Ana", ""), "chave de conta inválida"),
+        "unknown setting": ("settings", ("cor", "Ana", "azul"), "ajuste desconhecido"),
+        "exam mode neither open nor closed": ("settings", ("private", "Ana", "talvez"), "valor desconhecido"),
+        "announcement with an escape": ("settings", ("pinned", "Ana", "oi\x1b[2J"), "caracteres proibidos"),
+        "announcement by no name": ("settings", ("pinned", "", "oi"), "nome inválido"),
+        "act in lower case": ("acts", (1.0, "Ana", "aviso", "-", ""), "ato inválido"),
+        "act time as text": ("acts", ("ontem", "Ana", "AVISO", "-", ""), "hora inválida"),
+        "act target with a space": ("acts", (1.0, "Ana", "BANIR", "a b", ""), "nome inválido"),
+        "act detail not text": ("acts", (1.0, "Ana", "AVISO", "-", b"oi"), "texto não é texto"),
+    }
+    INSERTS = {
+        "sanctions": "INSERT INTO sanctions (name_key, kind, until, teacher, reason) VALUES (?, ?, ?, ?, ?)",
+        "settings": "INSERT INTO settings (name, teacher, value) VALUES (?, ?, ?)",
+        "acts": "INSERT INTO acts (at, teacher, act, target, detail) VALUES (?, ?, ?, ?, ?)",
+    }
 
-    def test_other_lines_are_not_its_own(self) -> None:
-        for line in ("OK LISTA alice", "ERRO CREDENCIAIS texto", "TODOS bob oi", "INFO oi"):
-            with self.subTest(line=line):
-                self.assertIsNone(Moderation(CLOCK).render(parse_server_line(line), "alice"))
-
-    def test_a_provisional_password_is_shown_apart_to_be_read_out(self) -> None:
-        (shown,) = Moderation(CLOCK).render(parse_server_line("OK REDEFINIR bob k7m2-p9x4"), "ana") or []
-        self.assertIn((Style.ANNOUNCEMENT, "k7m2-p9x4"), shown.parts)
-        self.assertTrue(shown.plain().startswith("Senha provisória de bob: k7m2-p9x4  (diga-a a bob"))
-
-    # (ACAO's fields after the word, the row as read)
-    ACTS = [
-        (f"{YESTERDAY} ana SILENCIAR bob {LATER_TODAY} conversa", "[ontem 21:14] ana silenciou bob até 15:30 "
-         "(motivo: conversa)"),
-        (f"{LATER_TODAY} ana BANIR bob SEMPRE", "[hoje 15:30] ana baniu bob para sempre"),
-        (f"{YESTERDAY} ana EXPULSAR bob {TOMORROW}", "[ontem 21:14] ana expulsou bob até amanhã às 09:00"),
-        (f"{YESTERDAY} ana LIBERAR bob", "[ontem 21:14] ana liberou bob"),
-        (f"{YESTERDAY} ana AVISO - prova às 10h", "[ontem 21:14] ana avisou: prova às 10h"),
-        (f"{YESTERDAY} ana AVISO - -", "[ontem 21:14] ana retirou o aviso"),
-        (f"{YESTERDAY} ana PRIVADO - NAO", "[ontem 21:14] ana desligou as mensagens privadas entre alunos"),
-        (f"{YESTERDAY} ana REDEFINIR bob", "[ontem 21:14] ana redefiniu a senha de bob"),
-        (f"{YESTERDAY} ana CARGO bia PROFESSOR", "[ontem 21:14] ana deu a bia o cargo de professor"),
-        (f"{YESTERDAY} bob EXCLUIR bob", "[ontem 21:14] bob excluiu a própria conta"),
-        (f"{YESTERDAY} - PROFESSOR ana", "[ontem 21:14] ana virou professor ao iniciar o servidor (--professor)"),
-        (f"{YESTERDAY} ana NOVIDADE bob x", "[ontem 21:14] ana NOVIDADE bob x"),  # a newer server's act
-    ]
-
-    def test_record_rows(self) -> None:
-        for fields, expected in self.ACTS:
-            with self.subTest(fields=fields):
-                self.assertEqual(act_sentence(parse_server_line(f"ACAO {fields}").fields, CLOCK), expected)
-
-    def test_the_record_is_one_list_once_complete(self) -> None:
-        moderation = Moderation(CLOCK)
-        for fields, _ in self.ACTS[:2]:
-            self.assertEqual(moderation.render(parse_server_line(f"ACAO {fields}"), "ana"), [])
-        shown = moderation.render(parse_server_line("OK REGISTRO 2"), "ana") or []
-        self.assertEqual([line.plain() for line in shown], [
-            "Registro (2 atos, o mais antigo primeiro):",
-            "  [ontem 21:14] ana silenciou bob até 15:30 (motivo: conversa)",
-            "  [hoje 15:30] ana baniu bob para sempre",
-        ])
+    def test_each_damaged_row_is_refused(self) -> None:
+        for label, (table, row, detail) in self.ROWS.items():
+            with self.subTest(label):
+                self.path.unlink(missing_ok=True)
+                Moderation(self.path).close()  # a good file, with its schema
+                with sqlite3.connect(self.path) as db:
+                    db.execute(self.INSERTS[table], row)
+                db.close()
+                sentence = self.refused()
+                self.assertIn("registro inválido", sentence)
+                self.assertIn(detail, sentence)
 
 
-def relogged(state: ClientState, *lines: str) -> list[object]:
-    """After a drop, the next connection's automatic ENTRAR and ``lines`` as its reply."""
-    state.connection_lost("caiu")
-    state.connected("127.0.0.1:5050")
-    state.receive(GREETING)
-    again = state.log_in_again()
-    assert again is not None
-    state.sent(again.command, automatic=True, line=again.line)
-    return feed(state, *lines)
+# A child that opens the store, acts, says so, and waits to be killed.
+_ACT_THEN_WAIT = """
+import sys
+from batchat.server.moderation import Act, Kind, Moderation
+store = Moderation(__import__("pathlib").Path(sys.argv[1]))
+store.sanction("bob", Kind.BAN, None, "Ana", "spam", act=Act(1.0, "Ana", "BANIR", "Bob", "SEMPRE spam"))
+store.pin("Ana", "Prova amanhã")
+print("OK", flush=True)
+sys.stdin.read()
+"""
 
 
-class SessionTest(unittest.TestCase):
-    """Issue 20's lines in the session: what is held for a login, who is shut out for good,
-    which password a later automatic login uses."""
+class KilledRightAfterAnActTest(unittest.TestCase):
+    def test_an_acknowledged_act_survives_sigkill(self) -> None:
+        path = temporary_folder(self) / "moderacao.sqlite3"
+        child = subprocess.Popen(
+            [*PYTHON, "-c", _ACT_THEN_WAIT, str(path)], cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.addCleanup(child.communicate, timeout=TIMEOUT)
+        try:
+            self.assertEqual(child.stdout.readline(), "OK\n", child.stderr)  # type: ignore[union-attr]
+        finally:
+            child.kill()
+        child.wait(TIMEOUT)
+        store = Moderation(path)
+        self.addCleanup(store.close)
+        self.assertEqual(store.current("bob", 2.0).ban, Sanction(Kind.BAN, None, "Ana", "spam"))
+        self.assertEqual(store.pinned(), Announcement("Ana", "Prova amanhã"))
+        self.assertEqual(store.last_acts(5), [Act(1.0, "Ana", "BANIR", "Bob", "SEMPRE spam")])
 
-    def test_the_pinned_announcement_comes_right_after_entering(self) -> None:
-        state = ClientState(CLOCK, reconnect=True)
-        state.connected("127.0.0.1:5050")
-        state.receive(GREETING)
-        state.sent(LOGIN)
-        self.assertEqual(feed(state, "AVISO ana prova às 10h", "PRIVADO NAO ana"), [], "held for the reply")
-        events = feed(state, "OK ENTRAR alice")
-        self.assertEqual(events[2:], [
-            "[15:00] Você entrou no chat como alice.",
-            "[15:00] *** Aviso fixado pelo professor ana: prova às 10h",
-            "[15:00] As mensagens privadas entre alunos estão desligadas pelo professor ana (modo prova); você "
-            "ainda pode escrever ao professor com /msg ana <mensagem>.",
-        ])
-        again = relogged(state, "AVISO ana prova às 10h", "PRIVADO NAO ana", "OK ENTRAR alice")
-        self.assertEqual(again[2:], ["[15:00] De volta ao chat como alice."], "not twice")
-        changed = relogged(state, "AVISO ana prova às 11h", "OK ENTRAR alice")
-        self.assertEqual(changed[-1], "[15:00] *** Aviso fixado pelo professor ana: prova às 11h")
 
-    def test_kicked_banned_or_reset_never_logs_in_again_by_itself(self) -> None:
-        for line in (f"ERRO EXPULSO {LATER_TODAY} texto", "ERRO BANIDO SEMPRE texto", "ERRO SENHA_REDEFINIDA texto"):
-            with self.subTest(line=line):
-                state = logged_in(reconnect=True)
-                state.sent(protocol.ListUsers())  # pushed: it answers nothing
-                (shown,) = feed(state, line)
-                self.assertRegex(str(shown), r"^\[15:00\] Erro: ")
-                self.assertEqual(state.session_state, SessionState.SHUT_OUT)
-                events = state.connection_lost("O servidor encerrou a conexão.")
-                self.assertFalse(any(isinstance(event, Reconnect) for event in events))
-                self.assertIn("Este cliente não vai reconectar sozinho; a frase acima diz quando voltar.",
-                              described(events))
-                self.assertIsNone(state.credentials)
+class ServerKeepsModerationTest(ServerTestCase):
+    """The server opens moderacao.sqlite3 beside users.json at start, hands it to the chat
+    service, and closes it at shutdown; a damaged one stops the start with one sentence."""
 
-    def test_banned_while_away_stops_the_retries(self) -> None:
-        state = logged_in(reconnect=True)
-        events = relogged(state, "ERRO BANIDO SEMPRE texto")
-        self.assertIsInstance(events[-1], HangUp)
-        self.assertEqual(state.session_state, SessionState.SHUT_OUT)
-        self.assertFalse(any(isinstance(event, Reconnect) for event in state.connection_lost("fechou")))
+    def store(self) -> Moderation:
+        return self.server._server._context.moderation  # type: ignore[no-any-return]
 
-    def test_banned_at_a_typed_login_leaves_the_session_as_it_was(self) -> None:
-        state = ClientState(CLOCK, reconnect=True)
-        state.connected("127.0.0.1:5050")
-        state.receive(GREETING)
-        state.sent(LOGIN)
-        (shown,) = feed(state, f"ERRO BANIDO {NEXT_MONTH} texto")
-        self.assertIn("não pode entrar até 03/12 às 10:05", str(shown))
-        self.assertEqual(state.session_state, SessionState.LOGGED_OUT, "another account may log in")
+    def test_opened_at_start_closed_at_shutdown_and_back_after_a_restart(self) -> None:
+        self.assertTrue((self.folder / "moderacao.sqlite3").is_file())
+        self.assertTrue((self.folder / "moderacao.sqlite3.lock").is_file())
+        store = self.store()
+        store.pin("Ana", "Bem-vindos à aula")
+        self.server.stop()
+        with self.assertRaises(ProtocolError):
+            store.unpin()  # closed with the server
+        self.server = self.start_server()
+        self.assertEqual(self.store().pinned(), Announcement("Ana", "Bem-vindos à aula"))
 
-    def test_a_new_password_is_the_one_used_to_log_in_again(self) -> None:
-        state = logged_in(reconnect=True)
-        line = "SENHA senha123 nova-senha9"
-        state.sent(parsing.parse_command(line), line=line)  # type: ignore[arg-type]
-        self.assertEqual(feed(state, "OK SENHA"), ["[15:00] Senha trocada: da próxima vez, entre com a nova."])
-        state.connection_lost("caiu")
-        state.connected("127.0.0.1:5050")
-        state.receive(GREETING)
-        again = state.log_in_again()
-        self.assertIsInstance(again, SendLine)
-        self.assertEqual(again.line if again else "", "ENTRAR alice nova-senha9")
-
-    def test_a_deleted_account_says_goodbye(self) -> None:
-        state = logged_in(reconnect=True)
-        state.sent(parsing.parse_command("EXCLUIR senha123"), line="EXCLUIR senha123")  # type: ignore[arg-type]
-        feed(state, "OK EXCLUIR alice")
-        self.assertTrue(state.said_goodbye)
-        self.assertIsNone(state.credentials)
-        self.assertFalse(any(isinstance(event, Reconnect) for event in state.connection_lost("fechou")))
-
-    def test_a_provisional_password_is_told_at_once(self) -> None:
-        state = logged_in(reconnect=True)
-        state.sent(protocol.ListUsers(), automatic=True)  # the client's own LISTA after login
-        (shown,) = feed(state, "ERRO TROCAR_SENHA texto")
-        self.assertIn("troque-a com /senha", str(shown))
-        self.assertEqual(state.session_state, SessionState.LOGGED_IN)
-
+    def test_a_damaged_file_stops_the_start_with_one_sentence(self) -> None:
+        self.server.stop()
+        path = self.folder / "moderacao.sqlite3"
+        with sqlite3.connect(path) as db:
+            db.execute("INSERT INTO settings (name, teacher, value) VALUES ('private', 'Ana', 'talvez')")
+        db.close()
+        with self.assertRaises(AssertionError) as raised:  # what start() raised: main() logs it as CRITICAL
+            self.start_server()
+        self.assertIn(f"{path} tem um registro inválido (ajuste 'private': valor desconhecido)", str(raised.exception))
 
 if __name__ == "__main__":
     unittest.main()

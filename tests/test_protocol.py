@@ -287,6 +287,7 @@ class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
                 with self.subTest(line=line):
                     self.assertParseError(line, ErrorCode.INVALID_DURATION)
         self.assertParseError("SILENCIAR bob SEMPRE", ErrorCode.INVALID_DURATION)  # SEMPRE: BANIR's only
+        self.assertParseError("BANIR bob ſempre", ErrorCode.INVALID_DURATION)  # a long s is no S
 
     def test_bad_names_and_reasons_in_the_teachers_commands(self) -> None:
         for line in ("SILENCIAR b@d 10m", "EXPULSAR b@d", "BANIR b@d SEMPRE", "LIBERAR b@d", "REDEFINIR b@d",

@@ -410,7 +410,7 @@ class CompletionsTest(unittest.TestCase):
         ("T", 0, "T", ["TODOS "]),
         ("x", 0, "x", []),
         ("/", 0, "/", [f"/{word} " for word in typed.SLASH_WORDS]),
-        ("/li", 0, "/li", ["/liberar ", "/lista "]),
+        ("/li", 0, "/li", ["/lista "]),  # not /liberar: a teacher's command
         ("/CO", 0, "/CO", ["/conversa "]),
         ("/x", 0, "/x", []),
         ("CHAT b", 5, "b", ["Bruna ", "bob "]),

@@ -32,7 +32,7 @@ _SERVER_FIELDS = {
     "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
     "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, protocol.GREETING_WORD: 2,
     "LIMITES": 5,  # the four known, then whatever a newer server adds (ignored)
-    # A teacher's acts (batchat.client.moderation reads them): AVISO <professor> <mensagem>,
+    # A teacher's acts (batchat.client.teacher_lines reads them): AVISO <professor> <mensagem>,
     # SILENCIADO <ate> <professor> [motivo], LIBERADO <professor>, PRIVADO NAO|SIM <professor>,
     # CARGO <usuario> <cargo>, ACAO <quando> <professor> <ato> <alvo> [detalhe].
     "AVISO": 2, "SILENCIADO": 2, "LIBERADO": 1, "PRIVADO": 2, "CARGO": 2, "ACAO": 5,

@@ -48,7 +48,7 @@ from collections import deque
 import protocol
 from batchat import prices
 from batchat.client import server_lines
-from batchat.client.moderation import SHUT_OUT_CODES, Moderation
+from batchat.client.teacher_lines import SHUT_OUT_CODES, TeacherLines
 from batchat.client.events import (  # the events, here too for the shell and the tests
     Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
 )
@@ -126,7 +126,7 @@ class ClientState:
         self._public_shown: deque[PublicKey] = deque(maxlen=RECENT_PUBLIC)
         self._held: list[server_lines.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
-        self._moderation = Moderation(clock)  # what the teacher's acts on this session said
+        self._teacher_lines = TeacherLines(clock)  # what the teacher's acts on this session said
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
         # known by name (after LISTA), and the listeners a refusal implies beyond those
@@ -467,7 +467,7 @@ class ClientState:
     def _refusal_follows(self, sent: Sent | None, code: str) -> list[Event]:
         """What follows a refusal of ``sent``: for a login, the end of its reply."""
         self._accounts = []
-        self._moderation.forget_record()
+        self._teacher_lines.forget_record()
         if sent is None or not isinstance(sent.command, protocol.Login):
             return []
         events = self._release_held(replayed=False)  # none, for a refused login: nothing is lost
@@ -509,7 +509,7 @@ class ClientState:
         self._online = frozenset()
         self._online_listed, self._unseen_listeners = False, 0
         events = self._with_bugs([*events, SetPrompt(prompt_text(None)), say(how, Style.ERROR)])
-        self._moderation.forget_record()
+        self._teacher_lines.forget_record()
         if self._machine.session is SessionState.REPLACED:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
         if self._machine.session is SessionState.SHUT_OUT:
@@ -564,8 +564,8 @@ class ClientState:
 
     def _render(self, parsed: server_lines.ServerLine, *, pinned: bool = False, replayed: bool = False) -> list[Event]:
         """What the person reads of ``parsed`` (``pinned``, ``replayed``: as the login reply's
-        lines, see :meth:`Moderation.render`)."""
-        shown = self._moderation.render(parsed, self._own_name, pinned=pinned, replayed=replayed)
+        lines, see :meth:`TeacherLines.render`)."""
+        shown = self._teacher_lines.render(parsed, self._own_name, pinned=pinned, replayed=replayed)
         if shown is None:
             one = render_parsed(parsed, self._own_name, self._clock)
             shown = [] if one is None else [one]

@@ -85,7 +85,11 @@ PASSWORD_COMMANDS = protocol.PASSWORD_COMMANDS
 CONVERSE = "CONVERSA"  # the client's own command: nothing goes on the wire
 # Other words for a command after "/", from IRC and English.
 SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}
-SLASH_WORDS = tuple(sorted(word.lower() for word in (*protocol.COMMAND_WORDS, CONVERSE)))
+# Tab completes what everyone may use (a teacher types the teacher's commands whole).
+SLASH_WORDS = tuple(sorted(
+    word.lower() for word in (*protocol.COMMAND_WORDS, CONVERSE)
+    if word == CONVERSE or protocol.COMMAND_HELP[word].access is not protocol.Access.TEACHER
+))
 # IRC habits with no command here: the BatChat way instead.
 IRC_HINTS = {
     "JOIN": "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma "

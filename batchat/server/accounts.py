@@ -213,14 +213,107 @@ class UserStore:
         return name
 
     def authenticate(self, name: str, password: str, owner: Hashable = None) -> str | None:
-        """Return the registered name if the password is right, else ``None``;
-        ``owner`` as for :meth:`register`."""
+        """The registered name if the password is right, else ``None`` (see :meth:`check_login`)."""
+        account = self.check_login(name, password, owner)
+        return None if account is None else account.name
+
+    def check_login(self, name: str, password: str, owner: Hashable = None) -> Account | None:
+        """The account, as it was when the password matched, if the password is right, else
+        ``None``; ``owner`` as for :meth:`register`.
+
+        A one-time password (REDEFINIR's: ``provisional``) works once: the
+        match locks the account (a hash no password matches) in the same step,
+        so a second login with it fails, also after a restart. The session
+        holds the one-time password until ``SENHA`` replaces it.
+        """
+        key = protocol.name_key(name)
+        with self._lock:
+            account = self._accounts.get(key)
+        stored = account.password_hash if account else self._dummy_hash
+        if not (self._hash(lambda: stored.matches(password), owner) and account):
+            return None
+        if not account.provisional:
+            return account
+        locked = dataclasses.replace(account, password_hash=PasswordHash.unusable(self._hash_cost), provisional=False)
+        with self._lock:
+            if self._accounts.get(key) is not account:
+                return None  # changed meanwhile: another login used it, or a new password
+            version = self._replace_locked(key, locked, account)
+        self._write_change(version)
+        return account
+
+    def is_teacher(self, name: str) -> bool:
+        """Whether the account ``name`` is a teacher now (one dict lookup)."""
         with self._lock:
             account = self._accounts.get(protocol.name_key(name))
-        stored = account.password_hash if account else self._dummy_hash
-        if self._hash(lambda: stored.matches(password), owner) and account:
-            return account.name
-        return None
+        return account is not None and account.teacher
+
+    def teachers(self) -> list[str]:
+        """The names of the teachers, sorted."""
+        return [account.name for account in self.accounts() if account.teacher]
+
+    def set_role(self, name: str, teacher: bool) -> str:
+        """Make ``name`` a teacher or a student, on disk before this returns; its name as
+        registered. ``USUARIO_INEXISTENTE``; ``ULTIMO_PROFESSOR`` to demote the last one."""
+        return self._change(name, lambda account: self._with_role_locked(account, teacher))
+
+    def set_password(self, name: str, password: str, owner: Hashable = None, *, provisional: bool = False) -> str:
+        """Replace ``name``'s password (hashed at today's cost), on disk before this returns;
+        ``provisional``: a one-time password (REDEFINIR). Its name as registered."""
+        new_hash = self._hash(lambda: PasswordHash.create(password, self._hash_cost), owner)
+        return self._change(
+            name, lambda account: dataclasses.replace(account, password_hash=new_hash, provisional=provisional)
+        )
+
+    def delete(self, name: str) -> str:
+        """Delete the account ``name`` (EXCLUIR): the name is free again once this returns.
+        ``ULTIMO_PROFESSOR`` for the last teacher."""
+        return self._change(name, self._removal_locked)
+
+    def _removal_locked(self, account: Account) -> None:
+        """Nothing in place of ``account``, unless it is the last teacher. Caller holds ``_lock``."""
+        self._with_role_locked(account, False)
+
+    def _with_role_locked(self, account: Account, teacher: bool) -> Account:
+        """``account`` with the role ``teacher``; refuses to leave no teacher. Caller holds ``_lock``."""
+        if account.teacher and not teacher and sum(other.teacher for other in self._accounts.values()) <= 1:
+            raise ProtocolError(ErrorCode.LAST_TEACHER, f"{account.name} é o último professor; promova outro antes.")
+        return dataclasses.replace(account, teacher=teacher)
+
+    def _change(self, name: str, change: Callable[[Account], Account | None]) -> str:
+        """Apply ``change`` to the account ``name`` under the lock (``None``: delete it), then
+        write it to disk. ``USUARIO_INEXISTENTE`` if there is no such account."""
+        key = protocol.name_key(name)
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {name} não existe.")
+            version = self._replace_locked(key, change(account), account)
+        self._write_change(version)
+        return account.name
+
+    def _replace_locked(self, key: str, changed: Account | None, before: Account) -> int:
+        """Put ``changed`` in place of ``before`` (``None``: delete it); the new version.
+        Caller holds ``_lock``."""
+        if changed is None:
+            del self._accounts[key]
+            skeleton = protocol.name_skeleton(before.name)
+            if self._by_skeleton.get(skeleton) == key:
+                del self._by_skeleton[skeleton]
+        else:
+            self._accounts[key] = changed
+        self._version += 1
+        return self._version
+
+    def _write_change(self, version: int) -> None:
+        """Write the file as of ``version``; ``INDISPONIVEL`` if it cannot be written (the
+        change stays in memory, and the saving thread tries again)."""
+        try:
+            self._write(version)
+        except OSError as error:
+            log.error("Não foi possível gravar %s: %s", self._path, error)
+            self._seen_changed.set()  # the saving thread tries again
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "Não foi possível gravar a mudança agora.") from error
 
     def _holder_locked(self, key: str, skeleton: str) -> str | None:
         """The name of the account, registered or being registered, that is ``key`` or

@@ -45,6 +45,7 @@ class Limits:
     login_cap: float = 600.0  # seconds before login in all, however much the client talks
     idle_timeout: float = 300.0  # seconds of silence before TCP keep-alive probes
     max_pending: int = 100  # private messages waiting for one user: kept, or acknowledged and unwritten
+    kick_wait: int = 5 * 60  # seconds after EXPULSAR before that account may log in again (--espera-expulsao)
 
 
 def limit_error(text: str) -> ProtocolError:

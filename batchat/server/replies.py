@@ -69,6 +69,11 @@ def left(name: str) -> bytes:
     return protocol.encode_line(formatting.format_left(name))
 
 
+def line(text: str) -> bytes:
+    """Any line :mod:`batchat.formatting` wrote (the teacher's: ``AVISO``, ``CARGO``, ``ACAO``...)."""
+    return protocol.encode_line(text)
+
+
 def info(text: str) -> bytes:
     """``INFO <texto>``."""
     return protocol.encode_line(formatting.format_info(text))

@@ -28,6 +28,8 @@ from batchat.server.storage import StorageError
 
 
 USERS_FILE_VERSION = 1
+ROLE_KEY, TEACHER_ROLE = "cargo", "professor"  # a teacher's record: "cargo": "professor"
+PROVISIONAL_KEY = "provisoria"  # true: the hash is a one-time password (REDEFINIR)
 
 
 # The most memory one stored hash may ask scrypt for (128 * r * n bytes): more
@@ -59,6 +61,12 @@ class PasswordHash:
     p: int
     salt: bytes
     key: bytes
+
+    @classmethod
+    def unusable(cls, cost: int) -> PasswordHash:
+        """A hash no password matches (a random key): the account is locked until a new
+        password is set. Costs no hashing."""
+        return cls(2**cost, 8, 1, os.urandom(SALT_BYTES), os.urandom(KEY_BYTES))
 
     @classmethod
     def create(cls, password: str, cost: int) -> PasswordHash:
@@ -139,11 +147,14 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 @dataclass(frozen=True)
 class Account:
-    """A registered user: the name as registered, the password hash, when last online."""
+    """A registered user: the name as registered, the password hash, when last online,
+    whether a teacher, and whether the password is a teacher's one-time one (REDEFINIR)."""
 
     name: str
     password_hash: PasswordHash
     last_seen: float | None = None  # seconds since the epoch; None: never logged in
+    teacher: bool = False
+    provisional: bool = False  # the hash is REDEFINIR's: it works for one ENTRAR
 
     @functools.cached_property
     def json_line(self) -> str:
@@ -151,6 +162,10 @@ class Account:
         record: dict[str, Any] = {"hash": self.password_hash.to_json(), "name": self.name}
         if self.last_seen is not None:
             record["last_seen"] = protocol.format_timestamp(self.last_seen)
+        if self.teacher:
+            record[ROLE_KEY] = TEACHER_ROLE
+        if self.provisional:
+            record[PROVISIONAL_KEY] = True
         key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
         return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
 
@@ -233,7 +248,14 @@ def _corrupt_users_file(path: Path, reason: str) -> UserStoreError:
 def _load_account(record: dict[str, Any]) -> Account:
     """One record of users.json; raises one of _DAMAGE if it is not a valid account."""
     name = protocol.validate_name(record["name"])
-    return Account(name, PasswordHash.from_json(record["hash"]), _load_last_seen(record))
+    role = record.get(ROLE_KEY)
+    if role not in (None, TEACHER_ROLE):
+        raise ValueError(f"cargo desconhecido: {str(role)[:40]!r} (só \"{TEACHER_ROLE}\", ou nenhum)")
+    provisional = record.get(PROVISIONAL_KEY, False)
+    if type(provisional) is not bool:
+        raise ValueError(f"{PROVISIONAL_KEY} deveria ser true ou false")
+    password_hash = PasswordHash.from_json(record["hash"])
+    return Account(name, password_hash, _load_last_seen(record), role == TEACHER_ROLE, provisional)
 
 
 def _load_last_seen(record: dict[str, Any]) -> float | None:

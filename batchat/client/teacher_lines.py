@@ -12,7 +12,7 @@ from the server's text (that is for ``nc``), with times in the person's own
 zone through the injected :class:`~batchat.client.render.Clock`, and says what
 the person can still do.
 
-:class:`Moderation` keeps the little a session learns from those lines (who
+:class:`TeacherLines` keeps the little a session learns from those lines (who
 muted this person, who turned private messages off, the announcement shown,
 the record being received), so that a later refusal can name the teacher to
 write to. Pure, no I/O; called by :class:`batchat.client.state.ClientState`
@@ -29,7 +29,7 @@ from batchat.client.render import Clock, Shown, Style, describe_moment
 
 E = protocol.ErrorCode
 FOREVER = formatting.FOREVER  # the <ate> of a ban with no end
-NO_TARGET = formatting.NOBODY  # ACAO's <alvo> (or <professor>) when there is none; AVISO's text when unpinned
+NO_TARGET = "-"  # ACAO's <alvo> (or <professor>) when there is none; AVISO's text when unpinned
 # The refusals after which the server closes every session of this account, and this
 # client must not log in again by itself (kicked, banned, password reset).
 SHUT_OUT_CODES = frozenset({E.KICKED.value, E.BANNED.value, E.PASSWORD_RESET.value})
@@ -70,7 +70,7 @@ def _first_and_rest(text: str) -> tuple[str, str]:
     return first, rest
 
 
-class Moderation:
+class TeacherLines:
     """What one session knows of the teacher's acts on it, and how each line reads."""
 
     def __init__(self, clock: Clock) -> None:
