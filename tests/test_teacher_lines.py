@@ -156,6 +156,8 @@ class SentenceTest(unittest.TestCase):
         (["PRIVADO NAO ana"], "O professor ana desligou as mensagens privadas entre alunos (modo prova); "
          "você ainda pode escrever ao professor com /msg ana <mensagem>.", Style.ANNOUNCEMENT),
         (["PRIVADO SIM ana"], "O professor ana religou as mensagens privadas entre alunos.", Style.ANNOUNCEMENT),
+        (["PRIVADO NAO alice", "PRIVADO SIM ana"],  # alice's own (its OK says it): not shown
+         "O professor ana religou as mensagens privadas entre alunos.", Style.ANNOUNCEMENT),
         (["PRIVADO NAO ana", "ERRO PRIVADO_BLOQUEADO texto"],
          "Erro: As mensagens privadas entre alunos estão desligadas (modo prova): a mensagem não foi "
          "entregue; você pode escrever para todos, e você ainda pode escrever ao professor com /msg ana "
@@ -214,6 +216,9 @@ class SentenceTest(unittest.TestCase):
                 (last,) = shown
                 self.assertEqual(last.plain(), expected)
                 self.assertIn(style, [part_style for part_style, _ in last.parts])
+
+    def test_a_teachers_own_exam_mode_is_said_by_its_ok(self) -> None:
+        self.assertEqual(TeacherLines(CLOCK).render(parse_server_line("PRIVADO NAO alice"), "alice"), [])
 
     def test_other_lines_are_not_its_own(self) -> None:
         for line in ("OK LISTA alice", "ERRO CREDENCIAIS texto", "TODOS bob oi", "INFO oi"):

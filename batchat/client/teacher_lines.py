@@ -109,6 +109,8 @@ class TeacherLines:
             case "PRIVADO", (state, teacher):
                 if replayed and state == "NAO" and self._exam_by == teacher:
                     return []  # said before the connection dropped
+                if not pinned and own_name and protocol.name_key(teacher) == protocol.name_key(own_name):
+                    return []  # this teacher's own act: its OK says it
                 return [self._private_mode(state, teacher, pinned=pinned)]
             case "CARGO", (name, role):
                 return [self._role(name, role, own_name)]
