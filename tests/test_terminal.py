@@ -408,15 +408,14 @@ class TeacherAndAccountTest(unittest.TestCase):
         self.assertEqual(lines.readline(), "LISTA\n")
         connection.sendall(b"OK LISTA alice\n")
         client.wait_prompt("alice> ")
-        return client, connection, lines
-
-    def test_the_pinned_announcement_is_shown_apart_right_after_entering(self) -> None:
-        client, _, _ = self.served_and_logged_in(temporary_folder(self))
+        # The pinned announcement: apart, in colour, right below the login.
         client.wait_screen(rf"^{STAMP}Você entrou no chat como alice\.\n{STAMP}\*\*\* Aviso fixado pelo "
                            r"professor ana: prova às 10h$")
         self.assertIn("\x1b[1;36m*** Aviso fixado pelo professor ana:".encode(), bytes(client.raw), "in colour")
+        return client, connection, lines
 
     def test_senha_asks_hidden_and_nothing_reaches_the_screen_or_the_history(self) -> None:
+        """And, on the way in, the pinned announcement shown apart (see served_and_logged_in)."""
         home = temporary_folder(self)
         client, connection, lines = self.served_and_logged_in(home)
         client.type(f"/senha{ENTER}")

@@ -17,7 +17,7 @@ Where the session stands is explicit: two small state machines, the
 connection's and the login's, each moved only by its table of transitions
 (:mod:`batchat.client.states`: awaiting the greeting, identified, turned away,
 not BatChat, given up; logged out, logging in, logged in, away, logging in
-again, said goodbye, replaced). :attr:`ClientState.identified`,
+again, said goodbye, replaced, shut out). :attr:`ClientState.identified`,
 :attr:`~ClientState.logged_in`, :attr:`~ClientState.said_goodbye` and whether
 to reconnect are read from them; the queue of commands sent is only for
 matching replies. A move no table has (a bug of the client) is shown as such
@@ -38,7 +38,8 @@ up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
 Imports :mod:`protocol`, :mod:`batchat.prices` and, of the client, :mod:`~batchat.client.events`,
-:mod:`~batchat.client.states`, :mod:`~batchat.client.flow` and :mod:`~batchat.client.render` only.
+:mod:`~batchat.client.states`, :mod:`~batchat.client.flow`, :mod:`~batchat.client.render` and
+:mod:`~batchat.client.teacher_lines` (how the teacher's lines read) only.
 """
 
 from __future__ import annotations
@@ -381,6 +382,11 @@ class ClientState:
         self._account_changed(word, sent)
         return self._render(parsed)
 
+    def _shut_out(self) -> None:
+        """Kicked, banned or the password reset: never log in again by this session's means."""
+        self._fire(Trigger.SHUT_OUT)
+        self._credentials = None
+
     def _account_changed(self, word: str, sent: Sent | None) -> None:
         """``OK SENHA``: a later automatic login uses the new password (the third word of
         the line sent); ``OK EXCLUIR``: the account is gone, and so is the session."""
@@ -434,8 +440,7 @@ class ClientState:
             self._fire(Trigger.TAKEN_OVER)
             return self._render(parsed)
         if code in SHUT_OUT_CODES and self._machine.session is SessionState.LOGGED_IN:
-            self._fire(Trigger.SHUT_OUT)  # pushed: the server closes now, and nothing is answered
-            self._credentials = None
+            self._shut_out()  # pushed: the server closes now, and nothing is answered
             return self._render(parsed)
         sent = self._settle("", code)
         if sent is not None and isinstance(sent.command, protocol.Login):
@@ -467,7 +472,6 @@ class ClientState:
     def _refusal_follows(self, sent: Sent | None, code: str) -> list[Event]:
         """What follows a refusal of ``sent``: for a login, the end of its reply."""
         self._accounts = []
-        self._teacher_lines.forget_record()
         if sent is None or not isinstance(sent.command, protocol.Login):
             return []
         events = self._release_held(replayed=False)  # none, for a refused login: nothing is lost
@@ -475,8 +479,7 @@ class ClientState:
             return events
         name = sent.command.name
         if code in SHUT_OUT_CODES:  # kicked or banned meanwhile: trying again would not help
-            self._fire(Trigger.SHUT_OUT)
-            self._credentials = None
+            self._shut_out()
             return [*events, HangUp()]
         if code == protocol.ErrorCode.CREDENTIALS:
             self._credentials = None
