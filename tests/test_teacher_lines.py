@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime
 import unittest
+from unittest import mock
 
 import protocol
 from batchat import parsing
-from batchat.client import typed
+from batchat.client import password_prompt, terminal, typed
 from batchat.client.teacher_lines import TeacherLines, act_sentence, until
 from batchat.client.render import Style, help_text
 from batchat.client.server_lines import parse_server_line
@@ -108,6 +109,17 @@ class TypedTest(unittest.TestCase):
             with self.subTest(syntax=syntax):
                 self.assertTrue(any(line.startswith(syntax) for line in teacher), teacher)
         self.assertTrue(any(line.startswith("/senha ") for line in everyone), "no password on the line")
+
+
+class PromptTest(unittest.TestCase):
+    def test_excluir_while_away_asks_nothing(self) -> None:
+        """Between a drop and the automatic login the client has no name: nothing to confirm."""
+        said: list[str] = []
+        with mock.patch.object(terminal, "read_hidden") as asked:
+            line = password_prompt.ask_account_line(lambda text, *style: said.append(text), "EXCLUIR", "")
+        self.assertIsNone(line)
+        asked.assert_not_called()
+        self.assertEqual(said, ["Sem conexão com o servidor agora; tente /excluir de novo quando voltar ao chat."])
 
 
 class UntilTest(unittest.TestCase):

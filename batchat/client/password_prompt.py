@@ -63,6 +63,9 @@ def ask_account_line(say: Say, word: str, own_name: str, flush: Callable[[], Non
 
 def _deletion_line(say: Say, own_name: str, flush: Callable[[], None]) -> str | None:
     """Say what deleting the account loses, have it confirmed, then ask the password."""
+    if not own_name:  # the connection dropped: which account is not known until it is back
+        say("Sem conexão com o servidor agora; tente /excluir de novo quando voltar ao chat.", Style.ERROR)
+        return None
     say(f"Excluir a conta {own_name} apaga a conta e as mensagens guardadas para ela, e não tem volta: "
         f"o nome {own_name} fica livre, e outra pessoa pode criar uma conta com ele.", Style.ERROR)
     flush()
