@@ -172,8 +172,7 @@ class SentenceTest(unittest.TestCase):
          "O professor ana religou as mensagens privadas entre alunos.", Style.ANNOUNCEMENT),
         (["PRIVADO NAO ana", "ERRO PRIVADO_BLOQUEADO texto"],
          "Erro: As mensagens privadas entre alunos estão desligadas (modo prova): a mensagem não foi "
-         "entregue; você pode escrever para todos, e você ainda pode escrever ao professor com /msg ana "
-         "<mensagem>.", Style.ERROR),
+         "entregue; você ainda pode escrever para todos, e ao professor com /msg ana <mensagem>.", Style.ERROR),
         ([f"ERRO EXPULSO {LATER_TODAY} texto"],
          "Erro: Você foi expulso do chat por um professor e não pode entrar de novo até 15:30; depois disso, "
          "rode o cliente e entre de novo.", Style.ERROR),

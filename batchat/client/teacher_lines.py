@@ -164,7 +164,8 @@ class TeacherLines:
             case E.PRIVATE_BLOCKED:
                 teacher = self._exam_by or SOME_TEACHER
                 return ("As mensagens privadas entre alunos estão desligadas (modo prova): a mensagem não "
-                        f"foi entregue; você pode escrever para todos, e {WRITE_TO.format(teacher=teacher)}.")
+                        "foi entregue; você ainda pode escrever para todos, e ao professor com "
+                        f"/msg {teacher} <mensagem>.")
             case E.KICKED:
                 return (f"Você foi expulso do chat por um professor e não pode entrar de novo "
                         f"{until(ate, self._clock)}; depois disso, rode o cliente e entre de novo.")
