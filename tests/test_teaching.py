@@ -251,7 +251,9 @@ class RolesEndToEndTest(TeacherServerTestCase):
                 reply = bob.request(line)
                 self.assertTrue(reply.startswith("ERRO SEM_PERMISSAO "), reply)
         self.assertEqual(bob.request("LISTA"), "OK LISTA bob", "still connected, nothing happened")
-        self.assertNotIn('"bob": {"cargo"', self.users_path.read_text("utf-8"))
+        records = json.loads(self.users_path.read_text("utf-8"))["users"]
+        self.assertEqual({key for key, record in records.items() if "cargo" in record}, {"prof"},
+                         "no path over the network made anyone a teacher")
 
     def test_before_login_the_teachers_commands_need_a_login(self) -> None:
         client = self.connect()
