@@ -1,9 +1,9 @@
-"""BatChat wire protocol: grammar, parsing and formatting, with no I/O.
+"""BatChat wire protocol: the grammar, the command classes and table, validation, no I/O.
 
 This module is "sans-I/O" in the style of h11: it never touches a socket, a
-thread or a file. The server and the client feed it bytes or strings and get
-back small frozen dataclasses (client commands, server lines) or formatted
-reply lines. Tests feed it strings directly. docs/protocolo.md describes every
+thread or a file. :mod:`batchat.parsing` reads lines into its command classes,
+:mod:`batchat.formatting` writes the server's lines; tests feed them strings
+directly. docs/protocolo.md describes every
 line and error code for people (in Portuguese); this is the grammar in short.
 
 Framing: one message per line, UTF-8, ended by ``\\n`` (a ``\\r`` right before

@@ -195,11 +195,15 @@ class ModerationStoreTest(unittest.TestCase):
             store.pin("Ana", "oi")
         self.assertIs(raised.exception.code, ErrorCode.UNAVAILABLE)
 
-    def test_in_memory_keeps_no_file(self) -> None:
-        store = Moderation.in_memory()
-        store.pin("Ana", "oi")
-        self.assertEqual(store.pinned(), Announcement("Ana", "oi"))
-        self.assertFalse(self.path.exists())
+    def test_each_store_in_memory_is_its_own(self) -> None:
+        first = Moderation.in_memory()
+        first.pin("Ana", "oi")
+        first.sanction("bob", Kind.MUTE, None, "Ana")
+        second = Moderation.in_memory()  # would read what the first wrote, were they one file
+        self.assertEqual(first.pinned(), Announcement("Ana", "oi"))
+        self.assertIsNone(second.pinned())
+        self.assertEqual(second.current("bob", NOW), NO_SANCTIONS)
+        self.assertEqual(list(self.path.parent.iterdir()), [], "no file")
 
 
 class FailingCommit:

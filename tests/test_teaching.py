@@ -8,14 +8,17 @@ over an account, kept in users.json).
 
 from __future__ import annotations
 
+import io
 import json
 import unittest
+from unittest import mock
 from collections.abc import Callable
 from pathlib import Path
 
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.server.accounts import UserStore
+from batchat.server import appointment, main as server_main, options
 from batchat.server.appointment import appoint_teachers, AppointmentError
 from batchat.server.chat import ServerContext
 from batchat.server.delivery import Batch
@@ -25,7 +28,7 @@ from batchat.server.moderation import Kind, Moderation
 from batchat.server.registry import SessionRegistry
 from batchat.server.users_file import UserStoreError
 from tests.test_state import FakeSession, RecordingConnection
-from tests.support import LineClient, own_process, ServerProcess, ServerTestCase, temporary_folder, TEST_HASH_COST
+from tests.support import LineClient, server_options, ServerTestCase, temporary_folder, TEST_HASH_COST
 
 PASSWORD = "senha123"
 HASH_COST = int(TEST_HASH_COST)
@@ -251,7 +254,9 @@ class RolesEndToEndTest(TeacherServerTestCase):
                 reply = bob.request(line)
                 self.assertTrue(reply.startswith("ERRO SEM_PERMISSAO "), reply)
         self.assertEqual(bob.request("LISTA"), "OK LISTA bob", "still connected, nothing happened")
-        self.assertNotIn('"bob": {"cargo"', self.users_path.read_text("utf-8"))
+        records = json.loads(self.users_path.read_text("utf-8"))["users"]
+        self.assertEqual({key for key, record in records.items() if "cargo" in record}, {"prof"},
+                         "no path over the network made anyone a teacher")
 
     def test_before_login_the_teachers_commands_need_a_login(self) -> None:
         client = self.connect()
@@ -353,25 +358,17 @@ class AccountsEndToEndTest(TeacherServerTestCase):
         self.assertTrue(again.request(f"ENTRAR carla {one_time}").startswith("ERRO CREDENCIAIS "))
 
 
-@own_process
-class ProfessorOptionTest(ServerTestCase):
-    """``--professor`` over a missing account, with no terminal (stdin is not one here)."""
-
-    def setUp(self) -> None:
-        self.folder = temporary_folder(self)
-        self.users_path = self.folder / "users.json"
+class ProfessorOptionTest(unittest.TestCase):
+    """``--professor`` over a missing account, with no terminal: servidor.py's own start-up."""
 
     def test_a_missing_teacher_without_a_terminal_stops_the_start_in_one_sentence(self) -> None:
-        server = ServerProcess(self.users_path, "--professor", "ana")
-        self.addCleanup(server.kill)
-        self.assertEqual(server.process.wait(10), 1)
-        server.stop()
-        self.assertRegex(server.log, r"A conta ana de --professor não existe.*terminal")
-        self.assertFalse(self.users_path.exists(), "nothing was created")
-
-
-if __name__ == "__main__":
-    unittest.main()
+        users_path = temporary_folder(self) / "users.json"
+        args = options.parse_arguments(server_options(users_path, ("--professor", "ana"), 0, "127.0.0.1", None))
+        with mock.patch.object(appointment.sys, "stdin", io.StringIO("")), \
+                self.assertRaises(server_main.StartUpError) as raised:
+            server_main.start(args)
+        self.assertRegex(str(raised.exception), r"^A conta ana de --professor não existe.*terminal.*\.$")
+        self.assertEqual(list(users_path.parent.iterdir()), [], "nothing was created, nothing left locked")
 
 
 class SanctionServiceTest(unittest.TestCase):

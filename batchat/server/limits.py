@@ -29,7 +29,8 @@ FAILED_LOGINS_PER_IP_FACTOR = 4  # one IP may fail this many times --login-rate,
 class Limits:
     """What one client may cost the others. 0 turns a limit off.
 
-    docs/seguranca.md's table of limits explains each default.
+    docs/seguranca.md's table of limits explains each default; ``kick_wait``, a
+    teacher's setting rather than a limit (never 0), is in docs/professor.md.
     """
 
     max_line: int = protocol.DEFAULT_MAX_LINE  # bytes per line, counting the newline

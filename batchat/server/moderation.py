@@ -366,7 +366,10 @@ def _load(db: sqlite3.Connection, path: Path | None) -> _State:
             "SELECT id, at, teacher, act, target, detail FROM acts ORDER BY id DESC LIMIT ?", (ACTS_IN_MEMORY,)
         ).fetchall()
     except sqlite3.Error as error:
-        raise ModerationError(f"o arquivo de moderação {path} está corrompido ({error}).") from error
+        raise ModerationError(
+            f"o arquivo de moderação {path} está corrompido ({error}). "
+            "Mova-o para outro lugar; o servidor não inicia por cima dele."
+        ) from error
     sanctions: dict[str, dict[Kind, Sanction]] = {}
     for key, kind, until, teacher, reason in sanction_rows:
         sanction = _checked(path, f"sanção de {str(key)[:40]!r}",

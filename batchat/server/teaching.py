@@ -66,7 +66,9 @@ class TeachingService:
         """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is)."""
         mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
         if mute is not None:
-            raise _sanction_error(mute, "Você está silenciado: TODOS não vale até lá; CHAT para um professor vale.")
+            raise _sanction_error(
+                mute, "Você está silenciado: TODOS não vale até lá; CHAT para um professor vale."
+            )
 
     def check_private(self, sender: str, recipient: str) -> None:
         """``CHAT``: a muted student writes only to teachers; in exam mode, a CHAT where
@@ -79,7 +81,7 @@ class TeachingService:
             raise _sanction_error(mute, "Você está silenciado: até lá, CHAT só para um professor.")
         if not self._users.is_teacher(sender):
             raise ProtocolError(
-                ErrorCode.PRIVATE_BLOCKED, "Modo prova: CHAT entre alunos está bloqueado; CHAT para um professor vale."
+                ErrorCode.PRIVATE_BLOCKED, "Modo prova: CHAT entre alunos está bloqueado; para um professor, vale."
             )
 
     def login_refusal(self, name: str) -> ProtocolError | None:
@@ -119,10 +121,13 @@ class TeachingService:
     def set_private_chats(self, teacher: Member, allowed: bool, batch: Batch) -> None:
         """``PRIVADO SIM|NAO``: exam mode off or on; everyone online is told."""
         name = _name(teacher)
-        self._moderation.set_private_open(allowed, name, self._act(name, "PRIVADO", NOBODY, "SIM" if allowed else "NAO"))
+        act = self._act(name, "PRIVADO", NOBODY, "SIM" if allowed else "NAO")
+        self._moderation.set_private_open(allowed, name, act)
         self._tell_everyone(teacher, formatting.format_private_chats(allowed, name), batch)
 
-    def sanction(self, teacher: str, target: str, kind: Kind, seconds: int | None, reason: str, batch: Batch) -> tuple[str, str]:
+    def sanction(
+        self, teacher: str, target: str, kind: Kind, seconds: int | None, reason: str, batch: Batch
+    ) -> tuple[str, str]:
         """``SILENCIAR``, ``EXPULSAR`` (``seconds`` is the server's kick wait) or ``BANIR``
         (``None``: forever): the student's name as registered, and ``<ate>``."""
         registered = self._student(target)
@@ -183,7 +188,9 @@ class TeachingService:
         one_time = secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
         registered = self._users.set_password(target, one_time, provisional=True)
         self._record(teacher, "REDEFINIR", registered)
-        error = ProtocolError(ErrorCode.PASSWORD_RESET, "Um professor redefiniu a sua senha; peça a senha provisória a ele.")
+        error = ProtocolError(
+            ErrorCode.PASSWORD_RESET, "Um professor redefiniu a sua senha; peça a senha provisória a ele."
+        )
         self.end_session(registered, error, PASSWORD_RESET)
         log.info("%s redefiniu a senha de %s.", teacher, registered)
         return registered, one_time
@@ -227,7 +234,9 @@ class TeachingService:
         """``target``'s name as registered; ``ALVO_PROFESSOR`` for a teacher."""
         registered = self._existing(target)
         if self._users.is_teacher(registered):
-            raise ProtocolError(ErrorCode.TARGET_TEACHER, f"{registered} é professor: isso não vale para professores.")
+            raise ProtocolError(
+                ErrorCode.TARGET_TEACHER, f"{registered} é professor: isso não vale para professores."
+            )
         return registered
 
     def _act(self, teacher: str, act: str, target: str, detail: str, when: float | None = None) -> Act:
@@ -244,4 +253,5 @@ def _sanction_error(sanction: Sanction, text: str) -> ProtocolError:
     code = {Kind.MUTE: ErrorCode.MUTED, Kind.KICK: ErrorCode.KICKED, Kind.BAN: ErrorCode.BANNED}[sanction.kind]
     reason = f" Motivo: {sanction.reason}" if sanction.reason else ""
     until = "para sempre" if sanction.until is None else f"até {protocol.format_timestamp(sanction.until)}"
-    return ProtocolError(code, f"{formatting.format_until(sanction.until)} {text} ({sanction.teacher}, {until}).{reason}")
+    fields = f"{formatting.format_until(sanction.until)} {text}"
+    return ProtocolError(code, f"{fields} ({sanction.teacher}, {until}).{reason}")
