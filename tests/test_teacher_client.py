@@ -1,6 +1,7 @@
 """Issue 20 in the client's I/O shell: :class:`batchat.client.threads.ChatClient` against a
 fake server over a socketpair (the helpers of :mod:`tests.test_client_ui`): ``/senha`` and
-``/excluir`` asked hidden, the pinned announcement, and no reconnection after a sanction."""
+``/excluir`` asked hidden, the pinned announcement, and no reconnection after a sanction;
+then ``cliente.py`` itself against the real server, a real teacher kicking it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from unittest import mock
 
 from batchat.client import screen, terminal
 from tests.clocks import stamp
+from tests.support import FAST_RETRY, ClientProcess
 from tests.test_client_ui import FakeReadline, FakeServerTestCase
+from tests.test_teaching import PASSWORD, TeacherServerTestCase
 
 UNTIL = stamp(2026, 11, 21, 15, 30)  # 15:30 on the tests' clock (15:00, UTC-3)
 
@@ -114,6 +117,27 @@ class TeacherLinesTest(FakeServerTestCase):
             "  [hoje 09:02] ana silenciou bob até 15:30 (motivo: conversa)",
             "  [hoje 09:05] ana liberou bob",
         ])
+
+
+class KickedEndToEndTest(TeacherServerTestCase):
+    def test_the_pinned_announcement_then_a_kick_that_ends_the_client(self) -> None:
+        """cliente.py (piped; it would reconnect after 0.2 s) shows the teacher's pinned
+        announcement right after entering; kicked, it says until when and ends, stdin still
+        open, instead of trying again and again."""
+        teacher = self.enter("prof")
+        self.assertEqual(teacher.reply("AVISO prova às 10h")[0], "OK AVISO")
+        student = ClientProcess(self.server.port, *FAST_RETRY)
+        self.addCleanup(student.kill)
+        student.type(f"ENTRAR bob {PASSWORD}")
+        student.output.wait_for(r"^\[\d\d:\d\d\] \*\*\* Aviso fixado pelo professor prof: prova às 10h$")
+        self.assertIn("Você entrou no chat como bob.\n", student.output.text.split("*** Aviso")[0])
+        self.assertEqual(self.ends_a_session(teacher, "EXPULSAR bob conversa", "bob").split()[:3],
+                         ["OK", "EXPULSAR", "bob"])
+        student.output.wait_for(r"Erro: Você foi expulso do chat por um professor e não pode entrar de novo até "
+                                r"(amanhã às )?\d\d:\d\d; depois disso, rode o cliente e entre de novo\.$")
+        self.assertEqual(student.wait(), 1)
+        self.assertIn("Este cliente não vai reconectar sozinho", student.output.text)
+        self.assertNotIn("Tentando reconectar", student.output.text)
 
 
 if __name__ == "__main__":
