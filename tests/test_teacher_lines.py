@@ -109,6 +109,9 @@ class TypedTest(unittest.TestCase):
             with self.subTest(syntax=syntax):
                 self.assertTrue(any(line.startswith(syntax) for line in teacher), teacher)
         self.assertTrue(any(line.startswith("/senha ") for line in everyone), "no password on the line")
+        for columns in (30, 40, 78):
+            with self.subTest(columns=columns):
+                self.assertLessEqual(max(map(len, help_text(columns, teacher=True))), columns)
 
 
 class PromptTest(unittest.TestCase):
