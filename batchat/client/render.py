@@ -331,12 +331,12 @@ HELP_RULE = (
 )
 
 
-# The words a command takes as they are on the wire, in capitals (``LISTA TODOS``, ``PRIVADO
-# NAO``, ``BANIR bob SEMPRE``, ``CARGO ana PROFESSOR``), typed in any case in the client
-# (``/privado não``): each as the client reads it, and the position after the command word
-# where a command takes one (anywhere else, such a word is a message's own).
+# The words a teacher's command takes as they are on the wire, in capitals (``PRIVADO NAO``,
+# ``BANIR bob SEMPRE``, ``CARGO ana PROFESSOR``), typed in any case in the client (``/privado
+# não``): each as the client reads it, and the position after the command word where a
+# command takes one (anywhere else, such a word is a message's own).
 WIRE_KEYWORDS = {
-    "todos": "TODOS", "nao": "NAO", "não": "NAO", "sim": "SIM", "sempre": "SEMPRE",
+    "nao": "NAO", "não": "NAO", "sim": "SIM", "sempre": "SEMPRE",
     "professor": "PROFESSOR", "professora": "PROFESSOR", "aluno": "ALUNO", "aluna": "ALUNO",
 }
 KEYWORD_POSITION = {"PRIVADO": 1, "BANIR": 2, "CARGO": 2}  # (LISTA takes todos in any case)

@@ -21,7 +21,9 @@ One exception keeps passwords safe: a line whose first word, in capitals,
 looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
 Cyrillic ``Е``) is refused with a hint, never sent as text
 (:func:`looks_like_password_command`), nor kept in the history when a word after
-it may be the password (:func:`history_entry`).
+it may be the password (:func:`history_entry`). ``/senha`` and ``/excluir`` go alone
+on the line: every password they take is asked hidden. A teacher's command takes its
+fixed words in any case (``/privado não`` sends ``PRIVADO NAO``: :func:`in_wire_keywords`).
 
 Called by the keyboard side of the client (:mod:`batchat.client.threads`) and by
 :mod:`batchat.client.screen`; imports only :mod:`protocol` and :mod:`batchat.client.render`.
