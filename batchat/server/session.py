@@ -219,6 +219,12 @@ class ChatSession:
             self._chat.log_in(self, registered, self._batch, reply)
         except ClaimLost:
             raise SessionEnded.of(REPLACED) from None
+        # A ban or kick given while this login was under way found no session to end:
+        # now visible, we look again (the teacher's side wrote it before it looked for us).
+        refusal = self._teaching.login_refusal(registered)
+        if refusal is not None:
+            self.send_error(refusal)
+            raise SessionEnded(Closer.SERVER, "punido por um professor durante o login")
 
     def _send_private(self, command: protocol.PrivateMessage) -> None:
         sender = self._require_logged_in()  # checked already: this only gives the name
