@@ -267,6 +267,9 @@ class RolesEndToEndTest(TeacherServerTestCase):
         self.assertEqual({key for key, record in records.items() if "cargo" in record}, {"prof"},
                          "no path over the network made anyone a teacher")
 
+    def test_the_start_names_each_teacher_in_the_log(self) -> None:
+        self.server.wait_for_log(r"INFO .*prof é professor\.")
+
     def test_before_login_the_teachers_commands_need_a_login(self) -> None:
         client = self.connect()
         for word, line in TEACHER_LINES.items():
