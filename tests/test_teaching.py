@@ -25,7 +25,9 @@ from batchat.server.delivery import Batch
 from batchat.server.limits import Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
 from batchat.server.moderation import Kind, Moderation
+from batchat.server.ending import SessionEnded
 from batchat.server.registry import SessionRegistry
+from batchat.server.session import ChatSession
 from batchat.server.users_file import UserStoreError
 from tests.test_state import FakeSession, RecordingConnection
 from tests.support import LineClient, server_options, ServerTestCase, temporary_folder, TEST_HASH_COST
@@ -51,6 +53,13 @@ def make_accounts(path: Path, students: tuple[str, ...] = (), teachers: tuple[st
             store.set_role(name, True)
     finally:
         store.close()
+
+
+class LoggingInConnection(RecordingConnection):
+    """A RecordingConnection a ChatSession can log in on (its sends are recorded at once)."""
+
+    def flush(self) -> None:
+        """Nothing waits: enqueue recorded it."""
 
 
 def fake_member(name: str) -> FakeSession:
@@ -257,6 +266,9 @@ class RolesEndToEndTest(TeacherServerTestCase):
         records = json.loads(self.users_path.read_text("utf-8"))["users"]
         self.assertEqual({key for key, record in records.items() if "cargo" in record}, {"prof"},
                          "no path over the network made anyone a teacher")
+
+    def test_the_start_names_each_teacher_in_the_log(self) -> None:
+        self.server.wait_for_log(r"INFO .*prof é professor\.")
 
     def test_before_login_the_teachers_commands_need_a_login(self) -> None:
         client = self.connect()
@@ -476,6 +488,20 @@ class SanctionServiceTest(unittest.TestCase):
         self.open_stores()
         self.users.register("Bob", "outra-senha")
         self.assertIs(self.teaching.login_refusal("Bob").code, ErrorCode.BANNED)
+
+    def test_a_ban_given_while_a_login_is_under_way_ends_that_login(self) -> None:
+        session = ChatSession(LoggingInConnection(), self.context)  # type: ignore[arg-type]
+        authenticate = self.context.chat.authenticate
+
+        def authenticate_then_ban(member: object, name: str, password: str) -> object:
+            account = authenticate(member, name, password)  # type: ignore[arg-type]
+            self.teaching.sanction("prof", "bob", Kind.BAN, None, "", self.batch())  # no session to end yet
+            return account
+
+        with mock.patch.object(self.context.chat, "authenticate", authenticate_then_ban), \
+                self.assertRaises(SessionEnded):
+            session.handle_lines([b"ENTRAR bob senha123"])
+        self.assertTrue(session.connection.lines[-1].startswith("ERRO BANIDO SEMPRE "), session.connection.lines)
 
     def test_the_record_has_every_act_oldest_first(self) -> None:
         prof = fake_member("prof")

@@ -2,8 +2,10 @@
 
 Owns :class:`ChatService` (register, log in with its takeover, its wait for a
 dying connection's messages and its hand-over, CHAT, TODOS, LISTA, LISTA
-TODOS, log out; next, rooms and the teacher's powers) and
-:class:`ServerContext`, what it is made from. It sees sessions only through
+TODOS, SENHA, EXCLUIR, log out; next, rooms) and :class:`ServerContext`,
+what it is made from. The teacher's rules are
+:class:`batchat.server.teaching.TeachingService`'s, which it asks on the
+message path (a muted student, exam mode) and at login (a ban). It sees sessions only through
 :class:`batchat.server.registry.Member`, returns small results (a name, a
 flag, a list) for the session to turn into its reply, and puts what goes to
 *other* members into the caller's :class:`batchat.server.delivery.Batch`;
@@ -142,14 +144,13 @@ class ChatService:
         return registered
 
     def authenticate(self, member: Member, name: str, password: str) -> Account:
-        """The account ``name`` (as it was when the password matched), if ``password`` is its
-        password, within the login rate limits; ``CREDENCIAIS`` if not. ENTRAR, SENHA and
-        EXCLUIR all check a password here, and spend the same budgets."""
-        account = self._within_login_limits(
+        """``ENTRAR``'s check: the account ``name`` (as it was when the password matched), if
+        ``password`` is its password, within the login rate limits; ``CREDENCIAIS`` if not,
+        and ``BANIDO``/``EXPULSO`` after a right one, spent the same way."""
+        return self._within_login_limits(
             member, name, lambda: self._users.check_login(name, password, member.connection.ip),
             lambda account: self._teaching.login_refusal(account.name),
         )
-        return account
 
     def confirm_password(self, member: Member, name: str, password: str) -> None:
         """SENHA's and EXCLUIR's check of the current password: as a login's, and within

@@ -2,8 +2,9 @@
 
 Owns every ``protocol.encode_line(formatting.format_…)`` of the server: replies
 (``OK``/``ERRO``), messages (``MSG``, ``TODOS``, ``PENDENTE``, ``HISTORICO``),
-presence (``ENTROU``/``SAIU``), ``USUARIO``, ``INFO``, the welcome and the
-goodbye. The words themselves are :mod:`batchat.formatting`'s; this module
+presence (``ENTROU``/``SAIU``), ``USUARIO``, ``INFO``, the teacher's lines
+(``AVISO``, ``SILENCIADO``, ``LIBERADO``, ``PRIVADO``, ``CARGO``, ``ACAO``, through
+:func:`line`), the welcome and the goodbye. The words themselves are :mod:`batchat.formatting`'s; this module
 only picks them and encodes, once per line (a line for n recipients is
 encoded once, by its caller's one call). Pure: no I/O, no state. Called by
 every server module that sends; imports only :mod:`protocol`, :mod:`batchat.formatting`

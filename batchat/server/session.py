@@ -1,10 +1,12 @@
 """One client's protocol state: parse, call the chat service, format the reply.
 
 Owns :class:`ChatSession` (logged in or not, as whom, its flood budget, the
-batch its lines produce until they are sent). Each line goes parse
-(:mod:`protocol`) → check access (the command table) → call
-:class:`batchat.server.chat.ChatService`, which owns the rules → turn its
-result into a reply (:mod:`batchat.server.replies`) in the batch. What a line
+batch its lines produce until they are sent, whether it must change a one-time
+password first). Each line goes parse (:mod:`batchat.parsing`) → check access
+(the command table; a teacher's command, ``SEM_PERMISSAO`` for a student) →
+call :class:`batchat.server.chat.ChatService` or, for a teacher's command,
+:class:`batchat.server.teaching.TeachingService`, which own the rules → turn
+the result into a reply (:mod:`batchat.server.replies`) in the batch. What a line
 costs is :func:`batchat.prices.line_price`, the formula the client paces by
 too. Called by the server's connection threads: one session per connection,
 used by that thread only.
@@ -219,6 +221,12 @@ class ChatSession:
             self._chat.log_in(self, registered, self._batch, reply)
         except ClaimLost:
             raise SessionEnded.of(REPLACED) from None
+        # A ban or kick given while this login was under way found no session to end:
+        # now visible, we look again (the teacher's side wrote it before it looked for us).
+        refusal = self._teaching.login_refusal(registered)
+        if refusal is not None:
+            self.send_error(refusal)
+            raise SessionEnded(Closer.SERVER, "punido por um professor durante o login")
 
     def _send_private(self, command: protocol.PrivateMessage) -> None:
         sender = self._require_logged_in()  # checked already: this only gives the name
