@@ -1,9 +1,9 @@
-"""BatChat wire protocol: grammar, parsing and formatting, with no I/O.
+"""BatChat wire protocol: the grammar, the command classes and table, validation, no I/O.
 
 This module is "sans-I/O" in the style of h11: it never touches a socket, a
-thread or a file. The server and the client feed it bytes or strings and get
-back small frozen dataclasses (client commands, server lines) or formatted
-reply lines. Tests feed it strings directly. docs/protocolo.md describes every
+thread or a file. :mod:`batchat.parsing` reads lines into its command classes,
+:mod:`batchat.formatting` writes the server's lines; tests feed them strings
+directly. docs/protocolo.md describes every
 line and error code for people (in Portuguese); this is the grammar in short.
 
 Framing: one message per line, UTF-8, ended by ``\\n`` (a ``\\r`` right before
@@ -15,6 +15,14 @@ the command word is case-insensitive ASCII; a blank line is ignored, no reply)::
 
     NOVO <usuario> <senha>      ENTRAR <usuario> <senha>     LISTA [TODOS]
     CHAT <usuario> <mensagem>   TODOS <mensagem>             SAIR   AJUDA   PING
+    SENHA <atual> <nova>        EXCLUIR <senha>
+    teacher only (Access.TEACHER; others get ERRO SEM_PERMISSAO):
+    AVISO <mensagem>|-          SILENCIAR <usuario> <duracao> [motivo]
+    EXPULSAR <usuario> [motivo] BANIR <usuario> <duracao>|SEMPRE [motivo]
+    LIBERAR <usuario>           PRIVADO NAO|SIM   REDEFINIR <usuario>
+    REGISTRO [n]                CARGO <usuario> PROFESSOR|ALUNO
+
+``<duracao>``: ASCII digits and one of ``s m h d`` (any case), 1 s to 365 d.
 
 ``<mensagem>`` is everything after the one space that follows ``TODOS`` or the
 recipient, leading spaces kept. Every command gets exactly one final reply,
@@ -74,7 +82,6 @@ import functools
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # The look-alike folding is part of the name rule; it lives apart for its size.
@@ -129,6 +136,16 @@ class ErrorCode(str, enum.Enum):
     LIMIT = "LIMITE"
     SLOW_DOWN = "DEVAGAR"  # the flood limit: this line was not executed; fields say when to resend
     WRONG_PROTOCOL = "PROTOCOLO_INVALIDO"
+    NO_PERMISSION = "SEM_PERMISSAO"  # a teacher's command from a student
+    MUTED = "SILENCIADO"  # fields: <ate> <texto>
+    KICKED = "EXPULSO"  # fields: <ate> <texto>
+    BANNED = "BANIDO"  # fields: <ate> <texto>
+    PRIVATE_BLOCKED = "PRIVADO_BLOQUEADO"  # exam mode: CHAT between students
+    MUST_CHANGE_PASSWORD = "TROCAR_SENHA"  # logged in with a one-time password: SENHA first
+    PASSWORD_RESET = "SENHA_REDEFINIDA"  # a teacher reset the password: this session ends
+    INVALID_DURATION = "DURACAO_INVALIDA"
+    TARGET_TEACHER = "ALVO_PROFESSOR"  # a sanction aimed at a teacher
+    LAST_TEACHER = "ULTIMO_PROFESSOR"  # the last teacher may not be demoted or deleted
 
 
 class ProtocolError(Exception):
@@ -196,7 +213,97 @@ class Ping:
     """``PING``."""
 
 
-Command = Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping
+@dataclass(frozen=True)
+class ChangePassword:
+    """``SENHA <atual> <nova>``."""
+
+    current: str = field(repr=False)
+    new: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DeleteAccount:
+    """``EXCLUIR <senha>``: one's own account, and the messages kept for it."""
+
+    password: str = field(repr=False)
+
+
+# --- The teacher's commands (Access.TEACHER) ---
+
+
+@dataclass(frozen=True)
+class Announce:
+    """``AVISO <mensagem>``: pinned for everyone; ``AVISO -`` (``text`` None) unpins."""
+
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Mute:
+    """``SILENCIAR <usuario> <duracao> [motivo]``."""
+
+    name: str
+    seconds: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Kick:
+    """``EXPULSAR <usuario> [motivo]``: the wait is the server's (--espera-expulsao)."""
+
+    name: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Ban:
+    """``BANIR <usuario> <duracao>|SEMPRE [motivo]``: ``seconds`` None is SEMPRE."""
+
+    name: str
+    seconds: int | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Release:
+    """``LIBERAR <usuario>``: lifts the mute, the kick's wait and the ban."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class PrivateChats:
+    """``PRIVADO NAO|SIM``: exam mode is ``allowed`` False (no CHAT between students)."""
+
+    allowed: bool
+
+
+@dataclass(frozen=True)
+class ResetPassword:
+    """``REDEFINIR <usuario>``: a one-time password."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ModerationLog:
+    """``REGISTRO [n]``: the last ``count`` moderation acts."""
+
+    count: int = 20
+
+
+@dataclass(frozen=True)
+class SetRole:
+    """``CARGO <usuario> PROFESSOR|ALUNO``."""
+
+    name: str
+    teacher: bool
+
+
+Command = (
+    Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping | ChangePassword
+    | DeleteAccount | Announce | Mute | Kick | Ban | Release | PrivateChats | ResetPassword | ModerationLog | SetRole
+)
 
 
 class Access(enum.Enum):
@@ -205,6 +312,7 @@ class Access(enum.Enum):
     LOGGED_IN = "sim"  # only after ENTRAR: NAO_AUTENTICADO before
     LOGGED_OUT = "não (e não depois de entrar)"  # NOVO, ENTRAR: JA_AUTENTICADO after
     ANY = "não"  # any time
+    TEACHER = "sim, como professor"  # logged in as a teacher: SEM_PERMISSAO for a student
 
 
 @dataclass(frozen=True)
@@ -244,6 +352,48 @@ COMMAND_HELP: dict[str, CommandHelp] = {
     "SAIR": CommandHelp(Quit, Access.ANY, "SAIR", "sai do chat", "SAIR"),
     "AJUDA": CommandHelp(Help, Access.ANY, "AJUDA", "mostra esta ajuda", "AJUDA"),
     "PING": CommandHelp(Ping, Access.ANY, "PING", "testa a conexão", "PING"),
+    "SENHA": CommandHelp(
+        ChangePassword, Access.LOGGED_IN, "SENHA <atual> <nova>", "troca a sua senha", "SENHA s3nh4x n0v4-s3nh4"
+    ),
+    "EXCLUIR": CommandHelp(
+        DeleteAccount, Access.LOGGED_IN, "EXCLUIR <senha>", "apaga a sua conta",
+        "EXCLUIR s3nh4x",
+    ),
+    "AVISO": CommandHelp(
+        Announce, Access.TEACHER, "AVISO <mensagem>|-", "aviso fixado para todos (AVISO - o tira)",
+        "AVISO prova às 10h",
+    ),
+    "SILENCIAR": CommandHelp(
+        Mute, Access.TEACHER, "SILENCIAR <usuário> <duração> [motivo]",
+        "impede TODOS e CHAT para alunos por um tempo", "SILENCIAR bob 10m spam",
+    ),
+    "EXPULSAR": CommandHelp(
+        Kick, Access.TEACHER, "EXPULSAR <usuário> [motivo]", "desconecta e impede de entrar por alguns minutos",
+        "EXPULSAR bob bagunça",
+    ),
+    "BANIR": CommandHelp(
+        Ban, Access.TEACHER, "BANIR <usuário> <duração>|SEMPRE [motivo]", "desconecta e impede de entrar",
+        "BANIR bob 1d",
+    ),
+    "LIBERAR": CommandHelp(
+        Release, Access.TEACHER, "LIBERAR <usuário>", "tira o silêncio, a expulsão e o banimento", "LIBERAR bob"
+    ),
+    "PRIVADO": CommandHelp(
+        PrivateChats, Access.TEACHER, "PRIVADO NAO|SIM", "modo prova: bloqueia (ou libera) CHAT entre alunos",
+        "PRIVADO NAO",
+    ),
+    "REDEFINIR": CommandHelp(
+        ResetPassword, Access.TEACHER, "REDEFINIR <usuário>", "cria uma senha provisória, de um só uso",
+        "REDEFINIR bob",
+    ),
+    "REGISTRO": CommandHelp(
+        ModerationLog, Access.TEACHER, "REGISTRO [n]", "os últimos n atos de moderação (20 se faltar)",
+        "REGISTRO 50",
+    ),
+    "CARGO": CommandHelp(
+        SetRole, Access.TEACHER, "CARGO <usuário> PROFESSOR|ALUNO", "torna professor ou aluno",
+        "CARGO bia PROFESSOR",
+    ),
 }
 COMMAND_WORDS: tuple[str, ...] = tuple(COMMAND_HELP)
 _HELP_BY_CLASS: dict[type, CommandHelp] = {help.kind: help for help in COMMAND_HELP.values()}
@@ -264,7 +414,7 @@ def command_help(command: Command) -> CommandHelp:
 COMMAND_ALIASES: dict[str, str] = {
     "HELP": "AJUDA", "QUIT": "SAIR", "EXIT": "SAIR", "TCHAU": "SAIR", "BYE": "SAIR",
     "LOGIN": "ENTRAR", "REGISTER": "NOVO", "CADASTRO": "NOVO", "LIST": "LISTA",
-    "WHO": "LISTA", "QUEM": "LISTA", "MSG": "CHAT", "PRIVADO": "CHAT", "ALL": "TODOS",
+    "WHO": "LISTA", "QUEM": "LISTA", "MSG": "CHAT", "ALL": "TODOS",
 }
 
 
@@ -369,155 +519,7 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
-# --- Parsing client commands ------------------------------------------------
-
-
-def _arguments_error(word: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.ARGUMENTS, f"Uso: {COMMAND_HELP[word].syntax}", usage=word)
-
-
-def _fixed_arguments(word: str, rest: str, count: int) -> list[str]:
-    """Exactly ``count`` space-separated arguments (trailing spaces tolerated)."""
-    args = [arg for arg in rest.split(" ") if arg]
-    if len(args) != count:
-        raise _arguments_error(word)
-    return args
-
-
-def _message_arguments(word: str, rest: str, leading: int) -> list[str]:
-    """``leading`` single-word arguments, then the message: everything after the ONE
-    space that follows the last of them (or the command word), its leading spaces kept
-    (indented code keeps its shape). A message of nothing but spaces is refused as
-    missing."""
-    parts = []
-    for _ in range(leading):  # str.partition, not re.split: this is every message's path
-        argument, _, rest = rest.lstrip(" ").partition(" ")
-        parts.append(argument)
-    parts.append(rest)
-    if not all(parts) or is_blank(rest):
-        raise _arguments_error(word)
-    return parts
-
-
-def is_blank(line: str | bytes) -> bool:
-    """A line of nothing but spaces: ignored, with no reply and no cost."""
-    return not line.strip(b" " if isinstance(line, bytes) else " ")
-
-
-def parse_command(line: str) -> Command | None:
-    """Parse one decoded line into a command; ``None`` for a blank line.
-
-    Raises :class:`ProtocolError` for anything that is not a valid command.
-    """
-    if is_blank(line):
-        return None
-    word, _, rest = line.lstrip(" ").partition(" ")
-    # isascii() first: "lısta".upper() == "LISTA" through the dotless i.
-    upper = word.upper() if word.isascii() else ""
-    match upper:  # the messages first: they are nearly every line a server sees
-        case "CHAT":
-            recipient, text = _message_arguments(upper, rest, 1)
-            return PrivateMessage(validate_name(recipient), validate_text(text))
-        case "TODOS":
-            (text,) = _message_arguments(upper, rest, 0)
-            return Broadcast(validate_text(text))
-        case "NOVO" | "ENTRAR":
-            name, password = _fixed_arguments(upper, rest, 2)
-            cls = Register if upper == "NOVO" else Login
-            return cls(validate_name(name), validate_password(password))
-        case "LISTA":
-            args = [arg for arg in rest.split(" ") if arg]
-            if args and (len(args) > 1 or not args[0].isascii() or args[0].upper() != "TODOS"):
-                raise _arguments_error(upper)
-            return ListUsers(everyone=bool(args))
-        case "SAIR" | "AJUDA" | "PING":
-            _fixed_arguments(upper, rest, 0)
-            return {"SAIR": Quit, "AJUDA": Help, "PING": Ping}[upper]()
-    raise unknown_command_error(word)
-
-
-def unknown_command_error(word: str) -> ProtocolError:
-    """``ERRO COMANDO_DESCONHECIDO``, with the closest valid command as a hint."""
-    # The word is echoed only when it is short and harmless to show.
-    shown = "" if any(map(is_forbidden_char, word)) else f": {word[:MAX_NAME_LENGTH]}"
-    suggestion = closest_command(word)
-    hint = f" Você quis dizer {suggestion}?" if suggestion else ""
-    return ProtocolError(
-        ErrorCode.UNKNOWN_COMMAND,
-        f"Comando desconhecido{shown}.{hint} Digite AJUDA para ver os comandos.",
-    )
-
-
-# --- Formatting server lines ------------------------------------------------
-
-
-def format_ok(command: str, detail: str = "") -> str:
-    """``OK <COMANDO> [detalhe]``."""
-    return f"OK {command} {detail}" if detail else f"OK {command}"
-
-
-def format_error(error: ProtocolError) -> str:
-    """``ERRO <CODIGO> <texto>``."""
-    return f"ERRO {error.code} {error.text}"
-
-
-def format_private(sender: str, text: str) -> str:
-    """``MSG <remetente> <mensagem>``."""
-    return f"MSG {sender} {text}"
-
-
-def format_public(sender: str, text: str) -> str:
-    """``TODOS <remetente> <mensagem>``."""
-    return f"TODOS {sender} {text}"
-
-
-def format_joined(name: str) -> str:
-    """``ENTROU <usuario>``."""
-    return f"ENTROU {name}"
-
-
-def format_left(name: str) -> str:
-    """``SAIU <usuario>``."""
-    return f"SAIU {name}"
-
-
-def format_info(text: str) -> str:
-    """``INFO <texto>``."""
-    return f"INFO {text}"
-
-
-STORED = "GUARDADA"  # the detail of ``OK CHAT <usuario> GUARDADA``: kept, not yet delivered
-ONLINE = "ONLINE"
-OFFLINE = "OFFLINE"
-
-
-def format_stored_ok(recipient: str) -> str:
-    """``OK CHAT <usuario> GUARDADA``: the recipient is offline; the message waits for them."""
-    return format_ok("CHAT", f"{recipient} {STORED}")
-
-
-def format_waiting(sender: str, sent_at: float, text: str) -> str:
-    """``PENDENTE <remetente> <quando> <mensagem>``: a private message kept while you were away."""
-    return f"PENDENTE {sender} {format_timestamp(sent_at)} {text}"
-
-
-def format_history(sender: str, sent_at: float, text: str) -> str:
-    """``HISTORICO <remetente> <quando> <mensagem>``: a public message from before you came."""
-    return f"HISTORICO {sender} {format_timestamp(sent_at)} {text}"
-
-
-def format_account(name: str, online: bool, last_seen: float | None) -> str:
-    """``USUARIO <nome> ONLINE`` or ``USUARIO <nome> OFFLINE [<visto>]`` (for ``LISTA TODOS``)."""
-    if online:
-        return f"USUARIO {name} {ONLINE}"
-    seen = "" if last_seen is None else f" {format_timestamp(last_seen)}"
-    return f"USUARIO {name} {OFFLINE}{seen}"
-
-
-def format_waiting_count(count: int) -> str:
-    """The ``INFO`` after the ``PENDENTE`` lines: how many there were."""
-    waited = "mensagem privada esperava" if count == 1 else "mensagens privadas esperavam"
-    return format_info(f"{count} {waited} por você.")
+# --- Times -------------------------------------------------------------------
 
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -536,19 +538,13 @@ def parse_timestamp(text: str) -> float | None:
         return None
 
 
-def help_lines() -> Iterator[str]:
-    """The ``INFO`` lines that answer ``AJUDA``."""
-    return (format_info(help.line()) for help in COMMAND_HELP.values())
-
-
 # --- The greeting: how a server says it is BatChat -------------------------------
 
 GREETING_WORD = "BATCHAT"
 PROTOCOL_VERSION = 1
 # The commands whose line carries a password: a client never sends one before the
-# server's greeting, on any connection (a first one or a reconnection). Account
-# commands that take a password are to be added here.
-PASSWORD_COMMANDS: tuple[str, ...] = ("NOVO", "ENTRAR")  # a tuple: checked in this order, every run
+# server's greeting, on any connection (a first one or a reconnection).
+PASSWORD_COMMANDS: tuple[str, ...] = ("NOVO", "ENTRAR", "SENHA", "EXCLUIR")  # a tuple: checked in this order, every run
 # The word, a version without sign or leading zero, then the welcome text (optional).
 _GREETING_RE = re.compile(r"BATCHAT ([1-9][0-9]{0,8})(?: (.*))?", re.ASCII | re.DOTALL)
 

@@ -5,7 +5,8 @@ two programs, never in a cycle (``tests/test_layers.py`` checks it)::
 
     servidor.py -> batchat/server/   the server: one thread per connection, the chat rules, storage
     cliente.py  -> batchat/client/   the terminal client: a sans-I/O state, threads, the screen
-    both        -> batchat/*.py      what both programs use: prices (what a line costs), framing,
+    both        -> batchat/*.py      what both programs use: prices (what a line costs), formatting
+                                     (how server lines are written), framing,
                                      tls_bytes, cli, portable, locks, version_check; and protocol.py
                                      (the grammar)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from unittest import mock
 
 import protocol
+from batchat import formatting
 from batchat.client import threads as cliente
 from batchat.client import main as client_main, flow, link, screen
 from batchat.server import options as server_options
@@ -910,9 +911,9 @@ class HostileServerTest(FakeServerTestCase):
 
     def test_the_bound_holds_what_a_server_may_send(self) -> None:
         names = " ".join("\U0001f987" * protocol.MAX_NAME_LENGTH for _ in range(12_000))
-        self.assertLess(len(protocol.encode_line(protocol.format_ok("LISTA", names))), protocol.MAX_SERVER_LINE)
+        self.assertLess(len(protocol.encode_line(formatting.format_ok("LISTA", names))), protocol.MAX_SERVER_LINE)
         longest_text = "x" * (servidor_max_line() - 1)
-        line = protocol.format_history("\U0001f987" * protocol.MAX_NAME_LENGTH, 0, longest_text)
+        line = formatting.format_history("\U0001f987" * protocol.MAX_NAME_LENGTH, 0, longest_text)
         self.assertLess(len(protocol.encode_line(line)), protocol.MAX_SERVER_LINE)
 
 

@@ -16,9 +16,9 @@ from tests.support import ROOT
 
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
-    {"batchat.lookalikes", "batchat.version_check"},
+    {"batchat.lookalikes", "batchat.version_check", "batchat.durations"},
     {"protocol"},
-    {"batchat.prices"},
+    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
@@ -26,10 +26,12 @@ LAYERS: list[set[str]] = [
      "batchat.client.terminal", "batchat.client.flow", "batchat.client.render", "batchat.client.states"},
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link",
      "batchat.client.events", "batchat.client.privates"},
-    {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.registry",
-     "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state", "batchat.client.password_prompt",
-     "batchat.client.grouping"},
+    {"batchat.server.users_file", "batchat.client.teacher_lines"},
+    {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.moderation", "batchat.server.registry",
+     "batchat.server.log_file", "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state",
+     "batchat.client.password_prompt", "batchat.client.grouping"},
     {"batchat.server.delivery", "batchat.client.threads"},
+    {"batchat.server.teaching", "batchat.server.appointment"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},
     {"batchat.server.read_loop", "batchat.server.options"},

@@ -18,7 +18,8 @@ from unittest import mock
 import protocol
 from batchat.client import server_lines
 from batchat.server import accounts
-from batchat.server.accounts import PasswordHash, UserStore
+from batchat.server.accounts import UserStore
+from batchat.server.users_file import PasswordHash
 from protocol import ErrorCode, ProtocolError
 from tests.support import TIMEOUT, TEST_HASH_COST, ServerTestCase, temporary_folder
 

@@ -251,8 +251,9 @@ class StartUpErrorTest(unittest.TestCase):
 
 
 class FailedStartLeavesNothingTest(unittest.TestCase):
-    """A start that fails leaves its folder as it found it: no lock, no mailbox (nor its
-    -wal and -shm), no users.json; and the files that were there, untouched."""
+    """A start that fails leaves its folder as it found it: no lock, no mailbox nor
+    moderacao.sqlite3 (nor their -wal and -shm), no users.json; and the files that were
+    there, untouched."""
 
     EMPTY_USERS = b'{"version": 1, "users": {\n\n}}\n'
 
@@ -287,6 +288,7 @@ class FailedStartLeavesNothingTest(unittest.TestCase):
              {"users.json": self.EMPTY_USERS, "users.json.lock": b""}, port_taken),
             ("users.json danificado", {"users.json": b'{"version": 1, "users": {'}, ("--port", "0")),
             ("mailbox.sqlite3 danificado", {"mailbox.sqlite3": b"isto n\xe3o \xe9 SQLite" * 200}, ("--port", "0")),
+            ("moderacao.sqlite3 danificado", {"moderacao.sqlite3": b"isto n\xe3o \xe9 SQLite" * 200}, ("--port", "0")),
         ]
         for what, files, options in cases:
             with self.subTest(what):

@@ -12,7 +12,7 @@ import unittest
 from pathlib import Path
 
 import protocol
-from batchat import prices, tls_bytes
+from batchat import formatting, parsing, prices, tls_bytes
 from batchat.client import server_lines
 from batchat.client.server_lines import ServerLine
 from batchat import framing
@@ -51,9 +51,19 @@ class ParseErrorMixin:
 
     def assertParseError(self, line: str, code: ErrorCode) -> ProtocolError:
         with self.assertRaises(ProtocolError) as caught:
-            protocol.parse_command(line)
+            parsing.parse_command(line)
         self.assertIs(caught.exception.code, code)
         return caught.exception
+
+
+# The commands of issue 20, each with its word (the accounts' two, then the teacher's).
+TEACHING_COMMANDS = [
+    (protocol.ChangePassword("senha123", "nova-senha"), "SENHA"), (protocol.DeleteAccount("senha123"), "EXCLUIR"),
+    (protocol.Announce("oi"), "AVISO"), (protocol.Mute("bob", 60), "SILENCIAR"), (protocol.Kick("bob"), "EXPULSAR"),
+    (protocol.Ban("bob", None), "BANIR"), (protocol.Release("bob"), "LIBERAR"),
+    (protocol.PrivateChats(False), "PRIVADO"), (protocol.ResetPassword("bob"), "REDEFINIR"),
+    (protocol.ModerationLog(), "REGISTRO"), (protocol.SetRole("bob", True), "CARGO"),
+]
 
 
 # --- parse_command: valid lines ------------------------------------------------
@@ -110,17 +120,44 @@ class ParseCommandValidTest(unittest.TestCase):
         ("  TODOS  x", Broadcast(" x")),
         (f"TODOS {TEXT_UTF8}", Broadcast(TEXT_UTF8)),
         (f"TODOS {JOAO_NFD}", Broadcast(JOAO_NFD)),
+        # Issue 20: the accounts' commands and the teacher's.
+        ("SENHA velha123 nova-456", protocol.ChangePassword("velha123", "nova-456")),
+        ("senha  velha123  nova-456 ", protocol.ChangePassword("velha123", "nova-456")),
+        ("EXCLUIR velha123", protocol.DeleteAccount("velha123")),
+        ("AVISO prova às 10h", protocol.Announce("prova às 10h")),
+        ("aviso  recuo", protocol.Announce(" recuo")),
+        ("AVISO -", protocol.Announce(None)),
+        ("AVISO - sim", protocol.Announce("- sim")),
+        ("SILENCIAR bob 10m", protocol.Mute("bob", 600)),
+        ("silenciar bob 30S spam demais ", protocol.Mute("bob", 30, "spam demais")),
+        ("SILENCIAR bob 365d", protocol.Mute("bob", 365 * 86400)),
+        (f"SILENCIAR {JOAO_NFD} 1s", protocol.Mute(JOAO_NFC, 1)),
+        ("EXPULSAR bob", protocol.Kick("bob")),
+        ("EXPULSAR bob bagunça na aula", protocol.Kick("bob", "bagunça na aula")),
+        ("BANIR bob 2h", protocol.Ban("bob", 7200)),
+        ("BANIR bob SEMPRE", protocol.Ban("bob", None)),
+        ("banir bob sempre cola na prova", protocol.Ban("bob", None, "cola na prova")),
+        ("BANIR bob 1D", protocol.Ban("bob", 86400)),
+        ("LIBERAR bob", protocol.Release("bob")),
+        ("PRIVADO NAO", protocol.PrivateChats(False)),
+        ("privado sim", protocol.PrivateChats(True)),
+        ("REDEFINIR bob", protocol.ResetPassword("bob")),
+        ("REGISTRO", protocol.ModerationLog(20)),
+        ("REGISTRO 500", protocol.ModerationLog(500)),
+        ("registro 1 ", protocol.ModerationLog(1)),
+        ("CARGO bia PROFESSOR", protocol.SetRole("bia", True)),
+        ("cargo bia aluno", protocol.SetRole("bia", False)),
     ]
 
     def test_blank_line_is_ignored(self) -> None:
         for line in self.BLANK:
             with self.subTest(line=line):
-                self.assertIsNone(protocol.parse_command(line))
+                self.assertIsNone(parsing.parse_command(line))
 
     def test_valid_lines(self) -> None:
         for line, expected in self.VALID:
             with self.subTest(line=line):
-                result = protocol.parse_command(line)
+                result = parsing.parse_command(line)
                 self.assertIs(type(result), type(expected))
                 self.assertEqual(result, expected)
 
@@ -174,7 +211,36 @@ class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
         ("TODOS      ", "TODOS <mensagem>"),
         ("TODOS  ", "TODOS <mensagem>"),  # a message of nothing but spaces is missing
         ("CHAT bob  ", "CHAT <usuário> <mensagem>"),
+        ("SENHA", "SENHA <atual> <nova>"),
+        ("SENHA velha123", "SENHA <atual> <nova>"),
+        ("SENHA velha123 nova-456 extra", "SENHA <atual> <nova>"),
+        ("EXCLUIR", "EXCLUIR <senha>"),
+        ("EXCLUIR velha123 extra", "EXCLUIR <senha>"),
+        ("AVISO", "AVISO <mensagem>|-"),
+        ("AVISO   ", "AVISO <mensagem>|-"),
+        ("SILENCIAR", "SILENCIAR <usuário> <duração> [motivo]"),
+        ("SILENCIAR bob", "SILENCIAR <usuário> <duração> [motivo]"),
+        ("EXPULSAR", "EXPULSAR <usuário> [motivo]"),
+        ("BANIR bob", "BANIR <usuário> <duração>|SEMPRE [motivo]"),
+        ("LIBERAR", "LIBERAR <usuário>"),
+        ("LIBERAR bob ana", "LIBERAR <usuário>"),
+        ("PRIVADO", "PRIVADO NAO|SIM"),
+        ("PRIVADO TALVEZ", "PRIVADO NAO|SIM"),
+        ("PRIVADO NÃO", "PRIVADO NAO|SIM"),
+        ("PRIVADO NAO SIM", "PRIVADO NAO|SIM"),
+        ("REDEFINIR", "REDEFINIR <usuário>"),
+        ("REGISTRO 0", "REGISTRO [n]"),
+        ("REGISTRO 501", "REGISTRO [n]"),
+        ("REGISTRO -1", "REGISTRO [n]"),
+        ("REGISTRO ١", "REGISTRO [n]"),  # an Arabic-Indic digit is no count
+        ("REGISTRO 5 6", "REGISTRO [n]"),
+        ("CARGO bia", "CARGO <usuário> PROFESSOR|ALUNO"),
+        ("CARGO bia REI", "CARGO <usuário> PROFESSOR|ALUNO"),
+        ("CARGO bia ALUNO x", "CARGO <usuário> PROFESSOR|ALUNO"),
     ]
+    # Durations that are no duration (DURACAO_INVALIDA), for each command that takes one.
+    BAD_DURATIONS = ["0s", "0d", "366d", "8761h", "525601m", "31536001s", "10", "m", "10x", "1.5h", "-1h",
+                     "１h", "10 m", "SEMPRE-", "9999999999d", "٣m"]
     # Control characters in message text, for both message commands.
     CONTROL_LINES = [
         line
@@ -214,6 +280,26 @@ class ParseCommandErrorTest(ParseErrorMixin, unittest.TestCase):
         for line in self.UNKNOWN_COMMAND:
             with self.subTest(line=line):
                 self.assertParseError(line, ErrorCode.UNKNOWN_COMMAND)
+
+    def test_bad_durations(self) -> None:
+        for duration in self.BAD_DURATIONS:
+            for line in (f"SILENCIAR bob {duration}", f"BANIR bob {duration} motivo"):
+                with self.subTest(line=line):
+                    self.assertParseError(line, ErrorCode.INVALID_DURATION)
+        self.assertParseError("SILENCIAR bob SEMPRE", ErrorCode.INVALID_DURATION)  # SEMPRE: BANIR's only
+        self.assertParseError("BANIR bob ſempre", ErrorCode.INVALID_DURATION)  # a long s is no S
+
+    def test_bad_names_and_reasons_in_the_teachers_commands(self) -> None:
+        for line in ("SILENCIAR b@d 10m", "EXPULSAR b@d", "BANIR b@d SEMPRE", "LIBERAR b@d", "REDEFINIR b@d",
+                     "CARGO b@d ALUNO"):
+            with self.subTest(line=line):
+                self.assertParseError(line, ErrorCode.INVALID_NAME)
+        for line in ("AVISO a\x1bb", "SILENCIAR bob 1m a\x1bb", "EXPULSAR bob \u202e", "BANIR bob 1d \x00"):
+            with self.subTest(line=line):
+                self.assertParseError(line, ErrorCode.ARGUMENTS)
+        for line in ("SENHA curta nova-456", "SENHA velha123 curta", "EXCLUIR curta"):
+            with self.subTest(line=line):
+                self.assertParseError(line, ErrorCode.INVALID_PASSWORD)
 
     def test_arguments(self) -> None:
         for line, usage in self.ARGUMENTS:
@@ -477,60 +563,70 @@ class FormatTest(unittest.TestCase):
         ErrorCode.LIMIT: "LIMITE",
         ErrorCode.SLOW_DOWN: "DEVAGAR",
         ErrorCode.WRONG_PROTOCOL: "PROTOCOLO_INVALIDO",
+        ErrorCode.NO_PERMISSION: "SEM_PERMISSAO",
+        ErrorCode.MUTED: "SILENCIADO",
+        ErrorCode.KICKED: "EXPULSO",
+        ErrorCode.BANNED: "BANIDO",
+        ErrorCode.PRIVATE_BLOCKED: "PRIVADO_BLOQUEADO",
+        ErrorCode.MUST_CHANGE_PASSWORD: "TROCAR_SENHA",
+        ErrorCode.PASSWORD_RESET: "SENHA_REDEFINIDA",
+        ErrorCode.INVALID_DURATION: "DURACAO_INVALIDA",
+        ErrorCode.TARGET_TEACHER: "ALVO_PROFESSOR",
+        ErrorCode.LAST_TEACHER: "ULTIMO_PROFESSOR",
     }
     ARGUMENTS_ERROR = ProtocolError(ErrorCode.ARGUMENTS, "Uso: TODOS <mensagem>")
 
     # (formatted line, expected text, expected parse_server_line kind, fields)
     LINES = [
-        (protocol.format_ok("LISTA", "ana bob"), "OK LISTA ana bob", "OK", ("LISTA", "ana bob")),
-        (protocol.format_ok("NOVO", JOAO_NFC), f"OK NOVO {JOAO_NFC}", "OK", ("NOVO", JOAO_NFC)),
-        (protocol.format_ok("TODOS"), "OK TODOS", "OK", ("TODOS", "")),
-        (protocol.format_ok("AJUDA", ""), "OK AJUDA", "OK", ("AJUDA", "")),
+        (formatting.format_ok("LISTA", "ana bob"), "OK LISTA ana bob", "OK", ("LISTA", "ana bob")),
+        (formatting.format_ok("NOVO", JOAO_NFC), f"OK NOVO {JOAO_NFC}", "OK", ("NOVO", JOAO_NFC)),
+        (formatting.format_ok("TODOS"), "OK TODOS", "OK", ("TODOS", "")),
+        (formatting.format_ok("AJUDA", ""), "OK AJUDA", "OK", ("AJUDA", "")),
         (
-            protocol.format_error(ARGUMENTS_ERROR),
+            formatting.format_error(ARGUMENTS_ERROR),
             "ERRO ARGUMENTOS Uso: TODOS <mensagem>",
             "ERRO",
             ("ARGUMENTOS", "Uso: TODOS <mensagem>"),
         ),
         (
-            protocol.format_private("alice", f"  {TEXT_UTF8}  "),
+            formatting.format_private("alice", f"  {TEXT_UTF8}  "),
             f"MSG alice   {TEXT_UTF8}  ",
             "MSG",
             ("alice", f"  {TEXT_UTF8}  "),
         ),
-        (protocol.format_public("bob", "oi  e"), "TODOS bob oi  e", "TODOS", ("bob", "oi  e")),
-        (protocol.format_joined("alice"), "ENTROU alice", "ENTROU", ("alice",)),
-        (protocol.format_left(JOAO_NFC), f"SAIU {JOAO_NFC}", "SAIU", (JOAO_NFC,)),
-        (protocol.format_info("Bem-vindo!"), "INFO Bem-vindo!", "INFO", ("Bem-vindo!",)),
-        (protocol.format_stored_ok("Bob"), "OK CHAT Bob GUARDADA", "OK", ("CHAT", "Bob GUARDADA")),
+        (formatting.format_public("bob", "oi  e"), "TODOS bob oi  e", "TODOS", ("bob", "oi  e")),
+        (formatting.format_joined("alice"), "ENTROU alice", "ENTROU", ("alice",)),
+        (formatting.format_left(JOAO_NFC), f"SAIU {JOAO_NFC}", "SAIU", (JOAO_NFC,)),
+        (formatting.format_info("Bem-vindo!"), "INFO Bem-vindo!", "INFO", ("Bem-vindo!",)),
+        (formatting.format_stored_ok("Bob"), "OK CHAT Bob GUARDADA", "OK", ("CHAT", "Bob GUARDADA")),
         (
-            protocol.format_waiting("alice", MOMENT, f" {TEXT_UTF8}"),
+            formatting.format_waiting("alice", MOMENT, f" {TEXT_UTF8}"),
             f"PENDENTE alice {MOMENT_TEXT}  {TEXT_UTF8}",
             "PENDENTE",
             ("alice", MOMENT_TEXT, f" {TEXT_UTF8}"),
         ),
         (
-            protocol.format_history("carol", MOMENT, "bom dia"),
+            formatting.format_history("carol", MOMENT, "bom dia"),
             f"HISTORICO carol {MOMENT_TEXT} bom dia",
             "HISTORICO",
             ("carol", MOMENT_TEXT, "bom dia"),
         ),
-        (protocol.format_account("ana", True, MOMENT), "USUARIO ana ONLINE", "USUARIO", ("ana", "ONLINE", "")),
+        (formatting.format_account("ana", True, MOMENT), "USUARIO ana ONLINE", "USUARIO", ("ana", "ONLINE", "")),
         (
-            protocol.format_account("bob", False, MOMENT),
+            formatting.format_account("bob", False, MOMENT),
             f"USUARIO bob OFFLINE {MOMENT_TEXT}",
             "USUARIO",
             ("bob", "OFFLINE", MOMENT_TEXT),
         ),
-        (protocol.format_account("cy", False, None), "USUARIO cy OFFLINE", "USUARIO", ("cy", "OFFLINE", "")),
-        (protocol.format_waiting_count(1), "INFO 1 mensagem privada esperava por você.", "INFO",
+        (formatting.format_account("cy", False, None), "USUARIO cy OFFLINE", "USUARIO", ("cy", "OFFLINE", "")),
+        (formatting.format_waiting_count(1), "INFO 1 mensagem privada esperava por você.", "INFO",
          ("1 mensagem privada esperava por você.",)),
-        (protocol.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
+        (formatting.format_waiting_count(7), "INFO 7 mensagens privadas esperavam por você.", "INFO",
          ("7 mensagens privadas esperavam por você.",)),
         (prices.format_limits(5.0, 20, 2048), "LIMITES 5 20 2048 10", "LIMITES", ("5", "20", "2048", "10", "")),
         (prices.format_limits(0.5, 1, 64, 3), "LIMITES 0.5 1 64 3", "LIMITES", ("0.5", "1", "64", "3", "")),
         (prices.format_limits(0, 20, 2048, 0), "LIMITES 0 20 2048 0", "LIMITES", ("0", "20", "2048", "0", "")),
-        (protocol.format_error(prices.slow_down_error(4, 0.35)),
+        (formatting.format_error(prices.slow_down_error(4, 0.35)),
          "ERRO DEVAGAR 4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
          "tente de novo em 0,351 s.", "ERRO",
          ("DEVAGAR", "4 0.351 Mensagens demais por segundo: esta linha custa 4 fichas e não foi executada; "
@@ -543,7 +639,10 @@ class FormatTest(unittest.TestCase):
         ("", b"\n"),
         (TEXT_UTF8, b"a\xc3\xa7\xc3\xa3o \xf0\x9f\xa6\x87\n"),
     ]
-    EXPECTED_WORDS = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING")
+    EXPECTED_WORDS = (
+        "NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING", "SENHA", "EXCLUIR",
+        "AVISO", "SILENCIAR", "EXPULSAR", "BANIR", "LIBERAR", "PRIVADO", "REDEFINIR", "REGISTRO", "CARGO",
+    )
 
     def test_format_functions(self) -> None:
         for formatted, expected, _kind, _fields in self.LINES:
@@ -559,7 +658,7 @@ class FormatTest(unittest.TestCase):
         self.assertEqual(set(self.WIRE_CODES), set(ErrorCode))
         for code, wire in self.WIRE_CODES.items():
             with self.subTest(code=code):
-                line = protocol.format_error(ProtocolError(code, "texto"))
+                line = formatting.format_error(ProtocolError(code, "texto"))
                 self.assertEqual(line, f"ERRO {wire} texto")
 
     def test_encode_line(self) -> None:
@@ -579,7 +678,7 @@ class FormatTest(unittest.TestCase):
         for word, closest in self.CLOSEST:
             with self.subTest(word=word):
                 self.assertEqual(protocol.closest_command(word), closest)
-                error = protocol.unknown_command_error(word)
+                error = parsing.unknown_command_error(word)
                 self.assertIs(error.code, ErrorCode.UNKNOWN_COMMAND)
                 if closest:
                     self.assertIn(f"Você quis dizer {closest}?", error.text)
@@ -587,16 +686,16 @@ class FormatTest(unittest.TestCase):
                     self.assertNotIn("quis dizer", error.text)
 
     def test_unknown_command_echoes_only_harmless_words(self) -> None:
-        self.assertIn("desconhecido: FALAR.", protocol.unknown_command_error("FALAR").text)
-        text = protocol.unknown_command_error("\x1b[2J").text
+        self.assertIn("desconhecido: FALAR.", parsing.unknown_command_error("FALAR").text)
+        text = parsing.unknown_command_error("\x1b[2J").text
         self.assertFalse(any(map(is_forbidden, text)), text)
-        self.assertIn("desconhecido: " + "a" * 20 + ".", protocol.unknown_command_error("a" * 500).text)
+        self.assertIn("desconhecido: " + "a" * 20 + ".", parsing.unknown_command_error("a" * 500).text)
 
     def test_command_word_names_each_command(self) -> None:
         commands = [
             (Register("a", "senha123"), "NOVO"), (Login("a", "senha123"), "ENTRAR"),
             (ListUsers(), "LISTA"), (PrivateMessage("b", "oi"), "CHAT"), (Broadcast("oi"), "TODOS"),
-            (Quit(), "SAIR"), (Help(), "AJUDA"), (protocol.Ping(), "PING"),
+            (Quit(), "SAIR"), (Help(), "AJUDA"), (protocol.Ping(), "PING"), *TEACHING_COMMANDS,
         ]
         self.assertEqual([word for _, word in commands], list(protocol.COMMAND_WORDS))
         for command, word in commands:
@@ -605,7 +704,7 @@ class FormatTest(unittest.TestCase):
 
     def test_help_lines_one_info_per_command(self) -> None:
         self.assertEqual(protocol.COMMAND_WORDS, self.EXPECTED_WORDS)
-        lines = list(protocol.help_lines())
+        lines = list(formatting.help_lines(teacher=True))
         self.assertEqual(len(lines), len(self.EXPECTED_WORDS))
         for word, line in zip(self.EXPECTED_WORDS, lines):
             with self.subTest(word=word):
@@ -654,9 +753,9 @@ class GreetingTest(unittest.TestCase):
     def test_the_commands_that_carry_a_password(self) -> None:
         carrying = {protocol.command_word(command) for command in [
             Register("alice", "senha123"), Login("alice", "senha123"), ListUsers(), PrivateMessage("bob", "oi"),
-            Broadcast("oi"), Quit(), Help(), protocol.Ping(),
+            Broadcast("oi"), Quit(), Help(), protocol.Ping(), *(command for command, _ in TEACHING_COMMANDS),
         ] if protocol.carries_password(command)}
-        self.assertEqual(carrying, {"NOVO", "ENTRAR"})
+        self.assertEqual(carrying, {"NOVO", "ENTRAR", "SENHA", "EXCLUIR"})
         self.assertEqual(carrying, set(protocol.PASSWORD_COMMANDS))
 
 
@@ -807,8 +906,8 @@ class PasswordReprTest(unittest.TestCase):
     COMMANDS = [
         (lambda password: Register("alice", password), REGISTER_REPR),
         (lambda password: Login("alice", password), LOGIN_REPR),
-        (lambda password: protocol.parse_command(f"NOVO alice {password}"), REGISTER_REPR),
-        (lambda password: protocol.parse_command(f"ENTRAR alice {password}"), LOGIN_REPR),
+        (lambda password: parsing.parse_command(f"NOVO alice {password}"), REGISTER_REPR),
+        (lambda password: parsing.parse_command(f"ENTRAR alice {password}"), LOGIN_REPR),
     ]
 
     def test_repr_hides_password(self) -> None:

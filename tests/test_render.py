@@ -7,6 +7,7 @@ import datetime
 import unittest
 
 import protocol
+from batchat import formatting
 from batchat.client import events, render
 from batchat.client.render import Shown, Style
 from batchat.client.screen import display_width, wrap
@@ -97,7 +98,7 @@ class RenderTest(unittest.TestCase):
                 self.assertEqual([style for style, _ in shown.parts], styles)
 
     def test_help_lines_render_as_their_text(self) -> None:
-        for line, help in zip(protocol.help_lines(), protocol.COMMAND_HELP.values()):
+        for line, help in zip(formatting.help_lines(teacher=True), protocol.COMMAND_HELP.values()):
             with self.subTest(line=line):
                 self.assertEqual(render.render(line, None), help.line())
 
@@ -261,15 +262,21 @@ class MakeVisibleTest(unittest.TestCase):
                 self.assertFalse(any(map(is_forbidden, visible)), visible)
 
 
+# The client's own help: what a student may use (a teacher's commands come in the server's AJUDA).
+STUDENT_COMMANDS = [help for help in protocol.COMMAND_HELP.values() if help.access is not protocol.Access.TEACHER]
+
+
 class HelpTextTest(unittest.TestCase):
     def test_help_fits_78_columns_with_an_example_per_command_as_typed_here(self) -> None:
         lines = render.help_text(78)
         self.assertTrue(all(display_width(line) <= 78 for line in lines), lines)
-        for help in protocol.COMMAND_HELP.values():
+        for help in STUDENT_COMMANDS:
             with self.subTest(command=help.syntax):
                 syntax, example = render.slash_form(help.syntax), render.slash_form(help.example)
-                if help.kind in (protocol.Register, protocol.Login):  # no password on the line
+                if help.kind in (protocol.Register, protocol.Login, protocol.DeleteAccount):  # no password on the line
                     syntax, example = syntax.removesuffix(" <senha>"), example.removesuffix(" s3nh4x")
+                if help.kind is protocol.ChangePassword:
+                    syntax, example = "/senha", "/senha"
                 (row,) = [line for line in lines if line.startswith(f"{syntax} ")]
                 self.assertTrue(row.startswith("/"), row)
                 self.assertTrue(row.endswith(example), row)
@@ -283,11 +290,12 @@ class HelpTextTest(unittest.TestCase):
                         for row in wrap(Shown.of(line), columns)]
                 self.assertTrue(all(display_width(row) <= columns for row in rows), rows)
                 self.assertEqual(rows, render.help_text(columns), "the screen cuts nothing again")
-                for help in protocol.COMMAND_HELP.values():
+                for help in STUDENT_COMMANDS:
                     (row,) = [row for row in rows if help.meaning in row]
                     after = row[row.index(help.meaning) + len(help.meaning):]
                     self.assertTrue(after == "" or (after.startswith("  ") and after.lstrip()[:1] == "/"), row)
-                    example = render.slash_form(help.example).split(" ")[:2]
+                    typed = 1 if help.kind in (protocol.ChangePassword, protocol.DeleteAccount) else 2  # no password
+                    example = render.slash_form(help.example).split(" ")[:typed]
                     self.assertTrue(any(" ".join(example) in row for row in rows), example)
                 words = " ".join(render.HELP_RULE + render.HELP_NOTES).split()
                 self.assertTrue(set(words) <= {word for row in rows for word in row.split()},

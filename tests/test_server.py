@@ -89,10 +89,10 @@ class ChatStoryTest(ServerTestCase):
                 self.assertEqual(alice.read_line(), f"SAIU bob_{how}")
                 self.assertEqual(alice.request("LISTA"), "OK LISTA alice")
 
-    def test_help_lists_every_command(self) -> None:
+    def test_help_lists_every_command_but_the_teachers(self) -> None:
         client = self.connect()
         client.send("ajuda")
-        words = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING")
+        words = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING", "SENHA", "EXCLUIR")
         lines = [client.read_line() for _ in words]
         for word, line in zip(words, lines):
             self.assertTrue(line.startswith(f"INFO {word}"), line)

@@ -16,15 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import prices
-from batchat.server import accounts, presence, storage
+from batchat import formatting, prices
+from batchat.server import accounts, presence, storage, users_file
 from batchat.server import connection as connection_module
 from batchat.server import registry as registry_module
 from batchat.server.limits import Limits
 from batchat.server.session import ChatSession, ServerContext
-from batchat.server.accounts import UserStore, UserStoreError
+from batchat.server.accounts import UserStore
+from batchat.server.users_file import UserStoreError
 from batchat.server.connection import QUEUE_FULL, Connection
 from batchat.server.limits import GuessThrottle, RateLimiter, TokenBucket
 from batchat.server.registry import SessionRegistry
@@ -205,7 +205,7 @@ class UserStoreTest(unittest.TestCase):
         store = self.store()
         store.register("alice", PASSWORD)
         for name in ("alice", "ninguem"):
-            with self.subTest(name=name), mock.patch.object(accounts, "_scrypt", wraps=accounts._scrypt) as scrypt:
+            with self.subTest(name=name), mock.patch.object(users_file, "_scrypt", wraps=users_file._scrypt) as scrypt:
                 self.assertIsNone(store.authenticate(name, "senha-errada"))
                 self.assertEqual(scrypt.call_count, 1)
                 self.assertEqual(scrypt.call_args.args[2], 2**HASH_COST, "same cost, same time")
@@ -227,7 +227,7 @@ class UserStoreTest(unittest.TestCase):
                 active -= 1
             return b"x" * 32
 
-        with mock.patch.object(accounts, "_scrypt", blocking_scrypt):
+        with mock.patch.object(users_file, "_scrypt", blocking_scrypt):
             threads = [
                 threading.Thread(target=store.authenticate, args=(f"u{i}", PASSWORD))
                 for i in range(limit + 5)
@@ -256,7 +256,7 @@ class UserStoreTest(unittest.TestCase):
                 active.remove(password)
             return b"x" * 32
 
-        with mock.patch.object(accounts, "_scrypt", blocking_scrypt):
+        with mock.patch.object(users_file, "_scrypt", blocking_scrypt):
             threads = [
                 threading.Thread(target=store.authenticate, args=(f"u{i}", "loop-senha", "10.0.0.1"))
                 for i in range(accounts.HASH_CONCURRENCY + 3)
@@ -287,7 +287,7 @@ class UserStoreTest(unittest.TestCase):
     def test_dummy_hash_costs_what_stored_accounts_cost(self) -> None:
         UserStore(self.path, hash_cost=6).register("alice", PASSWORD)
         restarted = UserStore(self.path, hash_cost=4)  # new accounts cheaper; old ones are not
-        with mock.patch.object(accounts, "_scrypt", wraps=accounts._scrypt) as scrypt:
+        with mock.patch.object(users_file, "_scrypt", wraps=users_file._scrypt) as scrypt:
             restarted.authenticate("ninguem", PASSWORD)
         self.assertEqual(scrypt.call_args.args[2], 2**6)
 
@@ -343,11 +343,11 @@ class UserStoreTest(unittest.TestCase):
 
     @long_test  # 256 MiB of scrypt: seconds
     def test_the_largest_accepted_parameters_really_compute(self) -> None:
-        largest = accounts.MAX_SCRYPT_MEMORY // (128 * 8)
-        self.assertEqual(largest, 2**accounts.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
+        largest = users_file.MAX_SCRYPT_MEMORY // (128 * 8)
+        self.assertEqual(largest, 2**users_file.MAX_HASH_COST, "--hash-cost reaches exactly the bound")
         for n, r in ((largest, 8), (2**15, 1)):
             with self.subTest(n=n, r=r):
-                stored = accounts.PasswordHash.from_json({
+                stored = users_file.PasswordHash.from_json({
                     "alg": "scrypt", "n": n, "r": r, "p": 1,
                     "salt": base64.b64encode(bytes(16)).decode(), "key": base64.b64encode(bytes(32)).decode(),
                 })
@@ -552,11 +552,11 @@ class GuessThrottleTest(unittest.TestCase):
     def fake_users(self) -> mock.MagicMock:
         users = mock.MagicMock()
 
-        def authenticate(name: str, password: str, owner: object = None) -> str | None:
+        def check_login(name: str, password: str, owner: object = None) -> types.SimpleNamespace | None:
             self.hashed.append(self.now)
-            return "alice" if password == "certa" else None
+            return types.SimpleNamespace(name="alice") if password == "certa" else None
 
-        users.authenticate.side_effect = authenticate
+        users.check_login.side_effect = check_login
         return users
 
     def test_at_most_thirty_guesses_a_minute_are_hashed_for_one_account(self) -> None:
@@ -578,7 +578,7 @@ class GuessThrottleTest(unittest.TestCase):
         self.assertGreater(self.now, 20 * 60, "600 guesses took their time")
         # The owner, from any address, is checked at the next turn: 2.4 s at most.
         before = self.now
-        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa"), "alice")
+        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa").name, "alice")
         self.assertLess(self.now - before, 2.5, "one turn of 2.4 s")
 
     def test_a_connection_pauses_after_three_wrong_passwords_whatever_the_names(self) -> None:
@@ -596,7 +596,7 @@ class GuessThrottleTest(unittest.TestCase):
         self.assertEqual(pauses, [0, 0, 0, 1, 2, 3, 4, 4])
         self.assertEqual(member.failed_logins, 8)
         before = self.now  # another connection, same address: its own count
-        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa"), "alice")
+        self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa").name, "alice")
         self.assertEqual(self.now, before)
 
     def test_the_owner_goes_before_guessers_and_the_line_is_bounded(self) -> None:
@@ -696,6 +696,7 @@ class FakeSession:
         self.name: str | None = name
         self.connection = FakeConnection()
         self.replaced = False
+        self.failed_logins = 0
 
     def mark_replaced(self) -> None:
         self.replaced = True
@@ -931,9 +932,9 @@ class FloodRoom:
         for other in self.others:
             other.connection = RecordingConnection()
             self.registry.log_in(other, other.name)  # type: ignore[arg-type]
-        dummy = accounts.PasswordHash(2, 1, 1, b"sal", b"chave")
+        dummy = users_file.PasswordHash(2, 1, 1, b"sal", b"chave")
         users = mock.MagicMock()
-        users.accounts.side_effect = lambda: [accounts.Account(f"conta{i}", dummy) for i in range(accounts_count)]
+        users.accounts.side_effect = lambda: [users_file.Account(f"conta{i}", dummy) for i in range(accounts_count)]
         users.__len__.return_value = accounts_count
         context = ServerContext(
             users, self.registry, mock.Mock(), Limits(), clock=clock,
@@ -978,7 +979,7 @@ class FloodBudgetTest(unittest.TestCase):
         self.spend(self.BURST - 3)
         refusal = prices.slow_down_error(4, 1 / self.RATE)
         for _ in range(5):
-            self.assertEqual(self.replies(b"TODOS oi"), [protocol.format_error(refusal)])
+            self.assertEqual(self.replies(b"TODOS oi"), [formatting.format_error(refusal)])
         self.now += 1 / self.RATE
         self.assertEqual(self.replies(b"TODOS oi"), ["OK TODOS"])
         self.assertEqual(self.others[0].connection.lines, ["TODOS falante oi"], "once")

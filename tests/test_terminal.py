@@ -17,6 +17,7 @@ import subprocess
 import time
 import unittest
 from pathlib import Path
+from typing import TextIO
 
 try:
     import termios
@@ -380,6 +381,79 @@ class NetworkTextTest(unittest.TestCase):
         self.assertNotIn(b"\x1b[31m", raw)
         self.assertNotIn(b"\x07", raw)
         self.assertNotIn("\x9b".encode(), raw)  # the C1 form of ESC [
+
+
+class TeacherAndAccountTest(unittest.TestCase):
+    """Issue 20 at a terminal, against a fake server: /senha's passwords never on the screen
+    nor in the history, and the pinned announcement shown apart, first thing."""
+
+    def served_and_logged_in(self, home: Path) -> tuple[TerminalClient, socket.socket, TextIO]:
+        """A client at a terminal on a fake server, logged in as alice with an announcement
+        pinned: the client, the server's end, and its lines."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        listener.settimeout(TIMEOUT)
+        client = TerminalClient(listener.getsockname()[1], home)
+        self.addCleanup(client.close)
+        connection, _ = listener.accept()
+        self.addCleanup(connection.close)
+        connection.settimeout(TIMEOUT)
+        lines = connection.makefile("r", encoding="utf-8", newline="\n")
+        self.addCleanup(lines.close)
+        connection.sendall(b"BATCHAT 1 oi\n")
+        client.wait_prompt("> ")
+        client.type(f"ENTRAR alice senha123{ENTER}")
+        self.assertEqual(lines.readline(), "ENTRAR alice senha123\n")
+        connection.sendall("AVISO ana prova às 10h\nOK ENTRAR alice\n".encode())
+        self.assertEqual(lines.readline(), "LISTA\n")
+        connection.sendall(b"OK LISTA alice\n")
+        client.wait_prompt("alice> ")
+        # The pinned announcement: apart, in colour, right below the login.
+        client.wait_screen(rf"^{STAMP}Você entrou no chat como alice\.\n{STAMP}\*\*\* Aviso fixado pelo "
+                           r"professor ana: prova às 10h$")
+        self.assertIn("\x1b[1;36m*** Aviso fixado pelo professor ana:".encode(), bytes(client.raw), "in colour")
+        return client, connection, lines
+
+    def test_senha_asks_hidden_and_nothing_reaches_the_screen_or_the_history(self) -> None:
+        """And, on the way in, the pinned announcement shown apart (see served_and_logged_in)."""
+        home = temporary_folder(self)
+        client, connection, lines = self.served_and_logged_in(home)
+        client.type(f"/senha{ENTER}")
+        for prompt, secret in (("Senha atual:", "velha-senha1"), ("Nova senha:", "nova-senha22"),
+                               ("Repita a nova senha:", "nova-senha22")):
+            client.wait_screen(rf"^{prompt}")
+            self.assertFalse(client.terminal_modes()[3] & termios.ECHO, "typing is hidden")
+            client.type(f"{secret}{ENTER}")
+        self.assertEqual(lines.readline(), "SENHA velha-senha1 nova-senha22\n")
+        connection.sendall(b"OK SENHA\n")
+        client.wait_screen(rf"^{STAMP}Senha trocada: da próxima vez, entre com a nova\.$")
+        client.type(f"SAIR{ENTER}")
+        self.assertEqual(lines.readline(), "SAIR\n")
+        connection.sendall(b"OK SAIR\n")
+        connection.shutdown(socket.SHUT_RDWR)  # as the server does after SAIR
+        self.assertEqual(client.wait_exit(), 0)
+        for secret in (b"velha-senha1", b"nova-senha22"):
+            self.assertNotIn(secret, bytes(client.raw), "never on the screen")
+        history = (home / ".local" / "state" / "batchat" / "historico").read_text(encoding="utf-8")
+        self.assertEqual(history.splitlines(), ["ENTRAR alice", "/senha", "SAIR"])
+
+    def test_excluir_shows_the_confirmation_typed_and_hides_the_password(self) -> None:
+        client, connection, lines = self.served_and_logged_in(temporary_folder(self))
+        client.type(f"/excluir{ENTER}")
+        client.wait_screen(r"^Excluir a conta alice apaga a conta e as mensagens guardadas para ela")
+        client.wait_prompt("Para confirmar, digite alice ou sim: ")
+        client.type("sin\x7fm")  # a typo, erased
+        client.wait_prompt("Para confirmar, digite alice ou sim: sim")
+        client.type(ENTER)
+        client.wait_screen(r"^Senha de alice:")
+        self.assertFalse(client.terminal_modes()[3] & termios.ECHO, "typing is hidden")
+        client.type(f"senha-da-conta{ENTER}")
+        self.assertEqual(lines.readline(), "EXCLUIR senha-da-conta\n")
+        connection.sendall(b"OK EXCLUIR alice\n")
+        connection.shutdown(socket.SHUT_RDWR)
+        client.wait_screen(rf"^{STAMP}Conta alice excluída, com as mensagens guardadas para ela\. Até logo!$")
+        self.assertEqual(client.wait_exit(), 0, "a goodbye, not a drop to reconnect from")
+        self.assertNotIn(b"senha-da-conta", bytes(client.raw))
 
 
 class ReconnectTest(TerminalTestCase):

@@ -7,6 +7,7 @@ import unittest
 from unittest import mock
 
 import protocol
+from batchat import parsing
 from batchat.client import typed
 from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, ShowPrivates
 from tests.clocks import is_forbidden
@@ -235,7 +236,7 @@ class InterpretTest(unittest.TestCase):
              "Erro: Uso: CHAT <usuário> <mensagem>"),
         ]
         for error, expected in cases:
-            with self.subTest(error=error), mock.patch.object(protocol, "parse_command", side_effect=error):
+            with self.subTest(error=error), mock.patch.object(parsing, "parse_command", side_effect=error):
                 self.assertEqual(interpret("/chat bob", IN), Refuse(expected))
 
 
@@ -432,7 +433,7 @@ class CompletionsTest(unittest.TestCase):
         ("T", 0, "T", ["TODOS "]),
         ("x", 0, "x", []),
         ("/", 0, "/", [f"/{word} " for word in typed.SLASH_WORDS]),
-        ("/li", 0, "/li", ["/lista "]),
+        ("/li", 0, "/li", ["/lista "]),  # not /liberar: a teacher's command
         ("/CO", 0, "/CO", ["/conversa "]),
         ("/pr", 0, "/pr", ["/privadas "]),
         ("/x", 0, "/x", []),

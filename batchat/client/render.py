@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import protocol
-from batchat import prices
+from batchat import formatting, prices
 from batchat.client import server_lines
 
 ME = "eu"  # how the person's own messages are labelled
@@ -40,6 +40,7 @@ class Style(enum.Enum):
     PRIVATE = "1;35"  # bold magenta: private messages, both ways
     SENDER = "1"  # bold: who wrote a public message
     MENTION = "1;33"  # bold yellow: my own name in someone's text
+    ANNOUNCEMENT = "1;36"  # bold cyan: a teacher's announcement, and what changes for everyone
 
 
 Part = tuple[Style, str]
@@ -185,7 +186,7 @@ def render_ok(command: str, detail: str, own_name: str | None) -> str | None:
 def stored_recipient(detail: str) -> tuple[str, bool]:
     """``OK CHAT <detail>``: the recipient, and whether the message was kept for later."""
     name, _, rest = detail.partition(" ")
-    return name, rest == protocol.STORED
+    return name, rest == formatting.STORED
 
 
 AWAY_MARK = "[enquanto você estava fora]"
@@ -233,7 +234,7 @@ def render_past(
 def render_account(name: str, state: str, seen: str, clock: Clock) -> Shown:
     """A ``USUARIO`` line of ``LISTA TODOS``, as a row of a list (indented, not styled like
     a message from that person): ``  bob: offline, visto por último ontem 21:14``."""
-    if state == protocol.ONLINE:
+    if state == formatting.ONLINE:
         return Shown(((Style.PLAIN, f"  {name}: online agora"),))
     moment = protocol.parse_timestamp(seen) if seen else None
     if moment is None:
@@ -375,31 +376,63 @@ HELP_RULE = (
 )
 
 
+# The words a teacher's command takes as they are on the wire, in capitals (``PRIVADO NAO``,
+# ``BANIR bob SEMPRE``, ``CARGO ana PROFESSOR``), typed in any case in the client (``/privado
+# não``): each as the client reads it, and the position after the command word where a
+# command takes one (anywhere else, such a word is a message's own).
+WIRE_KEYWORDS = {
+    "nao": "NAO", "não": "NAO", "sim": "SIM", "sempre": "SEMPRE",
+    "professor": "PROFESSOR", "professora": "PROFESSOR", "aluno": "ALUNO", "aluna": "ALUNO",
+}
+KEYWORD_POSITION = {"PRIVADO": 1, "BANIR": 2, "CARGO": 2}  # (LISTA takes todos in any case)
+_WIRE_KEYWORD_RE = re.compile(r"\b(?:TODOS|NAO|SIM|SEMPRE|PROFESSOR|ALUNO)\b")
+PASSWORD_ARGUMENTS = ("<senha>", "<atual>", "<nova>")  # asked hidden, never typed on the line
+
+
+def words_before_password(word: str) -> int:
+    """How many words of the command ``word``'s line come before its first password, by the
+    command table: ``ENTRAR alice <senha>`` two, ``SENHA <atual> <nova>`` one."""
+    syntax = protocol.COMMAND_HELP[word].syntax.split(" ")
+    return next((index for index, argument in enumerate(syntax) if argument in PASSWORD_ARGUMENTS), len(syntax))
+
+
 def slash_form(text: str) -> str:
     """A command as the person types it in the client: ``CHAT bob oi`` -> ``/chat bob oi``,
-    ``LISTA [TODOS]`` -> ``/lista [todos]`` (the command table is written as on the wire)."""
+    ``LISTA [TODOS]`` -> ``/lista [todos]``, ``PRIVADO NAO|SIM`` -> ``/privado nao|sim`` (the
+    command table is written as on the wire)."""
     word, _, rest = text.partition(" ")
-    if word == "LISTA":
-        rest = rest.lower()
+    if word == "LISTA" or word in KEYWORD_POSITION:
+        rest = _WIRE_KEYWORD_RE.sub(lambda match: match.group().lower(), rest)
     return f"/{word.lower()} {rest}".rstrip()
 
 
 HELP_NOTES = (
     "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela.",
+    "As de /senha (trocar a senha) e de /excluir (apagar a conta) também.",
     "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
 )
+# The teacher's commands have a help of their own, /ajuda professor: the client does not
+# know who is a teacher (the server's AJUDA lists only what the asker may use; a student
+# gets ERRO SEM_PERMISSAO), and a student's help must fit a small screen.
+TEACHER_HELP = "/ajuda professor"
+TEACHER_POINTER = f"Professores: {TEACHER_HELP} mostra os comandos de professor."
+TEACHER_HEADING = ("Comandos de professor (o servidor diz quem é professor; um aluno que os usa "
+                   "recebe uma recusa):")
 HELP_INDENT = "  "  # under a command: its meaning and example, and where a sentence goes on
 
 
-def _help_rows() -> list[tuple[str, str, str]]:
-    """(syntax, meaning, example) per command, as typed in the client: a password is never
-    on the line there (``/novo <usuário>``, ``/entrar alice``), it is asked hidden."""
+def _help_rows(*, teacher: bool) -> list[tuple[str, str, str]]:
+    """(syntax, meaning, example) per command, the teacher's (``teacher``) or everyone's,
+    as typed in the client: a password is never on the line there (``/novo <usuário>``,
+    ``/entrar alice``, ``/senha``), it is asked hidden."""
     rows = []
-    for word, help in protocol.COMMAND_HELP.items():
-        syntax, example = slash_form(help.syntax), slash_form(help.example)
-        if word in protocol.PASSWORD_COMMANDS:
-            syntax, example = syntax.rsplit(" ", 1)[0], example.rsplit(" ", 1)[0]
-        rows.append((syntax, help.meaning, example))
+    for help in protocol.COMMAND_HELP.values():
+        if (help.access is protocol.Access.TEACHER) != teacher:
+            continue
+        syntax, example = slash_form(help.syntax).split(" "), slash_form(help.example).split(" ")
+        hidden = sum(argument in PASSWORD_ARGUMENTS for argument in syntax)
+        syntax = [argument for argument in syntax if argument not in PASSWORD_ARGUMENTS]
+        rows.append((" ".join(syntax), help.meaning, " ".join(example[:len(example) - hidden])))
     return rows
 
 
@@ -416,23 +449,32 @@ def _fill_all(texts: tuple[str, ...], columns: int) -> list[str]:
     return [row for text in texts for row in _fill(text, columns)]
 
 
-def help_text(columns: int = 80) -> list[str]:
+def help_text(columns: int = 80, *, teacher: bool = False) -> list[str]:
     """The client's ``AJUDA`` for a screen ``columns`` wide: the rule for what is text and
-    what is a command, then each command with its meaning and an example. An aligned
-    table when it fits (78 columns do); on a narrower screen, each command on a row of
-    its own, its meaning and example on indented rows below, never run together; the
-    sentences cut at spaces, with an indent."""
-    rows = _help_rows()
+    what is a command, then each command with its meaning and an example (``teacher``:
+    the teacher's commands instead, ``/ajuda professor``). An aligned table when it fits
+    (78 columns do); on a narrower screen, each command on a row of its own, its meaning
+    and example on indented rows below, never run together; the sentences cut at spaces,
+    with an indent."""
+    if teacher:
+        return [*_fill(TEACHER_HEADING, columns), *_help_table(_help_rows(teacher=True), columns)]
+    table = _help_table(_help_rows(teacher=False), columns)
+    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all((*HELP_NOTES, TEACHER_POINTER), columns)]
+
+
+def _help_table(rows: list[tuple[str, str, str]], columns: int) -> list[str]:
+    """``rows`` aligned under a header, or, if that is wider than ``columns``, each command
+    on a row of its own with its meaning and example indented below."""
     syntax_width = max(len(syntax) for syntax, _, _ in rows)
     meaning_width = max(len(meaning) for _, meaning, _ in rows)
     table = [
         f"{'comando':<{syntax_width}}  {'para quê':<{meaning_width}}  exemplo",
         *(f"{syntax:<{syntax_width}}  {meaning:<{meaning_width}}  {example}" for syntax, meaning, example in rows),
     ]
-    if max(map(len, table)) > columns:
-        table = [
-            row for syntax, meaning, example in rows
-            for row in (*_fill(syntax, columns), *_fill(meaning, columns, HELP_INDENT),
-                        *_fill(f"ex.: {example}", columns, HELP_INDENT))
-        ]
-    return [*_fill_all(HELP_RULE, columns), *table, *_fill_all(HELP_NOTES, columns)]
+    if max(map(len, table)) <= columns:
+        return table
+    return [
+        row for syntax, meaning, example in rows
+        for row in (*_fill(syntax, columns), *_fill(meaning, columns, HELP_INDENT),
+                    *_fill(f"ex.: {example}", columns, HELP_INDENT))
+    ]

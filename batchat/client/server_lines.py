@@ -17,7 +17,8 @@ class ServerLine:
 
     ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
     ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``, ``LIMITES``,
-    ``BATCHAT``); ``fields``
+    ``BATCHAT``, and a teacher's ``AVISO``, ``SILENCIADO``, ``LIBERADO``, ``PRIVADO``,
+    ``CARGO``, ``ACAO``); ``fields``
     holds the words the grammar defines for that kind, the last one keeping
     the rest of the line (missing ones are ``""``).
     """
@@ -31,6 +32,10 @@ _SERVER_FIELDS = {
     "OK": 2, "ERRO": 2, "MSG": 2, "TODOS": 2, "ENTROU": 1, "SAIU": 1, "INFO": 1,
     "PENDENTE": 3, "HISTORICO": 3, "USUARIO": 3, protocol.GREETING_WORD: 2,
     "LIMITES": 5,  # the four known, then whatever a newer server adds (ignored)
+    # A teacher's acts (batchat.client.teacher_lines reads them): AVISO <professor> <mensagem>,
+    # SILENCIADO <ate> <professor> [motivo], LIBERADO <professor>, PRIVADO NAO|SIM <professor>,
+    # CARGO <usuario> <cargo>, ACAO <quando> <professor> <ato> <alvo> [detalhe].
+    "AVISO": 2, "SILENCIADO": 2, "LIBERADO": 1, "PRIVADO": 2, "CARGO": 2, "ACAO": 5,
 }
 
 

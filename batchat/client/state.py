@@ -20,7 +20,7 @@ Where the session stands is explicit: two small state machines, the
 connection's and the login's, each moved only by its table of transitions
 (:mod:`batchat.client.states`: awaiting the greeting, identified, turned away,
 not BatChat, given up; logged out, logging in, logged in, away, logging in
-again, said goodbye, replaced). :attr:`ClientState.identified`,
+again, said goodbye, replaced, shut out). :attr:`ClientState.identified`,
 :attr:`~ClientState.logged_in`, :attr:`~ClientState.said_goodbye` and whether
 to reconnect are read from them; the queue of commands sent is only for
 matching replies. A move no table has (a bug of the client) is shown as such
@@ -41,8 +41,9 @@ up, reconnect) for the I/O shell, :class:`batchat.client.threads.ChatClient`, to
 carry out. It is not thread-safe: the shell calls it under one lock.
 
 Imports :mod:`protocol`, :mod:`batchat.prices` and, of the client, :mod:`~batchat.client.events`,
-:mod:`~batchat.client.states`, :mod:`~batchat.client.flow`, :mod:`~batchat.client.privates` and
-:mod:`~batchat.client.render` only.
+:mod:`~batchat.client.states`, :mod:`~batchat.client.flow`, :mod:`~batchat.client.privates`,
+:mod:`~batchat.client.render` and :mod:`~batchat.client.teacher_lines` (how the teacher's lines
+read) only.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from collections import deque
 import protocol
 from batchat import prices
 from batchat.client import server_lines
+from batchat.client.teacher_lines import SHUT_OUT_CODES, TeacherLines
 from batchat.client.events import (  # the events, here too for the shell and the tests
     Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
 )
@@ -67,8 +69,10 @@ RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips 
 FIRST_LINE_SHOWN = 60  # characters of a non-BatChat peer's first line quoted to the person
 _ERROR_CODES = frozenset(code.value for code in protocol.ErrorCode)
 # What a login's reply holds before its OK ENTRAR: the private messages kept
-# (then an INFO that counts them) and the public history.
-KEPT, HISTORY = "PENDENTE", "HISTORICO"
+# (then an INFO that counts them) and the public history; and what stands for
+# everyone: the pinned announcement, the exam mode.
+KEPT, HISTORY, PINNED = "PENDENTE", "HISTORICO", "AVISO"
+HELD_KINDS = (KEPT, HISTORY, PINNED, "PRIVADO")
 
 PublicKey = tuple[str, str]  # (sender's name key, text): a public message, as far as we can tell
 
@@ -129,6 +133,7 @@ class ClientState:
         self._held: list[server_lines.ServerLine] = []  # a login's reply, until its OK ENTRAR
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
         self.privates = Privates()  # for /privadas and /r: kept across drops, like the partner
+        self._teacher_lines = TeacherLines(clock)  # what the teacher's acts on this session said
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
         # known by name (after LISTA), and the listeners a refusal implies beyond those
@@ -351,7 +356,7 @@ class ClientState:
             return False
         if parsed.kind == "INFO":
             return bool(self._held) and self._held[-1].kind == KEPT
-        return parsed.kind in (KEPT, HISTORY)
+        return parsed.kind in HELD_KINDS
 
     def _answered_ok(self, word: str, detail: str, parsed: server_lines.ServerLine) -> list[Event]:
         """``OK <word> <detail>``: settle the command it answers, and say so."""
@@ -382,7 +387,22 @@ class ClientState:
                 return [Show(render_echo(command, detail))]  # an answer: after any joins held
             case protocol.Quit():
                 self._fire(Trigger.GOODBYE)
+        self._account_changed(word, sent)
         return self._render(parsed)
+
+    def _shut_out(self) -> None:
+        """Kicked, banned or the password reset: never log in again by this session's means."""
+        self._fire(Trigger.SHUT_OUT)
+        self._credentials = None
+
+    def _account_changed(self, word: str, sent: Sent | None) -> None:
+        """``OK SENHA``: a later automatic login uses the new password (the third word of
+        the line sent); ``OK EXCLUIR``: the account is gone, and so is the session."""
+        if word == "SENHA" and sent is not None and self._credentials is not None:
+            self._credentials = protocol.Login(self._credentials.name, sent.line.split(" ")[2])
+        elif word == "EXCLUIR":
+            self._credentials = None
+            self._fire(Trigger.GOODBYE)
 
     def _logged_in(
         self, login: protocol.Login, parsed: server_lines.ServerLine, *, automatic: bool
@@ -413,7 +433,7 @@ class ClientState:
                 skip -= 1
                 continue
             self._remember_public(parsed)
-            events += self._render(parsed)
+            events += self._render(parsed, pinned=True, replayed=replayed)
         return events
 
     def _already_shown(self, held: list[server_lines.ServerLine]) -> int:
@@ -427,6 +447,9 @@ class ClientState:
         other ERRO is shown, the last one before the server hangs up too."""
         if code == protocol.ErrorCode.SESSION_REPLACED:
             self._fire(Trigger.TAKEN_OVER)
+            return self._render(parsed)
+        if code in SHUT_OUT_CODES and self._machine.session is SessionState.LOGGED_IN:
+            self._shut_out()  # pushed: the server closes now, and nothing is answered
             return self._render(parsed)
         sent = self._settle("", code)
         if sent is not None and isinstance(sent.command, protocol.Login):
@@ -464,6 +487,9 @@ class ClientState:
         if not sent.automatic:
             return events
         name = sent.command.name
+        if code in SHUT_OUT_CODES:  # kicked or banned meanwhile: trying again would not help
+            self._shut_out()
+            return [*events, HangUp()]
         if code == protocol.ErrorCode.CREDENTIALS:
             self._credentials = None
             return [*events, say(f"Não foi possível entrar de novo como {name}; entre com ENTRAR {name}.",
@@ -495,8 +521,11 @@ class ClientState:
         self._online = frozenset()
         self._online_listed, self._unseen_listeners = False, 0
         events = self._with_bugs([*events, SetPrompt(prompt_text(None)), say(how, Style.ERROR)])
+        self._teacher_lines.forget_record()
         if self._machine.session is SessionState.REPLACED:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
+        if self._machine.session is SessionState.SHUT_OUT:
+            return [*events, say("Este cliente não vai reconectar sozinho; a frase acima diz quando voltar.")]
         if not self._reconnect or self._machine.link is LinkState.GIVEN_UP:
             return events
         if self._machine.session is not SessionState.AWAY:
@@ -545,7 +574,12 @@ class ClientState:
         return [*(say(f"Defeito do cliente: {bug.trigger.name} não era esperado no estado {bug.state.name}; "
                       "foi ignorado.", Style.ERROR) for bug in bugs), *events]
 
-    def _render(self, parsed: server_lines.ServerLine) -> list[Event]:
+    def _render(self, parsed: server_lines.ServerLine, *, pinned: bool = False, replayed: bool = False) -> list[Event]:
+        """What the person reads of ``parsed`` (``pinned``, ``replayed``: as the login reply's
+        lines, see :meth:`TeacherLines.render`)."""
+        said = self._teacher_lines.render(parsed, self._own_name, pinned=pinned, replayed=replayed)
+        if said is not None:
+            return [Show(line) for line in said]
         shown = render_parsed(parsed, self._own_name, self._clock)
         if shown is None:
             return []

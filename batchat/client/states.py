@@ -9,8 +9,10 @@ Owns two small state machines that together say where one session stands:
   up after such a peer (this session connects no more);
 - the login's (:class:`SessionState`): logged out, logging in, logged in,
   away (logged in before the connection dropped: the next one logs in again),
-  logging in again, said goodbye (``OK SAIR``), replaced (the account logged in
-  elsewhere).
+  logging in again, said goodbye (``OK SAIR``, or ``OK EXCLUIR``), replaced (the
+  account logged in elsewhere), shut out (a teacher kicked or banned the account,
+  or reset its password: the server closes, and this client must not log in again
+  by itself).
 
 Each machine moves only by its table, ``{(state, trigger): new state}``
 (:data:`LINK_TRANSITIONS`, :data:`SESSION_TRANSITIONS`). A :class:`Trigger`
@@ -54,6 +56,7 @@ class SessionState(enum.Enum):
     LOGGING_IN_AGAIN = enum.auto()  # that ENTRAR is on its way
     SAID_GOODBYE = enum.auto()  # OK SAIR: the person left
     REPLACED = enum.auto()  # ERRO SESSAO_SUBSTITUIDA: the account went on elsewhere
+    SHUT_OUT = enum.auto()  # ERRO EXPULSO, BANIDO or SENHA_REDEFINIDA: no logging in again by itself
 
 
 class Trigger(enum.Enum):
@@ -69,8 +72,9 @@ class Trigger(enum.Enum):
     LOGIN_OK = enum.auto()  # OK ENTRAR
     LOGIN_REFUSED = enum.auto()  # an ERRO answered the last ENTRAR on its way (DEVAGAR too: not executed)
     PASSWORD_REJECTED = enum.auto()  # ERRO CREDENCIAIS answered the automatic ENTRAR: forget it
-    GOODBYE = enum.auto()  # OK SAIR
+    GOODBYE = enum.auto()  # OK SAIR, or OK EXCLUIR (the account is gone)
     TAKEN_OVER = enum.auto()  # ERRO SESSAO_SUBSTITUIDA
+    SHUT_OUT = enum.auto()  # pushed ERRO EXPULSO, BANIDO or SENHA_REDEFINIDA; or the first two for the automatic ENTRAR
 
 
 _L, _S, _T = LinkState, SessionState, Trigger
@@ -89,7 +93,7 @@ LINK_TRANSITIONS: dict[tuple[LinkState, Trigger], LinkState] = {
     (_L.NOT_BATCHAT, _T.LOSS): _L.GIVEN_UP,
 }
 
-# The states a session lives in; SAID_GOODBYE and REPLACED end it.
+# The states a session lives in; SAID_GOODBYE, REPLACED and SHUT_OUT end it.
 LIVE = (_S.LOGGED_OUT, _S.LOGGING_IN, _S.LOGGED_IN, _S.AWAY, _S.LOGGING_IN_AGAIN)
 
 SESSION_TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
@@ -117,12 +121,15 @@ SESSION_TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
     # From any live state: the person leaves, or the account goes on elsewhere.
     **{(state, _T.GOODBYE): _S.SAID_GOODBYE for state in LIVE},
     **{(state, _T.TAKEN_OVER): _S.REPLACED for state in LIVE},
+    **{(state, _T.SHUT_OUT): _S.SHUT_OUT for state in LIVE},
     (_S.SAID_GOODBYE, _T.LOSS): _S.SAID_GOODBYE,
-    # Replaced: the server closes this connection; what still comes changes nothing, but
-    # an OK SAIR that came first is a goodbye.
-    **{(_S.REPLACED, trigger): _S.REPLACED
-       for trigger in (_T.LOGIN_SENT, _T.LOGIN_OK, _T.LOGIN_REFUSED, _T.TAKEN_OVER, _T.LOSS)},
+    # Replaced or shut out: the server closes this connection; what still comes changes
+    # nothing, but an OK SAIR that came first is a goodbye.
+    **{(ended, trigger): ended
+       for ended in (_S.REPLACED, _S.SHUT_OUT)
+       for trigger in (_T.LOGIN_SENT, _T.LOGIN_OK, _T.LOGIN_REFUSED, _T.TAKEN_OVER, _T.SHUT_OUT, _T.LOSS)},
     (_S.REPLACED, _T.GOODBYE): _S.SAID_GOODBYE,
+    (_S.SHUT_OUT, _T.GOODBYE): _S.SAID_GOODBYE,
 }
 
 

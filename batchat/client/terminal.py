@@ -87,20 +87,22 @@ def terminal_restorer(fd: int) -> Callable[[], None]:
     return restore
 
 
-def read_hidden(prompt: str) -> str | None:
+def read_hidden(prompt: str, *, echo: bool = False) -> str | None:
     """A line typed at the terminal without echo (a password); ``None`` when cancelled.
+    ``echo``: shown as typed instead (an answer, such as the confirmation of /excluir).
 
     Ctrl-C cancels the prompt, not the program: it arrives as a key, not as
     SIGINT (which only the main thread could handle, while this waits in
     another). Ctrl-D on an empty line cancels too. Without ``termios``
-    (Windows), :func:`getpass.getpass`, whose Ctrl-C cancels as well.
+    (Windows), :func:`getpass.getpass` (or ``input``, for ``echo``), whose Ctrl-C
+    cancels as well.
     """
     try:
         import termios
 
         fd = os.open("/dev/tty", os.O_RDWR | getattr(os, "O_NOCTTY", 0))
     except (ImportError, OSError):
-        return _getpass(prompt)
+        return _getpass(prompt, echo)
     try:
         saved = termios.tcgetattr(fd)
         keys = [*saved]
@@ -110,10 +112,10 @@ def read_hidden(prompt: str) -> str | None:
         termios.tcsetattr(fd, termios.TCSAFLUSH, keys)
     except termios.error:
         os.close(fd)
-        return _getpass(prompt)
+        return _getpass(prompt, echo)
     try:
         os.write(fd, prompt.encode("utf-8"))
-        return _read_keys(fd)
+        return _read_keys(fd, echo)
     finally:
         with contextlib.suppress(termios.error, OSError):
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
@@ -121,8 +123,9 @@ def read_hidden(prompt: str) -> str | None:
         os.close(fd)
 
 
-def _read_keys(fd: int) -> str | None:
-    """Keys up to Enter, with Backspace and Ctrl-U; ``None`` for Ctrl-C, or Ctrl-D at the start."""
+def _read_keys(fd: int, echo: bool = False) -> str | None:
+    """Keys up to Enter, with Backspace and Ctrl-U; ``None`` for Ctrl-C, or Ctrl-D at the start.
+    ``echo``: each key is written back as it changes the line (one column per character)."""
     typed = bytearray()
     while True:
         key = os.read(fd, 1)
@@ -135,17 +138,25 @@ def _read_keys(fd: int) -> str | None:
                 typed.pop()
             if typed:
                 typed.pop()
+                _echo(fd, echo, b"\b \b")
         elif key == b"\x15":  # Ctrl-U: start again
+            _echo(fd, echo, b"\b \b" * len(typed.decode("utf-8", errors="replace")))
             typed.clear()
         elif key >= b" ":
             typed += key
+            _echo(fd, echo, key)
 
 
-def _getpass(prompt: str) -> str | None:
+def _echo(fd: int, echo: bool, data: bytes) -> None:
+    if echo:
+        os.write(fd, data)
+
+
+def _getpass(prompt: str, echo: bool = False) -> str | None:
     import getpass
 
     try:
-        return getpass.getpass(prompt)
+        return input(prompt) if echo else getpass.getpass(prompt)
     except (EOFError, KeyboardInterrupt):  # Windows' getpass raises KeyboardInterrupt at Ctrl-C
         return None
 

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import protocol
-from batchat import framing
+from batchat import framing, parsing
 from batchat.locks import tiered_lock
 from batchat.client import flow, link as links, terminal, tiers
 from batchat.client.state import (
@@ -37,7 +37,7 @@ from batchat.client.state import (
 )
 from batchat.client.grouping import PresenceGroups
 from batchat.client.flow import FIRST_RETRY_DELAY, Liveness, Pacer, ServerLimits, pause, retry_delays
-from batchat.client.password_prompt import ask_password
+from batchat.client.password_prompt import ask_line
 from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
 from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text, queued_prompt, timed
 from batchat.client.screen import InputHistory, PlainScreen
@@ -124,7 +124,7 @@ class ChatClient:
                 if self._screen.broken.is_set():
                     self._leave_now()
                     return 1
-                if self._quitting.is_set():
+                if self._quitting.is_set() or self._state.said_goodbye:  # SAIR, or OK EXCLUIR
                     return max(self._quit_status(ended), int(self._login_refused))
                 if not any(isinstance(event, Reconnect) for event in self._drop(ended)):
                     return 1
@@ -549,8 +549,8 @@ class ChatClient:
                 with self._send_lock:
                     rows = self._state.privates.shown(self._clock)
                 self._carry_out([Show(shown) for shown in rows])
-            case ShowHelp():
-                for text in help_text(shutil.get_terminal_size().columns):
+            case ShowHelp(teacher=teacher):
+                for text in help_text(shutil.get_terminal_size().columns, teacher=teacher):
                     self._screen.say(text)
             case Refuse(text=text):
                 self._screen.say(text, Style.ERROR)
@@ -573,7 +573,7 @@ class ChatClient:
             self._queue(sent)
         if self._lockstep and sent is not None:
             outcome = self._wait_for_answer(sent)
-            if protocol.carries_password(command):
+            if isinstance(command, (protocol.Login, protocol.Register)):
                 self._login_refused = outcome != "OK"
 
     def _wait_for_answer(self, sent: Sent) -> str | None:
@@ -583,12 +583,14 @@ class ChatClient:
         return sent.outcome
 
     def _ask_password_and_send(self, word: str, name: str) -> None:
+        """``NOVO``/``ENTRAR <name>``, or ``/senha``, ``/excluir`` (no name): ask, hidden, and send."""
         self._screen.flush()
-        password = ask_password(self._screen.say, word, name)
-        if password is None:
+        with self._send_lock:
+            own_name = self._state.own_name or ""
+        line = ask_line(self._screen.say, word, name, own_name, self._screen.flush)
+        if line is None:
             return
-        line = f"{word} {name} {password}"
-        command = protocol.parse_command(line)
+        command = parsing.parse_command(line)
         assert command is not None
         self._send_typed(command, line)
 

@@ -23,7 +23,9 @@ One exception keeps passwords safe: a line whose first word, in capitals,
 looks like ``ENTRAR`` or ``NOVO`` (``NOV``, ``ENTRA``, ``ＥＮＴＲＡＲ``, a
 Cyrillic ``Е``) is refused with a hint, never sent as text
 (:func:`looks_like_password_command`), nor kept in the history when a word after
-it may be the password (:func:`history_entry`).
+it may be the password (:func:`history_entry`). ``/senha`` and ``/excluir`` go alone
+on the line: every password they take is asked hidden. A teacher's command takes its
+fixed words in any case (``/privado não`` sends ``PRIVADO NAO``: :func:`in_wire_keywords`).
 
 Called by the keyboard side of the client (:mod:`batchat.client.threads`) and by
 :mod:`batchat.client.screen`; imports only :mod:`protocol` and :mod:`batchat.client.render`.
@@ -37,7 +39,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import protocol
-from batchat.client.render import make_visible, slash_form
+from batchat import parsing
+from batchat.client.render import KEYWORD_POSITION, WIRE_KEYWORDS, make_visible, slash_form, words_before_password
 
 @dataclass(frozen=True)
 class Send:
@@ -49,15 +52,19 @@ class Send:
 
 @dataclass(frozen=True)
 class AskPassword:
-    """``NOVO alice`` or ``ENTRAR alice``: ask for the password, hidden, then send."""
+    """``NOVO alice`` or ``ENTRAR alice``: ask for the password, hidden, then send; ``/senha``
+    or ``/excluir`` (``name`` empty): ask every password they take, hidden, then send."""
 
-    word: str  # "NOVO" or "ENTRAR"
+    word: str  # "NOVO", "ENTRAR", "SENHA" or "EXCLUIR"
     name: str
 
 
 @dataclass(frozen=True)
 class ShowHelp:
-    """``AJUDA`` or ``?``: answered by the client itself, with examples."""
+    """``AJUDA`` or ``?``: answered by the client itself, with examples; ``/ajuda professor``
+    (``teacher``): the teacher's commands."""
+
+    teacher: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,11 @@ PRIVATES = "PRIVADAS"  # /privadas: the last private lines, shown by the client
 CLIENT_WORDS = (CONVERSE, REPLY, PRIVATES)  # the client's own commands, after "/" only
 # Other words for a command after "/", from IRC and English.
 SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}
-SLASH_WORDS = tuple(sorted(word.lower() for word in (*protocol.COMMAND_WORDS, *CLIENT_WORDS)))
+# Tab completes what everyone may use (a teacher types the teacher's commands whole).
+SLASH_WORDS = tuple(sorted(
+    word.lower() for word in (*protocol.COMMAND_WORDS, *CLIENT_WORDS)
+    if word in CLIENT_WORDS or protocol.COMMAND_HELP[word].access is not protocol.Access.TEACHER
+))
 # IRC habits with no command here: the BatChat way instead.
 IRC_HINTS = {
     "JOIN": "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma "
@@ -111,9 +122,17 @@ NEW_ACCOUNT_ONE_NAME_PIPED = (
     "Erro: Nomes não têm espaços: /novo leva só o nome; num script, crie a conta com "
     "NOVO <usuário> <senha>, em maiúsculas."
 )
+TEACHER_HELP_WORDS = ("professor", "professores", "professora", "professoras")  # /ajuda professor
 CONVERSE_USAGE = "Uso: /conversa <usuário>, e /conversa sozinho para voltar a falar com todos."
 REPLY_USAGE = "Uso: /r <mensagem>, que vai no privado para {name}, quem escreveu para você por último."
 NO_ONE_TO_REPLY = "Ninguém escreveu para você no privado ainda: /r responde a quem escreveu por último."
+# The commands about one's own account whose every word is a password: typed alone, the
+# client asks them hidden (never on the line, never in the history).
+ACCOUNT_COMMANDS = ("SENHA", "EXCLUIR")
+ACCOUNT_COMMAND_ALONE = (
+    "Erro: {command} vai sozinho na linha: as senhas são pedidas em seguida, sem aparecer na tela."
+)
+ACCOUNT_COMMAND_PIPED = "Erro: Num script, use {syntax}, em maiúsculas."
 _FIRST_WORD_RE = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 _FIRST_WORD_ONE_SPACE_RE = re.compile(r"(\S*)\s?(.*)", re.DOTALL)
 # A tab in a message becomes spaces up to the next multiple of this many columns, counted
@@ -161,7 +180,7 @@ def tidy_typed(line: str) -> str:
     """
     word, rest = _split_one(line.removesuffix("\r").lstrip())
     match _command_word(word):
-        case "TODOS":
+        case "TODOS" | "AVISO":
             return f"{word} {as_spaces(rest)}" if rest else word
         case "CHAT":
             name, text = _split_one(rest.lstrip())
@@ -225,8 +244,21 @@ def interpret(
         return ShowPrivates()
     if word == REPLY:
         return _reply(rest, typed, logged_in, replying_to, max_line)
-    wire = tidy_typed(f"{word} {rest}" if first.startswith("/") else typed)
+    if word in ACCOUNT_COMMANDS and not logged_in:
+        return Refuse(NOT_LOGGED_IN)
+    wire = in_wire_keywords(tidy_typed(f"{word} {rest}" if first.startswith("/") else typed))
     return _command(wire, typed, can_prompt, max_line)
+
+
+def in_wire_keywords(wire: str) -> str:
+    """``wire`` with the word a command takes at its place as on the wire (``PRIVADO não``
+    -> ``PRIVADO NAO``, ``BANIR bob sempre`` -> ``BANIR bob SEMPRE``, ``CARGO ana
+    professora`` -> ``CARGO ana PROFESSOR``); any other word, and a message, as typed."""
+    words = wire.split(" ")
+    position = KEYWORD_POSITION.get(_command_word(words[0]))
+    if position is not None and position < len(words):
+        words[position] = WIRE_KEYWORDS.get(words[position].casefold(), words[position])
+    return " ".join(words)
 
 
 def _text(typed: str, logged_in: bool, partner: str | None, max_line: int) -> Typed:
@@ -395,19 +427,33 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     word = _command_word(words[0])
     if word == "AJUDA" and len(words) == 1:
         return ShowHelp()
+    if word == "AJUDA" and len(words) == 2 and words[1].casefold() in TEACHER_HELP_WORDS:
+        return ShowHelp(teacher=True)
+    if word in ACCOUNT_COMMANDS and (slash or len(words) == 1):
+        return _account_command(word, len(words) == 1, can_prompt)
     if word == "NOVO" and typed.startswith("/") and len(words) > 2:  # never repeat them either
         return Refuse(NEW_ACCOUNT_ONE_NAME if can_prompt else NEW_ACCOUNT_ONE_NAME_PIPED)
     if word in PASSWORD_COMMANDS and len(words) > 3:  # never repeat them: one may be a password
         return Refuse(f"Erro: A senha não pode ter espaços. {usage(word, slash=slash)}")
     try:
-        if can_prompt and word in PASSWORD_COMMANDS and len(words) == 2:
+        if can_prompt and word in PASSWORD_COMMANDS and word not in ACCOUNT_COMMANDS and len(words) == 2:
             return AskPassword(word, protocol.validate_name(words[1]))
         if refusal := _too_long(wire, typed, max_line):
             return refusal
-        command = protocol.parse_command(wire)
+        command = parsing.parse_command(wire)
     except protocol.ProtocolError as error:
         return Refuse(f"Erro: {usage(error.usage, slash=slash) if error.usage else error.text}")
     return None if command is None else Send(wire, command)
+
+
+def _account_command(word: str, alone: bool, can_prompt: bool) -> Typed:
+    """``/senha`` or ``/excluir`` (or the word alone): every password they take is asked
+    hidden; more on the line is refused, never repeated (it may be a password)."""
+    if not alone:
+        return Refuse(ACCOUNT_COMMAND_ALONE.format(command=f"/{word.lower()}"))
+    if not can_prompt:
+        return Refuse(ACCOUNT_COMMAND_PIPED.format(syntax=protocol.COMMAND_HELP[word].syntax))
+    return AskPassword(word, "")
 
 
 def usage(word: str, *, slash: bool) -> str:
@@ -446,11 +492,20 @@ def _unknown_slash(word: str) -> Refuse:
 
 def closest_slash_command(word: str) -> str | None:
     """The ``/command`` ``word`` most likely meant (``lsta`` -> ``/lista``), or ``None``."""
+    upper = word.upper()
     suggestion = protocol.closest_command(word)
-    if suggestion is None:
-        matches = difflib.get_close_matches(word.upper(), (CONVERSE, PRIVATES, *SLASH_ALIASES), n=1, cutoff=0.6)
-        suggestion = SLASH_ALIASES.get(matches[0], matches[0]) if matches else None
+    matches = difflib.get_close_matches(upper, (CONVERSE, PRIVATES, *SLASH_ALIASES), n=1, cutoff=0.6)
+    # The client's own word when it is closer (/privada: /privadas, not the teacher's /privado);
+    # never over an alias the protocol knows (/quit is /sair).
+    if matches and upper not in protocol.COMMAND_ALIASES and (
+        suggestion is None or _likeness(upper, matches[0]) > _likeness(upper, suggestion)
+    ):
+        suggestion = SLASH_ALIASES.get(matches[0], matches[0])
     return f"/{suggestion.lower()}" if suggestion else None
+
+
+def _likeness(typed: str, word: str) -> float:
+    return difflib.SequenceMatcher(None, typed, word).ratio()
 
 
 def unknown_command_hint(word: str, slash: str = "/", meant: str | None = None) -> str:
@@ -494,8 +549,8 @@ def history_entry(line: str) -> str | None:
         first, rest = _first_word_as_read(line)  # read without a leading / or \\
         return None if rest and resembled_password_command(first) else line.removesuffix("\r")
     line = tidy_typed(_backslash_as_slash(line))
-    if starts_command(line) in PASSWORD_COMMANDS:
-        return " ".join(line.split(" ")[:2])
+    if (word := starts_command(line)) in PASSWORD_COMMANDS:
+        return " ".join(line.split(" ")[:words_before_password(word or "")])
     first, rest = _first_word_as_read(line)
     if _may_hold_password(rest) and resembled_password_command(first):
         return None

@@ -1,46 +1,39 @@
 """The registered accounts: passwords hashed with scrypt, kept in ``users.json``.
 
 Owns :class:`UserStore` (the accounts in memory and on disk, when each was
-last online, which name each look-alike belongs to) with its types
-:class:`PasswordHash` and :class:`Account`. Called by the chat service
-(register, authenticate, names) and the server (save at shutdown). Hashing and
+last online, which name each look-alike belongs to, who is a teacher). The
+stored form (:class:`Account`, :class:`PasswordHash`, users.json's format) is
+:mod:`batchat.server.users_file`'s. Called by the chat service (register,
+authenticate, names, roles) and the server (save at shutdown). Hashing and
 file writes never happen under the store's lock.
 """
 
 from __future__ import annotations
 
-import base64
 import collections
 import dataclasses
-import functools
-import hashlib
-import hmac
-import json
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.locks import tiered_lock, tiered_semaphore
 from batchat.server import tiers
 from batchat.server.limits import limit_error, OneAtATime
-from batchat.server.storage import remove_stale_temp_files, write_file_durably, StorageError
+from batchat.server.storage import remove_stale_temp_files, write_file_durably
+from batchat.server.users_file import Account, load, PasswordHash, serialize, UserStoreError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 DEFAULT_HASH_COST = 15  # scrypt n = 2**15: ~90 ms and 32 MiB per hash on a 2020s core
-
-
-USERS_FILE_VERSION = 1
 
 
 SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that records it
@@ -60,130 +53,6 @@ MIN_HASH_QUEUE = 64  # however slow the machine: a class logging in together que
 MAX_HASH_QUEUE = 10_000  # however fast (a test's tiny cost): bounded all the same
 
 
-# The most memory one stored hash may ask scrypt for (128 * r * n bytes): more
-# would exhaust the machine, or pass what hashlib.scrypt can compute at all.
-# --hash-cost 18 (n = 2**18, r = 8) is exactly this.
-MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
-
-
-MAX_HASH_COST = 18
-
-
-SALT_BYTES = 16  # every stored hash has a random salt of this size (PasswordHash.create)
-
-
-KEY_BYTES = 32  # and a key of this size (the dklen of _scrypt): another one never matches
-
-
-class UserStoreError(StorageError):
-    """``users.json`` cannot be used."""
-
-
-@dataclass(frozen=True)
-class PasswordHash:
-    """An scrypt hash with the parameters it was made with."""
-
-    n: int
-    r: int
-    p: int
-    salt: bytes
-    key: bytes
-
-    @classmethod
-    def create(cls, password: str, cost: int) -> PasswordHash:
-        """Hash ``password`` with a fresh random salt and ``n = 2**cost``."""
-        salt = os.urandom(SALT_BYTES)
-        return cls(2**cost, 8, 1, salt, _scrypt(password, salt, 2**cost, 8, 1))
-
-    def matches(self, password: str) -> bool:
-        """Whether ``password`` hashes to this key (constant-time comparison)."""
-        candidate = _scrypt(password, self.salt, self.n, self.r, self.p)
-        return hmac.compare_digest(candidate, self.key)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "alg": "scrypt",
-            "n": self.n,
-            "r": self.r,
-            "p": self.p,
-            "salt": base64.b64encode(self.salt).decode("ascii"),
-            "key": base64.b64encode(self.key).decode("ascii"),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PasswordHash:
-        """Read a stored hash, refusing parameters scrypt would choke on later: an
-        account whose hash cannot be computed could never log in again."""
-        if data.get("alg") != "scrypt":
-            raise ValueError(f"algoritmo de hash desconhecido: {data.get('alg')!r}")
-        n, r, p = (_stored_int(data, key) for key in ("n", "r", "p"))
-        if not _scrypt_can_compute(n, r, p):
-            raise ValueError(f"parâmetros do scrypt inválidos: n={n}, r={r}, p={p}")
-        return cls(n, r, p, _stored_bytes(data, "salt", SALT_BYTES), _stored_bytes(data, "key", KEY_BYTES))
-
-
-def _stored_int(data: dict[str, Any], key: str) -> int:
-    """``data[key]``, which must be an int: ``1e999`` or ``true`` is no scrypt parameter."""
-    value = data[key]
-    if type(value) is not int:
-        raise ValueError(f"{key} deveria ser um número inteiro, não {str(value)[:40]}")
-    return value
-
-
-def _stored_bytes(data: dict[str, Any], key: str, size: int) -> bytes:
-    """``data[key]``, base64 of exactly ``size`` bytes: a salt or key cut short (or
-    grown) would never match a password again, so that account could never log in."""
-    text = data[key]
-    try:
-        value = base64.b64decode(text, validate=True) if isinstance(text, str) else None
-    except ValueError:  # binascii.Error, or a character outside ASCII
-        value = None
-    if value is None:
-        raise ValueError(f"o campo {key!r} do hash não está em base64")
-    if len(value) != size:
-        raise ValueError(f"o campo {key!r} do hash tem {len(value)} bytes, e não {size}")
-    return value
-
-
-def _scrypt_can_compute(n: int, r: int, p: int) -> bool:
-    """Whether :func:`_scrypt` computes with these parameters within MAX_SCRYPT_MEMORY.
-
-    n a power of two below 2**(16 r) (OpenSSL refuses larger ones), r and p
-    small, and 128 r n bytes at most MAX_SCRYPT_MEMORY.
-    """
-    return (  # r first: 2 ** (16 r) with a damaged r of 10**12 would never finish
-        1 <= r <= 64
-        and 1 <= p <= 16
-        and 2 <= n < 2 ** (16 * r)
-        and n & (n - 1) == 0
-        and 128 * r * n <= MAX_SCRYPT_MEMORY
-    )
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    # OpenSSL refuses by default above 32 MiB; allow what these parameters need.
-    maxmem = 128 * r * (n + p + 2) + 1024 * 1024
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=KEY_BYTES)
-
-
-@dataclass(frozen=True)
-class Account:
-    """A registered user: the name as registered, the password hash, when last online."""
-
-    name: str
-    password_hash: PasswordHash
-    last_seen: float | None = None  # seconds since the epoch; None: never logged in
-
-    @functools.cached_property
-    def json_line(self) -> str:
-        """This account's line in users.json, encoded once: every commit writes every account."""
-        record: dict[str, Any] = {"hash": self.password_hash.to_json(), "name": self.name}
-        if self.last_seen is not None:
-            record["last_seen"] = protocol.format_timestamp(self.last_seen)
-        key = json.dumps(protocol.name_key(self.name), ensure_ascii=False)
-        return f" {key}: {json.dumps(record, ensure_ascii=False, sort_keys=True)}"
-
-
 def _exists_error(name: str, holder: str) -> ProtocolError:
     """``USUARIO_EXISTE`` for ``name``, naming ``holder``, the account that has it or looks like it."""
     if holder == name:
@@ -191,98 +60,6 @@ def _exists_error(name: str, holder: str) -> ProtocolError:
     return ProtocolError(
         ErrorCode.USER_EXISTS, f"Já existe a conta {holder}, parecida demais com {name}; escolha outro nome."
     )
-
-
-# What a damaged record raises while it is read (OverflowError: a number like 1e999).
-_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError, ProtocolError)
-
-
-def _damage_reason(error: BaseException) -> str:
-    """What is wrong with a stored record, in one short phrase."""
-    if isinstance(error, KeyError):
-        return f"falta o campo {error.args[0]!r}"
-    if isinstance(error, ProtocolError):
-        return error.text
-    if isinstance(error, RecursionError):
-        return "colchetes ou chaves aninhados demais"
-    return str(error)[:200] or type(error).__name__
-
-
-class _JsonObject(dict[str, Any]):
-    """A JSON object as read from users.json, with ``repeated``: the keys leading to
-    the first key found twice in it or anywhere below it (empty if none).
-
-    ``json.loads`` alone keeps the last of two equal keys and drops the other
-    silently: a second ``"alice"`` would hide the first, and the next write
-    would erase it from disk.
-    """
-
-    repeated: tuple[str, ...] = ()
-
-    @classmethod
-    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _JsonObject:
-        """The ``object_pairs_hook`` of ``json.loads`` (objects are read innermost first)."""
-        read = cls(pairs)
-        seen: set[str] = set()
-        for key, value in pairs:
-            if key in seen:
-                read.repeated = (key,)
-                break
-            seen.add(key)
-            below = _repetition_in(value)
-            if below:
-                read.repeated = (key, *below)
-                break
-        return read
-
-
-def _repetition_in(value: Any) -> tuple[str, ...]:
-    """The keys leading to the first repeated key in ``value``, a JSON value read with
-    :meth:`_JsonObject.from_pairs`; lists are searched without recursion, and each
-    object already knows about everything below it."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, _JsonObject) and item.repeated:
-            return item.repeated
-        if isinstance(item, list):
-            pending.extend(item)
-    return ()
-
-
-def _repetition_problem(keys: tuple[str, ...]) -> str | None:
-    """What a repeated key at ``keys`` (from :func:`_repetition_in`) means, naming the record."""
-    shown = [key[:40] for key in keys]
-    if not shown:
-        return None
-    if shown[0] != "users" or len(shown) == 1:
-        return f"o campo {'.'.join(shown)!r} aparece duas vezes"
-    if len(shown) == 2:
-        return f"a conta {shown[1]!r} aparece duas vezes, e só a última seria lida"
-    return f"conta {shown[1]!r}: o campo {'.'.join(shown[2:])!r} aparece duas vezes"
-
-
-def _corrupt_users_file(path: Path, reason: str) -> UserStoreError:
-    return UserStoreError(
-        f"o arquivo de contas {path} está corrompido ({reason}). "
-        "Corrija-o ou mova-o para outro lugar; o servidor não inicia por cima dele."
-    )
-
-
-def _load_account(record: dict[str, Any]) -> Account:
-    """One record of users.json; raises one of _DAMAGE if it is not a valid account."""
-    name = protocol.validate_name(record["name"])
-    return Account(name, PasswordHash.from_json(record["hash"]), _load_last_seen(record))
-
-
-def _load_last_seen(record: dict[str, Any]) -> float | None:
-    text = record.get("last_seen")
-    if text is None:
-        return None
-    seconds = protocol.parse_timestamp(text) if isinstance(text, str) else None
-    if seconds is None:
-        raise ValueError(f"data inválida em last_seen: {text!r}")
-    return seconds
 
 
 def _skeleton_index(accounts: dict[str, Account]) -> tuple[dict[str, str], list[list[str]]]:
@@ -356,7 +133,7 @@ class UserStore:
         self._write_lock = tiered_lock(tiers.USERS_FILE, "UserStore.write")  # orders the file writes, held across them
         if not path.parent.is_dir():
             raise UserStoreError(f"a pasta {path.parent} não existe")
-        self._accounts: dict[str, Account] = self._load(path)
+        self._accounts: dict[str, Account] = load(path)
         remove_stale_temp_files(path)
         self._pending: dict[str, Account] = {}  # registered, not yet on disk
         # skeleton -> key of the account (registered or pending) that looks so
@@ -382,47 +159,6 @@ class UserStore:
         """log2 of the scrypt n most stored hashes use (the configured cost if none)."""
         costs = collections.Counter(account.password_hash.n for account in self._accounts.values())
         return costs.most_common(1)[0][0].bit_length() - 1 if costs else self._hash_cost
-
-    @staticmethod
-    def _load(path: Path) -> dict[str, Account]:
-        """Every account in ``path``; each record is checked, and any damage stops the
-        start with one sentence naming the file and the record."""
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        except OSError as error:
-            raise UserStoreError(f"não foi possível ler {path}: {error.strerror}") from error
-        try:
-            document = json.loads(raw, object_pairs_hook=_JsonObject.from_pairs)
-            problem = _repetition_problem(_repetition_in(document))
-            records = document["users"].items()
-        except (*_DAMAGE, RecursionError) as error:  # RecursionError: brackets nested too deep
-            raise _corrupt_users_file(path, _damage_reason(error)) from None
-        if problem is not None:
-            raise _corrupt_users_file(path, problem)
-        return UserStore._load_records(path, records)
-
-    @staticmethod
-    def _load_records(path: Path, records: Iterable[tuple[Any, Any]]) -> dict[str, Account]:
-        """The accounts of users.json's ``users``; ``Alice`` and ``alice`` are one account,
-        so two records with those names are a damage like any other."""
-        accounts: dict[str, Account] = {}
-        record_keys: dict[str, str] = {}  # the key of the record each account was read from
-        for key, record in records:
-            try:
-                account = _load_account(record)
-                identity = protocol.name_key(account.name)
-                if identity in accounts:
-                    raise ValueError(
-                        f"o nome {account.name!r} é o mesmo da conta {record_keys[identity][:40]!r} "
-                        f"({accounts[identity].name!r}), sem contar maiúsculas e minúsculas"
-                    )
-            except (*_DAMAGE, RecursionError) as error:
-                raise _corrupt_users_file(path, f"conta {str(key)[:40]!r}: {_damage_reason(error)}") from None
-            accounts[identity] = account
-            record_keys[identity] = str(key)
-        return accounts
 
     def __len__(self) -> int:
         with self._lock:
@@ -507,14 +243,107 @@ class UserStore:
         return name
 
     def authenticate(self, name: str, password: str, owner: Hashable = None) -> str | None:
-        """Return the registered name if the password is right, else ``None``;
-        ``owner`` as for :meth:`register`."""
+        """The registered name if the password is right, else ``None`` (see :meth:`check_login`)."""
+        account = self.check_login(name, password, owner)
+        return None if account is None else account.name
+
+    def check_login(self, name: str, password: str, owner: Hashable = None) -> Account | None:
+        """The account, as it was when the password matched, if the password is right, else
+        ``None``; ``owner`` as for :meth:`register`.
+
+        A one-time password (REDEFINIR's: ``provisional``) works once: the
+        match locks the account (a hash no password matches) in the same step,
+        so a second login with it fails, also after a restart. The session
+        holds the one-time password until ``SENHA`` replaces it.
+        """
+        key = protocol.name_key(name)
+        with self._lock:
+            account = self._accounts.get(key)
+        stored = account.password_hash if account else self._dummy_hash
+        if not (self._hash(lambda: stored.matches(password), owner) and account):
+            return None
+        if not account.provisional:
+            return account
+        locked = dataclasses.replace(account, password_hash=PasswordHash.unusable(self._hash_cost), provisional=False)
+        with self._lock:
+            if self._accounts.get(key) is not account:
+                return None  # changed meanwhile: another login used it, or a new password
+            version = self._replace_locked(key, locked, account)
+        self._write_change(version)
+        return account
+
+    def is_teacher(self, name: str) -> bool:
+        """Whether the account ``name`` is a teacher now (one dict lookup)."""
         with self._lock:
             account = self._accounts.get(protocol.name_key(name))
-        stored = account.password_hash if account else self._dummy_hash
-        if self._hash(lambda: stored.matches(password), owner) and account:
-            return account.name
-        return None
+        return account is not None and account.teacher
+
+    def teachers(self) -> list[str]:
+        """The names of the teachers, sorted."""
+        return [account.name for account in self.accounts() if account.teacher]
+
+    def set_role(self, name: str, teacher: bool) -> str:
+        """Make ``name`` a teacher or a student, on disk before this returns; its name as
+        registered. ``USUARIO_INEXISTENTE``; ``ULTIMO_PROFESSOR`` to demote the last one."""
+        return self._change(name, lambda account: self._with_role_locked(account, teacher))
+
+    def set_password(self, name: str, password: str, owner: Hashable = None, *, provisional: bool = False) -> str:
+        """Replace ``name``'s password (hashed at today's cost), on disk before this returns;
+        ``provisional``: a one-time password (REDEFINIR). Its name as registered."""
+        new_hash = self._hash(lambda: PasswordHash.create(password, self._hash_cost), owner)
+        return self._change(
+            name, lambda account: dataclasses.replace(account, password_hash=new_hash, provisional=provisional)
+        )
+
+    def delete(self, name: str) -> str:
+        """Delete the account ``name`` (EXCLUIR): the name is free again once this returns.
+        ``ULTIMO_PROFESSOR`` for the last teacher."""
+        return self._change(name, self._removal_locked)
+
+    def _removal_locked(self, account: Account) -> None:
+        """Nothing in place of ``account``, unless it is the last teacher. Caller holds ``_lock``."""
+        self._with_role_locked(account, False)
+
+    def _with_role_locked(self, account: Account, teacher: bool) -> Account:
+        """``account`` with the role ``teacher``; refuses to leave no teacher. Caller holds ``_lock``."""
+        if account.teacher and not teacher and sum(other.teacher for other in self._accounts.values()) <= 1:
+            raise ProtocolError(ErrorCode.LAST_TEACHER, f"{account.name} é o último professor; promova outro antes.")
+        return dataclasses.replace(account, teacher=teacher)
+
+    def _change(self, name: str, change: Callable[[Account], Account | None]) -> str:
+        """Apply ``change`` to the account ``name`` under the lock (``None``: delete it), then
+        write it to disk. ``USUARIO_INEXISTENTE`` if there is no such account."""
+        key = protocol.name_key(name)
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_USER, f"O usuário {name} não existe.")
+            version = self._replace_locked(key, change(account), account)
+        self._write_change(version)
+        return account.name
+
+    def _replace_locked(self, key: str, changed: Account | None, before: Account) -> int:
+        """Put ``changed`` in place of ``before`` (``None``: delete it); the new version.
+        Caller holds ``_lock``."""
+        if changed is None:
+            del self._accounts[key]
+            skeleton = protocol.name_skeleton(before.name)
+            if self._by_skeleton.get(skeleton) == key:
+                del self._by_skeleton[skeleton]
+        else:
+            self._accounts[key] = changed
+        self._version += 1
+        return self._version
+
+    def _write_change(self, version: int) -> None:
+        """Write the file as of ``version``; ``INDISPONIVEL`` if it cannot be written (the
+        change stays in memory, and the saving thread tries again)."""
+        try:
+            self._write(version)
+        except OSError as error:
+            log.error("Não foi possível gravar %s: %s", self._path, error)
+            self._seen_changed.set()  # the saving thread tries again
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "Não foi possível gravar a mudança agora.") from error
 
     def _holder_locked(self, key: str, skeleton: str) -> str | None:
         """The name of the account, registered or being registered, that is ``key`` or
@@ -562,7 +391,7 @@ class UserStore:
                 snapshot = {**self._accounts, **self._pending}
                 snapshot_version = self._version
             try:
-                write_file_durably(self._path, self._serialize(snapshot.values()))
+                write_file_durably(self._path, serialize(snapshot.values()))
             except OSError:
                 if rollback is not None:
                     with self._lock:
@@ -575,13 +404,3 @@ class UserStore:
                 for written in snapshot.keys() & self._pending.keys():
                     self._accounts[written] = self._pending.pop(written)
 
-    @staticmethod
-    def _serialize(accounts: Iterable[Account]) -> bytes:
-        """The whole file: one account per line, sorted, so it stays easy to read.
-
-        Every commit writes every account, so each account's line is encoded
-        once (:attr:`Account.json_line`) and a commit only sorts and joins:
-        10,000 registrations no longer cost 10,000 re-encodings each.
-        """
-        users = ",\n".join(sorted(account.json_line for account in accounts))
-        return f'{{"version": {USERS_FILE_VERSION}, "users": {{\n{users}\n}}}}\n'.encode("utf-8")

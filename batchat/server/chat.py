@@ -2,8 +2,10 @@
 
 Owns :class:`ChatService` (register, log in with its takeover, its wait for a
 dying connection's messages and its hand-over, CHAT, TODOS, LISTA, LISTA
-TODOS, log out; next, rooms and the teacher's powers) and
-:class:`ServerContext`, what it is made from. It sees sessions only through
+TODOS, SENHA, EXCLUIR, log out; next, rooms) and :class:`ServerContext`,
+what it is made from. The teacher's rules are
+:class:`batchat.server.teaching.TeachingService`'s, which it asks on the
+message path (a muted student, exam mode) and at login (a ban). It sees sessions only through
 :class:`batchat.server.registry.Member`, returns small results (a name, a
 flag, a list) for the session to turn into its reply, and puts what goes to
 *other* members into the caller's :class:`batchat.server.delivery.Batch`;
@@ -15,26 +17,48 @@ builds the context); stateless itself: the state is its stores'.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.server import replies
 from batchat.server.accounts import UserStore
+from batchat.server.users_file import Account
 from batchat.server.delivery import Batch, Delivery
 from batchat.server.ending import Closer, Ending
 from batchat.server.limits import GuessThrottle, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox, WaitingMessage
+from batchat.server.moderation import Moderation
 from batchat.server.registry import Member, SessionRegistry
+from batchat.server.teaching import TeachingService
 from batchat.server.timing import DEFAULT_TIMING, Timing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 REPLACED = Ending(Closer.SERVER, "a conta entrou em outra conexão")  # a newer login took the name
+
+
+@dataclass(frozen=True)
+class _Checked(Generic[T]):
+    """A password check as :class:`GuessThrottle` sees it: true (the account's turn given
+    back) only for a right password nothing refuses; a ban spends like a wrong guess."""
+
+    account: T | None  # None: a wrong password
+    refused: ProtocolError | None = None
+
+    @classmethod
+    def of(cls, account: T | None, refusal: Callable[[T], ProtocolError | None]) -> _Checked[T]:
+        return cls(account, None if account is None else refusal(account))
+
+    def __bool__(self) -> bool:
+        return self.account is not None and self.refused is None
 
 
 @dataclass
@@ -54,12 +78,17 @@ class ServerContext:
     guesses: GuessThrottle = dataclasses.field(default_factory=lambda: GuessThrottle(0))
     clock: Callable[[], float] = time.monotonic  # for the flood budgets; tests pass their own
     timing: Timing = DEFAULT_TIMING  # return_wait, for a login after a connection that is ending
+    now: Callable[[], float] = time.time  # the wall clock, for sanctions; tests pass their own
+    # Sanctions, the pinned AVISO, exam mode, the record: the server passes its file's; contexts built for tests, one in memory.
+    moderation: Moderation = dataclasses.field(default_factory=Moderation.in_memory)
     # Hands the mailbox's messages out, in step with the registry: made from the two.
     delivery: Delivery = dataclasses.field(init=False)
     chat: ChatService = dataclasses.field(init=False)
+    teaching: TeachingService = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = Delivery(self.mailbox, self.registry)
+        self.teaching = TeachingService(self.users, self.registry, self.moderation, self.limits.kick_wait, self.now)
         self.chat = ChatService(self)
 
 
@@ -76,6 +105,7 @@ class ChatService:
         self._registry = context.registry
         self._mailbox = context.mailbox
         self._delivery = context.delivery
+        self._teaching = context.teaching
 
     # --- counts, for what a line costs --------------------------------------
 
@@ -88,18 +118,69 @@ class ChatService:
 
     # --- accounts ------------------------------------------------------------
 
+    def is_teacher(self, name: str) -> bool:
+        """Whether the account ``name`` is a teacher now (a dict lookup)."""
+        return self._users.is_teacher(name)
+
+    def change_password(self, member: Member, name: str, current: str, new: str, one_time: str | None) -> None:
+        """``SENHA``: ``current`` checked like a login's (``one_time``: the session logged in
+        with REDEFINIR's password, which it holds; the account is locked meanwhile), then
+        ``new`` in its place, hashed at today's cost."""
+        if one_time is None:
+            self.confirm_password(member, name, current)
+        else:
+            matches = hmac.compare_digest(current.encode("utf-8"), one_time.encode("utf-8"))
+            self._within_login_limits(member, name, lambda: True if matches else None)
+        self._users.set_password(name, new, member.connection.ip)
+        log.info("%s trocou a senha (%s).", name, member.connection)
+
+    def delete_account(self, member: Member, name: str, password: str) -> str:
+        """``EXCLUIR``: the account and the messages kept for it, once the password is
+        right; the name as it was registered. The last teacher may not."""
+        registered = self._users.registered_name(name) or name
+        self.confirm_password(member, registered, password)
+        self._users.delete(registered)
+        self._teaching.record(registered, "EXCLUIR", registered)
+        self._mailbox.forget(registered)
+        log.info("Conta %s excluída pela própria pessoa (%s).", registered, member.connection)
+        return registered
+
     def register(self, member: Member, name: str, password: str) -> str:
         """``NOVO``: the account's name as registered."""
         ip = member.connection.ip
         if not self._context.registrations.spend(ip):
             raise limit_error("Cadastros demais a partir do seu IP; tente daqui a pouco.")
+        if self._users.registered_name(name) is None:
+            # The name may be a deleted account's (EXCLUIR): nothing kept for the old owner,
+            # such as what its last connection never wrote and gave back, reaches the new one.
+            self._mailbox.wait_until_landed(name, self._context.timing.return_wait)
+            self._mailbox.forget(name)
         registered = self._users.register(name, password, ip)
         log.info("Conta %s criada a partir de %s.", registered, member.connection)
         return registered
 
-    def authenticate(self, member: Member, name: str, password: str) -> str:
-        """The account ``name`` as registered, if ``password`` is its password, within the
-        login rate limits."""
+    def authenticate(self, member: Member, name: str, password: str) -> Account:
+        """``ENTRAR``'s check: the account ``name`` (as it was when the password matched), if
+        ``password`` is its password, within the login rate limits; ``CREDENCIAIS`` if not,
+        and ``BANIDO``/``EXPULSO`` after a right one, spent the same way."""
+        return self._within_login_limits(
+            member, name, lambda: self._users.check_login(name, password, member.connection.ip),
+            lambda account: self._teaching.login_refusal(account.name),
+        )
+
+    def confirm_password(self, member: Member, name: str, password: str) -> None:
+        """SENHA's and EXCLUIR's check of the current password: as a login's, and within
+        the same limits (``CREDENCIAIS``)."""
+        self._within_login_limits(member, name, lambda: self._users.check_login(name, password, member.connection.ip))
+
+    def _within_login_limits(
+        self, member: Member, name: str, check: Callable[[], T | None],
+        refusal: Callable[[T], ProtocolError | None] = lambda _: None,
+    ) -> T:
+        """``check()`` (a password check), if the login rate limits allow one now; its
+        ``None`` is a wrong password: ``CREDENCIAIS``, and the attempt stays spent. A right
+        one that ``refusal`` still refuses (a ban) is spent the same way, so the answer
+        gives nothing away that a wrong password would not."""
         context, ip = self._context, member.connection.ip
         # Every attempt counts here, right password or not: a loop of good
         # logins costs a hash each too, and ENTROU/SAIU for everyone.
@@ -107,14 +188,18 @@ class ChatService:
             raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
         # Per account, a wrong guess waits its turn rather than locking the owner out:
         # a connection that has not failed goes first (see GuessThrottle).
-        registered = context.guesses.check(
-            protocol.name_key(name), member.failed_logins, lambda: self._users.authenticate(name, password, ip)
+        outcome = context.guesses.check(
+            protocol.name_key(name), member.failed_logins, lambda: _Checked.of(check(), refusal)
         )
-        if registered is None:
+        if not outcome:
             member.failed_logins += 1
+        if outcome.account is None:
             log.info("Falha de login a partir de %s.", member.connection)
             raise ProtocolError(ErrorCode.CREDENTIALS, "Usuário ou senha incorretos.")
-        return registered
+        if outcome.refused is not None:
+            log.info("Login recusado a partir de %s: %s.", member.connection, outcome.refused.code)
+            raise outcome.refused
+        return outcome.account
 
     # --- logging in and out --------------------------------------------------
 
@@ -180,7 +265,8 @@ class ChatService:
     def send_private(self, member: Member, sender: str, recipient_name: str, text: str, batch: Batch) -> tuple[str, bool]:
         """``CHAT``: the message to ``recipient_name``'s connection in ``batch`` if they are
         online, else kept in the mailbox. Returns the recipient's name and whether it
-        was kept (``GUARDADA``)."""
+        was kept (``GUARDADA``). A muted student, or exam mode, may refuse it first."""
+        self._teaching.check_private(sender, recipient_name)
         recipient = self._registry.find_online(recipient_name)
         if recipient is not None and (name := recipient.name) is not None:
             # Counted before it is acknowledged: a recipient who does not read gets no more
@@ -209,6 +295,10 @@ class ChatService:
                 raise
         batch.send()
         return self._mailbox.reserve(recipient, sender, text, online=True)
+
+    def check_broadcast(self, sender: str) -> None:
+        """Whether ``sender`` may send a TODOS now (``SILENCIADO`` if not): before its ``OK``."""
+        self._teaching.check_public(sender)
 
     def broadcast(self, member: Member, sender: str, text: str, batch: Batch) -> None:
         """``TODOS``: the message, encoded once, to everyone online but ``member``, and

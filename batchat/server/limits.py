@@ -43,7 +43,8 @@ MAX_WAITING_LOGINS = 128  # logins waiting for their account's turn, over all ac
 class Limits:
     """What one client may cost the others. 0 turns a limit off.
 
-    docs/seguranca.md's table of limits explains each default.
+    docs/seguranca.md's table of limits explains each default; ``kick_wait``, a
+    teacher's setting rather than a limit (never 0), is in docs/professor.md.
     """
 
     max_line: int = protocol.DEFAULT_MAX_LINE  # bytes per line, counting the newline
@@ -59,6 +60,7 @@ class Limits:
     login_cap: float = 600.0  # seconds before login in all, however much the client talks
     idle_timeout: float = 300.0  # seconds of silence before TCP keep-alive probes
     max_pending: int = 100  # private messages waiting for one user: kept, or acknowledged and unwritten
+    kick_wait: int = 5 * 60  # seconds after EXPULSAR before that account may log in again (--espera-expulsao)
 
 
 def limit_error(text: str) -> ProtocolError:

@@ -318,6 +318,25 @@ class Mailbox:
             self._land_locked(recipient, len(messages))
         self._submit(functools.partial(_delete_waiting, [(message.id,) for message in messages]))
 
+    def forget(self, name: str) -> int:
+        """Delete every message kept for ``name`` (its account was deleted, or the name is
+        being registered anew): out of memory now, off the disk before this returns (no
+        disk work when nothing is kept). Returns how many; ``INDISPONIVEL`` if the disk
+        refuses."""
+        recipient = protocol.name_key(name)
+        with self._lock:
+            messages = self._waiting.pop(recipient, [])
+            if messages:
+                self._release_locked(recipient, len(messages))
+        if not messages:
+            return 0
+        try:
+            self._submit(functools.partial(_delete_waiting, [(message.id,) for message in messages])).result()
+        except (sqlite3.Error, OSError, MailboxClosed) as error:
+            log.error("Não foi possível apagar as mensagens guardadas para %s: %s", name, error)
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "Não foi possível apagar as mensagens agora.") from error
+        return len(messages)
+
     def wait_until_landed(self, name: str, timeout: float) -> bool:
         """Wait until no message to ``name`` is in an outbox; ``False`` if some still are
         after ``timeout``.

@@ -12,7 +12,8 @@ The flow, top to bottom (imports only go down):
   (``batchat.server.chat.ChatService``), which uses the shared stores:
   accounts (``batchat.server.accounts``), the registry of who is online
   (``batchat.server.registry``), the kept messages (``batchat.server.mailbox``,
-  handed over by ``batchat.server.delivery``) and the limits
+  handed over by ``batchat.server.delivery``), the moderation state
+  (``batchat.server.moderation``) and the limits
   (``batchat.server.limits``); each one owns its state under one lock.
 * Every socket is a :class:`batchat.server.connection.Connection`.
 
@@ -23,6 +24,7 @@ anything else is logged with its traceback and the server keeps serving.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -38,12 +40,16 @@ from pathlib import Path
 from typing import Any
 
 import protocol
+from protocol import ProtocolError
 from batchat.server import os_support, replies
 from batchat.server.accounts import UserStore
+from batchat.server.appointment import appoint_teachers, AppointmentError
 from batchat.server.connection import Connection
 from batchat.server.ending import CLIENT_CLOSED, describe_end, Closer, Ending, SessionEnded
+from batchat.server.log_file import LogFileError, open_log_file
 from batchat.server.limits import GuessThrottle, limit_error, Limits, RateLimiter
 from batchat.server.mailbox import Mailbox
+from batchat.server.moderation import Moderation, NOBODY
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
@@ -89,7 +95,7 @@ ACCEPT_WAKE = 0.5
 SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr (and in --log-file)
 
 
 class ChatServer:
@@ -103,6 +109,7 @@ class ChatServer:
         limits: Limits,
         *,
         mailbox_path: Path,
+        moderation_path: Path,
         history: int = DEFAULT_HISTORY,
         tls: TlsSettings | None = None,
         timing: Timing = DEFAULT_TIMING,
@@ -114,11 +121,12 @@ class ChatServer:
         self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history, timing=timing)
-        try:
+        with contextlib.ExitStack() as undo:  # a store that fails to open closes what opened before it
+            undo.callback(self._listener.close)
             self._mailbox = Mailbox(mailbox_path, limits.max_pending)
-        except BaseException:
-            self._listener.close()
-            raise
+            undo.callback(self._mailbox.close)
+            self._moderation = Moderation(moderation_path)
+            undo.pop_all()
         self._context = ServerContext(
             users,
             self._registry,
@@ -128,6 +136,7 @@ class ChatServer:
             login_attempts=RateLimiter(limits.login_attempts),
             guesses=GuessThrottle(limits.login_rate, timing=timing),
             timing=timing,
+            moderation=self._moderation,
         )
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -139,6 +148,14 @@ class ChatServer:
     def address(self) -> tuple[str, int]:
         host, port = self._listener.getsockname()[:2]
         return os_support.peer_ip((host,)), port
+
+    def record_appointed(self, names: list[str]) -> None:
+        """Record the teachers ``--professor`` made at this start (``ACAO <quando> - PROFESSOR <nome>``)."""
+        for name in names:
+            try:
+                self._context.teaching.record(NOBODY, "PROFESSOR", name)
+            except ProtocolError as error:  # INDISPONIVEL: the disk refused; the role itself is kept
+                log.error("O registro não anotou que %s virou professor: %s", name, error.text)
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called, then close them all."""
@@ -314,6 +331,7 @@ class ChatServer:
         self._end_sessions(connections)
         self._registry.close()
         self._mailbox.close()
+        self._moderation.close()
         self._save_last_seen()
         self._wake_reader.close()
         self._wake_writer.close()
@@ -407,8 +425,10 @@ class StartUpError(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Start the server with the command line's options; the exit status."""
     args = parse_arguments(argv)
-    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
-    status_log.setLevel(logging.INFO)
+    log_file_problem = _set_up_logging(args)
+    if log_file_problem is not None:
+        log.critical("%s", log_file_problem)
+        return 1
     open_files = os_support.raise_open_file_limit()
     if open_files is not None:
         log.debug("Até %d arquivos abertos (cada cliente usa um).", open_files)
@@ -430,6 +450,22 @@ def main(argv: list[str] | None = None) -> int:
     started.serve()
     stopped.set()
     return 0
+
+
+def _set_up_logging(args: Any) -> str | None:
+    """The log on stderr and, with ``--log-file``, in that file too; why the file cannot
+    be written, or ``None``."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    problem = None
+    if args.log_file is not None:
+        try:
+            # First: each line is in the file by the time stderr shows it (tests wait on stderr).
+            handlers.insert(0, open_log_file(args.log_file))
+        except LogFileError as error:
+            problem = str(error)
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT, handlers=handlers)
+    status_log.setLevel(logging.INFO)
+    return problem
 
 
 @dataclass
@@ -460,7 +496,7 @@ def start(args: Any) -> StartedServer:
 
     Also called by the tests that run the server on a thread of their own process.
     """
-    files = DataFiles([args.users, args.mailbox])
+    files = DataFiles([args.users, args.mailbox, args.moderation])
     try:
         tls = _load_tls(args)
         _lock_data_files(args, files)
@@ -501,12 +537,18 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
     """The accounts, then the server listening (the mailbox opens with it)."""
     try:
         users = UserStore(args.users, args.hash_cost)
+        appointed = appoint_teachers(users, args.professor)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, history=args.history, tls=tls, timing=args.timing,
+            mailbox_path=args.mailbox, moderation_path=args.moderation, history=args.history,
+            tls=tls, timing=args.timing,
         )
+        server.record_appointed(appointed)
     except StorageError as error:
         raise StartUpError(f"Não foi possível iniciar: {error}") from error
+    except AppointmentError as error:
+        users.close()
+        raise StartUpError(str(error)) from error
     except OSError as error:
         raise StartUpError(listen_problem(args.host, args.port, error)) from error
     return users, server

@@ -16,7 +16,10 @@ from typing import Any
 
 import protocol
 from batchat import cli
-from batchat.server.accounts import DEFAULT_HASH_COST, MAX_HASH_COST
+from batchat.durations import duration_word, parse_duration
+from batchat.server.accounts import DEFAULT_HASH_COST
+from batchat.server.users_file import MAX_HASH_COST
+from batchat.server import moderation
 from batchat.server.limits import Limits
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT
@@ -52,6 +55,14 @@ def _timing(text: str) -> Timing:
         raise argparse.ArgumentTypeError(f"valor inválido: {text!r}") from None
 
 
+def _duration(text: str) -> int:
+    """argparse type: a duration (:func:`batchat.durations.parse_duration`), never SEMPRE."""
+    try:
+        return parse_duration(text)  # type: ignore[return-value]  # never None without forever_allowed
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 # (option, type, largest value, help) for each field of Limits, in --help order.
 # TCP_KEEPIDLE takes at most 32767 s; other maxima only keep values sane.
 _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
@@ -75,6 +86,14 @@ _LIMIT_OPTIONS: list[tuple[str, Callable[[str], float], float, str]] = [
 ]
 
 
+def _account_name(text: str) -> str:
+    """An account's name, as the name rule allows one (for --professor)."""
+    try:
+        return protocol.validate_name(text)
+    except protocol.ProtocolError as error:
+        raise argparse.ArgumentTypeError(error.text) from None
+
+
 def parse_arguments(argv: list[str] | None = None) -> Any:
     parser = cli.PortugueseArgumentParser(
         "Servidor do BatChat: um chat TCP com um protocolo de linhas em português. "
@@ -91,6 +110,7 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
         parser.error("--tls-timeout deve ser maior que 0")
     if args.mailbox is None:
         args.mailbox = args.users.parent / "mailbox.sqlite3"
+    args.moderation = args.users.parent / moderation.FILE_NAME  # always beside users.json
     return args
 
 
@@ -125,7 +145,23 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
         help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
     )
     parser.option(
+        "--professor", type=_account_name, action="append", default=[], metavar="NOME",
+        help="torna a conta NOME professor (repetível); a marca fica em --users. Se a conta não existe, "
+        "a senha é pedida neste terminal",
+    )
+    parser.option(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="detalhe do log"
+    )
+    parser.option(
+        "--log-file", type=Path, metavar="ARQUIVO",
+        help="grava o log também neste arquivo (em UTF-8), trocado a cada 5 MiB; "
+        "guarda os 3 anteriores (ARQUIVO.1 a ARQUIVO.3)",
+    )
+    parser.option(
+        # A word as default: argparse reads it with the type, and --help shows it as typed.
+        "--espera-expulsao", dest="kick_wait", type=_duration, default=duration_word(Limits().kick_wait),
+        metavar="DURAÇÃO", help="quanto tempo quem foi expulso (EXPULSAR) fica sem poder entrar: "
+        "um número seguido de s, m, h ou d, como 30s, 10m, 2h ou 1d",
     )
     # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
     parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)

@@ -1,13 +1,14 @@
 """The one place that turns the server's results and events into wire lines (bytes).
 
-Owns every ``protocol.encode_line(protocol.format_…)`` of the server: replies
+Owns every ``protocol.encode_line(formatting.format_…)`` of the server: replies
 (``OK``/``ERRO``), messages (``MSG``, ``TODOS``, ``PENDENTE``, ``HISTORICO``),
-presence (``ENTROU``/``SAIU``), ``USUARIO``, ``INFO``, the welcome and the
-goodbye. The words themselves are :mod:`protocol`'s formatters; this module
+presence (``ENTROU``/``SAIU``), ``USUARIO``, ``INFO``, the teacher's lines
+(``AVISO``, ``SILENCIADO``, ``LIBERADO``, ``PRIVADO``, ``CARGO``, ``ACAO``, through
+:func:`line`), the welcome and the goodbye. The words themselves are :mod:`batchat.formatting`'s; this module
 only picks them and encodes, once per line (a line for n recipients is
 encoded once, by its caller's one call). Pure: no I/O, no state. Called by
-every server module that sends; imports only :mod:`protocol` and :mod:`batchat.prices`
-(the ``LIMITES`` line).
+every server module that sends; imports only :mod:`protocol`, :mod:`batchat.formatting`
+and :mod:`batchat.prices` (the ``LIMITES`` line).
 """
 
 from __future__ import annotations
@@ -15,73 +16,79 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import protocol
-from batchat import prices
+from batchat import formatting, prices
 from protocol import ProtocolError
 
 
 def ok(command: str, detail: str = "") -> bytes:
     """``OK <COMANDO> [detalhe]``."""
-    return protocol.encode_line(protocol.format_ok(command, detail))
+    return protocol.encode_line(formatting.format_ok(command, detail))
 
 
 def error(problem: ProtocolError) -> bytes:
     """``ERRO <CODIGO> <texto>``."""
-    return protocol.encode_line(protocol.format_error(problem))
+    return protocol.encode_line(formatting.format_error(problem))
 
 
 def stored_ok(recipient: str) -> bytes:
     """``OK CHAT <usuario> GUARDADA``."""
-    return protocol.encode_line(protocol.format_stored_ok(recipient))
+    return protocol.encode_line(formatting.format_stored_ok(recipient))
 
 
 def private(sender: str, text: str) -> bytes:
     """A live private message: ``MSG <remetente> <mensagem>``."""
-    return protocol.encode_line(protocol.format_private(sender, text))
+    return protocol.encode_line(formatting.format_private(sender, text))
 
 
 def public(sender: str, text: str) -> bytes:
     """``TODOS <remetente> <mensagem>``, encoded once for all its recipients."""
-    return protocol.encode_line(protocol.format_public(sender, text))
+    return protocol.encode_line(formatting.format_public(sender, text))
 
 
 def history(sender: str, sent_at: float, text: str) -> bytes:
     """``HISTORICO <remetente> <quando> <mensagem>``."""
-    return protocol.encode_line(protocol.format_history(sender, sent_at, text))
+    return protocol.encode_line(formatting.format_history(sender, sent_at, text))
 
 
 def waiting(sender: str, sent_at: float, text: str) -> bytes:
     """A kept private message given at a login: ``PENDENTE <remetente> <quando> <mensagem>``."""
-    return protocol.encode_line(protocol.format_waiting(sender, sent_at, text))
+    return protocol.encode_line(formatting.format_waiting(sender, sent_at, text))
 
 
 def waiting_count(count: int) -> bytes:
     """The ``INFO`` after the ``PENDENTE`` lines."""
-    return protocol.encode_line(protocol.format_waiting_count(count))
+    return protocol.encode_line(formatting.format_waiting_count(count))
 
 
 def joined(name: str) -> bytes:
     """``ENTROU <usuario>``."""
-    return protocol.encode_line(protocol.format_joined(name))
+    return protocol.encode_line(formatting.format_joined(name))
 
 
 def left(name: str) -> bytes:
     """``SAIU <usuario>``."""
-    return protocol.encode_line(protocol.format_left(name))
+    return protocol.encode_line(formatting.format_left(name))
+
+
+def line(text: str) -> bytes:
+    """Any line :mod:`batchat.formatting` wrote (the teacher's: ``AVISO``, ``CARGO``, ``ACAO``...)."""
+    return protocol.encode_line(text)
 
 
 def info(text: str) -> bytes:
     """``INFO <texto>``."""
-    return protocol.encode_line(protocol.format_info(text))
+    return protocol.encode_line(formatting.format_info(text))
 
 
-def help_lines() -> bytes:
-    """The ``INFO`` lines that answer ``AJUDA`` (its ``OK AJUDA`` aside)."""
-    return b"".join(protocol.encode_line(line) for line in protocol.help_lines())
+def help_lines(teacher: bool) -> bytes:
+    """The ``INFO`` lines that answer ``AJUDA`` (its ``OK AJUDA`` aside): a teacher's
+    commands only for a ``teacher``."""
+    return b"".join(protocol.encode_line(line) for line in formatting.help_lines(teacher))
 
 
 def accounts(entries: Iterable[tuple[str, bool, float | None]]) -> list[bytes]:
     """A ``USUARIO`` line per (name, online, last seen), for ``LISTA TODOS``."""
-    return [protocol.encode_line(protocol.format_account(*entry)) for entry in entries]
+    return [protocol.encode_line(formatting.format_account(*entry)) for entry in entries]
 
 
 def welcome(text: str, rate: float, burst: int, max_line: int) -> bytes:

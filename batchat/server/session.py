@@ -1,10 +1,12 @@
 """One client's protocol state: parse, call the chat service, format the reply.
 
 Owns :class:`ChatSession` (logged in or not, as whom, its flood budget, the
-batch its lines produce until they are sent). Each line goes parse
-(:mod:`protocol`) → check access (the command table) → call
-:class:`batchat.server.chat.ChatService`, which owns the rules → turn its
-result into a reply (:mod:`batchat.server.replies`) in the batch. What a line
+batch its lines produce until they are sent, whether it must change a one-time
+password first). Each line goes parse (:mod:`batchat.parsing`) → check access
+(the command table; a teacher's command, ``SEM_PERMISSAO`` for a student) →
+call :class:`batchat.server.chat.ChatService` or, for a teacher's command,
+:class:`batchat.server.teaching.TeachingService`, which own the rules → turn
+the result into a reply (:mod:`batchat.server.replies`) in the batch. What a line
 costs is :func:`batchat.prices.line_price`, the formula the client paces by
 too. Called by the server's connection threads: one session per connection,
 used by that thread only.
@@ -18,7 +20,7 @@ from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import prices
+from batchat import formatting, parsing, prices
 from batchat.server import replies
 from batchat.server.chat import REPLACED, ServerContext
 from batchat.server.connection import Connection
@@ -26,6 +28,7 @@ from batchat.server.delivery import Batch
 from batchat.server.ending import Closer, SessionEnded
 from batchat.framing import LineTooLong
 from batchat.server.limits import limit_error, TokenBucket
+from batchat.server.moderation import Kind
 from batchat.server.registry import ClaimLost
 
 __all__ = ["ChatSession", "ServerContext"]
@@ -41,11 +44,14 @@ class ChatSession:
         self.name: str | None = None  # set once logged in
         self.failed_logins = 0  # wrong passwords on this connection: its place in an account's line
         self._chat = context.chat
+        self._teaching = context.teaching
         self._clock = context.clock
         self._limits = context.limits
         self._replaced = threading.Event()  # set by the registry on a newer login
         self._flood = TokenBucket(self._limits.flood_rate, self._limits.flood_burst, context.clock())
         self._flood_strikes = 0  # lines refused in a row for flooding
+        # Logged in with REDEFINIR's one-time password: only SENHA (and SAIR, AJUDA, PING) until it is replaced.
+        self._one_time_password: str | None = None
         # What this session's lines produce, sent once every line of a recv is
         # handled (see handle_lines). Only the session's own reader thread touches it.
         self._batch = Batch(context.delivery)
@@ -84,7 +90,7 @@ class ChatSession:
         """
         if self._replaced.is_set():
             raise SessionEnded.of(REPLACED)
-        if isinstance(raw, bytes) and protocol.is_blank(raw):
+        if isinstance(raw, bytes) and parsing.is_blank(raw):
             return  # no reply and no cost; nor is it a sign the client stopped flooding
         try:
             self._pay_and_execute(raw)
@@ -103,7 +109,7 @@ class ChatSession:
                     ErrorCode.LINE_TOO_LONG,
                     f"Linha longa demais (máximo de {self._limits.max_line} bytes); descartada.",
                 )
-            command = protocol.parse_command(protocol.decode_line(raw))
+            command = parsing.parse_command(protocol.decode_line(raw))
         except ProtocolError:
             self._pay(prices.line_price(None, 0, burst=self._limits.flood_burst))
             raise
@@ -151,6 +157,13 @@ class ChatSession:
             self._require_logged_in()
         elif access is protocol.Access.LOGGED_OUT:
             self._require_logged_out()
+        elif access is protocol.Access.TEACHER:
+            self._require_teacher()
+        if self._one_time_password is not None and type(command) not in _WHILE_CHANGING_PASSWORD:
+            raise ProtocolError(
+                ErrorCode.MUST_CHANGE_PASSWORD,
+                "Você entrou com uma senha provisória: troque-a primeiro com SENHA <provisória> <nova>.",
+            )
         _HANDLERS[type(command)](self, command)
 
     def _list(self, command: protocol.ListUsers) -> None:
@@ -164,7 +177,7 @@ class ChatSession:
         raise SessionEnded(Closer.CLIENT, "SAIR")
 
     def _help(self, command: protocol.Help) -> None:
-        self._batch.add(self.connection, replies.help_lines())
+        self._batch.add(self.connection, replies.help_lines(self.name is not None and self._chat.is_teacher(self.name)))
         self._reply("AJUDA")
 
     def _ping(self, command: protocol.Ping) -> None:
@@ -181,6 +194,13 @@ class ChatSession:
             )
         return self.name
 
+    def _require_teacher(self) -> str:
+        """Our name, if we are a teacher now; ``SEM_PERMISSAO`` for a student."""
+        name = self._require_logged_in()
+        if not self._chat.is_teacher(name):
+            raise ProtocolError(ErrorCode.NO_PERMISSION, "Só um professor pode usar esse comando.")
+        return name
+
     def _require_logged_out(self) -> None:
         if self.name is not None:
             raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, f"Você já entrou como {self.name}.")
@@ -193,11 +213,21 @@ class ChatSession:
         the reply, reach our outbox before we become visible (see ``ChatService.log_in``).
         Ends the session if a newer login claimed the name while we waited: it told
         our client."""
-        registered = self._chat.authenticate(self, command.name, command.password)
+        account = self._chat.authenticate(self, command.name, command.password)
+        registered = account.name
+        if account.provisional:
+            self._one_time_password = command.password  # SENHA's <atual>, until SENHA replaces it
         try:
-            self._chat.log_in(self, registered, self._batch, replies.ok("ENTRAR", registered))
+            reply = self._teaching.login_notices() + replies.ok("ENTRAR", registered)
+            self._chat.log_in(self, registered, self._batch, reply)
         except ClaimLost:
             raise SessionEnded.of(REPLACED) from None
+        # A ban or kick given while this login was under way found no session to end:
+        # now visible, we look again (the teacher's side wrote it before it looked for us).
+        refusal = self._teaching.login_refusal(registered)
+        if refusal is not None:
+            self.send_error(refusal)
+            raise SessionEnded(Closer.SERVER, "punido por um professor durante o login")
 
     def _send_private(self, command: protocol.PrivateMessage) -> None:
         sender = self._require_logged_in()  # checked already: this only gives the name
@@ -206,8 +236,62 @@ class ChatSession:
 
     def _broadcast(self, command: protocol.Broadcast) -> None:
         sender = self._require_logged_in()  # checked already: this only gives the name
+        self._chat.check_broadcast(sender)
         self._reply("TODOS")  # ours first: the batch sends to us before the others
         self._chat.broadcast(self, sender, command.text, self._batch)
+
+    def _change_password(self, command: protocol.ChangePassword) -> None:
+        name = self._require_logged_in()  # checked already: this only gives the name
+        self._chat.change_password(self, name, command.current, command.new, self._one_time_password)
+        self._one_time_password = None
+        self._reply("SENHA")
+
+    def _delete_account(self, command: protocol.DeleteAccount) -> None:
+        """``EXCLUIR``: ``OK EXCLUIR <nome>``, then the connection ends (the others hear ``SAIU``)."""
+        name = self._require_logged_in()  # checked already: this only gives the name
+        self._reply("EXCLUIR", self._chat.delete_account(self, name, command.password))
+        raise SessionEnded(Closer.CLIENT, "EXCLUIR")
+
+    def _announce(self, command: protocol.Announce) -> None:
+        self._teaching.announce(self, command.text, self._batch)
+        self._reply("AVISO", "-" if command.text is None else "")
+
+    def _mute(self, command: protocol.Mute) -> None:
+        self._sanction("SILENCIAR", Kind.MUTE, command.name, command.seconds, command.reason)
+
+    def _kick(self, command: protocol.Kick) -> None:
+        self._sanction("EXPULSAR", Kind.KICK, command.name, None, command.reason)
+
+    def _ban(self, command: protocol.Ban) -> None:
+        self._sanction("BANIR", Kind.BAN, command.name, command.seconds, command.reason)
+
+    def _sanction(self, word: str, kind: Kind, target: str, seconds: int | None, reason: str) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        registered, until = self._teaching.sanction(teacher, target, kind, seconds, reason, self._batch)
+        self._reply(word, f"{registered} {until}")
+
+    def _release(self, command: protocol.Release) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        self._reply("LIBERAR", self._teaching.release(teacher, command.name, self._batch))
+
+    def _private_chats(self, command: protocol.PrivateChats) -> None:
+        self._teaching.set_private_chats(self, command.allowed, self._batch)
+        self._reply("PRIVADO", "SIM" if command.allowed else "NAO")
+
+    def _moderation_log(self, command: protocol.ModerationLog) -> None:
+        lines = self._teaching.last_acts(command.count)
+        self._batch.add(self.connection, b"".join(lines))
+        self._reply("REGISTRO", str(len(lines)))
+
+    def _set_role(self, command: protocol.SetRole) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        registered = self._teaching.set_role(teacher, command.name, command.teacher, self._batch)
+        self._reply("CARGO", f"{registered} {formatting.format_role(command.teacher)}")
+
+    def _reset_password(self, command: protocol.ResetPassword) -> None:
+        teacher = self._require_logged_in()  # a teacher: checked already
+        registered, one_time = self._teaching.reset_password(teacher, command.name)
+        self._reply("REDEFINIR", f"{registered} {one_time}")
 
     def _list_everyone(self) -> None:
         """``LISTA TODOS``: a ``USUARIO`` line per account, then ``OK LISTA TODOS``."""
@@ -238,4 +322,17 @@ _HANDLERS: dict[type, Callable[[ChatSession, Any], None]] = {
     protocol.Quit: ChatSession._quit,
     protocol.Help: ChatSession._help,
     protocol.Ping: ChatSession._ping,
+    protocol.ChangePassword: ChatSession._change_password,
+    protocol.DeleteAccount: ChatSession._delete_account,
+    protocol.SetRole: ChatSession._set_role,
+    protocol.ResetPassword: ChatSession._reset_password,
+    protocol.Announce: ChatSession._announce,
+    protocol.Mute: ChatSession._mute,
+    protocol.Kick: ChatSession._kick,
+    protocol.Ban: ChatSession._ban,
+    protocol.Release: ChatSession._release,
+    protocol.PrivateChats: ChatSession._private_chats,
+    protocol.ModerationLog: ChatSession._moderation_log,
 }
+# What a session logged in with a one-time password may do before SENHA.
+_WHILE_CHANGING_PASSWORD = (protocol.ChangePassword, protocol.Quit, protocol.Help, protocol.Ping)

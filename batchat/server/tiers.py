@@ -7,7 +7,8 @@ tier N takes only locks of a higher tier.** Two threads that obey it can
 never wait for each other in a circle.
 
 Tiers 1 to 3 are queues, not state: they are held across slow work on
-purpose (a password hash, the write of users.json), and the rule keeps them
+purpose (a password hash, the write of users.json, a commit of
+moderacao.sqlite3), and the rule keeps them
 from ever being taken under a state lock. Tiers 4 to 7 guard state: under
 them, no blocking socket I/O, no disk I/O, no hashing. The one socket call
 under a lock is a connection's *non-blocking* send, under its own lock
@@ -22,7 +23,8 @@ tier  lock                               guards
 ====  =================================  ==================================================
 1     a ``OneAtATime`` turn              one hash in flight per address (a queue)
 2     ``UserStore._hash_slots``          how many hashes run at once (a queue for scrypt)
-3     ``UserStore._write_lock``          the order of the users.json writes
+3     ``UserStore._write_lock``,         the order of the users.json writes, and of the
+      ``Moderation._write_lock``         moderacao.sqlite3 commits (never one under the other)
 4     ``Delivery._lock``                 "kept messages into the outbox, then visible to
                                          the others", one step at a login
 5     ``SessionRegistry._lock``          connections, names online, the history, the
@@ -30,6 +32,7 @@ tier  lock                               guards
 6     ``Connection._lock``               one socket's outbox, counters and TLS session
 7     ``Mailbox._lock``,                 their owner's dicts and counters. Leaves: nothing
       ``UserStore._lock``,               else is taken while one is held
+      ``Moderation._lock``,
       ``RateLimiter._lock``,
       ``GuessThrottle._lock``,
       ``OneAtATime._lock``
@@ -85,6 +88,7 @@ shortcut missed, never a message lost or sent twice.
 NAME_TURN = 1
 HASH_SLOTS = 2
 USERS_FILE = 3
+MODERATION_FILE = 3  # a queue held across a commit, like USERS_FILE; neither under the other
 DELIVERY = 4
 REGISTRY = 5
 CONNECTION = 6
