@@ -1,6 +1,7 @@
 """How the server's lines are written: ``OK``/``ERRO``, ``MSG``, ``TODOS``, ``PENDENTE``,
-``HISTORICO``, ``ENTROU``/``SAIU``, ``USUARIO``, ``INFO`` and the words in them
-(``GUARDADA``, ``ONLINE``, ``OFFLINE``).
+``HISTORICO``, ``ENTROU``/``SAIU``, ``USUARIO``, ``INFO``, the teacher's (``AVISO``,
+``SILENCIADO``, ``LIBERADO``, ``PRIVADO``, ``CARGO``, ``ACAO``) and the words in them
+(``GUARDADA``, ``ONLINE``, ``OFFLINE``, ``PROFESSOR``, ``ALUNO``).
 
 Pure text, no I/O: :mod:`batchat.server.replies` encodes these for the wire; the
 client reads the words (:mod:`batchat.client.render`) and tests build expected
