@@ -63,30 +63,33 @@ class TeachingService:
     # --- on the message path and at login: memory only --------------------------
 
     def check_public(self, sender: str) -> None:
-        """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is)."""
+        """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is).
+        A teacher is never held back, even one promoted while a sanction ran."""
         mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
-        if mute is not None:
+        if mute is not None and not self._users.is_teacher(sender):
             raise _sanction_error(
                 mute, "Você está silenciado: TODOS não vale até lá; CHAT para um professor vale."
             )
 
     def check_private(self, sender: str, recipient: str) -> None:
         """``CHAT``: a muted student writes only to teachers; in exam mode, a CHAT where
-        neither side is a teacher is ``PRIVADO_BLOQUEADO``."""
+        neither side is a teacher is ``PRIVADO_BLOQUEADO``. A teacher (the sender or the
+        recipient) is never held back."""
         mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
         exam = not self._moderation.private_state().open
-        if (mute is None and not exam) or self._users.is_teacher(recipient):
+        if (mute is None and not exam) or self._users.is_teacher(recipient) or self._users.is_teacher(sender):
             return
         if mute is not None:
             raise _sanction_error(mute, "Você está silenciado: até lá, CHAT só para um professor.")
-        if not self._users.is_teacher(sender):
-            raise ProtocolError(
-                ErrorCode.PRIVATE_BLOCKED, "Modo prova: CHAT entre alunos está bloqueado; para um professor, vale."
-            )
+        raise ProtocolError(
+            ErrorCode.PRIVATE_BLOCKED, "Modo prova: CHAT entre alunos está bloqueado; para um professor, vale."
+        )
 
     def login_refusal(self, name: str) -> ProtocolError | None:
         """The ``ERRO BANIDO``/``EXPULSO`` for an account whose password was right, or ``None``."""
         sanctions = self._moderation.current(protocol.name_key(name), self._now())
+        if not sanctions or self._users.is_teacher(name):
+            return None
         if sanctions.ban is not None:
             return _sanction_error(sanctions.ban, "Você foi banido por um professor.")
         if sanctions.kick is not None:
