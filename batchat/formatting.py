@@ -1,6 +1,7 @@
 """How the server's lines are written: ``OK``/``ERRO``, ``MSG``, ``TODOS``, ``PENDENTE``,
-``HISTORICO``, ``ENTROU``/``SAIU``, ``USUARIO``, ``INFO`` and the words in them
-(``GUARDADA``, ``ONLINE``, ``OFFLINE``).
+``HISTORICO``, ``ENTROU``/``SAIU``, ``USUARIO``, ``INFO``, the teacher's (``AVISO``,
+``SILENCIADO``, ``LIBERADO``, ``PRIVADO``, ``CARGO``, ``ACAO``) and the words in them
+(``GUARDADA``, ``ONLINE``, ``OFFLINE``, ``PROFESSOR``, ``ALUNO``).
 
 Pure text, no I/O: :mod:`batchat.server.replies` encodes these for the wire; the
 client reads the words (:mod:`batchat.client.render`) and tests build expected
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import protocol
+from batchat import durations
 
 
 def format_ok(command: str, detail: str = "") -> str:
@@ -94,14 +96,13 @@ def help_lines(teacher: bool) -> Iterator[str]:
 
 # --- The teacher's lines (issue 20) ---
 
-FOREVER = "SEMPRE"  # an <ate> with no end (BANIR ... SEMPRE)
 TEACHER = "PROFESSOR"  # the roles, as CARGO names them
 STUDENT = "ALUNO"
 
 
 def format_until(until: float | None) -> str:
     """``<ate>``: when a sanction ends (UTC ISO), or ``SEMPRE``."""
-    return FOREVER if until is None else protocol.format_timestamp(until)
+    return durations.FOREVER_WORD if until is None else protocol.format_timestamp(until)
 
 
 def format_role(teacher: bool) -> str:

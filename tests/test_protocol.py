@@ -654,6 +654,26 @@ class FormatTest(unittest.TestCase):
             with self.subTest(line=formatted):
                 self.assertEqual(server_lines.parse_server_line(formatted), ServerLine(kind, fields))
 
+    def test_the_teachers_lines(self) -> None:
+        when = 1_800_000_000.0
+        at = protocol.format_timestamp(when)
+        for formatted, expected in [
+            (formatting.format_announcement("ana", " prova às 10h"), "AVISO ana  prova às 10h"),
+            (formatting.format_muted(when, "ana", ""), f"SILENCIADO {at} ana"),
+            (formatting.format_muted(when, "ana", "spam demais"), f"SILENCIADO {at} ana spam demais"),
+            (formatting.format_released("ana"), "LIBERADO ana"),
+            (formatting.format_private_chats(False, "ana"), "PRIVADO NAO ana"),
+            (formatting.format_private_chats(True, "ana"), "PRIVADO SIM ana"),
+            (formatting.format_role_change("bia", True), "CARGO bia PROFESSOR"),
+            (formatting.format_role_change("bia", False), "CARGO bia ALUNO"),
+            (formatting.format_act(when, "ana", "BANIR", "bob", "SEMPRE cola"), f"ACAO {at} ana BANIR bob SEMPRE cola"),
+            (formatting.format_act(when, "-", "PROFESSOR", "ana", ""), f"ACAO {at} - PROFESSOR ana"),
+            (formatting.format_until(None), "SEMPRE"),
+            (formatting.format_until(when), at),
+        ]:
+            with self.subTest(expected=expected):
+                self.assertEqual(formatted, expected)
+
     def test_error_codes_have_fixed_wire_names(self) -> None:
         self.assertEqual(set(self.WIRE_CODES), set(ErrorCode))
         for code, wire in self.WIRE_CODES.items():

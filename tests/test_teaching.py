@@ -437,6 +437,14 @@ class SanctionServiceTest(unittest.TestCase):
         self.teaching.check_public("bob")
         self.teaching.check_private("bob", "carla")
 
+    def test_a_student_promoted_while_sanctioned_is_a_teacher_at_once(self) -> None:
+        self.teaching.sanction("prof", "bob", Kind.MUTE, 600, "", self.batch())
+        self.teaching.sanction("prof", "bob", Kind.BAN, None, "", self.batch())
+        self.teaching.set_role("prof", "bob", True, self.batch())
+        self.teaching.check_public("bob")
+        self.teaching.check_private("bob", "carla")
+        self.assertIsNone(self.teaching.login_refusal("bob"))
+
     def test_exam_mode_blocks_chat_between_students_only(self) -> None:
         prof = fake_member("prof")
         self.teaching.set_private_chats(prof, False, self.batch())

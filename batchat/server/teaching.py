@@ -40,6 +40,12 @@ PASSWORD_RESET = Ending(Closer.SERVER, "um professor redefiniu a senha")
 KICKED = Ending(Closer.SERVER, "expulso por um professor")
 BANNED = Ending(Closer.SERVER, "banido por um professor")
 _SANCTION_ACTS = {Kind.MUTE: "SILENCIAR", Kind.KICK: "EXPULSAR", Kind.BAN: "BANIR"}
+_SANCTION_WORDS = {
+    Kind.MUTE: (ErrorCode.MUTED, "silenciado"), Kind.KICK: (ErrorCode.KICKED, "expulso"),
+    Kind.BAN: (ErrorCode.BANNED, "banido"),
+}
+EXAM_MEANS = "Modo prova: CHAT entre alunos está bloqueado; CHAT para um professor continua valendo."
+MUTED_MEANS = "Até lá, TODOS e CHAT para alunos não valem; CHAT para um professor continua valendo."
 
 
 class TeachingService:
@@ -63,34 +69,33 @@ class TeachingService:
     # --- on the message path and at login: memory only --------------------------
 
     def check_public(self, sender: str) -> None:
-        """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is)."""
+        """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is).
+        A teacher is never held back, even one promoted while a sanction ran."""
         mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
-        if mute is not None:
-            raise _sanction_error(
-                mute, "Você está silenciado: TODOS não vale até lá; CHAT para um professor vale."
-            )
+        if mute is not None and not self._users.is_teacher(sender):
+            raise _sanction_error(mute, MUTED_MEANS)
 
     def check_private(self, sender: str, recipient: str) -> None:
         """``CHAT``: a muted student writes only to teachers; in exam mode, a CHAT where
-        neither side is a teacher is ``PRIVADO_BLOQUEADO``."""
+        neither side is a teacher is ``PRIVADO_BLOQUEADO``. A teacher (the sender or the
+        recipient) is never held back."""
         mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
         exam = not self._moderation.private_state().open
-        if (mute is None and not exam) or self._users.is_teacher(recipient):
+        if (mute is None and not exam) or self._users.is_teacher(recipient) or self._users.is_teacher(sender):
             return
         if mute is not None:
-            raise _sanction_error(mute, "Você está silenciado: até lá, CHAT só para um professor.")
-        if not self._users.is_teacher(sender):
-            raise ProtocolError(
-                ErrorCode.PRIVATE_BLOCKED, "Modo prova: CHAT entre alunos está bloqueado; para um professor, vale."
-            )
+            raise _sanction_error(mute, MUTED_MEANS)
+        raise ProtocolError(ErrorCode.PRIVATE_BLOCKED, EXAM_MEANS)
 
     def login_refusal(self, name: str) -> ProtocolError | None:
         """The ``ERRO BANIDO``/``EXPULSO`` for an account whose password was right, or ``None``."""
         sanctions = self._moderation.current(protocol.name_key(name), self._now())
+        if not sanctions or self._users.is_teacher(name):
+            return None
         if sanctions.ban is not None:
-            return _sanction_error(sanctions.ban, "Você foi banido por um professor.")
+            return _sanction_error(sanctions.ban)
         if sanctions.kick is not None:
-            return _sanction_error(sanctions.kick, "Você foi expulso por um professor; espere para entrar de novo.")
+            return _sanction_error(sanctions.kick)
         return None
 
     def login_notices(self) -> bytes:
@@ -146,8 +151,7 @@ class TeachingService:
             if member is not None:
                 batch.add(member.connection, replies.line(formatting.format_muted(until or now, teacher, reason)))
         else:
-            error = _sanction_error(given, "Você foi banido por um professor." if kind is Kind.BAN
-                                    else "Você foi expulso por um professor.")
+            error = _sanction_error(given)
             self.end_session(registered, error, BANNED if kind is Kind.BAN else KICKED)
         log.info("%s: %s %s até %s.", teacher, _SANCTION_ACTS[kind], registered, shown_until)
         return registered, shown_until
@@ -248,10 +252,15 @@ def _name(member: Member) -> str:
     return member.name
 
 
-def _sanction_error(sanction: Sanction, text: str) -> ProtocolError:
-    """``ERRO SILENCIADO|EXPULSO|BANIDO <ate> <texto>``, naming the teacher and the reason."""
-    code = {Kind.MUTE: ErrorCode.MUTED, Kind.KICK: ErrorCode.KICKED, Kind.BAN: ErrorCode.BANNED}[sanction.kind]
-    reason = f" Motivo: {sanction.reason}" if sanction.reason else ""
-    until = "para sempre" if sanction.until is None else f"até {protocol.format_timestamp(sanction.until)}"
-    fields = f"{formatting.format_until(sanction.until)} {text}"
-    return ProtocolError(code, f"{fields} ({sanction.teacher}, {until}).{reason}")
+def _sanction_error(sanction: Sanction, after: str = "") -> ProtocolError:
+    """``ERRO SILENCIADO|EXPULSO|BANIDO <ate> <texto>``: who, until when, why, and ``after``
+    (what the person can still do)."""
+    code, done = _SANCTION_WORDS[sanction.kind]
+    when = None if sanction.until is None else protocol.format_timestamp(sanction.until)
+    reason = f" (motivo: {sanction.reason})" if sanction.reason else ""
+    if sanction.kind is Kind.KICK:
+        text = f"Você foi expulso por {sanction.teacher}{reason}; pode entrar de novo a partir de {when}."
+    else:
+        until = "para sempre" if when is None else f"até {when}"
+        text = f"Você foi {done} por {sanction.teacher} {until}{reason}. {after}".rstrip()
+    return ProtocolError(code, f"{formatting.format_until(sanction.until)} {text}")
