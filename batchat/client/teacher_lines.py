@@ -25,12 +25,12 @@ from __future__ import annotations
 import dataclasses
 
 import protocol
-from batchat import formatting
+from batchat import durations, formatting
 from batchat.client import server_lines
 from batchat.client.render import Clock, Shown, Style, When, describe_moment
 
 E = protocol.ErrorCode
-FOREVER = formatting.FOREVER  # the <ate> of a ban with no end
+FOREVER = durations.FOREVER_WORD  # the <ate> of a ban with no end
 NO_TARGET = "-"  # ACAO's <alvo> (or <professor>) when there is none; AVISO's text when unpinned
 # The refusals after which the server closes every session of this account, and this
 # client must not log in again by itself (kicked, banned, password reset).
