@@ -32,6 +32,7 @@ import protocol
 from batchat import framing, locks
 from batchat.server import main as server_module
 from batchat.server import options as server_options_module
+from batchat.server.accounts import UserStore
 from batchat.server.timing import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +199,20 @@ def temporary_folder(test: unittest.TestCase) -> Path:
     folder = tempfile.TemporaryDirectory()
     test.addCleanup(folder.cleanup)
     return Path(folder.name)
+
+
+class UsersFileTestCase(unittest.TestCase):
+    """Tests of the account store on a real users.json (``self.path``) in a folder of
+    their own (``self.folder``); :meth:`store` opens it, closed after the test."""
+
+    def setUp(self) -> None:
+        self.folder = temporary_folder(self)
+        self.path = self.folder / "users.json"
+
+    def store(self) -> UserStore:
+        store = UserStore(self.path, int(TEST_HASH_COST))
+        self.addCleanup(store.close)
+        return store
 
 
 def set_folder_writable(test: unittest.TestCase, folder: Path, writable: bool) -> None:

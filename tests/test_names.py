@@ -21,7 +21,7 @@ from batchat.server import accounts
 from batchat.server.accounts import UserStore
 from batchat.server.users_file import PasswordHash
 from protocol import ErrorCode, ProtocolError
-from tests.support import TIMEOUT, TEST_HASH_COST, ServerTestCase, temporary_folder
+from tests.support import TIMEOUT, TEST_HASH_COST, ServerTestCase, temporary_folder, UsersFileTestCase
 
 HASH_COST = int(TEST_HASH_COST)
 PASSWORD = "segredo-muito-bom"
@@ -78,15 +78,7 @@ class NameSkeletonTest(unittest.TestCase):
                 self.assertNotEqual(protocol.name_skeleton(first), protocol.name_skeleton(second))
 
 
-class UserStoreLookAlikeTest(unittest.TestCase):
-    def setUp(self) -> None:
-        self.path = temporary_folder(self) / "users.json"
-
-    def store(self) -> UserStore:
-        store = UserStore(self.path, HASH_COST)
-        self.addCleanup(store.close)
-        return store
-
+class UserStoreLookAlikeTest(UsersFileTestCase):
     def refusal(self, store: UserStore, name: str) -> ProtocolError | None:
         """Why registering ``name`` failed, or ``None`` if it worked."""
         try:

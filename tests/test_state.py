@@ -29,24 +29,13 @@ from batchat.server.connection import QUEUE_FULL, Connection
 from batchat.server.limits import GuessThrottle, RateLimiter, TokenBucket
 from batchat.server.registry import SessionRegistry
 from batchat.server.timing import DEFAULT_TIMING, Timing
-from tests.support import PYTHON, long_test, socket_pair
+from tests.support import PYTHON, long_test, socket_pair, UsersFileTestCase
 
 HASH_COST = 4
 PASSWORD = "segredo-muito-bom"
 
 
-class UserStoreTest(unittest.TestCase):
-    def setUp(self) -> None:
-        folder = tempfile.TemporaryDirectory()
-        self.addCleanup(folder.cleanup)
-        self.folder = Path(folder.name)
-        self.path = self.folder / "users.json"
-
-    def store(self) -> UserStore:
-        store = UserStore(self.path, HASH_COST)
-        self.addCleanup(store.close)
-        return store
-
+class UserStoreTest(UsersFileTestCase):
     def register_error(self, store: UserStore, name: str) -> ErrorCode | None:
         try:
             store.register(name, PASSWORD)

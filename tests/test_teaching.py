@@ -31,7 +31,7 @@ from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession
 from batchat.server.users_file import UserStoreError
 from tests.test_state import FakeSession, RecordingConnection
-from tests.support import LineClient, server_options, ServerTestCase, temporary_folder, TEST_HASH_COST
+from tests.support import LineClient, server_options, ServerTestCase, temporary_folder, TEST_HASH_COST, UsersFileTestCase
 
 PASSWORD = "senha123"
 HASH_COST = int(TEST_HASH_COST)
@@ -76,16 +76,8 @@ def fake_member(name: str) -> FakeSession:
     return member
 
 
-class RoleStoreTest(unittest.TestCase):
+class RoleStoreTest(UsersFileTestCase):
     """Roles, passwords and deletion in the account store, on a real users.json."""
-
-    def setUp(self) -> None:
-        self.path = temporary_folder(self) / "users.json"
-
-    def store(self) -> UserStore:
-        store = UserStore(self.path, HASH_COST)
-        self.addCleanup(store.close)
-        return store
 
     def test_a_teacher_is_kept_in_users_json_and_survives_a_reload(self) -> None:
         make_accounts(self.path, students=("bob",), teachers=("Ana",))
@@ -152,16 +144,8 @@ class RoleStoreTest(unittest.TestCase):
         self.assertEqual(store.register("joao", "outra-senha"), "joao", "nor does its look-alike stay taken")
 
 
-class AppointmentTest(unittest.TestCase):
+class AppointmentTest(UsersFileTestCase):
     """``--professor``: marks accounts; creates a missing one with the terminal's password."""
-
-    def setUp(self) -> None:
-        self.path = temporary_folder(self) / "users.json"
-
-    def store(self) -> UserStore:
-        store = UserStore(self.path, HASH_COST)
-        self.addCleanup(store.close)
-        return store
 
     def test_an_existing_account_becomes_a_teacher_without_a_terminal(self) -> None:
         make_accounts(self.path, students=("Ana",))
