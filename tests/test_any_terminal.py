@@ -145,12 +145,7 @@ HINT = "Ctrl-C apaga a linha; para sair, /sair, Ctrl-D ou Ctrl-C de novo numa li
 
 class CtrlCTest(TerminalTestCase):
     def test_ctrl_c_clears_the_line_keeps_it_for_up_and_the_client_stays(self) -> None:
-        bob = self.logged_in("bob")
-        alice = self.start_terminal()
-        self.log_in(alice)
-        self.assertEqual(bob.read_line(), "ENTROU alice")
-        alice.type("TODOS pela met")
-        alice.wait_prompt("alice> TODOS pela met")
+        bob, alice = self.typing_beside_bob("TODOS pela met")
         alice.type(CTRL_C)
         wait_sentence(alice, HINT)
         alice.wait_prompt("alice> ")

@@ -53,6 +53,17 @@ class TerminalTestCase(ServerTestCase):
         client.wait_screen(rf"^{STAMP}Você entrou no chat como {name}\.$")
         client.wait_prompt(f"{name}> ")
 
+    def typing_beside_bob(self, text: str) -> tuple[LineClient, TerminalClient]:
+        """bob logged in on a socket, and alice on a terminal, logged in, with ``text`` typed
+        and not sent yet."""
+        bob = self.logged_in("bob")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type(text)
+        alice.wait_prompt(f"alice> {text}")
+        return bob, alice
+
 
 class InputLineTest(TerminalTestCase):
     def test_half_typed_line_survives_incoming_messages(self) -> None:
@@ -215,12 +226,7 @@ class PasswordTest(TerminalTestCase):
 
 class LeavingTest(TerminalTestCase):
     def test_ctrl_c_twice_while_typing_says_goodbye_and_gives_the_terminal_back(self) -> None:
-        bob = self.logged_in("bob")
-        alice = self.start_terminal()
-        self.log_in(alice)
-        self.assertEqual(bob.read_line(), "ENTROU alice")
-        alice.type("TODOS pela met")
-        alice.wait_prompt("alice> TODOS pela met")
+        bob, alice = self.typing_beside_bob("TODOS pela met")
         self.assertNotEqual(alice.terminal_modes(), alice.initial_modes, "readline's own modes")
         alice.type(CTRL_C)  # clears the line
         alice.wait_prompt("alice> ")
