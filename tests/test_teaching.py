@@ -29,7 +29,7 @@ from batchat.server.moderation import Kind, Moderation
 from batchat.server.ending import SessionEnded
 from batchat.server.registry import SessionRegistry
 from batchat.server.session import ChatSession
-from batchat.server.users_file import UserStoreError
+from batchat.server.users_file import Account, PasswordHash, serialize, UserStoreError
 from tests.test_state import FakeSession, RecordingConnection
 from tests.support import LineClient, server_options, ServerTestCase, temporary_folder, TEST_HASH_COST, UsersFileTestCase
 
@@ -45,15 +45,13 @@ TEACHER_LINES = {
 
 
 def make_accounts(path: Path, students: tuple[str, ...] = (), teachers: tuple[str, ...] = ()) -> None:
-    """users.json with these accounts (password :data:`PASSWORD`), as an earlier run left it."""
-    store = UserStore(path, HASH_COST)
-    try:
-        for name in (*teachers, *students):
-            store.register(name, PASSWORD)
-        for name in teachers:
-            store.set_role(name, True)
-    finally:
-        store.close()
+    """users.json with these accounts (password :data:`PASSWORD`), as an earlier run left it:
+    written in the store's own format, at once (no server, no fsync per account)."""
+    accounts = [
+        Account(name, PasswordHash.create(PASSWORD, HASH_COST), teacher=name in teachers)
+        for name in (*teachers, *students)
+    ]
+    path.write_bytes(serialize(accounts))
 
 
 
@@ -80,7 +78,8 @@ class RoleStoreTest(UsersFileTestCase):
     """Roles, passwords and deletion in the account store, on a real users.json."""
 
     def test_a_teacher_is_kept_in_users_json_and_survives_a_reload(self) -> None:
-        make_accounts(self.path, students=("bob",), teachers=("Ana",))
+        make_accounts(self.path, students=("bob", "Ana"))
+        self.assertEqual(self.store().set_role("ana", True), "Ana")  # on disk when it returns
         records = json.loads(self.path.read_text("utf-8"))["users"]
         self.assertEqual(records["ana"]["cargo"], "professor")
         self.assertNotIn("cargo", records["bob"], "a student's record is as before")
