@@ -183,6 +183,20 @@ class AppointmentTest(unittest.TestCase):
         self.assertEqual(store.authenticate("ana", "senha-da-ana"), "ana")
         self.assertTrue(store.is_teacher("ana"))
 
+    def test_ctrl_d_or_ctrl_c_at_the_prompt_refuses_in_one_sentence(self) -> None:
+        for interruption in (EOFError, KeyboardInterrupt):
+            def ask(prompt: str) -> str:
+                raise interruption()
+            with self.subTest(interruption.__name__), self.assertRaises(AppointmentError) as raised:
+                appoint_teachers(self.store(), ["ana"], ask=ask, has_terminal=lambda: True)
+            self.assertIn("interrompida", str(raised.exception))
+            self.assertIsNone(self.store().registered_name("ana"))
+
+    def test_three_invalid_passwords_are_not_called_a_mismatch(self) -> None:
+        with self.assertLogs("batchat.server.appointment", "WARNING"), self.assertRaises(AppointmentError) as raised:
+            appoint_teachers(self.store(), ["ana"], ask=lambda prompt: "curta", has_terminal=lambda: True)
+        self.assertIn("nenhuma senha válida", str(raised.exception))
+
     def test_no_terminal_no_new_account(self) -> None:
         with self.assertRaises(AppointmentError) as raised:
             appoint_teachers(self.store(), ["ana"], ask=self.fail, has_terminal=lambda: False)
