@@ -288,6 +288,16 @@ class RolesEndToEndTest(TeacherServerTestCase):
         self.assertEqual({key for key, record in records.items() if "cargo" in record}, {"prof"},
                          "no path over the network made anyone a teacher")
 
+    def test_a_students_malformed_teachers_command_is_refused_for_permission_first(self) -> None:
+        bob = self.enter("bob")
+        for line in ("CARGO", "silenciar bob", "BANIR bob 0s", "REGISTRO abc", "PRIVADO talvez", "AVISO"):
+            with self.subTest(line=line):
+                reply = bob.request(line)
+                self.assertTrue(reply.startswith("ERRO SEM_PERMISSAO "), reply)
+        prof = self.enter("prof")
+        self.assertTrue(prof.request("BANIR bob 0s").startswith("ERRO DURACAO_INVALIDA "), "a teacher gets the usage")
+        self.assertTrue(self.connect().request("CARGO").startswith("ERRO NAO_AUTENTICADO "))
+
     def test_the_start_names_each_teacher_in_the_log(self) -> None:
         self.server.wait_for_log(r"INFO .*prof é professor\.")
 
