@@ -173,6 +173,13 @@ _TEACHER_PARSERS = {
 }
 
 
+def is_teacher_word(line: str) -> bool:
+    """Whether ``line`` starts with a teacher's command word (any case), whatever follows:
+    a student's malformed teacher command gets ``SEM_PERMISSAO``, not its usage."""
+    word = line.lstrip(" ").partition(" ")[0]
+    return word.isascii() and word.upper() in _TEACHER_PARSERS
+
+
 def unknown_command_error(word: str) -> ProtocolError:
     """``ERRO COMANDO_DESCONHECIDO``, with the closest valid command as a hint."""
     # The word is echoed only when it is short and harmless to show.

@@ -26,7 +26,7 @@ from pathlib import Path
 from unittest import mock
 
 from batchat.server import os_support
-from batchat.server.main import how_to_connect
+from batchat.server.main import accounts_phrase, how_to_connect
 
 from tests.support import (
     CLIENT, PYTHON, ROOT, SERVER, TEST_HASH_COST, TIMEOUT, WITHOUT_UNIX, ClientProcess, ServerTestCase,
@@ -156,6 +156,10 @@ class ReadyLineTest(unittest.TestCase):
                 with mock.patch.object(os_support, "wants_dual_stack", return_value=dual_stack):
                     said = how_to_connect(host, port, certificate, lambda found=found: found)
                 self.assertEqual(said, expected)
+
+    def test_the_ready_line_counts_one_account_in_the_singular(self) -> None:
+        # The first start with --professor has exactly one account.
+        self.assertEqual([accounts_phrase(n) for n in (0, 1, 2, 31)], ["0 contas", "1 conta", "2 contas", "31 contas"])
 
     def test_only_addresses_another_machine_can_reach_each_once_ipv4_first(self) -> None:
         candidates = ["fd00::2", "127.0.1.1", "192.168.0.12", "::1", "fe80::1%eth0", "0.0.0.0",

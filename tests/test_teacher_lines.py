@@ -311,6 +311,20 @@ class SessionTest(unittest.TestCase):
         changed = relogged(state, "AVISO ana prova às 11h", "OK ENTRAR alice")
         self.assertEqual(changed[-1], "[15:00] *** Aviso fixado pelo professor ana: prova às 11h")
 
+    def test_the_pinned_announcement_comes_before_the_history_and_kept_messages(self) -> None:
+        state = ClientState(CLOCK, reconnect=True)
+        state.connected("127.0.0.1:5050")
+        state.receive(GREETING)
+        state.sent(LOGIN)
+        feed(state, "PENDENTE bob 2026-01-01T10:00:00Z oi", "HISTORICO carol 2026-01-01T10:00:00Z bom dia",
+             "AVISO ana prova às 10h", "PRIVADO NAO ana")
+        shown = feed(state, "OK ENTRAR alice")
+        entered = shown.index("[15:00] Você entrou no chat como alice.")
+        self.assertEqual(shown[entered + 1], "[15:00] *** Aviso fixado pelo professor ana: prova às 10h")
+        self.assertIn("modo prova", shown[entered + 2])
+        self.assertTrue(any("bom dia" in line for line in shown[entered + 3:]), shown)
+        self.assertTrue(any("bob" in line and "oi" in line for line in shown[entered + 3:]), shown)
+
     def test_kicked_banned_or_reset_never_logs_in_again_by_itself(self) -> None:
         for line in (f"ERRO EXPULSO {LATER_TODAY} texto", "ERRO BANIDO SEMPRE texto", "ERRO SENHA_REDEFINIDA texto"):
             with self.subTest(line=line):

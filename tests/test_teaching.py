@@ -166,6 +166,20 @@ class AppointmentTest(UsersFileTestCase):
         self.assertEqual(store.authenticate("ana", "senha-da-ana"), "ana")
         self.assertTrue(store.is_teacher("ana"))
 
+    def test_ctrl_d_or_ctrl_c_at_the_prompt_refuses_in_one_sentence(self) -> None:
+        for interruption in (EOFError, KeyboardInterrupt):
+            def ask(prompt: str) -> str:
+                raise interruption()
+            with self.subTest(interruption.__name__), self.assertRaises(AppointmentError) as raised:
+                appoint_teachers(self.store(), ["ana"], ask=ask, has_terminal=lambda: True)
+            self.assertIn("interrompida", str(raised.exception))
+            self.assertIsNone(self.store().registered_name("ana"))
+
+    def test_three_invalid_passwords_are_not_called_a_mismatch(self) -> None:
+        with self.assertLogs("batchat.server.appointment", "WARNING"), self.assertRaises(AppointmentError) as raised:
+            appoint_teachers(self.store(), ["ana"], ask=lambda prompt: "curta", has_terminal=lambda: True)
+        self.assertIn("nenhuma senha válida", str(raised.exception))
+
     def test_no_terminal_no_new_account(self) -> None:
         with self.assertRaises(AppointmentError) as raised:
             appoint_teachers(self.store(), ["ana"], ask=self.fail, has_terminal=lambda: False)
@@ -256,6 +270,16 @@ class RolesEndToEndTest(TeacherServerTestCase):
         records = json.loads(self.users_path.read_text("utf-8"))["users"]
         self.assertEqual({key for key, record in records.items() if "cargo" in record}, {"prof"},
                          "no path over the network made anyone a teacher")
+
+    def test_a_students_malformed_teachers_command_is_refused_for_permission_first(self) -> None:
+        bob = self.enter("bob")
+        for line in ("CARGO", "silenciar bob", "BANIR bob 0s", "REGISTRO abc", "PRIVADO talvez", "AVISO"):
+            with self.subTest(line=line):
+                reply = bob.request(line)
+                self.assertTrue(reply.startswith("ERRO SEM_PERMISSAO "), reply)
+        prof = self.enter("prof")
+        self.assertTrue(prof.request("BANIR bob 0s").startswith("ERRO DURACAO_INVALIDA "), "a teacher gets the usage")
+        self.assertTrue(self.connect().request("CARGO").startswith("ERRO NAO_AUTENTICADO "))
 
     def test_the_start_names_each_teacher_in_the_log(self) -> None:
         self.server.wait_for_log(r"INFO .*prof é professor\.")

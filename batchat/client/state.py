@@ -73,6 +73,7 @@ _ERROR_CODES = frozenset(code.value for code in protocol.ErrorCode)
 # everyone: the pinned announcement, the exam mode.
 KEPT, HISTORY, PINNED = "PENDENTE", "HISTORICO", "AVISO"
 HELD_KINDS = (KEPT, HISTORY, PINNED, "PRIVADO")
+STANDING_KINDS = (PINNED, "PRIVADO")  # shown first, right below "Você entrou", above history
 
 PublicKey = tuple[str, str]  # (sender's name key, text): a public message, as far as we can tell
 
@@ -426,6 +427,7 @@ class ClientState:
         """The lines held for a login's reply; after an automatic re-login, without the
         history already shown before the drop."""
         held, self._held = self._held, []
+        held.sort(key=lambda parsed: parsed.kind not in STANDING_KINDS)  # stable: the rest in order
         skip = self._already_shown(held) if replayed else 0
         events: list[Event] = []
         for parsed in held:

@@ -58,14 +58,21 @@ def appoint_teachers(
 
 
 def _ask_new_password(name: str, ask: Callable[[str], str]) -> str:
-    """A password for the new teacher ``name``, typed twice, hidden."""
-    for _ in range(PASSWORD_TRIES):
-        try:
-            password = protocol.validate_password(ask(f"Senha para a nova conta de professor {name}: "))
-        except ProtocolError as error:
-            log.warning("%s", error.text)
-            continue
-        if unicodedata.normalize("NFC", ask("A mesma senha de novo, para conferir: ")) == password:
-            return password
-        log.warning("As duas senhas não conferem; tente de novo.")
-    raise AppointmentError(f"A conta de professor {name} não foi criada: as senhas não conferiram.")
+    """A password for the new teacher ``name``, typed twice, hidden. Ctrl-D or Ctrl-C at
+    the prompt, or the tries used up, refuse the start in one sentence (no traceback)."""
+    problem = "as senhas não conferiram"
+    try:
+        for _ in range(PASSWORD_TRIES):
+            try:
+                password = protocol.validate_password(ask(f"Senha para a nova conta de professor {name}: "))
+            except ProtocolError as error:
+                log.warning("%s", error.text)
+                problem = "nenhuma senha válida foi digitada"
+                continue
+            if unicodedata.normalize("NFC", ask("A mesma senha de novo, para conferir: ")) == password:
+                return password
+            log.warning("As duas senhas não conferem; tente de novo.")
+            problem = "as senhas não conferiram"
+    except (EOFError, KeyboardInterrupt):
+        problem = "a digitação da senha foi interrompida"
+    raise AppointmentError(f"A conta de professor {name} não foi criada: {problem}.")

@@ -383,6 +383,11 @@ def listen_problem(host: str, port: int, error: OSError) -> str:
     return f"Não foi possível escutar em {where} ({disk_error_reason(error)})."
 
 
+def accounts_phrase(count: int) -> str:
+    """``1 conta``, ``0 contas``, ``31 contas``: the ready line's count of accounts."""
+    return f"{count} conta" if count == 1 else f"{count} contas"
+
+
 def how_to_connect(
     host: str, port: int, tls_cert: Path | None,
     find_addresses: Callable[[], list[str]] = os_support.outward_addresses,
@@ -480,9 +485,9 @@ class StartedServer:
     def serve(self) -> None:
         """Say it is ready, serve until :meth:`ChatServer.shutdown`, then let the files go."""
         status_log.info(
-            "Servidor BatChat pronto em %s%s (%d contas em %s). %s",
+            "Servidor BatChat pronto em %s%s (%s em %s). %s",
             protocol.format_address(*self.server.address), " com TLS" if self.args.tls_cert else "",
-            len(self.users), self.args.users, how_to_connect(*self.server.address, self.args.tls_cert),
+            accounts_phrase(len(self.users)), self.args.users, how_to_connect(*self.server.address, self.args.tls_cert),
         )
         self.server.serve_forever()
         self.files.release()  # held until everything is written; the next server may start now

@@ -102,16 +102,22 @@ class ChatSession:
 
     def _pay_and_execute(self, raw: bytes | LineTooLong) -> None:
         """Parse the line, pay its whole price, then execute it. A line that is no valid
-        command costs one token: its ERRO is a reply too."""
+        command costs one token: its ERRO is a reply too. A teacher's command word is
+        checked for access first, however malformed the rest: a student gets
+        ``SEM_PERMISSAO``, never the command's usage or ``DURACAO_INVALIDA``."""
+        line = None
         try:
             if isinstance(raw, LineTooLong):
                 raise ProtocolError(
                     ErrorCode.LINE_TOO_LONG,
                     f"Linha longa demais (máximo de {self._limits.max_line} bytes); descartada.",
                 )
-            command = parsing.parse_command(protocol.decode_line(raw))
+            line = protocol.decode_line(raw)
+            command = parsing.parse_command(line)
         except ProtocolError:
             self._pay(prices.line_price(None, 0, burst=self._limits.flood_burst))
+            if line is not None and parsing.is_teacher_word(line):
+                self._require_teacher()
             raise
         if command is not None:  # never None: blank lines do not get here
             self._pay(self._price(command))
