@@ -570,6 +570,21 @@ class GuessThrottleTest(unittest.TestCase):
         self.assertEqual(context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa").name, "alice")
         self.assertLess(self.now - before, 2.5, "one turn of 2.4 s")
 
+    def test_refused_retries_do_not_spend_the_addresss_logins(self) -> None:
+        clock = lambda: self.now  # noqa: E731
+        context = ServerContext(
+            self.fake_users(), SessionRegistry(), mock.Mock(), Limits(),
+            login_attempts=RateLimiter(20, clock),  # per address
+            guesses=GuessThrottle(30, timing=Timing(login_wait=0, failure_pause=0), clock=clock, wait=self.sleep),
+        )
+        for i in range(45):  # the burst is checked; the rest find no turn and are refused at once
+            with self.assertRaises(ProtocolError):
+                context.chat.authenticate(guesser("10.0.0.1"), "alice", f"errada{i}")
+        self.assertLess(len(self.hashed), 20)
+        self.now += 2.4  # the account's next turn
+        account = context.chat.authenticate(guesser("10.0.0.1"), "alice", "certa")
+        self.assertEqual(account.name, "alice", "the owner behind the same address still gets in")
+
     def test_a_connection_pauses_after_three_wrong_passwords_whatever_the_names(self) -> None:
         clock = lambda: self.now  # noqa: E731
         context = ServerContext(

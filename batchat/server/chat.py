@@ -188,9 +188,16 @@ class ChatService:
             raise limit_error("Logins demais a partir do seu IP; espere um minuto.")
         # Per account, a wrong guess waits its turn rather than locking the owner out:
         # a connection that has not failed goes first (see GuessThrottle).
-        outcome = context.guesses.check(
-            protocol.name_key(name), member.failed_logins, lambda: _Checked.of(check(), refusal)
-        )
+        try:
+            outcome = context.guesses.check(
+                protocol.name_key(name), member.failed_logins, lambda: _Checked.of(check(), refusal)
+            )
+        except ProtocolError:
+            # Refused before any hash (the account's line is full, its wait ran out, the hash
+            # queue is full): nothing was tried, so the address's budget is given back; else a
+            # guesser's script retrying its refusals would keep a whole lab out.
+            context.login_attempts.refund(ip)
+            raise
         if not outcome:
             member.failed_logins += 1
         if outcome.account is None:

@@ -139,6 +139,15 @@ class RateLimiter:
                 bucket = self._buckets[key] = TokenBucket(self._per_minute / 60, self._per_minute, now)
             return bucket.take(1, now)
 
+    def refund(self, key: Hashable) -> None:
+        """Give back the event just spent for ``key``: it turned out not to happen."""
+        if not self._per_minute:
+            return
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.give_back(1)
+
     def _prune(self, now: float) -> None:
         if len(self._buckets) < self._next_prune:
             return
