@@ -511,6 +511,12 @@ class SanctionServiceTest(unittest.TestCase):
         self.users.register("Bob", "outra-senha")
         self.assertIs(self.teaching.login_refusal("Bob").code, ErrorCode.BANNED)
 
+    def test_a_mute_follows_the_name_to_a_look_alike_registered_after_excluir(self) -> None:
+        self.teaching.sanction("prof", "bob", Kind.MUTE, 3600, "", self.batch())
+        self.context.chat.delete_account(fake_member("bob"), "bob", PASSWORD)
+        self.users.register("bób", "outra-senha")  # one name for NOVO: the same for the mute
+        self.refused(lambda: self.teaching.check_public("bób"), ErrorCode.MUTED)
+
     def test_a_ban_given_while_a_login_is_under_way_ends_that_login(self) -> None:
         session = ChatSession(LoggingInConnection(), self.context)  # type: ignore[arg-type]
         authenticate = self.context.chat.authenticate

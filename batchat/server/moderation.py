@@ -114,7 +114,7 @@ class Act:
 
 _SCHEMA = (
     """CREATE TABLE sanctions (
-        name_key TEXT NOT NULL,   -- protocol.name_key of the account
+        name_key TEXT NOT NULL,   -- the name's skeleton (teaching.sanction_key)
         kind TEXT NOT NULL,       -- MUTE, KICK or BAN
         until REAL,               -- seconds since the epoch, UTC; NULL: forever
         teacher TEXT NOT NULL,

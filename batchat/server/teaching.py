@@ -18,6 +18,7 @@ service, the chat sessions and the server (``--professor``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -48,6 +49,15 @@ EXAM_MEANS = "Modo prova: CHAT entre alunos está bloqueado; CHAT para um profes
 MUTED_MEANS = "Até lá, TODOS e CHAT para alunos não valem; CHAT para um professor continua valendo."
 
 
+
+@functools.lru_cache(maxsize=protocol.NAME_CACHE_SIZE)  # on the message path: TODOS and CHAT
+def sanction_key(name: str) -> str:
+    """Whose a sanction is: the name's look-alike skeleton (:func:`protocol.name_skeleton`),
+    so that deleting the account and registering ``joão`` for a muted ``joao`` keeps the
+    mute, as ``NOVO`` treats the two as one name. (Two look-alike accounts from before
+    that rule share their sanctions.)"""
+    return protocol.name_skeleton(name)
+
 class TeachingService:
     """The one owner of the teacher's rules, for every session (see the module).
 
@@ -71,7 +81,7 @@ class TeachingService:
     def check_public(self, sender: str) -> None:
         """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is).
         A teacher is never held back, even one promoted while a sanction ran."""
-        mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
+        mute = self._moderation.current(sanction_key(sender), self._now()).mute
         if mute is not None and not self._users.is_teacher(sender):
             raise _sanction_error(mute, MUTED_MEANS)
 
@@ -79,7 +89,7 @@ class TeachingService:
         """``CHAT``: a muted student writes only to teachers; in exam mode, a CHAT where
         neither side is a teacher is ``PRIVADO_BLOQUEADO``. A teacher (the sender or the
         recipient) is never held back."""
-        mute = self._moderation.current(protocol.name_key(sender), self._now()).mute
+        mute = self._moderation.current(sanction_key(sender), self._now()).mute
         exam = not self._moderation.private_state().open
         if (mute is None and not exam) or self._users.is_teacher(recipient) or self._users.is_teacher(sender):
             return
@@ -89,7 +99,7 @@ class TeachingService:
 
     def login_refusal(self, name: str) -> ProtocolError | None:
         """The ``ERRO BANIDO``/``EXPULSO`` for an account whose password was right, or ``None``."""
-        sanctions = self._moderation.current(protocol.name_key(name), self._now())
+        sanctions = self._moderation.current(sanction_key(name), self._now())
         if not sanctions or self._users.is_teacher(name):
             return None
         if sanctions.ban is not None:
@@ -143,7 +153,7 @@ class TeachingService:
         shown_until = formatting.format_until(until)
         detail = f"{shown_until} {reason}".rstrip()
         given = self._moderation.sanction(
-            protocol.name_key(registered), kind, until, teacher, reason,
+            sanction_key(registered), kind, until, teacher, reason,
             self._act(teacher, _SANCTION_ACTS[kind], registered, detail, now),
         )
         if kind is Kind.MUTE:
@@ -159,7 +169,7 @@ class TeachingService:
     def release(self, teacher: str, target: str, batch: Batch) -> str:
         """``LIBERAR``: lifts mute, kick wait and ban; the student hears ``LIBERADO``."""
         registered = self._existing(target)
-        self._moderation.lift(protocol.name_key(registered), self._act(teacher, "LIBERAR", registered, ""))
+        self._moderation.lift(sanction_key(registered), self._act(teacher, "LIBERAR", registered, ""))
         member = self._registry.find_online(registered)
         if member is not None:
             batch.add(member.connection, replies.line(formatting.format_released(teacher)))
