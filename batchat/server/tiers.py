@@ -31,6 +31,7 @@ tier  lock                               guards
 7     ``Mailbox._lock``,                 their owner's dicts and counters. Leaves: nothing
       ``UserStore._lock``,               else is taken while one is held
       ``RateLimiter._lock``,
+      ``RoomStore._lock``, ``GroupCommitWriter._lock``,
       ``OneAtATime._lock``
 ====  =================================  ==================================================
 
