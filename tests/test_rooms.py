@@ -17,7 +17,6 @@ from typing import Any
 from protocol import ErrorCode, ProtocolError
 from batchat import rooms_names
 from batchat.rooms_names import GENERAL, InvalidRoomName, room_key, room_name
-from batchat.server import rooms as rooms_module
 from batchat.server.rooms import (GeneralRoom, Line, RoomClosed, RoomExists, RoomInfo, RoomRefused,
                                   RoomsError, RoomStore, UnknownRoom)
 from batchat.server.sqlite_files import GroupCommitWriter, open_durable
@@ -206,13 +205,13 @@ class RoomStoreTest(StoreTestCase):
         self.assertEqual(self.texts("#grupo1"), ["g3", "g4", "g5", "g6", "g7"])
         self.assertEqual(self.texts("#grupo1", 2), ["g6", "g7"])
         self.assertEqual(self.texts("#grupo1", 0), [])
-        self.assertEqual(self.store.history("#geral", 5), [Line("bob", 1000.0, "a"), Line("bob", 1001.0, "b")])
+        self.assertEqual(self.store.history("#geral", 5), [Line(9, "bob", 1000.0, "a"), Line(10, "bob", 1001.0, "b")])
         self.assertEqual(self.rows("SELECT text FROM lines WHERE room = '#grupo1' ORDER BY id"),
                          [(f"g{n}",) for n in range(3, 8)])
 
     def test_a_store_that_keeps_no_lines_still_checks_the_room(self) -> None:
         store = self.reopen(max_lines=0)
-        self.assertEqual(store.append("#geral", "ana", 1.0, "oi"), Line("ana", 1.0, "oi"))
+        self.assertEqual(store.append("#geral", "ana", 1.0, "oi"), Line(0, "ana", 1.0, "oi"))
         self.assertEqual(store.history("#geral", 10), [])
         with self.assertRaises(UnknownRoom):
             store.append("#nada", "ana", 1.0, "oi")
@@ -264,8 +263,9 @@ class RoomStoreTest(StoreTestCase):
         for sender in senders:
             with self.subTest(sender=sender):
                 self.assertEqual([line.text for line in lines if line.sender == sender], [str(i) for i in range(count)])
-        self.assertEqual(self.rows("SELECT sender, text FROM lines ORDER BY id"),
-                         [(line.sender, line.text) for line in lines])
+        self.assertEqual(self.rows("SELECT id, sender, text FROM lines ORDER BY id"),
+                         [(line.id, line.sender, line.text) for line in lines])
+        self.assertEqual([line.id for line in lines], list(range(1, len(senders) * count + 1)))  # rising, as kept
 
 
 class GroupCommitTest(unittest.TestCase):
@@ -429,7 +429,7 @@ class IndexTest(StoreTestCase):
             "rooms": [(room_key(room.name), room.name, room.topic, room.owner, room.created_at, room.closed) for room in rooms],
             "members": {room: set(store.members(room)) for room in open_rooms},
             "rooms_of": {key: store.rooms_of(key) for key in self.KEYS},
-            "lines": {room_key(room.name): [(line.sender, line.sent_at, line.text) for line in store.history(room.name, 99)]
+            "lines": {room_key(room.name): [(line.id, line.sender, line.sent_at, line.text) for line in store.history(room.name, 99)]
                       for room in rooms},
         }
 
@@ -439,7 +439,7 @@ class IndexTest(StoreTestCase):
         members = self.rows("SELECT room, member FROM members")
         names = {row[0]: row[1] for row in rooms}
         lines: dict[str, list[tuple[Any, ...]]] = {row[0]: [] for row in rooms}
-        for room, *line in self.rows("SELECT room, sender, sent_at, text FROM lines ORDER BY id"):
+        for room, *line in self.rows("SELECT room, id, sender, sent_at, text FROM lines ORDER BY id"):
             lines[room].append(tuple(line))
         return {
             "rooms": [(*row[:5], bool(row[5])) for row in rooms],

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
@@ -30,7 +30,6 @@ from batchat.server.sqlite_files import GroupCommitWriter, WriterClosed, message
 from batchat.server.storage import StorageError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_ROOM_HISTORY = 100  # lines each room keeps
 MAX_TOPIC_LENGTH = 200  # characters
@@ -99,6 +98,9 @@ class RoomInfo:
 class Line:
     """One message said in a room."""
 
+    # Its place among every line of the store, rising (0 in a store that keeps no lines):
+    # a session that replayed a room's lines up to id N skips a live line of id <= N.
+    id: int
     sender: str  # the sender's name, as they log in
     sent_at: float  # seconds since the epoch
     text: str
@@ -264,7 +266,7 @@ class RoomStore:
             if room not in self._index.rooms:
                 problem = "sala que não existe"
             self._check(problem, "linha", row_id)
-            self._index.lines[room].append(Line(sender, sent_at, text))
+            self._index.lines[room].append(Line(row_id, sender, sent_at, text))
 
     def _open_room_problem(self, room: object) -> str | None:
         info = self._index.rooms.get(room)  # type: ignore[arg-type]
@@ -376,10 +378,10 @@ class RoomStore:
 
     def append(self, room: str, sender: str, when: float, text: str) -> Line:
         """Keep what ``sender`` said in ``room`` (an open room, or #geral), dropping the
-        oldest beyond ``max_lines``; returns the line. Raises :class:`UnknownRoom` or
+        oldest beyond ``max_lines``; returns the line, with its id. Raises :class:`UnknownRoom` or
         :class:`RoomClosed`, ``ValueError`` for a line that could not be shown as typed."""
-        line = Line(sender, when, text)
         _require(message_problem(sender, when, text))
+        line = Line(0, sender, when, text)
         return self._run(functools.partial(_append, room_key(room), line, self._max_lines))
 
     def close(self) -> None:
@@ -504,7 +506,7 @@ def _remove_member(room: str, key: str, db: sqlite3.Connection) -> _Done:
 def _append(room: str, line: Line, max_lines: int, db: sqlite3.Connection) -> _Done:
     _open_state(db, room)
     if max_lines:
-        db.execute("INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)",
-                   (room, line.sender, line.sent_at, line.text))
+        line = replace(line, id=db.execute("INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)",
+                                           (room, line.sender, line.sent_at, line.text)).lastrowid)
         db.execute(_TRIM, (room, max_lines))
     return _Done(lambda index: index.lines[room].append(line), line)
