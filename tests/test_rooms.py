@@ -196,7 +196,8 @@ class RoomStoreTest(StoreTestCase):
         self.assertIsNone(self.store.set_topic("#grupo1", None).topic)
         self.store.set_topic("#Geral", "Aula de hoje")
         self.assertEqual([room.topic for room in self.store.rooms()], ["Aula de hoje", None])
-        self.assertEqual(self.rows("SELECT key, topic FROM rooms ORDER BY key"), [(GENERAL, "Aula de hoje"), ("#grupo1", None)])
+        self.assertEqual(self.rows("SELECT key, topic FROM rooms ORDER BY key"),
+                         [(GENERAL, "Aula de hoje"), ("#grupo1", None)])
 
     def test_each_room_keeps_its_last_lines_in_memory_and_on_disk(self) -> None:
         self.store.create("#grupo1", "ana", 50.0)
@@ -253,8 +254,11 @@ class RoomStoreTest(StoreTestCase):
     def test_appends_at_the_same_time_all_land_each_senders_in_order(self) -> None:
         store = self.reopen(max_lines=1000)
         senders, count = [f"s{n}" for n in range(8)], 25
-        threads = [threading.Thread(target=lambda s=sender: [store.append("#geral", s, 1.0, str(i)) for i in range(count)])
-                   for sender in senders]
+
+        def say_in_order(sender: str) -> None:
+            for number in range(count):
+                store.append("#geral", sender, 1.0, str(number))
+        threads = [threading.Thread(target=say_in_order, args=(sender,)) for sender in senders]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -426,11 +430,12 @@ class IndexTest(StoreTestCase):
         rooms = store.rooms()
         open_rooms = [room_key(room.name) for room in rooms if not room.closed and room.name != GENERAL]
         return {
-            "rooms": [(room_key(room.name), room.name, room.topic, room.owner, room.created_at, room.closed) for room in rooms],
+            "rooms": [(room_key(room.name), room.name, room.topic, room.owner, room.created_at, room.closed)
+                      for room in rooms],
             "members": {room: set(store.members(room)) for room in open_rooms},
             "rooms_of": {key: store.rooms_of(key) for key in self.KEYS},
-            "lines": {room_key(room.name): [(line.id, line.sender, line.sent_at, line.text) for line in store.history(room.name, 99)]
-                      for room in rooms},
+            "lines": {room_key(room.name): [(line.id, line.sender, line.sent_at, line.text)
+                                            for line in store.history(room.name, 99)] for room in rooms},
         }
 
     def disk(self) -> dict[str, Any]:
@@ -443,7 +448,8 @@ class IndexTest(StoreTestCase):
             lines[room].append(tuple(line))
         return {
             "rooms": [(*row[:5], bool(row[5])) for row in rooms],
-            "members": {row[0]: {m for r, m in members if r == row[0]} for row in rooms if not row[5] and row[0] != GENERAL},
+            "members": {row[0]: {m for r, m in members if r == row[0]}
+                        for row in rooms if not row[5] and row[0] != GENERAL},
             "rooms_of": {key: [names[r] for r, m in sorted(members) if m == key] for key in self.KEYS},
             "lines": lines,  # trimmed at each append: exactly what the memory keeps
         }

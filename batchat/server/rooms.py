@@ -12,11 +12,12 @@ opens it at the start and closes it at the end).
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ _CREATE = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 # Everything of a room's lines but its newest ?2.
-_TRIM = "DELETE FROM lines WHERE room = ?1 AND id <= (SELECT id FROM lines WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+_TRIM = ("DELETE FROM lines WHERE room = ?1 AND id <= "
+         "(SELECT id FROM lines WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)")
 
 
 class RoomsError(StorageError):
@@ -403,17 +405,18 @@ class RoomStore:
                 job.change(self._index)
 
 
-class _transaction:
-    """``with _transaction(db):`` one transaction of the start: committed, or rolled back."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *rest: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``with _transaction(db):`` one transaction of the start: committed, or rolled back
+    (unless SQLite already did, after some errors: the error itself is what is raised)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _unchanged(index: _Index) -> None:
@@ -462,7 +465,8 @@ def _create(info: RoomInfo, db: sqlite3.Connection) -> _Done:
     row = db.execute("SELECT name, closed FROM rooms WHERE key = ?", (room,)).fetchone()
     if row is not None and not row[1]:
         raise RoomExists(f"A sala {row[0]} já existe.")
-    db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, NULL, ?, ?, 0)", (room, info.name, info.owner, info.created_at))
+    db.execute("INSERT OR REPLACE INTO rooms VALUES (?, ?, NULL, ?, ?, 0)",
+               (room, info.name, info.owner, info.created_at))
     db.execute("INSERT INTO members VALUES (?, ?)", (room, info.owner))
 
     def change(index: _Index) -> None:
