@@ -251,6 +251,32 @@ class RoomStoreTest(StoreTestCase):
         self.assertEqual(raised.exception.code, ErrorCode.UNAVAILABLE)
         self.assertEqual(self.store.members("#grupo1"), {"ana"})
 
+    def test_a_commit_that_fails_changes_nothing_and_says_unavailable(self) -> None:
+        self.store.create("#grupo1", "ana", 50.0)
+        real = self.store._writer._db
+
+        class FailingCommit:
+            """The store's connection, whose commits fail as on a disk that broke."""
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def execute(self, statement: str, *args: Any) -> Any:
+                if statement == "COMMIT":
+                    raise sqlite3.OperationalError("disk I/O error")
+                return real.execute(statement, *args)
+
+        self.store._writer._db = FailingCommit()  # type: ignore[assignment]
+        for change in (lambda: self.store.join("#grupo1", "bob"), lambda: self.say("#grupo1", "perdida")):
+            with self.subTest(change=change), self.assertRaises(ProtocolError) as raised, \
+                    self.assertLogs("batchat.server", "ERROR"):
+                change()
+            self.assertEqual(raised.exception.code, ErrorCode.UNAVAILABLE)
+        self.store._writer._db = real
+        self.assertEqual((self.store.members("#grupo1"), self.texts("#grupo1")), ({"ana"}, []))
+        self.assertTrue(self.store.join("#grupo1", "bob"))  # rolled back: bob was not in on disk either
+        self.assertEqual(self.rows("SELECT count(*) FROM lines"), [(0,)])
+
     def test_appends_at_the_same_time_all_land_each_senders_in_order(self) -> None:
         store = self.reopen(max_lines=1000)
         senders, count = [f"s{n}" for n in range(8)], 25
