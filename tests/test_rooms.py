@@ -483,7 +483,7 @@ class IndexTest(StoreTestCase):
     def test_memory_equals_the_file_after_random_changes(self) -> None:
         rng = random.Random(2121)
         done, most_members = collections.Counter[Any](), 0
-        for step in range(300):
+        for step in range(200):
             done[self.random_change(rng, step)] += 1
             if step % 25 == 24:
                 memory = self.memory(self.store)
@@ -502,7 +502,7 @@ import sys
 from pathlib import Path
 from batchat.server.rooms import RoomStore
 store = RoomStore(Path(sys.argv[1]), 100)
-for number in range(50):
+for number in range(20):
     store.append("#geral", "ana", 1.0, f"linha {number}")
 print("ok", flush=True)
 sys.stdin.read()  # killed here, the writer thread still running
@@ -524,7 +524,7 @@ class KilledTest(StoreTestCase):
             lines.close()
             process.stdin.close()  # type: ignore[union-attr]
         self.store = self.open(100)
-        self.assertEqual(self.texts("#geral"), [f"linha {number}" for number in range(50)])
+        self.assertEqual(self.texts("#geral"), [f"linha {number}" for number in range(20)])
 
 
 if __name__ == "__main__":
