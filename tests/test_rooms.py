@@ -5,6 +5,7 @@ temporary folder, no server; one real subprocess killed with SIGKILL."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import random
 import sqlite3
@@ -20,7 +21,7 @@ from batchat.rooms_names import GENERAL, InvalidRoomName, room_key, room_name
 from batchat.server.rooms import (GeneralRoom, Line, RoomClosed, RoomExists, RoomInfo, RoomRefused,
                                   RoomsError, RoomStore, UnknownRoom)
 from batchat.server.sqlite_files import GroupCommitWriter, open_durable
-from tests.support import PYTHON, ROOT, TIMEOUT, StreamLines, temporary_folder
+from tests.support import PYTHON, ROOT, TIMEOUT, StreamLines, has_proc, temporary_folder
 
 
 class RoomNameTest(unittest.TestCase):
@@ -344,7 +345,18 @@ class RoomFileTest(StoreTestCase):
         self.assertIn(str(self.path), sentence)
         self.assertNotIn("\n", sentence)
         self.assertTrue(sentence.endswith("o servidor não inicia por cima dele."), sentence)
+        if has_proc():  # nothing keeps the file open: a failed start can remove what it created
+            self.assertEqual(self.open_descriptors(), [])
         return sentence
+
+    def open_descriptors(self) -> list[str]:
+        """This process's descriptors on the rooms' file or its companions (Linux)."""
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
+                if os.readlink(f"/proc/self/fd/{fd}").startswith(str(self.path)):
+                    found.append(fd)
+        return found
 
     def change_file(self, *statements: str) -> None:
         db = sqlite3.connect(self.path)
