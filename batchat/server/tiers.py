@@ -35,6 +35,7 @@ tier  lock                               guards
       ``Moderation._lock``,
       ``RateLimiter._lock``,
       ``GuessThrottle._lock``,
+      ``RoomStore._lock``, ``GroupCommitWriter._lock``,
       ``OneAtATime._lock``
 ====  =================================  ==================================================
 
