@@ -88,11 +88,12 @@ class RoomService:
         return b"".join(replies.room_summary(info.name, self._online_count(info.name), info.topic)
                         for info in rooms)
 
-    def who(self, name: str, room: str) -> tuple[bytes, int]:
-        """``SALA QUEM``: the ``MEMBRO`` lines and how many; a member's (or a teacher's)."""
+    def who(self, name: str, room: str) -> tuple[str, bytes, int]:
+        """``SALA QUEM``: the room's name, the ``MEMBRO`` lines and how many; a member's
+        (or a teacher's)."""
         info = self._readable(name, room)
         members = self._members_shown(info.name)
-        return replies.room_members(info.name, members), len(members)
+        return info.name, replies.room_members(info.name, members), len(members)
 
     # --- changes -------------------------------------------------------------
 
@@ -159,10 +160,11 @@ class RoomService:
         self._tell_members(info.name, line, batch, but=name)
         return info.name, b""
 
-    def move(self, teacher: Member, room: str, names: tuple[str, ...], batch: Batch) -> int:
+    def move(self, teacher: Member, room: str, names: tuple[str, ...], batch: Batch) -> tuple[str, int]:
         """``SALA MOVER`` (a teacher's): every name checked first, the room created if need be
         (the teacher its owner, not in it unless listed), then all moved in one change. Each
-        moved person online gets ``MOVIDO`` and the room's lines; the members, ``CHEGOU``."""
+        moved person online gets ``MOVIDO`` and the room's lines; the members, ``CHEGOU``.
+        Returns the room's name and how many were moved (not in it already)."""
         teacher_name = teacher.name or ""
         registered = {}
         for person in names:
@@ -174,14 +176,16 @@ class RoomService:
             info = self._open_or_create(teacher_name, room, registered)
             added = self._store.move(room, registered)
         moved = replies.line(formatting.format_moved(info.name, teacher_name))
+        entry = moved + self._entry_lines(info.name)
+        earlier = self._online(self._store.members(room) - added).values()  # the moved see MEMBRO lines
         for key in sorted(added):
             arrived = replies.line(formatting.format_arrived(info.name, registered[key]))
-            self._tell_members(info.name, arrived, batch, but=registered[key])
-            connection = self._registry.connection_of(key)
-            if connection is not None:
-                batch.add(connection, moved + self._entry_lines(info.name))
+            for connection in earlier:
+                batch.add(connection, arrived)
+            if (connection := self._registry.connection_of(key)) is not None:
+                batch.add(connection, entry)
         log.info("%s moveu %d pessoa(s) para a sala %s.", teacher_name, len(added), info.name)
-        return len(added)
+        return info.name, len(added)
 
     def close_room(self, name: str, room: str, batch: Batch) -> str:
         """``SALA ENCERRAR``: the teacher, or the owner with --salas-livres; ``ENCERRADA`` to the
