@@ -16,10 +16,10 @@ from tests.support import ROOT
 
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
-    {"batchat.lookalikes", "batchat.version_check", "batchat.durations"},
+    {"batchat.lookalikes", "batchat.version_check", "batchat.durations", "batchat.greeting"},
     {"protocol"},
-    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.rooms_names"},
+    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
@@ -35,6 +35,7 @@ LAYERS: list[set[str]] = [
     {"batchat.server.rooms"},
     {"batchat.server.delivery", "batchat.client.threads"},
     {"batchat.server.teaching", "batchat.server.appointment"},
+    {"batchat.server.room_rules"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},
     {"batchat.server.read_loop", "batchat.server.options"},
