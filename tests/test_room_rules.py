@@ -230,6 +230,19 @@ class RoomStateTest(unittest.TestCase):
         self.assertEqual(world.refused("ana", "SALA ENTRAR #g1"), "SALA_INEXISTENTE")
         self.assertEqual(world.ok("ana", "SALAS"), ["SALA #geral 3", "OK SALAS 1"])
 
+    def test_todos_go_into_geral_history_on_disk(self) -> None:
+        world = RoomWorld(self, ["ana", "bia"])
+        world.log_in("ana")
+        world.log_in("bia")
+        for i in range(30):
+            self.assertEqual(world.send("ana" if i % 2 else "bia", f"TODOS {i}")[-1], "OK TODOS")
+        world.send("bia", "FALA #geral 30")
+        world.store.close()  # what was queued is written first
+        again = RoomStore(world.store._path, 50)
+        self.addCleanup(again.close)
+        self.assertEqual([(line.sender, line.text) for line in again.history("#geral", 100)],
+                         [("ana" if i % 2 else "bia", str(i)) for i in range(31)])
+
     def test_fala_geral_is_todos(self) -> None:
         world = RoomWorld(self, ["ana", "bia"])
         world.log_in("ana")
