@@ -34,6 +34,7 @@ from batchat.server.teaching import TeachingService
 
 log = logging.getLogger(__name__)
 
+ALL_LINES = 1 << 30  # SALA ENTRAR replays every line the room keeps (--linhas-por-sala)
 _CODES = {RoomExists: ErrorCode.ROOM_EXISTS, GeneralRoom: ErrorCode.GENERAL_ROOM}  # else SALA_INEXISTENTE
 
 
@@ -220,21 +221,19 @@ class RoomService:
 
     def _readable(self, name: str, room: str) -> RoomInfo:
         """The open room, for a member or a teacher (``FORA_DA_SALA`` for others)."""
-        with _refusals():
-            info = self._store.info(room)
-        if info.closed:
-            raise ProtocolError(ErrorCode.UNKNOWN_ROOM, f"A sala {info.name} foi encerrada.")
-        if not (self._store.is_member(room, protocol.name_key(name)) or self._users.is_teacher(name)):
-            raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"Você não está na sala {info.name}; entre com SALA ENTRAR.")
-        return info
+        return self._open_room(name, room, teachers_too=True)
 
     def _member_room(self, name: str, room: str) -> RoomInfo:
         """The open room ``name`` is in (``FORA_DA_SALA`` if not, teachers too)."""
+        return self._open_room(name, room, teachers_too=False)
+
+    def _open_room(self, name: str, room: str, *, teachers_too: bool) -> RoomInfo:
         with _refusals():
             info = self._store.info(room)
         if info.closed:
             raise ProtocolError(ErrorCode.UNKNOWN_ROOM, f"A sala {info.name} foi encerrada.")
-        if not self._store.is_member(room, protocol.name_key(name)):
+        if not (self._store.is_member(room, protocol.name_key(name))
+                or (teachers_too and self._users.is_teacher(name))):
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"Você não está na sala {info.name}; entre com SALA ENTRAR.")
         return info
 
@@ -248,7 +247,7 @@ class RoomService:
     def _entry_lines(self, room: str) -> bytes:
         """TOPICO, MEMBRO and HISTORICO lines of ``room``, as SALA ENTRAR and MOVIDO give them."""
         info = self._store.info(room)
-        history = [(line.sender, line.sent_at, line.text) for line in self._store.history(room, 1 << 30)]
+        history = [(line.sender, line.sent_at, line.text) for line in self._store.history(room, ALL_LINES)]
         return replies.room_entry(info.name, info.topic, self._members_shown(room), history)
 
     def _members_shown(self, room: str) -> list[tuple[str, bool]]:
