@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -33,6 +34,9 @@ from batchat.server.storage import StorageError
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOM_HISTORY = 100  # lines each room keeps
+# Seconds append_soon's lines wait, so that many share one writer job and one commit: each
+# commit (fsync) costs the server more CPU than a TODOS's delivery (bench/README.md).
+HISTORY_DELAY = 0.05
 MAX_TOPIC_LENGTH = 200  # characters
 SCHEMA_VERSION = 1  # PRAGMA user_version of a file this module made
 
@@ -399,7 +403,12 @@ class RoomStore:
         with self._lock:
             self._soon.append(line)
             if len(self._soon) > 1:
-                return  # the job already queued takes this one too
+                return  # the job about to be queued takes this one too
+        timer = threading.Timer(HISTORY_DELAY, self._submit_queued)
+        timer.daemon = True
+        timer.start()
+
+    def _submit_queued(self) -> None:
         self._writer.submit(self._append_queued).add_done_callback(self._log_failure)
 
     def _append_queued(self, db: sqlite3.Connection) -> _Done:
@@ -427,8 +436,12 @@ class RoomStore:
             log.error("Uma linha não foi guardada no histórico em %s: %s", self._path, error)
 
     def close(self) -> None:
-        """Finish the writes already queued and close the file (the server is stopping);
-        every change after this fails with ``INDISPONIVEL``."""
+        """Finish the writes already queued (:meth:`append_soon`'s lines too) and close the
+        file (the server is stopping); every change after this fails with ``INDISPONIVEL``."""
+        with self._lock:
+            waiting = bool(self._soon)
+        if waiting:
+            self._submit_queued()  # now, not when the timer fires; its job then finds none
         self._writer.close()
 
     def _run(self, job: Callable[[sqlite3.Connection], _Done]) -> Any:
