@@ -143,6 +143,7 @@ class RoomWorld:
         self.registry = SessionRegistry()
         test.addCleanup(self.registry.close)
         self.moderation = Moderation.in_memory()
+        test.addCleanup(self.moderation.close)
         self.context = ServerContext(self.users, self.registry, self.mailbox, Limits(flood_rate=0),
                                      moderation=self.moderation, now=lambda: T0, rooms=self.store,
                                      free_rooms=free_rooms)
