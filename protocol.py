@@ -21,6 +21,9 @@ the command word is case-insensitive ASCII; a blank line is ignored, no reply)::
     EXPULSAR <usuario> [motivo] BANIR <usuario> <duracao>|SEMPRE [motivo]
     LIBERAR <usuario>           PRIVADO NAO|SIM   REDEFINIR <usuario>
     REGISTRO [n]                CARGO <usuario> PROFESSOR|ALUNO
+    rooms (issue 21; ``#`` optional in a room name): SALAS   FALA <#sala> <mensagem>
+    SALA CRIAR|ENTRAR|SAIR|QUEM|ENCERRAR <#sala>   SALA TOPICO <#sala> [texto|-]
+    SALA MOVER <#sala> <usuario>... (a teacher's)
 
 ``<duracao>``: ASCII digits and one of ``s m h d`` (any case), 1 s to 365 d.
 
@@ -42,22 +45,16 @@ Server -> client::
     PENDENTE <remetente> <quando> <mensagem>    (ENTRAR's reply: kept messages)
     HISTORICO <remetente> <quando> <mensagem>   (ENTRAR's reply: last public ones)
     USUARIO <nome> ONLINE | USUARIO <nome> OFFLINE [<visto>]   (LISTA TODOS)
+    SALA <#sala> <online> [topico]   TOPICO <#sala> <texto>|-   MEMBRO <#sala> <usuario> ONLINE|OFFLINE
+    HISTORICO <#sala> <remetente> <quando> <mensagem>   FALA <#sala> <remetente> <mensagem>
+    CHEGOU|PARTIU <#sala> <usuario>   MOVIDO <#sala> <professor>   ENCERRADA <#sala> <usuario>
 
-Identification: a BatChat server's first line on a connection is always
-``BATCHAT <versao> <texto>`` (:func:`format_greeting`, :func:`parse_greeting`),
-or, when it refuses the connection before serving it, one ``ERRO`` line
-(``LIMITE``: too many connections; ``PROTOCOLO_INVALIDO``: this port speaks
-TLS) and the end. A client sends no line that carries a password
-(:data:`PASSWORD_COMMANDS`) on a connection whose server has not sent that
-greeting: any other first line (an SSH banner, an HTTP reply) means the peer
-is not a BatChat server. The version changes only when old clients could no
-longer work with a new server.
+Identification: a server's first line is ``BATCHAT <versao> <texto>`` (:func:`format_greeting`,
+:func:`parse_greeting`), or one ``ERRO`` line (``LIMITE``, ``PROTOCOLO_INVALIDO``) and the end;
+a client sends no line with a password (:data:`PASSWORD_COMMANDS`) before that greeting.
 
-Flood limit: every line costs tokens from a bucket of ``<rajada>`` filled at
-``<taxa>`` per second (:func:`batchat.prices.line_price` says how many; a blank
-line and ``SAIR`` cost none). A line the bucket cannot pay is not executed and
-costs nothing: it gets ``ERRO DEVAGAR <fichas> <espera> <texto>``, its price and
-the seconds until the bucket holds it (see :mod:`batchat.prices`).
+Flood limit: every line costs tokens (:func:`batchat.prices.line_price`); a line the bucket
+cannot pay is not executed: ``ERRO DEVAGAR <fichas> <espera> <texto>``.
 
 Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
 ``2026-11-21T21:14:05Z``. Transport: plain TCP, or TLS (1.2 or newer)
@@ -86,6 +83,8 @@ from dataclasses import dataclass, field
 
 # The look-alike folding is part of the name rule; it lives apart for its size.
 from batchat.lookalikes import INVISIBLE_IN_NAMES, SMALL_CAPITALS, name_skeleton, unmarked  # noqa: F401
+# The greeting lives apart too; it is offered here, where the grammar names it.
+from batchat.greeting import GREETING_WORD, Greeting, format_greeting, parse_greeting, PROTOCOL_VERSION  # noqa: F401
 
 ENCODING = "utf-8"
 # The server's limits by default (its LIMITES): its options' and a client's, until that line.
@@ -146,6 +145,11 @@ class ErrorCode(str, enum.Enum):
     INVALID_DURATION = "DURACAO_INVALIDA"
     TARGET_TEACHER = "ALVO_PROFESSOR"  # a sanction aimed at a teacher
     LAST_TEACHER = "ULTIMO_PROFESSOR"  # the last teacher may not be demoted or deleted
+    INVALID_ROOM = "SALA_INVALIDA"  # not a room name
+    UNKNOWN_ROOM = "SALA_INEXISTENTE"  # no such room, or closed
+    ROOM_EXISTS = "SALA_EXISTE"  # SALA CRIAR of an open room
+    NOT_IN_ROOM = "FORA_DA_SALA"  # FALA, TOPICO, QUEM by a non-member
+    GENERAL_ROOM = "SALA_GERAL"  # #geral is not left nor closed
 
 
 class ProtocolError(Exception):
@@ -300,9 +304,41 @@ class SetRole:
     teacher: bool
 
 
+# --- Rooms (issue 21): ``room`` is '#' plus the name in NFC, as typed ---
+
+
+@dataclass(frozen=True)
+class ListRooms:
+    """``SALAS``."""
+
+
+@dataclass(frozen=True)
+class RoomMessage:
+    """``FALA <#sala> <mensagem>``."""
+
+    room: str
+    text: str
+
+
+ROOM_ACTIONS = ("CRIAR", "ENTRAR", "SAIR", "TOPICO", "QUEM", "MOVER", "ENCERRAR")
+
+
+@dataclass(frozen=True)
+class RoomCommand:
+    """``SALA <acao> <#sala> ...``: ``action`` one of :data:`ROOM_ACTIONS`; ``topic`` for
+    TOPICO (``None``: read it; ``"-"``: none); ``names`` for MOVER (the teacher's: Access
+    is checked by the session for that action)."""
+
+    action: str
+    room: str
+    topic: str | None = None
+    names: tuple[str, ...] = ()
+
+
 Command = (
     Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping | ChangePassword
     | DeleteAccount | Announce | Mute | Kick | Ban | Release | PrivateChats | ResetPassword | ModerationLog | SetRole
+    | ListRooms | RoomMessage | RoomCommand
 )
 
 
@@ -359,6 +395,11 @@ COMMAND_HELP: dict[str, CommandHelp] = {
         DeleteAccount, Access.LOGGED_IN, "EXCLUIR <senha>", "apaga a sua conta",
         "EXCLUIR s3nh4x",
     ),
+    "SALAS": CommandHelp(ListRooms, Access.LOGGED_IN, "SALAS", "as salas abertas", "SALAS"),
+    "FALA": CommandHelp(RoomMessage, Access.LOGGED_IN, "FALA <#sala> <mensagem>", "mensagem numa sala", "FALA #g1 oi!"),
+    # SALA's actions (CRIAR ENTRAR SAIR TOPICO QUEM, a teacher's MOVER and ENCERRAR): docs/protocolo.md.
+    "SALA": CommandHelp(RoomCommand, Access.LOGGED_IN, "SALA <ação> <#sala> [...]", "ENTRAR, SAIR, CRIAR etc.",
+                        "SALA ENTRAR #g1"),
     "AVISO": CommandHelp(
         Announce, Access.TEACHER, "AVISO <mensagem>|-", "aviso fixado para todos (AVISO - o tira)",
         "AVISO prova às 10h",
@@ -538,40 +579,11 @@ def parse_timestamp(text: str) -> float | None:
         return None
 
 
-# --- The greeting: how a server says it is BatChat -------------------------------
+# --- The greeting (batchat/greeting.py): which commands wait for it -------------
 
-GREETING_WORD = "BATCHAT"
-PROTOCOL_VERSION = 1
 # The commands whose line carries a password: a client never sends one before the
 # server's greeting, on any connection (a first one or a reconnection).
 PASSWORD_COMMANDS: tuple[str, ...] = ("NOVO", "ENTRAR", "SENHA", "EXCLUIR")  # a tuple: checked in this order, every run
-# The word, a version without sign or leading zero, then the welcome text (optional).
-_GREETING_RE = re.compile(r"BATCHAT ([1-9][0-9]{0,8})(?: (.*))?", re.ASCII | re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Greeting:
-    """``BATCHAT <versao> <texto>``: the server is BatChat, of this protocol version."""
-
-    version: int
-    text: str
-
-
-def format_greeting(text: str) -> str:
-    """``BATCHAT <versao> <texto>``: a server's first line on every connection it serves."""
-    return f"{GREETING_WORD} {PROTOCOL_VERSION} {text}"
-
-
-def parse_greeting(line: str) -> Greeting | None:
-    """The greeting ``line`` is, or ``None`` if it is none (then the peer is not BatChat).
-
-    Exact: the word in capitals, one space, a version number, and the text after
-    one more space; any version is taken (a newer server still says who it is).
-    """
-    match = _GREETING_RE.fullmatch(line)
-    if match is None:
-        return None
-    return Greeting(int(match.group(1)), match.group(2) or "")
 
 
 def carries_password(command: Command) -> bool:

@@ -16,8 +16,9 @@ from tests.support import ROOT
 
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
-    {"batchat.lookalikes", "batchat.version_check", "batchat.durations"},
+    {"batchat.lookalikes", "batchat.version_check", "batchat.durations", "batchat.greeting"},
     {"protocol"},
+    {"batchat.rooms_names"},
     {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing"},
@@ -27,11 +28,14 @@ LAYERS: list[set[str]] = [
     {"batchat.server.storage", "batchat.server.connection", "batchat.client.typed", "batchat.client.link",
      "batchat.client.events", "batchat.client.privates"},
     {"batchat.server.users_file", "batchat.client.teacher_lines"},
+    {"batchat.server.sqlite_files"},
     {"batchat.server.accounts", "batchat.server.mailbox", "batchat.server.moderation", "batchat.server.registry",
      "batchat.server.log_file", "batchat.server.tls_handshake", "batchat.client.screen", "batchat.client.state",
      "batchat.client.password_prompt", "batchat.client.grouping"},
+    {"batchat.server.rooms"},
     {"batchat.server.delivery", "batchat.client.threads"},
     {"batchat.server.teaching", "batchat.server.appointment"},
+    {"batchat.server.room_rules"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},
     {"batchat.server.read_loop", "batchat.server.options"},

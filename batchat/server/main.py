@@ -13,7 +13,8 @@ The flow, top to bottom (imports only go down):
   accounts (``batchat.server.accounts``), the registry of who is online
   (``batchat.server.registry``), the kept messages (``batchat.server.mailbox``,
   handed over by ``batchat.server.delivery``), the moderation state
-  (``batchat.server.moderation``) and the limits
+  (``batchat.server.moderation``), the rooms (``batchat.server.rooms``, whose
+  rules are ``batchat.server.room_rules``) and the limits
   (``batchat.server.limits``); each one owns its state under one lock.
 * Every socket is a :class:`batchat.server.connection.Connection`.
 
@@ -53,6 +54,8 @@ from batchat.server.moderation import Moderation, NOBODY
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
+from batchat.server.rooms import DEFAULT_ROOM_HISTORY, RoomStore
+from batchat.rooms_names import GENERAL
 from batchat.server.chat import ServerContext
 from batchat.server.session import ChatSession
 from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
@@ -110,7 +113,10 @@ class ChatServer:
         *,
         mailbox_path: Path,
         moderation_path: Path,
+        rooms_path: Path,
         history: int = DEFAULT_HISTORY,
+        room_lines: int = DEFAULT_ROOM_HISTORY,
+        free_rooms: bool = False,
         tls: TlsSettings | None = None,
         timing: Timing = DEFAULT_TIMING,
     ) -> None:
@@ -121,12 +127,11 @@ class ChatServer:
         self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history, timing=timing)
-        with contextlib.ExitStack() as undo:  # a store that fails to open closes what opened before it
-            undo.callback(self._listener.close)
-            self._mailbox = Mailbox(mailbox_path, limits.max_pending)
-            undo.callback(self._mailbox.close)
-            self._moderation = Moderation(moderation_path)
-            undo.pop_all()
+        self._open_stores(mailbox_path, moderation_path, rooms_path, room_lines)
+        # What #geral's replay starts with: its last lines, kept across restarts.
+        self._registry.seed_history(
+            [replies.history(line.sender, line.sent_at, line.text) for line in self._rooms.history(GENERAL, history)]
+        )
         self._context = ServerContext(
             users,
             self._registry,
@@ -137,12 +142,26 @@ class ChatServer:
             guesses=GuessThrottle(limits.login_rate, timing=timing),
             timing=timing,
             moderation=self._moderation,
+            rooms=self._rooms,
+            free_rooms=free_rooms,
         )
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._last_refusal_log = -math.inf  # only the accept loop touches these two
         self._refusals_not_logged = 0
         self._welcome = welcome_lines(limits)  # the greeting and LIMITES, encoded once
+
+    def _open_stores(self, mailbox_path: Path, moderation_path: Path, rooms_path: Path, room_lines: int) -> None:
+        """The mailbox, the moderation state and the rooms; one that fails to open closes
+        what opened before it, and the listener."""
+        with contextlib.ExitStack() as undo:
+            undo.callback(self._listener.close)
+            self._mailbox = Mailbox(mailbox_path, self._limits.max_pending)
+            undo.callback(self._mailbox.close)
+            self._moderation = Moderation(moderation_path)
+            undo.callback(self._moderation.close)
+            self._rooms = RoomStore(rooms_path, room_lines)
+            undo.pop_all()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -332,6 +351,7 @@ class ChatServer:
         self._registry.close()
         self._mailbox.close()
         self._moderation.close()
+        self._rooms.close()
         self._save_last_seen()
         self._wake_reader.close()
         self._wake_writer.close()
@@ -501,7 +521,7 @@ def start(args: Any) -> StartedServer:
 
     Also called by the tests that run the server on a thread of their own process.
     """
-    files = DataFiles([args.users, args.mailbox, args.moderation])
+    files = DataFiles([args.users, args.mailbox, args.moderation, args.rooms])
     try:
         tls = _load_tls(args)
         _lock_data_files(args, files)
@@ -545,7 +565,8 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
         appointed = appoint_teachers(users, args.professor)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, moderation_path=args.moderation, history=args.history,
+            mailbox_path=args.mailbox, moderation_path=args.moderation, rooms_path=args.rooms,
+            history=args.history, room_lines=args.room_lines, free_rooms=args.free_rooms,
             tls=tls, timing=args.timing,
         )
         server.record_appointed(appointed)
