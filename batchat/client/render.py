@@ -349,11 +349,14 @@ def render_echo(
     return shown
 
 
-def prompt_text(own_name: str | None, partner: str | None = None) -> str:
-    """The prompt: ``> `` before login, ``alice> `` after, ``alice → bob> `` in a conversation."""
+def prompt_text(own_name: str | None, partner: str | None = None, room: str | None = None) -> str:
+    """The prompt: ``> `` before login, ``alice> `` after, ``alice → bob> `` in a conversation,
+    ``alice #grupo1> `` in a room other than #geral (``room``; a conversation keeps its form)."""
     if own_name is None:
         return "> "
-    return f"{own_name} → {partner}> " if partner else f"{own_name}> "
+    if partner:
+        return f"{own_name} → {partner}> "
+    return f"{own_name} {room}> " if room else f"{own_name}> "
 
 
 def queued_prompt(prompt: str, waiting: int) -> str:

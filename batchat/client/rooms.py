@@ -1,0 +1,291 @@
+"""Rooms, as the terminal client knows them: where plain text goes, and how room lines read.
+
+Owns :class:`Rooms`: the current room (plain text goes there as ``FALA <#sala> <texto>``;
+in :data:`GENERAL` it goes as ``TODOS``, as before rooms), the rooms known (from ``SALA``
+lines: the person's rooms at login and the answer to ``SALAS``; from ``OK SALA ...``,
+``MOVIDO``, ``ENCERRADA``), the unread lines of each room that is not the current one, the
+room the prompt shows (:func:`prompt_room`), Tab's room names, and the sentences of the room
+lines (``FALA``, ``CHEGOU``, ``PARTIU``, ``MOVIDO``, ``ENCERRADA``, ``TOPICO``, ``MEMBRO``,
+``HISTORICO <#sala>``, the room ``ERRO`` codes). Also what a typed ``/sala ...`` means
+(:func:`interpret_room`) and plain text in a room (:func:`in_room`).
+
+Pure: no I/O, no lock. Lives in :class:`batchat.client.state.ClientState` (called under the
+shell's send lock); :func:`interpret_room` and :func:`in_room` are called by the keyboard side
+(:mod:`batchat.client.threads`) with a :class:`RoomView` read under that lock. Imports
+:mod:`protocol`, :mod:`batchat.parsing`, :mod:`batchat.rooms_names` and, of the client,
+:mod:`~batchat.client.server_lines`, :mod:`~batchat.client.render` and
+:mod:`~batchat.client.typed` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import protocol
+from batchat import parsing
+from batchat.rooms_names import GENERAL, InvalidRoomName, room_key, room_name
+from batchat.client import server_lines
+from batchat.client.render import (
+    HISTORY_MARK, Clock, Shown, Style, When, news, render_past, render_public,
+)
+from batchat.client.typed import Refuse, Send, Typed
+
+ROOM_WORD = "SALA"  # /sala [#sala | sair|criar|topico|quem|mover|encerrar|entrar ...]
+ROOM_SUBCOMMANDS = {  # as typed (casefolded, accents off) -> as on the wire
+    "entrar": "ENTRAR", "sair": "SAIR", "criar": "CRIAR", "topico": "TOPICO", "tópico": "TOPICO",
+    "quem": "QUEM", "mover": "MOVER", "encerrar": "ENCERRAR",
+}
+ROOM_USAGE = ("Uso: /sala #sala (ir para a sala), /sala (voltar para #geral), /salas, "
+              "/sala criar|sair|quem|encerrar #sala, /sala topico #sala [texto|-], /sala mover #sala <nomes>.")
+ROOM_ERRORS = {  # the room ERRO codes, as sentences (the server's text is never read)
+    "SALA_INVALIDA": "Nome de sala inválido: use # e letras, dígitos, '_', '-' ou '.' (ex.: #grupo1).",
+    "SALA_INEXISTENTE": "Essa sala não existe (ou foi encerrada): /salas mostra as salas abertas.",
+    "SALA_EXISTE": "Já existe uma sala com esse nome: /sala #nome entra nela.",
+    "FORA_DA_SALA": "Você não está nessa sala: entre com /sala #nome antes.",
+    "SALA_GERAL": "Não dá para sair nem encerrar #geral: todo mundo está sempre nela.",
+}
+
+
+@dataclass(frozen=True)
+class SwitchRoom:
+    """``/sala #g1`` for a room the person is in, or ``/sala`` alone (``room`` ``None``):
+    plain text goes there from now on; nothing goes on the wire."""
+
+    room: str | None
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """What the keyboard side needs of the rooms, read under the send lock."""
+
+    current: str = GENERAL
+    member_keys: frozenset[str] = frozenset()
+
+
+@dataclass
+class KnownRoom:
+    """A room as the client last heard of it."""
+
+    name: str
+    online: int | None = None
+    topic: str = ""
+    member: bool = False
+    unread: int = 0
+
+
+def prompt_room(current: str) -> str | None:
+    """The room the prompt shows: ``None`` in :data:`GENERAL` (the prompt stays ``ana> ``)."""
+    return None if room_key(current) == GENERAL else current
+
+
+# --- What is typed ---------------------------------------------------------------------------
+
+
+def interpret_room(rest: str, view: RoomView, max_line: int) -> Typed | SwitchRoom:
+    """``/sala <rest>``: switch (``/sala #g1``, ``/sala``), or the wire line it maps to."""
+    words = rest.split()
+    if not words:
+        return SwitchRoom(None)
+    sub = ROOM_SUBCOMMANDS.get(words[0].casefold())
+    try:
+        if sub is None:
+            if len(words) > 1:
+                return Refuse(f"Erro: {ROOM_USAGE}")
+            name = room_name(words[0])
+            if room_key(name) == GENERAL or room_key(name) in view.member_keys:
+                return SwitchRoom(None if room_key(name) == GENERAL else name)
+            return _send(f"{ROOM_WORD} ENTRAR {name}")
+        if sub == "QUEM" and len(words) == 1:
+            words.append(view.current)  # who is in the room the person is in
+        if len(words) < 2:
+            return Refuse(f"Erro: {ROOM_USAGE}")
+        name = room_name(words[1])
+    except InvalidRoomName as error:
+        return Refuse(f"Erro: {error}")
+    text = rest.split(None, 2)[2] if sub == "TOPICO" and len(words) > 2 else " ".join(words[2:])
+    return _send(" ".join(part for part in (ROOM_WORD, sub, name, text) if part), max_line)
+
+
+def in_room(result: Typed | None, view: RoomView, max_line: int) -> Typed | None:
+    """Plain text typed in a room other than #geral goes there: ``FALA <#sala> <texto>``
+    instead of the ``TODOS`` :func:`batchat.client.typed.interpret` made of it."""
+    if not isinstance(result, Send) or not isinstance(result.command, protocol.Broadcast):
+        return result
+    if prompt_room(view.current) is None:
+        return result
+    return _send(f"FALA {view.current} {result.line.split(' ', 1)[1]}", max_line)
+
+
+def _send(wire: str, max_line: int = protocol.DEFAULT_MAX_LINE) -> Typed:
+    if len(wire.encode(protocol.ENCODING)) + 1 > max_line:
+        return Refuse(f"Erro: A linha é longa demais ({len(wire)} caracteres).")
+    try:
+        command = parsing.parse_command(wire)
+    except protocol.ProtocolError as error:
+        return Refuse(f"Erro: {error.text}")
+    return Refuse(f"Erro: {ROOM_USAGE}") if command is None else Send(wire, command)
+
+
+def room_completions(text: str, after_room_word: bool, names: frozenset[str]) -> list[str] | None:
+    """Tab's room names for ``text`` when it starts with ``#`` or follows ``/sala``; ``None``
+    when neither (then other candidates apply)."""
+    if not (text.startswith("#") or after_room_word):
+        return None
+    key = text.removeprefix("#").casefold()
+    return sorted(f"{name} " for name in names if name[1:].casefold().startswith(key))
+
+
+# --- What the server says ----------------------------------------------------------------------
+
+
+@dataclass
+class Rooms:
+    """The rooms of one session: kept across reconnections (a login's ``SALA`` lines renew them)."""
+
+    clock: Clock
+    current: str = GENERAL
+    known: dict[str, KnownRoom] = field(default_factory=dict)
+    _listed: list[str] = field(default_factory=list)  # SALA lines of a SALAS answer, until its OK
+
+    def view(self) -> RoomView:
+        members = frozenset(key for key, room in self.known.items() if room.member)
+        return RoomView(self.current, members)
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every room name known, for Tab."""
+        return frozenset({GENERAL, *(room.name for room in self.known.values())})
+
+    def _room(self, name: str) -> KnownRoom:
+        return self.known.setdefault(room_key(name), KnownRoom(name))
+
+    def switch(self, name: str | None) -> list[Shown]:
+        """Plain text goes to ``name`` (``None``: #geral) from now on; its unread lines are read."""
+        self.current = name or GENERAL
+        if name is None:
+            return [Shown.of(f"De volta a {GENERAL}: o que você digitar vai para todos.", Style.NOTICE)]
+        self._room(name).unread = 0
+        return [Shown.of(f"Você está em {name}: o que você digitar vai para a sala; "
+                         f"/sala sozinho volta para {GENERAL}.", Style.NOTICE)]
+
+    def logging_in(self, name: str, own_name: str | None) -> None:
+        """A login is on its way: its ``SALA`` lines say again which rooms are the person's;
+        another account's rooms are not this one's."""
+        if own_name is not None and protocol.name_key(name) != protocol.name_key(own_name):
+            self.known.clear()
+            self.current = GENERAL
+        for room in self.known.values():
+            room.member = False
+
+    def logged_in(self) -> None:
+        """The login worked: a current room the person is no longer in gives way to #geral."""
+        room = self.known.get(room_key(self.current))
+        if room_key(self.current) != GENERAL and (room is None or not room.member):
+            self.current = GENERAL
+
+    def take(self, parsed: server_lines.ServerLine, answering: protocol.Command | None) -> bool:
+        """Keep a ``SALA`` line (a login's, or one of a ``SALAS`` answer); ``True`` if it was one."""
+        if parsed.kind != "SALA":
+            return False
+        name, online, topic = parsed.fields
+        room = self._room(name)
+        room.online, room.topic = int(online) if online.isdigit() else None, topic
+        if isinstance(answering, protocol.Login):
+            room.member = True
+        else:
+            self._listed.append(room_key(name))
+        return True
+
+    def answered(self, word: str, detail: str, line: str) -> list[Shown] | None:
+        """``OK <word> <detail>`` for a room command (``line``: as it was sent); ``None`` for others."""
+        sub, _, name = detail.partition(" ")
+        name = name.split(" ")[0]
+        match word, sub:
+            case "SALAS", _:
+                return self._listing()
+            case "FALA", _:
+                text = line.split(" ", 2)[2] if line.count(" ") >= 2 else ""
+                return [self._labelled(sub, render_public("eu", text, None))]
+            case "SALA", "ENTRAR":
+                self._room(name).member = True
+                return [news(f"Você entrou na sala {name}."), *self.switch(None if room_key(name) == GENERAL else name)]
+            case "SALA", "CRIAR":
+                self._room(name).member = True
+                return [news(f"Sala {name} criada, e você está nela: /sala {name} para falar lá.")]
+            case "SALA", "SAIR":
+                return [news(f"Você saiu da sala {name}."), *self._forget(name)]
+            case "SALA", "TOPICO":
+                return [news(f"Tópico de {name} atualizado.")] if len(line.split(" ")) > 3 else []
+            case "SALA", "QUEM":
+                count = detail.split(" ")[-1]
+                return [news(f"{name}: {count} {'membro' if count == '1' else 'membros'}.")]
+            case "SALA", "MOVER":
+                count = detail.split(" ")[-1]
+                return [news(f"{count} {'pessoa movida' if count == '1' else 'pessoas movidas'} para {name}.")]
+            case "SALA", "ENCERRAR":
+                return [news(f"Sala {name} encerrada."), *self._forget(name)]
+        return None
+
+    def _forget(self, name: str) -> list[Shown]:
+        """The person is no longer in ``name``: back to #geral if they were there."""
+        self.known.pop(room_key(name), None)
+        return self.switch(None) if room_key(self.current) == room_key(name) else []
+
+    def _listing(self) -> list[Shown]:
+        """``/salas``: a title, then a row per room, with its unread lines."""
+        listed, self._listed = self._listed, []
+        rows = [self.known[key] for key in listed if key in self.known]
+        shown = [news(f"Salas ({len(rows)}):" if rows else "Nenhuma sala aberta.")]
+        for room in rows:
+            here = " (você está aqui)" if room_key(room.name) == room_key(self.current) else ""
+            unread = f", {room.unread} não {'lida' if room.unread == 1 else 'lidas'}" if room.unread else ""
+            topic = f" — {room.topic}" if room.topic else ""
+            shown.append(Shown(((Style.PLAIN, f"  {room.name}{here}: {room.online or 0} online{unread}"),
+                                (Style.NOTICE, topic))))
+        return shown
+
+    def render(self, parsed: server_lines.ServerLine, own_name: str | None) -> list[Shown] | None:
+        """The sentences for a room line; ``None`` if it is not one."""
+        fields = parsed.fields
+        match parsed.kind:
+            case "FALA":
+                name, sender, text = fields
+                return [self._heard(name, render_public(sender, text, own_name))]
+            case "TODOS" if prompt_room(self.current) is not None:
+                return [self._heard(GENERAL, render_public(*fields, own_name))]
+            case "HISTORICO" if fields[0].startswith("#"):
+                sender, when, text = (fields[1] + " " + fields[2]).split(" ", 2)
+                past = render_past(f"{HISTORY_MARK} [{fields[0]}]", Style.SENDER, (sender, when, text),
+                                   own_name, self.clock)
+                return [past]
+            case "CHEGOU" | "PARTIU":
+                did = "entrou na" if parsed.kind == "CHEGOU" else "saiu da"
+                return [news(f"-- {fields[1]} {did} sala {fields[0]}.")]
+            case "MOVIDO":
+                self._room(fields[0]).member = True
+                return [news(f"O professor {fields[1]} levou você para a sala {fields[0]}."),
+                        *self.switch(fields[0])]
+            case "ENCERRADA":
+                return [news(f"A sala {fields[0]} foi encerrada por {fields[1]}."), *self._forget(fields[0])]
+            case "TOPICO":
+                self._room(fields[0]).topic = "" if fields[1] == "-" else fields[1]
+                return [news(f"{fields[0]} está sem tópico." if fields[1] == "-"
+                             else f"Tópico de {fields[0]}: {fields[1]}")]
+            case "MEMBRO":
+                state = "online" if fields[2] == "ONLINE" else "offline"
+                return [Shown.of(f"  {fields[0]}: {fields[1]} ({state})")]
+            case "ERRO" if fields[0] in ROOM_ERRORS:
+                return [news(f"Erro: {ROOM_ERRORS[fields[0]]}", Style.ERROR)]
+        return None
+
+    def _heard(self, name: str, shown: Shown) -> Shown:
+        """A line said in ``name``: as a public line in the current room, else labelled and
+        counted as unread."""
+        if room_key(name) != room_key(self.current):
+            self._room(name).unread += 1
+        return self._labelled(name, shown)
+
+    def _labelled(self, name: str, shown: Shown) -> Shown:
+        if room_key(name) == room_key(self.current):
+            return shown
+        return Shown(((Style.NOTICE, f"[{name}]"), (Style.PLAIN, " "), *shown.parts), When.NOW)
