@@ -20,6 +20,7 @@ shell's send lock); :func:`interpret_room` and :func:`in_room` are called by the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import protocol
 from batchat import parsing
@@ -28,7 +29,7 @@ from batchat.client import server_lines
 from batchat.client.render import (
     HISTORY_MARK, Clock, Shown, Style, When, news, render_past, render_public,
 )
-from batchat.client.typed import Refuse, Send, Typed
+from batchat.client.typed import NOT_LOGGED_IN, Refuse, Send, Typed, interpret, starts_command
 
 ROOM_WORD = "SALA"  # /sala [#sala | sair|criar|topico|quem|mover|encerrar|entrar ...]
 ROOM_SUBCOMMANDS = {  # as typed (casefolded, accents off) -> as on the wire
@@ -126,13 +127,18 @@ def _send(wire: str, max_line: int = protocol.DEFAULT_MAX_LINE) -> Typed:
     return Refuse(f"Erro: {ROOM_USAGE}") if command is None else Send(wire, command)
 
 
-def room_completions(text: str, after_room_word: bool, names: frozenset[str]) -> list[str] | None:
-    """Tab's room names for ``text`` when it starts with ``#`` or follows ``/sala``; ``None``
-    when neither (then other candidates apply)."""
-    if not (text.startswith("#") or after_room_word):
-        return None
-    key = text.removeprefix("#").casefold()
-    return sorted(f"{name} " for name in names if name[1:].casefold().startswith(key))
+def interpret_typed(line: str, can_prompt: bool, view: RoomView, **known: Any) -> Typed | SwitchRoom | None:
+    """:func:`batchat.client.typed.interpret` (``known``: its keywords), with the rooms:
+    ``/sala ...`` (:func:`interpret_room`), and plain text in a room (:func:`in_room`)."""
+    line = line.removesuffix("\r")
+    first, _, rest = line.partition(" ")
+    max_line = known.get("max_line", protocol.DEFAULT_MAX_LINE)
+    if first.casefold() in ("/sala", "\\sala"):
+        return interpret_room(rest, view, max_line) if known.get("logged_in") else Refuse(NOT_LOGGED_IN)
+    result = interpret(line, can_prompt, **known)
+    if not line[:1].isspace() and starts_command("/" + line[1:] if line[:1] == "\\" else line) is not None:
+        return result  # a command, /todos included: as typed
+    return in_room(result, view, max_line)
 
 
 # --- What the server says ----------------------------------------------------------------------
@@ -145,19 +151,20 @@ class Rooms:
     clock: Clock
     current: str = GENERAL
     known: dict[str, KnownRoom] = field(default_factory=dict)
+    # Every room name known, for Tab: replaced, never mutated (read from the keyboard thread).
+    names: frozenset[str] = frozenset()
     _listed: list[str] = field(default_factory=list)  # SALA lines of a SALAS answer, until its OK
 
     def view(self) -> RoomView:
         members = frozenset(key for key, room in self.known.items() if room.member)
         return RoomView(self.current, members)
 
-    @property
-    def names(self) -> frozenset[str]:
-        """Every room name known, for Tab."""
-        return frozenset({GENERAL, *(room.name for room in self.known.values())})
-
     def _room(self, name: str) -> KnownRoom:
-        return self.known.setdefault(room_key(name), KnownRoom(name))
+        room = self.known.get(room_key(name))
+        if room is None:
+            room = self.known[room_key(name)] = KnownRoom(name)
+            self.names = self.names | {name}
+        return room
 
     def switch(self, name: str | None) -> list[Shown]:
         """Plain text goes to ``name`` (``None``: #geral) from now on; its unread lines are read."""
@@ -173,7 +180,7 @@ class Rooms:
         another account's rooms are not this one's."""
         if own_name is not None and protocol.name_key(name) != protocol.name_key(own_name):
             self.known.clear()
-            self.current = GENERAL
+            self.current, self.names = GENERAL, frozenset()
         for room in self.known.values():
             room.member = False
 
@@ -208,7 +215,8 @@ class Rooms:
                 return [self._labelled(sub, render_public("eu", text, None))]
             case "SALA", "ENTRAR":
                 self._room(name).member = True
-                return [news(f"Você entrou na sala {name}."), *self.switch(None if room_key(name) == GENERAL else name)]
+                here = None if room_key(name) == GENERAL else name
+                return [news(f"Você entrou na sala {name}."), *self.switch(here)]
             case "SALA", "CRIAR":
                 self._room(name).member = True
                 return [news(f"Sala {name} criada, e você está nela: /sala {name} para falar lá.")]
@@ -228,7 +236,9 @@ class Rooms:
 
     def _forget(self, name: str) -> list[Shown]:
         """The person is no longer in ``name``: back to #geral if they were there."""
-        self.known.pop(room_key(name), None)
+        gone = self.known.pop(room_key(name), None)
+        if gone is not None:
+            self.names = self.names - {gone.name}
         return self.switch(None) if room_key(self.current) == room_key(name) else []
 
     def _listing(self) -> list[Shown]:

@@ -65,7 +65,8 @@ from batchat.client.render import (
     render_accounts, render_echo, render_parsed, stored_recipient,
 )
 from batchat.client.privates import Privates
-from batchat.client.rooms import Rooms, prompt_room
+from batchat.client.rooms import Rooms, SwitchRoom, prompt_room
+from batchat.client.typed import Converse
 from batchat.client.replay import RECENT_PUBLIC, PublicKey, public_key, public_of, replay_overlap
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 
@@ -200,9 +201,12 @@ class ClientState:
                       "/conversa sozinho volta a falar com todos.")
         return [SetPrompt(self._prompt(self._own_name)), say(notice, Style.NOTICE, When.NONE)]
 
-    def switch_room(self, room: str | None) -> list[Event]:
-        """``/sala #g1`` (a room the person is in) or ``/sala`` alone: the new prompt, and a word."""
-        return [*(Show(shown) for shown in self.rooms.switch(room)), SetPrompt(self._prompt(self._own_name))]
+    def choose(self, choice: Converse | SwitchRoom) -> list[Event]:
+        """``/conversa [bob]``, or ``/sala #g1`` (a room the person is in) or ``/sala`` alone."""
+        if isinstance(choice, Converse):
+            return self.converse(choice.partner)
+        said = self.rooms.switch(choice.room)
+        return [*(Show(shown) for shown in said), SetPrompt(self._prompt(self._own_name))]
 
     def _prompt(self, name: str | None) -> str:
         self._prompt_room = self.rooms.current  # what the prompt shows, to redraw it when it changes
@@ -308,7 +312,8 @@ class ClientState:
             return [Disconnect(f"{self._where} recusou a conexão: {text}")]
         if code in _ERROR_CODES:  # refused before being served: over a limit, try later
             return [Disconnect(f"{self._where} recusou a conexão: {text}")]
-        return [Disconnect(peer_sentences.not_batchat(self._where, make_visible(line), back=self._ever_identified))]
+        return [Disconnect(peer_sentences.not_batchat(self._where, make_visible(line),
+                                                      back=self._ever_identified))]
 
     def _greeted(self, text: str) -> list[Event]:
         """The greeting: said with where we connected to, or as being back."""

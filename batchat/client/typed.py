@@ -568,8 +568,9 @@ def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list
     The first word completes to a command as the help shows it (``/li`` or
     ``li`` to ``/lista``; Tab on an empty line lists ``/ajuda``, ``/chat``...),
     or in capitals if begun in capitals (``CH`` to ``CHAT``); the word after
-    ``LISTA`` to ``TODOS``; any other word to the name of someone online,
-    ignoring case.
+    ``LISTA`` to ``TODOS``; a word after ``/sala`` (or its subcommand), or one that
+    starts with ``#``, to a room's name (``online`` holds them too: ``#grupo1``); any
+    other word to the name of someone online, ignoring case.
     """
     before = line[:begin].split()
     if not before:
@@ -580,5 +581,10 @@ def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list
         return [f"{word} " for word in protocol.COMMAND_WORDS if word.startswith(upper)]
     if len(before) == 1 and starts_command(line[:begin] + "x") == "LISTA":
         return ["TODOS "] if "TODOS".startswith(text.upper()) else []
+    after_room_word = before[0].casefold() in ("/sala", "sala") and len(before) <= 2 and before[-1][:1] != "#"
+    if text.startswith("#") or after_room_word:  # a room's name (they are among online: "#g1")
+        key = text.removeprefix("#").casefold()
+        rooms = {"#geral", *(name for name in online if name[:1] == "#")}
+        return sorted(f"{name} " for name in rooms if name[1:].casefold().startswith(key))
     key = protocol.name_key(text)
-    return sorted(f"{name} " for name in online if protocol.name_key(name).startswith(key))
+    return sorted(f"{name} " for name in online if name[:1] != "#" and protocol.name_key(name).startswith(key))
