@@ -21,6 +21,9 @@ the command word is case-insensitive ASCII; a blank line is ignored, no reply)::
     EXPULSAR <usuario> [motivo] BANIR <usuario> <duracao>|SEMPRE [motivo]
     LIBERAR <usuario>           PRIVADO NAO|SIM   REDEFINIR <usuario>
     REGISTRO [n]                CARGO <usuario> PROFESSOR|ALUNO
+    rooms (issue 21; ``#`` optional in a room name): SALAS   FALA <#sala> <mensagem>
+    SALA CRIAR|ENTRAR|SAIR|QUEM|ENCERRAR <#sala>   SALA TOPICO <#sala> [texto|-]
+    SALA MOVER <#sala> <usuario>... (a teacher's)
 
 ``<duracao>``: ASCII digits and one of ``s m h d`` (any case), 1 s to 365 d.
 
@@ -42,22 +45,16 @@ Server -> client::
     PENDENTE <remetente> <quando> <mensagem>    (ENTRAR's reply: kept messages)
     HISTORICO <remetente> <quando> <mensagem>   (ENTRAR's reply: last public ones)
     USUARIO <nome> ONLINE | USUARIO <nome> OFFLINE [<visto>]   (LISTA TODOS)
+    SALA <#sala> <online> [topico]   TOPICO <#sala> <texto>|-   MEMBRO <#sala> <usuario> ONLINE|OFFLINE
+    HISTORICO <#sala> <remetente> <quando> <mensagem>   FALA <#sala> <remetente> <mensagem>
+    CHEGOU|PARTIU <#sala> <usuario>   MOVIDO <#sala> <professor>   ENCERRADA <#sala> <usuario>
 
-Identification: a BatChat server's first line on a connection is always
-``BATCHAT <versao> <texto>`` (:func:`format_greeting`, :func:`parse_greeting`),
-or, when it refuses the connection before serving it, one ``ERRO`` line
-(``LIMITE``: too many connections; ``PROTOCOLO_INVALIDO``: this port speaks
-TLS) and the end. A client sends no line that carries a password
-(:data:`PASSWORD_COMMANDS`) on a connection whose server has not sent that
-greeting: any other first line (an SSH banner, an HTTP reply) means the peer
-is not a BatChat server. The version changes only when old clients could no
-longer work with a new server.
+Identification: a server's first line is ``BATCHAT <versao> <texto>`` (:func:`format_greeting`,
+:func:`parse_greeting`), or one ``ERRO`` line (``LIMITE``, ``PROTOCOLO_INVALIDO``) and the end;
+a client sends no line with a password (:data:`PASSWORD_COMMANDS`) before that greeting.
 
-Flood limit: every line costs tokens from a bucket of ``<rajada>`` filled at
-``<taxa>`` per second (:func:`batchat.prices.line_price` says how many; a blank
-line and ``SAIR`` cost none). A line the bucket cannot pay is not executed and
-costs nothing: it gets ``ERRO DEVAGAR <fichas> <espera> <texto>``, its price and
-the seconds until the bucket holds it (see :mod:`batchat.prices`).
+Flood limit: every line costs tokens (:func:`batchat.prices.line_price`); a line the bucket
+cannot pay is not executed: ``ERRO DEVAGAR <fichas> <espera> <texto>``.
 
 Times (``<quando>``, ``<visto>``) are UTC, ISO 8601 to the second:
 ``2026-11-21T21:14:05Z``. Transport: plain TCP, or TLS (1.2 or newer)
@@ -146,6 +143,11 @@ class ErrorCode(str, enum.Enum):
     INVALID_DURATION = "DURACAO_INVALIDA"
     TARGET_TEACHER = "ALVO_PROFESSOR"  # a sanction aimed at a teacher
     LAST_TEACHER = "ULTIMO_PROFESSOR"  # the last teacher may not be demoted or deleted
+    INVALID_ROOM = "SALA_INVALIDA"  # not a room name
+    UNKNOWN_ROOM = "SALA_INEXISTENTE"  # no such room, or closed
+    ROOM_EXISTS = "SALA_EXISTE"  # SALA CRIAR of an open room
+    NOT_IN_ROOM = "FORA_DA_SALA"  # FALA, TOPICO, QUEM by a non-member
+    GENERAL_ROOM = "SALA_GERAL"  # #geral is not left nor closed
 
 
 class ProtocolError(Exception):
@@ -300,9 +302,41 @@ class SetRole:
     teacher: bool
 
 
+# --- Rooms (issue 21): ``room`` is '#' plus the name in NFC, as typed ---
+
+
+@dataclass(frozen=True)
+class ListRooms:
+    """``SALAS``."""
+
+
+@dataclass(frozen=True)
+class RoomMessage:
+    """``FALA <#sala> <mensagem>``."""
+
+    room: str
+    text: str
+
+
+ROOM_ACTIONS = ("CRIAR", "ENTRAR", "SAIR", "TOPICO", "QUEM", "MOVER", "ENCERRAR")
+
+
+@dataclass(frozen=True)
+class RoomCommand:
+    """``SALA <acao> <#sala> ...``: ``action`` one of :data:`ROOM_ACTIONS`; ``topic`` for
+    TOPICO (``None``: read it; ``"-"``: none); ``names`` for MOVER (the teacher's: Access
+    is checked by the session for that action)."""
+
+    action: str
+    room: str
+    topic: str | None = None
+    names: tuple[str, ...] = ()
+
+
 Command = (
     Register | Login | ListUsers | PrivateMessage | Broadcast | Quit | Help | Ping | ChangePassword
     | DeleteAccount | Announce | Mute | Kick | Ban | Release | PrivateChats | ResetPassword | ModerationLog | SetRole
+    | ListRooms | RoomMessage | RoomCommand
 )
 
 
@@ -358,6 +392,15 @@ COMMAND_HELP: dict[str, CommandHelp] = {
     "EXCLUIR": CommandHelp(
         DeleteAccount, Access.LOGGED_IN, "EXCLUIR <senha>", "apaga a sua conta",
         "EXCLUIR s3nh4x",
+    ),
+    "SALAS": CommandHelp(ListRooms, Access.LOGGED_IN, "SALAS", "lista as salas abertas", "SALAS"),
+    "FALA": CommandHelp(
+        RoomMessage, Access.LOGGED_IN, "FALA <#sala> <mensagem>", "mensagem para quem está na sala",
+        "FALA #grupo1 oi, time!",
+    ),
+    "SALA": CommandHelp(
+        RoomCommand, Access.LOGGED_IN, "SALA CRIAR|ENTRAR|SAIR|TOPICO|QUEM|MOVER|ENCERRAR <#sala> [...]",
+        "cria, entra, sai, tópico, membros; MOVER e ENCERRAR são do professor", "SALA ENTRAR #grupo1",
     ),
     "AVISO": CommandHelp(
         Announce, Access.TEACHER, "AVISO <mensagem>|-", "aviso fixado para todos (AVISO - o tira)",

@@ -1,7 +1,9 @@
 """How the server's lines are written: ``OK``/``ERRO``, ``MSG``, ``TODOS``, ``PENDENTE``,
 ``HISTORICO``, ``ENTROU``/``SAIU``, ``USUARIO``, ``INFO``, the teacher's (``AVISO``,
 ``SILENCIADO``, ``LIBERADO``, ``PRIVADO``, ``CARGO``, ``ACAO``) and the words in them
-(``GUARDADA``, ``ONLINE``, ``OFFLINE``, ``PROFESSOR``, ``ALUNO``).
+(``GUARDADA``, ``ONLINE``, ``OFFLINE``, ``PROFESSOR``, ``ALUNO``), and the rooms' (``SALA``,
+``TOPICO``, ``MEMBRO``, ``HISTORICO <#sala>``, ``FALA``, ``CHEGOU``, ``PARTIU``, ``MOVIDO``,
+``ENCERRADA``).
 
 Pure text, no I/O: :mod:`batchat.server.replies` encodes these for the wire; the
 client reads the words (:mod:`batchat.client.render`) and tests build expected
@@ -139,3 +141,53 @@ def format_act(when: float, teacher: str, act: str, target: str, detail: str) ->
     (``-`` for the server itself, or no target)."""
     line = f"ACAO {protocol.format_timestamp(when)} {teacher} {act} {target}"
     return f"{line} {detail}" if detail else line
+
+
+# --- Rooms (issue 21): a room's name always with its '#' ---
+
+NO_TOPIC = "-"  # TOPICO <#sala> -: the topic was taken away
+
+
+def format_room(room: str, online: int, topic: str | None) -> str:
+    """``SALA <#sala> <membros-online> [tópico]`` (SALAS, and at login for one's rooms)."""
+    return f"SALA {room} {online} {topic}" if topic else f"SALA {room} {online}"
+
+
+def format_topic(room: str, topic: str | None) -> str:
+    """``TOPICO <#sala> <texto>``, or ``TOPICO <#sala> -`` when it has none now."""
+    return f"TOPICO {room} {topic or NO_TOPIC}"
+
+
+def format_member(room: str, name: str, online: bool) -> str:
+    """``MEMBRO <#sala> <usuario> ONLINE|OFFLINE``."""
+    return f"MEMBRO {room} {name} {ONLINE if online else OFFLINE}"
+
+
+def format_room_history(room: str, sender: str, sent_at: float, text: str) -> str:
+    """``HISTORICO <#sala> <remetente> <quando> <mensagem>`` (SALA ENTRAR's reply)."""
+    return f"HISTORICO {room} {sender} {protocol.format_timestamp(sent_at)} {text}"
+
+
+def format_room_message(room: str, sender: str, text: str) -> str:
+    """``FALA <#sala> <remetente> <mensagem>``."""
+    return f"FALA {room} {sender} {text}"
+
+
+def format_arrived(room: str, name: str) -> str:
+    """``CHEGOU <#sala> <usuario>``: someone came into the room."""
+    return f"CHEGOU {room} {name}"
+
+
+def format_departed(room: str, name: str) -> str:
+    """``PARTIU <#sala> <usuario>``: someone left the room."""
+    return f"PARTIU {room} {name}"
+
+
+def format_moved(room: str, teacher: str) -> str:
+    """``MOVIDO <#sala> <professor>``: a teacher put you in the room (its lines follow)."""
+    return f"MOVIDO {room} {teacher}"
+
+
+def format_room_closed(room: str, name: str) -> str:
+    """``ENCERRADA <#sala> <usuario>``: the room was closed, by ``name``."""
+    return f"ENCERRADA {room} {name}"

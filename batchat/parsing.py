@@ -11,11 +11,11 @@ reads lines into them. Pure: no I/O.
 from __future__ import annotations
 
 import protocol
-from batchat import durations
+from batchat import durations, rooms_names
 from protocol import (
-    Announce, Ban, Broadcast, ChangePassword, Command, COMMAND_HELP, DeleteAccount, ErrorCode, Help, Kick, ListUsers,
-    Login, ModerationLog, Mute, Ping, PrivateChats, PrivateMessage, ProtocolError, Quit, Register, Release,
-    ResetPassword, SetRole, validate_name, validate_password, validate_text,
+    Announce, Ban, Broadcast, ChangePassword, Command, COMMAND_HELP, DeleteAccount, ErrorCode, Help, Kick, ListRooms,
+    ListUsers, Login, ModerationLog, Mute, Ping, PrivateChats, PrivateMessage, ProtocolError, Quit, Register, Release,
+    ResetPassword, RoomCommand, RoomMessage, SetRole, validate_name, validate_password, validate_text,
 )
 
 MAX_LOG_LINES = 500  # REGISTRO's largest n
@@ -93,15 +93,20 @@ def parse_command(line: str) -> Command | None:
         case "TODOS":
             (text,) = _message_arguments(upper, rest, 0)
             return Broadcast(validate_text(text))
+        case "FALA":
+            room, text = _message_arguments(upper, rest, 1)
+            return RoomMessage(validate_room(room), validate_text(text))
         case "NOVO" | "ENTRAR":
             name, password = _fixed_arguments(upper, rest, 2)
             cls = Register if upper == "NOVO" else Login
             return cls(validate_name(name), validate_password(password))
         case "LISTA":
             return ListUsers(everyone=_one_of(upper, rest, ("TODOS",), optional=True) == "TODOS")
-        case "SAIR" | "AJUDA" | "PING":
+        case "SAIR" | "AJUDA" | "PING" | "SALAS":
             _fixed_arguments(upper, rest, 0)
-            return {"SAIR": Quit, "AJUDA": Help, "PING": Ping}[upper]()
+            return {"SAIR": Quit, "AJUDA": Help, "PING": Ping, "SALAS": ListRooms}[upper]()
+        case "SALA":
+            return _room_command(upper, rest)
         case "SENHA":
             current, new = _fixed_arguments(upper, rest, 2)
             return ChangePassword(validate_password(current), validate_password(new))
@@ -121,6 +126,35 @@ def _one_of(word: str, rest: str, choices: tuple[str, ...], optional: bool = Fal
     if len(args) != 1 or not args[0].isascii() or args[0].upper() not in choices:
         raise _arguments_error(word)
     return args[0].upper()
+
+
+def validate_room(text: str) -> str:
+    """The room's name (``#`` plus the name in NFC) for ``text``, typed with or without its ``#``;
+    ``SALA_INVALIDA`` for anything else."""
+    try:
+        return rooms_names.room_name(text)
+    except rooms_names.InvalidRoomName as error:
+        raise ProtocolError(ErrorCode.INVALID_ROOM, str(error)) from None
+
+
+def _room_command(word: str, rest: str) -> RoomCommand:
+    """``SALA <acao> <#sala> ...``: TOPICO takes an optional text (``-``: none), MOVER one or
+    more names (each once), the others nothing more."""
+    (action, room), tail = _leading_arguments(word, rest, 2)
+    action = action.upper() if action.isascii() else ""
+    if action not in protocol.ROOM_ACTIONS:
+        raise _arguments_error(word)
+    name = validate_room(room)
+    if action == "TOPICO":
+        topic = tail.strip(" ")
+        return RoomCommand(action, name, validate_text(topic) if topic else None)
+    names = [validate_name(arg) for arg in tail.split(" ") if arg]
+    if (action == "MOVER") != bool(names):
+        raise _arguments_error(word)
+    unique: dict[str, str] = {}
+    for person in names:
+        unique.setdefault(protocol.name_key(person), person)  # each once, as first written
+    return RoomCommand(action, name, names=tuple(unique.values()))
 
 
 def _announce(word: str, rest: str) -> Announce:

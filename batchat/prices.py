@@ -20,11 +20,13 @@ import protocol
 
 
 def fans_out(command: protocol.Command | None) -> bool:
-    """Whether ``command``'s price grows with the room: TODOS (listeners) and
-    LISTA TODOS (accounts listed)."""
+    """Whether ``command``'s price grows with the room: TODOS and FALA (listeners),
+    LISTA TODOS (accounts listed) and SALA MOVER (the names moved)."""
     if isinstance(command, protocol.ListUsers):
         return command.everyone
-    return isinstance(command, protocol.Broadcast)
+    if isinstance(command, protocol.RoomCommand):
+        return command.action == "MOVER"
+    return isinstance(command, (protocol.Broadcast, protocol.RoomMessage))
 
 
 def line_price(
@@ -34,8 +36,8 @@ def line_price(
 
     ``command``: ``None`` for a line the server refuses as no valid command
     (it costs one token, like any line). ``fan_out``: for a command that
-    :func:`fans_out`, the others online (TODOS) or the accounts (LISTA
-    TODOS); one token more per ``per_token`` of them (0: none more). But never
+    :func:`fans_out`, the others online (TODOS), the room's other members
+    online (FALA), the accounts (LISTA TODOS) or the names (SALA MOVER); one token more per ``per_token`` of them (0: none more). But never
     more than ``burst`` in all, or a TODOS to a big enough room could never
     pass: someone who has been quiet can always speak once. ``SAIR`` is free:
     it ends the connection, so it can flood nothing, and leaving is never

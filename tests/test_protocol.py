@@ -59,6 +59,8 @@ class ParseErrorMixin:
 # The commands of issue 20, each with its word (the accounts' two, then the teacher's).
 TEACHING_COMMANDS = [
     (protocol.ChangePassword("senha123", "nova-senha"), "SENHA"), (protocol.DeleteAccount("senha123"), "EXCLUIR"),
+    (protocol.ListRooms(), "SALAS"), (protocol.RoomMessage("#g1", "oi"), "FALA"),
+    (protocol.RoomCommand("ENTRAR", "#g1"), "SALA"),
     (protocol.Announce("oi"), "AVISO"), (protocol.Mute("bob", 60), "SILENCIAR"), (protocol.Kick("bob"), "EXPULSAR"),
     (protocol.Ban("bob", None), "BANIR"), (protocol.Release("bob"), "LIBERAR"),
     (protocol.PrivateChats(False), "PRIVADO"), (protocol.ResetPassword("bob"), "REDEFINIR"),
@@ -547,6 +549,9 @@ class TimestampTest(unittest.TestCase):
 class FormatTest(unittest.TestCase):
     WIRE_CODES = {
         ErrorCode.UNKNOWN_COMMAND: "COMANDO_DESCONHECIDO",
+        ErrorCode.INVALID_ROOM: "SALA_INVALIDA", ErrorCode.UNKNOWN_ROOM: "SALA_INEXISTENTE",
+        ErrorCode.ROOM_EXISTS: "SALA_EXISTE", ErrorCode.NOT_IN_ROOM: "FORA_DA_SALA",
+        ErrorCode.GENERAL_ROOM: "SALA_GERAL",
         ErrorCode.ARGUMENTS: "ARGUMENTOS",
         ErrorCode.INVALID_NAME: "NOME_INVALIDO",
         ErrorCode.INVALID_PASSWORD: "SENHA_INVALIDA",
@@ -641,7 +646,7 @@ class FormatTest(unittest.TestCase):
     ]
     EXPECTED_WORDS = (
         "NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING", "SENHA", "EXCLUIR",
-        "AVISO", "SILENCIAR", "EXPULSAR", "BANIR", "LIBERAR", "PRIVADO", "REDEFINIR", "REGISTRO", "CARGO",
+        "SALAS", "FALA", "SALA", "AVISO", "SILENCIAR", "EXPULSAR", "BANIR", "LIBERAR", "PRIVADO", "REDEFINIR", "REGISTRO", "CARGO",
     )
 
     def test_format_functions(self) -> None:

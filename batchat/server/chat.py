@@ -2,7 +2,8 @@
 
 Owns :class:`ChatService` (register, log in with its takeover, its wait for a
 dying connection's messages and its hand-over, CHAT, TODOS, LISTA, LISTA
-TODOS, SENHA, EXCLUIR, log out; next, rooms) and :class:`ServerContext`,
+TODOS, SENHA, EXCLUIR, log out; the rooms' rules are
+:class:`batchat.server.room_rules.RoomService`'s) and :class:`ServerContext`,
 what it is made from. The teacher's rules are
 :class:`batchat.server.teaching.TeachingService`'s, which it asks on the
 message path (a muted student, exam mode) and at login (a ban). It sees sessions only through
@@ -35,6 +36,8 @@ from batchat.server.limits import GuessThrottle, limit_error, Limits, RateLimite
 from batchat.server.mailbox import Mailbox, WaitingMessage
 from batchat.server.moderation import Moderation
 from batchat.server.registry import Member, SessionRegistry
+from batchat.server.room_rules import RoomService
+from batchat.server.rooms import RoomStore
 from batchat.server.teaching import TeachingService
 from batchat.server.timing import DEFAULT_TIMING, Timing
 
@@ -81,14 +84,19 @@ class ServerContext:
     now: Callable[[], float] = time.time  # the wall clock, for sanctions; tests pass their own
     # Sanctions, the pinned AVISO, exam mode, the record: the server passes its file's; contexts built for tests, one in memory.
     moderation: Moderation = dataclasses.field(default_factory=Moderation.in_memory)
+    rooms: RoomStore | None = None  # salas.sqlite3's store; None: no rooms (contexts built for some tests)
+    free_rooms: bool = False  # --salas-livres: anyone may create a room
     # Hands the mailbox's messages out, in step with the registry: made from the two.
     delivery: Delivery = dataclasses.field(init=False)
     chat: ChatService = dataclasses.field(init=False)
     teaching: TeachingService = dataclasses.field(init=False)
+    rooms_service: RoomService | None = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = Delivery(self.mailbox, self.registry)
         self.teaching = TeachingService(self.users, self.registry, self.moderation, self.limits.kick_wait, self.now)
+        self.rooms_service = None if self.rooms is None else RoomService(
+            self.rooms, self.registry, self.users, self.teaching, free_rooms=self.free_rooms, now=self.now)
         self.chat = ChatService(self)
 
 
@@ -301,13 +309,16 @@ class ChatService:
         self._teaching.check_public(sender)
 
     def broadcast(self, member: Member, sender: str, text: str, batch: Batch) -> None:
-        """``TODOS``: the message, encoded once, to everyone online but ``member``, and
-        into the history if one is kept."""
+        """``TODOS``: the message, encoded once, to everyone online but ``member``, into the
+        replayed history if one is kept, and into #geral's history on disk (queued, not
+        waited for: the ``OK`` of TODOS promises delivery, not history; bench/README.md)."""
         registry = self._registry
         history = replies.history(sender, time.time(), text) if registry.keeps_history else None
         data = replies.public(sender, text)
         for recipient in registry.broadcast(member, history):
             batch.add(recipient.connection, data)
+        if self._context.rooms_service is not None:
+            self._context.rooms_service.keep_general(sender, text)
 
     # --- lists ---------------------------------------------------------------
 

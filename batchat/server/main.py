@@ -13,7 +13,8 @@ The flow, top to bottom (imports only go down):
   accounts (``batchat.server.accounts``), the registry of who is online
   (``batchat.server.registry``), the kept messages (``batchat.server.mailbox``,
   handed over by ``batchat.server.delivery``), the moderation state
-  (``batchat.server.moderation``) and the limits
+  (``batchat.server.moderation``), the rooms (``batchat.server.rooms``, whose
+  rules are ``batchat.server.room_rules``) and the limits
   (``batchat.server.limits``); each one owns its state under one lock.
 * Every socket is a :class:`batchat.server.connection.Connection`.
 
@@ -53,6 +54,8 @@ from batchat.server.moderation import Moderation, NOBODY
 from batchat.server.options import DEFAULT_HISTORY, DEFAULT_PORT, limits_from, parse_arguments
 from batchat.server.read_loop import read_lines
 from batchat.server.registry import SessionRegistry
+from batchat.server.rooms import DEFAULT_ROOM_HISTORY, RoomStore
+from batchat.rooms_names import GENERAL
 from batchat.server.chat import ServerContext
 from batchat.server.session import ChatSession
 from batchat.server.storage import data_folder_problem, disk_error_reason, DataFiles, FolderInUse, StorageError
@@ -110,7 +113,10 @@ class ChatServer:
         *,
         mailbox_path: Path,
         moderation_path: Path,
+        rooms_path: Path,
         history: int = DEFAULT_HISTORY,
+        room_lines: int = DEFAULT_ROOM_HISTORY,
+        free_rooms: bool = False,
         tls: TlsSettings | None = None,
         timing: Timing = DEFAULT_TIMING,
     ) -> None:
@@ -126,7 +132,13 @@ class ChatServer:
             self._mailbox = Mailbox(mailbox_path, limits.max_pending)
             undo.callback(self._mailbox.close)
             self._moderation = Moderation(moderation_path)
+            undo.callback(self._moderation.close)
+            self._rooms = RoomStore(rooms_path, room_lines)
             undo.pop_all()
+        # What #geral's replay starts with: its last lines, kept across restarts.
+        self._registry.seed_history(
+            [replies.history(line.sender, line.sent_at, line.text) for line in self._rooms.history(GENERAL, history)]
+        )
         self._context = ServerContext(
             users,
             self._registry,
@@ -137,6 +149,8 @@ class ChatServer:
             guesses=GuessThrottle(limits.login_rate, timing=timing),
             timing=timing,
             moderation=self._moderation,
+            rooms=self._rooms,
+            free_rooms=free_rooms,
         )
         self._stopping = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -332,6 +346,7 @@ class ChatServer:
         self._registry.close()
         self._mailbox.close()
         self._moderation.close()
+        self._rooms.close()
         self._save_last_seen()
         self._wake_reader.close()
         self._wake_writer.close()
@@ -496,7 +511,7 @@ def start(args: Any) -> StartedServer:
 
     Also called by the tests that run the server on a thread of their own process.
     """
-    files = DataFiles([args.users, args.mailbox, args.moderation])
+    files = DataFiles([args.users, args.mailbox, args.moderation, args.rooms])
     try:
         tls = _load_tls(args)
         _lock_data_files(args, files)
@@ -540,7 +555,8 @@ def _open_server(args: Any, tls: TlsSettings | None) -> tuple[UserStore, ChatSer
         appointed = appoint_teachers(users, args.professor)
         server = ChatServer(
             args.host, args.port, users, limits_from(args),
-            mailbox_path=args.mailbox, moderation_path=args.moderation, history=args.history,
+            mailbox_path=args.mailbox, moderation_path=args.moderation, rooms_path=args.rooms,
+            history=args.history, room_lines=args.room_lines, free_rooms=args.free_rooms,
             tls=tls, timing=args.timing,
         )
         server.record_appointed(appointed)

@@ -20,6 +20,7 @@ from batchat.durations import duration_word, parse_duration
 from batchat.server.accounts import DEFAULT_HASH_COST
 from batchat.server.users_file import MAX_HASH_COST
 from batchat.server import moderation
+from batchat.server.rooms import DEFAULT_ROOM_HISTORY
 from batchat.server.limits import Limits
 from batchat.server.timing import DEFAULT_TIMING, Timing
 from batchat.server.tls_handshake import DEFAULT_TLS_TIMEOUT
@@ -30,6 +31,8 @@ DEFAULT_PORT = 5050
 DEFAULT_HISTORY = 20  # public messages replayed to whoever logs in
 
 MAX_HISTORY = 10_000
+MAX_ROOM_LINES = 10_000  # --linhas-por-sala: each room's lines are kept in memory too
+ROOMS_FILE_NAME = "salas.sqlite3"  # in the data folder, beside users.json
 
 
 def _bounded(kind: Callable[[str], float], maximum: float) -> Callable[[str], Any]:
@@ -111,6 +114,7 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
     if args.mailbox is None:
         args.mailbox = args.users.parent / "mailbox.sqlite3"
     args.moderation = args.users.parent / moderation.FILE_NAME  # always beside users.json
+    args.rooms = args.users.parent / ROOMS_FILE_NAME  # always beside users.json
     return args
 
 
@@ -133,6 +137,15 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--history", type=_bounded(int, MAX_HISTORY), default=DEFAULT_HISTORY, metavar="N",
         help="mensagens públicas (TODOS) mostradas a quem entra; 0 desliga",
+    )
+    parser.option(
+        "--salas-livres", dest="free_rooms", action="store_true",
+        help="qualquer um cria salas (SALA CRIAR), e quem cria muda o tópico e encerra a sua; "
+        "sem esta opção, só professores",
+    )
+    parser.option(
+        "--linhas-por-sala", dest="room_lines", type=_bounded(int, MAX_ROOM_LINES), default=DEFAULT_ROOM_HISTORY,
+        metavar="N", help="mensagens que cada sala guarda (em salas.sqlite3, #geral também); 0 não guarda",
     )
     parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
     parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")

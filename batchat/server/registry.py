@@ -102,6 +102,11 @@ class SessionRegistry:
         self._closed = threading.Event()
         threading.Thread(target=self._deliver_presence_forever, name="presença", daemon=True).start()
 
+    def seed_history(self, lines: list[bytes]) -> None:
+        """Start the replayed history with ``lines`` (#geral's last, from the disk), oldest first."""
+        with self._lock:
+            self._history.extend(lines)
+
     def close(self) -> None:
         """End the presence thread (the server has stopped: nobody is left to tell)."""
         self._closed.set()
@@ -266,6 +271,11 @@ class SessionRegistry:
         """The connection ``name`` is logged in on, if it still takes lines."""
         session = self.find_online(name)
         return None if session is None else session.connection
+
+    def connections_online(self, *, but: str) -> list[Connection]:
+        """The connections of everyone online but ``but`` (a hint: read without the lock, see find)."""
+        skip = protocol.name_key(but)
+        return [session.connection for key, session in list(self._by_name.items()) if key != skip]
 
     def online_count(self) -> int:
         return len(self._by_name)

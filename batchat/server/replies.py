@@ -4,7 +4,8 @@ Owns every ``protocol.encode_line(formatting.format_…)`` of the server: replie
 (``OK``/``ERRO``), messages (``MSG``, ``TODOS``, ``PENDENTE``, ``HISTORICO``),
 presence (``ENTROU``/``SAIU``), ``USUARIO``, ``INFO``, the teacher's lines
 (``AVISO``, ``SILENCIADO``, ``LIBERADO``, ``PRIVADO``, ``CARGO``, ``ACAO``, through
-:func:`line`), the welcome and the goodbye. The words themselves are :mod:`batchat.formatting`'s; this module
+:func:`line`), the rooms' (``FALA``, ``SALA``, ``MEMBRO``, ``HISTORICO <#sala>``; ``TOPICO``,
+``CHEGOU``, ``PARTIU``, ``MOVIDO``, ``ENCERRADA`` through :func:`line`), the welcome and the goodbye. The words themselves are :mod:`batchat.formatting`'s; this module
 only picks them and encodes, once per line (a line for n recipients is
 encoded once, by its caller's one call). Pure: no I/O, no state. Called by
 every server module that sends; imports only :mod:`protocol`, :mod:`batchat.formatting`
@@ -95,3 +96,30 @@ def welcome(text: str, rate: float, burst: int, max_line: int) -> bytes:
     """The greeting ``BATCHAT <versao> <texto>``, then ``LIMITES``."""
     greeting = protocol.encode_line(protocol.format_greeting(text))
     return greeting + protocol.encode_line(prices.format_limits(rate, burst, max_line))
+
+
+# --- Rooms (issue 21) ---
+
+
+def room_message(room: str, sender: str, text: str) -> bytes:
+    """``FALA <#sala> <remetente> <mensagem>``, encoded once for all the room's members online."""
+    return protocol.encode_line(formatting.format_room_message(room, sender, text))
+
+
+def room_summary(room: str, online: int, topic: str | None) -> bytes:
+    """``SALA <#sala> <membros-online> [tópico]``."""
+    return protocol.encode_line(formatting.format_room(room, online, topic))
+
+
+def room_members(room: str, members: Iterable[tuple[str, bool]]) -> bytes:
+    """A ``MEMBRO <#sala> <usuario> ONLINE|OFFLINE`` line per (name, online)."""
+    return b"".join(protocol.encode_line(formatting.format_member(room, *member)) for member in members)
+
+
+def room_entry(room: str, topic: str | None, members: Iterable[tuple[str, bool]],
+               lines: Iterable[tuple[str, float, str]]) -> bytes:
+    """What SALA ENTRAR (and MOVIDO) gives before its end: ``TOPICO`` if there is one, the
+    ``MEMBRO`` lines, then a ``HISTORICO <#sala>`` line per (sender, when, text), oldest first."""
+    head = protocol.encode_line(formatting.format_topic(room, topic)) if topic else b""
+    history = b"".join(protocol.encode_line(formatting.format_room_history(room, *line)) for line in lines)
+    return head + room_members(room, members) + history

@@ -178,7 +178,8 @@ class RoomStore:
     """Every room, its members and its last lines, on disk and mirrored in memory.
 
     Changes: :meth:`create`, :meth:`close_room`, :meth:`set_topic`, :meth:`join`,
-    :meth:`leave`, :meth:`move`, :meth:`append`: each is one transaction,
+    :meth:`leave`, :meth:`move`, :meth:`append` (and :meth:`append_soon`, which does not
+    wait): each is one transaction,
     committed (fsynced) before the call returns, so nothing acknowledged is lost
     at a SIGKILL; calls made at the same moment share one commit (one thread of
     the store's own does all the disk work: :class:`GroupCommitWriter`). Reads:
@@ -385,6 +386,19 @@ class RoomStore:
         _require(message_problem(sender, when, text))
         line = Line(0, sender, when, text)
         return self._run(functools.partial(_append, room_key(room), line, self._max_lines))
+
+    def append_soon(self, room: str, sender: str, when: float, text: str) -> None:
+        """:meth:`append` without waiting for the disk: queued for the next group commit, a
+        failure logged. For #geral's ``TODOS``, whose ``OK`` promises delivery, not history
+        (bench/README.md: waiting for the fsync would slow every TODOS down)."""
+        _require(message_problem(sender, when, text))
+        job = functools.partial(_append, room_key(room), Line(0, sender, when, text), self._max_lines)
+        self._writer.submit(job).add_done_callback(self._log_failure)
+
+    def _log_failure(self, future: Any) -> None:
+        error = future.exception()
+        if error is not None and not isinstance(error, WriterClosed):
+            log.error("Uma linha não foi guardada no histórico em %s: %s", self._path, error)
 
     def close(self) -> None:
         """Finish the writes already queued and close the file (the server is stopping);

@@ -5,7 +5,8 @@ batch its lines produce until they are sent, whether it must change a one-time
 password first). Each line goes parse (:mod:`batchat.parsing`) → check access
 (the command table; a teacher's command, ``SEM_PERMISSAO`` for a student) →
 call :class:`batchat.server.chat.ChatService` or, for a teacher's command,
-:class:`batchat.server.teaching.TeachingService`, which own the rules → turn
+:class:`batchat.server.teaching.TeachingService`, or, for the rooms' (``SALAS``, ``SALA``,
+``FALA``), :class:`batchat.server.room_rules.RoomService`, which own the rules → turn
 the result into a reply (:mod:`batchat.server.replies`) in the batch. What a line
 costs is :func:`batchat.prices.line_price`, the formula the client paces by
 too. Called by the server's connection threads: one session per connection,
@@ -20,7 +21,7 @@ from typing import Any
 
 import protocol
 from protocol import ErrorCode, ProtocolError
-from batchat import formatting, parsing, prices
+from batchat import formatting, parsing, prices, rooms_names
 from batchat.server import replies
 from batchat.server.chat import REPLACED, ServerContext
 from batchat.server.connection import Connection
@@ -30,6 +31,7 @@ from batchat.framing import LineTooLong
 from batchat.server.limits import limit_error, TokenBucket
 from batchat.server.moderation import Kind
 from batchat.server.registry import ClaimLost
+from batchat.server.room_rules import RoomService
 
 __all__ = ["ChatSession", "ServerContext"]
 
@@ -45,6 +47,7 @@ class ChatSession:
         self.failed_logins = 0  # wrong passwords on this connection: its place in an account's line
         self._chat = context.chat
         self._teaching = context.teaching
+        self._rooms = context.rooms_service
         self._clock = context.clock
         self._limits = context.limits
         self._replaced = threading.Event()  # set by the registry on a newer login
@@ -132,6 +135,10 @@ class ChatSession:
         if self.name is not None and prices.fans_out(command):
             if isinstance(command, protocol.Broadcast):
                 fan_out = self._chat.others_online()
+            elif isinstance(command, protocol.RoomMessage):
+                fan_out = self._room_service().listeners(self.name, command.room)
+            elif isinstance(command, protocol.RoomCommand):
+                fan_out = len(command.names)
             else:
                 fan_out = self._chat.account_count()
         return prices.line_price(command, fan_out, burst=self._limits.flood_burst)
@@ -218,7 +225,8 @@ class ChatSession:
         if account.provisional:
             self._one_time_password = command.password  # SENHA's <atual>, until SENHA replaces it
         try:
-            reply = self._teaching.login_notices() + replies.ok("ENTRAR", registered)
+            rooms = b"" if self._rooms is None else self._rooms.login_lines(registered)
+            reply = rooms + self._teaching.login_notices() + replies.ok("ENTRAR", registered)
             self._chat.log_in(self, registered, self._batch, reply)
         except ClaimLost:
             raise SessionEnded.of(REPLACED) from None
@@ -239,6 +247,55 @@ class ChatSession:
         self._chat.check_broadcast(sender)
         self._reply("TODOS")  # ours first: the batch sends to us before the others
         self._chat.broadcast(self, sender, command.text, self._batch)
+
+    # --- rooms (issue 21): the rules are RoomService's ---
+
+    def _room_service(self) -> RoomService:
+        if self._rooms is None:  # a context built without a rooms' store (some tests)
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "Este servidor não tem salas.")
+        return self._rooms
+
+    def _list_rooms(self, command: protocol.ListRooms) -> None:
+        lines = self._room_service().list_rooms()
+        self._batch.add(self.connection, b"".join(lines))
+        self._reply("SALAS", str(len(lines)))
+
+    def _room_message(self, command: protocol.RoomMessage) -> None:
+        """``FALA``: in #geral, a TODOS (its lines, an ``OK FALA #geral``); elsewhere, on
+        disk before its ``OK``, then to the room's other members online."""
+        sender = self._require_logged_in()  # checked already: this only gives the name
+        rooms = self._room_service()
+        if rooms_names.is_general(command.room):
+            self._chat.check_broadcast(sender)
+            self._reply("FALA", rooms_names.GENERAL)
+            self._chat.broadcast(self, sender, command.text, self._batch)
+            return
+        room = rooms.speak(sender, command.room, command.text)
+        self._reply("FALA", room)  # ours first: the batch sends to us before the others
+        rooms.deliver(sender, room, command.text, self._batch)
+
+    def _room_command(self, command: protocol.RoomCommand) -> None:
+        """``SALA <acao> ...``: MOVER is a teacher's (``SEM_PERMISSAO``); the rest the rules decide."""
+        name = self._require_teacher() if command.action == "MOVER" else self._require_logged_in()
+        rooms, room, batch = self._room_service(), command.room, self._batch
+        if command.action == "CRIAR":
+            detail = rooms.create(name, room)
+        elif command.action == "ENTRAR":
+            detail = rooms.enter(self, name, room, batch)
+        elif command.action == "SAIR":
+            detail = rooms.leave(name, room, batch)
+        elif command.action == "TOPICO":
+            detail, line = rooms.topic(name, room, command.topic, batch)
+            batch.add(self.connection, line)
+        elif command.action == "QUEM":
+            lines, count = rooms.who(name, room)
+            batch.add(self.connection, lines)
+            detail = f"{rooms_names.room_name(room)} {count}"
+        elif command.action == "MOVER":
+            detail = f"{rooms_names.room_name(room)} {rooms.move(self, room, command.names, batch)}"
+        else:
+            detail = rooms.close_room(name, room, batch)
+        self._reply("SALA", f"{command.action} {detail}")
 
     def _change_password(self, command: protocol.ChangePassword) -> None:
         name = self._require_logged_in()  # checked already: this only gives the name
@@ -333,6 +390,9 @@ _HANDLERS: dict[type, Callable[[ChatSession, Any], None]] = {
     protocol.Release: ChatSession._release,
     protocol.PrivateChats: ChatSession._private_chats,
     protocol.ModerationLog: ChatSession._moderation_log,
+    protocol.ListRooms: ChatSession._list_rooms,
+    protocol.RoomMessage: ChatSession._room_message,
+    protocol.RoomCommand: ChatSession._room_command,
 }
 # What a session logged in with a one-time password may do before SENHA.
 _WHILE_CHANGING_PASSWORD = (protocol.ChangePassword, protocol.Quit, protocol.Help, protocol.Ping)
