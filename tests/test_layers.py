@@ -18,8 +18,8 @@ from tests.support import ROOT
 LAYERS: list[set[str]] = [
     {"batchat.lookalikes", "batchat.version_check", "batchat.durations"},
     {"protocol"},
-    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
-    {"batchat.rooms_names"},
+    {"batchat.prices", "batchat.formatting", "batchat.rooms_names"},
+    {"batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing", "batchat.client.peer_sentences"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",
@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
     {"batchat.server.rooms"},
     {"batchat.server.delivery", "batchat.client.threads"},
     {"batchat.server.teaching", "batchat.server.appointment"},
+    {"batchat.server.room_rules"},
     {"batchat.server.chat"},
     {"batchat.server.session", "batchat.client.main"},
     {"batchat.server.read_loop", "batchat.server.options"},

@@ -273,6 +273,10 @@ class HelpTextTest(unittest.TestCase):
         for help in STUDENT_COMMANDS:
             with self.subTest(command=help.syntax):
                 syntax, example = render.slash_form(help.syntax), render.slash_form(help.example)
+                client_row = next((row for key, row in render.CLIENT_HELP_ROWS.items()
+                                   if protocol.COMMAND_HELP[key] is help), None)
+                if client_row is not None:  # the room commands, as the client takes them
+                    syntax, _, example = client_row
                 if help.kind in (protocol.Register, protocol.Login, protocol.DeleteAccount):  # no password on the line
                     syntax, example = syntax.removesuffix(" <senha>"), example.removesuffix(" s3nh4x")
                 if help.kind is protocol.ChangePassword:
@@ -291,11 +295,14 @@ class HelpTextTest(unittest.TestCase):
                 self.assertTrue(all(display_width(row) <= columns for row in rows), rows)
                 self.assertEqual(rows, render.help_text(columns), "the screen cuts nothing again")
                 for help in STUDENT_COMMANDS:
-                    (row,) = [row for row in rows if help.meaning in row]
-                    after = row[row.index(help.meaning) + len(help.meaning):]
+                    client_row = next((row for key, row in render.CLIENT_HELP_ROWS.items()
+                                       if protocol.COMMAND_HELP[key] is help), None)
+                    meaning = client_row[1] if client_row else help.meaning
+                    (row,) = [row for row in rows if meaning in row]
+                    after = row[row.index(meaning) + len(meaning):]
                     self.assertTrue(after == "" or (after.startswith("  ") and after.lstrip()[:1] == "/"), row)
                     typed = 1 if help.kind in (protocol.ChangePassword, protocol.DeleteAccount) else 2  # no password
-                    example = render.slash_form(help.example).split(" ")[:typed]
+                    example = (client_row[2] if client_row else render.slash_form(help.example)).split(" ")[:typed]
                     self.assertTrue(any(" ".join(example) in row for row in rows), example)
                 words = " ".join(render.HELP_RULE + render.HELP_NOTES).split()
                 self.assertTrue(set(words) <= {word for row in rows for word in row.split()},

@@ -376,7 +376,14 @@ HELP_RULE = (
     "/r oi: responde no privado a quem escreveu para você por último.",
     "/privadas: as últimas mensagens privadas, as recebidas e as enviadas.",
     "Para um texto que começa com /, use //.",
+    "/sala #grupo1: o texto vai para a sala (ana #grupo1>); /sala volta a #geral.",
+    "/salas: as salas e as não lidas; /sala criar|sair|quem|topico|mover #grupo1.",
 )
+# The room commands as the client takes them (batchat.client.rooms): /sala #grupo1 goes there.
+CLIENT_HELP_ROWS = {
+    "SALA": ("/sala [#sala]", "muda de sala", "/sala #grupo1"),
+    "FALA": ("/fala <#sala> <mensagem>", "mensagem para uma sala", "/fala #grupo1 oi"),
+}
 
 
 # The words a teacher's command takes as they are on the wire, in capitals (``PRIVADO NAO``,
@@ -429,8 +436,11 @@ def _help_rows(*, teacher: bool) -> list[tuple[str, str, str]]:
     as typed in the client: a password is never on the line there (``/novo <usuário>``,
     ``/entrar alice``, ``/senha``), it is asked hidden."""
     rows = []
-    for help in protocol.COMMAND_HELP.values():
+    for word, help in protocol.COMMAND_HELP.items():
         if (help.access is protocol.Access.TEACHER) != teacher:
+            continue
+        if word in CLIENT_HELP_ROWS:
+            rows.append(CLIENT_HELP_ROWS[word])
             continue
         syntax, example = slash_form(help.syntax).split(" "), slash_form(help.example).split(" ")
         hidden = sum(argument in PASSWORD_ARGUMENTS for argument in syntax)

@@ -39,11 +39,11 @@ ROOM_SUBCOMMANDS = {  # as typed (casefolded, accents off) -> as on the wire
 ROOM_USAGE = ("Uso: /sala #sala (ir para a sala), /sala (voltar para #geral), /salas, "
               "/sala criar|sair|quem|encerrar #sala, /sala topico #sala [texto|-], /sala mover #sala <nomes>.")
 ROOM_ERRORS = {  # the room ERRO codes, as sentences (the server's text is never read)
-    "SALA_INVALIDA": "Nome de sala inválido: use # e letras, dígitos, '_', '-' ou '.' (ex.: #grupo1).",
-    "SALA_INEXISTENTE": "Essa sala não existe (ou foi encerrada): /salas mostra as salas abertas.",
-    "SALA_EXISTE": "Já existe uma sala com esse nome: /sala #nome entra nela.",
-    "FORA_DA_SALA": "Você não está nessa sala: entre com /sala #nome antes.",
-    "SALA_GERAL": "Não dá para sair nem encerrar #geral: todo mundo está sempre nela.",
+    protocol.ErrorCode.INVALID_ROOM.value: "Nome de sala inválido: use # e letras, dígitos, '_', '-' ou '.' (ex.: #grupo1).",
+    protocol.ErrorCode.UNKNOWN_ROOM.value: "Essa sala não existe (ou foi encerrada): /salas mostra as salas abertas.",
+    protocol.ErrorCode.ROOM_EXISTS.value: "Já existe uma sala com esse nome: /sala #nome entra nela.",
+    protocol.ErrorCode.NOT_IN_ROOM.value: "Você não está nessa sala: entre com /sala #nome antes.",
+    protocol.ErrorCode.GENERAL_ROOM.value: "Não dá para sair nem encerrar #geral: todo mundo está sempre nela.",
 }
 
 
