@@ -11,6 +11,7 @@ from batchat.client.rooms import RoomView, SwitchRoom, interpret_typed
 from batchat.client.state import ClientState, SendLine, SetPrompt, Show
 from batchat.client.typed import Refuse, Send
 from tests.clocks import CLOCK, stamp
+from tests.test_client_ui import FakeServerTestCase
 from tests.test_client_state import described, feed, logged_in
 
 GERAL = RoomView(member_keys=frozenset({"#g1"}))  # in #geral, a member of #g1
@@ -235,6 +236,40 @@ class ClientStateRoomsTest(unittest.TestCase):
         self.assertIn(SetPrompt("alice #g1> "), events)
         self.assertFalse(any(isinstance(event, SendLine) and event.line.startswith("SALA") for event in events))
         self.assertTrue(all(not isinstance(event, Show) or "sala" not in event.shown.plain() for event in events))
+
+
+class RoomsClientTest(FakeServerTestCase):
+    """:class:`ChatClient` against a fake server: the prompt, room lines, /salas."""
+
+    def test_a_room_from_typing_to_the_wire_and_back(self) -> None:
+        self.start_client()
+        self.screen.typed.put("ENTRAR alice senha123")
+        self.assertEqual(self.receive(), "ENTRAR alice senha123")
+        self.push("SALA #g1 2 projeto", "OK ENTRAR alice")
+        self.screen.wait_for(r"Você entrou no chat como alice\.$")
+        self.screen.typed.put("/sala #g1")  # a member already: no line goes
+        self.screen.wait_for(r"^Você está em #g1: ")
+        self.assertEqual(self.screen.prompts[-1], "alice #g1> ")
+        self.screen.typed.put("oi time")
+        self.assertEqual(self.receive(), "FALA #g1 oi time")
+        self.push("OK FALA #g1", "FALA #g2 bob psiu", "FALA #g1 bob oi")
+        self.screen.wait_for(r"^\[\d\d:\d\d\] eu: oi time$")
+        self.screen.wait_for(r"^\[\d\d:\d\d\] \[#g2\] bob: psiu$")
+        self.screen.wait_for(r"^\[\d\d:\d\d\] bob: oi$")
+        self.screen.typed.put("/salas")
+        self.assertEqual(self.receive(), "SALAS")
+        self.push("SALA #geral 3", "SALA #g1 2 projeto", "SALA #g2 4", "OK SALAS 3")
+        self.screen.wait_for(r"Salas \(3\):$")
+        self.screen.wait_for(r"^  #g2: 4 online, 1 não lida$")
+        self.screen.typed.put("/sala #g2")  # not a member: SALA ENTRAR, and there once answered
+        self.assertEqual(self.receive(), "SALA ENTRAR #g2")
+        self.push("MEMBRO #g2 bob ONLINE", "OK SALA ENTRAR #g2")
+        self.screen.wait_for(r"Você entrou na sala #g2\.$")
+        self.screen.wait_for(r"^Você está em #g2: ")
+        self.assertEqual(self.screen.prompts[-1], "alice #g2> ")
+        self.screen.typed.put("/sala")
+        self.screen.wait_for(r"^De volta a #geral: ")
+        self.assertEqual(self.screen.prompts[-1], "alice> ")
 
 
 if __name__ == "__main__":
