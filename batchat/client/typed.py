@@ -104,11 +104,11 @@ SLASH_WORDS = tuple(sorted(
 ))
 # IRC habits with no command here: the BatChat way instead.
 IRC_HINTS = {
-    "JOIN": "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma "
-    "conversa privada.",
+    "JOIN": "Aqui se vai para uma sala com /sala #nome (e /sala sozinho volta a #geral); "
+    "/salas lista as salas.",
+    "PART": "Para sair de uma sala: /sala sair #nome (/sair sai do chat).",
     "NICK": "Aqui o nome é a sua conta: para usar outro, crie uma conta com /novo <nome>.",
 }
-IRC_HINTS["PART"] = IRC_HINTS["JOIN"]
 NOT_LOGGED_IN = (
     "Você ainda não entrou: crie uma conta com /novo <nome> ou entre com /entrar <nome>."
 )
