@@ -131,8 +131,6 @@ class RoomLinesTest(unittest.TestCase):
         ("PARTIU #g2 bob", "[15:00] -- bob saiu da sala #g2."),
         ("TOPICO #g1 prova às 10h", "[15:00] Tópico de #g1: prova às 10h"),
         ("TOPICO #g1 -", "[15:00] #g1 está sem tópico."),
-        ("MEMBRO #g1 bob ONLINE", "  #g1: bob (online)"),
-        ("MEMBRO #g1 carol OFFLINE", "  #g1: carol (offline)"),
         (f"HISTORICO #g1 bob {stamp(2026, 11, 20, 21, 14)} oi de ontem",
          "[histórico] [#g1] [ontem 21:14] bob: oi de ontem"),
         ("ERRO SALA_INVALIDA Nome de sala inválido", "[15:00] Erro: Nome de sala inválido: use # e letras, "
@@ -186,11 +184,21 @@ class ClientStateRoomsTest(unittest.TestCase):
     def test_sala_entrar_answered_switches_there(self) -> None:
         state = in_rooms()
         state.sent(protocol.RoomCommand("ENTRAR", "#g7"), line="SALA ENTRAR #g7")
-        self.assertEqual(feed(state, "MEMBRO #g7 bob ONLINE", "OK SALA ENTRAR #g7"), [
-            "  #g7: bob (online)",
+        self.assertEqual(feed(state, "MEMBRO #g7 bob ONLINE", "MEMBRO #g7 carol OFFLINE", "OK SALA ENTRAR #g7"), [
+            "[15:00] Quem é de #g7:",
+            "  bob: online",
+            "  carol: offline",
             "[15:00] Você entrou na sala #g7.",
             "Você está em #g7: o que você digitar vai para a sala; /sala sozinho volta para #geral.",
             SetPrompt("alice #g7> "),
+        ])
+
+    def test_sala_quem_lists_the_members_under_a_title(self) -> None:
+        state = in_rooms()
+        state.sent(protocol.RoomCommand("QUEM", "#g1"), line="SALA QUEM #g1")
+        lines = ["MEMBRO #g1 bob ONLINE", "MEMBRO #g1 alice ONLINE", "OK SALA QUEM #g1 2"]
+        self.assertEqual(feed(state, *lines), [
+            "[15:00] Quem é de #g1:", "  bob: online", "  alice: online", "[15:00] #g1: 2 membros.",
         ])
 
     def test_own_room_message_is_shown_once_confirmed(self) -> None:

@@ -154,6 +154,7 @@ class Rooms:
     # Every room name known, for Tab: replaced, never mutated (read from the keyboard thread).
     names: frozenset[str] = frozenset()
     _listed: list[str] = field(default_factory=list)  # SALA lines of a SALAS answer, until its OK
+    _listing_members: str | None = None  # the room whose MEMBRO rows came last, under their title
 
     def view(self) -> RoomView:
         members = frozenset(key for key, room in self.known.items() if room.member)
@@ -192,6 +193,8 @@ class Rooms:
 
     def take(self, parsed: server_lines.ServerLine, answering: protocol.Command | None) -> bool:
         """Keep a ``SALA`` line (a login's, or one of a ``SALAS`` answer); ``True`` if it was one."""
+        if parsed.kind != "MEMBRO":
+            self._listing_members = None  # the next MEMBRO starts a list of its own
         if parsed.kind != "SALA":
             return False
         name, online, topic = parsed.fields
@@ -283,7 +286,9 @@ class Rooms:
                              else f"Tópico de {fields[0]}: {fields[1]}")]
             case "MEMBRO":
                 state = "online" if fields[2] == "ONLINE" else "offline"
-                return [Shown.of(f"  {fields[0]}: {fields[1]} ({state})")]
+                title = [] if self._listing_members == fields[0] else [news(f"Quem é de {fields[0]}:")]
+                self._listing_members = fields[0]
+                return [*title, Shown(((Style.PLAIN, f"  {fields[1]}:"), (Style.NOTICE, f" {state}")))]
             case "ERRO" if fields[0] in ROOM_ERRORS:
                 return [news(f"Erro: {ROOM_ERRORS[fields[0]]}", Style.ERROR)]
         return None
