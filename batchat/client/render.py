@@ -373,17 +373,14 @@ HELP_RULE = (
     "Valem também as palavras da tabela em MAIÚSCULAS no início (CHAT bob oi) e",
     "o comando sozinho, em maiúsculas ou não (lista, sair, ajuda, ?).",
     "/conversa bob: o texto vai só para bob, até /conversa sozinho.",
-    "/r oi: responde no privado a quem escreveu para você por último.",
-    "/privadas: as últimas mensagens privadas, as recebidas e as enviadas.",
+    "/r oi: responde no privado a quem escreveu; /privadas: as últimas privadas.",
     "Para um texto que começa com /, use //.",
     "/sala #grupo1: o texto vai para a sala (ana #grupo1>); /sala volta a #geral.",
     "/salas: as salas e as não lidas; /sala criar|sair|quem|topico|mover #grupo1.",
 )
-# The room commands as the client takes them (batchat.client.rooms): /sala #grupo1 goes there.
-CLIENT_HELP_ROWS = {
-    "SALA": ("/sala [#sala]", "muda de sala", "/sala #grupo1"),
-    "FALA": ("/fala <#sala> <mensagem>", "mensagem para uma sala", "/fala #grupo1 oi"),
-}
+# The room commands are in the rule's last two lines (the client takes /sala its own way, see
+# batchat.client.rooms), not in the table: the whole help fits a 24-row terminal.
+ROOM_WORDS = ("SALAS", "FALA", "SALA")
 
 
 # The words a teacher's command takes as they are on the wire, in capitals (``PRIVADO NAO``,
@@ -417,8 +414,7 @@ def slash_form(text: str) -> str:
 
 
 HELP_NOTES = (
-    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela.",
-    "As de /senha (trocar a senha) e de /excluir (apagar a conta) também.",
+    "Senhas (/novo, /entrar sem ela, /senha, /excluir) são pedidas sem aparecer.",
     "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
 )
 # The teacher's commands have a help of their own, /ajuda professor: the client does not
@@ -439,8 +435,7 @@ def _help_rows(*, teacher: bool) -> list[tuple[str, str, str]]:
     for word, help in protocol.COMMAND_HELP.items():
         if (help.access is protocol.Access.TEACHER) != teacher:
             continue
-        if word in CLIENT_HELP_ROWS:
-            rows.append(CLIENT_HELP_ROWS[word])
+        if word in ROOM_WORDS:
             continue
         syntax, example = slash_form(help.syntax).split(" "), slash_form(help.example).split(" ")
         hidden = sum(argument in PASSWORD_ARGUMENTS for argument in syntax)
