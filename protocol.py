@@ -83,6 +83,8 @@ from dataclasses import dataclass, field
 
 # The look-alike folding is part of the name rule; it lives apart for its size.
 from batchat.lookalikes import INVISIBLE_IN_NAMES, SMALL_CAPITALS, name_skeleton, unmarked  # noqa: F401
+# The greeting lives apart too; it is offered here, where the grammar names it.
+from batchat.greeting import GREETING_WORD, Greeting, format_greeting, parse_greeting, PROTOCOL_VERSION  # noqa: F401
 
 ENCODING = "utf-8"
 # The server's limits by default (its LIMITES): its options' and a client's, until that line.
@@ -393,15 +395,11 @@ COMMAND_HELP: dict[str, CommandHelp] = {
         DeleteAccount, Access.LOGGED_IN, "EXCLUIR <senha>", "apaga a sua conta",
         "EXCLUIR s3nh4x",
     ),
-    "SALAS": CommandHelp(ListRooms, Access.LOGGED_IN, "SALAS", "lista as salas abertas", "SALAS"),
-    "FALA": CommandHelp(
-        RoomMessage, Access.LOGGED_IN, "FALA <#sala> <mensagem>", "mensagem para quem está na sala",
-        "FALA #grupo1 oi, time!",
-    ),
-    "SALA": CommandHelp(
-        RoomCommand, Access.LOGGED_IN, "SALA CRIAR|ENTRAR|SAIR|TOPICO|QUEM|MOVER|ENCERRAR <#sala> [...]",
-        "cria, entra, sai, tópico, membros; MOVER e ENCERRAR são do professor", "SALA ENTRAR #grupo1",
-    ),
+    "SALAS": CommandHelp(ListRooms, Access.LOGGED_IN, "SALAS", "as salas abertas", "SALAS"),
+    "FALA": CommandHelp(RoomMessage, Access.LOGGED_IN, "FALA <#sala> <mensagem>", "mensagem numa sala", "FALA #g1 oi!"),
+    # SALA's actions (CRIAR ENTRAR SAIR TOPICO QUEM, a teacher's MOVER and ENCERRAR): docs/protocolo.md.
+    "SALA": CommandHelp(RoomCommand, Access.LOGGED_IN, "SALA <ação> <#sala> [...]", "ENTRAR, SAIR, CRIAR etc.",
+                        "SALA ENTRAR #g1"),
     "AVISO": CommandHelp(
         Announce, Access.TEACHER, "AVISO <mensagem>|-", "aviso fixado para todos (AVISO - o tira)",
         "AVISO prova às 10h",
@@ -581,40 +579,11 @@ def parse_timestamp(text: str) -> float | None:
         return None
 
 
-# --- The greeting: how a server says it is BatChat -------------------------------
+# --- The greeting (batchat/greeting.py): which commands wait for it -------------
 
-GREETING_WORD = "BATCHAT"
-PROTOCOL_VERSION = 1
 # The commands whose line carries a password: a client never sends one before the
 # server's greeting, on any connection (a first one or a reconnection).
 PASSWORD_COMMANDS: tuple[str, ...] = ("NOVO", "ENTRAR", "SENHA", "EXCLUIR")  # a tuple: checked in this order, every run
-# The word, a version without sign or leading zero, then the welcome text (optional).
-_GREETING_RE = re.compile(r"BATCHAT ([1-9][0-9]{0,8})(?: (.*))?", re.ASCII | re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Greeting:
-    """``BATCHAT <versao> <texto>``: the server is BatChat, of this protocol version."""
-
-    version: int
-    text: str
-
-
-def format_greeting(text: str) -> str:
-    """``BATCHAT <versao> <texto>``: a server's first line on every connection it serves."""
-    return f"{GREETING_WORD} {PROTOCOL_VERSION} {text}"
-
-
-def parse_greeting(line: str) -> Greeting | None:
-    """The greeting ``line`` is, or ``None`` if it is none (then the peer is not BatChat).
-
-    Exact: the word in capitals, one space, a version number, and the text after
-    one more space; any version is taken (a newer server still says who it is).
-    """
-    match = _GREETING_RE.fullmatch(line)
-    if match is None:
-        return None
-    return Greeting(int(match.group(1)), match.group(2) or "")
 
 
 def carries_password(command: Command) -> bool:

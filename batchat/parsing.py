@@ -148,9 +148,10 @@ def _room_command(word: str, rest: str) -> RoomCommand:
     if action == "TOPICO":
         topic = tail.strip(" ")
         return RoomCommand(action, name, validate_text(topic) if topic else None)
-    names = [validate_name(arg) for arg in tail.split(" ") if arg]
-    if (action == "MOVER") != bool(names):
+    args = [arg for arg in tail.split(" ") if arg]
+    if (action == "MOVER") != bool(args):
         raise _arguments_error(word)
+    names = [validate_name(arg) for arg in args]
     unique: dict[str, str] = {}
     for person in names:
         unique.setdefault(protocol.name_key(person), person)  # each once, as first written

@@ -77,13 +77,13 @@ QUICK = [
 class Server:
     """``servidor.py`` with limits off, on a free port, in a fresh folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, extra: list[str] | tuple[str, ...] = ()) -> None:
         self.log = folder / "servidor.log"  # a file, not a pipe: nobody has to keep reading it
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0",
                  "--users", str(folder / "users.json"), "--hash-cost", "4",
-                 "--log-level", "WARNING", *NO_LIMITS],
+                 "--log-level", "WARNING", *NO_LIMITS, *extra],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             )
         deadline = time.monotonic() + 30

@@ -507,7 +507,7 @@ class ReadOnlyFolderTest(ServerTestCase):
         self.assertEqual(client.request("ENTRAR alice senha123"), "OK ENTRAR alice")
         self.assertEqual(self.users_path.read_bytes(), before, "nothing half-written")
         names = sorted(
-            p.name for p in self.folder.iterdir() if not p.name.startswith(("mailbox.", "moderacao.")) and p.suffix != ".lock"
+            p.name for p in self.folder.iterdir() if not p.name.startswith(("mailbox.", "moderacao.", "salas.")) and p.suffix != ".lock"
         )
         self.assertEqual(names, ["users.json"], "no temp files")
         set_folder_writable(self, self.folder, True)

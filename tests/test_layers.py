@@ -16,10 +16,10 @@ from tests.support import ROOT
 
 # Lowest first. A module may import any module of an earlier layer, never of its own or a later one.
 LAYERS: list[set[str]] = [
-    {"batchat.lookalikes", "batchat.version_check", "batchat.durations"},
+    {"batchat.lookalikes", "batchat.version_check", "batchat.durations", "batchat.greeting"},
     {"protocol"},
-    {"batchat.prices", "batchat.formatting", "batchat.rooms_names"},
-    {"batchat.parsing"},
+    {"batchat.rooms_names"},
+    {"batchat.prices", "batchat.formatting", "batchat.parsing"},
     {"batchat.client.server_lines", "batchat.portable", "batchat.framing", "batchat.tls_bytes", "batchat.cli", "batchat.locks",
      "batchat.server.tiers", "batchat.client.tiers", "batchat.server.timing", "batchat.client.peer_sentences"},
     {"batchat.server.os_support", "batchat.server.ending", "batchat.server.presence", "batchat.server.limits",

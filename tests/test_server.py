@@ -92,7 +92,8 @@ class ChatStoryTest(ServerTestCase):
     def test_help_lists_every_command_but_the_teachers(self) -> None:
         client = self.connect()
         client.send("ajuda")
-        words = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING", "SENHA", "EXCLUIR")
+        words = ("NOVO", "ENTRAR", "LISTA", "CHAT", "TODOS", "SAIR", "AJUDA", "PING", "SENHA", "EXCLUIR",
+                 "SALAS", "FALA", "SALA")
         lines = [client.read_line() for _ in words]
         for word, line in zip(words, lines):
             self.assertTrue(line.startswith(f"INFO {word}"), line)

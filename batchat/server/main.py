@@ -127,14 +127,7 @@ class ChatServer:
         self._listener = os_support.open_listener(host, port, LISTEN_BACKLOG)
         self._listener.setblocking(False)  # accept until none is left, then back to select()
         self._registry = SessionRegistry(limits.max_clients, limits.max_per_ip, history, timing=timing)
-        with contextlib.ExitStack() as undo:  # a store that fails to open closes what opened before it
-            undo.callback(self._listener.close)
-            self._mailbox = Mailbox(mailbox_path, limits.max_pending)
-            undo.callback(self._mailbox.close)
-            self._moderation = Moderation(moderation_path)
-            undo.callback(self._moderation.close)
-            self._rooms = RoomStore(rooms_path, room_lines)
-            undo.pop_all()
+        self._open_stores(mailbox_path, moderation_path, rooms_path, room_lines)
         # What #geral's replay starts with: its last lines, kept across restarts.
         self._registry.seed_history(
             [replies.history(line.sender, line.sent_at, line.text) for line in self._rooms.history(GENERAL, history)]
@@ -157,6 +150,18 @@ class ChatServer:
         self._last_refusal_log = -math.inf  # only the accept loop touches these two
         self._refusals_not_logged = 0
         self._welcome = welcome_lines(limits)  # the greeting and LIMITES, encoded once
+
+    def _open_stores(self, mailbox_path: Path, moderation_path: Path, rooms_path: Path, room_lines: int) -> None:
+        """The mailbox, the moderation state and the rooms; one that fails to open closes
+        what opened before it, and the listener."""
+        with contextlib.ExitStack() as undo:
+            undo.callback(self._listener.close)
+            self._mailbox = Mailbox(mailbox_path, self._limits.max_pending)
+            undo.callback(self._mailbox.close)
+            self._moderation = Moderation(moderation_path)
+            undo.callback(self._moderation.close)
+            self._rooms = RoomStore(rooms_path, room_lines)
+            undo.pop_all()
 
     @property
     def address(self) -> tuple[str, int]:

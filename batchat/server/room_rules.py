@@ -34,6 +34,7 @@ from batchat.server.teaching import TeachingService
 
 log = logging.getLogger(__name__)
 
+ALL_LINES = 1 << 30  # SALA ENTRAR replays every line the room keeps (--linhas-por-sala)
 _CODES = {RoomExists: ErrorCode.ROOM_EXISTS, GeneralRoom: ErrorCode.GENERAL_ROOM}  # else SALA_INEXISTENTE
 
 
@@ -88,11 +89,12 @@ class RoomService:
         return b"".join(replies.room_summary(info.name, self._online_count(info.name), info.topic)
                         for info in rooms)
 
-    def who(self, name: str, room: str) -> tuple[bytes, int]:
-        """``SALA QUEM``: the ``MEMBRO`` lines and how many; a member's (or a teacher's)."""
+    def who(self, name: str, room: str) -> tuple[str, bytes, int]:
+        """``SALA QUEM``: the room's name, the ``MEMBRO`` lines and how many; a member's
+        (or a teacher's)."""
         info = self._readable(name, room)
         members = self._members_shown(info.name)
-        return replies.room_members(info.name, members), len(members)
+        return info.name, replies.room_members(info.name, members), len(members)
 
     # --- changes -------------------------------------------------------------
 
@@ -159,10 +161,11 @@ class RoomService:
         self._tell_members(info.name, line, batch, but=name)
         return info.name, b""
 
-    def move(self, teacher: Member, room: str, names: tuple[str, ...], batch: Batch) -> int:
+    def move(self, teacher: Member, room: str, names: tuple[str, ...], batch: Batch) -> tuple[str, int]:
         """``SALA MOVER`` (a teacher's): every name checked first, the room created if need be
         (the teacher its owner, not in it unless listed), then all moved in one change. Each
-        moved person online gets ``MOVIDO`` and the room's lines; the members, ``CHEGOU``."""
+        moved person online gets ``MOVIDO`` and the room's lines; the members, ``CHEGOU``.
+        Returns the room's name and how many were moved (not in it already)."""
         teacher_name = teacher.name or ""
         registered = {}
         for person in names:
@@ -174,14 +177,16 @@ class RoomService:
             info = self._open_or_create(teacher_name, room, registered)
             added = self._store.move(room, registered)
         moved = replies.line(formatting.format_moved(info.name, teacher_name))
+        entry = moved + self._entry_lines(info.name)
+        earlier = self._online(self._store.members(room) - added).values()  # the moved see MEMBRO lines
         for key in sorted(added):
             arrived = replies.line(formatting.format_arrived(info.name, registered[key]))
-            self._tell_members(info.name, arrived, batch, but=registered[key])
-            connection = self._registry.connection_of(key)
-            if connection is not None:
-                batch.add(connection, moved + self._entry_lines(info.name))
+            for connection in earlier:
+                batch.add(connection, arrived)
+            if (connection := self._registry.connection_of(key)) is not None:
+                batch.add(connection, entry)
         log.info("%s moveu %d pessoa(s) para a sala %s.", teacher_name, len(added), info.name)
-        return len(added)
+        return info.name, len(added)
 
     def close_room(self, name: str, room: str, batch: Batch) -> str:
         """``SALA ENCERRAR``: the teacher, or the owner with --salas-livres; ``ENCERRADA`` to the
@@ -216,21 +221,19 @@ class RoomService:
 
     def _readable(self, name: str, room: str) -> RoomInfo:
         """The open room, for a member or a teacher (``FORA_DA_SALA`` for others)."""
-        with _refusals():
-            info = self._store.info(room)
-        if info.closed:
-            raise ProtocolError(ErrorCode.UNKNOWN_ROOM, f"A sala {info.name} foi encerrada.")
-        if not (self._store.is_member(room, protocol.name_key(name)) or self._users.is_teacher(name)):
-            raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"Você não está na sala {info.name}; entre com SALA ENTRAR.")
-        return info
+        return self._open_room(name, room, teachers_too=True)
 
     def _member_room(self, name: str, room: str) -> RoomInfo:
         """The open room ``name`` is in (``FORA_DA_SALA`` if not, teachers too)."""
+        return self._open_room(name, room, teachers_too=False)
+
+    def _open_room(self, name: str, room: str, *, teachers_too: bool) -> RoomInfo:
         with _refusals():
             info = self._store.info(room)
         if info.closed:
             raise ProtocolError(ErrorCode.UNKNOWN_ROOM, f"A sala {info.name} foi encerrada.")
-        if not self._store.is_member(room, protocol.name_key(name)):
+        if not (self._store.is_member(room, protocol.name_key(name))
+                or (teachers_too and self._users.is_teacher(name))):
             raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"Você não está na sala {info.name}; entre com SALA ENTRAR.")
         return info
 
@@ -244,7 +247,7 @@ class RoomService:
     def _entry_lines(self, room: str) -> bytes:
         """TOPICO, MEMBRO and HISTORICO lines of ``room``, as SALA ENTRAR and MOVIDO give them."""
         info = self._store.info(room)
-        history = [(line.sender, line.sent_at, line.text) for line in self._store.history(room, 1 << 30)]
+        history = [(line.sender, line.sent_at, line.text) for line in self._store.history(room, ALL_LINES)]
         return replies.room_entry(info.name, info.topic, self._members_shown(room), history)
 
     def _members_shown(self, room: str) -> list[tuple[str, bool]]:

@@ -57,6 +57,7 @@ _CREATE = (
     "CREATE INDEX lines_by_room ON lines (room, id)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
+_INSERT = "INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)"
 # Everything of a room's lines but its newest ?2.
 _TRIM = ("DELETE FROM lines WHERE room = ?1 AND id <= "
          "(SELECT id FROM lines WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)")
@@ -206,6 +207,7 @@ class RoomStore:
         self._max_lines = max_lines
         self._lock = tiered_lock(tiers.LEAF, "RoomStore")  # guards _index, never the disk
         self._index = _Index(max_lines)
+        self._soon: list[tuple[str, Line]] = []  # append_soon's lines, for the writer's next job
         db = self._open(path)
         try:
             self._start(db, clock)
@@ -388,12 +390,36 @@ class RoomStore:
         return self._run(functools.partial(_append, room_key(room), line, self._max_lines))
 
     def append_soon(self, room: str, sender: str, when: float, text: str) -> None:
-        """:meth:`append` without waiting for the disk: queued for the next group commit, a
-        failure logged. For #geral's ``TODOS``, whose ``OK`` promises delivery, not history
-        (bench/README.md: waiting for the fsync would slow every TODOS down)."""
+        """:meth:`append` without waiting for the disk: the line joins those queued, and
+        one job of the writer keeps them all at its next group commit (one trim per room);
+        a failure is logged. For #geral's ``TODOS``, whose ``OK`` promises delivery, not
+        history (bench/README.md: waiting for the fsync would slow every TODOS down)."""
         _require(message_problem(sender, when, text))
-        job = functools.partial(_append, room_key(room), Line(0, sender, when, text), self._max_lines)
-        self._writer.submit(job).add_done_callback(self._log_failure)
+        line = (room_key(room), Line(0, sender, when, text))
+        with self._lock:
+            self._soon.append(line)
+            if len(self._soon) > 1:
+                return  # the job already queued takes this one too
+        self._writer.submit(self._append_queued).add_done_callback(self._log_failure)
+
+    def _append_queued(self, db: sqlite3.Connection) -> _Done:
+        """The writer's job for :meth:`append_soon`: every line queued until now."""
+        with self._lock:
+            queued, self._soon = self._soon, []
+        kept: list[tuple[str, Line]] = []
+        for room in dict.fromkeys(key for key, _ in queued):
+            _open_state(db, room)
+        if self._max_lines:
+            for room, line in queued:
+                row = (room, line.sender, line.sent_at, line.text)
+                kept.append((room, replace(line, id=db.execute(_INSERT, row).lastrowid)))
+            for room in dict.fromkeys(key for key, _ in queued):
+                db.execute(_TRIM, (room, self._max_lines))
+
+        def change(index: _Index) -> None:
+            for room, line in kept:
+                index.lines[room].append(line)
+        return _Done(change, len(kept))
 
     def _log_failure(self, future: Any) -> None:
         error = future.exception()
@@ -524,7 +550,6 @@ def _remove_member(room: str, key: str, db: sqlite3.Connection) -> _Done:
 def _append(room: str, line: Line, max_lines: int, db: sqlite3.Connection) -> _Done:
     _open_state(db, room)
     if max_lines:
-        line = replace(line, id=db.execute("INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)",
-                                           (room, line.sender, line.sent_at, line.text)).lastrowid)
+        line = replace(line, id=db.execute(_INSERT, (room, line.sender, line.sent_at, line.text)).lastrowid)
         db.execute(_TRIM, (room, max_lines))
     return _Done(lambda index: index.lines[room].append(line), line)

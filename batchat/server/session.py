@@ -288,11 +288,12 @@ class ChatSession:
             detail, line = rooms.topic(name, room, command.topic, batch)
             batch.add(self.connection, line)
         elif command.action == "QUEM":
-            lines, count = rooms.who(name, room)
+            room, lines, count = rooms.who(name, room)
             batch.add(self.connection, lines)
-            detail = f"{rooms_names.room_name(room)} {count}"
+            detail = f"{room} {count}"
         elif command.action == "MOVER":
-            detail = f"{rooms_names.room_name(room)} {rooms.move(self, room, command.names, batch)}"
+            room, count = rooms.move(self, room, command.names, batch)
+            detail = f"{room} {count}"
         else:
             detail = rooms.close_room(name, room, batch)
         self._reply("SALA", f"{command.action} {detail}")
