@@ -11,7 +11,7 @@ from batchat.client.rooms import ROOM_USAGE, RoomView, SwitchRoom, interpret_typ
 from batchat.rooms_names import BAD_ROOM_NAME
 from batchat.client.state import ClientState, SendLine, SetPrompt, Show
 from batchat.client.typed import Refuse, Send
-from tests.clocks import CLOCK, stamp
+from tests.clocks import stamp
 from tests.test_client_ui import FakeServerTestCase
 from tests.test_client_state import described, feed, logged_in
 

@@ -54,7 +54,7 @@ from collections import deque
 import protocol
 from batchat import prices
 from batchat.client import peer_sentences, server_lines
-from batchat.client.peer_sentences import FIRST_LINE_SHOWN
+from batchat.client.peer_sentences import FIRST_LINE_SHOWN  # here too, for the tests
 from batchat.client.teacher_lines import SHUT_OUT_CODES, TeacherLines
 from batchat.client.events import (  # the events, here too for the shell and the tests
     Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
