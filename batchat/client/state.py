@@ -205,8 +205,7 @@ class ClientState:
         """``/conversa [bob]``, or ``/sala #g1`` (a room the person is in) or ``/sala`` alone."""
         if isinstance(choice, Converse):
             return self.converse(choice.partner)
-        said = self.rooms.switch(choice.room)
-        return [*(Show(shown) for shown in said), SetPrompt(self._prompt(self._own_name))]
+        return [*map(Show, self.rooms.switch(choice.room)), SetPrompt(self._prompt(self._own_name))]
 
     def _prompt(self, name: str | None) -> str:
         self._prompt_room = self.rooms.current  # what the prompt shows, to redraw it when it changes

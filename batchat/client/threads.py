@@ -536,9 +536,8 @@ class ChatClient:
         if self._history is not None:  # before it is sent or refused: nothing typed is lost
             self._history.add(line)
         with self._send_lock:
-            logged_in, partner = self._state.logged_in, self._state.partner
+            logged_in, partner, rooms = self._state.logged_in, self._state.partner, self._state.rooms.view()
             max_line, replying_to = self._limits.max_line, self._state.privates.last_sender
-            rooms = self._state.rooms.view()
         match interpret_typed(line, self._can_prompt, rooms, logged_in=logged_in, partner=partner,
                               max_line=max_line, replying_to=replying_to):
             case None:
