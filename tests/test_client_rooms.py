@@ -75,6 +75,17 @@ class TypedInRoomsTest(unittest.TestCase):
             with self.subTest(line=line):
                 self.assertEqual(typed_in(line, IN_G1), expected)
 
+    def test_a_room_line_longer_than_the_server_takes_is_refused(self) -> None:
+        for max_line, line, expected in [
+            (20, "oi", "FALA #g1 oi"),
+            (0, "x" * 3000, "FALA #g1 " + "x" * 3000),  # 0: no limit
+            (20, "um dois três", "Refuse: Erro: linha longa demais: tem 12 caracteres e cabem 10; "
+             "não foi enviada (↑ a traz de volta)."),
+        ]:
+            with self.subTest(max_line=max_line, line=line[:12]):
+                result = interpret_typed(line, True, IN_G1, logged_in=True, max_line=max_line)
+                self.assertEqual(result.line if isinstance(result, Send) else f"Refuse: {result.text}", expected)
+
     def test_rooms_need_a_login(self) -> None:
         self.assertEqual(interpret_typed("/sala #g1", True, GERAL, logged_in=False), Refuse(typed.NOT_LOGGED_IN))
 

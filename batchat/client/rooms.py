@@ -29,7 +29,7 @@ from batchat.client import server_lines
 from batchat.client.render import (
     HISTORY_MARK, Clock, Shown, Style, When, news, render_past, render_public,
 )
-from batchat.client.typed import NOT_LOGGED_IN, Refuse, Send, Typed, interpret, starts_command
+from batchat.client.typed import NOT_LOGGED_IN, Refuse, Send, Typed, interpret, starts_command, too_long
 
 ROOM_WORD = "SALA"  # /sala [#sala | sair|criar|topico|quem|mover|encerrar|entrar ...]
 ROOM_SUBCOMMANDS = {  # as typed (casefolded, accents off) -> as on the wire
@@ -39,7 +39,8 @@ ROOM_SUBCOMMANDS = {  # as typed (casefolded, accents off) -> as on the wire
 ROOM_USAGE = ("Uso: /sala #sala (ir para a sala), /sala (voltar para #geral), /salas, "
               "/sala criar|sair|quem|encerrar #sala, /sala topico #sala [texto|-], /sala mover #sala <nomes>.")
 ROOM_ERRORS = {  # the room ERRO codes, as sentences (the server's text is never read)
-    protocol.ErrorCode.INVALID_ROOM.value: "Nome de sala inválido: use # e letras, dígitos, '_', '-' ou '.' (ex.: #grupo1).",
+    protocol.ErrorCode.INVALID_ROOM.value:
+        "Nome de sala inválido: use # e letras, dígitos, '_', '-' ou '.' (ex.: #grupo1).",
     protocol.ErrorCode.UNKNOWN_ROOM.value: "Essa sala não existe (ou foi encerrada): /salas mostra as salas abertas.",
     protocol.ErrorCode.ROOM_EXISTS.value: "Já existe uma sala com esse nome: /sala #nome entra nela.",
     protocol.ErrorCode.NOT_IN_ROOM.value: "Você não está nessa sala: entre com /sala #nome antes.",
@@ -82,8 +83,9 @@ def prompt_room(current: str) -> str | None:
 # --- What is typed ---------------------------------------------------------------------------
 
 
-def interpret_room(rest: str, view: RoomView, max_line: int) -> Typed | SwitchRoom:
-    """``/sala <rest>``: switch (``/sala #g1``, ``/sala``), or the wire line it maps to."""
+def interpret_room(rest: str, view: RoomView, max_line: int, typed: str = "") -> Typed | SwitchRoom:
+    """``/sala <rest>``: switch (``/sala #g1``, ``/sala``), or the wire line it maps to
+    (``typed``: the whole line, as typed, to say how much of it fits the server's line)."""
     words = rest.split()
     if not words:
         return SwitchRoom(None)
@@ -95,7 +97,7 @@ def interpret_room(rest: str, view: RoomView, max_line: int) -> Typed | SwitchRo
             name = room_name(words[0])
             if room_key(name) == GENERAL or room_key(name) in view.member_keys:
                 return SwitchRoom(None if room_key(name) == GENERAL else name)
-            return _send(f"{ROOM_WORD} ENTRAR {name}")
+            return _send(f"{ROOM_WORD} ENTRAR {name}", typed, max_line)
         if sub == "QUEM" and len(words) == 1:
             words.append(view.current)  # who is in the room the person is in
         if len(words) < 2:
@@ -104,22 +106,23 @@ def interpret_room(rest: str, view: RoomView, max_line: int) -> Typed | SwitchRo
     except InvalidRoomName as error:
         return Refuse(f"Erro: {error}")
     text = rest.split(None, 2)[2] if sub == "TOPICO" and len(words) > 2 else " ".join(words[2:])
-    return _send(" ".join(part for part in (ROOM_WORD, sub, name, text) if part), max_line)
+    return _send(" ".join(part for part in (ROOM_WORD, sub, name, text) if part), typed, max_line)
 
 
-def in_room(result: Typed | None, view: RoomView, max_line: int) -> Typed | None:
+def in_room(result: Typed | None, view: RoomView, max_line: int, typed: str = "") -> Typed | None:
     """Plain text typed in a room other than #geral goes there: ``FALA <#sala> <texto>``
     instead of the ``TODOS`` :func:`batchat.client.typed.interpret` made of it."""
     if not isinstance(result, Send) or not isinstance(result.command, protocol.Broadcast):
         return result
     if prompt_room(view.current) is None:
         return result
-    return _send(f"FALA {view.current} {result.line.split(' ', 1)[1]}", max_line)
+    return _send(f"FALA {view.current} {result.line.split(' ', 1)[1]}", typed, max_line)
 
 
-def _send(wire: str, max_line: int = protocol.DEFAULT_MAX_LINE) -> Typed:
-    if len(wire.encode(protocol.ENCODING)) + 1 > max_line:
-        return Refuse(f"Erro: A linha é longa demais ({len(wire)} caracteres).")
+def _send(wire: str, typed: str, max_line: int) -> Typed:
+    """``wire``, checked as the server will (its line's length, the command's grammar)."""
+    if refusal := too_long(wire, typed or wire, max_line):
+        return refusal
     try:
         command = parsing.parse_command(wire)
     except protocol.ProtocolError as error:
@@ -134,11 +137,11 @@ def interpret_typed(line: str, can_prompt: bool, view: RoomView, **known: Any) -
     first, _, rest = line.partition(" ")
     max_line = known.get("max_line", protocol.DEFAULT_MAX_LINE)
     if first.casefold() in ("/sala", "\\sala"):
-        return interpret_room(rest, view, max_line) if known.get("logged_in") else Refuse(NOT_LOGGED_IN)
+        return interpret_room(rest, view, max_line, line) if known.get("logged_in") else Refuse(NOT_LOGGED_IN)
     result = interpret(line, can_prompt, **known)
     if not line[:1].isspace() and starts_command("/" + line[1:] if line[:1] == "\\" else line) is not None:
         return result  # a command, /todos included: as typed
-    return in_room(result, view, max_line)
+    return in_room(result, view, max_line, line)
 
 
 # --- What the server says ----------------------------------------------------------------------

@@ -438,7 +438,7 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     try:
         if can_prompt and word in PASSWORD_COMMANDS and word not in ACCOUNT_COMMANDS and len(words) == 2:
             return AskPassword(word, protocol.validate_name(words[1]))
-        if refusal := _too_long(wire, typed, max_line):
+        if refusal := too_long(wire, typed, max_line):
             return refusal
         command = parsing.parse_command(wire)
     except protocol.ProtocolError as error:
@@ -463,7 +463,7 @@ def usage(word: str, *, slash: bool) -> str:
     return f"Uso: {slash_form(syntax) if slash else syntax}"
 
 
-def _too_long(wire: str, typed: str, max_line: int) -> Refuse | None:
+def too_long(wire: str, typed: str, max_line: int) -> Refuse | None:
     """The refusal of a line over the server's limit, counted in characters of ``typed``.
 
     The limit is in bytes (an accent takes two): say how many of the typed
