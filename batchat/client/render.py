@@ -278,16 +278,16 @@ def render_public(sender: str, text: str, own_name: str | None) -> Shown:
 PRESENCE_NAMES = 3  # names a grouped line of joins or leaves shows; the rest are counted
 
 
-def render_presence(names: list[str], *, joined: bool) -> Shown:
-    """Who came in (``joined``) or left: ``-- ana entrou no chat.`` for one;
-    ``-- ana e bia entraram no chat.``; past :data:`PRESENCE_NAMES`,
-    ``-- ana, bia, caio e mais 21 entraram no chat.``."""
-    preposition = "no" if joined else "do"
+def render_presence(names: list[str], *, joined: bool, room: str | None = None) -> Shown:
+    """Who came in (``joined``) or left the chat, or a ``room``: ``-- ana entrou no chat.`` for
+    one; ``-- ana e bia entraram no chat.``; past :data:`PRESENCE_NAMES`, ``-- ana, bia, caio e
+    mais 21 entraram no chat.``; in a room, ``-- ana e bia saíram da sala #grupo1.``."""
+    where = ("na" if joined else "da") + f" sala {room}" if room else ("no" if joined else "do") + " chat"
     if len(names) == 1:
-        return news(f"-- {names[0]} {'entrou' if joined else 'saiu'} {preposition} chat.")
+        return news(f"-- {names[0]} {'entrou' if joined else 'saiu'} {where}.")
     listed = (f"{', '.join(names[:PRESENCE_NAMES])} e mais {len(names) - PRESENCE_NAMES}"
               if len(names) > PRESENCE_NAMES else _join_names(names))
-    return news(f"-- {listed} {'entraram' if joined else 'saíram'} {preposition} chat.")
+    return news(f"-- {listed} {'entraram' if joined else 'saíram'} {where}.")
 
 
 def render_parsed(

@@ -13,8 +13,8 @@ Pure: no I/O, no lock. Lives in :class:`batchat.client.state.ClientState` (calle
 shell's send lock); :func:`interpret_room` and :func:`in_room` are called by the keyboard side
 (:mod:`batchat.client.threads`) with a :class:`RoomView` read under that lock. Imports
 :mod:`protocol`, :mod:`batchat.parsing`, :mod:`batchat.rooms_names` and, of the client,
-:mod:`~batchat.client.server_lines`, :mod:`~batchat.client.render` and
-:mod:`~batchat.client.typed` only.
+:mod:`~batchat.client.server_lines`, :mod:`~batchat.client.events`, :mod:`~batchat.client.render`
+and :mod:`~batchat.client.typed` only.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import protocol
 from batchat import parsing
 from batchat.rooms_names import GENERAL, InvalidRoomName, room_key, room_name
 from batchat.client import server_lines
+from batchat.client.events import Show
 from batchat.client.render import (
-    HISTORY_MARK, Clock, Shown, Style, When, news, render_past, render_public,
+    HISTORY_MARK, Clock, Shown, Style, When, news, render_past, render_presence, render_public,
 )
 from batchat.client.typed import NOT_LOGGED_IN, Refuse, Send, Typed, interpret, starts_command, too_long
 
@@ -260,23 +261,31 @@ class Rooms:
                                 (Style.NOTICE, topic))))
         return shown
 
-    def render(self, parsed: server_lines.ServerLine, own_name: str | None) -> list[Shown] | None:
-        """The sentences for a room line; ``None`` if it is not one."""
+    def render(self, parsed: server_lines.ServerLine, own_name: str | None) -> list[Show] | None:
+        """What to show of a room line (a message with its author, a presence line with whom and
+        which room: the shell groups those); ``None`` if it is not one."""
         fields = parsed.fields
         match parsed.kind:
             case "FALA":
                 name, sender, text = fields
-                return [self._heard(name, render_public(sender, text, own_name))]
+                return [Show(self._heard(name, render_public(sender, text, own_name)), sender)]
             case "TODOS" if prompt_room(self.current) is not None:
-                return [self._heard(GENERAL, render_public(*fields, own_name))]
+                return [Show(self._heard(GENERAL, render_public(*fields, own_name)), fields[0])]
+            case "CHEGOU" | "PARTIU":
+                joined = parsed.kind == "CHEGOU"
+                shown = render_presence([fields[1]], joined=joined, room=fields[0])
+                return [Show(shown, fields[1], joined=joined, room=fields[0])]
+        said = self._sentences(parsed, own_name)
+        return None if said is None else [Show(shown) for shown in said]
+
+    def _sentences(self, parsed: server_lines.ServerLine, own_name: str | None) -> list[Shown] | None:
+        fields = parsed.fields
+        match parsed.kind:
             case "HISTORICO" if fields[0].startswith("#"):
                 sender, when, text = (fields[1] + " " + fields[2]).split(" ", 2)
                 past = render_past(f"{HISTORY_MARK} [{fields[0]}]", Style.SENDER, (sender, when, text),
                                    own_name, self.clock)
                 return [past]
-            case "CHEGOU" | "PARTIU":
-                did = "entrou na" if parsed.kind == "CHEGOU" else "saiu da"
-                return [news(f"-- {fields[1]} {did} sala {fields[0]}.")]
             case "MOVIDO":
                 self._room(fields[0]).member = True
                 return [news(f"O professor {fields[1]} levou você para a sala {fields[0]}."),

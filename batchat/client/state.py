@@ -347,7 +347,7 @@ class ClientState:
         sent = self._settle(word, "OK")
         command = sent.command if sent else None
         if (said := self.rooms.answered(word, detail, sent.line if sent else "")) is not None:
-            return self._in_rooms(said)
+            return self._in_rooms(list(map(Show, said)))
         match command:
             case protocol.Login():
                 return self._logged_in(command, parsed, automatic=bool(sent and sent.automatic))
@@ -565,7 +565,7 @@ class ClientState:
         """What the person reads of ``parsed`` (``pinned``, ``replayed``: as the login reply's
         lines, see :meth:`TeacherLines.render`)."""
         if (in_rooms := self.rooms.render(parsed, self._own_name)) is not None:
-            return self._in_rooms(in_rooms, parsed)
+            return self._in_rooms(in_rooms)
         said = self._teacher_lines.render(parsed, self._own_name, pinned=pinned, replayed=replayed)
         if said is not None:
             return [Show(line) for line in said]
@@ -584,15 +584,11 @@ class ClientState:
         if key := public_of(parsed):
             self._public_shown.append(key)
 
-    def _in_rooms(self, said: list[Shown], parsed: server_lines.ServerLine | None = None) -> list[Event]:
-        """Show what the rooms said (a message with its author, for grouping), and the prompt
-        again when the current room changed."""
-        sender = parsed.fields[-2] if parsed is not None and parsed.kind in ("FALA", "TODOS") else None
-        events: list[Event] = [Show(shown, sender) for shown in said]
+    def _in_rooms(self, events: list[Event]) -> list[Event]:
+        """What the rooms said, and the prompt again when the current room changed."""
         if self.rooms.current != self._prompt_room:
             events.append(SetPrompt(self._prompt(self._own_name)))
         return events
-
 
 # Where the server charges a fan-out (it will have logged in when the line comes), and
 # where typed text has somewhere to go (logged in, or about to be again).
