@@ -145,7 +145,7 @@ class RoomService:
 
     def keep_general(self, sender: str, text: str) -> None:
         """A ``TODOS`` into #geral's history on disk (see :meth:`RoomStore.append_soon`)."""
-        self._store.append_soon(GENERAL, sender, self._now(), text)
+        self._store.append_soon(sender, self._now(), text)
 
     def topic(self, name: str, room: str, topic: str | None, batch: Batch) -> tuple[str, bytes]:
         """``SALA TOPICO``: read it (``topic`` None: the ``TOPICO`` line, if any) or set it

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -33,6 +34,9 @@ from batchat.server.storage import StorageError
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOM_HISTORY = 100  # lines each room keeps
+# Seconds append_soon's lines wait, so that many share one writer job and one commit: each
+# commit (fsync) costs the server more CPU than a TODOS's delivery (bench/README.md).
+HISTORY_DELAY = 0.05
 MAX_TOPIC_LENGTH = 200  # characters
 SCHEMA_VERSION = 1  # PRAGMA user_version of a file this module made
 
@@ -207,7 +211,8 @@ class RoomStore:
         self._max_lines = max_lines
         self._lock = tiered_lock(tiers.LEAF, "RoomStore")  # guards _index, never the disk
         self._index = _Index(max_lines)
-        self._soon: list[tuple[str, Line]] = []  # append_soon's lines, for the writer's next job
+        self._soon: collections.deque[tuple[str, float, str]] = collections.deque()  # append_soon's lines
+        self._soon_due = False  # a timer will queue the writer's job for them
         db = self._open(path)
         try:
             self._start(db, clock)
@@ -389,37 +394,40 @@ class RoomStore:
         line = Line(0, sender, when, text)
         return self._run(functools.partial(_append, room_key(room), line, self._max_lines))
 
-    def append_soon(self, room: str, sender: str, when: float, text: str) -> None:
-        """:meth:`append` without waiting for the disk: the line joins those queued, and
-        one job of the writer keeps them all at its next group commit (one trim per room);
-        a failure is logged. For #geral's ``TODOS``, whose ``OK`` promises delivery, not
-        history (bench/README.md: waiting for the fsync would slow every TODOS down)."""
-        _require(message_problem(sender, when, text))
-        line = (room_key(room), Line(0, sender, when, text))
-        with self._lock:
-            self._soon.append(line)
-            if len(self._soon) > 1:
-                return  # the job already queued takes this one too
+    def append_soon(self, sender: str, when: float, text: str) -> None:
+        """A line said in #geral (a ``TODOS``), kept without waiting for the disk: it joins
+        the queue, and :data:`HISTORY_DELAY` after the first line queued one job of the writer
+        keeps them all in one commit (one trim); a failure is logged. The caller checked the
+        line already (a parsed TODOS from a logged-in name). Every TODOS passes here, so it
+        costs a deque append and a flag: no lock, no check (bench/README.md: the ``OK`` of
+        TODOS promises delivery, not history, and waiting for the fsync would slow it down)."""
+        self._soon.append((sender, when, text))  # deque.append: atomic, and popped by the writer's job
+        if not self._soon_due:
+            self._soon_due = True  # two callers may both start a timer: the second job finds none
+            timer = threading.Timer(HISTORY_DELAY, self._submit_queued)
+            timer.daemon = True
+            timer.start()
+
+    def _submit_queued(self) -> None:
         self._writer.submit(self._append_queued).add_done_callback(self._log_failure)
 
     def _append_queued(self, db: sqlite3.Connection) -> _Done:
         """The writer's job for :meth:`append_soon`: every line queued until now."""
-        with self._lock:
-            queued, self._soon = self._soon, []
-        kept: list[tuple[str, Line]] = []
-        for room in dict.fromkeys(key for key, _ in queued):
-            _open_state(db, room)
-        if self._max_lines:
-            for room, line in queued:
-                row = (room, line.sender, line.sent_at, line.text)
-                kept.append((room, replace(line, id=db.execute(_INSERT, row).lastrowid)))
-            for room in dict.fromkeys(key for key, _ in queued):
-                db.execute(_TRIM, (room, self._max_lines))
+        self._soon_due = False  # first: a line queued from now on starts a timer of its own
+        rows = []
+        while self._soon:
+            sender, when, text = self._soon.popleft()
+            rows.append((GENERAL, sender, when, text))
+        if not rows or not self._max_lines:
+            return _Done(_unchanged, 0)
+        db.executemany(_INSERT, rows)
+        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]  # one writer: the ids are consecutive
+        db.execute(_TRIM, (GENERAL, self._max_lines))
+        lines = [Line(last - len(rows) + 1 + index, *row[1:]) for index, row in enumerate(rows)]
 
         def change(index: _Index) -> None:
-            for room, line in kept:
-                index.lines[room].append(line)
-        return _Done(change, len(kept))
+            index.lines[GENERAL].extend(lines)
+        return _Done(change, len(lines))
 
     def _log_failure(self, future: Any) -> None:
         error = future.exception()
@@ -427,8 +435,10 @@ class RoomStore:
             log.error("Uma linha não foi guardada no histórico em %s: %s", self._path, error)
 
     def close(self) -> None:
-        """Finish the writes already queued and close the file (the server is stopping);
-        every change after this fails with ``INDISPONIVEL``."""
+        """Finish the writes already queued (:meth:`append_soon`'s lines too) and close the
+        file (the server is stopping); every change after this fails with ``INDISPONIVEL``."""
+        if self._soon:
+            self._submit_queued()  # now, not when the timer fires; its job then finds none
         self._writer.close()
 
     def _run(self, job: Callable[[sqlite3.Connection], _Done]) -> Any:

@@ -84,6 +84,10 @@ shortcut missed, never a message lost or sent twice.
 10. ``Connection.decrypt``'s ``_tls is None``: ``_tls`` is set by the reader
     thread itself (``use_tls``) before it reads; every other use is under
     the connection's lock.
+11. ``SessionRegistry.connections_online`` (``list(_by_name.items())``), for a
+    room's notice to everyone online (a topic of #geral): as 4, without history.
+    A room's members online (``RoomService``) are found with 2 from the
+    ``RoomStore``'s copy of the members, taken under its own leaf lock.
 """
 
 NAME_TURN = 1
