@@ -9,7 +9,7 @@ import protocol
 from batchat.client import render, typed
 from batchat.client.rooms import ROOM_USAGE, RoomView, SwitchRoom, interpret_typed
 from batchat.rooms_names import BAD_ROOM_NAME
-from batchat.client.state import ClientState, SendLine, SetPrompt, Show
+from batchat.client.state import ClientState, SetPrompt
 from batchat.client.typed import Refuse, Send
 from tests.clocks import stamp
 from tests.test_client_ui import FakeServerTestCase
@@ -181,6 +181,14 @@ class RoomLinesTest(unittest.TestCase):
 
 
 class ClientStateRoomsTest(unittest.TestCase):
+    def test_login_says_the_persons_rooms(self) -> None:
+        state = logged_in()
+        state.sent(protocol.Login("alice", "senha123"))
+        self.assertEqual(feed(state, "SALA #g1 2 projeto final", "SALA #g2 1", "OK ENTRAR alice")[2:], [
+            "[15:00] Você entrou no chat como alice.",
+            "[15:00] Suas salas: #g1 e #g2 (/sala #g1 vai para lá; /salas mostra todas).",
+        ])
+
     def test_login_sala_lines_make_the_rooms_the_persons(self) -> None:
         state = in_rooms()
         self.assertEqual(state.rooms.view().member_keys, frozenset({"#g1", "#g2"}))
@@ -247,15 +255,22 @@ class ClientStateRoomsTest(unittest.TestCase):
         ])
         self.assertNotIn("#g2", state.rooms.view().member_keys)
 
+    def test_a_room_no_longer_the_persons_at_login_gives_way_to_geral(self) -> None:
+        state = in_rooms()
+        switch(state, "#g1")
+        state.sent(protocol.Login("alice", "senha123"))
+        self.assertEqual(feed(state, "SALA #g2 1", "OK ENTRAR alice")[1], SetPrompt("alice> "))
+        self.assertEqual(state.rooms.view(), RoomView("#geral", frozenset({"#g2"})))
+
     def test_the_room_is_kept_across_a_new_login_of_the_same_account(self) -> None:
         state = in_rooms()
         switch(state, "#g1")
         state.sent(protocol.Login("alice", "senha123"))
-        events = state.receive("SALA #g1 2")
-        events += state.receive("OK ENTRAR alice")
-        self.assertIn(SetPrompt("alice #g1> "), events)
-        self.assertFalse(any(isinstance(event, SendLine) and event.line.startswith("SALA") for event in events))
-        self.assertTrue(all(not isinstance(event, Show) or "sala" not in event.shown.plain() for event in events))
+        events = feed(state, "SALA #g1 2", "OK ENTRAR alice")
+        self.assertEqual(events[1:], [
+            SetPrompt("alice #g1> "), "[15:00] Você entrou no chat como alice.",
+            "[15:00] Suas salas: #g1 (/sala #g1 vai para lá; /salas mostra todas).",
+        ])
 
 
 class RoomsClientTest(FakeServerTestCase):

@@ -195,6 +195,14 @@ class Rooms:
         if room_key(self.current) != GENERAL and (room is None or not room.member):
             self.current = GENERAL
 
+    def yours(self) -> list[Shown]:
+        """After a login: the rooms the person is in (the login's ``SALA`` lines), if any."""
+        rooms = [room.name for room in self.known.values() if room.member]
+        if not rooms:
+            return []
+        listed = rooms[0] if len(rooms) == 1 else f"{', '.join(rooms[:-1])} e {rooms[-1]}"
+        return [news(f"Suas salas: {listed} (/sala {rooms[0]} vai para lá; /salas mostra todas).")]
+
     def take(self, parsed: server_lines.ServerLine, answering: protocol.Command | None) -> bool:
         """Keep a ``SALA`` line (a login's, or one of a ``SALAS`` answer); ``True`` if it was one."""
         if parsed.kind != "MEMBRO":

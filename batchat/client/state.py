@@ -403,7 +403,7 @@ class ClientState:
         if automatic:
             events.append(Show(news(f"De volta ao chat como {name}.")))
         else:
-            events += self._render(parsed)
+            events += [*self._render(parsed), *map(Show, self.rooms.yours())]  # (a drop changes none)
         events += self._release_held(automatic)
         if self._list_after_login:
             events.append(SendLine("LISTA", protocol.ListUsers()))
