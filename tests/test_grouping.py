@@ -92,5 +92,23 @@ class PresenceGroupsTest(unittest.TestCase):
         self.assertEqual(groups.flush(), [], "nothing twice")
 
 
+
+class RoomPresenceTest(unittest.TestCase):
+    """Issue 21: CHEGOU and PARTIU are grouped like ENTROU and SAIU, each room on its own."""
+
+    @staticmethod
+    def came(name: str, room: str | None, joined: bool = True) -> Show:
+        return Show(render_presence([name], joined=joined, room=room), name, joined=joined, room=room)
+
+    def test_each_room_is_a_group_of_its_own(self) -> None:
+        groups = PresenceGroups()
+        arrivals = [self.came("ana", "#g1"), self.came("bia", "#g1"), self.came("caio", "#g2"),
+                    self.came("ana", None), self.came("dani", "#g1", joined=False)]
+        self.assertEqual(groups.arrange(arrivals, 0.0), [])
+        self.assertEqual(groups.arrange([self.came("caio", "#g2", joined=False)], 0.1), [], "came and went")
+        self.assertEqual([event.shown.plain() for event in groups.tick(LONGEST)], [
+            "-- ana e bia entraram na sala #g1.", "-- ana entrou no chat.", "-- dani saiu da sala #g1.",
+        ])
+
 if __name__ == "__main__":
     unittest.main()

@@ -264,13 +264,16 @@ class MakeVisibleTest(unittest.TestCase):
 
 # The client's own help: what a student may use (a teacher's commands come in the server's AJUDA).
 STUDENT_COMMANDS = [help for help in protocol.COMMAND_HELP.values() if help.access is not protocol.Access.TEACHER]
+# The rooms' commands are explained in the rule's two lines on rooms instead (/sala is the client's own).
+TABLE_COMMANDS = [help for word, help in protocol.COMMAND_HELP.items()
+                  if help in STUDENT_COMMANDS and word not in render.ROOM_WORDS]
 
 
 class HelpTextTest(unittest.TestCase):
     def test_help_fits_78_columns_with_an_example_per_command_as_typed_here(self) -> None:
         lines = render.help_text(78)
         self.assertTrue(all(display_width(line) <= 78 for line in lines), lines)
-        for help in STUDENT_COMMANDS:
+        for help in TABLE_COMMANDS:
             with self.subTest(command=help.syntax):
                 syntax, example = render.slash_form(help.syntax), render.slash_form(help.example)
                 if help.kind in (protocol.Register, protocol.Login, protocol.DeleteAccount):  # no password on the line
@@ -290,7 +293,7 @@ class HelpTextTest(unittest.TestCase):
                         for row in wrap(Shown.of(line), columns)]
                 self.assertTrue(all(display_width(row) <= columns for row in rows), rows)
                 self.assertEqual(rows, render.help_text(columns), "the screen cuts nothing again")
-                for help in STUDENT_COMMANDS:
+                for help in TABLE_COMMANDS:
                     (row,) = [row for row in rows if help.meaning in row]
                     after = row[row.index(help.meaning) + len(help.meaning):]
                     self.assertTrue(after == "" or (after.startswith("  ") and after.lstrip()[:1] == "/"), row)
@@ -313,6 +316,8 @@ class HelpTextTest(unittest.TestCase):
         for part in [
             "Texto sem / vai para todos", "Comandos começam com /", "/chat bob oi", "/msg",
             "/lista todos", "MAIÚSCULAS", "(lista, sair, ajuda, ?)", "/conversa bob", "/conversa sozinho",
+            "/sala #grupo1: o texto vai para a sala (ana #grupo1>); /sala volta a #geral.",
+            "/salas: as salas e as não lidas",
         ]:
             with self.subTest(part=part):
                 self.assertIn(part, text)

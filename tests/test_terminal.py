@@ -324,6 +324,34 @@ class ConversationTest(TerminalTestCase):
         self.assertEqual(bob.read_line(), "TODOS alice de volta")
 
 
+class RoomsTest(TerminalTestCase):
+    server_args = ("--salas-livres",)  # bob creates the rooms
+
+    def test_the_prompt_shows_the_room_and_lines_from_another_room_are_labelled(self) -> None:
+        bob = self.logged_in("bob")
+        for room in ("#g1", "#g2"):
+            self.assertEqual(bob.request(f"SALA CRIAR {room}"), f"OK SALA CRIAR {room}")
+        alice = self.start_terminal()
+        self.log_in(alice)
+        self.assertEqual(bob.read_line(), "ENTROU alice")
+        alice.type(f"/sala #g1{ENTER}")  # not a member: SALA ENTRAR, then there
+        alice.wait_prompt("alice #g1> ")
+        self.assertEqual(bob.read_line(), "CHEGOU #g1 alice")
+        alice.type(f"oi, time{ENTER}")
+        self.assertEqual(bob.read_line(), "FALA #g1 alice oi, time")
+        alice.type(f"/sala #g2{ENTER}")
+        alice.wait_prompt("alice #g2> ")
+        self.assertEqual(bob.read_line(), "CHEGOU #g2 alice")
+        self.assertEqual(bob.request("FALA #g1 psiu, alice"), "OK FALA #g1")
+        alice.wait_screen(rf"^{STAMP}\[#g1\] bob: psiu, alice$")
+        alice.type(f"/salas{ENTER}")
+        alice.wait_screen(rf"^{STAMP}Salas \(3\):$")
+        alice.wait_screen(r"^  #g1: 2 online, 1 não lida$")
+        alice.wait_screen(r"^  #g2 \(você está aqui\): 2 online$")
+        alice.type(f"/sala{ENTER}")
+        alice.wait_prompt("alice> ")
+
+
 class NarrowTerminalTest(TerminalTestCase):
     def test_help_at_40_columns_keeps_meaning_and_example_apart(self) -> None:
         """Issue 19 item 18: on a 40-column terminal the help is one command per row, its

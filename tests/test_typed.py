@@ -129,8 +129,9 @@ class InterpretTest(unittest.TestCase):
         ("/conversa a/b", IN, Refuse("Erro: Nome inválido: use de 1 a 20 letras, dígitos, '_', '-' ou '.'.")),
         # IRC habits get the BatChat way.
         ("/join #geral", IN, Refuse(
-            "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma conversa privada."
+            "Aqui se vai para uma sala com /sala #nome (e /sala sozinho volta a #geral); /salas lista as salas."
         )),
+        ("/part #g1", IN, Refuse("Para sair de uma sala: /sala sair #nome (/sair sai do chat).")),
         ("/nick bobby", IN, Refuse(typed.IRC_HINTS["NICK"])),
         # A password with spaces: said so, the password never repeated.
         ("NOVO ana minha senha secreta", OUT, Refuse(

@@ -3,8 +3,8 @@
 Each module owns one thing and says so in its docstring, with who may call
 it. Imports only go down (``tests/test_layers.py`` checks it)::
 
-    main -> threads -> state -> privates, events, states; threads -> grouping, flow, screen, link,
-    terminal -> render, typed
+    main -> threads -> state -> privates, teacher_lines, rooms, replay, peer_sentences, events, states;
+    threads -> grouping, flow, screen, link, terminal -> render, typed
 
 - ``screen``: the screen, readline and the input history file; ``link``: the
   connection, with TLS; ``state``: the session's protocol state, without I/O
@@ -12,7 +12,8 @@ it. Imports only go down (``tests/test_layers.py`` checks it)::
   the server's limits, and noticing a silent server; ``typed``: from typed lines
   to what is sent; ``render``: from server lines to what the person reads (and
   which lines show a time); ``privates``: the private lines of the run, for
-  ``/privadas`` and ``/r``; ``grouping``: joins and leaves close together as one line;
+  ``/privadas`` and ``/r``; ``rooms``: the current room, the rooms known, their
+  unread lines and how room lines read; ``grouping``: joins and leaves close together as one line;
   ``threads``: the I/O shell, :class:`~batchat.client.threads.ChatClient`.
 
 Threads
@@ -28,8 +29,8 @@ Threads
   one line (:mod:`~batchat.client.grouping`): its wait for the network ends
   when such a group is due.
 - The keyboard thread reads what the person types, asks for passwords with a
-  hidden prompt, answers ``AJUDA``, typos, ``/conversa`` and ``/privadas``
-  locally, and queues the rest (``/r`` as the ``CHAT`` it stands for).
+  hidden prompt, answers ``AJUDA``, typos, ``/conversa``, ``/privadas`` and
+  ``/sala`` to a room the person is in locally, and queues the rest (``/r`` as the ``CHAT`` it stands for).
 - The sending thread sends the queued lines in order, no faster than the
   server's flood limit allows (its ``LIMITES`` line, or its defaults), each
   at its price, so a pasted block arrives whole instead of partly refused; a

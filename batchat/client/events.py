@@ -42,12 +42,13 @@ class Sent:
 class Show:
     """Print this line (with the time its :class:`~batchat.client.render.When` asks for).
     ``person``: whom it is about, a message's author or who came in (``joined``) or left
-    (``joined`` ``False``): joins and leaves close together are shown as one line
-    (:mod:`batchat.client.grouping`)."""
+    (``joined`` ``False``) the chat, or a ``room``: joins and leaves close together are shown
+    as one line, per room (:mod:`batchat.client.grouping`)."""
 
     shown: Shown
     person: str | None = None
     joined: bool | None = None  # a presence line: person came in (True) or left (False)
+    room: str | None = None  # ... of this room (CHEGOU, PARTIU); None: of the chat (ENTROU, SAIU)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ once: 24 lines of ``-- X entrou no chat.`` would push the conversation off the
 screen. Owns :class:`PresenceGroups`, which holds each join or leave (a
 :class:`~batchat.client.events.Show` with ``joined`` set) for a short window
 and then shows the group as one line (``-- ana, bia, caio e mais 21 entraram no
-chat.``; a group of one keeps its own sentence). The rule:
+chat.``; a group of one keeps its own sentence); a room's (``CHEGOU``, ``PARTIU``) are
+grouped the same way, each room on its own (``-- ana e bia entraram na sala #g1.``). The rule:
 
 - a join or leave opens a window, which closes :data:`SETTLE` seconds after the
   last one that came, and at most :data:`LONGEST` seconds after the first;
@@ -37,7 +38,8 @@ class PresenceGroups:
     def __init__(self, settle: float = SETTLE, longest: float = LONGEST) -> None:
         self._settle = settle
         self._longest = longest
-        self._pending: dict[str, tuple[str, bool]] = {}  # name key -> (name, joined), by arrival
+        # (room, name key) -> (name, joined), by arrival; room None: the chat (ENTROU, SAIU)
+        self._pending: dict[tuple[str | None, str], tuple[str, bool]] = {}
         self._opened: float | None = None  # when the window opened; None: no group
         self._last = 0.0  # when the last join or leave came
 
@@ -47,7 +49,7 @@ class PresenceGroups:
         arranged: list[Event] = []
         for event in events:
             if isinstance(event, Show) and event.joined is not None and event.person is not None:
-                self._hold(event.person, event.joined, now)
+                self._hold(event.room, event.person, event.joined, now)
             elif isinstance(event, Show) and not self._passes(event):
                 arranged += [*self.flush(), event]
             else:
@@ -56,10 +58,10 @@ class PresenceGroups:
 
     def _passes(self, event: Show) -> bool:
         """A message from someone who is not in the group goes ahead of it."""
-        return event.person is not None and protocol.name_key(event.person) not in self._pending
+        return event.person is not None and protocol.name_key(event.person) not in {key for _, key in self._pending}
 
-    def _hold(self, name: str, joined: bool, now: float) -> None:
-        key = protocol.name_key(name)
+    def _hold(self, room: str | None, name: str, joined: bool, now: float) -> None:
+        key = room, protocol.name_key(name)
         earlier = self._pending.get(key)
         if earlier is None:
             self._pending[key] = (name, joined)
@@ -90,11 +92,13 @@ class PresenceGroups:
         return self.flush() if due is not None and now >= due else []
 
     def flush(self) -> list[Event]:
-        """The group's lines now: one for those who came in and one for those who left,
-        in the order each kind first came; nothing without a group."""
-        held, self._pending, self._opened = list(self._pending.values()), {}, None
-        kinds = dict.fromkeys(joined for _, joined in held)
+        """The group's lines now: one for those who came in and one for those who left (the
+        chat, or each room), in the order each first came; nothing without a group."""
+        held = [(room, name, joined) for (room, _), (name, joined) in self._pending.items()]
+        self._pending, self._opened = {}, None
+        kinds = dict.fromkeys((room, joined) for room, _, joined in held)
         return [
-            Show(render_presence([name for name, kind in held if kind is joined], joined=joined))
-            for joined in kinds
+            Show(render_presence([name for where, name, kind in held if (where, kind) == (room, joined)],
+                                 joined=joined, room=room))
+            for room, joined in kinds
         ]

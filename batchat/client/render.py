@@ -278,16 +278,16 @@ def render_public(sender: str, text: str, own_name: str | None) -> Shown:
 PRESENCE_NAMES = 3  # names a grouped line of joins or leaves shows; the rest are counted
 
 
-def render_presence(names: list[str], *, joined: bool) -> Shown:
-    """Who came in (``joined``) or left: ``-- ana entrou no chat.`` for one;
-    ``-- ana e bia entraram no chat.``; past :data:`PRESENCE_NAMES`,
-    ``-- ana, bia, caio e mais 21 entraram no chat.``."""
-    preposition = "no" if joined else "do"
+def render_presence(names: list[str], *, joined: bool, room: str | None = None) -> Shown:
+    """Who came in (``joined``) or left the chat, or a ``room``: ``-- ana entrou no chat.`` for
+    one; ``-- ana e bia entraram no chat.``; past :data:`PRESENCE_NAMES`, ``-- ana, bia, caio e
+    mais 21 entraram no chat.``; in a room, ``-- ana e bia saíram da sala #grupo1.``."""
+    where = ("na" if joined else "da") + f" sala {room}" if room else ("no" if joined else "do") + " chat"
     if len(names) == 1:
-        return news(f"-- {names[0]} {'entrou' if joined else 'saiu'} {preposition} chat.")
+        return news(f"-- {names[0]} {'entrou' if joined else 'saiu'} {where}.")
     listed = (f"{', '.join(names[:PRESENCE_NAMES])} e mais {len(names) - PRESENCE_NAMES}"
               if len(names) > PRESENCE_NAMES else _join_names(names))
-    return news(f"-- {listed} {'entraram' if joined else 'saíram'} {preposition} chat.")
+    return news(f"-- {listed} {'entraram' if joined else 'saíram'} {where}.")
 
 
 def render_parsed(
@@ -349,11 +349,14 @@ def render_echo(
     return shown
 
 
-def prompt_text(own_name: str | None, partner: str | None = None) -> str:
-    """The prompt: ``> `` before login, ``alice> `` after, ``alice → bob> `` in a conversation."""
+def prompt_text(own_name: str | None, partner: str | None = None, room: str | None = None) -> str:
+    """The prompt: ``> `` before login, ``alice> `` after, ``alice → bob> `` in a conversation,
+    ``alice #grupo1> `` in a room other than #geral (``room``; a conversation keeps its form)."""
     if own_name is None:
         return "> "
-    return f"{own_name} → {partner}> " if partner else f"{own_name}> "
+    if partner:
+        return f"{own_name} → {partner}> "
+    return f"{own_name} {room}> " if room else f"{own_name}> "
 
 
 def queued_prompt(prompt: str, waiting: int) -> str:
@@ -370,10 +373,14 @@ HELP_RULE = (
     "Valem também as palavras da tabela em MAIÚSCULAS no início (CHAT bob oi) e",
     "o comando sozinho, em maiúsculas ou não (lista, sair, ajuda, ?).",
     "/conversa bob: o texto vai só para bob, até /conversa sozinho.",
-    "/r oi: responde no privado a quem escreveu para você por último.",
-    "/privadas: as últimas mensagens privadas, as recebidas e as enviadas.",
+    "/r oi: responde no privado a quem escreveu; /privadas: as últimas privadas.",
     "Para um texto que começa com /, use //.",
+    "/sala #grupo1: o texto vai para a sala (ana #grupo1>); /sala volta a #geral.",
+    "/salas: as salas e as não lidas; /sala criar|sair|quem|topico|mover #grupo1.",
 )
+# The room commands are in the rule's last two lines (the client takes /sala its own way, see
+# batchat.client.rooms), not in the table: the whole help fits a 24-row terminal.
+ROOM_WORDS = ("SALAS", "FALA", "SALA")
 
 
 # The words a teacher's command takes as they are on the wire, in capitals (``PRIVADO NAO``,
@@ -407,8 +414,7 @@ def slash_form(text: str) -> str:
 
 
 HELP_NOTES = (
-    "A senha de /novo (sempre) e de /entrar sem ela é pedida sem aparecer na tela.",
-    "As de /senha (trocar a senha) e de /excluir (apagar a conta) também.",
+    "Senhas (/novo, /entrar sem ela, /senha, /excluir) são pedidas sem aparecer.",
     "Tab completa comandos e nomes online; ↑ e ↓ percorrem o histórico.",
 )
 # The teacher's commands have a help of their own, /ajuda professor: the client does not
@@ -426,8 +432,10 @@ def _help_rows(*, teacher: bool) -> list[tuple[str, str, str]]:
     as typed in the client: a password is never on the line there (``/novo <usuário>``,
     ``/entrar alice``, ``/senha``), it is asked hidden."""
     rows = []
-    for help in protocol.COMMAND_HELP.values():
+    for word, help in protocol.COMMAND_HELP.items():
         if (help.access is protocol.Access.TEACHER) != teacher:
+            continue
+        if word in ROOM_WORDS:
             continue
         syntax, example = slash_form(help.syntax).split(" "), slash_form(help.example).split(" ")
         hidden = sum(argument in PASSWORD_ARGUMENTS for argument in syntax)

@@ -18,7 +18,7 @@ class ServerLine:
     ``kind`` is the first word (``OK``, ``ERRO``, ``MSG``, ``TODOS``, ``ENTROU``,
     ``SAIU``, ``INFO``, ``PENDENTE``, ``HISTORICO``, ``USUARIO``, ``LIMITES``,
     ``BATCHAT``, and a teacher's ``AVISO``, ``SILENCIADO``, ``LIBERADO``, ``PRIVADO``,
-    ``CARGO``, ``ACAO``); ``fields``
+    ``CARGO``, ``ACAO``, and the rooms' lines); ``fields``
     holds the words the grammar defines for that kind, the last one keeping
     the rest of the line (missing ones are ``""``).
     """
@@ -36,6 +36,10 @@ _SERVER_FIELDS = {
     # SILENCIADO <ate> <professor> [motivo], LIBERADO <professor>, PRIVADO NAO|SIM <professor>,
     # CARGO <usuario> <cargo>, ACAO <quando> <professor> <ato> <alvo> [detalhe].
     "AVISO": 2, "SILENCIADO": 2, "LIBERADO": 1, "PRIVADO": 2, "CARGO": 2, "ACAO": 5,
+    # Rooms (batchat.client.rooms reads them): FALA <#sala> <remetente> <mensagem>, CHEGOU|PARTIU
+    # <#sala> <usuario>, MOVIDO|ENCERRADA <#sala> <usuario>, TOPICO <#sala> <texto>, MEMBRO <#sala>
+    # <usuario> ONLINE|OFFLINE, SALA <#sala> <membros-online> [tópico]; HISTORICO <#sala> ... too.
+    "FALA": 3, "CHEGOU": 2, "PARTIU": 2, "MOVIDO": 2, "ENCERRADA": 2, "TOPICO": 2, "MEMBRO": 3, "SALA": 3,
 }
 
 

@@ -42,8 +42,9 @@ carry out. It is not thread-safe: the shell calls it under one lock.
 
 Imports :mod:`protocol`, :mod:`batchat.prices` and, of the client, :mod:`~batchat.client.events`,
 :mod:`~batchat.client.states`, :mod:`~batchat.client.flow`, :mod:`~batchat.client.privates`,
-:mod:`~batchat.client.render` and :mod:`~batchat.client.teacher_lines` (how the teacher's lines
-read) only.
+:mod:`~batchat.client.render`, :mod:`~batchat.client.teacher_lines` (how the teacher's lines
+read), :mod:`~batchat.client.rooms` (the current room, the rooms known, how room lines read),
+:mod:`~batchat.client.replay` and :mod:`~batchat.client.peer_sentences` only.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ from collections import deque
 
 import protocol
 from batchat import prices
-from batchat.client import server_lines
+from batchat.client import peer_sentences, server_lines
+from batchat.client.peer_sentences import FIRST_LINE_SHOWN  # here too, for the tests
 from batchat.client.teacher_lines import SHUT_OUT_CODES, TeacherLines
 from batchat.client.events import (  # the events, here too for the shell and the tests
     Disconnect, Event, HangUp, LoggedIn, Reconnect, Resend, SendLine, Sent, SetLimits, SetPrompt, Show, say,
@@ -63,10 +65,11 @@ from batchat.client.render import (
     render_accounts, render_echo, render_parsed, stored_recipient,
 )
 from batchat.client.privates import Privates
+from batchat.client.rooms import Rooms, SwitchRoom, prompt_room
+from batchat.client.typed import Converse
+from batchat.client.replay import RECENT_PUBLIC, PublicKey, public_key, public_of, replay_overlap
 from batchat.client.states import LinkState, SessionMachine, SessionState, StateError, Trigger
 
-RECENT_PUBLIC = 1000  # public messages remembered, so a replayed history skips what was shown
-FIRST_LINE_SHOWN = 60  # characters of a non-BatChat peer's first line quoted to the person
 _ERROR_CODES = frozenset(code.value for code in protocol.ErrorCode)
 # What a login's reply holds before its OK ENTRAR: the private messages kept
 # (then an INFO that counts them) and the public history; and what stands for
@@ -74,27 +77,6 @@ _ERROR_CODES = frozenset(code.value for code in protocol.ErrorCode)
 KEPT, HISTORY, PINNED = "PENDENTE", "HISTORICO", "AVISO"
 HELD_KINDS = (KEPT, HISTORY, PINNED, "PRIVADO")
 STANDING_KINDS = (PINNED, "PRIVADO")  # shown first, right below "Você entrou", above history
-
-PublicKey = tuple[str, str]  # (sender's name key, text): a public message, as far as we can tell
-
-
-def public_key(sender: str, text: str) -> PublicKey:
-    return protocol.name_key(sender), text
-
-
-def replay_overlap(shown: list[PublicKey], replayed: list[PublicKey]) -> int:
-    """How many of the history lines replayed at a re-login were shown already.
-
-    The replay is the newest stretch of the public messages, and what was
-    shown is an older stretch of them; so the answer is the longest start of
-    ``replayed`` that is also the end of ``shown``. Matching stretches, not
-    single lines, keeps a new "oi" that repeats an old one.
-    """
-    for count in range(min(len(shown), len(replayed)), 0, -1):
-        if replayed[:count] == shown[-count:]:
-            return count
-    return 0
-
 
 # --- The state ------------------------------------------------------------------------------
 
@@ -135,6 +117,8 @@ class ClientState:
         self._partner: str | None = None  # /conversa: who typed text goes to; kept across drops
         self.privates = Privates()  # for /privadas and /r: kept across drops, like the partner
         self._teacher_lines = TeacherLines(clock)  # what the teacher's acts on this session said
+        self.rooms = Rooms(clock)  # where plain text goes, the rooms known, their unread lines
+        self._prompt_room = self.rooms.current
         # What lines cost: the server's limits, the accounts (counted by LISTA TODOS, or
         # at least as many as a refusal's price implies), whether everyone online is
         # known by name (after LISTA), and the listeners a refusal implies beyond those
@@ -216,7 +200,17 @@ class ClientState:
         else:
             notice = (f"Conversa com {partner}: o que você digitar vai só para {partner}; "
                       "/conversa sozinho volta a falar com todos.")
-        return [SetPrompt(prompt_text(self._own_name, partner)), say(notice, Style.NOTICE, When.NONE)]
+        return [SetPrompt(self._prompt(self._own_name)), say(notice, Style.NOTICE, When.NONE)]
+
+    def choose(self, choice: Converse | SwitchRoom) -> list[Event]:
+        """``/conversa [bob]``, or ``/sala #g1`` (a room the person is in) or ``/sala`` alone."""
+        if isinstance(choice, Converse):
+            return self.converse(choice.partner)
+        return [*map(Show, self.rooms.switch(choice.room)), SetPrompt(self._prompt(self._own_name))]
+
+    def _prompt(self, name: str | None) -> str:
+        self._prompt_room = self.rooms.current  # what the prompt shows, to redraw it when it changes
+        return prompt_text(name, self._partner, prompt_room(self.rooms.current))
 
     # -- what the shell sent -----------------------------------------------------------------
 
@@ -229,6 +223,7 @@ class ClientState:
         self._pending.append(sent)
         if isinstance(sent.command, protocol.Login):
             self._fire(Trigger.LOGIN_SENT)
+            self.rooms.logging_in(sent.command.name, self._own_name)
         return sent
 
     def connected(self, where: str, details: str = "", *, encrypted: bool = False) -> None:
@@ -246,10 +241,7 @@ class ClientState:
 
     def no_greeting(self, seconds: float) -> str:
         """How a connection ends whose peer sent no line in ``seconds`` after connecting."""
-        if self._ever_identified:
-            return f"{self._where} aceitou a conexão, mas não respondeu em {seconds:g} s."
-        return (f"{self._where} aceitou a conexão, mas não respondeu como um servidor BatChat "
-                f"(nenhuma saudação em {seconds:g} s). O endereço e a porta (--host, --port) estão certos?")
+        return peer_sentences.no_greeting(self._where, seconds, back=self._ever_identified)
 
     def is_pending(self, sent: Sent) -> bool:
         """``sent`` still awaits its answer (``False`` once answered or the connection is gone)."""
@@ -274,6 +266,8 @@ class ClientState:
         return self._with_bugs(self._receive(parse_visible(line)))
 
     def _receive(self, parsed: server_lines.ServerLine) -> list[Event]:
+        if self.rooms.take(parsed, self._answering()):
+            return []  # the person's rooms (at login), or a row of SALAS, shown at its OK
         if self._holds(parsed):
             self._held.append(parsed)  # shown after OK ENTRAR, which says who we are
             return []
@@ -318,7 +312,8 @@ class ClientState:
             return [Disconnect(f"{self._where} recusou a conexão: {text}")]
         if code in _ERROR_CODES:  # refused before being served: over a limit, try later
             return [Disconnect(f"{self._where} recusou a conexão: {text}")]
-        return [Disconnect(self._not_batchat(make_visible(line)))]
+        return [Disconnect(peer_sentences.not_batchat(self._where, make_visible(line),
+                                                      back=self._ever_identified))]
 
     def _greeted(self, text: str) -> list[Event]:
         """The greeting: said with where we connected to, or as being back."""
@@ -329,17 +324,6 @@ class ClientState:
         self._ever_identified = True
         where = f"Conectado a {self._where}{self._details}."
         return [Show(news(f"{where} {text}" if text else where))]
-
-    def _not_batchat(self, first_line: str) -> str:
-        """One sentence: the peer is no BatChat server, so nothing was sent to it."""
-        if len(first_line) > FIRST_LINE_SHOWN:
-            first_line = first_line[:FIRST_LINE_SHOWN - 1] + "…"
-        if self._ever_identified:
-            return (f"{self._where} não é mais um servidor BatChat (a primeira linha foi \"{first_line}\"): "
-                    "outro programa deve ter ocupado a porta, então nenhuma senha foi enviada e o "
-                    "cliente não vai reconectar.")
-        return (f"{self._where} não é um servidor BatChat (a primeira linha foi \"{first_line}\"), então "
-                "nenhuma senha foi enviada: confira o endereço e a porta (--host, --port).")
 
     def _answering(self) -> protocol.Command | None:
         """The command the server's lines answer now: the oldest unanswered one (the
@@ -363,6 +347,8 @@ class ClientState:
         """``OK <word> <detail>``: settle the command it answers, and say so."""
         sent = self._settle(word, "OK")
         command = sent.command if sent else None
+        if (said := self.rooms.answered(word, detail, sent.line if sent else "")) is not None:
+            return self._in_rooms(list(map(Show, said)))
         match command:
             case protocol.Login():
                 return self._logged_in(command, parsed, automatic=bool(sent and sent.automatic))
@@ -413,11 +399,12 @@ class ClientState:
         name = self._own_name = parsed.fields[1]
         self._credentials = login
         self.privates.logged_in(name)
-        events: list[Event] = [LoggedIn(name), SetPrompt(prompt_text(name, self._partner))]
+        self.rooms.logged_in()
+        events: list[Event] = [LoggedIn(name), SetPrompt(self._prompt(name))]
         if automatic:
             events.append(Show(news(f"De volta ao chat como {name}.")))
         else:
-            events += self._render(parsed)
+            events += [*self._render(parsed), *map(Show, self.rooms.yours())]  # (a drop changes none)
         events += self._release_held(automatic)
         if self._list_after_login:
             events.append(SendLine("LISTA", protocol.ListUsers()))
@@ -439,7 +426,7 @@ class ClientState:
         return events
 
     def _already_shown(self, held: list[server_lines.ServerLine]) -> int:
-        history = [key for parsed in held if (key := _public_of(parsed)) and parsed.kind == HISTORY]
+        history = [key for parsed in held if (key := public_of(parsed)) and parsed.kind == HISTORY]
         return replay_overlap(list(self._public_shown), history)
 
     def _refused(self, code: str, text: str, parsed: server_lines.ServerLine) -> list[Event]:
@@ -522,7 +509,7 @@ class ClientState:
         self._own_name = None
         self._online = frozenset()
         self._online_listed, self._unseen_listeners = False, 0
-        events = self._with_bugs([*events, SetPrompt(prompt_text(None)), say(how, Style.ERROR)])
+        events = self._with_bugs([*events, SetPrompt(self._prompt(None)), say(how, Style.ERROR)])
         self._teacher_lines.forget_record()
         if self._machine.session is SessionState.REPLACED:
             return [*events, say("Sua conta entrou em outro lugar; este cliente não vai reconectar.")]
@@ -579,6 +566,8 @@ class ClientState:
     def _render(self, parsed: server_lines.ServerLine, *, pinned: bool = False, replayed: bool = False) -> list[Event]:
         """What the person reads of ``parsed`` (``pinned``, ``replayed``: as the login reply's
         lines, see :meth:`TeacherLines.render`)."""
+        if (in_rooms := self.rooms.render(parsed, self._own_name)) is not None:
+            return self._in_rooms(in_rooms)
         said = self._teacher_lines.render(parsed, self._own_name, pinned=pinned, replayed=replayed)
         if said is not None:
             return [Show(line) for line in said]
@@ -594,19 +583,16 @@ class ClientState:
         return [Show(shown)]
 
     def _remember_public(self, parsed: server_lines.ServerLine) -> None:
-        if key := _public_of(parsed):
+        if key := public_of(parsed):
             self._public_shown.append(key)
 
+    def _in_rooms(self, events: list[Event]) -> list[Event]:
+        """What the rooms said, and the prompt again when the current room changed."""
+        if self.rooms.current != self._prompt_room:
+            events.append(SetPrompt(self._prompt(self._own_name)))
+        return events
 
 # Where the server charges a fan-out (it will have logged in when the line comes), and
 # where typed text has somewhere to go (logged in, or about to be again).
 _CHARGED_AS_LOGGED_IN = (SessionState.LOGGING_IN, SessionState.LOGGED_IN, SessionState.LOGGING_IN_AGAIN)
 _TEXT_HAS_SOMEWHERE_TO_GO = (SessionState.LOGGED_IN, SessionState.AWAY, SessionState.LOGGING_IN_AGAIN)
-
-
-def _public_of(parsed: server_lines.ServerLine) -> PublicKey | None:
-    """The public message a ``TODOS`` or ``HISTORICO`` line carries; ``None`` for others."""
-    match parsed.kind, parsed.fields:
-        case ("TODOS", (sender, text)) | ("HISTORICO", (sender, _, text)):
-            return public_key(sender, text)
-    return None

@@ -41,7 +41,8 @@ from batchat.client.password_prompt import ask_line
 from batchat.client.link import Link, TlsRefused, network_error_reason, open_link
 from batchat.client.render import SYSTEM_CLOCK, Clock, Style, help_text, queued_prompt, timed
 from batchat.client.screen import InputHistory, PlainScreen
-from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, ShowPrivates, interpret
+from batchat.client.rooms import SwitchRoom, interpret_typed
+from batchat.client.typed import AskPassword, Converse, Refuse, Send, ShowHelp, ShowPrivates
 
 SERVER_LINE_TOO_LONG = "O servidor mandou uma linha longa demais; conexão encerrada."
 NOT_SENT = "Sem conexão com o servidor; a linha não foi enviada (↑ a traz de volta depois)."
@@ -535,15 +536,15 @@ class ChatClient:
         if self._history is not None:  # before it is sent or refused: nothing typed is lost
             self._history.add(line)
         with self._send_lock:
-            logged_in, partner = self._state.logged_in, self._state.partner
+            logged_in, partner, rooms = self._state.logged_in, self._state.partner, self._state.rooms.view()
             max_line, replying_to = self._limits.max_line, self._state.privates.last_sender
-        match interpret(line, self._can_prompt, logged_in=logged_in, partner=partner, max_line=max_line,
-                        replying_to=replying_to):
+        match interpret_typed(line, self._can_prompt, rooms, logged_in=logged_in, partner=partner,
+                              max_line=max_line, replying_to=replying_to):
             case None:
                 return
-            case Converse(partner=partner):
+            case Converse() | SwitchRoom() as choice:
                 with self._send_lock:
-                    events = self._state.converse(partner)
+                    events = self._state.choose(choice)
                 self._carry_out(events)
             case ShowPrivates():
                 with self._send_lock:
@@ -595,5 +596,5 @@ class ChatClient:
         self._send_typed(command, line)
 
     def online_names(self) -> frozenset[str]:
-        """Who else is online, as far as this client knows (for Tab)."""
-        return self._state.online
+        """Who else is online, and the rooms known (``#grupo1``), as far as this client knows (for Tab)."""
+        return self._state.online | self._state.rooms.names

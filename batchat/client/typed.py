@@ -104,11 +104,11 @@ SLASH_WORDS = tuple(sorted(
 ))
 # IRC habits with no command here: the BatChat way instead.
 IRC_HINTS = {
-    "JOIN": "Aqui não há salas: todos conversam juntos; use /conversa <nome> para uma "
-    "conversa privada.",
+    "JOIN": "Aqui se vai para uma sala com /sala #nome (e /sala sozinho volta a #geral); "
+    "/salas lista as salas.",
+    "PART": "Para sair de uma sala: /sala sair #nome (/sair sai do chat).",
     "NICK": "Aqui o nome é a sua conta: para usar outro, crie uma conta com /novo <nome>.",
 }
-IRC_HINTS["PART"] = IRC_HINTS["JOIN"]
 NOT_LOGGED_IN = (
     "Você ainda não entrou: crie uma conta com /novo <nome> ou entre com /entrar <nome>."
 )
@@ -438,7 +438,7 @@ def _command(wire: str, typed: str, can_prompt: bool, max_line: int) -> Typed | 
     try:
         if can_prompt and word in PASSWORD_COMMANDS and word not in ACCOUNT_COMMANDS and len(words) == 2:
             return AskPassword(word, protocol.validate_name(words[1]))
-        if refusal := _too_long(wire, typed, max_line):
+        if refusal := too_long(wire, typed, max_line):
             return refusal
         command = parsing.parse_command(wire)
     except protocol.ProtocolError as error:
@@ -463,7 +463,7 @@ def usage(word: str, *, slash: bool) -> str:
     return f"Uso: {slash_form(syntax) if slash else syntax}"
 
 
-def _too_long(wire: str, typed: str, max_line: int) -> Refuse | None:
+def too_long(wire: str, typed: str, max_line: int) -> Refuse | None:
     """The refusal of a line over the server's limit, counted in characters of ``typed``.
 
     The limit is in bytes (an accent takes two): say how many of the typed
@@ -568,8 +568,9 @@ def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list
     The first word completes to a command as the help shows it (``/li`` or
     ``li`` to ``/lista``; Tab on an empty line lists ``/ajuda``, ``/chat``...),
     or in capitals if begun in capitals (``CH`` to ``CHAT``); the word after
-    ``LISTA`` to ``TODOS``; any other word to the name of someone online,
-    ignoring case.
+    ``LISTA`` to ``TODOS``; a word after ``/sala`` (or its subcommand), or one that
+    starts with ``#``, to a room's name (``online`` holds them too: ``#grupo1``); any
+    other word to the name of someone online, ignoring case.
     """
     before = line[:begin].split()
     if not before:
@@ -580,5 +581,10 @@ def completions(line: str, begin: int, text: str, online: Iterable[str]) -> list
         return [f"{word} " for word in protocol.COMMAND_WORDS if word.startswith(upper)]
     if len(before) == 1 and starts_command(line[:begin] + "x") == "LISTA":
         return ["TODOS "] if "TODOS".startswith(text.upper()) else []
+    after_room_word = before[0].casefold() in ("/sala", "sala") and len(before) <= 2 and before[-1][:1] != "#"
+    if text.startswith("#") or after_room_word:  # a room's name (they are among online: "#g1")
+        key = text.removeprefix("#").casefold()
+        rooms = {"#geral", *(name for name in online if name[:1] == "#")}
+        return sorted(f"{name} " for name in rooms if name[1:].casefold().startswith(key))
     key = protocol.name_key(text)
-    return sorted(f"{name} " for name in online if protocol.name_key(name).startswith(key))
+    return sorted(f"{name} " for name in online if name[:1] != "#" and protocol.name_key(name).startswith(key))
