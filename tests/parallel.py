@@ -1,4 +1,4 @@
-"""Parts of the whole suite in other processes, at the same time: the suite's run split in three.
+"""Parts of the whole suite in other processes, at the same time: the suite's run split in four.
 
 Most of the suite's wall time is waiting (a deadline that must pass, a client
 process starting, readline's 0.1 s redraw), with the CPU idle; other processes
@@ -35,7 +35,9 @@ from typing import IO, Any
 SERIAL = "BATCHAT_TESTES_SERIAL"
 # Mostly waiting: in the workers, one process per group, the groups of about equal
 # time (docs/testes.md). The others (more CPU: most child processes) stay.
-WORKER_GROUPS = (("test_terminal", "test_client_ui"), ("test_hostile", "test_tls", "test_any_terminal"))
+WORKER_GROUPS = (
+    ("test_terminal", "test_tls"), ("test_hostile", "test_any_terminal"), ("test_client", "test_offline", "test_portability"),
+)
 LOCK_CHECK = "test_layers.LockOrderAtTheEnd.check_no_lock_was_taken_out_of_order"
 TESTS_FOLDER = Path(__file__).resolve().parent
 # The longest one test in a worker may take to be reported (each has its own

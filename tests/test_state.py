@@ -986,7 +986,9 @@ class FloodBudgetTest(unittest.TestCase):
             self.assertEqual(self.replies(b"TODOS oi"), [formatting.format_error(refusal)])
         self.now += 1 / self.RATE
         self.assertEqual(self.replies(b"TODOS oi"), ["OK TODOS"])
-        self.assertEqual(self.others[0].connection.lines, ["TODOS falante oi"], "once")
+        # The registry's own thread may have handed the listener its ENTROU lines meanwhile.
+        heard = [line for line in self.others[0].connection.lines if not line.startswith("ENTROU ")]
+        self.assertEqual(heard, ["TODOS falante oi"], "once")
 
     def test_a_refusal_says_the_price_and_when_it_fits(self) -> None:
         self.room(35, 61)
