@@ -12,6 +12,7 @@ import unittest
 import protocol
 from protocol import ErrorCode, ListRooms, ProtocolError, RoomCommand, RoomMessage
 from batchat import formatting, parsing, prices
+from batchat.server.ending import SessionEnded
 from batchat.server.accounts import UserStore
 from batchat.server.chat import ServerContext
 from batchat.server.limits import Limits
@@ -363,6 +364,23 @@ class RoomStateTest(unittest.TestCase):
         self.assertEqual(session._price(RoomMessage("#g1", "x")), 2, "11 others online: one token more")
         self.assertEqual(session._price(RoomMessage("#nada", "x")), 1)
 
+
+    def test_a_deleted_account_leaves_its_rooms_and_a_new_owner_of_the_name_is_in_none(self) -> None:
+        world = RoomWorld(self, ["ana", "bia"], ["prof"])
+        world.log_in("prof")
+        world.ok("prof", "SALA MOVER #g1 ana bia")
+        world.log_in("ana")
+        with self.assertRaises(SessionEnded):  # the connection ends after its OK
+            world.send("ana", f"EXCLUIR {PASSWORD}")
+        self.assertEqual(world.take("ana")[-1], "OK EXCLUIR ana")
+        world.sessions["ana"].end()  # as the read loop does once the session ended
+        world.log_in("bia")
+        self.assertEqual(world.ok("bia", "SALA QUEM #g1")[-1], "OK SALA QUEM #g1 1", "bia alone in it")
+        world.users.register("ana", "outra-senha")
+        world.sessions["ana"] = ChatSession(LoggingInConnection(), world.context)  # type: ignore[arg-type]
+        self.assertEqual(world.send("ana", "ENTRAR ana outra-senha")[-1:], ["OK ENTRAR ana"])
+        self.assertNotIn("SALA #g1", " ".join(world.take("ana")))
+        self.assertEqual(world.refused("ana", "FALA #g1 oi"), "FORA_DA_SALA")
 
 if __name__ == "__main__":
     unittest.main()

@@ -205,7 +205,7 @@ class ServiceTest(unittest.TestCase):
     def test_excluir_deletes_what_was_kept_and_a_new_owner_starts_empty(self) -> None:
         self.mailbox.store("bob", "carla", "guardada")
         bob = fake_member("bob")
-        self.assertEqual(self.context.chat.delete_account(bob, "BOB", PASSWORD), "bob")
+        self.assertEqual(self.context.chat.delete_account(bob, "BOB", PASSWORD, Batch(self.context.delivery)), "bob")
         self.assertEqual(self.mailbox.waiting("bob"), [])
         self.mailbox.store("bob", "carla", "a que a conexão de bob nunca escreveu")  # given back as it ends
         self.assertEqual(self.context.chat.register(fake_member("bob"), "Bob", "outra-senha"), "Bob")
@@ -503,7 +503,7 @@ class SanctionServiceTest(unittest.TestCase):
 
     def test_a_sanction_survives_a_restart_and_excluir_with_a_new_registration(self) -> None:
         self.teaching.sanction("prof", "bob", Kind.BAN, None, "", self.batch())
-        self.context.chat.delete_account(fake_member("bob"), "bob", PASSWORD)
+        self.context.chat.delete_account(fake_member("bob"), "bob", PASSWORD, self.batch())
         self.users.close()
         self.moderation.close()
         self.mailbox.close()
@@ -513,7 +513,7 @@ class SanctionServiceTest(unittest.TestCase):
 
     def test_a_mute_follows_the_name_to_a_look_alike_registered_after_excluir(self) -> None:
         self.teaching.sanction("prof", "bob", Kind.MUTE, 3600, "", self.batch())
-        self.context.chat.delete_account(fake_member("bob"), "bob", PASSWORD)
+        self.context.chat.delete_account(fake_member("bob"), "bob", PASSWORD, self.batch())
         self.users.register("bób", "outra-senha")  # one name for NOVO: the same for the mute
         self.refused(lambda: self.teaching.check_public("bób"), ErrorCode.MUTED)
 

@@ -142,14 +142,16 @@ class ChatService:
         self._users.set_password(name, new, member.connection.ip)
         log.info("%s trocou a senha (%s).", name, member.connection)
 
-    def delete_account(self, member: Member, name: str, password: str) -> str:
-        """``EXCLUIR``: the account and the messages kept for it, once the password is
-        right; the name as it was registered. The last teacher may not."""
+    def delete_account(self, member: Member, name: str, password: str, batch: Batch) -> str:
+        """``EXCLUIR``: the account, the messages kept for it and its place in rooms, once
+        the password is right; the name as it was registered. The last teacher may not."""
         registered = self._users.registered_name(name) or name
         self.confirm_password(member, registered, password)
         self._users.delete(registered)
         self._teaching.record(registered, "EXCLUIR", registered)
         self._mailbox.forget(registered)
+        if self._context.rooms_service is not None:
+            self._context.rooms_service.forget_account(registered, batch)
         log.info("Conta %s excluída pela própria pessoa (%s).", registered, member.connection)
         return registered
 

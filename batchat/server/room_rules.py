@@ -130,6 +130,12 @@ class RoomService:
         self._tell_members(info.name, replies.line(formatting.format_departed(info.name, name)), batch, but=name)
         return info.name
 
+    def forget_account(self, name: str, batch: Batch) -> None:
+        """``EXCLUIR``: the account leaves every room it was in (``PARTIU`` to their members
+        online), so a later owner of the name is in none of them."""
+        for room in self._store.rooms_of(protocol.name_key(name)):
+            self.leave(name, room, batch)
+
     def speak(self, sender: str, room: str, text: str) -> str:
         """``FALA`` in a room but #geral (the session sends that one as TODOS): the checks,
         then the line on disk; the room's name, for the ``OK``. :meth:`deliver` follows it."""

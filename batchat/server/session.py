@@ -313,7 +313,7 @@ class ChatSession:
     def _delete_account(self, command: protocol.DeleteAccount) -> None:
         """``EXCLUIR``: ``OK EXCLUIR <nome>``, then the connection ends (the others hear ``SAIU``)."""
         name = self._require_logged_in()  # checked already: this only gives the name
-        self._reply("EXCLUIR", self._chat.delete_account(self, name, command.password))
+        self._reply("EXCLUIR", self._chat.delete_account(self, name, command.password, self._batch))
         raise SessionEnded(Closer.CLIENT, "EXCLUIR")
 
     def _announce(self, command: protocol.Announce) -> None:
