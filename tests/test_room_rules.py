@@ -12,6 +12,7 @@ import unittest
 import protocol
 from protocol import ErrorCode, ListRooms, ProtocolError, RoomCommand, RoomMessage
 from batchat import formatting, parsing, prices
+from batchat.server.delivery import Batch
 from batchat.server.ending import SessionEnded
 from batchat.server.accounts import UserStore
 from batchat.server.chat import ServerContext
@@ -381,6 +382,24 @@ class RoomStateTest(unittest.TestCase):
         self.assertEqual(world.send("ana", "ENTRAR ana outra-senha")[-1:], ["OK ENTRAR ana"])
         self.assertNotIn("SALA #g1", " ".join(world.take("ana")))
         self.assertEqual(world.refused("ana", "FALA #g1 oi"), "FORA_DA_SALA")
+
+    def test_a_fala_kept_before_an_entry_and_delivered_after_it_arrives_once(self) -> None:
+        """SALA ENTRAR reads the history between a FALA's write and its delivery: the line
+        is in that history, and is not given again live."""
+        world = RoomWorld(self, ["ana", "bia", "caio"], ["prof"])
+        world.log_in("prof")
+        world.ok("prof", "SALA MOVER #g1 ana caio")
+        for name in ("ana", "bia", "caio"):
+            world.log_in(name)
+        rooms = world.context.rooms_service
+        room, line_id = rooms.speak("ana", "#g1", "no meio")  # on disk, not yet delivered
+        entry = world.ok("bia", "SALA ENTRAR #g1")
+        self.assertIn("HISTORICO #g1 ana", " ".join(entry))
+        batch = Batch(world.context.delivery)
+        rooms.deliver("ana", room, "no meio", line_id, batch)
+        batch.send()
+        self.assertNotIn("FALA #g1 ana no meio", world.take("bia"), "once: in the history")
+        self.assertIn("FALA #g1 ana no meio", world.take("caio"), "a member before it gets it live")
 
 if __name__ == "__main__":
     unittest.main()

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import formatting
+from batchat.locks import tiered_lock
 from batchat.rooms_names import GENERAL, room_key
-from batchat.server import replies
+from batchat.server import replies, tiers
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
 from batchat.server.delivery import Batch
@@ -35,6 +36,7 @@ from batchat.server.teaching import TeachingService
 log = logging.getLogger(__name__)
 
 ALL_LINES = 1 << 30  # SALA ENTRAR replays every line the room keeps (--linhas-por-sala)
+REPLAYED_KEPT = 256  # per room: a FALA racing a SALA ENTRAR is a matter of milliseconds
 _CODES = {RoomExists: ErrorCode.ROOM_EXISTS, GeneralRoom: ErrorCode.GENERAL_ROOM}  # else SALA_INEXISTENTE
 
 
@@ -47,6 +49,30 @@ def _refusals() -> Iterator[None]:
         raise ProtocolError(_CODES.get(type(refused), ErrorCode.UNKNOWN_ROOM), str(refused)) from None
     except ValueError as error:
         raise ProtocolError(ErrorCode.ARGUMENTS, str(error)) from None
+
+
+class _Replayed:
+    """Up to which line each person was just given a room's history (SALA ENTRAR, MOVIDO):
+    a FALA kept before that history was read, but delivered after it, is not given twice.
+    The race lasts milliseconds, so each room remembers only its last REPLAYED_KEPT."""
+
+    def __init__(self) -> None:
+        self._lock = tiered_lock(tiers.LEAF, "RoomService.replayed")  # _last only
+        self._last: dict[str, dict[str, int]] = {}  # room key -> account key -> last line id given
+
+    def note(self, room: str, key: str, line_id: int) -> None:
+        with self._lock:
+            given = self._last.setdefault(room, {})
+            given.pop(key, None)  # to the end: the newest
+            given[key] = line_id
+            if len(given) > REPLAYED_KEPT:
+                del given[next(iter(given))]
+
+    def had(self, room: str, line_id: int) -> set[str]:
+        """Who was given the line ``line_id`` of ``room`` with its history already."""
+        with self._lock:
+            given = self._last.get(room)
+            return {key for key, last in given.items() if last >= line_id} if given else set()
 
 
 class RoomService:
@@ -62,6 +88,7 @@ class RoomService:
         self._teaching = teaching
         self._free_rooms = free_rooms  # --salas-livres
         self._now = now
+        self._replayed = _Replayed()
 
     # --- reads ---------------------------------------------------------------
 
@@ -113,7 +140,7 @@ class RoomService:
         with _refusals():
             info = self._store.info(room)
             joined = room_key(room) != GENERAL and self._store.join(room, protocol.name_key(name))
-        batch.add(member.connection, self._entry_lines(info.name))
+        batch.add(member.connection, self._entry_lines(info.name, name))
         if joined:
             self._tell_members(info.name, replies.line(formatting.format_arrived(info.name, name)), batch, but=name)
         return info.name
@@ -136,18 +163,24 @@ class RoomService:
         for room in self._store.rooms_of(protocol.name_key(name)):
             self.leave(name, room, batch)
 
-    def speak(self, sender: str, room: str, text: str) -> str:
+    def speak(self, sender: str, room: str, text: str) -> tuple[str, int]:
         """``FALA`` in a room but #geral (the session sends that one as TODOS): the checks,
-        then the line on disk; the room's name, for the ``OK``. :meth:`deliver` follows it."""
+        then the line on disk; the room's name, for the ``OK``, and the line's id.
+        :meth:`deliver` follows it."""
         info = self._member_room(sender, room)
         self._teaching.check_public(sender)
         with _refusals():
-            self._store.append(info.name, sender, self._now(), text)
-        return info.name
+            line = self._store.append(info.name, sender, self._now(), text)
+        return info.name, line.id
 
-    def deliver(self, sender: str, room: str, text: str, batch: Batch) -> None:
-        """A ``FALA`` kept by :meth:`speak`: to every other member of ``room`` online."""
-        self._tell_members(room, replies.room_message(room, sender, text), batch, but=sender)
+    def deliver(self, sender: str, room: str, text: str, line_id: int, batch: Batch) -> None:
+        """A ``FALA`` kept by :meth:`speak` as ``line_id``: to every other member of ``room``
+        online but those whose entry's history already had it."""
+        line = replies.room_message(room, sender, text)
+        had = self._replayed.had(room_key(room), line_id)
+        for key, connection in self._online(self._store.members(room), but=sender).items():
+            if key not in had:
+                batch.add(connection, line)
 
     def keep_general(self, sender: str, text: str) -> None:
         """A ``TODOS`` into #geral's history on disk (see :meth:`RoomStore.append_soon`)."""
@@ -183,14 +216,13 @@ class RoomService:
             info = self._open_or_create(teacher_name, room, registered)
             added = self._store.move(room, registered)
         moved = replies.line(formatting.format_moved(info.name, teacher_name))
-        entry = moved + self._entry_lines(info.name)
         earlier = self._online(self._store.members(room) - added).values()  # the moved see MEMBRO lines
         for key in sorted(added):
             arrived = replies.line(formatting.format_arrived(info.name, registered[key]))
             for connection in earlier:
                 batch.add(connection, arrived)
             if (connection := self._registry.connection_of(key)) is not None:
-                batch.add(connection, entry)
+                batch.add(connection, moved + self._entry_lines(info.name, registered[key]))
         log.info("%s moveu %d pessoa(s) para a sala %s.", teacher_name, len(added), info.name)
         return info.name, len(added)
 
@@ -250,10 +282,14 @@ class RoomService:
         if not (owner or self._users.is_teacher(name)):
             raise ProtocolError(ErrorCode.NO_PERMISSION, f"Só um professor (ou quem criou a sala) pode {doing} {info.name}.")
 
-    def _entry_lines(self, room: str) -> bytes:
-        """TOPICO, MEMBRO and HISTORICO lines of ``room``, as SALA ENTRAR and MOVIDO give them."""
+    def _entry_lines(self, room: str, name: str) -> bytes:
+        """TOPICO, MEMBRO and HISTORICO lines of ``room``, as SALA ENTRAR and MOVIDO give them
+        to ``name`` (who will not get the lines of that history again live)."""
         info = self._store.info(room)
-        history = [(line.sender, line.sent_at, line.text) for line in self._store.history(room, ALL_LINES)]
+        lines = self._store.history(room, ALL_LINES)
+        if lines:
+            self._replayed.note(room_key(room), protocol.name_key(name), lines[-1].id)
+        history = [(line.sender, line.sent_at, line.text) for line in lines]
         return replies.room_entry(info.name, info.topic, self._members_shown(room), history)
 
     def _members_shown(self, room: str) -> list[tuple[str, bool]]:

@@ -276,9 +276,9 @@ class ChatSession:
             self._reply("FALA", rooms_names.GENERAL)
             self._chat.broadcast(self, sender, command.text, self._batch)
             return
-        room = rooms.speak(sender, command.room, command.text)
+        room, line_id = rooms.speak(sender, command.room, command.text)
         self._reply("FALA", room)  # ours first: the batch sends to us before the others
-        rooms.deliver(sender, room, command.text, self._batch)
+        rooms.deliver(sender, room, command.text, line_id, self._batch)
 
     def _room_command(self, command: protocol.RoomCommand) -> None:
         """``SALA <acao> ...``: MOVER is a teacher's (``SEM_PERMISSAO``); the rest the rules decide."""

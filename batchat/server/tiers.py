@@ -36,6 +36,7 @@ tier  lock                               guards
       ``RateLimiter._lock``,
       ``GuessThrottle._lock``,
       ``RoomStore._lock``, ``GroupCommitWriter._lock``,
+      ``RoomService.replayed``,
       ``OneAtATime._lock``
 ====  =================================  ==================================================
 
