@@ -15,7 +15,6 @@ import contextlib
 import functools
 import logging
 import math
-import os
 import queue
 import sqlite3
 import threading
@@ -30,6 +29,7 @@ import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.locks import tiered_lock
 from batchat.server import tiers
+from batchat.server.sqlite_files import open_durable
 from batchat.server.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -168,12 +168,7 @@ class Mailbox:
             raise MailboxError(f"a pasta {path.parent} não existe")
         db: sqlite3.Connection | None = None
         try:
-            # Created private before SQLite opens it; its journal files take the same mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            # Only the mailbox's own thread uses it after this constructor.
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # every commit fsynced: durable before OK
+            db = open_durable(path)  # only the mailbox's own thread uses it after this constructor
             db.execute(_MAILBOX_SCHEMA)
             return db
         except (sqlite3.Error, OSError) as error:

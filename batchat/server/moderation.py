@@ -15,7 +15,6 @@ import contextlib
 import enum
 import logging
 import math
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.locks import tiered_lock
 from batchat.server import tiers
+from batchat.server.sqlite_files import open_durable
 from batchat.server.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -317,12 +317,7 @@ def _open(path: Path | None) -> sqlite3.Connection:
         raise ModerationError(f"a pasta {path.parent} não existe")
     db: sqlite3.Connection | None = None
     try:
-        if path is not None:  # created private before SQLite opens it; its journal files take the same mode
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        # Used under _write_lock by whichever thread writes.
-        db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # every commit fsynced: durable before OK
+        db = open_durable(path)  # used under _write_lock by whichever thread writes
         _create_or_check_schema(db, path)
         return db
     except (sqlite3.Error, OSError, ModerationError) as error:

@@ -36,14 +36,16 @@ CLOSE_WAIT = 2.0  # seconds close() waits for the disk work already queued
 BATCH = 256  # jobs committed together, at most
 
 
-def open_durable(path: Path) -> sqlite3.Connection:
+def open_durable(path: Path | None) -> sqlite3.Connection:
     """Open the SQLite file ``path``, creating it readable by its owner only (its journal
     files take the same mode), in WAL mode with every commit fsynced: a committed
-    transaction survives a SIGKILL and a power cut. Raises ``sqlite3.Error`` or
-    ``OSError`` (a file that is not SQLite fails here), and leaves nothing open."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    transaction survives a SIGKILL and a power cut (``None``: a database in memory, for
+    tests). Raises ``sqlite3.Error`` or ``OSError`` (a file that is not SQLite fails
+    here), and leaves nothing open."""
+    if path is not None:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     # Used by one thread at a time: the owner's constructor, then its writer thread.
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
