@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import bisect
 import collections
-import contextlib
 import functools
 import logging
 import math
-import queue
 import sqlite3
 import threading
 import time
@@ -29,7 +27,7 @@ import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat.locks import tiered_lock
 from batchat.server import tiers
-from batchat.server.sqlite_files import open_durable
+from batchat.server.sqlite_files import GroupCommitWriter, open_durable, WriterClosed
 from batchat.server.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -37,15 +35,10 @@ T = TypeVar("T")
 
 
 CLOSE_WAIT = 2.0  # seconds close() waits for the disk work already queued
-MAILBOX_BATCH = 256  # disk jobs of the mailbox committed together, at most
 
 
 class MailboxError(StorageError):
     """The offline-messages database cannot be used."""
-
-
-class MailboxClosed(Exception):
-    """The mailbox was closed (the server is stopping): nothing more is written."""
 
 
 @dataclass(frozen=True)
@@ -156,11 +149,9 @@ class Mailbox:
             self._waiting[message.recipient].append(message)
             self._unread[message.recipient] += 1
         self.kept_unwritten = 0  # live messages kept because never written, since the start
-        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[sqlite3.Connection], Any]] | None]
-        self._jobs = queue.SimpleQueue()
         self._closed = False
-        self._writer = threading.Thread(target=self._write_forever, name="mensagens-guardadas", daemon=True)
-        self._writer.start()
+        # Every disk job, on its own thread; all those waiting when one starts share one commit.
+        self._writer = GroupCommitWriter(self._db, path, "mensagens-guardadas", self._kept)
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -250,7 +241,7 @@ class Mailbox:
         # The writer thread puts it in memory, in id order, before this returns.
         try:
             self._submit(functools.partial(_insert_waiting, [message])).result()
-        except (sqlite3.Error, OSError, MailboxClosed) as error:
+        except (sqlite3.Error, OSError, WriterClosed) as error:
             log.error("Não foi possível guardar uma mensagem em %s: %s", self._path, error)
             with self._lock:
                 self._release_locked(message.recipient, 1)
@@ -275,7 +266,7 @@ class Mailbox:
         recipient = messages[0].recipient
         try:
             self._submit(functools.partial(_insert_waiting, messages)).result()
-        except (sqlite3.Error, OSError, MailboxClosed) as error:
+        except (sqlite3.Error, OSError, WriterClosed) as error:
             log.error("%d mensagem(ns) privada(s) para %s perdida(s): %s", len(messages), recipient, error)
             with self._lock:
                 self._release_locked(recipient, len(messages))
@@ -327,7 +318,7 @@ class Mailbox:
             return 0
         try:
             self._submit(functools.partial(_delete_waiting, [(message.id,) for message in messages])).result()
-        except (sqlite3.Error, OSError, MailboxClosed) as error:
+        except (sqlite3.Error, OSError, WriterClosed) as error:
             log.error("Não foi possível apagar as mensagens guardadas para %s: %s", name, error)
             raise ProtocolError(ErrorCode.UNAVAILABLE, "Não foi possível apagar as mensagens agora.") from error
         return len(messages)
@@ -349,8 +340,7 @@ class Mailbox:
         """Finish the disk work queued (deliveries to delete), then stop."""
         with self._lock:
             self._closed = True
-            self._jobs.put(None)  # under the lock: no job can come after it (see _submit)
-        self._writer.join(CLOSE_WAIT)
+        self._writer.close(CLOSE_WAIT)
 
     def _release_locked(self, recipient: str, count: int) -> None:
         """``count`` messages to ``recipient`` were written to them, or failed to be kept."""
@@ -368,56 +358,16 @@ class Mailbox:
     def _submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue ``job`` for the writer thread; after :meth:`close`, it fails at once
         (a delete that never happens only means a message delivered again)."""
-        future: Future[T] = Future()
-        with self._lock:
-            if self._closed:
-                future.set_exception(MailboxClosed())
-            else:
-                self._jobs.put((future, job))
-        return future
+        return self._writer.submit(job)
 
-    def _write_forever(self) -> None:
-        """Run the queued disk jobs; all those waiting when one starts share one commit."""
-        stopping = False
-        while not stopping:
-            first = self._jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAILBOX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            self._commit(batch)
-        self._db.close()
-
-    def _commit(self, batch: list[tuple[Future[Any], Callable[[sqlite3.Connection], Any]]]) -> None:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            results = [job(self._db) for _, job in batch]
-            self._db.execute("COMMIT")
-        except Exception as error:  # every waiting sender must hear of it, whatever it was
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # the failure itself was logged below
-                    self._db.execute("ROLLBACK")
-            unexpected = not isinstance(error, (sqlite3.Error, OSError))
-            log.error("Falha ao gravar em %s: %s", self._path, error, exc_info=unexpected)
-            for future, _ in batch:
-                future.set_exception(error)
-            return
+    def _kept(self, results: list[Any]) -> None:
+        """On the writer's thread, once a commit is on disk: the messages it kept are
+        waiting (a live message given back late goes before newer ones)."""
         kept = [message for result in results if result for message in result]
         if kept:
-            with self._lock:  # a live message given back late goes before newer ones
+            with self._lock:
                 for message in kept:
                     bisect.insort(self._waiting[message.recipient], message, key=_by_id)
-        for (future, _), result in zip(batch, results):
-            future.set_result(result)
-
 
 def _insert_waiting(messages: list[WaitingMessage], db: sqlite3.Connection) -> list[WaitingMessage]:
     """Add ``messages`` with the ids :meth:`Mailbox.reserve` gave them; return them."""
