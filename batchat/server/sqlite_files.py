@@ -5,8 +5,9 @@ Owns :func:`open_durable` (the file created private, ``journal_mode=WAL``,
 owner does all its disk work, and writes that queue up while one commits are
 committed together), :func:`message_problem` and :func:`time_problem` (whether
 a kept message could be shown as one typed by a person). Holds no state of the chat: each file has
-one owner, which alone calls this (today the rooms, ``batchat.server.rooms``;
-the mailbox does the same in its own code, written before this module).
+one owner, which alone calls this: the mailbox (``batchat.server.mailbox``), the
+moderation file (``open_durable`` only: its acts are rare, each written at once) and
+the rooms (``batchat.server.rooms``).
 """
 
 from __future__ import annotations
