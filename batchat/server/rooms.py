@@ -63,8 +63,8 @@ _CREATE = (
 )
 _INSERT = "INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)"
 # Everything of a room's lines but its newest ?2.
-_TRIM = ("DELETE FROM lines WHERE room = ?1 AND id <= "
-         "(SELECT id FROM lines WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)")
+_TRIM = ("DELETE FROM lines WHERE room = :room AND id <= "
+         "(SELECT id FROM lines WHERE room = :room ORDER BY id DESC LIMIT 1 OFFSET :keep)")
 
 
 class RoomsError(StorageError):
@@ -244,7 +244,7 @@ class RoomStore:
                     db.execute("INSERT INTO rooms VALUES (?, ?, NULL, NULL, ?, 0)", (GENERAL, GENERAL, clock()))
                 self._load(db)
                 for room in self._index.rooms:  # the option may have become smaller
-                    db.execute(_TRIM, (room, self._max_lines))
+                    db.execute(_TRIM, {"room": room, "keep": self._max_lines})
         except sqlite3.Error as error:
             raise self._refusal(error) from error
 
@@ -422,7 +422,7 @@ class RoomStore:
             return _Done(_unchanged, 0)
         db.executemany(_INSERT, rows)
         last = db.execute("SELECT last_insert_rowid()").fetchone()[0]  # one writer: the ids are consecutive
-        db.execute(_TRIM, (GENERAL, self._max_lines))
+        db.execute(_TRIM, {"room": GENERAL, "keep": self._max_lines})
         lines = [Line(last - len(rows) + 1 + index, *row[1:]) for index, row in enumerate(rows)]
 
         def change(index: _Index) -> None:
@@ -561,5 +561,5 @@ def _append(room: str, line: Line, max_lines: int, db: sqlite3.Connection) -> _D
     _open_state(db, room)
     if max_lines:
         line = replace(line, id=db.execute(_INSERT, (room, line.sender, line.sent_at, line.text)).lastrowid)
-        db.execute(_TRIM, (room, max_lines))
+        db.execute(_TRIM, {"room": room, "keep": max_lines})
     return _Done(lambda index: index.lines[room].append(line), line)
