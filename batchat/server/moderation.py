@@ -17,6 +17,7 @@ import logging
 import math
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,8 +177,11 @@ class Moderation:
 
     @classmethod
     def in_memory(cls) -> Moderation:
-        """A store that keeps nothing on disk: what a context built for a test gets."""
-        return cls(None)
+        """A store that keeps nothing on disk: what a context built for a test gets. Its
+        database closes when the store is dropped (tests make many, and close few)."""
+        store = cls(None)
+        weakref.finalize(store, store._db.close)
+        return store
 
     # --- reads: memory only -------------------------------------------------
 
