@@ -119,6 +119,15 @@ def parse_arguments(argv: list[str] | None = None) -> Any:
 
 
 def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
+    """Every option but the limits, in --help order: where, what is kept, the class, the log."""
+    _add_network_options(parser)
+    _add_data_options(parser)
+    _add_class_options(parser)
+    # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
+    parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)
+
+
+def _add_network_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--host", default="0.0.0.0",
         help="endereço onde escutar; 0.0.0.0 aceita de outras máquinas, 127.0.0.1 só desta, "
@@ -128,6 +137,15 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
         "--port", type=cli.port_number, default=DEFAULT_PORT,
         help="porta TCP; 0 escolhe uma porta livre e a mostra",
     )
+    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
+    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
+    parser.option(
+        "--tls-timeout", type=_bounded(float, 3600), default=DEFAULT_TLS_TIMEOUT, metavar="S",
+        help="segundos que um cliente tem para completar o handshake TLS",
+    )
+
+
+def _add_data_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option("--users", type=Path, default=Path("users.json"), help="arquivo das contas, criado se não existir")
     parser.option(
         "--mailbox", type=Path,
@@ -147,16 +165,13 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
         "--linhas-por-sala", dest="room_lines", type=_bounded(int, MAX_ROOM_LINES), default=DEFAULT_ROOM_HISTORY,
         metavar="N", help="mensagens que cada sala guarda (em salas.sqlite3, #geral também); 0 não guarda",
     )
-    parser.option("--tls-cert", type=Path, metavar="ARQUIVO", help="certificado (PEM): liga o TLS")
-    parser.option("--tls-key", type=Path, metavar="ARQUIVO", help="chave privada (PEM) do certificado")
-    parser.option(
-        "--tls-timeout", type=_bounded(float, 3600), default=DEFAULT_TLS_TIMEOUT, metavar="S",
-        help="segundos que um cliente tem para completar o handshake TLS",
-    )
     parser.option(
         "--hash-cost", type=int, default=DEFAULT_HASH_COST, choices=range(1, MAX_HASH_COST + 1), metavar="N",
         help="custo do scrypt para senhas novas, n = 2**N; valores baixos só para testes",
     )
+
+
+def _add_class_options(parser: cli.PortugueseArgumentParser) -> None:
     parser.option(
         "--professor", type=_account_name, action="append", default=[], metavar="NOME",
         help="torna a conta NOME professor (repetível); a marca fica em --users. Se a conta não existe, "
@@ -176,8 +191,6 @@ def _add_server_options(parser: cli.PortugueseArgumentParser) -> None:
         metavar="DURAÇÃO", help="quanto tempo quem foi expulso (EXPULSAR) fica sem poder entrar: "
         "um número seguido de s, m, h ou d, como 30s, 10m, 2h ou 1d",
     )
-    # The tests' shorter grace periods (Timing.parse says why an option); not in --help.
-    parser.option("--timing", type=_timing, default=DEFAULT_TIMING, help=argparse.SUPPRESS)
 
 
 def _add_limit_options(parser: cli.PortugueseArgumentParser) -> None:
