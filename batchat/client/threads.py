@@ -561,9 +561,9 @@ class ChatClient:
                 self._send_typed(command, line)
 
     def _send_typed(self, command: protocol.Command, line: str) -> None:
-        """Queue a typed line (piped input: and wait for its answer). Its length was
-        checked against the server's LIMITES by :func:`batchat.client.typed.interpret`.
-        SAIR goes at once instead, and what is still queued is dropped, and said."""
+        """Queue a typed line (its length checked by :func:`~batchat.client.typed.interpret`); piped,
+        or EXCLUIR (its answer ends the session before any prompt), wait for its answer. SAIR
+        goes at once instead, and what is still queued is dropped, and said."""
         if isinstance(command, protocol.Quit):
             sent = self._leave()
         elif self._link is None:
@@ -572,7 +572,7 @@ class ChatClient:
         else:
             sent = Sent(command, line=line)
             self._queue(sent)
-        if self._lockstep and sent is not None:
+        if (self._lockstep or isinstance(command, protocol.DeleteAccount)) and sent is not None:
             outcome = self._wait_for_answer(sent)
             if isinstance(command, (protocol.Login, protocol.Register)):
                 self._login_refused = outcome != "OK"
