@@ -278,10 +278,7 @@ class RoomsClientTest(FakeServerTestCase):
 
     def test_a_room_from_typing_to_the_wire_and_back(self) -> None:
         self.start_client()
-        self.screen.typed.put("ENTRAR alice senha123")
-        self.assertEqual(self.receive(), "ENTRAR alice senha123")
-        self.push("SALA #g1 2 projeto", "OK ENTRAR alice")
-        self.screen.wait_for(r"Você entrou no chat como alice\.$")
+        self.log_in("SALA #g1 2 projeto")
         self.screen.typed.put("/sala #g1")  # a member already: no line goes
         self.screen.wait_for(r"^Você está em #g1: ")
         self.assertEqual(self.screen.prompts[-1], "alice #g1> ")

@@ -334,10 +334,11 @@ class FakeServerTestCase(unittest.TestCase):
     def exit_status(self) -> int:
         return self.status.get(timeout=TIMEOUT)
 
-    def log_in(self) -> None:
+    def log_in(self, *reply: str) -> None:
+        """alice logs in; the server's ``reply`` lines come before its ``OK ENTRAR``."""
         self.screen.typed.put("ENTRAR alice senha123")
         self.assertEqual(self.receive(), "ENTRAR alice senha123")
-        self.push("OK ENTRAR alice")
+        self.push(*reply, "OK ENTRAR alice")
         self.screen.wait_for(r"Você entrou no chat como alice\.$")
 
 

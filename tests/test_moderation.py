@@ -17,7 +17,7 @@ from batchat.server import moderation as moderation_module
 from batchat.server.moderation import (
     Act, Announcement, Kind, Moderation, ModerationError, NO_SANCTIONS, PrivateState, Sanction, Sanctions,
 )
-from tests.support import PYTHON, ROOT, TIMEOUT, ServerTestCase, temporary_folder
+from tests.support import PYTHON, ROOT, TIMEOUT, ServerTestCase, StreamLines, temporary_folder
 
 NOW = 1_800_000_000.0  # every time here is this one, or counted from it: no clock is read
 
@@ -312,14 +312,16 @@ class KilledRightAfterAnActTest(unittest.TestCase):
         path = temporary_folder(self) / "moderacao.sqlite3"
         child = subprocess.Popen(
             [*PYTHON, "-c", _ACT_THEN_WAIT, str(path)], cwd=ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        self.addCleanup(child.communicate, timeout=TIMEOUT)
+        lines = StreamLines(child.stdout)  # type: ignore[arg-type]
         try:
-            self.assertEqual(child.stdout.readline(), "OK\n", child.stderr)  # type: ignore[union-attr]
+            lines.wait_for("^OK$")  # within TIMEOUT; a traceback shows in the failure (stderr joins stdout)
         finally:
-            child.kill()
-        child.wait(TIMEOUT)
+            child.kill()  # SIGKILL on POSIX: nothing runs after it
+            child.wait(TIMEOUT)
+            lines.close()
+            child.stdin.close()  # type: ignore[union-attr]
         store = Moderation(path)
         self.addCleanup(store.close)
         self.assertEqual(store.current("bob", 2.0).ban, Sanction(Kind.BAN, None, "Ana", "spam"))

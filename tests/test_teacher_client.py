@@ -80,12 +80,9 @@ class AccountCommandsTest(FakeServerTestCase):
 class TeacherLinesTest(FakeServerTestCase):
     def test_the_pinned_announcement_is_shown_first_thing(self) -> None:
         self.start_client()
-        self.screen.typed.put("ENTRAR alice senha123")
-        self.assertEqual(self.receive(), "ENTRAR alice senha123")
-        self.push("AVISO ana prova às 10h", "OK ENTRAR alice")
-        lines = self.screen.lines_until(r"Aviso fixado")
-        self.assertEqual(lines[-2:], ["[15:00] Você entrou no chat como alice.",
-                                      "[15:00] *** Aviso fixado pelo professor ana: prova às 10h"])
+        self.log_in("AVISO ana prova às 10h")
+        self.assertEqual(self.screen.lines_until(r"Aviso fixado"),  # the very next line
+                         ["[15:00] *** Aviso fixado pelo professor ana: prova às 10h"])
 
     def test_a_provisional_password_is_told_to_be_changed(self) -> None:
         self.start_client(interactive=True)
