@@ -459,15 +459,16 @@ COMMAND_ALIASES: dict[str, str] = {
 }
 
 
-def closest_command(word: str) -> str | None:
-    """The command ``word`` most likely meant (``ENTRA`` -> ``ENTRAR``, ``quit`` -> ``SAIR``).
+def closest_command(word: str, words: tuple[str, ...] = COMMAND_WORDS) -> str | None:
+    """The command ``word`` most likely meant (``ENTRA`` -> ``ENTRAR``, ``quit`` -> ``SAIR``),
+    among ``words`` (the client adds its own).
 
     ``None`` when nothing is close, or when ``word`` already is that command.
     """
     upper = word.upper()
     if upper in COMMAND_ALIASES:
         return COMMAND_ALIASES[upper]
-    matches = difflib.get_close_matches(upper, COMMAND_WORDS, n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(upper, words, n=1, cutoff=0.6)
     if not matches or (word.isascii() and matches[0] == upper):
         return None
     return matches[0]  # "saır" (dotless i) is no SAIR, though its upper() is

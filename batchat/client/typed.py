@@ -33,7 +33,6 @@ Called by the keyboard side of the client (:mod:`batchat.client.threads`) and by
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,6 +96,8 @@ PRIVATES = "PRIVADAS"  # /privadas: the last private lines, shown by the client
 CLIENT_WORDS = (CONVERSE, REPLY, PRIVATES)  # the client's own commands, after "/" only
 # Other words for a command after "/", from IRC and English.
 SLASH_ALIASES = {"MSG": "CHAT", "QUERY": CONVERSE, "QUIT": "SAIR", "HELP": "AJUDA", "?": "AJUDA"}
+# What an unknown /word may be taken for: the wire's commands and the client's own (and aliases).
+SUGGESTED_WORDS = (*protocol.COMMAND_WORDS, CONVERSE, PRIVATES, *SLASH_ALIASES)
 # Tab completes what everyone may use (a teacher types the teacher's commands whole).
 SLASH_WORDS = tuple(sorted(
     word.lower() for word in (*protocol.COMMAND_WORDS, *CLIENT_WORDS)
@@ -491,21 +492,10 @@ def _unknown_slash(word: str) -> Refuse:
 
 
 def closest_slash_command(word: str) -> str | None:
-    """The ``/command`` ``word`` most likely meant (``lsta`` -> ``/lista``), or ``None``."""
-    upper = word.upper()
-    suggestion = protocol.closest_command(word)
-    matches = difflib.get_close_matches(upper, (CONVERSE, PRIVATES, *SLASH_ALIASES), n=1, cutoff=0.6)
-    # The client's own word when it is closer (/privada: /privadas, not the teacher's /privado);
-    # never over an alias the protocol knows (/quit is /sair).
-    if matches and upper not in protocol.COMMAND_ALIASES and (
-        suggestion is None or _likeness(upper, matches[0]) > _likeness(upper, suggestion)
-    ):
-        suggestion = SLASH_ALIASES.get(matches[0], matches[0])
-    return f"/{suggestion.lower()}" if suggestion else None
-
-
-def _likeness(typed: str, word: str) -> float:
-    return difflib.SequenceMatcher(None, typed, word).ratio()
+    """The ``/command`` ``word`` most likely meant (``lsta`` -> ``/lista``, ``privada`` ->
+    ``/privadas``, the client's own word), or ``None``."""
+    suggestion = protocol.closest_command(word, SUGGESTED_WORDS)
+    return f"/{SLASH_ALIASES.get(suggestion, suggestion).lower()}" if suggestion else None
 
 
 def unknown_command_hint(word: str, slash: str = "/", meant: str | None = None) -> str:
