@@ -290,6 +290,7 @@ class LoginLoopTest(ServerTestCase):
         self.assertEqual(other_ip.request("ENTRAR alice senha123"), "OK ENTRAR alice")
 
 
+@own_process  # servidor.py as a lab would run it, as the issue asks of the server's items
 class OwnerBesideGuesserTest(ServerTestCase):
     """The default limits: a classmate guessing alice's password from the lab's address
     slows the guesses, never alice (her right password is checked at the next turn)."""
