@@ -22,6 +22,8 @@ import protocol
 def fans_out(command: protocol.Command | None) -> bool:
     """Whether ``command``'s price grows with the room: TODOS and FALA (listeners),
     LISTA TODOS (accounts listed) and SALA MOVER (the names moved)."""
+    if isinstance(command, protocol.PrivateMessage):  # first: nearly every line is a CHAT
+        return False
     if isinstance(command, protocol.ListUsers):
         return command.everyone
     if isinstance(command, protocol.RoomCommand):
@@ -45,7 +47,7 @@ def line_price(
     """
     if isinstance(command, protocol.Quit):
         return 0
-    price = 1 + (fan_out // per_token if per_token and fans_out(command) else 0)
+    price = 1 + (fan_out // per_token if fan_out and per_token and fans_out(command) else 0)
     return min(price, burst) if burst > 0 else price
 
 

@@ -174,6 +174,7 @@ class Moderation:
         self._sanctions, self._pinned, self._private, acts = state
         self._acts: collections.deque[Act] = collections.deque(acts, maxlen=ACTS_IN_MEMORY)
         self._closed = False
+        self.quiet = self._quiet_locked()  # nobody alone here yet: no lock needed
 
     @classmethod
     def in_memory(cls) -> Moderation:
@@ -184,6 +185,8 @@ class Moderation:
         return store
 
     # --- reads: memory only -------------------------------------------------
+
+    quiet: bool  # see _quiet_locked: read without the lock, set under it
 
     def current(self, key: str, now: float | None = None) -> Sanctions:
         """The sanctions on the account ``key`` (a name key) in force at ``now``
@@ -300,8 +303,15 @@ class Moderation:
             with self._lock:
                 if mirror is not None:
                     mirror()
+                    self.quiet = self._quiet_locked()
                 if act is not None:
                     self._acts.append(act)
+
+    def _quiet_locked(self) -> bool:
+        """Whether nothing holds anyone back: no sanction kept (even an expired one) and
+        no exam mode. Kept in :attr:`quiet`, the message path's one-read shortcut
+        (item 12 of the unlocked reads in :mod:`batchat.server.tiers`)."""
+        return not self._sanctions and self._private.open
 
 
 # --- opening and checking the file -----------------------------------------------

@@ -17,7 +17,7 @@ import protocol
 from protocol import ErrorCode, ProtocolError
 from batchat import framing, portable
 from batchat.server import foreign
-from batchat.server.connection import RECV_SIZE, Connection
+from batchat.server.connection import Connection, next_recv_size, RECV_SMALL
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import limit_error, Limits
 from batchat.server.session import ChatSession
@@ -116,7 +116,9 @@ def _plaintext(
     ``early``; ends when the client closes the connection (or its TLS session)."""
     if early:
         yield early
-    while received := _receive(connection, session, clock, limits):
+    size = RECV_SMALL
+    while received := _receive(connection, session, clock, limits, size):
+        size = next_recv_size(len(received), size)
         data = connection.decrypt(received)
         if data is None:
             return
@@ -124,8 +126,9 @@ def _plaintext(
             yield data
 
 
-def _receive(connection: Connection, session: ChatSession, clock: LoginClock, limits: Limits) -> bytes:
-    """The next bytes from the client; before login, ends the session at a login deadline.
+def _receive(connection: Connection, session: ChatSession, clock: LoginClock, limits: Limits, size: int) -> bytes:
+    """The next bytes from the client, at most ``size``; before login, ends the session at
+    a login deadline.
 
     The deadline is waited on apart, never with a socket timeout: the socket
     stays blocking, so the writer thread's sends never change mode.
@@ -137,7 +140,7 @@ def _receive(connection: Connection, session: ChatSession, clock: LoginClock, li
         if remaining <= 0 or not portable.wait_readable(connection.sock, remaining):
             session.send_error(login_timeout_error(ending, limits))
             raise SessionEnded.of(ending)
-    return connection.sock.recv(RECV_SIZE)
+    return connection.sock.recv(size)
 
 
 def _refuse_foreign_protocol(data: bytes, session: ChatSession) -> None:

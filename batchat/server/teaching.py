@@ -81,6 +81,8 @@ class TeachingService:
     def check_public(self, sender: str) -> None:
         """``TODOS``: ``SILENCIADO`` for a muted student (one dict lookup when nobody is).
         A teacher is never held back, even one promoted while a sanction ran."""
+        if self._moderation.quiet:  # nearly always: nobody muted, no exam
+            return
         mute = self._moderation.current(sanction_key(sender), self._now()).mute
         if mute is not None and not self._users.is_teacher(sender):
             raise _sanction_error(mute, MUTED_MEANS)
@@ -89,6 +91,8 @@ class TeachingService:
         """``CHAT``: a muted student writes only to teachers; in exam mode, a CHAT where
         neither side is a teacher is ``PRIVADO_BLOQUEADO``. A teacher (the sender or the
         recipient) is never held back."""
+        if self._moderation.quiet:  # nearly always: nobody muted, no exam
+            return
         mute = self._moderation.current(sanction_key(sender), self._now()).mute
         exam = not self._moderation.private_state().open
         if (mute is None and not exam) or self._users.is_teacher(recipient) or self._users.is_teacher(sender):

@@ -89,6 +89,10 @@ shortcut missed, never a message lost or sent twice.
     room's notice to everyone online (a topic of #geral): as 4, without history.
     A room's members online (``RoomService``) are found with 2 from the
     ``RoomStore``'s copy of the members, taken under its own leaf lock.
+12. ``Moderation.quiet``, on every TODOS, CHAT and FALA: one attribute, set
+    under the moderation lock in the same step as the memory it sums up, before
+    the teacher's ``OK``. A message checked after that ``OK`` sees it; one
+    checked a moment before passes, as if sent before the sanction.
 """
 
 NAME_TURN = 1
