@@ -64,6 +64,7 @@ FULL = [
     Scenario("broadcast-1000", 1000, 2000, window=16, broadcast=True),
     Scenario("logins-10000", 10000, 1, logins_only=True, timeout=300),
     Scenario("open-loop-10000", 10000, 15, rate=5000, timeout=300),
+    Scenario("open-loop-10000-fast", 10000, 15, rate=10000, timeout=300),
     Scenario("closed-loop-10000", 10000, 2, window=2, timeout=300),
 ]
 QUICK = [
