@@ -155,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batchat", default=str(ROOT), help="a pasta do BatChat a medir (padrão: esta)")
     parser.add_argument("--before", help="outra cópia do BatChat (um commit anterior), medida como \"antes\"")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", help="só os cenários cujo nome contém este texto")
+    parser.add_argument("--only", help="só estes cenários, separados por vírgula (ex.: unicast-100,broadcast-100)")
     parser.add_argument("--json", type=Path, help="gravar as rodadas neste arquivo")
     args = parser.parse_args(argv)
     kinds = ["batchat"] + [kind for kind, given in (("antes", args.before), ("floor", args.floor),
                                                     ("miniircd", args.miniircd)) if given]
-    cases = [case for case in CASES if not args.only or args.only in case.name]
+    cases = [case for case in CASES if not args.only or case.name in args.only.split(",")]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {case.name: {kind: [] for kind in kinds} for case in cases}
     for round_number in range(args.rounds):
         for case in cases:

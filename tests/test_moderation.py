@@ -47,6 +47,22 @@ class ModerationStoreTest(unittest.TestCase):
         self.assertEqual(store.private_state(), PrivateState(True, None))
         self.assertEqual(store.last_acts(20), [])
 
+    def test_quiet_sums_up_sanctions_and_exam_mode_as_each_commit_lands(self) -> None:
+        store = self.open()
+        self.assertTrue(store.quiet, "nothing on anyone: the message path skips every check")
+        store.sanction("bob", Kind.MUTE, NOW + 60, "Ana")
+        self.assertFalse(store.quiet, "set before sanction() returns, so before the teacher's OK")
+        store.lift("bob")
+        self.assertTrue(store.quiet)
+        store.set_private_open(False, "Ana")
+        self.assertFalse(store.quiet, "exam mode")
+        store.set_private_open(True, "Ana")
+        self.assertTrue(store.quiet)
+        store.sanction("carol", Kind.KICK, NOW - 1, "Ana")
+        self.assertFalse(store.quiet, "an expired sanction kept: the full check, never a wrong shortcut")
+        store.close()
+        self.assertFalse(self.open().quiet, "read back at start")
+
     def test_sanctions_by_kind_until_they_expire(self) -> None:
         store = self.open()
         mute = store.sanction("bob", Kind.MUTE, NOW + 60, "Ana", "conversa")

@@ -92,6 +92,24 @@ class StoreTestCase(unittest.TestCase):
             db.close()
 
 
+class GeneralHistorySoonTest(StoreTestCase):
+    """#geral's lines from TODOS (append_soon): queued, then written together."""
+
+    max_lines = 500
+
+    def test_a_busy_general_lands_whole_in_order_in_few_statements(self) -> None:
+        inserts: list[str] = []
+        # The writer's own connection: each statement it runs gives up the GIL once.
+        self.store._writer._db.set_trace_callback(lambda sql: inserts.append(sql) if sql.startswith("INSERT") else None)
+        for number in range(450):
+            self.store.append_soon("ana", 1000.0 + number, f"l{number}")
+        self.store.close()  # what still waits is written now
+        lines = self.open().history("#geral", 500)
+        self.assertEqual([line.text for line in lines], [f"l{number}" for number in range(450)])
+        self.assertEqual([line.id for line in lines], list(range(lines[0].id, lines[0].id + 450)))
+        self.assertLess(len(inserts), 10, "one INSERT per 200 lines, not one per line")
+
+
 class RoomStoreTest(StoreTestCase):
     def test_the_creator_is_in_the_room_they_create(self) -> None:
         info = self.store.create("Grupo1", "ana", 50.0)

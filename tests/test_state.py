@@ -23,6 +23,7 @@ from batchat.server import connection as connection_module
 from batchat.server import registry as registry_module
 from batchat.server.limits import Limits
 from batchat.server.session import ChatSession, ServerContext
+from batchat.server.storage import WritePacer
 from batchat.server.accounts import UserStore
 from batchat.server.users_file import UserStoreError
 from batchat.server.connection import QUEUE_FULL, Connection
@@ -399,6 +400,42 @@ class UserStoreTest(UsersFileTestCase):
     def _one_account_file(self) -> str:
         self.store().register("alice", PASSWORD)
         return self.path.read_text("utf-8")
+
+
+class WritePacerTest(unittest.TestCase):
+    """Whole-file writes under a storm are spaced, on a clock the test moves."""
+
+    def setUp(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+        self.pacer = WritePacer(factor=2.0, longest=0.25, clock=lambda: self.now, sleep=self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def write(self, seconds: float) -> None:
+        self.pacer.wait()
+        started = self.pacer.clock()
+        self.now += seconds
+        self.pacer.wrote(started)
+
+    def test_back_to_back_writes_pause_twice_the_last_one(self) -> None:
+        for length, gap, expected_pause in [
+            (0.010, 0.0, None),  # the first write waits for nothing
+            (0.010, 0.0, 0.020),  # right after a 10 ms write: 20 ms
+            (0.010, 0.005, 0.015),  # a change 5 ms later: the rest of the pause
+            (0.200, 0.0, 0.020),
+            (0.010, 0.0, 0.25),  # after a 200 ms write: never more than `longest`
+            (0.010, 1.0, None),  # a lone change long after: no wait
+        ]:
+            with self.subTest(length=length, gap=gap):
+                self.now += gap
+                self.slept.clear()
+                self.write(length)
+                self.assertEqual(self.slept, [] if expected_pause is None else [mock.ANY])
+                if expected_pause is not None:
+                    self.assertAlmostEqual(self.slept[0], expected_pause)
 
 
 class DataLockTest(unittest.TestCase):

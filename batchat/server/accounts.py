@@ -26,7 +26,7 @@ from protocol import ErrorCode, ProtocolError
 from batchat.locks import tiered_lock, tiered_semaphore
 from batchat.server import tiers
 from batchat.server.limits import limit_error, OneAtATime
-from batchat.server.storage import remove_stale_temp_files, write_file_durably
+from batchat.server.storage import WritePacer, remove_stale_temp_files, write_file_durably
 from batchat.server.users_file import Account, load, PasswordHash, serialize, UserStoreError
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,6 @@ T = TypeVar("T")
 
 DEFAULT_HASH_COST = 15  # scrypt n = 2**15: ~90 ms and 32 MiB per hash on a 2020s core
 
-
-# A write of users.json waits this many times the length of the one before it
-# (at most MAX_WRITE_PAUSE), so that one write carries a storm's registrations:
-# see UserStore._pace_writes.
-WRITE_PAUSE_FACTOR = 2.0
-MAX_WRITE_PAUSE = 0.25
 
 SEEN_SAVE_DELAY = 5.0  # seconds between a login or log-out and the write that records it
 
@@ -148,7 +142,7 @@ class UserStore:
             log.warning("%s", _clashes_sentence(clashes))
         self._version = 0  # bumped on every change to the set of accounts
         self._durable_version = 0  # the newest version known to be on disk
-        self._next_write_at = 0.0  # monotonic time before which a write waits (_pace_writes)
+        self._pacer = WritePacer()  # under _write_lock only
         # Unknown names are checked against this hash, so that a login costs
         # the same time whether the name exists or not: same cost as most accounts.
         self._dummy_hash = PasswordHash.create("batchat-dummy-password", self._typical_cost())
@@ -384,17 +378,6 @@ class UserStore:
             with self._lock:
                 self._hashing -= 1
 
-    def _pace_writes(self) -> None:
-        """Under ``_write_lock``: wait until WRITE_PAUSE_FACTOR times the last write's
-        length has passed since it ended. Every write is the whole file, so under a
-        storm of registrations back-to-back writes of a growing file spent the disk
-        and the GIL on copies (5,000 NOVO: 1,068 writes of up to 850 KB); the pause
-        lets the registrations arriving meanwhile share the next write. A lone
-        registration finds the last write long over and waits for nothing."""
-        pause = self._next_write_at - time.monotonic()
-        if pause > 0:
-            time.sleep(min(pause, MAX_WRITE_PAUSE))
-
     def _write(self, version: int, rollback: tuple[str, str] | None = None) -> None:
         """Make sure the accounts as of ``version`` are on disk; on failure drop the
         pending account ``rollback`` (a registration: its key and skeleton) and raise.
@@ -405,11 +388,11 @@ class UserStore:
         with self._write_lock:
             if self._durable_version >= version:
                 return  # another thread's write already carried ours
-            self._pace_writes()
+            self._pacer.wait()  # a storm of registrations: more of them join this write
             with self._lock:
                 snapshot = {**self._accounts, **self._pending}
                 snapshot_version = self._version
-            started = time.monotonic()
+            started = self._pacer.clock()
             try:
                 write_file_durably(self._path, serialize(snapshot.values()))
             except OSError:
@@ -419,7 +402,7 @@ class UserStore:
                         del self._by_skeleton[rollback[1]]
                         self._version += 1
                 raise
-            self._next_write_at = time.monotonic() + WRITE_PAUSE_FACTOR * (time.monotonic() - started)
+            self._pacer.wrote(started)
             with self._lock:
                 self._durable_version = snapshot_version
                 for written in snapshot.keys() & self._pending.keys():

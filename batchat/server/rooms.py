@@ -62,9 +62,23 @@ _CREATE = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 _INSERT = "INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)"
+ROWS_PER_INSERT = 200  # 4 parameters a row: under SQLite's oldest limit of 999 a statement
 # Everything of a room's lines but its newest ?2.
 _TRIM = ("DELETE FROM lines WHERE room = :room AND id <= "
          "(SELECT id FROM lines WHERE room = :room ORDER BY id DESC LIMIT 1 OFFSET :keep)")
+
+
+def _insert_lines(db: sqlite3.Connection, rows: list[tuple[str, str, float, str]]) -> int:
+    """Insert ``rows`` (room, sender, sent_at, text) in one statement per ROWS_PER_INSERT, not
+    one per row: the sqlite3 module gives up the GIL at every statement, and under a busy
+    #geral each of those was a hand-off between threads (bench/README.md). The last row's id."""
+    last = 0
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+        last = db.execute(f"INSERT INTO lines (room, sender, sent_at, text) VALUES {values}",
+                          [field for row in chunk for field in row]).lastrowid or 0
+    return last
 
 
 class RoomsError(StorageError):
@@ -212,7 +226,9 @@ class RoomStore:
         self._lock = tiered_lock(tiers.LEAF, "RoomStore")  # guards _index, never the disk
         self._index = _Index(max_lines)
         self._soon: collections.deque[tuple[str, float, str]] = collections.deque()  # append_soon's lines
-        self._soon_due = False  # a timer will queue the writer's job for them
+        self._soon_due = False  # the flusher will queue the writer's job for them
+        self._soon_ready = threading.Event()  # the first line of a batch was queued
+        self._closing = threading.Event()
         db = self._open(path)
         try:
             self._start(db, clock)
@@ -220,6 +236,7 @@ class RoomStore:
             db.close()  # a failed start removes the files it created: nothing may keep them open
             raise
         self._writer = GroupCommitWriter(db, path, "salas", self._apply)
+        threading.Thread(target=self._flush_soon_forever, name="histórico-geral", daemon=True).start()
 
     # --- The start -------------------------------------------------------------
 
@@ -403,10 +420,16 @@ class RoomStore:
         TODOS promises delivery, not history, and waiting for the fsync would slow it down)."""
         self._soon.append((sender, when, text))  # deque.append: atomic, and popped by the writer's job
         if not self._soon_due:
-            self._soon_due = True  # two callers may both start a timer: the second job finds none
-            timer = threading.Timer(HISTORY_DELAY, self._submit_queued)
-            timer.daemon = True
-            timer.start()
+            self._soon_due = True  # two callers may both set it: one batch all the same
+            self._soon_ready.set()
+
+    def _flush_soon_forever(self) -> None:
+        """:data:`HISTORY_DELAY` after the first line of a batch, the writer's job for all of
+        them; one thread for the life of the store (a timer thread per batch cost a
+        thread start, 20 a second under a busy #geral). Ends when the store closes."""
+        while self._soon_ready.wait() and not self._closing.wait(HISTORY_DELAY):
+            self._soon_ready.clear()  # before the job: a line after it sets it again
+            self._submit_queued()
 
     def _submit_queued(self) -> None:
         self._writer.submit(self._append_queued).add_done_callback(self._log_failure)
@@ -423,8 +446,7 @@ class RoomStore:
         rows = rows[-self._max_lines:] if self._max_lines else []
         if not rows:
             return _Done(_unchanged, 0)
-        db.executemany(_INSERT, rows)
-        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]  # one writer: the ids are consecutive
+        last = _insert_lines(db, rows)  # one writer: the ids are consecutive
         db.execute(_TRIM, {"room": GENERAL, "keep": self._max_lines})
         lines = [Line(last - len(rows) + 1 + index, *row[1:]) for index, row in enumerate(rows)]
 
@@ -440,8 +462,10 @@ class RoomStore:
     def close(self) -> None:
         """Finish the writes already queued (:meth:`append_soon`'s lines too) and close the
         file (the server is stopping); every change after this fails with ``INDISPONIVEL``."""
+        self._closing.set()
+        self._soon_ready.set()  # wakes the flusher, which ends
         if self._soon:
-            self._submit_queued()  # now, not when the timer fires; its job then finds none
+            self._submit_queued()  # now, not after the delay
         self._writer.close()
 
     def _run(self, job: Callable[[sqlite3.Connection], _Done]) -> Any:

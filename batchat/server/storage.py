@@ -2,7 +2,8 @@
 
 Owns nothing shared. :func:`lock_data_file` keeps a second server off the same
 files, and :class:`DataFiles` takes back what a failed start created;
-:func:`write_file_durably` replaces a file atomically and durably;
+:func:`write_file_durably` replaces a file atomically and durably, and
+:class:`WritePacer` spaces such writes under a storm;
 :func:`data_folder_problem` says, at start-up, why a folder cannot be used.
 Called by the accounts and the mailbox (errors) and by the server's start-up.
 """
@@ -13,12 +14,47 @@ import errno
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from batchat.server import os_support
 
 log = logging.getLogger(__name__)
+
+
+class WritePacer:
+    """Spaces whole-file writes: each waits ``factor`` times the last one's length
+    (at most ``longest``) after it ended, so the changes arriving meanwhile share it.
+
+    A file rewritten whole at every change costs a storm of changes one write
+    each, back to back, of an ever larger file: 5,000 registrations made 1,068
+    writes of up to 850 KB of users.json, and the copies took the disk and the
+    GIL (bench/README.md). With ``factor`` 2, writing takes at most a third of
+    the time, and each write carries what came during the pause: 342 writes. A
+    lone change finds the last write long over and waits for nothing. Not
+    locked: its owner calls it under the lock that orders the writes. The clock
+    and the sleep are passed in, so tests need no time.
+    """
+
+    def __init__(self, factor: float = 2.0, longest: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._factor = factor
+        self._longest = longest
+        self.clock = clock
+        self._sleep = sleep
+        self._next = -float("inf")  # no write waits before this time
+
+    def wait(self) -> None:
+        """Before a write: wait for the pause after the last one to end."""
+        pause = self._next - self.clock()
+        if pause > 0:
+            self._sleep(min(pause, self._longest))
+
+    def wrote(self, started: float) -> None:
+        """A write that began at ``started`` (this pacer's clock) has just ended."""
+        now = self.clock()
+        self._next = now + self._factor * (now - started)
 
 
 class StorageError(Exception):
