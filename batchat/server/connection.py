@@ -160,9 +160,12 @@ class Connection:
 
     def send_encoded(self, data: bytes, *, marks: Marks = ()) -> bool:
         """Send bytes already encoded (one or more whole lines), as :meth:`send_line` does;
-        ``marks`` as for :meth:`enqueue`."""
-        accepted = self.enqueue(data, marks=marks)
-        self.flush()
+        ``marks`` as for :meth:`enqueue`. Both steps in one hold of the lock: every
+        line to every recipient passes here (a TODOS to 99 people, 99 times)."""
+        with self._lock:
+            accepted = self._enqueue_locked(data, True, marks)
+            outcome = self._flush_locked()
+        self._after_flush(*outcome)
         return accepted
 
     def enqueue(
@@ -184,24 +187,27 @@ class Connection:
         once that part was written to the socket, or that it never will be.
         """
         with self._lock:
-            if self._closing or self._awaiting_tls:
-                return False
-            self._take_feed_locked()
-            if self._closing:  # the feed's bytes found the TLS session broken
-                return False
-            # The cheap test first (every message passes here): exempt bytes only lower the count.
-            over = self._max_queue and self._queued + len(data) > self._max_queue
-            if over and bounded and self._over_limit_locked(len(data)):
-                self._drop_locked(QUEUE_FULL)
-                return False
-            start = self._enqueued_total
-            if not self._append_locked(data):
-                return False
-            if not bounded:
-                self._exempt_locked(start, self._enqueued_total)
-            if marks:
-                self._mark_locked(start, marks)
-            return True
+            return self._enqueue_locked(data, bounded, marks)
+
+    def _enqueue_locked(self, data: bytes, bounded: bool, marks: Marks) -> bool:
+        if self._closing or self._awaiting_tls:
+            return False
+        self._take_feed_locked()
+        if self._closing:  # the feed's bytes found the TLS session broken
+            return False
+        # The cheap test first (every message passes here): exempt bytes only lower the count.
+        over = self._max_queue and self._queued + len(data) > self._max_queue
+        if over and bounded and self._over_limit_locked(len(data)):
+            self._drop_locked(QUEUE_FULL)
+            return False
+        start = self._enqueued_total
+        if not self._append_locked(data):
+            return False
+        if not bounded:
+            self._exempt_locked(start, self._enqueued_total)
+        if marks:
+            self._mark_locked(start, marks)
+        return True
 
     def _mark_locked(self, start: int, marks: Marks) -> None:
         """Note where each part ends in the stream; encrypted, where a part ends is
@@ -310,12 +316,19 @@ class Connection:
 
     def flush(self) -> None:
         """Send what the outbox holds now, without blocking; a writer thread takes the rest."""
-        failure = None
         with self._lock:
-            must_shut_down, self._must_shut_down = self._must_shut_down, False
-            due, backlog = self._send_now_locked()
-            if backlog:
-                failure = self._start_writer_locked()
+            outcome = self._flush_locked()
+        self._after_flush(*outcome)
+
+    def _flush_locked(self) -> tuple[bool, list[object], RuntimeError | None]:
+        """:meth:`flush`'s locked part: whether to shut the socket down, the tokens
+        written, and the error if a writer thread was needed and could not start."""
+        must_shut_down, self._must_shut_down = self._must_shut_down, False
+        due, backlog = self._send_now_locked()
+        return must_shut_down, due, self._start_writer_locked() if backlog else None
+
+    def _after_flush(self, must_shut_down: bool, due: list[object], failure: RuntimeError | None) -> None:
+        """:meth:`flush`'s unlocked part: the shutdown, the news of what was written."""
         if must_shut_down:
             self._shut_down(socket.SHUT_RDWR)
         if due:
