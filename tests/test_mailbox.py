@@ -345,6 +345,32 @@ def send_watched(connection: Connection, data: bytes, watchers: list) -> bool:
     return accepted
 
 
+class LiveBatchTest(unittest.TestCase):
+    """Live messages written together are released together; the first never written
+    keeps itself and the rest, having released the written ones before it."""
+
+    def settle(self, steps: list[tuple[int, bool]]) -> list[tuple[str, list[int]]]:
+        calls: list[tuple[str, list[int]]] = []
+        mailbox = mock.Mock(release=lambda messages: calls.append(("release", [m.id for m in messages])))
+        delivery = Delivery(mailbox, mock.Mock())
+        delivery.keep_unwritten = lambda messages: calls.append(("keep", [m.id for m in messages]))  # type: ignore[method-assign]
+        callbacks = delivery.watch([mailbox_module.WaitingMessage(number, "bob", "ana", 0.0, "oi") for number in range(4)])
+        for index, written in steps:
+            callbacks[index](written)
+        return calls
+
+    def test_each_way_a_batch_can_end(self) -> None:
+        for steps, expected in [
+            ([(0, True), (1, True), (2, True), (3, True)], [("release", [0, 1, 2, 3])]),  # one pass
+            ([(0, True), (1, True)], []),  # the rest still in the outbox: counted a little longer
+            ([(0, True), (1, True), (2, False), (3, False)], [("release", [0, 1]), ("keep", [2, 3])]),
+            ([(0, False), (1, False), (2, False), (3, False)], [("keep", [0, 1, 2, 3])]),
+            ([(0, True), (1, True), (2, True), (3, False)], [("release", [0, 1, 2]), ("keep", [3])]),
+        ]:
+            with self.subTest(steps=steps):
+                self.assertEqual(self.settle(steps), expected)
+
+
 class ConnectionCallbackTest(unittest.TestCase):
     def setUp(self) -> None:
         self.server_side, self.peer = socket_pair(self, buffer=4096)

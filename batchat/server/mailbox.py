@@ -250,11 +250,14 @@ class Mailbox:
             ) from error
         return message.recipient
 
-    def release(self, message: WaitingMessage) -> None:
-        """A live message reached its recipient's socket: it is no longer counted."""
+    def release(self, messages: list[WaitingMessage]) -> None:
+        """Live messages reached their recipient's socket: they are no longer counted.
+        A list, so that a recv's worth of CHATs passes the lock once."""
+        counts = collections.Counter(message.recipient for message in messages)
         with self._lock:
-            self._release_locked(message.recipient, 1)
-            self._land_locked(message.recipient, 1)
+            for recipient, count in counts.items():
+                self._release_locked(recipient, count)
+                self._land_locked(recipient, count)
 
     def keep(self, messages: list[WaitingMessage]) -> bool:
         """Live messages to one recipient that will never be written to the connection they
