@@ -324,8 +324,7 @@ class ChatService:
         registry = self._registry
         history = replies.history(sender, time.time(), text) if registry.keeps_history else None
         data = replies.public(sender, text)
-        for recipient in registry.broadcast(member, history):
-            batch.add(recipient.connection, data)
+        batch.add_to_each([recipient.connection for recipient in registry.broadcast(member, history)], data)
         if self._context.rooms_service is not None:
             self._context.rooms_service.keep_general(sender, text)
 

@@ -362,7 +362,7 @@ class Connection:
             return [], False
         if not self._outbox:
             return [], False
-        data = b"".join(self._outbox)
+        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)  # one: nearly always
         self._outbox.clear()
         try:
             sent = os_support.send_without_blocking(self.sock, data)

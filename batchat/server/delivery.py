@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import protocol
@@ -247,6 +247,17 @@ class Batch:
             self._parts[connection] = [data]
         else:
             parts.append(data)
+
+    def add_to_each(self, connections: Iterable[Connection], data: bytes) -> None:
+        """:meth:`add` for many connections (a TODOS: everyone online), without a call per
+        connection: with 99 listeners, the calls alone cost a TODOS 4 µs."""
+        parts_of = self._parts
+        for connection in connections:
+            parts = parts_of.get(connection)
+            if parts is None:
+                parts_of[connection] = [data]
+            else:
+                parts.append(data)
 
     def add_private(self, connection: Connection, data: bytes, message: WaitingMessage) -> None:
         """Add an acknowledged private message: watched until written, kept if never."""
