@@ -1,7 +1,7 @@
 """BatChat side by side with the design's floor and miniircd, in alternating rounds.
 
     python3 bench/compare.py --chatload /tmp/chatload \\
-        --floor ../shared/bench/floor_threaded.py --miniircd /tmp/miniircd/miniircd
+        --floor /path/to/floor_threaded.py --miniircd /tmp/miniircd/miniircd
 
 Each round runs every scenario against every server, one after the other
 (BatChat, the floor, miniircd, then the next scenario), so a machine that
@@ -150,7 +150,7 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]], kinds: list[str])
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="O BatChat lado a lado com o piso e o miniircd.")
     parser.add_argument("--chatload", required=True, help="o binário do chatload.c")
-    parser.add_argument("--floor", help="o floor_threaded.py (../shared/bench/)")
+    parser.add_argument("--floor", help="o floor_threaded.py (o piso do desenho; fora deste repositório)")
     parser.add_argument("--miniircd", help="o programa miniircd")
     parser.add_argument("--batchat", default=str(ROOT), help="a pasta do BatChat a medir (padrão: esta)")
     parser.add_argument("--before", help="outra cópia do BatChat (um commit anterior), medida como \"antes\"")
