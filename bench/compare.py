@@ -60,8 +60,13 @@ def free_port() -> int:
 
 
 def start(kind: str, args: argparse.Namespace, folder: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """One server, ready to take connections: the process and its port."""
-    log = (folder / f"{kind}.log").open("w")
+    """One server, ready to take connections: the process and its port (its log is a file
+    in ``folder``, which the caller removes)."""
+    with (folder / f"{kind}.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        return _start(kind, args, folder, log)
+
+
+def _start(kind: str, args: argparse.Namespace, folder: Path, log: Any) -> tuple[subprocess.Popen[bytes], int]:
     if kind in ("batchat", "antes"):
         tree = args.batchat if kind == "batchat" else args.before
         command = [sys.executable, str(Path(tree) / "servidor.py"), "--host", "127.0.0.1", "--port", "0",
@@ -129,7 +134,8 @@ def run_case(kind: str, case: Case, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float | None:
-    values = [row[key] for row in rows if row.get(key) is not None]
+    """The median over the complete rounds (an incomplete one says nothing of the rate)."""
+    values = [row[key] for row in rows if row["ok"] and row.get(key) is not None and row[key] >= 0]
     return statistics.median(values) if values else None
 
 
@@ -158,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="só estes cenários, separados por vírgula (ex.: unicast-100,broadcast-100)")
     parser.add_argument("--json", type=Path, help="gravar as rodadas neste arquivo")
     args = parser.parse_args(argv)
+    known = {case.name for case in CASES}
+    if args.only and not set(args.only.split(",")) <= known:
+        parser.error(f"cenários possíveis: {', '.join(sorted(known))}")
+    if args.rounds < 1:
+        parser.error("--rounds precisa ser 1 ou mais")
     kinds = ["batchat"] + [kind for kind, given in (("antes", args.before), ("floor", args.floor),
                                                     ("miniircd", args.miniircd)) if given]
     cases = [case for case in CASES if not args.only or case.name in args.only.split(",")]

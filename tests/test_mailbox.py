@@ -22,7 +22,7 @@ from batchat.server import mailbox as mailbox_module
 from batchat.server import replies
 from batchat.server.accounts import UserStore
 from batchat.server.connection import Connection
-from batchat.server.delivery import Delivery, enqueue_watched
+from batchat.server.delivery import Delivery, enqueue_watched, RECEIPTS
 from batchat.server.ending import Closer, Ending, SessionEnded
 from batchat.server.limits import Limits
 from batchat.server.mailbox import Mailbox, MailboxError
@@ -346,29 +346,46 @@ def send_watched(connection: Connection, data: bytes, watchers: list) -> bool:
 
 
 class LiveBatchTest(unittest.TestCase):
-    """Live messages written together are released together; the first never written
-    keeps itself and the rest, having released the written ones before it."""
+    """The live messages one report says were written leave the count together, once
+    each, whichever thread reports them and in whatever order; the first never written
+    keeps itself and the rest."""
 
-    def settle(self, steps: list[tuple[int, bool]]) -> list[tuple[str, list[int]]]:
-        calls: list[tuple[str, list[int]]] = []
-        mailbox = mock.Mock(release=lambda messages: calls.append(("release", [m.id for m in messages])))
+    def reports(self, *calls: tuple[list[int], list[int] | None]) -> list[tuple[str, list[int]]]:
+        """Each call: (written, unwritten), as the connection reports them (unwritten
+        ``None``: a ``written`` report, else its ``ended``)."""
+        done: list[tuple[str, list[int]]] = []
+        mailbox = mock.Mock(release=lambda messages: done.append(("release", [m.id for m in messages])))
         delivery = Delivery(mailbox, mock.Mock())
-        delivery.keep_unwritten = lambda messages: calls.append(("keep", [m.id for m in messages]))  # type: ignore[method-assign]
-        callbacks = delivery.watch([mailbox_module.WaitingMessage(number, "bob", "ana", 0.0, "oi") for number in range(4)])
-        for index, written in steps:
-            callbacks[index](written)
-        return calls
+        delivery.keep_unwritten = lambda messages: done.append(("keep", [m.id for m in messages]))  # type: ignore[method-assign]
+        marks = delivery.watch([mailbox_module.WaitingMessage(number, "bob", "ana", 0.0, "oi") for number in range(4)])
+        for written, unwritten in calls:
+            if unwritten is None:
+                RECEIPTS.written([marks[index] for index in written])
+            else:
+                RECEIPTS.ended([marks[index] for index in written], [marks[index] for index in unwritten])
+        return done
 
     def test_each_way_a_batch_can_end(self) -> None:
-        for steps, expected in [
-            ([(0, True), (1, True), (2, True), (3, True)], [("release", [0, 1, 2, 3])]),  # one pass
-            ([(0, True), (1, True)], []),  # the rest still in the outbox: counted a little longer
-            ([(0, True), (1, True), (2, False), (3, False)], [("release", [0, 1]), ("keep", [2, 3])]),
-            ([(0, False), (1, False), (2, False), (3, False)], [("keep", [0, 1, 2, 3])]),
-            ([(0, True), (1, True), (2, True), (3, False)], [("release", [0, 1, 2]), ("keep", [3])]),
+        for calls, expected in [
+            ([([0, 1, 2, 3], None)], [("release", [0, 1, 2, 3])]),  # one send took them all: one pass
+            ([([0, 1], None), ([2, 3], None)], [("release", [0, 1]), ("release", [2, 3])]),  # writer took the rest
+            ([([0, 1], None), ([], [2, 3])], [("release", [0, 1]), ("keep", [2, 3])]),
+            ([([], [0, 1, 2, 3])], [("keep", [0, 1, 2, 3])]),
+            ([([0, 1, 2], [3])], [("release", [0, 1, 2]), ("keep", [3])]),
+            # A sender that popped 0 and 1 reports them after the reader's end said 2 and 3
+            # were never written: 0 and 1 still leave the count (the review's case).
+            ([([], [2, 3]), ([0, 1], None)], [("keep", [2, 3]), ("release", [0, 1])]),
         ]:
-            with self.subTest(steps=steps):
-                self.assertEqual(self.settle(steps), expected)
+            with self.subTest(calls=calls):
+                self.assertEqual(self.reports(*calls), expected)
+
+    def test_other_marks_in_a_report_keep_their_place(self) -> None:
+        seen: list[object] = []
+        mailbox = mock.Mock(release=lambda messages: seen.append([m.id for m in messages]))
+        marks = Delivery(mailbox, mock.Mock()).watch(
+            [mailbox_module.WaitingMessage(number, "bob", "ana", 0.0, "oi") for number in range(2)])
+        RECEIPTS.written([marks[0], lambda written: seen.append(("kept ones", written)), marks[1]])
+        self.assertEqual(seen, [[0, 1], ("kept ones", True)])
 
 
 class ConnectionCallbackTest(unittest.TestCase):

@@ -388,7 +388,10 @@ class UserStore:
         with self._write_lock:
             if self._durable_version >= version:
                 return  # another thread's write already carried ours
-            self._pacer.wait()  # a storm of registrations: more of them join this write
+            with self._lock:
+                others_coming = self._hashing > 0  # still hashing: they could join this write
+            if others_coming:
+                self._pacer.wait()  # a storm: more registrations join this write
             with self._lock:
                 snapshot = {**self._accounts, **self._pending}
                 snapshot_version = self._version

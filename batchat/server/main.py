@@ -25,7 +25,6 @@ anything else is logged with its traceback and the server keeps serving.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import errno
 import ipaddress
@@ -100,23 +99,6 @@ SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr (and in --log-file)
-
-
-def start_connection_thread(serve: Callable[[Connection], None], connection: Connection) -> None:
-    """Run ``serve(connection)`` in a new thread, without waiting for it to begin.
-
-    ``threading.Thread.start()`` waits until the new thread runs, and under a
-    login storm thousands of threads queue for the GIL ahead of it: the accept
-    loop took one connection per turn of that queue. Each ``Thread`` also
-    builds an ``Event``, a ``Condition`` and locks nobody here uses. The
-    low-level ``_thread`` starts the thread and returns (bench/README.md).
-    Such a thread is a daemon, on purpose: shutdown closes every socket itself
-    and waits a bounded time for the registry to empty (``_end_sessions``), so
-    one stuck thread never keeps the process alive. ``serve`` catches
-    everything itself (the three tiers of errors), so nothing is left for
-    ``threading.excepthook``. Raises ``RuntimeError`` when no thread can be started.
-    """
-    _thread.start_new_thread(serve, (connection,))
 
 
 class ChatServer:
@@ -235,7 +217,14 @@ class ChatServer:
             self._refuse(connection, refusal)
             return
         try:
-            start_connection_thread(self._serve_connection, connection)
+            threading.Thread(
+                target=self._serve_connection,
+                args=(connection,),
+                name=f"conn-{connection}",
+                # Daemon on purpose: shutdown closes every socket itself and waits a
+                # bounded time, so one stuck thread can never keep the process alive.
+                daemon=True,
+            ).start()
         except RuntimeError as error:  # "can't start new thread": out of memory or limits
             log.error("Sem recursos para atender %s: %s", connection, error)
             self._registry.remove_connection(connection)

@@ -61,7 +61,8 @@ _CREATE = (
     "CREATE INDEX lines_by_room ON lines (room, id)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
-_INSERT = "INSERT INTO lines (room, sender, sent_at, text) VALUES (?, ?, ?, ?)"
+_INSERT_INTO = "INSERT INTO lines (room, sender, sent_at, text) VALUES "
+_INSERT = _INSERT_INTO + "(?, ?, ?, ?)"
 ROWS_PER_INSERT = 200  # 4 parameters a row: under SQLite's oldest limit of 999 a statement
 # Everything of a room's lines but its newest ?2.
 _TRIM = ("DELETE FROM lines WHERE room = :room AND id <= "
@@ -76,8 +77,7 @@ def _insert_lines(db: sqlite3.Connection, rows: list[tuple[str, str, float, str]
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start:start + ROWS_PER_INSERT]
         values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
-        last = db.execute(f"INSERT INTO lines (room, sender, sent_at, text) VALUES {values}",
-                          [field for row in chunk for field in row]).lastrowid or 0
+        last = db.execute(_INSERT_INTO + values, [field for row in chunk for field in row]).lastrowid or 0
     return last
 
 

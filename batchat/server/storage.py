@@ -32,7 +32,9 @@ class WritePacer:
     writes of up to 850 KB of users.json, and the copies took the disk and the
     GIL (bench/README.md). With ``factor`` 2, writing takes at most a third of
     the time, and each write carries what came during the pause: 342 writes. A
-    lone change finds the last write long over and waits for nothing. Not
+    lone change finds the last write long over and waits for nothing (and the
+    owner waits only when others could join: ``UserStore`` asks whether any
+    registration is still hashing). Not
     locked: its owner calls it under the lock that orders the writes. The clock
     and the sleep are passed in, so tests need no time.
     """
