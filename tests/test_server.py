@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import threading
 import unittest
 
 import protocol
@@ -379,6 +380,23 @@ class LifecycleTest(ServerTestCase):
         self.assertEqual(result.returncode, 0)
         for option in ("--host", "--port", "--users", "--hash-cost"):
             self.assertIn(option, result.stdout)
+
+
+class ConnectionThreadsTest(ServerTestCase):
+    """Each connection's thread is started without waiting for it (``_thread``), and
+    leaves nothing in ``threading`` behind it, even when it logs."""
+
+    def test_connections_that_log_leave_no_thread_objects_behind(self) -> None:
+        before = threading.active_count()
+        with self.assertLogs("batchat.server.main", "INFO"):  # each thread logs "Nova conexão"
+            clients = [self.connect() for _ in range(20)]  # at once: 20 threads, 20 idents
+            for client in clients:
+                self.assertEqual(client.request("PING"), "OK PING")
+            for client in clients:
+                client.close()
+        # A log record asking each thread's name made a _DummyThread per thread, kept
+        # after the thread ended: 20 more here.
+        self.assertLess(threading.active_count() - before, 5)
 
 
 @own_process  # SIGKILL

@@ -25,6 +25,7 @@ anything else is logged with its traceback and the server keeps serving.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import ipaddress
@@ -101,6 +102,34 @@ SERVER_STOPPING = Ending(Closer.SERVER, "o servidor está sendo encerrado")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # each line of the log, on stderr (and in --log-file)
 
 
+def start_connection_thread(serve: Callable[[Connection], None], connection: Connection) -> None:
+    """Run ``serve(connection)`` in a new thread, without waiting for it to begin.
+
+    ``threading.Thread.start()`` waits until the new thread runs, and under a
+    login storm thousands of threads queue for the GIL ahead of it: the accept
+    loop took one connection per turn of that queue (10,000 logins: 25-30 s
+    with this, 110-160 s and some never in with ``Thread``; bench/README.md).
+    The low-level ``_thread`` starts the thread and returns. Such a thread is
+    a daemon, on purpose: shutdown closes every socket itself and waits a
+    bounded time for the registry to empty (``_end_sessions``), so one stuck
+    thread never keeps the process alive. ``serve`` catches everything itself
+    (the three tiers of errors). It has no ``threading.Thread`` object: asking
+    for one (``threading.current_thread()``) would make a ``_DummyThread`` that
+    outlives it in ``threading``'s table, so log records do not ask
+    (:func:`quiet_thread_names`).
+    Raises ``RuntimeError`` when no thread can be started.
+    """
+    _thread.start_new_thread(serve, (connection,))
+
+
+def quiet_thread_names() -> None:
+    """Log records without the thread's name: a connection's thread is no
+    ``threading.Thread`` (see :func:`start_connection_thread`), and a record asking
+    its name would leave a ``_DummyThread`` behind it (``threading.enumerate()``
+    then lists threads long gone). LOG_FORMAT never shows it."""
+    logging.logThreads = False
+
+
 class ChatServer:
     """Accept connections and run one thread per connection until :meth:`shutdown`."""
 
@@ -120,6 +149,7 @@ class ChatServer:
         tls: TlsSettings | None = None,
         timing: Timing = DEFAULT_TIMING,
     ) -> None:
+        quiet_thread_names()  # before any connection's thread can log
         self._limits = limits
         self._tls = tls
         self._timing = timing
@@ -217,14 +247,7 @@ class ChatServer:
             self._refuse(connection, refusal)
             return
         try:
-            threading.Thread(
-                target=self._serve_connection,
-                args=(connection,),
-                name=f"conn-{connection}",
-                # Daemon on purpose: shutdown closes every socket itself and waits a
-                # bounded time, so one stuck thread can never keep the process alive.
-                daemon=True,
-            ).start()
+            start_connection_thread(self._serve_connection, connection)
         except RuntimeError as error:  # "can't start new thread": out of memory or limits
             log.error("Sem recursos para atender %s: %s", connection, error)
             self._registry.remove_connection(connection)
