@@ -433,9 +433,8 @@ class WritePacerTest(unittest.TestCase):
                 self.now += gap
                 self.slept.clear()
                 self.write(length)
-                self.assertEqual(self.slept, [] if expected_pause is None else [mock.ANY])
-                if expected_pause is not None:
-                    self.assertAlmostEqual(self.slept[0], expected_pause)
+                expected = [] if expected_pause is None else [expected_pause]
+                self.assertEqual([round(seconds, 9) for seconds in self.slept], expected)
 
 
 class DataLockTest(unittest.TestCase):

@@ -47,21 +47,21 @@ class Receipts:
     the thread that sends."""
 
     def written(self, tokens: list[object]) -> None:
-        _run_callbacks(_released_together(tokens), True)
+        _run_callbacks(_by_batch(tokens), True)
 
     def ended(self, written: list[object], unwritten: list[object]) -> None:
-        _run_callbacks(_released_together(written), True)
-        _run_callbacks(unwritten, False)
+        _run_callbacks(_by_batch(written), True)
+        _run_callbacks(_by_batch(unwritten), False)
 
 
 RECEIPTS = Receipts()
 
 
-def _released_together(tokens: list[Any]) -> list[Any]:
-    """The written marks of one report, with those of each live batch (:class:`_LiveMark`)
-    made into one callback: one pass through the mailbox's lock for a recv's worth of
+def _by_batch(tokens: list[Any]) -> list[Any]:
+    """The marks of one report, those of each live batch (:class:`_LiveMark`) made into
+    one callback: written, one pass through the mailbox's lock for a recv's worth of
     CHATs. Each mark is popped once, under its connection's lock, by whichever thread
-    sends; so each message is released once, by the report that popped it."""
+    sends; so each message is settled once, by the report that popped it."""
     if len(tokens) < 2:
         return tokens
     callbacks: list[Any] = []
@@ -71,7 +71,7 @@ def _released_together(tokens: list[Any]) -> list[Any]:
             indices = by_batch.get(token.batch)
             if indices is None:
                 by_batch[token.batch] = indices = []
-                callbacks.append(functools.partial(token.batch.release_written, indices))
+                callbacks.append(functools.partial(token.batch.settle, indices))
             indices.append(token.index)
         else:
             callbacks.append(token)
@@ -213,7 +213,7 @@ class _LiveBatch:
     thrown away). So the first message never written keeps all the rest with
     it: one commit for the batch, instead of one each while the sender's
     newer messages are being stored. The written ones reported together are
-    released together (:func:`_released_together`).
+    settled together (:func:`_by_batch`).
     """
 
     def __init__(self, delivery: Delivery, mailbox: Mailbox, messages: list[WaitingMessage]) -> None:
@@ -222,22 +222,19 @@ class _LiveBatch:
         self._messages = messages
         self._kept_from = len(messages)  # the ones from here on were kept already
 
-    def settle(self, index: int, written: bool) -> None:
+    def settle(self, indices: list[int], written: bool) -> None:
+        """The messages at ``indices`` (in order) were written: no longer counted; or
+        never will be: the first of them keeps itself and every later one not kept yet."""
         if written:
-            self.release_written([index], True)
-        elif index < self._kept_from:
-            self._delivery.keep_unwritten(self._messages[index:self._kept_from])
-            self._kept_from = index
-
-    def release_written(self, indices: list[int], written: bool) -> None:
-        """The messages at ``indices`` were written: no longer counted (``written`` is
-        always ``True``: this is a callback like the marks' own)."""
-        self._mailbox.release([self._messages[index] for index in indices])
+            self._mailbox.release([self._messages[index] for index in indices])
+        elif indices[0] < self._kept_from:
+            self._delivery.keep_unwritten(self._messages[indices[0]:self._kept_from])
+            self._kept_from = indices[0]
 
 
 class _LiveMark:
     """One live message's mark: its batch and place in it. Called as a callback, it
-    settles that message; :func:`_released_together` groups the marks of one batch."""
+    settles that message; :func:`_by_batch` groups the marks of one batch."""
 
     __slots__ = ("batch", "index")
 
@@ -246,7 +243,7 @@ class _LiveMark:
         self.index = index
 
     def __call__(self, written: bool) -> None:
-        self.batch.settle(self.index, written)
+        self.batch.settle([self.index], written)
 
 
 class Batch:
